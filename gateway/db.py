@@ -1,0 +1,85 @@
+"""Database engines for the three stores, and their Alembic migrations.
+
+The stores (``main``: registers, clients, consents; ``vault``: keys and ciphertexts;
+``audit``: the log) may be one database or three. Each has its own migration history
+and version table, so they can be separated without rewriting history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+STORES = ("main", "vault", "audit")
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """One engine per URL; SQLite gets WAL, foreign keys and a busy timeout."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            # Best effort: an unreachable path shows up as a failed connection (see /readyz).
+            with suppress(OSError):
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            # Python's sqlite3 opens transactions lazily; take control so BEGIN IMMEDIATE works.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN")
+
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+
+
+def alembic_config(store: str, url: str) -> Config:
+    if store not in STORES:
+        raise ValueError(f"unknown store {store!r}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("version_locations", str(MIGRATIONS / "versions" / store))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["store"] = store
+    return cfg
+
+
+def upgrade(urls: dict[str, str], revision: str = "heads") -> None:
+    """Bring every store to the newest schema (idempotent)."""
+    for store in STORES:
+        command.upgrade(alembic_config(store, urls[store]), revision)
+
+
+@contextmanager
+def engines_for(urls: dict[str, str]) -> Iterator[dict[str, Engine]]:
+    """One engine per distinct URL, shared by the stores that point at it."""
+    by_url: dict[str, Engine] = {}
+    for url in set(urls.values()):
+        by_url[url] = make_engine(url)
+    try:
+        yield {store: by_url[url] for store, url in urls.items()}
+    finally:
+        for engine in by_url.values():
+            engine.dispose()
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

@@ -1,0 +1,119 @@
+"""Settings, read from the environment with the prefix ``SIJILL_`` and validated at start."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+
+class SettingsError(Exception):
+    """A setting is wrong; the message is one line a operator can act on."""
+
+
+def _check_database_url(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError(f"{name} is not a database URL (expected e.g. sqlite:///path or "
+                         "postgresql+psycopg://user@host/db)") from None
+    if url.get_backend_name() not in {"sqlite", "postgresql"}:
+        raise ValueError(f"{name} names an unsupported database {url.get_backend_name()!r}; "
+                         "use sqlite or postgresql")
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob Sijill has. Later features add theirs here, in the same place."""
+
+    model_config = SettingsConfigDict(env_prefix="SIJILL_", extra="ignore")
+
+    data_dir: Path = Path(".sijill")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    issuer: str | None = None
+    database_url: str | None = None
+    vault_database_url: str | None = None
+    audit_database_url: str | None = None
+    policy_engine: str = "embedded"
+    policy_timeout_s: float = Field(default=2.0, gt=0)
+    key_provider: Literal["file", "pkcs11"] = "file"
+    pkcs11_module: str = "/usr/lib/softhsm/libsofthsm2.so"
+    pkcs11_token_label: str = "sijill"
+    pkcs11_pin: str | None = None
+    log_level: str = "INFO"
+    audit_origin: str | None = None
+    checkpoint_every_entries: int = Field(default=1000, ge=1)
+    checkpoint_every_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("database_url", "vault_database_url", "audit_database_url")
+    @classmethod
+    def _valid_url(cls, value: str | None, info: object) -> str | None:
+        return _check_database_url(value, f"SIJILL_{getattr(info, 'field_name', '').upper()}")
+
+    @field_validator("policy_engine")
+    @classmethod
+    def _valid_engine(cls, value: str) -> str:
+        if value == "embedded" or value.startswith(("http://", "https://")):
+            return value.rstrip("/")
+        raise ValueError("SIJILL_POLICY_ENGINE must be 'embedded' or the http(s) URL of an OPA "
+                         "server")
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        if self.issuer is None:
+            self.issuer = f"http://{self.host}:{self.port}"
+        self.issuer = self.issuer.rstrip("/")
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{(self.data_dir / 'sijill.db').absolute()}"
+        if self.vault_database_url is None:
+            self.vault_database_url = self.database_url
+        if self.audit_database_url is None:
+            self.audit_database_url = self.database_url
+        if self.audit_origin is None:
+            host = self.issuer.split("://", 1)[-1]
+            self.audit_origin = f"{host}/audit"
+        return self
+
+    @property
+    def database_urls(self) -> dict[str, str]:
+        """The three stores (the CNDP's "separate stores"); they may all be one database."""
+        assert self.database_url and self.vault_database_url and self.audit_database_url
+        return {"main": self.database_url, "vault": self.vault_database_url,
+                "audit": self.audit_database_url}
+
+    def prepare_data_dir(self) -> None:
+        """Create the data directory (mode 0700) and prove it is writable."""
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            probe = self.data_dir / ".write-probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise SettingsError(f"SIJILL_DATA_DIR {str(self.data_dir)!r} is not writable: "
+                                f"{exc.strerror or exc}") from None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate settings; raise :class:`SettingsError` with one readable line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        env = f"SIJILL_{field.upper()}"
+        if env in message:
+            raise SettingsError(message) from None
+        raise SettingsError(f"{env}: {message}") from None
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in {"1", "true", "yes"}
