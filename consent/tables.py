@@ -1,0 +1,47 @@
+"""Tables of the consent room, in the main store. Rows are inserted, never updated: an
+artefact's current status is derived from the artefacts that replace it."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+consents = Table(
+    "consents", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("subject", String(10), nullable=False, index=True),
+    Column("recipient", String(64), nullable=False),
+    Column("sector", String(32), nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("registry_entry", String(64), nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("granted_at_ns", BigInteger, nullable=False),
+    Column("expires_at_ns", BigInteger, nullable=False),
+    Column("replaces", String(36), nullable=True, unique=True),
+    Column("receipt", Text, nullable=False),
+)
+
+objections = Table(
+    "objections", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("subject", String(10), nullable=False, index=True),
+    Column("purpose", String(64), nullable=True),
+    Column("sector", String(32), nullable=True),
+    Column("reason", String(32), nullable=False),
+    Column("created_at_ns", BigInteger, nullable=False),
+)
+
+outbox = Table(
+    "consent_outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recipient", String(64), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_ns", BigInteger, nullable=False),
+    Column("delivered_at_ns", BigInteger, nullable=True),
+    Column("last_status", Integer, nullable=True),
+)

@@ -1,0 +1,121 @@
+"""A typed, validated view of the processing registry in ``data/registry.json``.
+
+Each entry is one declaration to the CNDP (Law 09.08 art. 12): who (sector, agencies)
+processes which fields, for which purpose, on which legal basis, for how long. The Rego
+policies read the same file as data; this view serves the Python side (consent validation,
+``sijill registry``) so that both read one source.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).with_name("data")
+BASIS_TYPES = {"law", "consent", "contract", "public_task", "legitimate_interest",
+               "vital_interest"}
+# Law 09.08 does not fix a term for consent; the registry may set a shorter one per purpose.
+DEFAULT_CONSENT_MAX_DAYS = 365
+
+
+class RegistryError(ValueError):
+    """The registry file is inconsistent; the message names the entry and the problem."""
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    id: str
+    purpose: str
+    sector: str
+    agencies: tuple[str, ...]
+    basis_type: str
+    basis_ref: str
+    fields: tuple[str, ...]
+    actions: tuple[str, ...]
+    cndp_declaration: str
+    valid_from: int
+    valid_until: int | None
+    retention: str
+    description: str = ""
+    consent_max_days: int = DEFAULT_CONSENT_MAX_DAYS
+    programs: tuple[str, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def legal_basis(self) -> dict[str, str]:
+        return {"type": self.basis_type, "ref": self.basis_ref}
+
+    def in_force(self, now_ns: int) -> bool:
+        return self.valid_from <= now_ns and (self.valid_until is None or now_ns < self.valid_until)
+
+
+class ProcessingRegistry:
+    def __init__(self, entries: list[RegistryEntry], known_fields: set[str]) -> None:
+        self.entries = entries
+        self.known_fields = known_fields
+
+    @classmethod
+    def load(cls, data_dir: Path = DATA_DIR) -> ProcessingRegistry:
+        registry = json.loads((data_dir / "registry.json").read_text(encoding="utf-8"))
+        fields_doc = json.loads((data_dir / "fields.json").read_text(encoding="utf-8"))
+        known = set(fields_doc.get("fields", {}))
+        entries = []
+        for purpose, items in registry.get("registry", {}).items():
+            for raw in items:
+                entries.append(_entry(purpose, raw))
+        out = cls(entries, known)
+        problems = out.validate()
+        if problems:
+            raise RegistryError(problems[0])
+        return out
+
+    def validate(self) -> list[str]:
+        problems = []
+        ids = [e.id for e in self.entries]
+        for dup in sorted({i for i in ids if ids.count(i) > 1}):
+            problems.append(f"entry {dup}: id used twice")
+        for e in self.entries:
+            if e.basis_type not in BASIS_TYPES:
+                problems.append(f"entry {e.id}: unknown legal basis type {e.basis_type!r}")
+            if not e.basis_ref:
+                problems.append(f"entry {e.id}: legal basis names no text")
+            if not e.cndp_declaration:
+                problems.append(f"entry {e.id}: no CNDP declaration or authorisation number")
+            unknown = sorted(set(e.fields) - self.known_fields) if self.known_fields else []
+            if unknown:
+                problems.append(f"entry {e.id}: unknown fields {', '.join(unknown)}")
+            if e.valid_until is not None and e.valid_until <= e.valid_from:
+                problems.append(f"entry {e.id}: valid_until is not after valid_from")
+            if e.consent_max_days <= 0:
+                problems.append(f"entry {e.id}: consent_max_days must be positive")
+        return problems
+
+    def __iter__(self) -> Iterator[RegistryEntry]:
+        return iter(self.entries)
+
+    def for_purpose(self, purpose: str, now_ns: int) -> list[RegistryEntry]:
+        return [e for e in self.entries if e.purpose == purpose and e.in_force(now_ns)]
+
+    def get(self, entry_id: str) -> RegistryEntry | None:
+        return next((e for e in self.entries if e.id == entry_id), None)
+
+
+def _entry(purpose: str, raw: Mapping[str, Any]) -> RegistryEntry:
+    try:
+        basis = raw["legal_basis"]
+        return RegistryEntry(
+            id=str(raw["id"]), purpose=purpose, sector=str(raw["sector"]),
+            agencies=tuple(raw.get("agencies", ())), basis_type=str(basis["type"]),
+            basis_ref=str(basis.get("ref", "")), fields=tuple(raw.get("fields", ())),
+            actions=tuple(raw.get("actions", ())),
+            cndp_declaration=str(raw.get("cndp_declaration", "")),
+            valid_from=int(raw.get("valid_from", 0)),
+            valid_until=None if raw.get("valid_until") is None else int(raw["valid_until"]),
+            retention=str(raw.get("retention", "")), description=str(raw.get("description", "")),
+            consent_max_days=int(raw.get("consent_max_days", DEFAULT_CONSENT_MAX_DAYS)),
+            programs=tuple(raw.get("programs", ())), raw=raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RegistryError(f"registry entry for purpose {purpose!r} is malformed: {exc}") from None
