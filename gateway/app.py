@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.routing import BaseRoute
 
 from gateway import __version__, problems
 from gateway.middleware import Metrics, RequestContext
+from gateway.routes import agency as agency_routes
+from gateway.routes import audit as audit_routes
+from gateway.routes import me as me_routes
+from gateway.routes import rnp as rnp_routes
+from gateway.routes import rsu as rsu_routes
 from gateway.routes import health
+from gateway.routes import oauth as oauth_routes
 from gateway.services import Services, build_services
 from gateway.settings import Settings, load_settings
 
@@ -19,7 +26,25 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
     ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
     ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/openapi.json"),
     ("GET", "/redoc"),
+    # OAuth/OIDC: the authorization server's own endpoints. They authenticate the client
+    # (private_key_jwt) or the person (sign-in) themselves and return no register data; they
+    # are where a principal comes from, so no policy decision can precede them.
+    ("GET", "/oauth/jwks"), ("GET", "/.well-known/oauth-authorization-server"),
+    ("GET", "/.well-known/openid-configuration"), ("POST", "/oauth/token"),
+    ("POST", "/oauth/introspect"), ("POST", "/oauth/revoke"), ("GET", "/oauth/authorize"),
+    ("POST", "/oauth/authorize"),
+    # Audit log transparency: signed tree heads, the key that verifies them and consistency
+    # proofs are hashes and sizes only, published so anyone can hold the log to its history.
+    ("GET", "/v1/audit/checkpoint"), ("GET", "/v1/audit/verifier-key"),
+    ("GET", "/v1/audit/proofs/consistency"),
 }
+
+
+def iter_routes(app: FastAPI) -> Iterator[BaseRoute]:
+    """Every route of the app with its full path, included routers flattened."""
+    from fastapi.routing import _iter_included_route_candidates
+
+    yield from _iter_included_route_candidates(app.routes)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -39,5 +64,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.metrics = Metrics()
     problems.install(app)
     app.include_router(health.router)
-    app.add_middleware(RequestContext, router=app.router, metrics=app.state.metrics)
+    app.include_router(audit_routes.router)
+    app.include_router(oauth_routes.router)
+    app.include_router(agency_routes.router)
+    app.include_router(me_routes.router)
+    app.include_router(rnp_routes.router)
+    app.include_router(rsu_routes.router)
+    app.add_middleware(RequestContext, metrics=app.state.metrics)
     return app

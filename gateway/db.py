@@ -43,7 +43,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn):  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN")
+            # `conn.execution_options(sqlite_begin="IMMEDIATE")` takes the write lock up front
+            # (the audit log's sequencer needs it: a deferred reader that later writes can fail
+            # with SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out).
+            mode = conn.get_execution_options().get("sqlite_begin", "")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)

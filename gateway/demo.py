@@ -21,6 +21,97 @@ Credentials = dict[str, Any]
 STEPS: list[Callable[[Settings, Credentials, Console], None]] = []
 
 
+def enrol_demo_population(settings: Settings, credentials: Credentials, console: Console) -> None:
+    """RNP: enrol 50 synthetic persons (seed 2026); three adults become demo citizens."""
+    from gateway.cli.rnp import open_register
+    from identity import PersonIn, Register
+    from identity.synth import generate
+
+    records = list(generate(50, 12, seed=2026))
+    people = [PersonIn.model_validate({k: v for k, v in r.items()
+                                       if k not in ("household", "role")}) for r in records]
+    with open_register(settings) as (register, _engine):
+        assert isinstance(register, Register)
+        issued = register.enrol_many(people)
+    console.print(f"enrolled {sum(i is not None for i in issued)} synthetic persons in the RNP")
+    # Handed to register_demo_households (RSU), which removes it before the file is written.
+    credentials["_rnp_population"] = list(zip(records, issued, strict=True))
+    for person, idcs in zip(people, issued, strict=True):
+        if idcs is not None and person.cnie and len(credentials["citizens"]) < 3:
+            # The OAuth step fills in each citizen's TOTP secret.
+            credentials["citizens"].append({
+                "idcs": idcs, "cnie": person.cnie, "totp_secret": None,
+                "name": f"{person.given_name_lat} {person.family_name_lat}",
+            })
+
+
+STEPS.append(enrol_demo_population)
+
+
+def register_demo_clients(settings: Settings, credentials: Credentials, console: Console) -> None:
+    """OAuth: demo agencies (two sectors), an office, an auditor; citizens' TOTP secrets."""
+    from gateway.cli.clients import demo_step
+
+    demo_step(settings, credentials, console)
+
+
+STEPS.append(register_demo_clients)
+
+
+def register_demo_households(settings: Settings, credentials: Credentials, console: Console
+                             ) -> None:
+    """RSU: the demo population's families become households, scored with the shipped
+    (illustrative) models; each scoring is audited."""
+    import random
+
+    from gateway.services import build_services
+    from identity import HouseholdError
+    from identity.rsu_synth import group_households, household_request
+
+    population = credentials.pop("_rnp_population", [])
+    if not population:
+        return
+    records, issued = zip(*population, strict=True)
+    services = build_services(settings)
+    rng = random.Random(2026)
+    credentials["households"] = []
+    try:
+        for group in group_households(records, issued):
+            members, declaration = household_request(rng, group)
+            try:
+                household = services.households.register_household(members, declaration)
+            except HouseholdError:
+                continue  # already registered by an earlier demo run
+            credentials["households"].append({
+                "household_id": household.household_id, "head_idcs": group[0][0],
+                "size": household.size})
+    finally:
+        services.close()
+    console.print(f"registered {len(credentials['households'])} households in the RSU")
+
+
+STEPS.append(register_demo_households)
+
+
+def sign_demo_checkpoint(settings: Settings, credentials: Credentials, console: Console) -> None:
+    """Audit: sign a checkpoint over whatever the steps above logged; show how to check it."""
+    from gateway.db import make_engine
+    from gateway.services import build_audit_log
+
+    engine = make_engine(settings.database_urls["audit"])
+    try:
+        log = build_audit_log(settings, engine)
+        checkpoint = log.issue_checkpoint()
+        console.print(f"audit log: {checkpoint.tree_size} entries, checkpoint signed; verifier "
+                      f"key {log.verifier_key} (check it offline: sijill audit verify)")
+        log.close()
+    finally:
+        engine.dispose()
+
+
+STEPS.append(sign_demo_checkpoint)
+
+
 def empty_credentials(settings: Settings) -> Credentials:
     return {"issuer": settings.issuer, "agencies": [], "office": None, "citizens": [],
             "auditor": None}

@@ -10,10 +10,7 @@ import logging
 import re
 import time
 import uuid
-from typing import Any
-
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.logs import request_id
@@ -32,18 +29,15 @@ class Metrics:
                                  buckets=(.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5))
 
 
-def route_template(app: Any, scope: Scope) -> str:
-    for route in getattr(app, "routes", []):
-        match, _ = route.matches(scope)
-        if match == Match.FULL:
-            return getattr(route, "path", scope.get("path", "?"))
-    return "<unmatched>"
+def route_template(scope: Scope) -> str:
+    """The template of the route the router matched (it records it in the scope)."""
+    route = scope.get("route")
+    return str(getattr(route, "path", "<unmatched>")) if route is not None else "<unmatched>"
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, *, router: Any, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
         self.app = app
-        self.router = router
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -68,7 +62,7 @@ class RequestContext:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = route_template(self.router, scope)
+            route = route_template(scope)
             self.metrics.requests.labels(scope["method"], route, str(status)).inc()
             self.metrics.latency.labels(scope["method"], route).observe(elapsed)
             log.info("request", extra={"method": scope["method"], "route": route,

@@ -12,8 +12,14 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy import Engine
 
+from audit import AuditLog
+from consent import ConsentService
+from gateway.ratelimit import RateLimiter
+from identity import HouseholdRegister, Register, SectorPseudonyms
+from policies import DecisionIssuer, PolicyEngine
 from gateway.db import make_engine, ping
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError
+from vault import DecisionVerifier, FileKeyProvider, KeyProvider, Pkcs11KeyProvider, Vault
 
 
 @dataclass
@@ -24,6 +30,15 @@ class Services:
     readiness: dict[str, Callable[[], None]] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    vault: Vault | None = None  # set by build_services; see get_vault
+    audit: AuditLog = None  # type: ignore[assignment]  # set by build_services (_build_audit)
+    policy: PolicyEngine = None  # type: ignore[assignment]  # set by _build_policy
+    decision_issuer: DecisionIssuer = None  # type: ignore[assignment]  # set by _build_policy
+    register: Register = None  # type: ignore[assignment]  # set by _build_register
+    pseudonyms: SectorPseudonyms = None  # type: ignore[assignment]  # set by _build_register
+    consents: ConsentService = None  # type: ignore[assignment]  # set by _build_consents
+    rate_limiter: RateLimiter = None  # type: ignore[assignment]  # set by build_services
+    households: HouseholdRegister = None  # type: ignore[assignment]  # set by _build_households
 
     def close(self) -> None:
         for closer in reversed(self.closers):
@@ -42,9 +57,146 @@ def build_services(settings: Settings) -> Services:
     services = Services(settings=settings, engines=engines)
     for store, engine in engines.items():
         services.readiness[f"database.{store}"] = lambda e=engine: ping(e)
+    _build_vault(settings, services)
+    _build_register(settings, services)
+    _build_audit(settings, services)
+    _build_policy(settings, services)
+    _build_consents(settings, services)
+    _build_households(settings, services)
+    services.rate_limiter = RateLimiter(settings.agency_rate_per_s, settings.agency_burst)
     return services
+
+
+def _build_households(settings: Settings, services: Services) -> None:
+    # RSU: households in the main store, declarations and scores in the vault (gateway/rsu.py).
+    from gateway.rsu import build_household_register
+
+    assert services.vault is not None
+    services.households = build_household_register(
+        settings, services.engines["main"], services.vault, services.register, services.audit
+    )
+
+
+def _build_consents(settings: Settings, services: Services) -> None:
+    import jwt
+
+    from identity.oauth.keys import SigningKeys
+    from policies.registry import ProcessingRegistry
+
+    # Receipts are signed with the authorization server's current key, so anyone can check
+    # them against GET /oauth/jwks.
+    keys = SigningKeys(settings.data_dir / "keys")
+
+    def sign(claims: dict[str, Any]) -> str:
+        key = keys.current()
+        return jwt.encode(
+            claims, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": "JWT"}
+        )
+
+    services.consents = ConsentService(
+        services.engines["main"],
+        ProcessingRegistry.load(),
+        sign,
+        policy_url=f"{settings.issuer}/privacy",
+    )
+
+
+def build_key_provider(settings: Settings) -> KeyProvider:
+    """The KEK provider named by SIJILL_KEY_PROVIDER; raises (server refuses to start) on a
+    group/world-readable key file or an unreachable token."""
+    if settings.key_provider == "pkcs11":
+        if not settings.pkcs11_pin:
+            raise SettingsError("SIJILL_PKCS11_PIN is required when SIJILL_KEY_PROVIDER=pkcs11")
+        return Pkcs11KeyProvider(
+            settings.pkcs11_module, settings.pkcs11_token_label, settings.pkcs11_pin
+        )
+    return FileKeyProvider(settings.data_dir / "keys")
+
+
+def check_keys(settings: Settings) -> None:
+    """Open the key provider and the decision-signing key once, before any worker starts;
+    raise :class:`SettingsError` (one line) if a key file is readable by others or the token
+    cannot be opened."""
+    from gateway.keys import load_or_create_ed25519
+    from vault import VaultError
+
+    try:
+        build_key_provider(settings).close()
+        load_or_create_ed25519(settings.data_dir / "keys" / "decision-signing.pem")
+    except VaultError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _build_vault(settings: Settings, services: Services) -> None:
+    from gateway.keys import load_or_create_ed25519
+
+    provider = build_key_provider(settings)
+    services.closers.append(provider.close)
+    # The policy layer signs decisions with the private half (policies.DecisionIssuer).
+    signing = load_or_create_ed25519(settings.data_dir / "keys" / "decision-signing.pem")
+    services.vault = Vault(
+        services.engines["vault"], provider, DecisionVerifier(signing.public_key())
+    )
+    services.readiness["key_provider"] = provider.ping
+    services.readiness["vault"] = services.vault.ping
+
+
+def _build_register(settings: Settings, services: Services) -> None:
+    # The RNP lives in the main store; its personal data goes through the vault.
+    assert services.vault is not None
+    services.register = Register(
+        services.engines["main"],
+        services.vault,
+        version_retention_days=settings.rnp_version_retention_days,
+    )
+    services.pseudonyms = SectorPseudonyms(services.engines["main"], services.vault)
+
+
+def build_audit_log(settings: Settings, engine: Engine) -> AuditLog:
+    """The audit log on ``engine``, signing checkpoints with <data_dir>/keys/audit-signing.pem."""
+    from audit import NoteSigner
+    from gateway.keys import load_or_create_ed25519
+
+    # The checkpoint-signing key; its public half is published as the C2SP verifier key.
+    key = load_or_create_ed25519(settings.data_dir / "keys" / "audit-signing.pem")
+    origin = settings.audit_origin
+    assert origin is not None, "Settings fills in audit_origin"
+    return AuditLog.for_engine(
+        engine,
+        NoteSigner(origin, key),
+        origin,
+        checkpoint_every_entries=settings.checkpoint_every_entries,
+        checkpoint_every_seconds=settings.checkpoint_every_seconds,
+    )
+
+
+def _build_audit(settings: Settings, services: Services) -> None:
+    services.audit = build_audit_log(settings, services.engines["audit"])
+    services.closers.append(services.audit.close)
+    services.readiness["audit"] = services.audit.ping
+
+
+def _build_policy(settings: Settings, services: Services) -> None:
+    from gateway.keys import load_or_create_ed25519
+    from policies import build_engine
+
+    # SIJILL_POLICY_ENGINE: "embedded" (regopy in process) or the URL of an OPA server.
+    services.policy = build_engine(settings.policy_engine, settings.policy_timeout_s)
+    services.readiness["policy_engine"] = services.policy.ping
+    close = getattr(services.policy, "close", None)
+    if close is not None:
+        services.closers.append(close)
+    # Same key file as the vault's verifier (_build_vault): the private half signs here.
+    signing = load_or_create_ed25519(settings.data_dir / "keys" / "decision-signing.pem")
+    services.decision_issuer = DecisionIssuer(signing)
 
 
 def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+def get_vault(request: Request) -> Vault:
+    vault = get_services(request).vault
+    assert vault is not None, "build_services sets the vault"
+    return vault

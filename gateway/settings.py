@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     audit_origin: str | None = None
     checkpoint_every_entries: int = Field(default=1000, ge=1)
     checkpoint_every_seconds: float = Field(default=60.0, gt=0)
+    # RNP: how long a rectified person's previous record is kept before it is crypto-shredded.
+    rnp_version_retention_days: int = Field(default=3650, ge=0)
+    # Per agency client, per worker process (gateway/ratelimit.py).
+    agency_rate_per_s: float = Field(default=200.0, gt=0)
+    agency_burst: int = Field(default=400, ge=1)
+    rnp_import_batch_size: int = Field(default=1000, ge=1, le=10000)
+    # RSU: the scoring model release in use (urban-<v>.json + rural-<v>.json) and where its
+    # files are (default: the illustrative models shipped in vault/scoring_models/).
+    scoring_model: str = "v1"
+    scoring_models_dir: Path | None = None
 
     @field_validator("database_url", "vault_database_url", "audit_database_url")
     @classmethod

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 DATA_DIR = Path(__file__).with_name("data")
-BASIS_TYPES = {"law", "consent", "contract", "public_task", "legitimate_interest",
-               "vital_interest"}
+BASIS_TYPES = {"law", "consent", "contract", "public_task", "legitimate_interest", "vital_interest"}
 # Law 09.08 does not fix a term for consent; the registry may set a shorter one per purpose.
 DEFAULT_CONSENT_MAX_DAYS = 365
 
@@ -107,15 +106,32 @@ def _entry(purpose: str, raw: Mapping[str, Any]) -> RegistryEntry:
     try:
         basis = raw["legal_basis"]
         return RegistryEntry(
-            id=str(raw["id"]), purpose=purpose, sector=str(raw["sector"]),
-            agencies=tuple(raw.get("agencies", ())), basis_type=str(basis["type"]),
-            basis_ref=str(basis.get("ref", "")), fields=tuple(raw.get("fields", ())),
+            id=str(raw["id"]),
+            purpose=purpose,
+            sector=str(raw["sector"]),
+            agencies=tuple(raw.get("agencies", ())),
+            basis_type=str(basis["type"]),
+            basis_ref=str(basis.get("ref", "")),
+            fields=tuple(raw.get("fields", ())),
             actions=tuple(raw.get("actions", ())),
             cndp_declaration=str(raw.get("cndp_declaration", "")),
             valid_from=int(raw.get("valid_from", 0)),
             valid_until=None if raw.get("valid_until") is None else int(raw["valid_until"]),
-            retention=str(raw.get("retention", "")), description=str(raw.get("description", "")),
+            retention=str(raw.get("retention", "")),
+            description=str(raw.get("description", "")),
             consent_max_days=int(raw.get("consent_max_days", DEFAULT_CONSENT_MAX_DAYS)),
-            programs=tuple(raw.get("programs", ())), raw=raw)
+            programs=tuple(raw.get("programs", ())),
+            raw=raw,
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise RegistryError(f"registry entry for purpose {purpose!r} is malformed: {exc}") from None
+
+
+def action_scope(action: str, data_dir: Path = DATA_DIR) -> str:
+    """The OAuth scope ``data/actions.json`` requires for ``action`` (one source for the
+    policy's check and the gateway's RFC 6750 ``insufficient_scope`` answer)."""
+    actions = json.loads((data_dir / "actions.json").read_text(encoding="utf-8"))["actions"]
+    try:
+        return str(actions[action]["scope"])
+    except KeyError:
+        raise RegistryError(f"unknown action {action!r}") from None

@@ -1,1 +1,63 @@
-"""TODO"""
+"""The vault: the trusted boundary of Sijill.
+
+Owns: every key (the key-encryption key through a key provider: a file or an HSM over PKCS#11;
+per-subject data keys; the root secret behind MACs, blind indexes and tokens), and every byte of
+personal data in plaintext. Records are stored encrypted (AES-256-GCM, envelope encryption),
+revealed only under a policy :class:`Decision` it verifies, and crypto-shredded on erasure.
+
+May import: nothing of Sijill's other packages (import-linter holds this), only the standard
+library, cryptography, python-pkcs11, rfc8785, SQLAlchemy and numpy (RSU scoring).
+
+Must never: hand out a key, a nonce or a ciphertext; reveal a field no valid decision released;
+put a value into an exception message or a log line; hold the policy layer's signing key.
+"""
+
+from vault.core import Vault
+from vault.decision import Decision, DecisionVerifier, signing_payload
+from vault.errors import (
+    DecisionRefused,
+    Erased,
+    IntegrityError,
+    InvalidRecord,
+    KeyFilePermissions,
+    KeyProviderError,
+    UnknownSubject,
+    VaultError,
+)
+from vault.keys import FileKeyProvider, KeyProvider, Pkcs11KeyProvider, check_private_file
+from vault.rotation import RotationReport, rotate
+from vault.scoring import (
+    Contribution,
+    Explanation,
+    ModelSet,
+    NotScored,
+    ScoreEvent,
+    ScoringModel,
+)
+
+__all__ = [
+    "Contribution",
+    "Decision",
+    "DecisionRefused",
+    "DecisionVerifier",
+    "Erased",
+    "Explanation",
+    "FileKeyProvider",
+    "IntegrityError",
+    "InvalidRecord",
+    "KeyFilePermissions",
+    "KeyProvider",
+    "KeyProviderError",
+    "ModelSet",
+    "NotScored",
+    "Pkcs11KeyProvider",
+    "RotationReport",
+    "ScoreEvent",
+    "ScoringModel",
+    "UnknownSubject",
+    "Vault",
+    "VaultError",
+    "check_private_file",
+    "rotate",
+    "signing_payload",
+]

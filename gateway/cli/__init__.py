@@ -103,6 +103,10 @@ def serve(
 def run_server(settings: Settings, workers: int = 1) -> None:
     import uvicorn
 
+    from gateway.services import check_keys
+
+    check_keys(settings)  # refuse to start, in one line, on a readable key file or a bad token
+
     from gateway import logs
 
     logs.configure(settings.log_level)

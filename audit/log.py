@@ -1,0 +1,478 @@
+"""Log semantics: sequencing with group commit, the tree, checkpoints, proofs, receipts.
+
+Written against :class:`audit.storage.LogStorage`; nothing here knows SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from audit.checkpoint import Checkpoint, NoteSigner, open_checkpoint
+from audit.entry import AppendReceipt, AuditEntry
+from audit.errors import AuditUnavailable, InvalidProof
+from audit.merkle import (
+    EMPTY_ROOT,
+    CompactRange,
+    NodeKey,
+    consistency_ranges,
+    hashes_for,
+    inclusion_ranges,
+    leaf_hash,
+)
+from audit.storage import (
+    EntryFilter,
+    LogStorage,
+    Sequencer,
+    SqlStorage,
+    StoredCheckpoint,
+    StoredEntry,
+)
+
+EXPORT_FORMAT = "sijill-audit-export/1"
+_STORE_ERRORS = (SQLAlchemyError, LookupError, OSError)
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    leaf_index: int
+    tree_size: int
+    leaf_hash: bytes
+    audit_path: list[bytes]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "leaf_index": self.leaf_index,
+            "tree_size": self.tree_size,
+            "leaf_hash": self.leaf_hash.hex(),
+            "audit_path": [h.hex() for h in self.audit_path],
+        }
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    first: int
+    second: int
+    proof: list[bytes]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"first": self.first, "second": self.second, "proof": [h.hex() for h in self.proof]}
+
+
+@dataclass(frozen=True)
+class LoggedEntry:
+    """An entry as read back: its index, leaf hash and decoded content."""
+
+    index: int
+    leaf_hash: bytes
+    entry: AuditEntry
+    canonical: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "leaf_hash": self.leaf_hash.hex(), **self.entry.to_dict()}
+
+
+class _Pending:
+    __slots__ = ("done", "error", "receipt", "row", "wake")
+
+    def __init__(self, row: StoredEntry) -> None:
+        self.row = row
+        self.wake = threading.Event()  # set when done, or when promoted to leader
+        self.done = False
+        self.receipt: AppendReceipt | None = None
+        self.error: BaseException | None = None
+
+
+def _row(entry: AuditEntry) -> StoredEntry:
+    data = entry.canonical()
+    # index and leaf hash are filled in by the sequencer.
+    return StoredEntry(
+        index=-1,
+        leaf_hash=b"",
+        entry=data,
+        time_ns=entry.time_ns,
+        subject=entry.subject,
+        actor_kind=entry.actor["kind"],
+        actor_id=entry.actor["id"],
+        action=entry.action,
+        purpose=entry.purpose,
+        outcome=entry.outcome,
+    )
+
+
+class AuditLog:
+    """The tamper-evident audit log.
+
+    ``append`` is safe from many threads and many processes. Concurrent callers in one process
+    are batched into one transaction (group commit, leader/follower: the first waiter writes
+    everyone's entries, the others sleep until their batch has committed), so the cost of a
+    durable commit is shared. Every caller returns only once its entry is committed, and
+    raises :class:`AuditUnavailable` if it was not.
+    """
+
+    def __init__(
+        self,
+        storage: LogStorage,
+        signer: NoteSigner,
+        origin: str,
+        *,
+        checkpoint_every_entries: int = 1000,
+        checkpoint_every_seconds: float = 60.0,
+        clock: Callable[[], int] = time.time_ns,
+        max_batch: int = 5000,
+        node_cache_size: int = 1 << 16,
+    ) -> None:
+        self.storage = storage
+        self.signer = signer
+        self.origin = origin
+        self.every_entries = checkpoint_every_entries
+        self.every_ns = int(checkpoint_every_seconds * 1e9)
+        self.clock = clock
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._writing = False
+        self._frontier: CompactRange | None = None
+        self._last_checkpoint_ns: int | None = None
+        self._nodes: dict[NodeKey, bytes] = {}
+        self._node_cache_size = node_cache_size
+        self._node_lock = threading.Lock()
+
+    @classmethod
+    def for_engine(
+        cls, engine: Engine, signer: NoteSigner, origin: str, **options: Any
+    ) -> AuditLog:
+        return cls(SqlStorage(engine), signer, origin, **options)
+
+    @property
+    def verifier_key(self) -> str:
+        return str(self.signer.verifier)
+
+    # -- appending ---------------------------------------------------------------------------
+
+    def append(self, entry: AuditEntry) -> AppendReceipt:
+        """Append durably; the receipt names the entry's place in the one total order."""
+        pending = _Pending(_row(entry))
+        with self._lock:
+            self._queue.append(pending)
+            leader = not self._writing
+            self._writing = True
+        if not leader:
+            pending.wake.wait()
+        if not pending.done:
+            # Leader (first in line, or promoted by the previous leader): our entry is at the
+            # head of the queue, so it is in this batch.
+            with self._lock:
+                batch = self._queue[: self.max_batch]
+                del self._queue[: len(batch)]
+            try:
+                self._write_batch(batch)
+            finally:
+                for p in batch:
+                    if p.receipt is None and p.error is None:
+                        p.error = RuntimeError("the batch was interrupted")
+                    p.done = True
+                    p.wake.set()
+                with self._lock:
+                    if self._queue:
+                        self._queue[0].wake.set()  # hand the pen to the next in line
+                    else:
+                        self._writing = False
+        if pending.error is not None:
+            raise AuditUnavailable("the audit log could not record the entry") from pending.error
+        assert pending.receipt is not None
+        return pending.receipt
+
+    def append_many(self, entries: Iterable[AuditEntry]) -> list[AppendReceipt]:
+        """Append a batch in one transaction (imports, benchmarks); same guarantees."""
+        batch = [_Pending(_row(e)) for e in entries]
+        self._write_batch(batch)
+        for p in batch:
+            if p.error is not None:
+                raise AuditUnavailable("the audit log could not record the entries") from p.error
+        return [p.receipt for p in batch if p.receipt is not None]
+
+    def _write_batch(self, batch: Sequence[_Pending]) -> None:
+        try:
+            with self.storage.sequencer() as seq:
+                frontier = self._load_frontier(seq)
+                rows: list[StoredEntry] = []
+                nodes: list[tuple[int, int, bytes]] = []
+                receipts: list[AppendReceipt] = []
+                for p in batch:
+                    leaf = leaf_hash(p.row.entry)
+                    index = frontier.size
+                    nodes.extend(frontier.append(leaf))
+                    rows.append(
+                        StoredEntry(
+                            index,
+                            leaf,
+                            p.row.entry,
+                            p.row.time_ns,
+                            p.row.subject,
+                            p.row.actor_kind,
+                            p.row.actor_id,
+                            p.row.action,
+                            p.row.purpose,
+                            p.row.outcome,
+                        )
+                    )
+                    receipts.append(AppendReceipt(index, leaf))
+                root = frontier.root()
+                checkpoint = self._due_checkpoint(seq.tree_size, frontier.size, root)
+                seq.write(rows, nodes, frontier.size, root, checkpoint)
+        except Exception as exc:  # fail closed: whatever went wrong, nothing was recorded
+            self._frontier = None
+            for p in batch:
+                p.error = exc
+                p.done = True
+            return
+        self._frontier = frontier
+        if checkpoint is not None:
+            self._last_checkpoint_ns = checkpoint.timestamp_ns
+        for p, receipt in zip(batch, receipts, strict=True):
+            p.receipt = receipt
+            p.done = True
+
+    def _load_frontier(self, seq: Sequencer) -> CompactRange:
+        cached = self._frontier
+        if cached is not None and cached.size == seq.tree_size:
+            return cached.copy()
+        # Another process appended since our last batch: reload the right edge of the tree.
+        keys = CompactRange.keys(seq.tree_size)
+        found = seq.read_nodes(keys)
+        frontier = CompactRange(seq.tree_size, [found[k] for k in keys])
+        if frontier.root() != seq.root_hash:
+            raise LookupError("stored tree nodes do not match the tree head")
+        return frontier
+
+    def _due_checkpoint(self, old_size: int, new_size: int, root: bytes) -> StoredCheckpoint | None:
+        now = self.clock()
+        if self._last_checkpoint_ns is None:
+            latest = self.storage.latest_checkpoint()
+            self._last_checkpoint_ns = latest.timestamp_ns if latest else 0
+        crossed = new_size // self.every_entries > old_size // self.every_entries
+        stale = now - self._last_checkpoint_ns >= self.every_ns
+        if not (crossed or stale):
+            return None
+        cp = self.signer.sign(self.origin, new_size, root, now)
+        return StoredCheckpoint(cp.tree_size, cp.root_hash, now, cp.note)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def head(self) -> tuple[int, bytes]:
+        try:
+            return self.storage.head()
+        except _STORE_ERRORS as exc:
+            raise AuditUnavailable("the audit store is unreachable") from exc
+
+    def size(self) -> int:
+        return self.head()[0]
+
+    def _read(self, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
+        """Nodes of complete subtrees never change once written, so caching them is exact."""
+        keys = set(keys)
+        with self._node_lock:
+            found = {k: self._nodes[k] for k in keys if k in self._nodes}
+        missing = keys - set(found)
+        if missing:
+            fetched = self.storage.read_nodes(missing)
+            found.update(fetched)
+            with self._node_lock:
+                if len(self._nodes) + len(fetched) > self._node_cache_size:
+                    self._nodes.clear()
+                self._nodes.update(fetched)
+        return found
+
+    def _size_or(self, tree_size: int | None) -> int:
+        """The requested size, or the current one. A requested size is not checked against the
+        head here (that would cost a read a proof): the nodes it needs exist only if the tree
+        has grown that far, and :meth:`_hashes` tells the two cases apart when one is missing.
+        """
+        if tree_size is None:
+            return self.size()
+        if tree_size < 0:
+            raise InvalidProof("tree size must not be negative")
+        return tree_size
+
+    def _hashes(self, ranges: list[tuple[int, int]], tree_size: int) -> list[bytes]:
+        try:
+            return hashes_for(ranges, self._read)
+        except LookupError:
+            if tree_size > self.size():
+                raise InvalidProof("tree size is larger than the log") from None
+            raise AuditUnavailable("the audit store is missing tree nodes") from None
+        except _STORE_ERRORS as exc:
+            raise AuditUnavailable("the audit store is unreachable") from exc
+
+    def root(self, tree_size: int | None = None) -> bytes:
+        size = self._size_or(tree_size)
+        return self._hashes([(0, size)], size)[0] if size else EMPTY_ROOT
+
+    def inclusion_proof(self, index: int, tree_size: int | None = None) -> InclusionProof:
+        """RFC 9162 §2.1.3.1 audit path for leaf ``index`` in the tree of ``tree_size``."""
+        size = self._size_or(tree_size)
+        if not 0 <= index < size:
+            raise InvalidProof("leaf index must be below the tree size")
+        hashes = self._hashes([(index, index + 1), *inclusion_ranges(index, size)], size)
+        return InclusionProof(index, size, hashes[0], hashes[1:])
+
+    def consistency_proof(self, first: int, second: int | None = None) -> ConsistencyProof:
+        """RFC 9162 §2.1.4.1 proof that tree ``second`` extends tree ``first``."""
+        size = self._size_or(second)
+        if not 0 <= first <= size:
+            raise InvalidProof("first must be between 0 and second")
+        ranges = consistency_ranges(first, size)
+        # Even an empty proof must not vouch for a size the log never reached.
+        proof = self._hashes(ranges or [(0, size)], size)
+        return ConsistencyProof(first, size, proof if ranges else [])
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def issue_checkpoint(self) -> Checkpoint:
+        """Sign and store a checkpoint of the current tree (on demand)."""
+        try:
+            size, root = self.storage.head()
+            now = self.clock()
+            cp = self.signer.sign(self.origin, size, root, now)
+            self.storage.add_checkpoint(StoredCheckpoint(size, root, now, cp.note))
+        except _STORE_ERRORS as exc:
+            raise AuditUnavailable("the audit store is unreachable") from exc
+        self._last_checkpoint_ns = now
+        return cp
+
+    def checkpoint(self, *, min_size: int = 0) -> Checkpoint:
+        """The latest checkpoint; a fresh one if none covers ``min_size`` or the last is stale
+        (older than the checkpoint interval while the tree has grown)."""
+        try:
+            latest = self.storage.latest_checkpoint()
+            size, _ = self.storage.head()
+        except _STORE_ERRORS as exc:
+            raise AuditUnavailable("the audit store is unreachable") from exc
+        if (
+            latest is None
+            or latest.tree_size < min_size
+            or (latest.tree_size < size and self.clock() - latest.timestamp_ns >= self.every_ns)
+        ):
+            return self.issue_checkpoint()
+        return open_checkpoint(latest.note, self.signer.verifier, self.origin)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        try:
+            stored = self.storage.checkpoints()
+        except _STORE_ERRORS as exc:
+            raise AuditUnavailable("the audit store is unreachable") from exc
+        return [open_checkpoint(c.note, self.signer.verifier) for c in stored]
+
+    # -- listings, receipts, export ----------------------------------------------------------
+
+    def entries(
+        self,
+        where: EntryFilter | None = None,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> list[LoggedEntry]:
+        """Entries matching ``where``: ascending after ``after``, or newest first below
+        ``before`` (keyset pagination: stable while the log grows)."""
+        try:
+            rows = self.storage.find(
+                where or EntryFilter(), after=after, before=before, limit=limit
+            )
+        except _STORE_ERRORS as exc:
+            raise AuditUnavailable("the audit store is unreachable") from exc
+        return [
+            LoggedEntry(r.index, r.leaf_hash, AuditEntry.from_canonical(r.entry), r.entry)
+            for r in rows
+        ]
+
+    def entry(self, index: int) -> LoggedEntry | None:
+        try:
+            row = self.storage.entry(index)
+        except _STORE_ERRORS as exc:
+            raise AuditUnavailable("the audit store is unreachable") from exc
+        if row is None:
+            return None
+        return LoggedEntry(
+            row.index, row.leaf_hash, AuditEntry.from_canonical(row.entry), row.entry
+        )
+
+    def stats(self, since_ns: int | None = None, until_ns: int | None = None) -> dict[str, Any]:
+        try:
+            size, root = self.storage.head()
+            groups = self.storage.stats(since_ns, until_ns)
+        except _STORE_ERRORS as exc:
+            raise AuditUnavailable("the audit store is unreachable") from exc
+        by_outcome: dict[str, int] = {}
+        for g in groups:
+            by_outcome[g["outcome"]] = by_outcome.get(g["outcome"], 0) + g["count"]
+        return {
+            "tree_size": size,
+            "root_hash": root.hex(),
+            "by_outcome": by_outcome,
+            "groups": groups,
+        }
+
+    def receipt(self, index: int) -> dict[str, Any]:
+        """Entry + inclusion proof + checkpoint + verifier key: checkable offline
+        (:func:`audit.verify.verify_receipt`) by anyone, with no access to this service."""
+        logged = self.entry(index)
+        if logged is None:
+            raise InvalidProof("no entry at that index")
+        cp = self.checkpoint(min_size=index + 1)
+        proof = self.inclusion_proof(index, cp.tree_size)
+        return {
+            "format": "sijill-audit-receipt/1",
+            "entry": logged.canonical.decode(),
+            **proof.to_json(),
+            "checkpoint": cp.note,
+            "verifier_key": self.verifier_key,
+        }
+
+    def export_lines(self) -> Iterator[str]:
+        """The whole log as JSON Lines: header, entries, complete-subtree nodes, checkpoints."""
+        try:
+            checkpoints = self.storage.checkpoints()
+            size, _ = self.storage.head()
+            yield json.dumps(
+                {
+                    "format": EXPORT_FORMAT,
+                    "origin": self.origin,
+                    "verifier_key": self.verifier_key,
+                    "tree_size": size,
+                }
+            )
+            for row in self.storage.entries(0, size):
+                yield json.dumps(
+                    {
+                        "index": row.index,
+                        "leaf_hash": row.leaf_hash.hex(),
+                        "entry": row.entry.decode(),
+                    }
+                )
+            for level, index, h in self.storage.nodes(0):
+                if (index + 1) << level <= size:
+                    yield json.dumps({"node": [level, index], "hash": h.hex()})
+            for cp in checkpoints:
+                if cp.tree_size <= size:
+                    yield json.dumps({"checkpoint": cp.note})
+        except _STORE_ERRORS as exc:
+            raise AuditUnavailable("the audit store is unreachable") from exc
+
+    def close(self) -> None:
+        """Release the store's long-lived connections (the app closes it at shutdown)."""
+        self.storage.close()
+
+    def ping(self) -> None:
+        try:
+            self.storage.ping()
+        except _STORE_ERRORS as exc:
+            raise AuditUnavailable("the audit store is unreachable") from exc

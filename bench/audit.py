@@ -1,0 +1,314 @@
+"""Audit log throughput and proof latency, on SQLite and PostgreSQL.
+
+1. Appends per second through ``AuditLog.append`` from several threads (group commit: one
+   durable transaction per batch, sequenced under the tree-head lock), against a baseline
+   measured in the same run: plain single-row INSERT + COMMIT of the same rows (same columns,
+   same durability settings, same threads) into an unsequenced table with no tree.
+2. Inclusion-proof latency at 1,000,000 entries: the tree is bulk-loaded through the storage
+   driver (100,000 leaves a transaction), then random proofs are served from the stored
+   complete-subtree nodes: cold (no node cache, every proof reads the database) and warm
+   (the log's node cache); each proof is checked against the root once.
+   With --pymerkle, the same for pymerkle 7's in-memory and SQLite trees (for the note on why
+   the tree code is our own).
+
+    .venv/bin/python bench/audit.py [--threads 128] [--per-thread 60] [--proof-size 1000000]
+        [--backends sqlite,postgresql] [--pymerkle [--pymerkle-size 100000]]
+
+PostgreSQL comes from SIJILL_BENCH_DATABASE_URL or SIJILL_TEST_DATABASE_URL (a fresh schema,
+dropped afterwards). Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from alembic import command
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Engine, create_engine, text
+
+from audit import AuditEntry, AuditLog, NoteSigner, SqlStorage
+from audit.merkle import CompactRange, leaf_hash, verify_inclusion
+from audit.storage import StoredEntry
+from gateway import db
+
+ORIGIN = "bench.sijill/audit"
+
+
+def entry(n: int) -> AuditEntry:
+    return AuditEntry(
+        time_ns=1_795_946_400_000_000_000 + n,
+        actor={"kind": "agency", "id": f"agency-{n % 12}", "sector": "health"},
+        action="read_attributes",
+        subject=f"st_{n % 100_003:08x}",
+        fields=["household_size", "region"],
+        purpose="amo_tadamon_enrolment",
+        legal_basis={"type": "law", "ref": "72.18 art. 10"},
+        decision_id=f"d-{n}",
+        policy_revision="rev-1",
+        outcome="allow",
+    )
+
+
+@contextmanager
+def database(backend: str) -> Iterator[str]:
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{tmp}/audit.db"
+        return
+    base = os.environ.get("SIJILL_BENCH_DATABASE_URL") or os.environ["SIJILL_TEST_DATABASE_URL"]
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def run_threads(threads: int, work: Callable[[int], None]) -> float:
+    pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    start = time.perf_counter()
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join()
+    return time.perf_counter() - start
+
+
+def group_commit_rate(engine: Engine, threads: int, per: int) -> dict[str, float]:
+    # The log writes through one connection and reads through at most four, whatever the
+    # number of appending threads.
+    log = AuditLog.for_engine(engine, NoteSigner(ORIGIN, Ed25519PrivateKey.generate()), ORIGIN)
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for n in range(per):
+                log.append(entry(t * per + n))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    seconds = run_threads(threads, work)
+    log.close()
+    if errors:
+        raise errors[0]
+    assert log.size() == threads * per
+    return {"appends_per_s": round(threads * per / seconds), "seconds": round(seconds, 2)}
+
+
+def plain_insert_rate(url: str, threads: int, per: int) -> dict[str, float]:
+    """The baseline: each row its own INSERT and COMMIT, no sequencing, no tree. The threads
+    share a pool of at most 16 connections, as a web app's request threads would (and the
+    shared PostgreSQL server's connection limit demands)."""
+    sqlite = url.startswith("sqlite")
+    engine = db.make_engine(url) if sqlite else create_engine(url, pool_size=16, max_overflow=0)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE bench_plain (idx BIGINT PRIMARY KEY, leaf_hash BYTEA, entry TEXT, "
+            "time_ns BIGINT, subject VARCHAR(128), actor_kind VARCHAR(16), actor_id "
+            "VARCHAR(200), action VARCHAR(100), purpose VARCHAR(200), outcome VARCHAR(8))".replace(
+                "BYTEA", "BLOB" if sqlite else "BYTEA"
+            )
+        )
+    placeholder = "?" if sqlite else "%s"
+    sql = f"INSERT INTO bench_plain VALUES ({', '.join([placeholder] * 10)})"
+
+    def work(t: int) -> None:
+        for n in range(per):
+            i = t * per + n
+            e = entry(i)
+            raw = e.canonical()
+            with engine.connect() as conn:
+                if sqlite:  # same durability as the audit writer
+                    conn.connection.dbapi_connection.execute("PRAGMA synchronous=FULL")  # type: ignore[union-attr]
+                with conn.begin():
+                    conn.exec_driver_sql(
+                        sql,
+                        (
+                            i,
+                            leaf_hash(raw),
+                            raw.decode(),
+                            e.time_ns,
+                            e.subject,
+                            "agency",
+                            e.actor["id"],
+                            e.action,
+                            e.purpose,
+                            e.outcome,
+                        ),
+                    )
+
+    try:
+        seconds = run_threads(threads, work)
+    finally:
+        engine.dispose()
+    return {"inserts_per_s": round(threads * per / seconds), "seconds": round(seconds, 2)}
+
+
+def bulk_load(engine: Engine, size: int, chunk: int = 100_000) -> tuple[float, bytes]:
+    """A size-entry log through the driver, 100k leaves a transaction."""
+    template = entry(0).canonical().decode().replace('"d-0"', '"d-{n}"')
+    storage = SqlStorage(engine)
+    frontier = CompactRange()
+    start = time.perf_counter()
+    for lo in range(0, size, chunk):
+        rows, nodes = [], []
+        for n in range(lo, min(size, lo + chunk)):
+            raw = template.replace("{n}", str(n)).encode()
+            leaf = leaf_hash(raw)
+            nodes.extend(frontier.append(leaf))
+            rows.append(
+                StoredEntry(
+                    n,
+                    leaf,
+                    raw,
+                    n,
+                    f"st_{n % 100_003:08x}",
+                    "agency",
+                    f"agency-{n % 12}",
+                    "read_attributes",
+                    "amo_tadamon_enrolment",
+                    "allow",
+                )
+            )
+        with storage.sequencer() as seq:
+            assert seq.tree_size == lo
+            seq.write(rows, nodes, frontier.size, frontier.root(), None)
+    storage.close()
+    return time.perf_counter() - start, frontier.root()
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    samples = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(samples) * 1000, 4),
+        "p99_ms": round(samples[int(len(samples) * 0.99) - 1] * 1000, 4),
+        "mean_ms": round(statistics.fmean(samples) * 1000, 4),
+    }
+
+
+def proof_latency(engine: Engine, size: int, root: bytes, count: int = 1000) -> dict[str, object]:
+    signer = NoteSigner(ORIGIN, Ed25519PrivateKey.generate())
+    rng = random.Random(7)
+    indices = [rng.randrange(size) for _ in range(count)]
+    results: dict[str, object] = {}
+    for label, cache in (("cold", 0), ("warm", 1 << 16)):
+        log = AuditLog.for_engine(engine, signer, ORIGIN, node_cache_size=cache)
+        first = log.inclusion_proof(indices[0], size)
+        assert verify_inclusion(first.leaf_hash, indices[0], size, first.audit_path, root)
+        if label == "warm":
+            for i in indices:  # fill the cache with the upper levels, as a running server has
+                log.inclusion_proof(i, size)
+        samples = []
+        for i in indices:
+            t = time.perf_counter()
+            log.inclusion_proof(i, size)
+            samples.append(time.perf_counter() - t)
+        log.close()
+        results[label] = percentiles(samples)
+    return results
+
+
+def pymerkle_latency(size: int, count: int = 5) -> dict[str, object]:
+    """pymerkle 7 at ``size`` leaves: its in-memory tree (whole tree in one process's memory)
+    and its SQLite tree (leaves only; subtree roots recomputed from leaves, cache cleared)."""
+    from pymerkle import InmemoryTree, SqliteTree
+
+    template = entry(0).canonical().decode().replace('"d-0"', '"d-{n}"')
+    data = [template.replace("{n}", str(n)).encode() for n in range(size)]
+    rng = random.Random(7)
+    out: dict[str, object] = {"size": size}
+    memory = InmemoryTree(algorithm="sha256")
+    start = time.perf_counter()
+    for d in data:
+        memory.append_entry(d)
+    out["inmemory_build_s"] = round(time.perf_counter() - start, 1)
+    samples = []
+    for _ in range(count):
+        t = time.perf_counter()
+        memory.prove_inclusion(rng.randrange(size) + 1, size)
+        samples.append(time.perf_counter() - t)
+    out["inmemory_proof"] = percentiles(samples)
+    with tempfile.TemporaryDirectory() as tmp:
+        disk = SqliteTree(f"{tmp}/pymerkle.db", algorithm="sha256")
+        start = time.perf_counter()
+        disk.append_entries(data)
+        out["sqlite_build_s"] = round(time.perf_counter() - start, 1)
+        samples = []
+        for _ in range(count):
+            disk.cache_clear()
+            t = time.perf_counter()
+            disk.prove_inclusion(rng.randrange(size) + 1, size)
+            samples.append(time.perf_counter() - t)
+        out["sqlite_cold_proof"] = percentiles(samples)
+        disk.con.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=128)
+    parser.add_argument("--per-thread", type=int, default=40)
+    parser.add_argument("--proof-size", type=int, default=1_000_000)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--pymerkle", action="store_true", help="also time pymerkle 7's trees")
+    parser.add_argument("--pymerkle-size", type=int, default=100_000)
+    args = parser.parse_args()
+    report: dict[str, object] = {
+        "threads": args.threads,
+        "entries": args.threads * args.per_thread,
+        "proof_tree_size": args.proof_size,
+    }
+    for backend in args.backends.split(","):
+        result: dict[str, object] = {}
+        with database(backend) as url:
+            command.upgrade(db.alembic_config("audit", url), "heads")
+            engine = db.make_engine(url)
+            try:
+                grouped = group_commit_rate(engine, args.threads, args.per_thread)
+                plain = plain_insert_rate(url, args.threads, args.per_thread)
+                result["group_commit"] = grouped
+                result["plain_insert_baseline"] = plain
+                result["ratio_vs_plain_insert"] = round(
+                    grouped["appends_per_s"] / plain["inserts_per_s"], 2
+                )
+            finally:
+                engine.dispose()
+        with database(backend) as url:
+            command.upgrade(db.alembic_config("audit", url), "heads")
+            engine = db.make_engine(url)
+            try:
+                seconds, root = bulk_load(engine, args.proof_size)
+                result["bulk_load_s"] = round(seconds, 1)
+                result["inclusion_proof"] = proof_latency(engine, args.proof_size, root)
+            finally:
+                engine.dispose()
+        report[backend] = result
+        print(json.dumps({backend: result}), file=sys.stderr)
+    if args.pymerkle:
+        report["pymerkle"] = pymerkle_latency(args.pymerkle_size)
+    report["goals"] = {"appends_per_s": 5000, "inclusion_proof_ms_at_1m": 1.0}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""RSU national rescoring throughput: households scored per second through the real
+``sijill rsu rescore`` path (claim a batch, decrypt the declaration in the vault, score with
+numpy, encrypt the score, one audit entry per household, commit the batch), against the bare
+numpy scoring of the same plaintext declarations in the same run.
+
+    .venv/bin/python bench/scoring.py [--households 100000] [--workers 2] [--batch 1000]
+                                      [--postgres URL]
+
+``--households 1000000`` for the large run. SQLite (a temporary data dir) unless ``--postgres``
+names a server (a scratch schema is created and dropped). Prints one JSON object, with the
+projection to the RSU's 2.8 million households.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from sqlalchemy import create_engine, insert, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gateway import db
+from gateway.cli.rsu import run_rescore
+from gateway.settings import load_settings
+from identity.rsu import DeclarationIn, households
+from identity.rsu_synth import declaration
+from identity.synth import REGIONS
+from vault import ModelSet
+
+RSU_HOUSEHOLDS = 2_800_000
+
+
+def synthetic(n: int, seed: int = 1) -> list[dict[str, object]]:
+    """``n`` declarations with members, as identity/rsu.py stores them in the vault."""
+    rng = random.Random(seed)
+    regions = list(REGIONS)
+    out = []
+    for i in range(n):
+        region = rng.choice(regions)
+        size = max(1, min(12, round(rng.gauss(4.6, 2))))
+        decl = declaration(rng, region, rng.choice(REGIONS[region]), size)
+        if i < 100:
+            DeclarationIn.model_validate(decl)  # the generator keeps to the API's schema
+        members = [{"idcs": f"{2_000_000_000 + i * 16 + k}", "relation": "head" if k == 0
+                    else "child", "sex": rng.choice("FM"), "age": 40 if k == 0
+                    else rng.randint(0, 30), "education": rng.choice(
+                        ("none", "primary", "secondary", "higher")),
+                    "occupation": rng.choice(("employed", "inactive", "student")),
+                    "disability": rng.random() < 0.05} for k in range(size)]  # fmt: skip
+        decl["members"] = members
+        out.append(decl)
+    return out
+
+
+def load(settings, decls: list[dict[str, object]], batch: int) -> None:  # type: ignore[no-untyped-def]
+    """Put the households in the vault and the main store directly (setup, not measured)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from gateway.services import build_key_provider
+    from vault import DecisionVerifier, Vault
+
+    engine = db.make_engine(settings.database_url)
+    provider = build_key_provider(settings)
+    vault = Vault(engine, provider, DecisionVerifier(Ed25519PrivateKey.generate().public_key()))
+    now = datetime.now(UTC)
+    for start in range(0, len(decls), batch):
+        chunk = decls[start : start + batch]
+        records = []
+        rows = []
+        for i, decl in enumerate(chunk, start):
+            subject = f"hh_bench{i:08d}"
+            members = decl["members"]
+            assert isinstance(members, list)
+            records.append((subject, "household", {
+                "head": members[0]["idcs"], "size": len(members), "area": decl["area"],
+                "region": decl["region"], "province": decl["province"],
+                "members": json.dumps([{"idcs": m["idcs"], "relation": m["relation"]}
+                                      for m in members]),
+                "declaration": json.dumps(decl, ensure_ascii=False, separators=(",", ":")),
+            }))  # fmt: skip
+            rows.append({"household_id": f"h_{i:08d}", "vault_subject": subject,
+                         "model_version": None, "scored_at": None, "created_at": now,
+                         "updated_at": now})  # fmt: skip
+        vault.store_many(records)
+        with engine.begin() as conn:
+            conn.execute(insert(households), rows)
+    provider.close()
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--households", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--postgres", default=None, help="PostgreSQL URL (scratch schema)")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="sijill-bench-scoring-"))
+    url = f"sqlite:///{tmp / 'sijill.db'}"
+    schema = None
+    if args.postgres:
+        schema = "bench_" + uuid.uuid4().hex[:8]
+        admin = create_engine(args.postgres)
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        url = (
+            args.postgres
+            + ("&" if "?" in args.postgres else "?")
+            + "options="
+            + quote(f"-csearch_path={schema}")
+        )
+    try:
+        settings = load_settings(data_dir=tmp / "data", database_url=url)
+        settings.prepare_data_dir()
+        db.upgrade(settings.database_urls)
+
+        t0 = time.perf_counter()
+        decls = synthetic(args.households)
+        load(settings, decls, args.batch)
+        setup_s = time.perf_counter() - t0
+
+        # Baseline: the same arithmetic on plaintext already in memory (features + X·β).
+        models = ModelSet.load("v1")
+        t0 = time.perf_counter()
+        for area in ("urban", "rural"):
+            subset = [d for d in decls if d["area"] == area]
+            for start in range(0, len(subset), args.batch):
+                models.for_area(area).raw_scores(subset[start : start + args.batch])
+        bare_s = time.perf_counter() - t0
+        del decls
+
+        t0 = time.perf_counter()
+        report = run_rescore(settings, "v1", batch_size=args.batch, workers=args.workers)
+        full_s = time.perf_counter() - t0
+        assert report.scored_now == args.households
+        rate = args.households / full_s
+        bare_rate = args.households / bare_s
+        print(json.dumps({
+            "benchmark": "rsu_rescore",
+            "backend": "postgresql" if schema else "sqlite",
+            "households": args.households,
+            "workers": args.workers,
+            "batch": args.batch,
+            "setup_seconds": round(setup_s, 1),
+            "rescore_seconds": round(full_s, 2),
+            "households_per_s": round(rate),
+            "baseline_bare_numpy_households_per_s": round(bare_rate),
+            "ratio_full_to_bare": round(rate / bare_rate, 4),
+            "projected_rsu_2_8m_seconds": round(RSU_HOUSEHOLDS / rate),
+            "goal_households_per_s": 15_000,
+            "cpu_count": os.cpu_count(),
+        }))  # fmt: skip
+    finally:
+        if schema:
+            with admin.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""A complete agency program against Sijill: OAuth 2.0 client credentials with
+``private_key_jwt`` (RFC 7523) through Authlib's own client, DPoP-bound tokens (RFC 9449),
+then a lookup, a field query and an eligibility question.
+
+Run it against ``make demo`` (it reads the demo's credentials file):
+
+    .venv/bin/python examples/agency_client.py --cnie AB123456
+    .venv/bin/python examples/agency_client.py --agency ms_sante --purpose maternal_health_followup
+
+An agency integrating for real replaces the credentials file with its own key store; nothing
+else changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from authlib.integrations.httpx_client import OAuth2Client
+from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
+from cryptography.hazmat.primitives.asymmetric import ec
+from joserfc.jwk import import_key
+from jwt.algorithms import ECAlgorithm
+
+
+class ShortAssertion(PrivateKeyJWT):  # type: ignore[misc]
+    """Authlib signs hour-long client assertions by default; FAPI 2.0 servers want short."""
+
+    alg = "ES256"
+
+    def sign(self, auth: Any, token_endpoint: str) -> str:
+        return private_key_jwt_sign(auth.client_secret, client_id=auth.client_id,
+                                    token_endpoint=token_endpoint, alg=self.alg,
+                                    expires_in=60)
+
+
+class DPoPKey:
+    """A fresh key pair for this program run; every request carries a proof signed with it."""
+
+    def __init__(self) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.public_jwk = ECAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
+
+    def proof(self, method: str, url: str, access_token: str | None = None) -> str:
+        claims: dict[str, Any] = {"htm": method, "htu": url.split("?")[0],
+                                  "iat": int(time.time()), "jti": secrets.token_urlsafe(16)}
+        if access_token is not None:
+            digest = hashlib.sha256(access_token.encode()).digest()
+            claims["ath"] = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        return jwt.encode(claims, self.key, algorithm="ES256",
+                          headers={"typ": "dpop+jwt", "jwk": self.public_jwk})
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--credentials", default=".sijill/demo/credentials.json")
+    parser.add_argument("--agency", default=None, help="client_id of a demo agency")
+    parser.add_argument("--cnie", default=None, help="CNIE number of the citizen (default: "
+                        "the first demo citizen's)")
+    parser.add_argument("--purpose", default="amo_tadamon_enrolment")
+    parser.add_argument("--program", default="amo_tadamon")
+    parser.add_argument("--fields", default="given_name_lat,family_name_lat,birth_date,phone,"
+                        "region,household_size")
+    args = parser.parse_args()
+
+    creds = json.loads(Path(args.credentials).read_text())
+    issuer = creds["issuer"]
+    agencies = {a["client_id"]: a for a in creds["agencies"]}
+    agency = agencies[args.agency] if args.agency else creds["agencies"][0]
+    cnie = args.cnie or next(c["cnie"] for c in creds["citizens"] if c.get("cnie"))
+    token_url = f"{issuer}/oauth/token"
+    dpop = DPoPKey()
+
+    program = OAuth2Client(client_id=agency["client_id"],
+                           client_secret=import_key(agency["private_jwk"]),
+                           token_endpoint_auth_method="private_key_jwt",
+                           scope=" ".join(agency["scopes"]), base_url=issuer, timeout=10)
+    program.register_client_auth_method(ShortAssertion(token_url))
+    token = program.fetch_token(token_url, grant_type="client_credentials",
+                                headers={"DPoP": dpop.proof("POST", token_url)})
+    access = token["access_token"]
+    print(f"token: {token['token_type']} scope={token['scope']!r} "
+          f"expires_in={token['expires_in']}s")
+
+    def call(path: str, body: dict[str, Any]) -> httpx.Response:
+        url = f"{issuer}{path}"
+        return httpx.post(url, json=body, timeout=10, headers={
+            "Authorization": f"DPoP {access}", "DPoP": dpop.proof("POST", url, access)})
+
+    found = call("/v1/agency/lookup", {"cnie": cnie, "purpose": args.purpose})
+    print("lookup", found.status_code, found.json())
+    if found.status_code != 200:
+        return 1
+    pseudonym = found.json()["pseudonym"]
+    query = call(f"/v1/agency/persons/{pseudonym}/query",
+                 {"fields": args.fields.split(","), "purpose": args.purpose})
+    print("query", query.status_code, json.dumps(query.json(), ensure_ascii=False, indent=2))
+    elig = call(f"/v1/agency/persons/{pseudonym}/eligibility",
+                {"program": args.program, "purpose": args.purpose})
+    print("eligibility", elig.status_code, elig.json())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

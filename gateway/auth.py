@@ -1,0 +1,186 @@
+"""Who is calling: the resource-server side of OAuth, as a FastAPI dependency.
+
+Every protected route declares ``principal: Principal = Depends(require_principal(...))``.
+The token is checked by :class:`identity.oauth.AccessTokenVerifier` (signature with our JWKS,
+``ES256`` only, ``typ`` at+jwt, iss, aud, exp, nbf, revocation), the client must still be
+registered and enabled, a DPoP-bound token (``cnf.jkt``) needs a matching proof (RFC 9449 §7),
+and the route's kinds and scopes must be met. Failures are problem+json with the
+``WWW-Authenticate`` challenge of RFC 6750 §3 / RFC 9449 §7.1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from gateway.problems import Problem
+from gateway.routes.oauth import get_oauth
+from identity.oauth import DPOP_ALGS, AccessToken, DpopError, InvalidToken, OAuthService
+
+PrincipalKind = Literal["agency", "office", "citizen", "auditor"]
+REALM = "sijill"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of a route.
+
+    ``subject`` is the citizen's IDCS for a citizen, the client_id otherwise; ``actor`` names
+    the officer or auditor who signed in through a console (None for machine clients and
+    citizens); ``token_id`` is the access token's ``jti`` (for the audit log).
+    """
+
+    kind: PrincipalKind
+    client_id: str
+    sector: str
+    scopes: frozenset[str]
+    purposes: frozenset[str]
+    subject: str
+    token_id: str
+    actor: str | None = None
+
+
+def _challenge(
+    scheme: str, error: str | None = None, description: str | None = None, scope: str | None = None
+) -> str:
+    params = [f'realm="{REALM}"']
+    if scheme == "DPoP":
+        params.append(f'algs="{" ".join(DPOP_ALGS)}"')
+    if error:
+        params.append(f'error="{error}"')
+    if description:
+        params.append(f'error_description="{description}"')
+    if scope:
+        params.append(f'scope="{scope}"')
+    return f"{scheme} " + ", ".join(params)
+
+
+def _unauthorized(detail: str, scheme: str = "Bearer", error: str = "invalid_token") -> Problem:
+    kind = "invalid-dpop-proof" if error == "invalid_dpop_proof" else "invalid-token"
+    return Problem(
+        401,
+        kind,
+        detail,
+        headers={"WWW-Authenticate": _challenge(scheme, error, detail.rstrip("."))},
+    )
+
+
+def _principal(oauth: OAuthService, token: AccessToken) -> Principal:
+    client = oauth.registry.get(token.client_id)
+    if client is None or client.disabled:
+        raise _unauthorized("The client this token was issued to is not enabled.")
+    kind: PrincipalKind
+    subject, actor = client.client_id, None
+    if token.subject_kind == "citizen":
+        kind, subject = "citizen", token.subject
+    elif token.subject_kind in {"officer", "auditor"}:
+        kind = "office" if token.subject_kind == "officer" else "auditor"
+        actor = token.subject
+    elif client.kind != "portal" and token.subject == client.client_id:
+        kind = client.kind
+    else:
+        raise _unauthorized("The token does not identify a caller this API serves.")
+    return Principal(
+        kind=kind,
+        client_id=client.client_id,
+        sector=client.sector,
+        scopes=frozenset(token.scopes),
+        purposes=frozenset(client.purposes),
+        subject=subject,
+        token_id=token.token_id,
+        actor=actor,
+    )
+
+
+def _authenticate(
+    oauth: OAuthService, method: str, url: str, authorization: str, dpop: list[str]
+) -> Principal:
+    scheme, _, token = authorization.partition(" ")
+    scheme = scheme.lower()
+    token = token.strip()
+    if scheme not in {"bearer", "dpop"} or not token:
+        raise Problem(
+            401,
+            "unauthorized",
+            "An access token is required.",
+            headers={"WWW-Authenticate": f"{_challenge('Bearer')}, {_challenge('DPoP')}"},
+        )
+    shown = "DPoP" if scheme == "dpop" else "Bearer"
+    try:
+        checked = oauth.verifier.verify(token)
+    except InvalidToken as exc:
+        raise _unauthorized(f"{str(exc).capitalize()}.", shown) from None
+    if checked.jkt is not None:
+        if scheme != "dpop":
+            # RFC 9449 §7.2: a bound token presented as a bearer token is refused.
+            raise _unauthorized("This token is DPoP-bound; present it with a DPoP proof.", "DPoP")
+        if len(dpop) != 1:
+            raise _unauthorized(
+                "Exactly one DPoP proof header is required.", "DPoP", "invalid_dpop_proof"
+            )
+        try:
+            oauth.dpop.verify(
+                dpop[0], method=method, url=url, access_token=token, expected_jkt=checked.jkt
+            )
+        except DpopError as exc:
+            raise _unauthorized(f"{str(exc).capitalize()}.", "DPoP", "invalid_dpop_proof") from None
+    elif scheme == "dpop":
+        raise _unauthorized("This token is not DPoP-bound; present it as a Bearer token.")
+    return _principal(oauth, checked)
+
+
+async def authenticate(request: Request) -> Principal:
+    """The caller of this request, or a 401 problem."""
+    oauth = get_oauth(request)
+    url = oauth.issuer_url + request.url.path
+    return await run_in_threadpool(
+        _authenticate,
+        oauth,
+        request.method,
+        url,
+        request.headers.get("authorization", ""),
+        request.headers.getlist("dpop"),
+    )
+
+
+def require_principal(
+    kinds: Iterable[PrincipalKind] | None = None, scopes: Iterable[str] = ()
+) -> Callable[..., object]:
+    """A dependency yielding the :class:`Principal` if it is one of ``kinds`` (any, if None)
+    and holds every scope in ``scopes``; 401 or 403 problem+json otherwise."""
+    allowed = frozenset(kinds) if kinds is not None else None
+    needed = tuple(scopes)
+
+    async def dependency(request: Request) -> Principal:
+        principal = await authenticate(request)
+        if allowed is not None and principal.kind not in allowed:
+            raise Problem(403, "forbidden", "This route is not open to this kind of caller.")
+        missing = [s for s in needed if s not in principal.scopes]
+        if missing:
+            scheme = (
+                "DPoP"
+                if request.headers.get("authorization", "").lower().startswith("dpop ")
+                else "Bearer"
+            )
+            raise Problem(
+                403,
+                "insufficient-scope",
+                "The access token lacks a scope this route requires.",
+                required_scopes=list(needed),
+                headers={
+                    "WWW-Authenticate": _challenge(
+                        scheme, "insufficient_scope", None, " ".join(needed)
+                    )
+                },
+            )
+        request.state.principal = principal
+        return principal
+
+    return dependency
+
+
+__all__ = ["Principal", "PrincipalKind", "authenticate", "require_principal"]

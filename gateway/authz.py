@@ -1,0 +1,232 @@
+"""The policy enforcement point: every route that touches personal data goes through here.
+
+For one request: build the policy input → ask the engine for one decision → append one audit
+entry, durably → only then, if allowed, seal a :class:`vault.Decision` that lets the vault
+reveal exactly the released fields. Any failure on that path denies (fail closed): no
+decision, no audit entry, no data.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Depends, Request
+
+from audit import AppendReceipt, AuditEntry, AuditUnavailable
+from gateway.auth import Principal, PrincipalKind, require_principal
+from gateway.problems import Problem
+from gateway.services import Services, get_services
+from policies import PolicyResult, PolicyUnavailable
+from policies.registry import action_scope
+from vault import Decision
+
+log = logging.getLogger("sijill.authz")
+
+# Marks a dependency as the route's policy enforcement; the route-walk test looks for it.
+MEDIATED_ATTR = "__sijill_mediated_action__"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the enforcement point decided, and the proof it was recorded first.
+
+    ``decisions`` holds one sealed decision per vault subject the request concerns (a person
+    and their household, say): one policy decision and one audit entry, several capabilities,
+    each bound to its own subject.
+    """
+
+    result: PolicyResult
+    receipt: AppendReceipt
+    decisions: Mapping[str, Decision] = field(default_factory=dict)
+
+    @property
+    def allowed(self) -> bool:
+        return self.result.allow
+
+    @property
+    def decision_id(self) -> str:
+        return self.result.decision_id
+
+
+@dataclass
+class Enforcer:
+    """Bound to one request's principal and action; routes call :meth:`decide` once."""
+
+    services: Services
+    principal: Principal
+    action: str
+    decided: list[Outcome] = field(default_factory=list)
+
+    def policy_input(self, resource: Mapping[str, Any], purpose: str | None,
+                     consents: Sequence[Mapping[str, Any]],
+                     objections: Sequence[Mapping[str, Any]], now_ns: int) -> dict[str, Any]:
+        return {
+            "subject": policy_subject(self.principal),
+            "action": self.action,
+            "resource": dict(resource),
+            "purpose": purpose,
+            "consents": list(consents),
+            "objections": list(objections),
+            "time_ns": now_ns,
+        }
+
+    def decide(self, *, resource: Mapping[str, Any], purpose: str | None,
+               vault_subjects: Sequence[str] = (), subject_tag: str | None = None,
+               consents: Sequence[Mapping[str, Any]] = (),
+               objections: Sequence[Mapping[str, Any]] = ()) -> Outcome:
+        """One decision, recorded before anything is released.
+
+        ``vault_subjects`` are the vault ids of the person (and household) concerned: sealed
+        decisions are issued for them only; ``subject_tag`` is the person's keyed hash for
+        the audit entry (never the IDCS).
+        """
+        now_ns = time.time_ns()
+        doc = self.policy_input(resource, purpose, consents, objections, now_ns)
+        fields = [str(f) for f in resource.get("fields", ())]
+        try:
+            result = self.services.policy.decide(doc)
+        except PolicyUnavailable:
+            # Deny, and put the failure itself on the record when the log is there.
+            self._append(self._entry(now_ns, subject_tag, fields, purpose, None, "error",
+                                     ["policy_unavailable"]), must=False)
+            raise Problem(503, "policy-unavailable",
+                          "The policy engine did not answer; nothing was released.",
+                          headers={"Retry-After": "5"}) from None
+        outcome = "allow" if result.allow else "deny"
+        entry = self._entry(now_ns, subject_tag, list(result.fields) if result.allow else fields,
+                            purpose, result, outcome, list(result.reasons))
+        receipt = self._append(entry, must=True)
+        assert receipt is not None
+        decisions = {}
+        if result.allow:
+            for subject in vault_subjects:
+                decisions[subject] = self.services.decision_issuer.seal(
+                    result, subject=subject, action=self.action, purpose=purpose or "",
+                    audit_index=receipt.index)
+        done = Outcome(result=result, receipt=receipt, decisions=decisions)
+        self.decided.append(done)
+        return done
+
+    def refuse_unknown(self, *, resource: Mapping[str, Any], purpose: str | None) -> None:
+        """Record a request about a subject that does not exist (or is not the caller's to
+        know) and answer 404. No policy is asked: there is nothing to decide about, but the
+        attempt is on the record like any other call."""
+        fields = sorted(str(f) for f in resource.get("fields", ()))
+        self._append(self._entry(time.time_ns(), None, fields, purpose, None, "deny",
+                                 ["unknown_subject"]), must=True)
+        raise Problem(404, "not-found", "No such person for this agency.")
+
+    def _entry(self, now_ns: int, subject_tag: str | None, fields: list[str],
+               purpose: str | None, result: PolicyResult | None, outcome: str,
+               reasons: list[str]) -> AuditEntry:
+        return AuditEntry(
+            time_ns=now_ns,
+            actor=audit_actor(self.principal, self.services),
+            action=self.action,
+            subject=subject_tag,
+            fields=sorted(fields),
+            purpose=purpose,
+            legal_basis=dict(result.legal_basis) if result and result.legal_basis else None,
+            decision_id=result.decision_id if result else None,
+            policy_revision=result.policy_revision if result else None,
+            outcome=outcome,
+            reasons=reasons,
+        )
+
+    def _append(self, entry: AuditEntry, *, must: bool) -> AppendReceipt | None:
+        try:
+            return self.services.audit.append(entry)
+        except AuditUnavailable:
+            log.error("audit append failed", extra={"action": self.action})
+            if must:
+                raise Problem(503, "audit-unavailable",
+                              "The audit log could not record this request; nothing was "
+                              "released.", headers={"Retry-After": "5"}) from None
+            return None
+
+
+def policy_subject(principal: Principal) -> dict[str, Any]:
+    """The ``input.subject`` document of policies/README.md for this caller."""
+    subject: dict[str, Any] = {"kind": principal.kind, "client_id": principal.client_id,
+                               "sector": principal.sector, "scopes": sorted(principal.scopes)}
+    if principal.kind == "agency":
+        # An agency's client id is its code in the processing registry (cnss, anam …).
+        subject["agency"] = principal.client_id
+        subject["purposes"] = sorted(principal.purposes)
+    elif principal.kind == "citizen":
+        subject["idcs"] = principal.subject
+    elif principal.actor is not None:
+        subject["actor"] = principal.actor
+    return subject
+
+
+def audit_actor(principal: Principal, services: Services) -> dict[str, Any]:
+    """Who acted, as the audit log records it: never a citizen's IDCS (their keyed tag)."""
+    if principal.kind == "citizen":
+        return {"kind": "citizen", "id": citizen_tag(services, principal.subject),
+                "sector": None}
+    actor_id = principal.client_id
+    if principal.actor is not None:
+        actor_id = f"{principal.client_id}/{principal.actor}"
+    return {"kind": principal.kind, "id": actor_id, "sector": principal.sector or None}
+
+
+def citizen_tag(services: Services, idcs: str) -> str:
+    """The keyed hash under which a person's audit entries are filed: of the IDCS, which
+    stays when a rectification gives the person a new vault record."""
+    return services.vault.subject_tag(idcs)
+
+
+def authorize(action: str, *, kinds: Sequence[PrincipalKind],
+              scopes: Sequence[str] | None = None) -> Callable[..., Enforcer]:
+    """The dependency every personal-data route takes: authenticated principal + enforcer.
+
+    The scope the action needs comes from the policy data (``actions.json``), so the
+    gateway's early 403 ``insufficient_scope`` and the policy agree by construction; a route
+    that names scopes must name exactly that one (checked when the route is defined).
+    """
+    needed = (action_scope(action),)
+    if scopes is not None and tuple(scopes) != needed:
+        raise ValueError(f"route for {action!r} names scopes {list(scopes)}, the policy data "
+                         f"requires {list(needed)}")
+    principal_dep = require_principal(kinds=tuple(kinds), scopes=needed)
+
+    def dependency(request: Request, principal: Principal = Depends(principal_dep),
+                   services: Services = Depends(get_services)) -> Enforcer:
+        if principal.kind == "agency":
+            services.rate_limiter.check(principal.client_id)
+        return Enforcer(services=services, principal=principal, action=action)
+
+    setattr(dependency, MEDIATED_ATTR, action)
+    dependency.__name__ = f"authorize_{action}"
+    return dependency
+
+
+def is_mediated(dependant: Any) -> bool:
+    """Whether a route's dependency tree contains an :func:`authorize` dependency."""
+    stack = [dependant]
+    while stack:
+        current = stack.pop()
+        if getattr(current.call, MEDIATED_ATTR, None) is not None:
+            return True
+        stack.extend(current.dependencies)
+    return False
+
+
+def unmediated_routes(routes: Iterable[Any], public: set[tuple[str, str]]) -> list[str]:
+    """``METHOD path`` of every route that is neither public nor goes through the policy."""
+    missing = []
+    for route in routes:
+        methods = sorted(getattr(route, "methods", None) or ())
+        path = getattr(route, "path", "?")
+        for method in methods:
+            if method == "HEAD" or (method, path) in public:
+                continue
+            dependant = getattr(route, "dependant", None)
+            if dependant is None or not is_mediated(dependant):
+                missing.append(f"{method} {path}")
+    return missing

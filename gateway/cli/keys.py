@@ -1,0 +1,105 @@
+"""``sijill keys``: the key-encryption key's versions, and online rotation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from gateway.cli import CliError, friendly, out, settings_from
+from gateway.settings import Settings
+
+NAME = "keys"
+app = typer.Typer(help="Key-encryption keys: status and rotation.", no_args_is_help=True)
+
+
+@contextmanager
+def _vault(settings: Settings) -> Iterator[object]:
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.db import make_engine
+    from gateway.keys import load_or_create_ed25519
+    from gateway.services import build_key_provider
+    from vault import DecisionVerifier, Vault, VaultError
+
+    assert settings.vault_database_url
+    engine = make_engine(settings.vault_database_url)
+    try:
+        provider = build_key_provider(settings)
+    except VaultError as exc:
+        engine.dispose()
+        raise CliError(str(exc)) from None
+    try:
+        signing = load_or_create_ed25519(settings.data_dir / "keys" / "decision-signing.pem")
+        yield Vault(engine, provider, DecisionVerifier(signing.public_key()))
+    except OperationalError as exc:
+        raise CliError(f"cannot reach the vault database: {type(exc.orig).__name__}") from None
+    except VaultError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        provider.close()
+        engine.dispose()
+
+
+@app.command("status")
+@friendly
+def status(data_dir: str | None = typer.Option(None, help="Data directory")) -> None:
+    """Show the KEK versions and how many data keys each one wraps."""
+    from vault import Vault
+
+    settings = settings_from(data_dir)
+    with _vault(settings) as vault:
+        assert isinstance(vault, Vault)
+        info = vault.status()
+    out.print(f"key provider:     {info['provider']}")
+    out.print(f"current version:  {info['current_version']}")
+    out.print(f"versions:         {', '.join(str(v) for v in info['versions'])}")
+    for version, count in sorted(info["data_keys_by_kek_version"].items()):
+        out.print(f"  v{version}: {count} data keys")
+    out.print(f"subjects:         {info['subjects']} ({info['erased']} erased)")
+    pending = info["rotation_in_progress"]
+    if pending:
+        out.print(
+            f"rotation to v{pending['target_version']} unfinished: "
+            f"{pending['rewrapped']} re-wrapped; run `sijill keys rotate` to resume"
+        )
+
+
+@app.command("rotate")
+@friendly
+def rotate(
+    data_dir: str | None = typer.Option(None, help="Data directory"),
+    batch_size: int = typer.Option(1000, min=1, max=100_000, help="Data keys per transaction"),
+    retire: bool = typer.Option(True, help="Retire old KEK versions once nothing uses them"),
+) -> None:
+    """Add a KEK version and re-wrap every data key under it, online and resumable."""
+    from vault import Vault
+    from vault import rotate as rotate_keys
+
+    settings = settings_from(data_dir)
+    with _vault(settings) as vault:
+        assert isinstance(vault, Vault)
+        columns = (
+            TextColumn("re-wrapping data keys"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=out, transient=False) as bar:
+            task = bar.add_task("rotate", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            report = rotate_keys(vault, batch_size=batch_size, progress=progress, retire=retire)
+    verb = "resumed and finished" if report.resumed else "finished"
+    out.print(f"rotation to KEK v{report.target_version} {verb}: {report.rewrapped} re-wrapped")
+    if report.retired:
+        out.print(f"retired KEK versions: {', '.join(str(v) for v in report.retired)}")
+    if report.failed:
+        raise CliError(
+            f"{report.failed} wrapped keys failed authentication and were left as they are; "
+            "old KEK versions were kept. Investigate before retrying."
+        )

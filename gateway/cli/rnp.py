@@ -1,0 +1,140 @@
+"""``sijill rnp``: the population register from the command line (bulk import)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from gateway.cli import CliError, friendly, out, settings_from
+from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from identity import Register
+
+NAME = "rnp"
+app = typer.Typer(help="Population register (RNP): bulk enrolment.", no_args_is_help=True)
+
+
+@contextmanager
+def open_register(settings: Settings) -> Iterator[tuple[Register, Engine]]:
+    """(Register, main engine) over the configured stores, with the vault behind it."""
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.db import make_engine
+    from gateway.keys import load_or_create_ed25519
+    from gateway.services import build_key_provider
+    from identity import Register
+    from vault import DecisionVerifier, Vault, VaultError
+
+    assert settings.database_url and settings.vault_database_url
+    main = make_engine(settings.database_url)
+    vault_engine = (
+        main if settings.vault_database_url == settings.database_url
+        else make_engine(settings.vault_database_url)
+    )  # fmt: skip
+    try:
+        provider = build_key_provider(settings)
+    except VaultError as exc:
+        main.dispose()
+        vault_engine.dispose()
+        raise CliError(str(exc)) from None
+    try:
+        signing = load_or_create_ed25519(settings.data_dir / "keys" / "decision-signing.pem")
+        vault = Vault(vault_engine, provider, DecisionVerifier(signing.public_key()))
+        yield (
+            Register(main, vault, version_retention_days=settings.rnp_version_retention_days),
+            main,
+        )
+    except OperationalError as exc:
+        raise CliError(f"cannot reach the database: {type(exc.orig).__name__}") from None
+    except VaultError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        provider.close()
+        main.dispose()
+        vault_engine.dispose()
+
+
+def _count_lines(path: Path) -> int:
+    n = 0
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            n += chunk.count(b"\n")
+    return n
+
+
+@app.command("import")
+@friendly
+def import_(
+    file: Path = typer.Argument(..., help="CSV (with header) or JSON Lines file of persons"),
+    report: Path | None = typer.Option(
+        None, help="Where to write the reject report (default: FILE.rejects.json)"
+    ),
+    batch_size: int | None = typer.Option(None, min=1, max=10000, help="Rows per transaction"),
+    data_dir: str | None = typer.Option(None, help="Data directory"),
+    migrate: bool = typer.Option(True, help="Run pending migrations first"),
+) -> None:
+    """Enrol every person of FILE. Re-running resumes where a previous run stopped."""
+    from gateway.cli import _upgrade
+    from identity.bulk import import_file
+
+    if not file.is_file():
+        raise CliError(f"no such file: {file}")
+    settings = settings_from(data_dir)
+    if migrate:
+        _upgrade(settings)
+    size = batch_size or settings.rnp_import_batch_size
+    total = _count_lines(file)
+    columns = (TextColumn("[bold]enrolling"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("lines · {task.fields[enrolled]} enrolled · "
+                          "{task.fields[rejected]} rejected"),
+               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+    with open_register(settings) as (register, engine), Progress(*columns, console=out) as bar:
+        task = bar.add_task("import", total=total, enrolled=0, rejected=0)
+
+        def progress(done: int, enrolled: int, rejected: int) -> None:
+            bar.update(task, completed=min(done, total), enrolled=enrolled, rejected=rejected)
+
+        result = import_file(
+            register,
+            engine,
+            file,
+            batch_size=size,
+            progress=progress,
+        )
+        bar.update(task, completed=total)
+    target = report or file.with_name(file.name + ".rejects.json")
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(result.as_json(), fh, indent=2)
+    if result.resumed_from_line:
+        out.print(f"resumed after line {result.resumed_from_line}")
+    out.print(f"{result.enrolled} enrolled, {result.rejected} rejected; report: {target}")
+
+
+@app.command("purge")
+@friendly
+def purge(data_dir: str | None = typer.Option(None, help="Data directory")) -> None:
+    """Retention: crypto-shred previous records past their date, and vault records left by
+    enrolments interrupted over an hour ago. Safe to run from cron."""
+    settings = settings_from(data_dir)
+    with open_register(settings) as (register, _engine):
+        versions = register.purge_versions()
+        orphans = register.sweep_pending(older_than_s=3600)
+    out.print(f"{versions} previous records and {orphans} orphaned records erased")

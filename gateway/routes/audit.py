@@ -1,0 +1,161 @@
+"""The audit log over HTTP (DESIGN.md, "HTTP surface"): checkpoints, the verifier key and
+proofs for anyone to check the log; pseudonymised entries and statistics for CNDP auditors.
+
+Checkpoints, the verifier key and consistency proofs carry no personal data (hashes and sizes
+only) and are public, so that witnesses and citizens can hold the log to its history. Entries,
+statistics and inclusion proofs sit behind :func:`require_auditor`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse
+
+from audit import AuditLog, AuditUnavailable, EntryFilter, InvalidProof
+from gateway.problems import Problem
+from gateway.services import get_services
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+MAX_PAGE = 500
+
+
+def get_audit(request: Request) -> AuditLog:
+    return get_services(request).audit
+
+
+def require_auditor(request: Request) -> None:
+    """Placeholder for the CNDP-auditor principal check (to be wired to gateway.auth).
+
+    Until then only a test override (``app.state.audit_auditor_override = True``) passes:
+    the routes behind it are closed by default, never open by default.
+    """
+    if getattr(request.app.state, "audit_auditor_override", False) is not True:
+        raise Problem(
+            401,
+            "unauthorized",
+            "These audit routes are for CNDP auditors; present an auditor access token.",
+            headers={"WWW-Authenticate": 'Bearer realm="sijill"'},
+        )
+
+
+Audit = Annotated[AuditLog, Depends(get_audit)]
+Auditor = Depends(require_auditor)
+
+
+def _unavailable() -> Problem:
+    return Problem(503, "audit-unavailable", "The audit log store is unreachable; try again.")
+
+
+def _rfc3339(ns: int | None) -> str | None:
+    if ns is None:
+        return None
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _ns(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1_000_000) * 1000
+
+
+@router.get("/checkpoint", response_model=None)
+def checkpoint(audit: Audit, format: str | None = None) -> PlainTextResponse | dict[str, Any]:
+    """The latest signed checkpoint (C2SP tlog-checkpoint); ``?format=json`` for a JSON view."""
+    try:
+        cp = audit.checkpoint()
+    except AuditUnavailable:
+        raise _unavailable() from None
+    if format == "json":
+        return {
+            "origin": cp.origin,
+            "tree_size": cp.tree_size,
+            "root_hash": cp.root_hash.hex(),
+            "timestamp": _rfc3339(cp.timestamp_ns),
+            "note": cp.note,
+        }
+    if format not in (None, "note", "text"):
+        raise Problem(400, "bad-request", "format must be 'json' or omitted")
+    return PlainTextResponse(cp.note, media_type="text/plain; charset=utf-8")
+
+
+@router.get("/verifier-key", response_class=PlainTextResponse)
+def verifier_key(audit: Audit) -> PlainTextResponse:
+    """The C2SP note verifier key ``<name>+<hex key id>+<base64(0x01 ‖ Ed25519 key)>``."""
+    return PlainTextResponse(audit.verifier_key + "\n", media_type="text/plain; charset=utf-8")
+
+
+@router.get("/proofs/inclusion", dependencies=[Auditor])
+def inclusion_proof(
+    audit: Audit,
+    index: Annotated[int, Query(ge=0)],
+    tree_size: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    """RFC 9162 audit path for one leaf (auditors; citizens for their own entries)."""
+    try:
+        return audit.inclusion_proof(index, tree_size).to_json()
+    except InvalidProof as exc:
+        raise Problem(400, "bad-proof-request", str(exc)) from None
+    except AuditUnavailable:
+        raise _unavailable() from None
+
+
+@router.get("/proofs/consistency")
+def consistency_proof(
+    audit: Audit,
+    first: Annotated[int, Query(ge=0)],
+    second: Annotated[int | None, Query(ge=0)] = None,
+) -> dict[str, Any]:
+    """RFC 9162 proof that the tree of size ``second`` extends the tree of size ``first``."""
+    try:
+        return audit.consistency_proof(first, second).to_json()
+    except InvalidProof as exc:
+        raise Problem(400, "bad-proof-request", str(exc)) from None
+    except AuditUnavailable:
+        raise _unavailable() from None
+
+
+@router.get("/entries", dependencies=[Auditor])
+def entries(
+    audit: Audit,
+    agency: str | None = None,
+    purpose: str | None = None,
+    action: str | None = None,
+    outcome: Annotated[str | None, Query(pattern="^(allow|deny|error)$")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: Annotated[int | None, Query(ge=-1)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> dict[str, Any]:
+    """Pseudonymised entries (subjects are keyed hashes), oldest first; page with ``after``."""
+    where = EntryFilter(
+        agency=agency,
+        purpose=purpose,
+        action=action,
+        outcome=outcome,
+        since_ns=_ns(since),
+        until_ns=_ns(until),
+    )
+    try:
+        rows = audit.entries(where, after=after, limit=limit)
+    except AuditUnavailable:
+        raise _unavailable() from None
+    return {
+        "entries": [r.to_json() for r in rows],
+        "next_after": rows[-1].index if len(rows) == limit else None,
+    }
+
+
+@router.get("/stats", dependencies=[Auditor])
+def stats(
+    audit: Audit, since: datetime | None = None, until: datetime | None = None
+) -> dict[str, Any]:
+    """Counts by agency, purpose, action and outcome, and the current tree head."""
+    try:
+        return audit.stats(_ns(since), _ns(until))
+    except AuditUnavailable:
+        raise _unavailable() from None

@@ -1,0 +1,260 @@
+"""The citizen's own routes (Law 09.08 art. 7–9): who used my data, my consents, my data,
+my objections. Each is mediated like any other personal-data route: the policy checks that
+the caller is the data subject, and the request goes on the record.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from audit import EntryFilter
+from consent import ConsentNotFound, InvalidConsent
+from consent.receipts import iso27560_record
+from gateway.authz import Enforcer, authorize, citizen_tag
+from gateway.problems import Problem
+from gateway.services import Services, get_services
+from identity import PersonErased, UnknownPerson
+from policies.registry import ProcessingRegistry
+
+router = APIRouter(prefix="/v1/me", tags=["citizens"])
+S = 1_000_000_000
+
+
+def _own(enforcer: Enforcer, services: Services, *, fields: list[str] | None = None,
+         kind: str = "own", vault_subjects: tuple[str, ...] = ()) -> Any:
+    """One decision about the caller's own data; 403 unless the policy allows it."""
+    idcs = enforcer.principal.subject
+    outcome = enforcer.decide(resource={"kind": kind, "owner": idcs, "fields": fields or []},
+                              purpose=None, vault_subjects=vault_subjects,
+                              subject_tag=citizen_tag(services, idcs))
+    if not outcome.allowed:
+        raise Problem(403, "denied", "The policy does not allow this request.",
+                      reasons=outcome.result.reasons, decision_id=outcome.decision_id)
+    return outcome
+
+
+def _pseudonym(services: Services, idcs: str, sector: str) -> str:
+    return str(services.pseudonyms.pseudonym_for(idcs, sector))
+
+
+# -- access log -------------------------------------------------------------------------------
+
+class AccessLogEntry(BaseModel):
+    index: int
+    time_ns: int
+    agency: str | None
+    actor_kind: str
+    action: str
+    purpose: str | None
+    fields: list[str]
+    legal_basis: dict[str, Any] | None
+    outcome: str
+    reasons: list[str]
+    receipt: str
+
+
+class AccessLog(BaseModel):
+    entries: list[AccessLogEntry]
+    next_before: int | None
+
+
+@router.get("/access-log", response_model=AccessLog,
+            summary="Who used my data, when, what, why and on which basis")
+def access_log(
+    before: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    include_own: bool = False,
+    enforcer: Enforcer = Depends(authorize("read_access_log", kinds=["citizen"])),
+    services: Services = Depends(get_services),
+) -> AccessLog:
+    _own(enforcer, services, kind="access_log")
+    tag = citizen_tag(services, enforcer.principal.subject)
+    found = services.audit.entries(EntryFilter(subject=tag), before=before, limit=limit)
+    out = []
+    for logged in found:
+        e = logged.entry
+        if e.actor["kind"] == "citizen" and not include_own:
+            continue  # by default, the uses others made of my data
+        out.append(AccessLogEntry(
+            index=logged.index, time_ns=e.time_ns,
+            agency=e.actor.get("id") if e.actor["kind"] == "agency" else None,
+            actor_kind=e.actor["kind"], action=e.action, purpose=e.purpose,
+            fields=list(e.fields), legal_basis=e.legal_basis, outcome=e.outcome,
+            reasons=list(e.reasons), receipt=f"/v1/me/access-log/{logged.index}/receipt"))
+    next_before = found[-1].index if len(found) == limit else None
+    return AccessLog(entries=out, next_before=next_before)
+
+
+@router.get("/access-log/{index}/receipt",
+            summary="Entry + inclusion proof + signed checkpoint, checkable offline")
+def access_log_receipt(
+    index: Annotated[int, Path(ge=0)],
+    enforcer: Enforcer = Depends(authorize("read_receipt", kinds=["citizen"])),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    _own(enforcer, services, kind="receipt")
+    tag = citizen_tag(services, enforcer.principal.subject)
+    logged = services.audit.entry(index)
+    if logged is None or logged.entry.subject != tag:
+        # Another person's entry is "not found", like a missing one.
+        raise Problem(404, "not-found", "No such entry in your access log.")
+    return services.audit.receipt(index)
+
+
+# -- consents ---------------------------------------------------------------------------------
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    recipient: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{1,63}$",
+                                    description="The agency the consent is given to")]
+    purpose: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
+    fields: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]] = Field(
+        min_length=1, max_length=32)
+    expires_at: int = Field(description="Expiry, seconds since the epoch (UTC)", gt=0)
+    collection_method: Literal["portal", "counter"] = "portal"
+
+
+def _invalid(exc: InvalidConsent) -> Problem:
+    return Problem(422, f"consent-{exc.reason.replace('_', '-')}", exc.detail,
+                   reason=exc.reason)
+
+
+def _sector_of(recipient: str, purpose: str) -> str:
+    now = time.time_ns()
+    for entry in ProcessingRegistry.load().for_purpose(purpose, now):
+        if recipient in entry.agencies:
+            return entry.sector
+    return "unknown"
+
+
+@router.get("/consents", summary="My consents, with their signed receipts")
+def list_consents(
+    enforcer: Enforcer = Depends(authorize("manage_consents", kinds=["citizen"])),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    _own(enforcer, services, kind="consents")
+    consents = services.consents.of_subject(enforcer.principal.subject)
+    return {"consents": [c.as_public() for c in consents]}
+
+
+@router.post("/consents", status_code=201, summary="Give a consent; returns its receipt")
+def grant_consent(
+    body: ConsentIn,
+    enforcer: Enforcer = Depends(authorize("manage_consents", kinds=["citizen"])),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    _own(enforcer, services, kind="consents")
+    idcs = enforcer.principal.subject
+    try:
+        consent = services.consents.grant(
+            subject=idcs, principal_id=_pseudonym(services, idcs,
+                                                  _sector_of(body.recipient, body.purpose)),
+            recipient=body.recipient, purpose=body.purpose, fields=body.fields,
+            expires_at_ns=body.expires_at * S, method=body.collection_method)
+    except InvalidConsent as exc:
+        raise _invalid(exc) from None
+    return consent.as_public()
+
+
+@router.delete("/consents/{consent_id}", summary="Withdraw a consent; returns the new artefact")
+def revoke_consent(
+    consent_id: Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")],
+    enforcer: Enforcer = Depends(authorize("manage_consents", kinds=["citizen"])),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    _own(enforcer, services, kind="consents")
+    idcs = enforcer.principal.subject
+    try:
+        current = services.consents.get(idcs, consent_id)
+        revoked = services.consents.revoke(
+            subject=idcs, consent_id=consent_id,
+            principal_id=_pseudonym(services, idcs, current.sector))
+    except ConsentNotFound:
+        raise Problem(404, "not-found", "No active consent with this id.") from None
+    return revoked.as_public()
+
+
+@router.get("/consents/{consent_id}/iso27560",
+            summary="The consent as an ISO/IEC TS 27560 record")
+def consent_record(
+    consent_id: Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")],
+    enforcer: Enforcer = Depends(authorize("manage_consents", kinds=["citizen"])),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    _own(enforcer, services, kind="consents")
+    idcs = enforcer.principal.subject
+    try:
+        consent = services.consents.get(idcs, consent_id)
+        history = services.consents.history(idcs, consent_id)
+    except ConsentNotFound:
+        raise Problem(404, "not-found", "No consent with this id.") from None
+    entry = ProcessingRegistry.load().get(consent.registry_entry)
+    if entry is None:
+        raise Problem(404, "not-found", "No consent with this id.")
+    return iso27560_record(consent, entry, _pseudonym(services, idcs, consent.sector), history)
+
+
+# -- objections -------------------------------------------------------------------------------
+
+class ObjectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    purpose: Annotated[str | None, Field(pattern=r"^(\*|[a-z][a-z0-9_]{1,63})$")] = None
+    sector: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9_-]{1,31}$")] = None
+    reason: Literal["personal_situation", "direct_marketing", "automated_decision", "other"]
+
+
+@router.post("/objections", status_code=201,
+             summary="Object to a purpose or a sector; says what stops and what a law keeps")
+def object_(
+    body: ObjectionIn,
+    enforcer: Enforcer = Depends(authorize("object", kinds=["citizen"])),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    _own(enforcer, services, kind="objections")
+    try:
+        objection = services.consents.object(subject=enforcer.principal.subject,
+                                             reason=body.reason, purpose=body.purpose,
+                                             sector=body.sector)
+    except InvalidConsent as exc:
+        raise _invalid(exc) from None
+    return {**objection.as_public(),
+            "effects": services.consents.objection_effects(objection)}
+
+
+@router.get("/objections", summary="My objections and what each one changes")
+def list_objections(
+    enforcer: Enforcer = Depends(authorize("object", kinds=["citizen"])),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    _own(enforcer, services, kind="objections")
+    found = services.consents.objections(enforcer.principal.subject)
+    return {"objections": [{**o.as_public(), "effects": services.consents.objection_effects(o)}
+                           for o in found]}
+
+
+# -- my data ----------------------------------------------------------------------------------
+
+@router.get("/data", summary="Everything the registers hold about me")
+def my_data(
+    enforcer: Enforcer = Depends(authorize("read_own_data", kinds=["citizen"])),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    from vault.schema import PERSON
+
+    idcs = enforcer.principal.subject
+    try:
+        person = services.register.vault_subject(idcs)
+    except (UnknownPerson, PersonErased):
+        raise Problem(404, "not-found", "The register holds no data about you.") from None
+    fields = sorted(PERSON)
+    outcome = _own(enforcer, services, fields=fields, kind="person",
+                   vault_subjects=(person,))
+    released = services.vault.reveal(person, list(outcome.result.fields),
+                                     outcome.decisions[person])
+    return {"idcs": idcs, "person": released, "status": services.register.status(idcs),
+            "consents": [c.as_public() for c in services.consents.of_subject(idcs)],
+            "objections": [o.as_public() for o in services.consents.objections(idcs)]}

@@ -1,0 +1,402 @@
+"""OAuth 2.0 / OpenID Connect endpoints: the Starlette side of :mod:`identity.oauth`.
+
+This module is the request/response adapter Authlib leaves to each framework: it turns a
+Starlette request into :class:`identity.oauth.HttpRequest` (with the *public* URL built from
+the issuer, so audiences and DPoP ``htu`` do not depend on what a proxy forwarded), runs the
+blocking server code in the thread pool, and answers errors as problem+json that also carry
+RFC 6749 §5.2's ``error`` and ``error_description`` members, which OAuth client libraries read.
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+import secrets
+import threading
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from gateway.problems import MEDIA_TYPE, TYPE_BASE
+from gateway.services import Services, get_services
+from identity.oauth import (
+    Authenticator,
+    DpopError,
+    HttpRequest,
+    HttpResponse,
+    LoginFailed,
+    OAuthService,
+    SignedInUser,
+    build_oauth_service,
+)
+
+router = APIRouter(tags=["oauth"])
+_build_lock = threading.Lock()
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+SESSION_COOKIE = "sijill_session"
+CSRF_COOKIE = "sijill_login_csrf"
+# The OAuth parameters an authorization request may carry (everything else is dropped).
+_AUTHZ_PARAMS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+)
+# Which sign-in a client's users go through.
+_LOGIN_FOR_CLIENT = {"portal": "citizen", "office": "officer", "auditor": "auditor"}
+
+
+def get_oauth(request: Request) -> OAuthService:
+    """The app's authorization server, built on first use (one per app, shared by threads)."""
+    services: Services = get_services(request)
+    oauth = services.extras.get("oauth")
+    if oauth is None:
+        with _build_lock:
+            oauth = services.extras.get("oauth")
+            if oauth is None:
+                settings = services.settings
+                assert settings.issuer is not None
+                oauth = build_oauth_service(
+                    services.engines["main"], settings.data_dir / "keys", settings.issuer
+                )
+                services.extras["oauth"] = oauth
+    assert isinstance(oauth, OAuthService)
+    return oauth
+
+
+def _public_url(oauth: OAuthService, request: Request) -> str:
+    query = request.url.query
+    return oauth.issuer_url + request.url.path + (f"?{query}" if query else "")
+
+
+def oauth_problem(
+    status: int, error: str, description: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {
+        "type": TYPE_BASE + "oauth-" + error.replace("_", "-"),
+        "title": error.replace("_", " ").capitalize(),
+        "status": status,
+        "detail": description,
+        "error": error,
+        "error_description": description,
+    }
+    return JSONResponse(
+        body, status_code=status, media_type=MEDIA_TYPE, headers={**NO_STORE, **(headers or {})}
+    )
+
+
+def _respond(response: HttpResponse) -> Response:
+    headers = dict(response.headers)
+    headers.pop("Content-Type", None)
+    if response.status >= 400 and isinstance(response.body, dict) and "error" in response.body:
+        error = str(response.body["error"])
+        description = str(response.body.get("error_description") or error.replace("_", " "))
+        status = 401 if error == "invalid_client" else response.status
+        extra = (
+            {"WWW-Authenticate": 'Bearer realm="sijill", error="invalid_client"'}
+            if status == 401
+            else {}
+        )
+        return oauth_problem(status, error, description, extra)
+    return JSONResponse(response.body, status_code=response.status, headers={**headers, **NO_STORE})
+
+
+async def _form(request: Request) -> list[tuple[str, str]]:
+    form = await request.form()
+    return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+
+
+@router.get("/oauth/jwks", summary="The authorization server's public signing keys (RFC 7517)")
+def jwks(request: Request) -> JSONResponse:
+    return JSONResponse(
+        get_oauth(request).keys.jwks(), headers={"Cache-Control": "public, max-age=60"}
+    )
+
+
+@router.get(
+    "/.well-known/oauth-authorization-server", summary="Authorization server metadata (RFC 8414)"
+)
+def oauth_metadata(request: Request) -> dict[str, Any]:
+    return get_oauth(request).metadata()
+
+
+@router.get("/.well-known/openid-configuration", summary="OpenID Connect Discovery 1.0")
+def openid_configuration(request: Request) -> dict[str, Any]:
+    return get_oauth(request).openid_configuration()
+
+
+@router.post("/oauth/token", summary="Token endpoint (RFC 6749 §3.2; private_key_jwt; DPoP)")
+async def token(request: Request) -> Response:
+    oauth = get_oauth(request)
+    url = oauth.endpoint("/oauth/token")
+    proofs = request.headers.getlist("dpop")
+    jkt = None
+    if len(proofs) > 1:
+        return oauth_problem(400, "invalid_dpop_proof", "Send at most one DPoP proof.")
+    if proofs:
+        try:
+            # RFC 9449 §5: the proof binds the token to the client's key (no ath here).
+            proof = await run_in_threadpool(oauth.dpop.verify, proofs[0], method="POST", url=url)
+        except DpopError as exc:
+            return oauth_problem(400, "invalid_dpop_proof", f"{str(exc).capitalize()}.")
+        jkt = proof.jkt
+    http = HttpRequest("POST", url, dict(request.headers), await _form(request), dpop_jkt=jkt)
+    response = await run_in_threadpool(oauth.server.create_token_response, http)
+    return _respond(response)
+
+
+@router.post("/oauth/introspect", summary="Token introspection (RFC 7662)")
+async def introspect(request: Request) -> Response:
+    oauth = get_oauth(request)
+    http = HttpRequest(
+        "POST", oauth.endpoint("/oauth/introspect"), dict(request.headers), await _form(request)
+    )
+    return _respond(
+        await run_in_threadpool(oauth.server.create_endpoint_response, "introspection", http)
+    )
+
+
+@router.post("/oauth/revoke", summary="Token revocation (RFC 7009)")
+async def revoke(request: Request) -> Response:
+    oauth = get_oauth(request)
+    http = HttpRequest(
+        "POST", oauth.endpoint("/oauth/revoke"), dict(request.headers), await _form(request)
+    )
+    return _respond(
+        await run_in_threadpool(oauth.server.create_endpoint_response, "revocation", http)
+    )
+
+
+# -- the authorization endpoint and its sign-in page --------------------------------------
+
+_TEXT = {
+    "fr": {
+        "title": "Connexion à Sijill",
+        "citizen": "Identifiant citoyen (IDCS, 10 chiffres)",
+        "username": "Nom d'utilisateur",
+        "password": "Mot de passe",
+        "code": "Code à usage unique (application d'authentification)",
+        "submit": "Se connecter",
+        "failed": "Connexion refusée. Vérifiez vos informations.",
+        "locked": "Trop d'essais : compte bloqué pour un moment. Réessayez plus tard.",
+        "invalid": "Cette demande de connexion n'est pas valide.",
+        "for": "Demandé par",
+    },
+    "ar": {
+        "title": "تسجيل الدخول إلى سجل",
+        "citizen": "المعرف المدني (IDCS، 10 أرقام)",
+        "username": "اسم المستخدم",
+        "password": "كلمة المرور",
+        "code": "الرمز المؤقت (تطبيق المصادقة)",
+        "submit": "دخول",
+        "failed": "تعذر تسجيل الدخول. تحقق من معلوماتك.",
+        "locked": "محاولات كثيرة: الحساب مقفل مؤقتا. حاول لاحقا.",
+        "invalid": "طلب تسجيل الدخول هذا غير صالح.",
+        "for": "مطلوب من طرف",
+    },
+    "en": {
+        "title": "Sign in to Sijill",
+        "citizen": "Citizen identifier (IDCS, 10 digits)",
+        "username": "Username",
+        "password": "Password",
+        "code": "One-time code (authenticator app)",
+        "submit": "Sign in",
+        "failed": "Sign-in refused. Check your details.",
+        "locked": "Too many attempts: the account is locked for a while. Try again later.",
+        "invalid": "This sign-in request is not valid.",
+        "for": "Requested by",
+    },
+}
+
+
+_CSS = (
+    "body{font:1.1rem/1.5 system-ui,sans-serif;max-width:28rem;margin:2rem auto;"
+    "padding:0 1rem}label{display:block;margin-top:1rem;font-weight:600}"
+    "input{width:100%;font-size:1.1rem;padding:.5rem;box-sizing:border-box}"
+    "button{margin-top:1.5rem;font-size:1.1rem;padding:.6rem 1.2rem}"
+    "[role=alert]{border:2px solid #b00020;padding:.5rem;color:#b00020}"
+    "nav a{margin-inline-end:1rem}"
+)
+
+
+def _lang(request: Request, form: dict[str, str] | None = None) -> str:
+    lang = (form or {}).get("lang") or request.query_params.get("lang") or "fr"
+    return lang if lang in _TEXT else "fr"
+
+
+def _page(lang: str, body: str, status: int = 200) -> HTMLResponse:
+    t = _TEXT[lang]
+    direction = "rtl" if lang == "ar" else "ltr"
+    doc = f"""<!doctype html>
+<html lang="{lang}" dir="{direction}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{t["title"]}</title>
+<style>{_CSS}</style></head><body><main>{body}</main></body></html>"""
+    # The page must never be framed (clickjacking of the sign-in) nor cached.
+    return HTMLResponse(
+        doc,
+        status_code=status,
+        headers={
+            **NO_STORE,
+            "X-Frame-Options": "DENY",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+            "form-action 'self'; frame-ancestors 'none'",
+        },
+    )
+
+
+def _login_form(
+    lang: str,
+    login: str,
+    client_name: str,
+    params: dict[str, str],
+    csrf: str,
+    error: str | None = None,
+) -> HTMLResponse:
+    t = _TEXT[lang]
+    esc = html.escape
+    hidden = "".join(
+        f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">' for k, v in params.items()
+    )
+    langs = " ".join(
+        f'<a href="?{esc(urlencode({**params, "lang": code}))}" lang="{code}">{name}</a>'
+        for code, name in (("fr", "Français"), ("ar", "العربية"), ("en", "English"))
+    )
+    if login == "citizen":
+        fields = (
+            f'<label for="idcs">{t["citizen"]}</label><input id="idcs" name="idcs" '
+            'inputmode="numeric" pattern="[0-9]{10}" maxlength="10" required '
+            'autocomplete="username">'
+        )
+    else:
+        fields = (
+            f'<label for="username">{t["username"]}</label><input id="username" '
+            'name="username" required autocomplete="username">'
+            f'<label for="password">{t["password"]}</label><input id="password" '
+            'name="password" type="password" required autocomplete="current-password">'
+        )
+    alert = f'<p role="alert">{t[error]}</p>' if error else ""
+    body = (
+        f'<nav aria-label="language">{langs}</nav><h1>{t["title"]}</h1>'
+        f"<p>{t['for']}: <strong>{esc(client_name)}</strong></p>{alert}"
+        f'<form method="post" action="/oauth/authorize">{hidden}'
+        f'<input type="hidden" name="lang" value="{lang}">'
+        f'<input type="hidden" name="csrf" value="{esc(csrf)}">{fields}'
+        f'<label for="code">{t["code"]}</label><input id="code" name="code" '
+        'inputmode="numeric" pattern="[0-9]{6}" maxlength="6" required '
+        f'autocomplete="one-time-code"><button type="submit">{t["submit"]}</button></form>'
+    )
+    return _page(lang, body, 401 if error else 200)
+
+
+def _secure_cookie(oauth: OAuthService) -> bool:
+    # Secure everywhere except the plain-http loopback demo (browsers drop Secure cookies there).
+    return not oauth.issuer_url.startswith(("http://127.0.0.1", "http://localhost"))
+
+
+def _authorization_params(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    return {k: v for k, v in pairs if k in _AUTHZ_PARAMS}
+
+
+def _check_request(oauth: OAuthService, params: dict[str, str]) -> tuple[str, str] | None:
+    """(login kind, client name) if the authorization request is valid, else None."""
+    from authlib.oauth2 import OAuth2Error
+
+    client = oauth.server.query_client(params.get("client_id", ""))
+    if client is None or client.kind not in _LOGIN_FOR_CLIENT:
+        return None
+    http = HttpRequest("POST", oauth.endpoint("/oauth/authorize"), {}, list(params.items()))
+    try:
+        oauth.server.get_consent_grant(request=oauth.server.create_oauth2_request(http))
+    except OAuth2Error:
+        return None
+    return _LOGIN_FOR_CLIENT[client.kind], client.name
+
+
+def _redirect(oauth: OAuthService, params: dict[str, str], user: SignedInUser) -> Response:
+    http = HttpRequest("POST", oauth.endpoint("/oauth/authorize"), {}, list(params.items()))
+    response = oauth.server.authorize(http, user)
+    if response.location is None:
+        return _page("fr", "<p>error</p>", 400)
+    redirect = RedirectResponse(response.location, status_code=303, headers=NO_STORE)
+    redirect.set_cookie(
+        SESSION_COOKIE,
+        oauth.sessions.seal(user),
+        max_age=oauth.sessions.ttl_s,
+        httponly=True,
+        secure=_secure_cookie(oauth),
+        samesite="lax",
+        path="/oauth/authorize",
+    )
+    return redirect
+
+
+def _with_csrf(oauth: OAuthService, response: HTMLResponse, csrf: str) -> HTMLResponse:
+    response.set_cookie(
+        CSRF_COOKIE,
+        csrf,
+        httponly=True,
+        secure=_secure_cookie(oauth),
+        samesite="strict",
+        path="/oauth/authorize",
+    )
+    return response
+
+
+@router.get(
+    "/oauth/authorize",
+    summary="Authorization endpoint: the sign-in page",
+    response_class=HTMLResponse,
+)
+async def authorize_page(request: Request) -> Response:
+    oauth = get_oauth(request)
+    lang = _lang(request)
+    params = _authorization_params(list(request.query_params.multi_items()))
+    checked = await run_in_threadpool(_check_request, oauth, params)
+    if checked is None:
+        # Not redirected: the client or its redirect_uri may be an attacker's (RFC 6749 §4.1.2.1).
+        return _page(lang, f'<p role="alert">{_TEXT[lang]["invalid"]}</p>', 400)
+    login, client_name = checked
+    user = oauth.sessions.open(request.cookies.get(SESSION_COOKIE))
+    if user is not None and user.kind == login:
+        return await run_in_threadpool(_redirect, oauth, params, user)
+    csrf = secrets.token_urlsafe(24)
+    return _with_csrf(oauth, _login_form(lang, login, client_name, params, csrf), csrf)
+
+
+@router.post(
+    "/oauth/authorize",
+    summary="Authorization endpoint: sign-in submission",
+    response_class=HTMLResponse,
+)
+async def authorize_submit(request: Request) -> Response:
+    oauth = get_oauth(request)
+    pairs = await _form(request)
+    form = dict(pairs)
+    lang = _lang(request, form)
+    params = _authorization_params(pairs)
+    checked = await run_in_threadpool(_check_request, oauth, params)
+    if checked is None:
+        return _page(lang, f'<p role="alert">{_TEXT[lang]["invalid"]}</p>', 400)
+    login, client_name = checked
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    csrf = secrets.token_urlsafe(24)
+    if not cookie or not hmac.compare_digest(cookie, form.get("csrf", "")):
+        # Login CSRF: a form posted from elsewhere would sign the victim into our account.
+        return _with_csrf(
+            oauth, _login_form(lang, login, client_name, params, csrf, "failed"), csrf
+        )
+    authenticator: Authenticator = oauth.authenticators[login]
+    try:
+        user = await run_in_threadpool(authenticator.authenticate, form)
+    except LoginFailed as failure:
+        error = "locked" if failure.locked else "failed"
+        return _with_csrf(oauth, _login_form(lang, login, client_name, params, csrf, error), csrf)
+    return await run_in_threadpool(_redirect, oauth, params, user)

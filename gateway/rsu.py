@@ -1,0 +1,132 @@
+"""RSU wiring: the household register the gateway and the CLI build, and the audit entries of
+scoring (one per household scored: model version, model digest, keyed digest of the inputs;
+never the score or a declared value).
+
+The vault scores but may not import the audit log; this is where its :class:`vault.ScoreEvent`
+become audit entries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+
+from audit import AuditEntry, AuditLog
+from gateway.settings import Settings
+from identity import HouseholdRegister, Register
+from vault import Decision, Explanation, ModelSet, ScoreEvent, Vault
+
+__all__ = [
+    "SCORE_ACTION",
+    "SCORE_PURPOSE",
+    "build_household_register",
+    "eligible",
+    "load_models",
+    "score_entries",
+    "score_view",
+]
+
+SCORE_ACTION = "rsu_score"
+SCORE_PURPOSE = "rsu_scoring"
+SCORE_FIELDS = ["score", "score_model", "score_model_digest"]
+SYSTEM_ACTOR: dict[str, Any] = {"kind": "system", "id": "rsu-scoring", "sector": None}
+
+
+def load_models(settings: Settings, version: str | None = None) -> ModelSet:
+    return ModelSet.load(version or settings.scoring_model, settings.scoring_models_dir)
+
+
+def score_entries(
+    vault: Vault, events: Sequence[ScoreEvent], reason: str, *, job: str | None = None
+) -> list[AuditEntry]:
+    """One audit entry per scoring. ``reasons`` carry the model version and the digests (the
+    audit entry has no free-form field; these are codes, not personal data)."""
+    now = time.time_ns()
+    entries = []
+    for event in events:
+        reasons = [
+            f"trigger:{reason}",
+            f"model:{event.model_version}",
+            f"model_digest:{event.model_digest}",
+            f"inputs_digest:{event.inputs_digest}",
+        ]
+        if job is not None:
+            reasons.append(f"job:{job}")
+        entries.append(
+            AuditEntry(
+                time_ns=now,
+                actor=SYSTEM_ACTOR,  # type: ignore[arg-type]
+                action=SCORE_ACTION,
+                # The head's tag (the convention of the access log: subject_tag(IDCS)), else
+                # the household record's own.
+                subject=event.head_tag or vault.subject_tag(event.subject),
+                fields=SCORE_FIELDS,
+                purpose=SCORE_PURPOSE,
+                legal_basis={"type": "law", "ref": "Law 72.18 (RSU socio-economic index)"},
+                outcome="allow",
+                reasons=reasons,
+            )
+        )
+    return entries
+
+
+def build_household_register(
+    settings: Settings, engine: Engine, vault: Vault, register: Register, audit: AuditLog
+) -> HouseholdRegister:
+    """The RSU register, auditing every scoring it does (fail closed: if the audit log cannot
+    record the scorings, the call raises :class:`audit.AuditUnavailable`)."""
+
+    def on_scored(events: Sequence[ScoreEvent], reason: str) -> None:
+        if events:
+            audit.append_many(score_entries(vault, events, reason))
+
+    return HouseholdRegister(
+        engine, vault, register, models=load_models(settings), on_scored=on_scored
+    )
+
+
+def eligible(
+    vault: Vault, household_subject: str, predicate: dict[str, Any], decision: Decision
+) -> bool:
+    """The eligibility answer for the lead's agency route: ``predicate`` is
+    :attr:`policies.PolicyResult.predicate` (program, threshold as decimal text, comparison)."""
+    return vault.eligible(
+        household_subject,
+        Decimal(str(predicate["threshold"])),
+        decision,
+        comparison=str(predicate.get("comparison", "lte")),
+    )
+
+
+def score_view(explanation: Explanation) -> dict[str, Any]:
+    """``GET /v1/me/score`` body: the citizen's own score and how it was computed."""
+    return {
+        "score": explanation.score,
+        "model": {
+            "version": explanation.model_version,
+            "digest": explanation.model_digest,
+            "illustrative": explanation.illustrative,
+        },
+        "language": explanation.language,
+        "intercept": explanation.intercept,
+        "territorial": {
+            "label": explanation.territorial.label,
+            "region": explanation.territorial.value,
+            "contribution": explanation.territorial.contribution,
+        },
+        "contributions": [
+            {
+                "variable": c.variable,
+                "label": c.label,
+                "value": c.value,
+                "contribution": c.contribution,
+            }
+            for c in sorted(
+                explanation.contributions, key=lambda c: abs(Decimal(c.contribution)), reverse=True
+            )
+        ],
+    }

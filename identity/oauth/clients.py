@@ -1,0 +1,270 @@
+"""The client registry: agencies, registration offices, auditors and the citizen portal.
+
+Every client is confidential and authenticates with ``private_key_jwt`` (RFC 7523 §2.2) against
+public keys registered here; no shared secret exists anywhere (FAPI 2.0 §5.3.2.1 allows only
+``private_key_jwt`` and mTLS). A registered JWKS holding private material is refused: a
+registry that stores private keys turns one database leak into every agency's identity.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from identity.oauth.schema import clients as clients_table
+
+ClientKind = Literal["agency", "office", "auditor", "portal"]
+CLIENT_KINDS: tuple[ClientKind, ...] = ("agency", "office", "auditor", "portal")
+# Signature algorithms accepted on client assertions (FAPI 2.0 §5.4: PS256, ES256, EdDSA;
+# we take the two elliptic-curve ones). Never "none", never HMAC.
+CLIENT_ASSERTION_ALGS: tuple[str, ...] = ("ES256", "EdDSA")
+# Only these members may appear in a registered key; "d", "p", "q", "k"… mean private keys.
+_PUBLIC_MEMBERS = {
+    "kty",
+    "crv",
+    "x",
+    "y",
+    "n",
+    "e",
+    "kid",
+    "use",
+    "alg",
+    "key_ops",
+    "x5c",
+    "x5t",
+    "x5t#S256",
+}
+_SCOPE = re.compile(r"^[a-z][a-z0-9_.-]*(:[a-z0-9_.-]+)*$")
+_CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+class ClientRegistryError(ValueError):
+    """A registration request is invalid; the message names the field, not its value."""
+
+
+@dataclass(frozen=True)
+class Client:
+    """A registered client; implements Authlib's ``ClientMixin`` protocol."""
+
+    client_id: str
+    name: str
+    kind: ClientKind
+    sector: str
+    jwks: dict[str, Any]
+    scopes: tuple[str, ...]
+    purposes: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    redirect_uris: tuple[str, ...] = ()
+    disabled: bool = False
+    created_at: int = field(default=0, compare=False)
+
+    # -- Authlib ClientMixin ------------------------------------------------------------------
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        # FAPI 2.0 §5.3.2.2: redirect_uri is always sent, so there is no default to fall back on.
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        if not scope:
+            return ""
+        wanted = scope.split()
+        return " ".join(s for s in wanted if s in self.scopes or s == "openid")
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        # Exact string match (RFC 9700 §4.1.3): no prefix or pattern matching.
+        return redirect_uri in self.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return False
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method == "private_key_jwt" and not self.disabled
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code" and "authorization_code" in self.grant_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types and not self.disabled
+
+    def key_set(self) -> KeySet:
+        return KeySet.import_key_set(cast(Any, self.jwks))
+
+
+def validate_public_jwks(jwks: Any) -> dict[str, Any]:
+    """The JWKS if it holds only public EC P-256 or Ed25519 keys with distinct ``kid``s."""
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+        raise ClientRegistryError("jwks must be a JSON object with a non-empty 'keys' array")
+    kids: set[str] = set()
+    for key in jwks["keys"]:
+        if not isinstance(key, dict):
+            raise ClientRegistryError("each jwks key must be a JSON object")
+        private = set(key) - _PUBLIC_MEMBERS
+        if private:
+            raise ClientRegistryError("jwks must hold public keys only (private members found)")
+        if (key.get("kty"), key.get("crv")) not in {("EC", "P-256"), ("OKP", "Ed25519")}:
+            raise ClientRegistryError("jwks keys must be EC P-256 (ES256) or OKP Ed25519 (EdDSA)")
+        kid = key.get("kid")
+        if not isinstance(kid, str) or not kid or kid in kids:
+            raise ClientRegistryError("every jwks key needs a distinct, non-empty 'kid'")
+        kids.add(kid)
+    try:
+        KeySet.import_key_set(cast(Any, {"keys": jwks["keys"]}))
+    except (JoseError, ValueError, TypeError):
+        raise ClientRegistryError("jwks holds a key that cannot be imported") from None
+    return {"keys": list(jwks["keys"])}
+
+
+def _words(values: Sequence[str] | str, what: str) -> tuple[str, ...]:
+    items = values.split() if isinstance(values, str) else [v for s in values for v in s.split()]
+    for item in items:
+        if not _SCOPE.match(item):
+            raise ClientRegistryError(f"{what} must be lowercase tokens such as 'agency:lookup'")
+    return tuple(dict.fromkeys(items))
+
+
+def _default_grants(kind: ClientKind) -> tuple[str, ...]:
+    # Agencies are machines: client credentials only. Portal (citizens) and the office and
+    # auditor consoles sign people in with the authorization code flow; offices and auditors
+    # may also run batch programs with client credentials.
+    return {
+        "agency": ("client_credentials",),
+        "office": ("client_credentials", "authorization_code"),
+        "auditor": ("client_credentials", "authorization_code"),
+        "portal": ("authorization_code",),
+    }[kind]
+
+
+class ClientRegistry:
+    """Registered clients in the ``main`` store."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def add(
+        self,
+        *,
+        name: str,
+        kind: str,
+        sector: str,
+        jwks: Any,
+        scopes: Sequence[str] | str,
+        purposes: Sequence[str] | str = (),
+        redirect_uris: Sequence[str] = (),
+        client_id: str | None = None,
+    ) -> Client:
+        if kind not in CLIENT_KINDS:
+            raise ClientRegistryError(f"kind must be one of {', '.join(CLIENT_KINDS)}")
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise ClientRegistryError("name must be 1 to 200 characters")
+        if not re.match(r"^[a-z][a-z0-9_-]{1,63}$", sector):
+            raise ClientRegistryError("sector must be a lowercase word such as 'social'")
+        if client_id is None:
+            client_id = f"{kind}-{secrets.token_hex(8)}"
+        if not _CLIENT_ID.match(client_id):
+            raise ClientRegistryError("client_id must be 2-64 lowercase letters, digits, . _ -")
+        for uri in redirect_uris:
+            if (
+                not uri.startswith(("https://", "http://127.0.0.1", "http://localhost"))
+                or "#" in uri
+            ):
+                raise ClientRegistryError("redirect_uris must be https URLs without fragment")
+        client = Client(
+            client_id=client_id,
+            name=name,
+            kind=kind,
+            sector=sector,
+            jwks=validate_public_jwks(jwks),
+            scopes=_words(scopes, "scopes"),
+            purposes=_words(purposes, "purposes"),
+            grant_types=_default_grants(kind),
+            redirect_uris=tuple(redirect_uris),
+            created_at=int(time.time()),
+        )
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    insert(clients_table).values(
+                        client_id=client.client_id,
+                        name=client.name,
+                        kind=client.kind,
+                        sector=client.sector,
+                        jwks=json.dumps(client.jwks),
+                        scopes=" ".join(client.scopes),
+                        purposes=" ".join(client.purposes),
+                        grant_types=" ".join(client.grant_types),
+                        redirect_uris=json.dumps(list(client.redirect_uris)),
+                        disabled=False,
+                        created_at=client.created_at,
+                    )
+                )
+        except IntegrityError:
+            raise ClientRegistryError("a client with this client_id already exists") from None
+        return client
+
+    def get(self, client_id: str) -> Client | None:
+        with self._engine.connect() as conn:
+            row = (
+                conn.execute(select(clients_table).where(clients_table.c.client_id == client_id))
+                .mappings()
+                .first()
+            )
+        return _client(row) if row else None
+
+    def list(self) -> list[Client]:
+        with self._engine.connect() as conn:
+            rows = (
+                conn.execute(select(clients_table).order_by(clients_table.c.client_id))
+                .mappings()
+                .all()
+            )
+        return [_client(r) for r in rows]
+
+    def replace_keys(self, client_id: str, jwks: Any) -> bool:
+        """Replace a client's public keys (its key rotation); assertions by old keys then fail."""
+        document = json.dumps(validate_public_jwks(jwks))
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(clients_table)
+                .where(clients_table.c.client_id == client_id)
+                .values(jwks=document)
+            )
+        return bool(result.rowcount)
+
+    def set_disabled(self, client_id: str, disabled: bool = True) -> bool:
+        """Disable (or re-enable) a client; its live tokens stop working at the next request."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(clients_table)
+                .where(clients_table.c.client_id == client_id)
+                .values(disabled=disabled)
+            )
+        return bool(result.rowcount)
+
+
+def _client(row: Any) -> Client:
+    return Client(
+        client_id=row["client_id"],
+        name=row["name"],
+        kind=row["kind"],
+        sector=row["sector"],
+        jwks=json.loads(row["jwks"]),
+        scopes=tuple(row["scopes"].split()),
+        purposes=tuple(row["purposes"].split()),
+        grant_types=tuple(row["grant_types"].split()),
+        redirect_uris=tuple(json.loads(row["redirect_uris"])),
+        disabled=bool(row["disabled"]),
+        created_at=int(row["created_at"]),
+    )

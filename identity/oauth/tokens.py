@@ -1,0 +1,213 @@
+"""Access tokens (RFC 9068 JWT profile) and OpenID Connect ID tokens: minting and checking.
+
+Authlib's ``rfc9068.JWTBearerTokenGenerator`` has no view of the HTTP request, so it cannot put
+the DPoP key thumbprint (``cnf.jkt``) into a token, and it signs without a ``kid``; minting is
+therefore ours, on pyjwt, with the claims RFC 9068 §2.2 requires.
+
+The verifier is the resource server's half and trusts nothing in the token before its
+signature checks out: the algorithm comes from our allow-list (never ``none`` or an HMAC, whose
+"secret" an attacker would take from our published public key), the key from our own JWKS by
+``kid``, and ``typ`` must be ``at+jwt`` so an ID token or a client assertion signed by a key we
+trust cannot be replayed as an access token (RFC 9068 §4, RFC 8725 §3.11).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from identity.oauth.keys import SigningKeys
+from identity.oauth.schema import revoked_tokens
+
+ACCESS_TOKEN_ALGS: tuple[str, ...] = ("ES256",)
+ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 - a media type, not a secret
+ACCESS_TOKEN_TTL_S = 300
+ID_TOKEN_TTL_S = 300
+
+
+class InvalidToken(ValueError):
+    """The access token is not acceptable; the message says which check failed."""
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """The checked claims of an access token."""
+
+    token_id: str
+    client_id: str
+    subject: str
+    subject_kind: str | None
+    scopes: tuple[str, ...]
+    issued_at: int
+    expires_at: int
+    jkt: str | None
+
+
+class RevocationList:
+    """Revoked access token ids (RFC 7009), kept until the token would have expired."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def revoke(self, jti: str, client_id: str, expires_at: int) -> None:
+        now = int(time.time())
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(delete(revoked_tokens).where(revoked_tokens.c.expires_at < now))
+                conn.execute(
+                    insert(revoked_tokens).values(
+                        jti=jti, client_id=client_id, expires_at=expires_at, revoked_at=now
+                    )
+                )
+        except IntegrityError:
+            pass  # already revoked: RFC 7009 §2.2 answers 200 either way
+
+    def is_revoked(self, jti: str) -> bool:
+        with self._engine.connect() as conn:
+            return (
+                conn.execute(
+                    select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti)
+                ).first()
+                is not None
+            )
+
+
+class TokenIssuer:
+    def __init__(
+        self, keys: SigningKeys, issuer: str, audience: str, *, ttl_s: int = ACCESS_TOKEN_TTL_S
+    ) -> None:
+        self._keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl_s = ttl_s
+
+    def access_token(
+        self,
+        *,
+        client_id: str,
+        scope: str,
+        subject: str | None = None,
+        subject_kind: str | None = None,
+        jkt: str | None = None,
+        auth_time: int | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": subject or client_id,
+            "aud": self.audience,
+            "client_id": client_id,
+            "scope": scope,
+            "jti": secrets.token_urlsafe(24),
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.ttl_s,
+        }
+        if subject_kind:
+            claims["sijill_subject_kind"] = subject_kind
+        if auth_time is not None:
+            claims["auth_time"] = auth_time
+        if jkt:
+            claims["cnf"] = {"jkt": jkt}  # RFC 9449 §6.1
+        key = self._keys.current()
+        token = jwt.encode(
+            claims,
+            key.private_key,
+            algorithm="ES256",
+            headers={"typ": ACCESS_TOKEN_TYP, "kid": key.kid},
+        )
+        return token, claims
+
+    def id_token(
+        self, *, client_id: str, subject: str, auth_time: int, nonce: str | None, amr: list[str]
+    ) -> str:
+        """OpenID Connect Core §2 ID token for the client that ran the code flow."""
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": client_id,
+            "azp": client_id,
+            "iat": now,
+            "exp": now + ID_TOKEN_TTL_S,
+            "auth_time": auth_time,
+            "amr": amr,
+        }
+        if nonce:
+            claims["nonce"] = nonce
+        key = self._keys.current()
+        return jwt.encode(
+            claims, key.private_key, algorithm="ES256", headers={"typ": "JWT", "kid": key.kid}
+        )
+
+
+class AccessTokenVerifier:
+    def __init__(
+        self,
+        keys: SigningKeys,
+        revocations: RevocationList,
+        issuer: str,
+        audience: str,
+        *,
+        leeway_s: int = 5,
+    ) -> None:
+        self._keys = keys
+        self._revocations = revocations
+        self.issuer = issuer
+        self.audience = audience
+        self._leeway_s = leeway_s
+
+    def verify(self, token: str) -> AccessToken:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise InvalidToken("the access token is not a JWT") from None
+        if header.get("alg") not in ACCESS_TOKEN_ALGS:
+            raise InvalidToken("the access token is signed with an algorithm not allowed")
+        if str(header.get("typ", "")).lower() not in {"at+jwt", "application/at+jwt"}:
+            raise InvalidToken("the access token must have typ at+jwt")
+        kid = header.get("kid")
+        key = self._keys.find(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise InvalidToken("the access token is signed by an unknown key")
+        try:
+            claims = jwt.decode(
+                token,
+                key.private_key.public_key(),
+                algorithms=list(ACCESS_TOKEN_ALGS),
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self._leeway_s,
+                options={"require": ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("the access token has expired") from None
+        except jwt.ImmatureSignatureError:
+            raise InvalidToken("the access token is not valid yet") from None
+        except jwt.InvalidIssuerError:
+            raise InvalidToken("the access token was issued by another issuer") from None
+        except jwt.InvalidAudienceError:
+            raise InvalidToken("the access token is meant for another audience") from None
+        except jwt.PyJWTError:
+            raise InvalidToken("the access token signature or claims are invalid") from None
+        if self._revocations.is_revoked(claims["jti"]):
+            raise InvalidToken("the access token has been revoked")
+        cnf = claims.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        scope = claims.get("scope", "")
+        return AccessToken(
+            token_id=claims["jti"],
+            client_id=claims["client_id"],
+            subject=claims["sub"],
+            subject_kind=claims.get("sijill_subject_kind"),
+            scopes=tuple(scope.split()) if isinstance(scope, str) else (),
+            issued_at=int(claims["iat"]),
+            expires_at=int(claims["exp"]),
+            jkt=jkt if isinstance(jkt, str) else None,
+        )

@@ -1,0 +1,518 @@
+"""The Unified Social Register (RSU, Law 72.18): households, their members and their score.
+
+What the main store keeps per household: an opaque household id, the vault subject of its
+record, the version of the model that last scored it, timestamps, and the membership (IDCS →
+household; one household per person at a time, held by the primary key). Everything declared
+(members' relations, ages, education, occupation, disability; the dwelling, spending and goods;
+even urban/rural and the region) is in the vault, encrypted, and is scored there
+(vault/scoring.py): this room never sees the declaration again after handing it over, nor the
+score.
+
+Registration requires prior registration in the RNP (Law 72.18): every member must be an
+active person of :class:`identity.Register`, else :class:`UnknownMember` and nothing is stored.
+
+Writing to two stores: the vault record is written first, then the household and membership
+rows in one transaction; if that transaction fails (a member joined another household in
+between) the vault record is crypto-shredded. A crash between the two leaves a vault record no
+row points to, readable by nobody (its subject id is random and unrecorded).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy import exc as sa_exc
+
+from identity.geography import REGIONS
+from identity.idcs import verhoeff_valid
+from identity.register import PersonErased, Register, UnknownPerson
+from vault import ModelSet, ScoreEvent
+
+__all__ = [
+    "AlreadyInHousehold",
+    "DeclarationIn",
+    "Household",
+    "HouseholdError",
+    "HouseholdRegister",
+    "HouseholdVault",
+    "MemberIn",
+    "ScoreListener",
+    "UnknownHousehold",
+    "UnknownMember",
+    "households",
+    "memberships",
+]
+
+metadata = MetaData()
+_TS = DateTime(timezone=True)
+households = Table(
+    "rsu_households", metadata,
+    Column("household_id", String(32), primary_key=True),
+    Column("vault_subject", String(64), nullable=False, unique=True),
+    Column("model_version", String(64)),
+    Column("scored_at", _TS),
+    Column("created_at", _TS, nullable=False),
+    Column("updated_at", _TS, nullable=False),
+)  # fmt: skip
+memberships = Table(
+    "rsu_members", metadata,
+    # The primary key is the rule "each person in at most one household at a time".
+    Column("idcs", String(10), primary_key=True),
+    Column("household_id", String(32), nullable=False, index=True),
+    Column("joined_at", _TS, nullable=False),
+)  # fmt: skip
+
+
+class HouseholdError(Exception):
+    """Base of the register's refusals; messages never carry an IDCS or a declared value."""
+
+
+class UnknownMember(HouseholdError):
+    def __init__(self) -> None:
+        super().__init__("a member is not an active person of the population register (RNP)")
+
+
+class AlreadyInHousehold(HouseholdError):
+    def __init__(self) -> None:
+        super().__init__("a member already belongs to a household")
+
+
+class UnknownHousehold(HouseholdError):
+    def __init__(self) -> None:
+        super().__init__("no such household")
+
+
+# -- the declaration -------------------------------------------------------------------------
+Relation = Literal[
+    "head", "spouse", "child", "parent", "sibling", "grandchild", "other_relative", "non_relative"
+]
+Education = Literal["none", "primary", "secondary", "higher"]
+Occupation = Literal["employed", "self_employed", "unemployed", "inactive", "retired", "student"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MemberIn(_Strict):
+    """One member as the registration office declares them (their civil data is in the RNP)."""
+
+    idcs: str = Field(pattern=r"^[2-9]\d{9}$")
+    relation: Relation
+    sex: Literal["F", "M"]
+    age: int = Field(ge=0, le=130)
+    education: Education = "none"
+    occupation: Occupation = "inactive"
+    disability: bool = False
+
+    @model_validator(mode="after")
+    def _check_digit(self) -> MemberIn:
+        if not verhoeff_valid(self.idcs):
+            raise ValueError("idcs: check digit is wrong")
+        return self
+
+
+class Housing(_Strict):
+    type: Literal[
+        "villa", "apartment", "moroccan_house", "traditional_house", "rural_dwelling", "shanty",
+        "other",
+    ]  # fmt: skip
+    occupancy: Literal["owner", "tenant", "free", "other"]
+    rooms: int = Field(ge=1, le=50)
+    bathroom: bool
+    kitchen: bool
+
+
+class Utilities(_Strict):
+    water: Literal["network", "standpipe", "well", "other"]
+    electricity: Literal["network", "solar", "none"]
+    sanitation: Literal["sewer", "septic", "none"]
+    cooking_fuel: Literal["gas", "electricity", "wood", "other"]
+
+
+class Spending(_Strict):
+    """Monthly spending in dirhams (MAD)."""
+
+    water: int = Field(ge=0, le=100_000)
+    electricity: int = Field(ge=0, le=100_000)
+    telephone: int = Field(ge=0, le=100_000)
+
+
+class Durables(_Strict):
+    refrigerator: bool = False
+    television: bool = False
+    satellite_dish: bool = False
+    washing_machine: bool = False
+    computer: bool = False
+    internet: bool = False
+    car: bool = False
+    motorcycle: bool = False
+    air_conditioner: bool = False
+    water_heater: bool = False
+    oven: bool = False
+    landline: bool = False
+    mobile_phones: int = Field(default=0, ge=0, le=50)
+
+
+class Agriculture(_Strict):
+    cattle: int = Field(default=0, ge=0, le=100_000)
+    sheep_goats: int = Field(default=0, ge=0, le=100_000)
+    land_ha: float = Field(default=0.0, ge=0, le=100_000)
+    tractor: bool = False
+
+
+class DeclarationIn(_Strict):
+    """The socio-economic declaration of a household (the proxy-means-test questionnaire)."""
+
+    area: Literal["urban", "rural"]
+    region: str = Field(max_length=64)
+    province: str = Field(max_length=64)
+    address: str | None = Field(default=None, max_length=300)
+    housing: Housing
+    utilities: Utilities
+    spending: Spending
+    durables: Durables = Durables()
+    agriculture: Agriculture | None = None
+
+    @model_validator(mode="after")
+    def _territory(self) -> DeclarationIn:
+        provinces = REGIONS.get(self.region)
+        if provinces is None:
+            raise ValueError("region: not one of the 12 regions")
+        if self.province not in provinces:
+            raise ValueError("province: not a province of this region")
+        return self
+
+
+def validate_members(members: Sequence[MemberIn]) -> None:
+    if not members:
+        raise ValueError("members: at least one member")
+    if len(members) > 100:
+        raise ValueError("members: at most 100")
+    if sum(1 for m in members if m.relation == "head") != 1:
+        raise ValueError("members: exactly one head")
+    if len({m.idcs for m in members}) != len(members):
+        raise ValueError("members: a person is listed twice")
+
+
+# -- the register ----------------------------------------------------------------------------
+class HouseholdVault(Protocol):
+    """What this room uses of :class:`vault.Vault` (typed structurally)."""
+
+    def store(self, subject: str, kind: str, fields: Mapping[str, object]) -> None: ...
+    def erase(self, subject: str) -> None: ...
+    def score_many(self, subjects: Sequence[str], models: Any) -> list[ScoreEvent]: ...
+    def amend_household(
+        self, subject: str, *, add: Sequence[Mapping[str, object]] = ...,
+        remove: Sequence[str] = ..., new_head: str | None = ...,
+    ) -> int: ...  # fmt: skip
+
+
+# Called with each scoring's events and the reason ("register", "birth", ...): the gateway
+# appends one audit entry per event (model version, digests, never a value).
+ScoreListener = Callable[[Sequence[ScoreEvent], str], None]
+
+
+@dataclass(frozen=True)
+class Household:
+    household_id: str
+    vault_subject: str
+    size: int
+    model_version: str | None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _household_id() -> str:
+    return "h_" + secrets.token_hex(12)
+
+
+def _vault_subject() -> str:
+    # Random, as the RNP's: a vault dump and a register dump join only through this table.
+    return "hh_" + secrets.token_hex(16)
+
+
+class HouseholdRegister:
+    """The RSU over the main store; declarations and scores go to the vault."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        vault: HouseholdVault,
+        register: Register,
+        *,
+        models: ModelSet | None = None,
+        on_scored: ScoreListener | None = None,
+    ) -> None:
+        self._engine = engine
+        self._vault = vault
+        self._register = register
+        self.models = models if models is not None else ModelSet.load("v1")
+        self._on_scored = on_scored
+
+    # -- registration ------------------------------------------------------------------------
+    @staticmethod
+    def parse(
+        members: Iterable[Mapping[str, Any]], declaration: Mapping[str, Any]
+    ) -> tuple[list[MemberIn], DeclarationIn]:
+        """Validate a registration; raises :class:`pydantic.ValidationError` or ValueError."""
+        parsed = [MemberIn.model_validate(m) for m in members]
+        validate_members(parsed)
+        return parsed, DeclarationIn.model_validate(declaration)
+
+    def _check_members(self, idcs: Iterable[str]) -> None:
+        wanted = list(idcs)
+        for one in wanted:
+            try:
+                if self._register.status(one) != "active":
+                    raise UnknownMember()
+            except (UnknownPerson, PersonErased):
+                raise UnknownMember() from None
+        with self._engine.connect() as conn:
+            taken = conn.execute(
+                select(func.count()).select_from(memberships).where(memberships.c.idcs.in_(wanted))
+            ).scalar_one()
+        if taken:
+            raise AlreadyInHousehold()
+
+    def register_household(
+        self,
+        members: Sequence[Mapping[str, Any] | MemberIn],
+        declaration: Mapping[str, Any] | DeclarationIn,
+    ) -> Household:
+        """Register and score a household; returns its ids (never its score).
+
+        Raises :class:`pydantic.ValidationError`/``ValueError`` for a malformed request,
+        :class:`UnknownMember` or :class:`AlreadyInHousehold`; in every case nothing is stored.
+        """
+        parsed = [m if isinstance(m, MemberIn) else MemberIn.model_validate(m) for m in members]
+        validate_members(parsed)
+        decl = (
+            declaration
+            if isinstance(declaration, DeclarationIn)
+            else DeclarationIn.model_validate(declaration)
+        )
+        self._check_members(m.idcs for m in parsed)
+        subject = _vault_subject()
+        household_id = _household_id()
+        self._vault.store(subject, "household", _record(parsed, decl))
+        now = _now()
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(insert(households), {
+                    "household_id": household_id, "vault_subject": subject,
+                    "model_version": None, "scored_at": None,
+                    "created_at": now, "updated_at": now,
+                })  # fmt: skip
+                conn.execute(insert(memberships), [
+                    {"idcs": m.idcs, "household_id": household_id, "joined_at": now}
+                    for m in parsed
+                ])  # fmt: skip
+        except sa_exc.IntegrityError:
+            # A member joined another household between our check and this insert.
+            self._vault.erase(subject)
+            raise AlreadyInHousehold() from None
+        except BaseException:
+            self._vault.erase(subject)
+            raise
+        version = self._rescore([(household_id, subject)], "register")
+        return Household(household_id, subject, len(parsed), version)
+
+    # -- reading -----------------------------------------------------------------------------
+    def household_of(self, idcs: str) -> str | None:
+        """The vault subject of the household ``idcs`` belongs to now, or None."""
+        with self._engine.connect() as conn:
+            return conn.execute(
+                select(households.c.vault_subject)
+                .select_from(memberships.join(
+                    households, households.c.household_id == memberships.c.household_id))
+                .where(memberships.c.idcs == idcs)
+            ).scalar_one_or_none()  # fmt: skip
+
+    def household_id_of(self, idcs: str) -> str | None:
+        with self._engine.connect() as conn:
+            return conn.execute(
+                select(memberships.c.household_id).where(memberships.c.idcs == idcs)
+            ).scalar_one_or_none()
+
+    def get(self, household_id: str) -> Household:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(households).where(households.c.household_id == household_id)
+            ).first()
+            if row is None:
+                raise UnknownHousehold()
+            size = conn.execute(
+                select(func.count())
+                .select_from(memberships)
+                .where(memberships.c.household_id == household_id)
+            ).scalar_one()
+        return Household(row.household_id, row.vault_subject, int(size), row.model_version)
+
+    def count(self) -> int:
+        with self._engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(households)).scalar_one())
+
+    # -- membership changes (each rescored) --------------------------------------------------
+    def add_member(self, household_id: str, member: Mapping[str, Any] | MemberIn) -> None:
+        """A birth, a marriage, anyone joining: the person must be in the RNP already."""
+        new = member if isinstance(member, MemberIn) else MemberIn.model_validate(member)
+        if new.relation == "head":
+            raise ValueError("relation: a household has one head; use new_head on removal")
+        household = self.get(household_id)
+        self._check_members([new.idcs])
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    insert(memberships),
+                    {"idcs": new.idcs, "household_id": household_id, "joined_at": _now()},
+                )
+        except sa_exc.IntegrityError:
+            raise AlreadyInHousehold() from None
+        try:
+            self._vault.amend_household(household.vault_subject, add=[new.model_dump()])
+        except BaseException:
+            with self._engine.begin() as conn:
+                conn.execute(delete(memberships).where(memberships.c.idcs == new.idcs))
+            raise
+        self._rescore([(household_id, household.vault_subject)], "member_added")
+
+    def remove_member(
+        self, idcs: str, *, reason: str = "left", new_head: str | None = None
+    ) -> str | None:
+        """A death or a departure. The household is rescored; when its last member leaves it is
+        dissolved and its record crypto-shredded. Returns the household id it left."""
+        household_id = self.household_id_of(idcs)
+        if household_id is None:
+            return None
+        household = self.get(household_id)
+        if household.size == 1:
+            self._dissolve(household)
+            return household_id
+        self._vault.amend_household(household.vault_subject, remove=[idcs], new_head=new_head)
+        with self._engine.begin() as conn:
+            conn.execute(delete(memberships).where(memberships.c.idcs == idcs))
+        self._rescore([(household_id, household.vault_subject)], f"member_{reason}")
+        return household_id
+
+    def split(
+        self,
+        household_id: str,
+        members: Sequence[Mapping[str, Any] | MemberIn],
+        declaration: Mapping[str, Any] | DeclarationIn,
+        *,
+        new_head: str | None = None,
+    ) -> Household:
+        """Some members leave to form a new household (with its own declaration); both are
+        rescored."""
+        parsed = [m if isinstance(m, MemberIn) else MemberIn.model_validate(m) for m in members]
+        validate_members(parsed)
+        decl = (
+            declaration
+            if isinstance(declaration, DeclarationIn)
+            else DeclarationIn.model_validate(declaration)
+        )
+        old = self.get(household_id)
+        leaving = [m.idcs for m in parsed]
+        with self._engine.connect() as conn:
+            here = set(
+                conn.execute(
+                    select(memberships.c.idcs).where(
+                        memberships.c.household_id == household_id, memberships.c.idcs.in_(leaving)
+                    )
+                ).scalars()
+            )
+        if here != set(leaving):
+            raise UnknownMember()
+        if len(here) >= old.size:
+            raise ValueError("members: a split leaves at least one member behind")
+        self._vault.amend_household(old.vault_subject, remove=leaving, new_head=new_head)
+        with self._engine.begin() as conn:
+            conn.execute(delete(memberships).where(memberships.c.idcs.in_(leaving)))
+        self._rescore([(household_id, old.vault_subject)], "split")
+        return self.register_household(parsed, decl)
+
+    def _dissolve(self, household: Household) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                delete(memberships).where(memberships.c.household_id == household.household_id)
+            )
+            conn.execute(
+                delete(households).where(households.c.household_id == household.household_id)
+            )
+        self._vault.erase(household.vault_subject)
+
+    # -- scoring -----------------------------------------------------------------------------
+    def _rescore(self, pairs: Sequence[tuple[str, str]], reason: str) -> str | None:
+        events = self._vault.score_many([subject for _, subject in pairs], self.models)
+        self.record_scores(pairs, events, reason)
+        return events[-1].model_version if events else None
+
+    def record_scores(
+        self, pairs: Sequence[tuple[str, str]], events: Sequence[ScoreEvent], reason: str
+    ) -> None:
+        """Note the model version of each scored household and tell the listener (audit)."""
+        version_of = {e.subject: e.model_version for e in events}
+        now = _now()
+        with self._engine.begin() as conn:
+            for household_id, subject in pairs:
+                conn.execute(
+                    update(households)
+                    .where(households.c.household_id == household_id)
+                    .values(model_version=version_of.get(subject), scored_at=now, updated_at=now)
+                )
+        if self._on_scored is not None:
+            self._on_scored(events, reason)
+
+
+def _record(members: Sequence[MemberIn], decl: DeclarationIn) -> dict[str, object]:
+    """The vault record: the declaration as vault/scoring.py reads it, and the membership."""
+    head = next(m.idcs for m in members if m.relation == "head")
+    body = decl.model_dump(exclude={"address"})
+    body["members"] = [m.model_dump() for m in members]
+    record: dict[str, object] = {
+        "head": head,
+        "members": json.dumps(
+            [{"idcs": m.idcs, "relation": m.relation} for m in members], separators=(",", ":")
+        ),
+        "size": len(members),
+        "area": decl.area,
+        "region": decl.region,
+        "province": decl.province,
+        "declaration": json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+    }
+    if decl.address is not None:
+        record["address"] = decl.address
+    return record
+
+
+def problems_of(exc: ValidationError | ValueError) -> list[tuple[str, str]]:
+    """(field, reason) pairs of a refused registration; never a submitted value."""
+    if isinstance(exc, ValidationError):
+        from identity.person import field_problems
+
+        return list(field_problems(exc))
+    message = str(exc)
+    field, _, reason = message.partition(": ")
+    return [(field, reason)] if reason else [("record", message)]

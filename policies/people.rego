@@ -1,0 +1,88 @@
+# Registration offices, citizens and CNDP auditors: actions whose legal basis is fixed by
+# the action itself (data.actions[_].legal_basis), not by a registry declaration.
+package sijill.authz
+
+import rego.v1
+
+direct_subject if {
+	subject_kind in {"office", "citizen", "auditor"}
+	subject_kind in action.subjects
+	has_scope
+	now
+}
+
+direct_released contains f if {
+	direct_subject
+	some f in in_scope
+}
+
+# Offices enrol persons in the RNP, rectify them and register RSU households (Law 72.18;
+# rectification: Law 09.08 art. 8). They write what they are given; nothing is masked.
+office_allowed if {
+	direct_subject
+	subject_kind == "office"
+}
+
+# A citizen reaches only their own data (Law 09.08 art. 7: the right of access is the data
+# subject's). Both identifiers must be present strings: a missing owner is not a match.
+owner_match if {
+	is_string(input.subject.idcs)
+	is_string(input.resource.owner)
+	input.subject.idcs != ""
+	input.subject.idcs == input.resource.owner
+}
+
+citizen_allowed if {
+	direct_subject
+	subject_kind == "citizen"
+	owner_match
+}
+
+# The CNDP audits the processing, not the persons (Law 09.08 art. 27 et seq.): audit
+# metadata and statistics, never a person's or household's attributes.
+personal_resource if input.resource.kind in {"person", "household"}
+
+auditor_allowed if {
+	direct_subject
+	subject_kind == "auditor"
+	not personal_resource
+}
+
+direct_allowed if office_allowed
+
+direct_allowed if citizen_allowed
+
+direct_allowed if auditor_allowed
+
+released contains f if {
+	direct_allowed
+	some f in direct_released
+}
+
+obligations := {} if direct_allowed
+
+legal_basis := action.legal_basis if direct_allowed
+
+deny_reasons contains "not_owner" if {
+	direct_subject
+	subject_kind == "citizen"
+	not owner_match
+}
+
+deny_reasons contains "personal_data_not_for_auditors" if {
+	direct_subject
+	subject_kind == "auditor"
+	personal_resource
+}
+
+notes contains "personal_data_withheld" if {
+	auditor_allowed
+	some f in requested
+	not f in direct_released
+}
+
+notes contains "fields_withheld" if {
+	direct_allowed
+	subject_kind != "auditor"
+	count(requested - direct_released) > 0
+}

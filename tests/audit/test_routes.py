@@ -1,0 +1,89 @@
+"""The audit log over HTTP: public transparency routes, auditor-only routes closed by default."""
+
+from __future__ import annotations
+
+import base64
+
+from fastapi.testclient import TestClient
+
+from audit import AuditLog, open_checkpoint
+from audit.merkle import verify_consistency, verify_inclusion
+from tests.audit.conftest import make_entry
+
+
+def _log(client: TestClient) -> AuditLog:
+    log: AuditLog = client.app.state.services.audit  # type: ignore[attr-defined]
+    return log
+
+
+def _fill(client: TestClient, n: int = 12) -> AuditLog:
+    log = _log(client)
+    for i in range(n):
+        log.append(make_entry(i))
+    return log
+
+
+def test_checkpoint_is_a_signed_note_anyone_can_verify(client: TestClient) -> None:
+    log = _fill(client)
+    log.issue_checkpoint()  # on demand; otherwise every N entries or T seconds
+    r = client.get("/v1/audit/checkpoint")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    key = client.get("/v1/audit/verifier-key")
+    assert key.status_code == 200
+    cp = open_checkpoint(r.text, key.text.strip())
+    assert cp.tree_size == 12 and cp.root_hash == log.root(12)
+
+
+def test_checkpoint_json_view_has_hex_root_and_timestamp(client: TestClient) -> None:
+    _fill(client, 3).issue_checkpoint()
+    body = client.get("/v1/audit/checkpoint", params={"format": "json"}).json()
+    assert set(body) == {"origin", "tree_size", "root_hash", "timestamp", "note"}
+    assert bytes.fromhex(body["root_hash"]) == base64.b64decode(body["note"].split("\n")[2])
+    assert body["timestamp"].endswith("Z") and body["tree_size"] == 3
+
+
+def test_consistency_proofs_are_public_and_verify(client: TestClient) -> None:
+    log = _fill(client, 20)
+    body = client.get("/v1/audit/proofs/consistency", params={"first": 7, "second": 20}).json()
+    assert (body["first"], body["second"]) == (7, 20)
+    proof = [bytes.fromhex(h) for h in body["proof"]]
+    assert verify_consistency(7, 20, log.root(7), log.root(20), proof)
+
+
+def test_a_proof_for_a_tree_larger_than_the_log_is_a_400(client: TestClient) -> None:
+    _fill(client, 2)
+    r = client.get("/v1/audit/proofs/consistency", params={"first": 1, "second": 99})
+    assert r.status_code == 400
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_auditor_routes_are_closed_without_an_auditor(client: TestClient) -> None:
+    _fill(client, 2)
+    for path in ("/v1/audit/entries", "/v1/audit/stats"):
+        assert client.get(path).status_code == 401
+    r = client.get("/v1/audit/proofs/inclusion", params={"index": 0, "tree_size": 2})
+    assert r.status_code == 401
+
+
+def test_auditors_get_inclusion_proofs_entries_and_stats(client: TestClient) -> None:
+    log = _fill(client, 10)
+    log.append(make_entry(99, agency="anam", outcome="deny"))
+    client.app.state.audit_auditor_override = True  # type: ignore[attr-defined]
+    body = client.get("/v1/audit/proofs/inclusion", params={"index": 4, "tree_size": 11}).json()
+    assert set(body) == {"leaf_index", "tree_size", "leaf_hash", "audit_path"}
+    path = [bytes.fromhex(h) for h in body["audit_path"]]
+    assert verify_inclusion(bytes.fromhex(body["leaf_hash"]), 4, 11, path, log.root(11))
+    page = client.get("/v1/audit/entries", params={"agency": "anam"}).json()
+    assert [e["index"] for e in page["entries"]] == [10]
+    assert page["entries"][0]["outcome"] == "deny" and page["next_after"] is None
+    first = client.get("/v1/audit/entries", params={"limit": 4}).json()
+    assert first["next_after"] == 3
+    rest = client.get("/v1/audit/entries", params={"after": 3, "limit": 100}).json()
+    assert [e["index"] for e in rest["entries"]] == list(range(4, 11))
+    stats = client.get("/v1/audit/stats").json()
+    assert stats["tree_size"] == 11 and stats["by_outcome"] == {"allow": 10, "deny": 1}
+
+
+def test_readiness_reports_the_audit_store(client: TestClient) -> None:
+    r = client.get("/readyz")
+    assert "audit" in r.text

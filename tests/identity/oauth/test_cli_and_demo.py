@@ -1,0 +1,149 @@
+"""``sijill clients`` and the demo step, against a real migrated database."""
+
+from __future__ import annotations
+
+import json
+
+import jwt
+import pytest
+from typer.testing import CliRunner
+
+from tests.identity.oauth.conftest import Agent, new_key, token_request
+
+
+@pytest.fixture
+def cli_env(settings, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("SIJILL_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("SIJILL_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("SIJILL_HOST", settings.host)
+    monkeypatch.setenv("SIJILL_PORT", str(settings.port))
+    from gateway.cli.clients import app
+
+    return app
+
+
+def test_clients_add_list_disable(cli_env, tmp_path):  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    _, public, private = new_key()
+    jwks_file = tmp_path / "jwks.json"
+    jwks_file.write_text(json.dumps({"keys": [public]}))
+    result = runner.invoke(
+        cli_env,
+        [
+            "add",
+            "--name",
+            "ANAM",
+            "--kind",
+            "agency",
+            "--sector",
+            "health",
+            "--jwks",
+            str(jwks_file),
+            "--scopes",
+            "agency:lookup",
+            "--purposes",
+            "amo_tadamon_enrolment",
+            "--client-id",
+            "anam-test",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    listed = json.loads(runner.invoke(cli_env, ["list", "--json"]).output)
+    assert listed == [
+        {
+            "client_id": "anam-test",
+            "name": "ANAM",
+            "kind": "agency",
+            "sector": "health",
+            "scopes": ["agency:lookup"],
+            "purposes": ["amo_tadamon_enrolment"],
+            "disabled": False,
+        }
+    ]
+    assert runner.invoke(cli_env, ["disable", "anam-test"]).exit_code == 0
+    assert json.loads(runner.invoke(cli_env, ["list", "--json"]).output)[0]["disabled"]
+
+    # A private JWK is refused with one readable line, exit status 2.
+    jwks_file.write_text(json.dumps({"keys": [private]}))
+    refused = runner.invoke(
+        cli_env,
+        [
+            "add",
+            "--name",
+            "X",
+            "--kind",
+            "agency",
+            "--sector",
+            "health",
+            "--jwks",
+            str(jwks_file),
+            "--scopes",
+            "agency:lookup",
+        ],
+    )
+    assert refused.exit_code == 2
+
+
+def test_demo_step_writes_working_agency_credentials(api, oauth, settings):  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    from gateway.cli.clients import demo_step
+    from gateway.demo import empty_credentials
+
+    credentials = empty_credentials(settings)
+    credentials["citizens"].append({"idcs": "1234567890", "totp_secret": None})
+    demo_step(settings, credentials, Console(quiet=True))
+
+    sectors = {a["sector"] for a in credentials["agencies"]}
+    assert len(sectors) == 2 and "social" in sectors
+    assert set(credentials["office"]) == {"client_id", "private_jwk", "scopes"}
+    assert set(credentials["auditor"]) == {
+        "username",
+        "password",
+        "totp_secret",
+        "client_id",
+        "private_jwk",
+    }
+    assert credentials["citizens"][0]["totp_secret"]
+    for agency in credentials["agencies"]:
+        assert set(agency) == {"client_id", "name", "sector", "private_jwk", "scopes", "purposes"}
+        private = agency["private_jwk"]
+        agent = Agent(
+            agency["client_id"],
+            jwt.PyJWK(private).key,
+            {k: v for k, v in private.items() if k != "d"},
+            private,
+            "ES256",
+        )
+        response = token_request(api, agent, scope="agency:eligibility")
+        assert response.status_code == 200, response.text
+    auditor = credentials["auditor"]
+    private = auditor["private_jwk"]
+    agent = Agent(auditor["client_id"], jwt.PyJWK(private).key, private, private, "ES256")
+    assert token_request(api, agent, scope="audit:read").status_code == 200
+
+
+def test_demo_step_rerun_rekeys_the_same_clients(api, oauth, settings):  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    from gateway.cli.clients import demo_step
+    from gateway.demo import empty_credentials
+
+    def agents() -> list[Agent]:
+        credentials = empty_credentials(settings)
+        demo_step(settings, credentials, Console(quiet=True))
+        return [
+            Agent(
+                a["client_id"],
+                jwt.PyJWK(a["private_jwk"]).key,
+                a["private_jwk"],
+                a["private_jwk"],
+                "ES256",
+            )
+            for a in credentials["agencies"]
+        ]
+
+    first, second = agents(), agents()
+    assert [a.client_id for a in first] == [a.client_id for a in second] == ["cnss", "men"]
+    assert token_request(api, second[0]).status_code == 200
+    assert token_request(api, first[0]).status_code == 401  # the lost key no longer works

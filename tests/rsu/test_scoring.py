@@ -1,0 +1,221 @@
+"""Scores, eligibility and explanations, checked against the model files themselves."""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.rsu.conftest import Rsu
+from vault import DecisionRefused, ModelSet, VaultError
+
+ROOT = Path(__file__).resolve().parents[2]
+PROGRAMS = json.loads((ROOT / "policies/data/programs.json").read_text())["programs"]
+
+
+def worked_example(rsu: Rsu) -> tuple[list[dict[str, object]], dict[str, object]]:
+    """A couple with two children in a rented Casablanca apartment."""
+    (group,) = rsu.enrol(4, 1, seed=11)
+    idcs = [i for i, _ in group]
+    members = [
+        {
+            "idcs": idcs[0],
+            "relation": "head",
+            "sex": "M",
+            "age": 45,
+            "education": "secondary",
+            "occupation": "employed",
+        },
+        {
+            "idcs": idcs[1],
+            "relation": "spouse",
+            "sex": "F",
+            "age": 40,
+            "education": "primary",
+            "occupation": "inactive",
+        },
+        {
+            "idcs": idcs[2],
+            "relation": "child",
+            "sex": "M",
+            "age": 10,
+            "education": "primary",
+            "occupation": "student",
+            "disability": True,
+        },
+        {"idcs": idcs[3], "relation": "child", "sex": "F", "age": 4},
+    ]
+    declaration = {
+        "area": "urban",
+        "region": "Casablanca-Settat",
+        "province": "Casablanca",
+        "housing": {
+            "type": "apartment",
+            "occupancy": "tenant",
+            "rooms": 3,
+            "bathroom": True,
+            "kitchen": True,
+        },
+        "utilities": {
+            "water": "network",
+            "electricity": "network",
+            "sanitation": "sewer",
+            "cooking_fuel": "gas",
+        },
+        "spending": {"water": 80, "electricity": 200, "telephone": 120},
+        "durables": {
+            "refrigerator": True,
+            "television": True,
+            "satellite_dish": True,
+            "mobile_phones": 2,
+        },
+    }
+    return members, declaration
+
+
+def hand_score(model_file: Path) -> Decimal:
+    """The worked example scored by hand: each variable's value worked out on paper above,
+    times its coefficient read from the model file."""
+    model = json.loads(model_file.read_text())
+    values = {
+        "household_size_log": math.log(4),
+        "share_children": 2 / 4,  # ages 10 and 4
+        "share_elderly": 0.0,
+        "head_female": 0.0,
+        "head_age_60plus": 0.0,
+        "head_education": "secondary",
+        "head_occupation": "employed",
+        "share_adults_employed": 1 / 2,  # head works, spouse does not
+        "share_adults_secondary_plus": 1 / 2,  # head secondary, spouse primary
+        "disability_any": 1.0,
+        "housing_type": "apartment",
+        "occupancy": "tenant",
+        "rooms_per_person": 3 / 4,
+        "water_source": "network",
+        "electricity": "network",
+        "sanitation": "sewer",
+        "cooking_fuel": "gas",
+        "has_bathroom": 1.0,
+        "has_kitchen": 1.0,
+        "water_spending_pc_log": math.log(1 + 80 / 4),
+        "electricity_spending_pc_log": math.log(1 + 200 / 4),
+        "telephone_spending_pc_log": math.log(1 + 120 / 4),
+        "refrigerator": 1.0,
+        "television": 1.0,
+        "satellite_dish": 1.0,
+        "washing_machine": 0.0,
+        "computer": 0.0,
+        "internet": 0.0,
+        "car": 0.0,
+        "motorcycle": 0.0,
+        "air_conditioner": 0.0,
+        "water_heater": 0.0,
+        "oven": 0.0,
+        "landline": 0.0,
+        "phones_per_person": 2 / 4,
+    }
+    total = model["intercept"] + model["territorial"]["regions"]["Casablanca-Settat"]
+    for variable in model["variables"]:
+        value = values[variable["name"]]
+        if variable["kind"] == "categorical":
+            total += variable["levels"][value]
+        else:
+            total += variable["coefficient"] * value
+    places = Decimal(1).scaleb(-model["decimals"])
+    return Decimal(total).quantize(places, ROUND_HALF_EVEN)
+
+
+def test_urban_model_has_35_variables_and_rural_28_all_labelled() -> None:
+    models = ModelSet.load("v1")
+    assert len(models.urban.variables) == 35
+    assert len(models.rural.variables) == 28
+    for model in models:
+        assert model.illustrative
+        assert all(set(v.labels) == {"ar", "fr", "en"} for v in model.variables)
+
+
+def test_worked_example_scores_as_computed_by_hand_from_the_model_file(rsu: Rsu) -> None:
+    members, declaration = worked_example(rsu)
+    household = rsu.households.register_household(members, declaration)
+    assert household.model_version == "urban-v1"
+    explanation = rsu.vault.explain(
+        household.vault_subject, rsu.decision(household.vault_subject, "read_score"), language="ar"
+    )
+    model_file = ROOT / "vault/scoring_models/urban-v1.json"
+    assert Decimal(explanation.score) == hand_score(model_file)
+    import hashlib
+
+    assert explanation.model_digest == hashlib.sha256(model_file.read_bytes()).hexdigest()
+    # The explanation adds up to the score, within the rounding of each published term.
+    parts = [
+        explanation.intercept,
+        explanation.territorial.contribution,
+        *(c.contribution for c in explanation.contributions),
+    ]
+    assert abs(sum(Decimal(p) for p in parts) - Decimal(explanation.score)) <= Decimal("4e-6")
+    labels = {c.variable: c.label for c in explanation.contributions}
+    assert labels["housing_type"] == "نوع السكن"
+
+
+def boundary_models(tmp_path: Path, intercept: str, name: str) -> ModelSet:
+    """The shipped models with every coefficient zero and the given intercept: the index is
+    then exactly the intercept, whatever the household."""
+    out = tmp_path / name
+    out.mkdir()
+    for area in ("urban", "rural"):
+        doc = json.loads((ROOT / f"vault/scoring_models/{area}-v1.json").read_text())
+        doc["version"] = f"{area}-{name}"
+        doc["intercept"] = float(intercept)
+        for variable in doc["variables"]:
+            if variable["kind"] == "categorical":
+                variable["levels"] = {k: 0.0 for k in variable["levels"]}
+            else:
+                variable["coefficient"] = 0.0
+        doc["territorial"]["regions"] = {}
+        (out / f"{area}-{name}.json").write_text(json.dumps(doc))
+    return ModelSet.load(name, out)
+
+
+@pytest.mark.parametrize("program", ["asd", "amo_tadamon"])
+def test_eligibility_at_the_threshold_is_yes_and_one_unit_above_is_no(
+    rsu: Rsu, tmp_path: Path, program: str
+) -> None:
+    threshold = PROGRAMS[program]["threshold"]
+    unit = Decimal(1).scaleb(Decimal(threshold).as_tuple().exponent)  # type: ignore[arg-type]
+    members, declaration = worked_example(rsu)
+    household = rsu.households.register_household(members, declaration)
+    subject = household.vault_subject
+
+    rsu.vault.score(subject, boundary_models(tmp_path, threshold, "at"))
+    assert rsu.vault.eligible(subject, threshold, rsu.decision(subject, "eligibility"))
+    assert rsu.vault.eligible(subject, Decimal(threshold), rsu.decision(subject, "eligibility"))
+
+    above = str(Decimal(threshold) + unit)
+    rsu.vault.score(subject, boundary_models(tmp_path, above, "above"))
+    assert not rsu.vault.eligible(subject, threshold, rsu.decision(subject, "eligibility"))
+
+
+def test_eligibility_of_a_real_score_flips_exactly_at_its_last_decimal(rsu: Rsu) -> None:
+    members, declaration = worked_example(rsu)
+    subject = rsu.households.register_household(members, declaration).vault_subject
+    score = Decimal(rsu.vault.explain(subject, rsu.decision(subject, "read_score")).score)
+    unit = Decimal("1e-7")
+    assert rsu.vault.eligible(subject, str(score), rsu.decision(subject, "eligibility"))
+    assert not rsu.vault.eligible(subject, str(score - unit), rsu.decision(subject, "eligibility"))
+    assert rsu.vault.eligible(subject, str(score + unit), rsu.decision(subject, "eligibility"))
+
+
+def test_eligibility_needs_an_eligibility_decision_for_this_household(rsu: Rsu) -> None:
+    members, declaration = worked_example(rsu)
+    subject = rsu.households.register_household(members, declaration).vault_subject
+    with pytest.raises(DecisionRefused):
+        rsu.vault.eligible(subject, "9.743001", rsu.decision(subject, "read_attributes"))
+    with pytest.raises(DecisionRefused):
+        rsu.vault.eligible(subject, "9.743001", rsu.decision("hh_someone_else", "eligibility"))
+    with pytest.raises(DecisionRefused):
+        rsu.vault.explain(subject, rsu.decision(subject, "eligibility"))
+    with pytest.raises(VaultError):
+        rsu.vault.eligible(subject, 9.743001, rsu.decision(subject, "eligibility"))  # type: ignore[arg-type]

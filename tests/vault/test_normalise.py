@@ -1,0 +1,108 @@
+"""Normalisation for blind indexes (property tests) and the keyed indexes built on it."""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from vault.normalise import normalise_identifier, normalise_text
+
+ARABIC = st.text(alphabet=st.characters(min_codepoint=0x0600, max_codepoint=0x06FF), max_size=30)
+ANY = st.text(max_size=40)
+
+
+@given(st.one_of(ANY, ARABIC))
+def test_normalising_twice_changes_nothing(text: str) -> None:
+    once = normalise_text(text)
+    assert normalise_text(once) == once
+    assert normalise_identifier(normalise_identifier(text)) == normalise_identifier(text)
+
+
+@given(st.one_of(ANY, ARABIC))
+def test_output_has_no_marks_tatweel_or_irregular_spacing(text: str) -> None:
+    out = normalise_text(text)
+    assert not any(unicodedata.category(c) == "Mn" for c in out)
+    assert "\u0640" not in out
+    assert out == " ".join(out.split())
+
+
+@given(ARABIC)
+def test_hamza_ta_marbuta_and_alif_maqsura_forms_fold_together(text: str) -> None:
+    variant = (
+        text.replace("\u0627", "\u0623").replace("\u0647", "\u0629").replace("\u064a", "\u0649")
+    )
+    assert normalise_text(variant) == normalise_text(text)
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz ", max_size=30))
+def test_latin_case_accents_and_spacing_do_not_matter(text: str) -> None:
+    accented = text.upper().replace("E", "É").replace("A", "À").replace(" ", "  \t")
+    assert normalise_text(accented) == normalise_text(text)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("أحمد", "احمد"),
+        ("إدريس", "ادريس"),
+        ("آمنة", "امنه"),
+        ("ٱلله", "الله"),
+        ("مصطفى", "مصطفي"),
+        ("مـحـمـد", "محمد"),
+        ("مُحَمَّد", "محمد"),
+        ("  José   Ben-Ali ", "jose ben ali"),
+        ("ÉLODIE", "elodie"),
+    ],
+)
+def test_known_spelling_variants_are_equal(a: str, b: str) -> None:
+    assert normalise_text(a) == normalise_text(b)
+
+
+def test_identifiers_keep_only_letters_and_digits_in_ascii() -> None:
+    assert normalise_identifier(" cd-123 456 ") == normalise_identifier("CD123456")
+    assert normalise_identifier("CD١٢٣٤٥٦") == normalise_identifier("CD123456")
+
+
+def test_blind_index_matches_variants_and_depends_on_the_vault_key(
+    tmp_path: Path,
+    vault_engine,
+    policy,  # type: ignore[no-untyped-def]
+) -> None:
+    from gateway import db
+    from vault import FileKeyProvider, Vault
+
+    vault = Vault(vault_engine, FileKeyProvider(tmp_path / "k1"), policy.verifier)
+    assert vault.blind_index("name_birth", "أحمد العلوي|1987-03-21") == vault.blind_index(
+        "name_birth", "احمد  العلوي | 1987-03-21"
+    )
+    assert vault.blind_index("cnie", "cd 123456") == vault.blind_index("cnie", "CD123456")
+    assert vault.blind_index("cnie", "CD123456") != vault.blind_index("name_birth", "CD123456")
+    other_url = f"sqlite:///{tmp_path / 'other.db'}"
+    db.upgrade({"main": other_url, "vault": other_url, "audit": other_url})
+    other_engine = db.make_engine(other_url)
+    other = Vault(other_engine, FileKeyProvider(tmp_path / "k2"), policy.verifier)
+    # Another deployment (another root secret) gets unrelated indexes and tags.
+    assert other.blind_index("cnie", "CD123456") != vault.blind_index("cnie", "CD123456")
+    assert other.subject_tag("s-1") != vault.subject_tag("s-1")
+    other_engine.dispose()
+
+
+def test_tokens_random_by_default_deterministic_only_per_named_purpose(vault) -> None:  # type: ignore[no-untyped-def]
+    assert vault.new_token() != vault.new_token()
+    a = vault.deterministic_token("rsu_dedup", "CD123456")
+    assert a == vault.deterministic_token("rsu_dedup", "CD123456")
+    assert a != vault.deterministic_token("health_join", "CD123456")
+    assert vault.mac("pseudonym:health:v1", b"x") != vault.mac("pseudonym:cnss:v1", b"x")
+    assert len(vault.mac("pseudonym:health:v1", b"x")) == 32
+
+
+def test_root_secret_survives_a_restart(vault_engine, key_provider, policy) -> None:  # type: ignore[no-untyped-def]
+    from vault import Vault
+
+    first = Vault(vault_engine, key_provider, policy.verifier)
+    tag = first.subject_tag("s-1")
+    assert Vault(vault_engine, key_provider, policy.verifier).subject_tag("s-1") == tag

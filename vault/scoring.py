@@ -1,0 +1,785 @@
+"""RSU socio-economic scoring, inside the trusted boundary.
+
+The proxy-means-test (PMT) index of a household is computed here and nowhere else, because only
+the vault may read the declaration in plaintext (DESIGN.md "Trust zones"). What leaves:
+
+- to the scoring caller, a :class:`ScoreEvent`: model version, model digest and a keyed digest
+  of the inputs, never the score or a declared value (the caller writes the audit entry; the
+  vault imports no audit code);
+- to an agency, through :meth:`HouseholdScoring.eligible`, one boolean under a decision for the
+  action ``eligibility`` (Law 72.18: programs get "eligible or not", not the index);
+- to the household's own member, through :meth:`HouseholdScoring.explain`, each variable's
+  contribution to their score (Law 09.08 art. 11: a person may object to a decision based
+  solely on automated processing, which presupposes being able to see how it was reached).
+
+A model is a versioned JSON file (see vault/scoring_models/ and docs/scoring.md): an intercept,
+per-variable coefficients (numeric, or one per level for a categorical variable) and territorial
+(region) coefficients. Its SHA-256 over the exact file bytes is its digest and is stored with
+every score, so a score can always be traced to the coefficients that produced it.
+
+Scores are quantised to the model's published decimals (7, as the programs' thresholds
+9.743001 and 9.3264284) and stored as decimal text; eligibility compares :class:`Decimal`
+values, so binary floating point never decides a boundary case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Connection, delete, insert, select
+
+from vault import tables as t
+from vault.decision import Decision
+from vault.envelope import decode_value, decrypt_field, encode_value, encrypt_field, key_id_of
+from vault.errors import (
+    DecisionRefused,
+    Erased,
+    IntegrityError,
+    InvalidRecord,
+    UnknownSubject,
+    VaultError,
+)
+from vault.schema import validate
+
+if TYPE_CHECKING:
+    from vault.core import Vault
+
+__all__ = [
+    "FEATURES",
+    "MODELS_DIR",
+    "Contribution",
+    "Explanation",
+    "HouseholdScoring",
+    "ModelSet",
+    "NotScored",
+    "ScoreEvent",
+    "ScoringModel",
+    "features",
+]
+
+MODELS_DIR = Path(__file__).with_name("scoring_models")
+FORMAT = "sijill-pmt/1"
+LANGUAGES = ("ar", "fr", "en")
+# Fields the scoring writes on a household record (vault/schema.py HOUSEHOLD).
+SCORE_FIELDS = ("score", "score_model", "score_model_digest")
+_VERSION = re.compile(r"\A[a-z0-9][a-z0-9._\-]{0,63}\Z")
+_CHUNK = 500
+_INPUTS_LABEL = "rsu-inputs:v1"
+
+_EDUCATION = ("none", "primary", "secondary", "higher")
+_WORKING = frozenset({"employed", "self_employed"})
+_DURABLES = (
+    "refrigerator", "television", "satellite_dish", "washing_machine", "computer", "internet",
+    "car", "motorcycle", "air_conditioner", "water_heater", "oven", "landline",
+)  # fmt: skip
+
+
+class NotScored(VaultError):
+    """The household has no score yet (or its model is not loaded for an explanation)."""
+
+
+# -- features --------------------------------------------------------------------------------
+# Every variable a model may use, computed from the declaration as identity/rsu.py stores it.
+# A model names a subset; an official model whose variables are not in this catalogue needs
+# code here first (docs/scoring.md), never an eval of anything from the model file.
+NUMERIC_FEATURES = frozenset({
+    "household_size_log", "share_children", "share_elderly", "head_female", "head_age_60plus",
+    "share_adults_employed", "share_adults_secondary_plus", "disability_any",
+    "rooms_per_person", "has_bathroom", "has_kitchen", "water_spending_pc_log",
+    "electricity_spending_pc_log", "telephone_spending_pc_log", *_DURABLES,
+    "phones_per_person", "cattle_log", "small_livestock_log", "land_log", "tractor",
+})  # fmt: skip
+CATEGORICAL_FEATURES = frozenset({
+    "head_education", "head_occupation", "housing_type", "occupancy", "water_source",
+    "electricity", "sanitation", "cooking_fuel",
+})  # fmt: skip
+FEATURES = NUMERIC_FEATURES | CATEGORICAL_FEATURES
+
+
+def _flag(value: object) -> float:
+    return 1.0 if value is True else 0.0
+
+
+def features(declaration: Mapping[str, Any]) -> dict[str, float | str]:
+    """The value of every catalogue variable for one declaration (numbers, or a level name).
+
+    Raises :class:`InvalidRecord` (naming no value) when the declaration is malformed.
+    """
+    try:
+        members = declaration["members"]
+        n = len(members)
+        if n < 1:
+            raise InvalidRecord("household declaration has no members")
+        heads = [m for m in members if m["relation"] == "head"]
+        if len(heads) != 1:
+            raise InvalidRecord("household declaration needs exactly one head")
+        head = heads[0]
+        adults = [m for m in members if int(m["age"]) >= 15]
+        n_adults = max(1, len(adults))
+        housing = declaration["housing"]
+        utilities = declaration["utilities"]
+        spending = declaration["spending"]
+        durables = declaration["durables"]
+        farm = declaration.get("agriculture") or {}
+        out: dict[str, float | str] = {
+            "household_size_log": math.log(n),
+            "share_children": sum(1 for m in members if int(m["age"]) < 15) / n,
+            "share_elderly": sum(1 for m in members if int(m["age"]) >= 65) / n,
+            "head_female": 1.0 if head["sex"] == "F" else 0.0,
+            "head_age_60plus": 1.0 if int(head["age"]) >= 60 else 0.0,
+            "head_education": str(head["education"]),
+            "head_occupation": str(head["occupation"]),
+            "share_adults_employed": sum(1 for m in adults if m["occupation"] in _WORKING)
+            / n_adults,
+            "share_adults_secondary_plus": sum(
+                1 for m in adults if m["education"] in ("secondary", "higher")
+            )
+            / n_adults,
+            "disability_any": 1.0 if any(m.get("disability") is True for m in members) else 0.0,
+            "housing_type": str(housing["type"]),
+            "occupancy": str(housing["occupancy"]),
+            "rooms_per_person": int(housing["rooms"]) / n,
+            "has_bathroom": _flag(housing["bathroom"]),
+            "has_kitchen": _flag(housing["kitchen"]),
+            "water_source": str(utilities["water"]),
+            "electricity": str(utilities["electricity"]),
+            "sanitation": str(utilities["sanitation"]),
+            "cooking_fuel": str(utilities["cooking_fuel"]),
+            "water_spending_pc_log": math.log1p(float(spending["water"]) / n),
+            "electricity_spending_pc_log": math.log1p(float(spending["electricity"]) / n),
+            "telephone_spending_pc_log": math.log1p(float(spending["telephone"]) / n),
+            "phones_per_person": int(durables.get("mobile_phones", 0)) / n,
+            "cattle_log": math.log1p(float(farm.get("cattle", 0))),
+            "small_livestock_log": math.log1p(float(farm.get("sheep_goats", 0))),
+            "land_log": math.log1p(float(farm.get("land_ha", 0))),
+            "tractor": _flag(farm.get("tractor", False)),
+        }
+        for name in _DURABLES:
+            out[name] = _flag(durables.get(name, False))
+        return out
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise InvalidRecord("household declaration is malformed") from None
+
+
+# -- models ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    kind: str  # "numeric" | "categorical"
+    labels: Mapping[str, str]
+    coefficient: float = 0.0
+    levels: Mapping[str, float] | None = None
+
+
+def _number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidRecord(f"scoring model: {what} must be a finite number")
+    return float(value)
+
+
+def _labels(value: object, what: str) -> dict[str, str]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(value.get(lang), str) and value.get(lang) for lang in LANGUAGES
+    ):
+        raise InvalidRecord(f"scoring model: {what} needs labels in ar, fr and en")
+    return {lang: str(value[lang]) for lang in LANGUAGES}
+
+
+class ScoringModel:
+    """One area's coefficient set, loaded from its JSON file; immutable once loaded."""
+
+    def __init__(self, raw: bytes, source: str = "<bytes>") -> None:
+        self.digest = hashlib.sha256(raw).hexdigest()
+        self.source = source
+        try:
+            doc = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidRecord("scoring model: not JSON") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise InvalidRecord(f"scoring model: format must be {FORMAT}")
+        version, area = doc.get("version"), doc.get("area")
+        if not isinstance(version, str) or not _VERSION.match(version):
+            raise InvalidRecord("scoring model: version must match [a-z0-9][a-z0-9._-]{0,63}")
+        if area not in ("urban", "rural"):
+            raise InvalidRecord("scoring model: area must be urban or rural")
+        decimals = doc.get("decimals")
+        if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 12:
+            raise InvalidRecord("scoring model: decimals must be an integer 0-12")
+        self.version: str = version
+        self.area: str = area
+        self.decimals: int = decimals
+        self.illustrative: bool = doc.get("illustrative") is not False
+        self.intercept = _number(doc.get("intercept"), "intercept")
+        variables: list[Variable] = []
+        raw_vars = doc.get("variables")
+        if not isinstance(raw_vars, list) or not raw_vars:
+            raise InvalidRecord("scoring model: variables must be a non-empty list")
+        for item in raw_vars:
+            if not isinstance(item, dict) or item.get("name") not in FEATURES:
+                raise InvalidRecord("scoring model: a variable is not in the feature catalogue")
+            name = str(item["name"])
+            if any(v.name == name for v in variables):
+                raise InvalidRecord("scoring model: a variable is listed twice")
+            labels = _labels(item.get("labels"), f"variable {name}")
+            if name in CATEGORICAL_FEATURES:
+                levels = item.get("levels")
+                if item.get("kind") != "categorical" or not isinstance(levels, dict) or not levels:
+                    raise InvalidRecord(f"scoring model: {name} needs categorical levels")
+                variables.append(
+                    Variable(
+                        name,
+                        "categorical",
+                        labels,
+                        levels={str(k): _number(v, f"{name} level") for k, v in levels.items()},
+                    )
+                )
+            else:
+                if item.get("kind") != "numeric":
+                    raise InvalidRecord(f"scoring model: {name} is numeric")
+                variables.append(
+                    Variable(
+                        name, "numeric", labels, coefficient=_number(item.get("coefficient"), name)
+                    )
+                )
+        self.variables: tuple[Variable, ...] = tuple(variables)
+        territorial = doc.get("territorial")
+        if not isinstance(territorial, dict) or not isinstance(territorial.get("regions"), dict):
+            raise InvalidRecord("scoring model: territorial.regions is required")
+        self.territorial_labels = _labels(territorial.get("labels"), "territorial")
+        self.territorial_default = _number(territorial.get("default", 0.0), "territorial default")
+        self.regions: dict[str, float] = {
+            str(k): _number(v, "territorial coefficient") for k, v in territorial["regions"].items()
+        }
+        # The design matrix: one column per numeric variable and per categorical level.
+        columns: list[float] = []
+        self._numeric: list[tuple[str, int]] = []
+        self._categorical: list[tuple[str, dict[str, int]]] = []
+        for var in self.variables:
+            if var.levels is None:
+                self._numeric.append((var.name, len(columns)))
+                columns.append(var.coefficient)
+            else:
+                index = {}
+                for level, coefficient in var.levels.items():
+                    index[level] = len(columns)
+                    columns.append(coefficient)
+                self._categorical.append((var.name, index))
+        self.beta = np.array(columns, dtype=np.float64)
+        self._quantum = Decimal(1).scaleb(-self.decimals)
+
+    @classmethod
+    def from_file(cls, path: Path | str) -> ScoringModel:
+        p = Path(path)
+        return cls(p.read_bytes(), str(p))
+
+    def __repr__(self) -> str:
+        return f"ScoringModel({self.version!r}, digest={self.digest[:12]}…)"
+
+    def _region(self, declaration: Mapping[str, Any]) -> float:
+        return self.regions.get(str(declaration.get("region")), self.territorial_default)
+
+    def matrix(self, rows: Sequence[Mapping[str, float | str]]) -> np.ndarray[Any, Any]:
+        """The design matrix of already computed :func:`features` rows."""
+        x = np.zeros((len(rows), len(self.beta)), dtype=np.float64)
+        for i, f in enumerate(rows):
+            row = x[i]
+            for name, col in self._numeric:
+                row[col] = f[name]
+            for name, index in self._categorical:
+                level = index.get(str(f[name]))
+                if level is None:
+                    raise InvalidRecord(f"household declaration: unknown level for {name}")
+                row[level] = 1.0
+        return x
+
+    def raw_scores(self, declarations: Sequence[Mapping[str, Any]]) -> np.ndarray[Any, Any]:
+        """Unrounded index of each declaration: intercept + X·β + territorial coefficient."""
+        x = self.matrix([features(d) for d in declarations])
+        territorial = np.fromiter(
+            (self._region(d) for d in declarations), np.float64, count=len(declarations)
+        )
+        result: np.ndarray[Any, Any] = x @ self.beta + territorial + self.intercept
+        return result
+
+    def quantise(self, value: float) -> str:
+        """The published form of a score: ``decimals`` places, rounded half-even from the
+        exact binary value (Decimal(float) is exact), as decimal text."""
+        return str(Decimal(value).quantize(self._quantum))
+
+    def scores(self, declarations: Sequence[Mapping[str, Any]]) -> list[str]:
+        return [self.quantise(float(v)) for v in self.raw_scores(declarations)]
+
+    def contributions(self, declaration: Mapping[str, Any]) -> list[tuple[Variable, object, float]]:
+        f = features(declaration)
+        out: list[tuple[Variable, object, float]] = []
+        for var in self.variables:
+            value = f[var.name]
+            if var.levels is None:
+                out.append((var, value, var.coefficient * float(value)))
+            else:
+                if value not in var.levels:
+                    raise InvalidRecord(f"household declaration: unknown level for {var.name}")
+                out.append((var, value, var.levels[str(value)]))
+        return out
+
+
+class ModelSet:
+    """The urban and the rural model of one release (e.g. ``v1``: urban-v1 + rural-v1)."""
+
+    def __init__(self, urban: ScoringModel, rural: ScoringModel, name: str | None = None) -> None:
+        if urban.area != "urban" or rural.area != "rural":
+            raise InvalidRecord("a model set needs an urban and a rural model")
+        self.urban = urban
+        self.rural = rural
+        self.name = name or f"{urban.version}+{rural.version}"
+
+    @classmethod
+    def load(cls, version: str, directory: Path | str | None = None) -> ModelSet:
+        """``<directory>/urban-<version>.json`` and ``rural-<version>.json`` (default: the
+        illustrative models shipped in vault/scoring_models/)."""
+        if not _VERSION.match(version):
+            raise InvalidRecord("model version must match [a-z0-9][a-z0-9._-]{0,63}")
+        base = Path(directory) if directory is not None else MODELS_DIR
+        models = []
+        for area in ("urban", "rural"):
+            path = base / f"{area}-{version}.json"
+            if not path.is_file():
+                raise InvalidRecord(f"no {area} model file for version {version}")
+            model = ScoringModel.from_file(path)
+            if model.area != area or model.version != f"{area}-{version}":
+                raise InvalidRecord(f"{path.name} does not declare version {area}-{version}")
+            models.append(model)
+        return cls(models[0], models[1], version)
+
+    def for_area(self, area: object) -> ScoringModel:
+        if area == "urban":
+            return self.urban
+        if area == "rural":
+            return self.rural
+        raise InvalidRecord("household declaration: area must be urban or rural")
+
+    def __iter__(self) -> Iterator[ScoringModel]:
+        return iter((self.urban, self.rural))
+
+
+Models = ModelSet | ScoringModel
+
+
+def _select(models: Models, area: object) -> ScoringModel:
+    if isinstance(models, ModelSet):
+        return models.for_area(area)
+    if models.area != area:
+        raise InvalidRecord("this model is for the other area (urban/rural)")
+    return models
+
+
+# -- results ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScoreEvent:
+    """What the caller may record about one scoring (audit entry): no score, no value.
+
+    ``inputs_digest`` is a keyed MAC of the declaration as scored: it proves which inputs were
+    used without being invertible by anyone outside the vault (a plain hash of a small
+    declaration could be brute-forced).
+    """
+
+    subject: str
+    model_version: str
+    model_digest: str
+    inputs_digest: str
+    scored_at_ns: int
+    # subject_tag of the head's IDCS: the entry shows in the head's own access log.
+    head_tag: str | None = None
+
+
+@dataclass(frozen=True)
+class Contribution:
+    variable: str
+    label: str
+    value: object  # the household's own value of the variable (a number or a level)
+    contribution: str  # decimal text, the model's decimals
+
+
+@dataclass(frozen=True)
+class Explanation:
+    score: str
+    model_version: str
+    model_digest: str
+    illustrative: bool
+    intercept: str
+    territorial: Contribution
+    contributions: list[Contribution]
+    language: str
+
+
+# Models seen by this process, by digest: an explanation recomputes with the very model that
+# produced the stored score (digest match), never with whatever is current.
+_KNOWN: dict[str, ScoringModel] = {}
+
+
+def _remember(models: Models) -> None:
+    for model in models if isinstance(models, ModelSet) else (models,):
+        _KNOWN.setdefault(model.digest, model)
+
+
+def _model_by_digest(version: str, digest: str) -> ScoringModel:
+    model = _KNOWN.get(digest)
+    if model is None:
+        path = MODELS_DIR / f"{version}.json"
+        if _VERSION.match(version) and path.is_file():
+            candidate = ScoringModel.from_file(path)
+            if candidate.digest == digest:
+                model = _KNOWN.setdefault(digest, candidate)
+    if model is None:
+        raise NotScored("the model that produced this score is not loaded")
+    return model
+
+
+# -- the vault side --------------------------------------------------------------------------
+class HouseholdScoring:
+    """Scoring operations of one :class:`~vault.core.Vault` (exposed as its methods)."""
+
+    def __init__(self, vault: Vault) -> None:
+        self._vault = vault
+
+    def _read(
+        self,
+        conn: Connection,
+        chunk: Sequence[str],
+        names: Sequence[str],
+        *,
+        raw: dict[str, bytes] | None = None,
+    ) -> tuple[dict[str, dict[str, object]], dict[str, tuple[int, AESGCM]]]:
+        """Decrypt ``names`` of household records; also the current data key of each."""
+        v = self._vault
+        status = {
+            row.subject: (row.kind, row.erased_at_ns)
+            for row in conn.execute(
+                select(t.subjects.c.subject, t.subjects.c.kind, t.subjects.c.erased_at_ns).where(
+                    t.subjects.c.subject.in_(chunk)
+                )
+            )
+        }
+        for subject in chunk:
+            if subject not in status:
+                raise UnknownSubject("no record for this subject")
+            kind, erased = status[subject]
+            if erased is not None:
+                raise Erased("this subject's data was erased")
+            if kind != "household":
+                raise InvalidRecord("only a household record can be scored")
+        key_rows = v._key_rows(conn, chunk)
+        aeads: dict[tuple[str, int], AESGCM] = {}
+
+        def aead_for(subject: str, key_id: int) -> AESGCM:
+            aead = aeads.get((subject, key_id))
+            if aead is None:
+                wrapped = key_rows.get(subject, {}).get(key_id)
+                if wrapped is None:
+                    raise IntegrityError("field ciphertext names a data key that does not exist")
+                aead = aeads[(subject, key_id)] = v._unwrap(conn, subject, key_id, wrapped)
+            return aead
+
+        out: dict[str, dict[str, object]] = {s: {} for s in chunk}
+        for row in conn.execute(
+            select(t.fields.c.subject, t.fields.c.field, t.fields.c.ciphertext).where(
+                t.fields.c.subject.in_(chunk), t.fields.c.field.in_(list(names))
+            )
+        ):
+            ciphertext = bytes(row.ciphertext)
+            if raw is not None and row.field == "declaration":
+                raw[row.subject] = ciphertext
+            aead = aead_for(row.subject, key_id_of(ciphertext))
+            out[row.subject][row.field] = decode_value(
+                decrypt_field(aead, row.subject, row.field, ciphertext)
+            )
+        current: dict[str, tuple[int, AESGCM]] = {}
+        for subject in chunk:
+            versions = key_rows.get(subject)
+            if not versions:
+                raise IntegrityError("household record has no data key")
+            version = max(versions)
+            current[subject] = (version, aead_for(subject, version))
+        return out, current
+
+    def score(self, subject: str, models: Models) -> ScoreEvent:
+        return self.score_many([subject], models)[0]
+
+    def score_many(self, subjects: Sequence[str], models: Models) -> list[ScoreEvent]:
+        """Score households and store each score encrypted, one transaction per chunk.
+
+        Decrypting and scoring run outside the write transaction (on SQLite it is one lock for
+        every writer, and the national rescoring runs a worker per core); the write then
+        checks, under the lock, that no declaration changed meanwhile (a membership change)
+        and scores those again. Scoring the same inputs with the same model again writes the
+        same values (idempotent), so a batch interrupted between here and its caller's
+        bookkeeping can simply be redone.
+        """
+        _remember(models)
+        ordered = list(dict.fromkeys(subjects))
+        events: list[ScoreEvent] = []
+        v = self._vault
+        # Load (or create) the root secret behind the MACs now: creating it inside the write
+        # transaction below would wait on our own SQLite write lock.
+        v._root_secret()
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            with v._engine.connect() as conn:
+                computed = self._compute(conn, chunk, models)
+            with v._write() as conn:
+                current = {
+                    row.subject: bytes(row.ciphertext)
+                    for row in conn.execute(
+                        select(t.fields.c.subject, t.fields.c.ciphertext).where(
+                            t.fields.c.subject.in_(chunk), t.fields.c.field == "declaration"
+                        )
+                    )
+                }
+                stale = [s for s in chunk if current.get(s) != computed[s][2]]
+                if stale:
+                    computed.update(self._compute(conn, stale, models))
+                conn.execute(
+                    delete(t.fields).where(
+                        t.fields.c.subject.in_(chunk), t.fields.c.field.in_(SCORE_FIELDS)
+                    )
+                )
+                conn.execute(insert(t.fields), [row for s in chunk for row in computed[s][0]])
+            events.extend(computed[s][1] for s in chunk)
+        return events
+
+    def _compute(
+        self, conn: Connection, chunk: Sequence[str], models: Models
+    ) -> dict[str, tuple[list[dict[str, object]], ScoreEvent, bytes]]:
+        """Per subject: the encrypted score rows, the event, and the declaration ciphertext
+        the score was computed from."""
+        v = self._vault
+        raw: dict[str, bytes] = {}
+        plain, keys = self._read(conn, chunk, ("declaration",), raw=raw)
+        now = v._clock()
+        by_model: dict[str, tuple[ScoringModel, list[int], list[Any]]] = {}
+        texts: list[str] = []
+        heads: list[str | None] = []
+        for i, subject in enumerate(chunk):
+            text = plain[subject].get("declaration")
+            if not isinstance(text, str):
+                raise InvalidRecord("household record has no declaration")
+            texts.append(text)
+            try:
+                declaration = json.loads(text)
+            except ValueError:
+                raise InvalidRecord("household declaration is malformed") from None
+            heads.append(_head_tag(v, declaration))
+            model = _select(models, declaration.get("area"))
+            entry = by_model.setdefault(model.digest, (model, [], []))
+            entry[1].append(i)
+            entry[2].append(declaration)
+        scored: list[tuple[ScoringModel, str] | None] = [None] * len(chunk)
+        for model, positions, declarations in by_model.values():
+            for i, value in zip(positions, model.scores(declarations), strict=True):
+                scored[i] = (model, value)
+        out: dict[str, tuple[list[dict[str, object]], ScoreEvent, bytes]] = {}
+        for i, subject in enumerate(chunk):
+            result = scored[i]
+            assert result is not None
+            model, value = result
+            key_id, aead = keys[subject]
+            rows: list[dict[str, object]] = [
+                {
+                    "subject": subject,
+                    "field": name,
+                    "ciphertext": encrypt_field(
+                        aead, key_id, subject, name, encode_value(plaintext)
+                    ),
+                }
+                for name, plaintext in (
+                    ("score", value),
+                    ("score_model", model.version),
+                    ("score_model_digest", model.digest),
+                )
+            ]
+            event = ScoreEvent(
+                subject=subject,
+                model_version=model.version,
+                model_digest=model.digest,
+                inputs_digest=v.mac(_INPUTS_LABEL, texts[i].encode()).hex(),
+                scored_at_ns=now,
+                head_tag=heads[i],
+            )
+            out[subject] = (rows, event, raw[subject])
+        return out
+
+    def amend_members(
+        self,
+        subject: str,
+        *,
+        add: Sequence[Mapping[str, object]] = (),
+        remove: Sequence[str] = (),
+        new_head: str | None = None,
+    ) -> int:
+        """Change a household's membership inside the vault (birth, death, departure, split)
+        and return its new size; the caller rescores. Members are matched by IDCS, which only
+        the vault holds next to the declaration. A departing head needs ``new_head``."""
+        v = self._vault
+        with v._write() as conn:
+            plain, keys = self._read(conn, [subject], ("members", "declaration"))
+            record = plain[subject]
+            members_text, text = record.get("members"), record.get("declaration")
+            if not isinstance(members_text, str) or not isinstance(text, str):
+                raise InvalidRecord("household record has no members or declaration")
+            members: list[dict[str, Any]] = json.loads(members_text)
+            declaration: dict[str, Any] = json.loads(text)
+            detail: list[dict[str, Any]] = declaration.get("members", [])
+            gone = set(remove)
+            known = {m.get("idcs") for m in members}
+            if not gone <= known:
+                raise InvalidRecord("a member to remove is not in this household")
+            head_leaves = any(
+                m.get("relation") == "head" and m.get("idcs") in gone for m in members
+            )
+            members = [m for m in members if m.get("idcs") not in gone]
+            detail = [m for m in detail if m.get("idcs") not in gone]
+            for new in add:
+                if new.get("idcs") in known - gone or new.get("relation") == "head":
+                    raise InvalidRecord("an added member is already here or claims to be head")
+                members.append({"idcs": new.get("idcs"), "relation": new.get("relation")})
+                detail.append(dict(new))
+            if new_head is not None or head_leaves:
+                if new_head is None or new_head not in {m.get("idcs") for m in members}:
+                    raise InvalidRecord("the household needs a head among its members")
+                for row in (*members, *detail):
+                    if row.get("relation") == "head":
+                        row["relation"] = "other_relative"
+                    if row.get("idcs") == new_head:
+                        row["relation"] = "head"
+            if not members:
+                raise InvalidRecord("a household cannot be left without members")
+            if len(members) > 100:
+                raise InvalidRecord("household: above 100 members")
+            declaration["members"] = detail
+            (head,) = (str(m["idcs"]) for m in members if m.get("relation") == "head")
+            values: dict[str, object] = {
+                "members": json.dumps(members, separators=(",", ":")),
+                "declaration": json.dumps(declaration, ensure_ascii=False, separators=(",", ":")),
+                "size": len(members),
+                "head": head,
+            }
+            validate("household", values)
+            key_id, aead = keys[subject]
+            conn.execute(
+                delete(t.fields).where(
+                    t.fields.c.subject == subject, t.fields.c.field.in_(list(values))
+                )
+            )
+            conn.execute(
+                insert(t.fields),
+                [
+                    {
+                        "subject": subject,
+                        "field": name,
+                        "ciphertext": encrypt_field(aead, key_id, subject, name, encode_value(val)),
+                    }
+                    for name, val in values.items()
+                ],
+            )
+            return len(members)
+
+    def eligible(
+        self, subject: str, threshold: Decimal | str, decision: Decision, *, comparison: str = "lte"
+    ) -> bool:
+        """Whether the household's score is at or below ``threshold`` (``lte``; ``lt`` for a
+        strict rule). Needs a valid decision for the action ``eligibility`` about ``subject``;
+        answers a boolean and nothing else."""
+        v = self._vault
+        v._verifier.verify(decision, subject, now_ns=v._clock())
+        if decision.action != "eligibility":
+            raise DecisionRefused("decision is not for an eligibility answer")
+        if comparison not in ("lte", "lt"):
+            raise VaultError("comparison must be lte or lt")
+        limit = _decimal(threshold)
+        with v._engine.connect() as conn:
+            plain, _ = self._read(conn, [subject], ("score",))
+        stored = plain[subject].get("score")
+        if not isinstance(stored, str):
+            raise NotScored("this household has no score yet")
+        score = _decimal(stored)
+        return score <= limit if comparison == "lte" else score < limit
+
+    def explain(
+        self, subject: str, decision: Decision, *, language: str = "fr",
+        models: Models | None = None,
+    ) -> Explanation:  # fmt: skip
+        """Each variable's contribution to the household's stored score, labelled in
+        ``language`` (ar, fr or en): for a member reading their own score (action
+        ``read_score``), never for an agency."""
+        v = self._vault
+        v._verifier.verify(decision, subject, now_ns=v._clock())
+        if decision.action != "read_score":
+            raise DecisionRefused("decision is not for reading one's own score")
+        if language not in LANGUAGES:
+            language = "fr"
+        with v._engine.connect() as conn:
+            plain, _ = self._read(conn, [subject], ("declaration", *SCORE_FIELDS))
+        record = plain[subject]
+        score, version, digest = (record.get(n) for n in SCORE_FIELDS)
+        text = record.get("declaration")
+        if not (isinstance(score, str) and isinstance(version, str) and isinstance(digest, str)):
+            raise NotScored("this household has no score yet")
+        if not isinstance(text, str):
+            raise InvalidRecord("household record has no declaration")
+        if models is not None:
+            _remember(models)
+        model = _model_by_digest(version, digest)
+        declaration = json.loads(text)
+        q = model.quantise
+        region = str(declaration.get("region"))
+        return Explanation(
+            score=score,
+            model_version=model.version,
+            model_digest=model.digest,
+            illustrative=model.illustrative,
+            intercept=q(model.intercept),
+            territorial=Contribution("region", model.territorial_labels[language], region,
+                                     q(model._region(declaration))),
+            contributions=[
+                Contribution(var.name, var.labels[language],
+                             round(value, 4) if isinstance(value, float) else value, q(c))
+                for var, value, c in model.contributions(declaration)
+            ],
+            language=language,
+        )  # fmt: skip
+
+
+def _head_tag(vault: Vault, declaration: Mapping[str, Any]) -> str | None:
+    members = declaration.get("members")
+    if isinstance(members, list):
+        for member in members:
+            if isinstance(member, dict) and member.get("relation") == "head":
+                idcs = member.get("idcs")
+                return vault.subject_tag(idcs) if isinstance(idcs, str) else None
+    return None
+
+
+def _decimal(value: Decimal | str) -> Decimal:
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value)
+        except InvalidOperation:
+            raise VaultError("a threshold is a decimal number") from None
+    else:
+        # A float threshold would already carry binary rounding: refuse it.
+        raise VaultError("a threshold is a Decimal or decimal text, never a float")
+    if not result.is_finite():
+        raise VaultError("a threshold is a finite decimal number")
+    return result
