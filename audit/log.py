@@ -92,10 +92,10 @@ class _Pending:
 
 def _row(entry: AuditEntry) -> StoredEntry:
     data = entry.canonical()
-    # index and leaf hash are filled in by the sequencer.
+    # The index is filled in by the sequencer.
     return StoredEntry(
         index=-1,
-        leaf_hash=b"",
+        leaf_hash=leaf_hash(data),  # hashed by the caller, outside the sequencer's lock
         entry=data,
         time_ns=entry.time_ns,
         subject=entry.subject,
@@ -207,7 +207,7 @@ class AuditLog:
                 nodes: list[tuple[int, int, bytes]] = []
                 receipts: list[AppendReceipt] = []
                 for p in batch:
-                    leaf = leaf_hash(p.row.entry)
+                    leaf = p.row.leaf_hash
                     index = frontier.size
                     nodes.extend(frontier.append(leaf))
                     rows.append(

@@ -84,6 +84,7 @@ checkpoints_table = Table(
 )
 
 LEVEL_SHIFT = 48
+LOCK_TIMEOUT_S = 10  # PostgreSQL: longest wait for the tree-head lock (SQLite: busy_timeout)
 
 
 def node_id(key: NodeKey) -> int:
@@ -357,6 +358,11 @@ class SqlStorage:
                 raw: Any = conn.connection.dbapi_connection
                 raw.execute("PRAGMA synchronous=FULL")
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            else:
+                # A writer stuck holding the head lock must not stall every request forever:
+                # after LOCK_TIMEOUT the append fails (AuditUnavailable: fail closed, 503).
+                conn.exec_driver_sql(f"SET lock_timeout = '{LOCK_TIMEOUT_S}s'")
+                conn.commit()
             self._writer = conn
         return self._writer
 

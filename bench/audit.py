@@ -11,7 +11,7 @@
    With --pymerkle, the same for pymerkle 7's in-memory and SQLite trees (for the note on why
    the tree code is our own).
 
-    .venv/bin/python bench/audit.py [--threads 128] [--per-thread 60] [--proof-size 1000000]
+    .venv/bin/python bench/audit.py [--threads 128] [--per-thread 80] [--proof-size 1000000]
         [--backends sqlite,postgresql] [--pymerkle [--pymerkle-size 100000]]
 
 PostgreSQL comes from SIJILL_BENCH_DATABASE_URL or SIJILL_TEST_DATABASE_URL (a fresh schema,
@@ -267,7 +267,7 @@ def pymerkle_latency(size: int, count: int = 5) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=128)
-    parser.add_argument("--per-thread", type=int, default=40)
+    parser.add_argument("--per-thread", type=int, default=80)
     parser.add_argument("--proof-size", type=int, default=1_000_000)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--pymerkle", action="store_true", help="also time pymerkle 7's trees")

@@ -70,8 +70,11 @@ def load(settings, decls: list[dict[str, object]], batch: int) -> None:  # type:
     from vault import DecisionVerifier, Vault
 
     engine = db.make_engine(settings.database_url)
+    vault_engine = db.make_engine(settings.vault_database_url)
     provider = build_key_provider(settings)
-    vault = Vault(engine, provider, DecisionVerifier(Ed25519PrivateKey.generate().public_key()))
+    vault = Vault(
+        vault_engine, provider, DecisionVerifier(Ed25519PrivateKey.generate().public_key())
+    )
     now = datetime.now(UTC)
     for start in range(0, len(decls), batch):
         chunk = decls[start : start + batch]
@@ -96,6 +99,7 @@ def load(settings, decls: list[dict[str, object]], batch: int) -> None:  # type:
             conn.execute(insert(households), rows)
     provider.close()
     engine.dispose()
+    vault_engine.dispose()
 
 
 def main() -> None:
@@ -104,6 +108,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--postgres", default=None, help="PostgreSQL URL (scratch schema)")
+    parser.add_argument(
+        "--separate-stores",
+        action="store_true",
+        help="SQLite: main, vault and audit in three files (three write locks)",
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="sijill-bench-scoring-"))
@@ -121,7 +130,13 @@ def main() -> None:
             + quote(f"-csearch_path={schema}")
         )
     try:
-        settings = load_settings(data_dir=tmp / "data", database_url=url)
+        stores = {}
+        if args.separate_stores and not schema:
+            stores = {
+                "vault_database_url": f"sqlite:///{tmp / 'vault.db'}",
+                "audit_database_url": f"sqlite:///{tmp / 'audit.db'}",
+            }
+        settings = load_settings(data_dir=tmp / "data", database_url=url, **stores)
         settings.prepare_data_dir()
         db.upgrade(settings.database_urls)
 
@@ -149,6 +164,7 @@ def main() -> None:
         print(json.dumps({
             "benchmark": "rsu_rescore",
             "backend": "postgresql" if schema else "sqlite",
+            "separate_stores": bool(stores),
             "households": args.households,
             "workers": args.workers,
             "batch": args.batch,

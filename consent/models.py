@@ -39,16 +39,29 @@ class Consent:
 
     def as_policy_input(self) -> dict[str, Any]:
         """The shape the Rego policies read under ``input.consents``."""
-        return {"id": self.id, "purpose": self.purpose, "fields": list(self.fields),
-                "expires_at": self.expires_at_ns, "recipient": self.recipient,
-                "revoked": self.status is not ConsentStatus.ACTIVE}
+        return {
+            "id": self.id,
+            "purpose": self.purpose,
+            "fields": list(self.fields),
+            "expires_at": self.expires_at_ns,
+            "recipient": self.recipient,
+            "revoked": self.status is not ConsentStatus.ACTIVE,
+        }
 
     def as_public(self) -> dict[str, Any]:
-        return {"id": self.id, "recipient": self.recipient, "sector": self.sector,
-                "purpose": self.purpose, "fields": list(self.fields),
-                "status": self.status.value, "collection_method": self.method,
-                "granted_at_ns": self.granted_at_ns, "expires_at_ns": self.expires_at_ns,
-                "replaces": self.replaces, "receipt": self.receipt}
+        return {
+            "id": self.id,
+            "recipient": self.recipient,
+            "sector": self.sector,
+            "purpose": self.purpose,
+            "fields": list(self.fields),
+            "status": self.status.value,
+            "collection_method": self.method,
+            "granted_at_ns": self.granted_at_ns,
+            "expires_at_ns": self.expires_at_ns,
+            "replaces": self.replaces,
+            "receipt": self.receipt,
+        }
 
 
 @dataclass(frozen=True)
@@ -69,5 +82,10 @@ class Objection:
         return out
 
     def as_public(self) -> dict[str, Any]:
-        return {"id": self.id, "purpose": self.purpose, "sector": self.sector,
-                "reason": self.reason, "created_at_ns": self.created_at_ns}
+        return {
+            "id": self.id,
+            "purpose": self.purpose,
+            "sector": self.sector,
+            "reason": self.reason,
+            "created_at_ns": self.created_at_ns,
+        }

@@ -55,14 +55,28 @@ class Outbox:
         with self._engine.connect() as conn:
             return len(conn.execute(query).all())
 
-    def deliver_due(self, send: Sender, endpoint_for: EndpointFor, *,
-                    now_ns: int | None = None, limit: int = 100) -> list[Delivery]:
+    def deliver_due(
+        self,
+        send: Sender,
+        endpoint_for: EndpointFor,
+        *,
+        now_ns: int | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]:
         now = time.time_ns() if now_ns is None else now_ns
         t = tables.outbox
-        due = (select(t.c.id, t.c.recipient, t.c.body, t.c.attempts, t.c.next_attempt_ns)
-               .where(and_(t.c.delivered_at_ns.is_(None), t.c.next_attempt_ns <= now,
-                           t.c.attempts < MAX_ATTEMPTS))
-               .order_by(t.c.id).limit(limit))
+        due = (
+            select(t.c.id, t.c.recipient, t.c.body, t.c.attempts, t.c.next_attempt_ns)
+            .where(
+                and_(
+                    t.c.delivered_at_ns.is_(None),
+                    t.c.next_attempt_ns <= now,
+                    t.c.attempts < MAX_ATTEMPTS,
+                )
+            )
+            .order_by(t.c.id)
+            .limit(limit)
+        )
         with self._engine.connect() as conn:
             rows = conn.execute(due).all()
         results = []
@@ -75,9 +89,10 @@ class Outbox:
                 try:
                     status = send(url, row.body)
                 except Exception as exc:  # transport failure: retried like a 5xx
-                    log.warning("notification delivery failed",
-                                extra={"recipient": row.recipient,
-                                       "error_class": type(exc).__name__})
+                    log.warning(
+                        "notification delivery failed",
+                        extra={"recipient": row.recipient, "error_class": type(exc).__name__},
+                    )
             delivered = status is not None and 200 <= status < 300
             attempts = row.attempts + 1
             values: dict[str, object] = {"attempts": attempts, "last_status": status}
@@ -94,7 +109,15 @@ class Outbox:
         t = tables.outbox
         lease = now + int(LEASE_S * SECOND_NS)
         with self._engine.begin() as conn:
-            claimed = conn.execute(update(t).where(and_(
-                t.c.id == row_id, t.c.next_attempt_ns == seen_next,
-                t.c.delivered_at_ns.is_(None))).values(next_attempt_ns=lease))
+            claimed = conn.execute(
+                update(t)
+                .where(
+                    and_(
+                        t.c.id == row_id,
+                        t.c.next_attempt_ns == seen_next,
+                        t.c.delivered_at_ns.is_(None),
+                    )
+                )
+                .values(next_attempt_ns=lease)
+            )
         return claimed.rowcount == 1

@@ -24,8 +24,9 @@ CONTROLLER = {
 }
 
 
-def kantara_receipt(consent: Consent, entry: RegistryEntry, principal_id: str,
-                    policy_url: str) -> dict[str, Any]:
+def kantara_receipt(
+    consent: Consent, entry: RegistryEntry, principal_id: str, policy_url: str
+) -> dict[str, Any]:
     """Claims of a Kantara Consent Receipt v1.1 for one artefact (to be signed as a JWS)."""
     return {
         "version": KANTARA_VERSION,
@@ -37,20 +38,24 @@ def kantara_receipt(consent: Consent, entry: RegistryEntry, principal_id: str,
         "piiPrincipalId": principal_id,
         "piiControllers": [CONTROLLER],
         "policyUrl": policy_url,
-        "services": [{
-            "service": entry.description or entry.purpose,
-            "purposes": [{
-                "purpose": entry.purpose,
-                "purposeCategory": [entry.sector],
-                "consentType": "EXPLICIT",
-                "piiCategory": list(consent.fields),
-                "primaryPurpose": True,
-                "termination": f"expires {consent.expires_at_ns // 1_000_000_000} "
-                               "(seconds since epoch) or on revocation",
-                "thirdPartyDisclosure": True,
-                "thirdPartyName": consent.recipient,
-            }],
-        }],
+        "services": [
+            {
+                "service": entry.description or entry.purpose,
+                "purposes": [
+                    {
+                        "purpose": entry.purpose,
+                        "purposeCategory": [entry.sector],
+                        "consentType": "EXPLICIT",
+                        "piiCategory": list(consent.fields),
+                        "primaryPurpose": True,
+                        "termination": f"expires {consent.expires_at_ns // 1_000_000_000} "
+                        "(seconds since epoch) or on revocation",
+                        "thirdPartyDisclosure": True,
+                        "thirdPartyName": consent.recipient,
+                    }
+                ],
+            }
+        ],
         "sensitive": False,
         "spiCat": [],
         # Extensions: the artefact chain and the CNDP declaration it rests on.
@@ -61,26 +66,40 @@ def kantara_receipt(consent: Consent, entry: RegistryEntry, principal_id: str,
     }
 
 
-def iso27560_record(consent: Consent, entry: RegistryEntry, principal_id: str,
-                    history: list[Consent]) -> dict[str, Any]:
+def iso27560_record(
+    consent: Consent, entry: RegistryEntry, principal_id: str, history: list[Consent]
+) -> dict[str, Any]:
     """The artefact as an ISO/IEC TS 27560 consent record (JSON serialisation)."""
     return {
         "schema_version": "ISO/IEC TS 27560:2023",
         "record_id": consent.id,
         "pii_principal_id": principal_id,
-        "pii_controllers": [{"name": CONTROLLER["piiController"],
-                             "contact": CONTROLLER["email"]}],
+        "pii_controllers": [{"name": CONTROLLER["piiController"], "contact": CONTROLLER["email"]}],
         "notice": {"jurisdiction": JURISDICTION, "cndp_declaration": entry.cndp_declaration},
-        "purposes": [{"purpose": entry.purpose, "lawful_basis": "consent",
-                      "legal_reference": entry.basis_ref,
-                      "pii_categories": list(consent.fields),
-                      "recipients": [consent.recipient], "retention": entry.retention}],
+        "purposes": [
+            {
+                "purpose": entry.purpose,
+                "lawful_basis": "consent",
+                "legal_reference": entry.basis_ref,
+                "pii_categories": list(consent.fields),
+                "recipients": [consent.recipient],
+                "retention": entry.retention,
+            }
+        ],
         "consent_type": "explicit",
         "collection_method": consent.method,
         "state": consent.status.value.lower(),
-        "validity": {"from": consent.granted_at_ns // 1_000_000_000,
-                     "until": consent.expires_at_ns // 1_000_000_000},
-        "events": [{"record_id": c.id, "state": c.status.value.lower(),
-                    "time": c.granted_at_ns // 1_000_000_000, "replaces": c.replaces}
-                   for c in history],
+        "validity": {
+            "from": consent.granted_at_ns // 1_000_000_000,
+            "until": consent.expires_at_ns // 1_000_000_000,
+        },
+        "events": [
+            {
+                "record_id": c.id,
+                "state": c.status.value.lower(),
+                "time": c.granted_at_ns // 1_000_000_000,
+                "replaces": c.replaces,
+            }
+            for c in history
+        ],
     }

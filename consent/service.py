@@ -29,8 +29,14 @@ OBJECTION_REASONS = {"personal_situation", "direct_marketing", "automated_decisi
 
 
 class ConsentService:
-    def __init__(self, engine: Engine, registry: ProcessingRegistry, sign: Signer, *,
-                 policy_url: str = "https://anr.example.ma/privacy") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        registry: ProcessingRegistry,
+        sign: Signer,
+        *,
+        policy_url: str = "https://anr.example.ma/privacy",
+    ) -> None:
         self._engine = engine
         self._registry = registry
         self._sign = sign
@@ -38,9 +44,18 @@ class ConsentService:
 
     # -- granting and revoking -------------------------------------------------------------
 
-    def grant(self, *, subject: str, principal_id: str, recipient: str, purpose: str,
-              fields: Sequence[str], expires_at_ns: int, method: str,
-              now_ns: int | None = None) -> Consent:
+    def grant(
+        self,
+        *,
+        subject: str,
+        principal_id: str,
+        recipient: str,
+        purpose: str,
+        fields: Sequence[str],
+        expires_at_ns: int,
+        method: str,
+        now_ns: int | None = None,
+    ) -> Consent:
         """A new ACTIVE artefact, validated against the registry; nothing stored if invalid."""
         now = time.time_ns() if now_ns is None else now_ns
         entry = self._entry_for(purpose, recipient, now)
@@ -49,26 +64,39 @@ class ConsentService:
             raise InvalidConsent("no_fields", "A consent must name at least one field.")
         outside = sorted(set(wanted) - set(entry.fields))
         if outside:
-            raise InvalidConsent("fields_outside_registry",
-                                 "These fields are not declared for this purpose: "
-                                 + ", ".join(outside) + ".")
+            raise InvalidConsent(
+                "fields_outside_registry",
+                "These fields are not declared for this purpose: " + ", ".join(outside) + ".",
+            )
         if expires_at_ns <= now:
             raise InvalidConsent("expiry_in_past", "The expiry must be in the future.")
         if expires_at_ns > now + entry.consent_max_days * DAY_NS:
-            raise InvalidConsent("expiry_beyond_maximum",
-                                 f"This purpose allows consents of at most "
-                                 f"{entry.consent_max_days} days.")
+            raise InvalidConsent(
+                "expiry_beyond_maximum",
+                f"This purpose allows consents of at most {entry.consent_max_days} days.",
+            )
         if method not in set(CollectionMethod):
             raise InvalidConsent("invalid_method", "Unknown collection method.")
-        consent = Consent(id=str(uuid.uuid4()), subject=subject, recipient=recipient,
-                          sector=entry.sector, purpose=purpose, registry_entry=entry.id,
-                          fields=wanted, status=ConsentStatus.ACTIVE, method=method,
-                          granted_at_ns=now, expires_at_ns=expires_at_ns, replaces=None,
-                          receipt="")
+        consent = Consent(
+            id=str(uuid.uuid4()),
+            subject=subject,
+            recipient=recipient,
+            sector=entry.sector,
+            purpose=purpose,
+            registry_entry=entry.id,
+            fields=wanted,
+            status=ConsentStatus.ACTIVE,
+            method=method,
+            granted_at_ns=now,
+            expires_at_ns=expires_at_ns,
+            replaces=None,
+            receipt="",
+        )
         return self._insert(consent, entry, principal_id)
 
-    def revoke(self, *, subject: str, consent_id: str, principal_id: str,
-               now_ns: int | None = None) -> Consent:
+    def revoke(
+        self, *, subject: str, consent_id: str, principal_id: str, now_ns: int | None = None
+    ) -> Consent:
         """Record a REVOKED artefact replacing the current one (Law 09.08 art. 4: consent
         can be withdrawn at any time)."""
         now = time.time_ns() if now_ns is None else now_ns
@@ -79,11 +107,21 @@ class ConsentService:
         entry = self._registry.get(old.registry_entry)
         if entry is None:
             raise ConsentNotFound("No active consent with this id.")
-        revoked = Consent(id=str(uuid.uuid4()), subject=subject, recipient=old.recipient,
-                          sector=old.sector, purpose=old.purpose,
-                          registry_entry=old.registry_entry, fields=old.fields,
-                          status=ConsentStatus.REVOKED, method=old.method, granted_at_ns=now,
-                          expires_at_ns=old.expires_at_ns, replaces=old.id, receipt="")
+        revoked = Consent(
+            id=str(uuid.uuid4()),
+            subject=subject,
+            recipient=old.recipient,
+            sector=old.sector,
+            purpose=old.purpose,
+            registry_entry=old.registry_entry,
+            fields=old.fields,
+            status=ConsentStatus.REVOKED,
+            method=old.method,
+            granted_at_ns=now,
+            expires_at_ns=old.expires_at_ns,
+            replaces=old.id,
+            receipt="",
+        )
         try:
             return self._insert(revoked, entry, principal_id)
         except IntegrityError:
@@ -94,22 +132,45 @@ class ConsentService:
         claims = kantara_receipt(consent, entry, principal_id, self._policy_url)
         receipt = self._sign(claims)
         stored = Consent(**{**consent.__dict__, "receipt": receipt})
-        notification = self._sign({"event": "consent_status", "consentReceiptID": stored.id,
-                                   "status": stored.status.value, "purpose": stored.purpose,
-                                   "piiPrincipalId": principal_id, "replaces": stored.replaces,
-                                   "iat": stored.granted_at_ns // 1_000_000_000})
+        notification = self._sign(
+            {
+                "event": "consent_status",
+                "consentReceiptID": stored.id,
+                "status": stored.status.value,
+                "purpose": stored.purpose,
+                "piiPrincipalId": principal_id,
+                "replaces": stored.replaces,
+                "iat": stored.granted_at_ns // 1_000_000_000,
+            }
+        )
         with self._engine.begin() as conn:
-            conn.execute(insert(tables.consents).values(
-                id=stored.id, subject=stored.subject, recipient=stored.recipient,
-                sector=stored.sector, purpose=stored.purpose,
-                registry_entry=stored.registry_entry, fields=json.dumps(list(stored.fields)),
-                status=stored.status.value, method=stored.method,
-                granted_at_ns=stored.granted_at_ns, expires_at_ns=stored.expires_at_ns,
-                replaces=stored.replaces, receipt=stored.receipt))
+            conn.execute(
+                insert(tables.consents).values(
+                    id=stored.id,
+                    subject=stored.subject,
+                    recipient=stored.recipient,
+                    sector=stored.sector,
+                    purpose=stored.purpose,
+                    registry_entry=stored.registry_entry,
+                    fields=json.dumps(list(stored.fields)),
+                    status=stored.status.value,
+                    method=stored.method,
+                    granted_at_ns=stored.granted_at_ns,
+                    expires_at_ns=stored.expires_at_ns,
+                    replaces=stored.replaces,
+                    receipt=stored.receipt,
+                )
+            )
             # Same transaction: a consent change and its notification land together or not.
-            conn.execute(insert(tables.outbox).values(
-                recipient=stored.recipient, event=stored.status.value.lower(),
-                body=notification, attempts=0, next_attempt_ns=stored.granted_at_ns))
+            conn.execute(
+                insert(tables.outbox).values(
+                    recipient=stored.recipient,
+                    event=stored.status.value.lower(),
+                    body=notification,
+                    attempts=0,
+                    next_attempt_ns=stored.granted_at_ns,
+                )
+            )
         return stored
 
     def _entry_for(self, purpose: str, recipient: str, now: int) -> RegistryEntry:
@@ -122,10 +183,12 @@ class ConsentService:
                     raise InvalidConsent(
                         "not_consent_based",
                         f"This processing rests on a {entry.basis_type} basis "
-                        f"({entry.basis_ref}); it does not ask for consent.")
+                        f"({entry.basis_ref}); it does not ask for consent.",
+                    )
                 return entry
-        raise InvalidConsent("unknown_recipient",
-                             "This agency has not declared processing for this purpose.")
+        raise InvalidConsent(
+            "unknown_recipient", "This agency has not declared processing for this purpose."
+        )
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -134,9 +197,11 @@ class ConsentService:
         now = time.time_ns() if now_ns is None else now_ns
         newer = alias(tables.consents, "newer")
         replaced = exists().where(newer.c.replaces == tables.consents.c.id)
-        query = (select(tables.consents, replaced.label("is_replaced"))
-                 .where(tables.consents.c.subject == subject)
-                 .order_by(tables.consents.c.granted_at_ns.desc(), tables.consents.c.id))
+        query = (
+            select(tables.consents, replaced.label("is_replaced"))
+            .where(tables.consents.c.subject == subject)
+            .order_by(tables.consents.c.granted_at_ns.desc(), tables.consents.c.id)
+        )
         with self._engine.connect() as conn:
             return [self._from_row(row, now) for row in conn.execute(query)]
 
@@ -163,8 +228,11 @@ class ConsentService:
     def for_policy(self, subject: str, *, now_ns: int | None = None) -> list[dict[str, Any]]:
         """The subject's current artefacts in the policy input shape (all statuses: the
         policy, not this code, decides which count)."""
-        return [c.as_policy_input() for c in self.of_subject(subject, now_ns=now_ns)
-                if c.status is not ConsentStatus.SUPERSEDED]
+        return [
+            c.as_policy_input()
+            for c in self.of_subject(subject, now_ns=now_ns)
+            if c.status is not ConsentStatus.SUPERSEDED
+        ]
 
     @staticmethod
     def _from_row(row: Row[Any], now: int) -> Consent:
@@ -174,44 +242,71 @@ class ConsentService:
             status = ConsentStatus.SUPERSEDED
         elif status is ConsentStatus.ACTIVE and m["expires_at_ns"] <= now:
             status = ConsentStatus.EXPIRED
-        return Consent(id=m["id"], subject=m["subject"], recipient=m["recipient"],
-                       sector=m["sector"], purpose=m["purpose"],
-                       registry_entry=m["registry_entry"], fields=tuple(json.loads(m["fields"])),
-                       status=status, method=m["method"], granted_at_ns=m["granted_at_ns"],
-                       expires_at_ns=m["expires_at_ns"], replaces=m["replaces"],
-                       receipt=m["receipt"])
+        return Consent(
+            id=m["id"],
+            subject=m["subject"],
+            recipient=m["recipient"],
+            sector=m["sector"],
+            purpose=m["purpose"],
+            registry_entry=m["registry_entry"],
+            fields=tuple(json.loads(m["fields"])),
+            status=status,
+            method=m["method"],
+            granted_at_ns=m["granted_at_ns"],
+            expires_at_ns=m["expires_at_ns"],
+            replaces=m["replaces"],
+            receipt=m["receipt"],
+        )
 
     # -- objections (Law 09.08 art. 9) ----------------------------------------------------
 
-    def object(self, *, subject: str, reason: str, purpose: str | None = None,
-               sector: str | None = None, now_ns: int | None = None) -> Objection:
+    def object(
+        self,
+        *,
+        subject: str,
+        reason: str,
+        purpose: str | None = None,
+        sector: str | None = None,
+        now_ns: int | None = None,
+    ) -> Objection:
         now = time.time_ns() if now_ns is None else now_ns
         if (purpose is None) == (sector is None):
-            raise InvalidConsent("objection_target",
-                                 "An objection names either a purpose or a sector.")
+            raise InvalidConsent(
+                "objection_target", "An objection names either a purpose or a sector."
+            )
         if reason not in OBJECTION_REASONS:
             raise InvalidConsent("objection_reason", "Unknown objection reason.")
         if purpose is not None and purpose != "*" and not self._registry.for_purpose(purpose, now):
             raise InvalidConsent("unknown_purpose", "No declared processing has this purpose.")
         if sector is not None and sector not in {e.sector for e in self._registry}:
             raise InvalidConsent("unknown_sector", "No declared processing is in this sector.")
-        objection = Objection(id=str(uuid.uuid4()), subject=subject, purpose=purpose,
-                              sector=sector, reason=reason, created_at_ns=now)
+        objection = Objection(
+            id=str(uuid.uuid4()),
+            subject=subject,
+            purpose=purpose,
+            sector=sector,
+            reason=reason,
+            created_at_ns=now,
+        )
         with self._engine.begin() as conn:
             conn.execute(insert(tables.objections).values(**objection.__dict__))
         return objection
 
     def objections(self, subject: str) -> list[Objection]:
-        query = (select(tables.objections).where(tables.objections.c.subject == subject)
-                 .order_by(tables.objections.c.created_at_ns))
+        query = (
+            select(tables.objections)
+            .where(tables.objections.c.subject == subject)
+            .order_by(tables.objections.c.created_at_ns)
+        )
         with self._engine.connect() as conn:
             return [Objection(**row._mapping) for row in conn.execute(query)]
 
     def objections_for_policy(self, subject: str) -> list[dict[str, Any]]:
         return [o.as_policy_input() for o in self.objections(subject)]
 
-    def objection_effects(self, objection: Objection, now_ns: int | None = None
-                          ) -> list[dict[str, str]]:
+    def objection_effects(
+        self, objection: Objection, now_ns: int | None = None
+    ) -> list[dict[str, str]]:
         """What the objection stops and what continues, for the citizen's view: processing
         a law makes mandatory continues, and the citizen is told which law."""
         now = time.time_ns() if now_ns is None else now_ns
@@ -219,13 +314,19 @@ class ConsentService:
         for entry in self._registry:
             if not entry.in_force(now):
                 continue
-            hit = (objection.purpose in (entry.purpose, "*")
-                   or (objection.sector is not None and objection.sector == entry.sector))
+            hit = objection.purpose in (entry.purpose, "*") or (
+                objection.sector is not None and objection.sector == entry.sector
+            )
             if not hit:
                 continue
             continues = entry.basis_type == "law"
-            out.append({"purpose": entry.purpose, "sector": entry.sector,
-                        "effect": "continues" if continues else "stopped",
-                        "legal_basis": entry.basis_type, "law": entry.basis_ref})
+            out.append(
+                {
+                    "purpose": entry.purpose,
+                    "sector": entry.sector,
+                    "effect": "continues" if continues else "stopped",
+                    "legal_basis": entry.basis_type,
+                    "law": entry.basis_ref,
+                }
+            )
         return out
-

@@ -8,7 +8,8 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Tex
 metadata = MetaData()
 
 consents = Table(
-    "consents", metadata,
+    "consents",
+    metadata,
     Column("id", String(36), primary_key=True),
     Column("subject", String(10), nullable=False, index=True),
     Column("recipient", String(64), nullable=False),
@@ -25,7 +26,8 @@ consents = Table(
 )
 
 objections = Table(
-    "objections", metadata,
+    "objections",
+    metadata,
     Column("id", String(36), primary_key=True),
     Column("subject", String(10), nullable=False, index=True),
     Column("purpose", String(64), nullable=True),
@@ -35,7 +37,8 @@ objections = Table(
 )
 
 outbox = Table(
-    "consent_outbox", metadata,
+    "consent_outbox",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("recipient", String(64), nullable=False),
     Column("event", String(16), nullable=False),

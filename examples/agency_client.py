@@ -38,9 +38,13 @@ class ShortAssertion(PrivateKeyJWT):  # type: ignore[misc]
     alg = "ES256"
 
     def sign(self, auth: Any, token_endpoint: str) -> str:
-        return private_key_jwt_sign(auth.client_secret, client_id=auth.client_id,
-                                    token_endpoint=token_endpoint, alg=self.alg,
-                                    expires_in=60)
+        return private_key_jwt_sign(
+            auth.client_secret,
+            client_id=auth.client_id,
+            token_endpoint=token_endpoint,
+            alg=self.alg,
+            expires_in=60,
+        )
 
 
 class DPoPKey:
@@ -51,25 +55,34 @@ class DPoPKey:
         self.public_jwk = ECAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
 
     def proof(self, method: str, url: str, access_token: str | None = None) -> str:
-        claims: dict[str, Any] = {"htm": method, "htu": url.split("?")[0],
-                                  "iat": int(time.time()), "jti": secrets.token_urlsafe(16)}
+        claims: dict[str, Any] = {
+            "htm": method,
+            "htu": url.split("?")[0],
+            "iat": int(time.time()),
+            "jti": secrets.token_urlsafe(16),
+        }
         if access_token is not None:
             digest = hashlib.sha256(access_token.encode()).digest()
             claims["ath"] = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-        return jwt.encode(claims, self.key, algorithm="ES256",
-                          headers={"typ": "dpop+jwt", "jwk": self.public_jwk})
+        return jwt.encode(
+            claims, self.key, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": self.public_jwk}
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--credentials", default=".sijill/demo/credentials.json")
     parser.add_argument("--agency", default=None, help="client_id of a demo agency")
-    parser.add_argument("--cnie", default=None, help="CNIE number of the citizen (default: "
-                        "the first demo citizen's)")
+    parser.add_argument(
+        "--cnie",
+        default=None,
+        help="CNIE number of the citizen (default: the first demo citizen's)",
+    )
     parser.add_argument("--purpose", default="amo_tadamon_enrolment")
     parser.add_argument("--program", default="amo_tadamon")
-    parser.add_argument("--fields", default="given_name_lat,family_name_lat,birth_date,phone,"
-                        "region,household_size")
+    parser.add_argument(
+        "--fields", default="given_name_lat,family_name_lat,birth_date,phone,region,household_size"
+    )
     args = parser.parse_args()
 
     creds = json.loads(Path(args.credentials).read_text())
@@ -80,32 +93,46 @@ def main() -> int:
     token_url = f"{issuer}/oauth/token"
     dpop = DPoPKey()
 
-    program = OAuth2Client(client_id=agency["client_id"],
-                           client_secret=import_key(agency["private_jwk"]),
-                           token_endpoint_auth_method="private_key_jwt",
-                           scope=" ".join(agency["scopes"]), base_url=issuer, timeout=10)
+    program = OAuth2Client(
+        client_id=agency["client_id"],
+        client_secret=import_key(agency["private_jwk"]),
+        token_endpoint_auth_method="private_key_jwt",  # noqa: S106 - a method name
+        scope=" ".join(agency["scopes"]),
+        base_url=issuer,
+        timeout=10,
+    )
     program.register_client_auth_method(ShortAssertion(token_url))
-    token = program.fetch_token(token_url, grant_type="client_credentials",
-                                headers={"DPoP": dpop.proof("POST", token_url)})
+    token = program.fetch_token(
+        token_url, grant_type="client_credentials", headers={"DPoP": dpop.proof("POST", token_url)}
+    )
     access = token["access_token"]
-    print(f"token: {token['token_type']} scope={token['scope']!r} "
-          f"expires_in={token['expires_in']}s")
+    print(
+        f"token: {token['token_type']} scope={token['scope']!r} expires_in={token['expires_in']}s"
+    )
 
     def call(path: str, body: dict[str, Any]) -> httpx.Response:
         url = f"{issuer}{path}"
-        return httpx.post(url, json=body, timeout=10, headers={
-            "Authorization": f"DPoP {access}", "DPoP": dpop.proof("POST", url, access)})
+        return httpx.post(
+            url,
+            json=body,
+            timeout=10,
+            headers={"Authorization": f"DPoP {access}", "DPoP": dpop.proof("POST", url, access)},
+        )
 
     found = call("/v1/agency/lookup", {"cnie": cnie, "purpose": args.purpose})
     print("lookup", found.status_code, found.json())
     if found.status_code != 200:
         return 1
     pseudonym = found.json()["pseudonym"]
-    query = call(f"/v1/agency/persons/{pseudonym}/query",
-                 {"fields": args.fields.split(","), "purpose": args.purpose})
+    query = call(
+        f"/v1/agency/persons/{pseudonym}/query",
+        {"fields": args.fields.split(","), "purpose": args.purpose},
+    )
     print("query", query.status_code, json.dumps(query.json(), ensure_ascii=False, indent=2))
-    elig = call(f"/v1/agency/persons/{pseudonym}/eligibility",
-                {"program": args.program, "purpose": args.purpose})
+    elig = call(
+        f"/v1/agency/persons/{pseudonym}/eligibility",
+        {"program": args.program, "purpose": args.purpose},
+    )
     print("eligibility", elig.status_code, elig.json())
     return 0
 

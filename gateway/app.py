@@ -9,33 +9,43 @@ from fastapi import FastAPI
 from starlette.routing import BaseRoute
 
 from gateway import __version__, problems
+from gateway.lifecycle import record_policy_revision
 from gateway.middleware import Metrics, RequestContext
 from gateway.routes import agency as agency_routes
 from gateway.routes import audit as audit_routes
+from gateway.routes import health
 from gateway.routes import me as me_routes
+from gateway.routes import oauth as oauth_routes
 from gateway.routes import rnp as rnp_routes
 from gateway.routes import rsu as rsu_routes
-from gateway.routes import health
-from gateway.routes import oauth as oauth_routes
 from gateway.services import Services, build_services
 from gateway.settings import Settings, load_settings
 
 # Routes that touch no personal data and need no policy decision; every other route must be
 # mediated by gateway.authz (a test walks the app and holds this list to that).
 PUBLIC_ROUTES: set[tuple[str, str]] = {
-    ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
-    ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/openapi.json"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/openapi.json"),
     ("GET", "/redoc"),
     # OAuth/OIDC: the authorization server's own endpoints. They authenticate the client
     # (private_key_jwt) or the person (sign-in) themselves and return no register data; they
     # are where a principal comes from, so no policy decision can precede them.
-    ("GET", "/oauth/jwks"), ("GET", "/.well-known/oauth-authorization-server"),
-    ("GET", "/.well-known/openid-configuration"), ("POST", "/oauth/token"),
-    ("POST", "/oauth/introspect"), ("POST", "/oauth/revoke"), ("GET", "/oauth/authorize"),
+    ("GET", "/oauth/jwks"),
+    ("GET", "/.well-known/oauth-authorization-server"),
+    ("GET", "/.well-known/openid-configuration"),
+    ("POST", "/oauth/token"),
+    ("POST", "/oauth/introspect"),
+    ("POST", "/oauth/revoke"),
+    ("GET", "/oauth/authorize"),
     ("POST", "/oauth/authorize"),
     # Audit log transparency: signed tree heads, the key that verifies them and consistency
     # proofs are hashes and sizes only, published so anyone can hold the log to its history.
-    ("GET", "/v1/audit/checkpoint"), ("GET", "/v1/audit/verifier-key"),
+    ("GET", "/v1/audit/checkpoint"),
+    ("GET", "/v1/audit/verifier-key"),
     ("GET", "/v1/audit/proofs/consistency"),
 }
 
@@ -53,12 +63,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        record_policy_revision(services)
         yield
         services.close()
 
-    app = FastAPI(title="Sijill", version=__version__, lifespan=lifespan,
-                  description="Privacy-first identity and consent gateway for the national "
-                  "population and social registers.")
+    app = FastAPI(
+        title="Sijill",
+        version=__version__,
+        lifespan=lifespan,
+        description="Privacy-first identity and consent gateway for the national "
+        "population and social registers.",
+    )
     app.state.settings = settings
     app.state.services = services
     app.state.metrics = Metrics()

@@ -61,9 +61,14 @@ class Enforcer:
     action: str
     decided: list[Outcome] = field(default_factory=list)
 
-    def policy_input(self, resource: Mapping[str, Any], purpose: str | None,
-                     consents: Sequence[Mapping[str, Any]],
-                     objections: Sequence[Mapping[str, Any]], now_ns: int) -> dict[str, Any]:
+    def policy_input(
+        self,
+        resource: Mapping[str, Any],
+        purpose: str | None,
+        consents: Sequence[Mapping[str, Any]],
+        objections: Sequence[Mapping[str, Any]],
+        now_ns: int,
+    ) -> dict[str, Any]:
         return {
             "subject": policy_subject(self.principal),
             "action": self.action,
@@ -74,10 +79,16 @@ class Enforcer:
             "time_ns": now_ns,
         }
 
-    def decide(self, *, resource: Mapping[str, Any], purpose: str | None,
-               vault_subjects: Sequence[str] = (), subject_tag: str | None = None,
-               consents: Sequence[Mapping[str, Any]] = (),
-               objections: Sequence[Mapping[str, Any]] = ()) -> Outcome:
+    def decide(
+        self,
+        *,
+        resource: Mapping[str, Any],
+        purpose: str | None,
+        vault_subjects: Sequence[str] = (),
+        subject_tag: str | None = None,
+        consents: Sequence[Mapping[str, Any]] = (),
+        objections: Sequence[Mapping[str, Any]] = (),
+    ) -> Outcome:
         """One decision, recorded before anything is released.
 
         ``vault_subjects`` are the vault ids of the person (and household) concerned: sealed
@@ -91,22 +102,40 @@ class Enforcer:
             result = self.services.policy.decide(doc)
         except PolicyUnavailable:
             # Deny, and put the failure itself on the record when the log is there.
-            self._append(self._entry(now_ns, subject_tag, fields, purpose, None, "error",
-                                     ["policy_unavailable"]), must=False)
-            raise Problem(503, "policy-unavailable",
-                          "The policy engine did not answer; nothing was released.",
-                          headers={"Retry-After": "5"}) from None
+            self._append(
+                self._entry(
+                    now_ns, subject_tag, fields, purpose, None, "error", ["policy_unavailable"]
+                ),
+                must=False,
+            )
+            raise Problem(
+                503,
+                "policy-unavailable",
+                "The policy engine did not answer; nothing was released.",
+                headers={"Retry-After": "5"},
+            ) from None
         outcome = "allow" if result.allow else "deny"
-        entry = self._entry(now_ns, subject_tag, list(result.fields) if result.allow else fields,
-                            purpose, result, outcome, list(result.reasons))
+        entry = self._entry(
+            now_ns,
+            subject_tag,
+            list(result.fields) if result.allow else fields,
+            purpose,
+            result,
+            outcome,
+            list(result.reasons),
+        )
         receipt = self._append(entry, must=True)
         assert receipt is not None
         decisions = {}
         if result.allow:
             for subject in vault_subjects:
                 decisions[subject] = self.services.decision_issuer.seal(
-                    result, subject=subject, action=self.action, purpose=purpose or "",
-                    audit_index=receipt.index)
+                    result,
+                    subject=subject,
+                    action=self.action,
+                    purpose=purpose or "",
+                    audit_index=receipt.index,
+                )
         done = Outcome(result=result, receipt=receipt, decisions=decisions)
         self.decided.append(done)
         return done
@@ -116,13 +145,22 @@ class Enforcer:
         know) and answer 404. No policy is asked: there is nothing to decide about, but the
         attempt is on the record like any other call."""
         fields = sorted(str(f) for f in resource.get("fields", ()))
-        self._append(self._entry(time.time_ns(), None, fields, purpose, None, "deny",
-                                 ["unknown_subject"]), must=True)
+        self._append(
+            self._entry(time.time_ns(), None, fields, purpose, None, "deny", ["unknown_subject"]),
+            must=True,
+        )
         raise Problem(404, "not-found", "No such person for this agency.")
 
-    def _entry(self, now_ns: int, subject_tag: str | None, fields: list[str],
-               purpose: str | None, result: PolicyResult | None, outcome: str,
-               reasons: list[str]) -> AuditEntry:
+    def _entry(
+        self,
+        now_ns: int,
+        subject_tag: str | None,
+        fields: list[str],
+        purpose: str | None,
+        result: PolicyResult | None,
+        outcome: str,
+        reasons: list[str],
+    ) -> AuditEntry:
         return AuditEntry(
             time_ns=now_ns,
             actor=audit_actor(self.principal, self.services),
@@ -143,16 +181,23 @@ class Enforcer:
         except AuditUnavailable:
             log.error("audit append failed", extra={"action": self.action})
             if must:
-                raise Problem(503, "audit-unavailable",
-                              "The audit log could not record this request; nothing was "
-                              "released.", headers={"Retry-After": "5"}) from None
+                raise Problem(
+                    503,
+                    "audit-unavailable",
+                    "The audit log could not record this request; nothing was released.",
+                    headers={"Retry-After": "5"},
+                ) from None
             return None
 
 
 def policy_subject(principal: Principal) -> dict[str, Any]:
     """The ``input.subject`` document of policies/README.md for this caller."""
-    subject: dict[str, Any] = {"kind": principal.kind, "client_id": principal.client_id,
-                               "sector": principal.sector, "scopes": sorted(principal.scopes)}
+    subject: dict[str, Any] = {
+        "kind": principal.kind,
+        "client_id": principal.client_id,
+        "sector": principal.sector,
+        "scopes": sorted(principal.scopes),
+    }
     if principal.kind == "agency":
         # An agency's client id is its code in the processing registry (cnss, anam …).
         subject["agency"] = principal.client_id
@@ -167,8 +212,7 @@ def policy_subject(principal: Principal) -> dict[str, Any]:
 def audit_actor(principal: Principal, services: Services) -> dict[str, Any]:
     """Who acted, as the audit log records it: never a citizen's IDCS (their keyed tag)."""
     if principal.kind == "citizen":
-        return {"kind": "citizen", "id": citizen_tag(services, principal.subject),
-                "sector": None}
+        return {"kind": "citizen", "id": citizen_tag(services, principal.subject), "sector": None}
     actor_id = principal.client_id
     if principal.actor is not None:
         actor_id = f"{principal.client_id}/{principal.actor}"
@@ -181,8 +225,9 @@ def citizen_tag(services: Services, idcs: str) -> str:
     return services.vault.subject_tag(idcs)
 
 
-def authorize(action: str, *, kinds: Sequence[PrincipalKind],
-              scopes: Sequence[str] | None = None) -> Callable[..., Enforcer]:
+def authorize(
+    action: str, *, kinds: Sequence[PrincipalKind], scopes: Sequence[str] | None = None
+) -> Callable[..., Enforcer]:
     """The dependency every personal-data route takes: authenticated principal + enforcer.
 
     The scope the action needs comes from the policy data (``actions.json``), so the
@@ -191,12 +236,17 @@ def authorize(action: str, *, kinds: Sequence[PrincipalKind],
     """
     needed = (action_scope(action),)
     if scopes is not None and tuple(scopes) != needed:
-        raise ValueError(f"route for {action!r} names scopes {list(scopes)}, the policy data "
-                         f"requires {list(needed)}")
+        raise ValueError(
+            f"route for {action!r} names scopes {list(scopes)}, the policy data "
+            f"requires {list(needed)}"
+        )
     principal_dep = require_principal(kinds=tuple(kinds), scopes=needed)
 
-    def dependency(request: Request, principal: Principal = Depends(principal_dep),
-                   services: Services = Depends(get_services)) -> Enforcer:
+    def dependency(
+        request: Request,
+        principal: Principal = Depends(principal_dep),
+        services: Services = Depends(get_services),
+    ) -> Enforcer:
         if principal.kind == "agency":
             services.rate_limiter.check(principal.client_id)
         return Enforcer(services=services, principal=principal, action=action)

@@ -28,8 +28,10 @@ def enrol_demo_population(settings: Settings, credentials: Credentials, console:
     from identity.synth import generate
 
     records = list(generate(50, 12, seed=2026))
-    people = [PersonIn.model_validate({k: v for k, v in r.items()
-                                       if k not in ("household", "role")}) for r in records]
+    people = [
+        PersonIn.model_validate({k: v for k, v in r.items() if k not in ("household", "role")})
+        for r in records
+    ]
     with open_register(settings) as (register, _engine):
         assert isinstance(register, Register)
         issued = register.enrol_many(people)
@@ -39,10 +41,14 @@ def enrol_demo_population(settings: Settings, credentials: Credentials, console:
     for person, idcs in zip(people, issued, strict=True):
         if idcs is not None and person.cnie and len(credentials["citizens"]) < 3:
             # The OAuth step fills in each citizen's TOTP secret.
-            credentials["citizens"].append({
-                "idcs": idcs, "cnie": person.cnie, "totp_secret": None,
-                "name": f"{person.given_name_lat} {person.family_name_lat}",
-            })
+            credentials["citizens"].append(
+                {
+                    "idcs": idcs,
+                    "cnie": person.cnie,
+                    "totp_secret": None,
+                    "name": f"{person.given_name_lat} {person.family_name_lat}",
+                }
+            )
 
 
 STEPS.append(enrol_demo_population)
@@ -58,8 +64,9 @@ def register_demo_clients(settings: Settings, credentials: Credentials, console:
 STEPS.append(register_demo_clients)
 
 
-def register_demo_households(settings: Settings, credentials: Credentials, console: Console
-                             ) -> None:
+def register_demo_households(
+    settings: Settings, credentials: Credentials, console: Console
+) -> None:
     """RSU: the demo population's families become households, scored with the shipped
     (illustrative) models; each scoring is audited."""
     import random
@@ -82,9 +89,13 @@ def register_demo_households(settings: Settings, credentials: Credentials, conso
                 household = services.households.register_household(members, declaration)
             except HouseholdError:
                 continue  # already registered by an earlier demo run
-            credentials["households"].append({
-                "household_id": household.household_id, "head_idcs": group[0][0],
-                "size": household.size})
+            credentials["households"].append(
+                {
+                    "household_id": household.household_id,
+                    "head_idcs": group[0][0],
+                    "size": household.size,
+                }
+            )
     finally:
         services.close()
     console.print(f"registered {len(credentials['households'])} households in the RSU")
@@ -102,8 +113,10 @@ def sign_demo_checkpoint(settings: Settings, credentials: Credentials, console: 
     try:
         log = build_audit_log(settings, engine)
         checkpoint = log.issue_checkpoint()
-        console.print(f"audit log: {checkpoint.tree_size} entries, checkpoint signed; verifier "
-                      f"key {log.verifier_key} (check it offline: sijill audit verify)")
+        console.print(
+            f"audit log: {checkpoint.tree_size} entries, checkpoint signed; verifier "
+            f"key {log.verifier_key} (check it offline: sijill audit verify)"
+        )
         log.close()
     finally:
         engine.dispose()
@@ -113,8 +126,13 @@ STEPS.append(sign_demo_checkpoint)
 
 
 def empty_credentials(settings: Settings) -> Credentials:
-    return {"issuer": settings.issuer, "agencies": [], "office": None, "citizens": [],
-            "auditor": None}
+    return {
+        "issuer": settings.issuer,
+        "agencies": [],
+        "office": None,
+        "citizens": [],
+        "auditor": None,
+    }
 
 
 def initialise(settings: Settings, console: Console) -> Path:

@@ -34,8 +34,9 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[1] is not None:
             exc = record.exc_info[1]
             out["error_class"] = type(exc).__name__
-            out["stack"] = [f"{f.filename}:{f.lineno} {f.name}"
-                            for f in traceback.extract_tb(exc.__traceback__)]
+            out["stack"] = [
+                f"{f.filename}:{f.lineno} {f.name}" for f in traceback.extract_tb(exc.__traceback__)
+            ]
         return json.dumps(out, default=str, ensure_ascii=False)
 
 

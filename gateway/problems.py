@@ -38,8 +38,16 @@ _STATUS_TITLES = {
 class Problem(Exception):
     """Raise from a route to answer with a problem document."""
 
-    def __init__(self, status: int, kind: str, detail: str, *, title: str | None = None,
-                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        detail: str,
+        *,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.kind = kind
@@ -49,11 +57,22 @@ class Problem(Exception):
         self.extra = extra
 
 
-def problem_response(status: int, kind: str, title: str, detail: str, *,
-                     instance: str | None = None, headers: dict[str, str] | None = None,
-                     **extra: Any) -> JSONResponse:
-    body: dict[str, Any] = {"type": TYPE_BASE + kind, "title": title, "status": status,
-                            "detail": detail}
+def problem_response(
+    status: int,
+    kind: str,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + kind,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     if instance:
         body["instance"] = instance
     body.update(extra)
@@ -68,19 +87,37 @@ def _where(loc: tuple[Any, ...] | list[Any]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.kind, exc.title, exc.detail,
-                                instance=request.url.path, headers=exc.headers, **exc.extra)
+        return problem_response(
+            exc.status,
+            exc.kind,
+            exc.title,
+            exc.detail,
+            instance=request.url.path,
+            headers=exc.headers,
+            **exc.extra,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # Only where and what kind of error, never the input: pydantic's "input" key carries
         # the submitted value, which may be a CNIE number or a name.
-        errors = [{"field": _where(e.get("loc", ())), "error": e.get("type", "invalid"),
-                   "message": e.get("msg", "invalid")} for e in exc.errors()]
+        errors = [
+            {
+                "field": _where(e.get("loc", ())),
+                "error": e.get("type", "invalid"),
+                "message": e.get("msg", "invalid"),
+            }
+            for e in exc.errors()
+        ]
         fields = ", ".join(sorted({e["field"] for e in errors}))
-        return problem_response(422, "validation-error", "Invalid request",
-                                f"The request is not valid at: {fields}.",
-                                instance=request.url.path, errors=errors)
+        return problem_response(
+            422,
+            "validation-error",
+            "Invalid request",
+            f"The request is not valid at: {fields}.",
+            instance=request.url.path,
+            errors=errors,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -90,13 +127,22 @@ def install(app: FastAPI) -> None:
             detail = "No such resource."
         if exc.status_code == 405:
             detail = "This method is not allowed on this resource."
-        return problem_response(exc.status_code, kind, title, detail,
-                                instance=request.url.path,
-                                headers=getattr(exc, "headers", None))
+        return problem_response(
+            exc.status_code,
+            kind,
+            title,
+            detail,
+            instance=request.url.path,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error", extra={"error_class": type(exc).__name__})
-        return problem_response(500, "internal-error", "Internal error",
-                                "The server could not complete the request; it has been logged.",
-                                instance=request.url.path)
+        return problem_response(
+            500,
+            "internal-error",
+            "Internal error",
+            "The server could not complete the request; it has been logged.",
+            instance=request.url.path,
+        )

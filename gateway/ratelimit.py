@@ -44,5 +44,9 @@ class RateLimiter:
     def check(self, key: str) -> None:
         wait = self.take(key)
         if wait > 0:
-            raise Problem(429, "rate-limited", "Too many requests from this client; retry later.",
-                          headers={"Retry-After": str(max(1, math.ceil(wait)))})
+            raise Problem(
+                429,
+                "rate-limited",
+                "Too many requests from this client; retry later.",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )

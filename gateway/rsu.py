@@ -26,6 +26,7 @@ __all__ = [
     "build_household_register",
     "eligible",
     "load_models",
+    "own_score",
     "score_entries",
     "score_view",
 ]
@@ -130,3 +131,41 @@ def score_view(explanation: Explanation) -> dict[str, Any]:
             )
         ],
     }
+
+
+def own_score(services: Any, enforcer: Any, idcs: str, language: str = "fr") -> dict[str, Any]:
+    """The body of ``GET /v1/me/score`` for the citizen ``idcs`` (enforcer of the action
+    ``read_score``): one policy decision and audit entry, then the vault's explanation of the
+    household's score in ``language`` (ar, fr or en). Raises :class:`gateway.problems.Problem`
+    (404 when the citizen is in no household, 403 on a denial, 409 when not scored yet)."""
+    from gateway.problems import Problem
+    from vault import NotScored
+
+    household = services.households.household_of(idcs)
+    if household is None:
+        raise Problem(404, "no-household", "You are not a member of a household in the RSU.")
+    outcome = enforcer.decide(
+        # The owner rule (policies/people.rego): a citizen reads their own household's score.
+        resource={"kind": "household", "owner": idcs, "fields": []},
+        purpose=None,
+        vault_subjects=[household],
+        subject_tag=services.vault.subject_tag(idcs),
+    )
+    if not outcome.allowed:
+        raise Problem(
+            403,
+            "denied",
+            "The policy does not allow this request.",
+            reasons=outcome.result.reasons,
+            decision_id=outcome.decision_id,
+        )
+    try:
+        explanation = services.vault.explain(
+            household,
+            outcome.decisions[household],
+            language=language,
+            models=services.households.models,
+        )
+    except NotScored:
+        raise Problem(409, "not-scored", "Your household has not been scored yet.") from None
+    return {**score_view(explanation), "decision_id": outcome.decision_id}

@@ -22,11 +22,15 @@ def _check_database_url(value: str | None, name: str) -> str | None:
     try:
         url = make_url(value)
     except ArgumentError:
-        raise ValueError(f"{name} is not a database URL (expected e.g. sqlite:///path or "
-                         "postgresql+psycopg://user@host/db)") from None
+        raise ValueError(
+            f"{name} is not a database URL (expected e.g. sqlite:///path or "
+            "postgresql+psycopg://user@host/db)"
+        ) from None
     if url.get_backend_name() not in {"sqlite", "postgresql"}:
-        raise ValueError(f"{name} names an unsupported database {url.get_backend_name()!r}; "
-                         "use sqlite or postgresql")
+        raise ValueError(
+            f"{name} names an unsupported database {url.get_backend_name()!r}; "
+            "use sqlite or postgresql"
+        )
     return value
 
 
@@ -73,8 +77,9 @@ class Settings(BaseSettings):
     def _valid_engine(cls, value: str) -> str:
         if value == "embedded" or value.startswith(("http://", "https://")):
             return value.rstrip("/")
-        raise ValueError("SIJILL_POLICY_ENGINE must be 'embedded' or the http(s) URL of an OPA "
-                         "server")
+        raise ValueError(
+            "SIJILL_POLICY_ENGINE must be 'embedded' or the http(s) URL of an OPA server"
+        )
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
@@ -96,8 +101,11 @@ class Settings(BaseSettings):
     def database_urls(self) -> dict[str, str]:
         """The three stores (the CNDP's "separate stores"); they may all be one database."""
         assert self.database_url and self.vault_database_url and self.audit_database_url
-        return {"main": self.database_url, "vault": self.vault_database_url,
-                "audit": self.audit_database_url}
+        return {
+            "main": self.database_url,
+            "vault": self.vault_database_url,
+            "audit": self.audit_database_url,
+        }
 
     def prepare_data_dir(self) -> None:
         """Create the data directory (mode 0700) and prove it is writable."""
@@ -107,8 +115,9 @@ class Settings(BaseSettings):
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
-            raise SettingsError(f"SIJILL_DATA_DIR {str(self.data_dir)!r} is not writable: "
-                                f"{exc.strerror or exc}") from None
+            raise SettingsError(
+                f"SIJILL_DATA_DIR {str(self.data_dir)!r} is not writable: {exc.strerror or exc}"
+            ) from None
 
 
 def load_settings(**overrides: object) -> Settings:

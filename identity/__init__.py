@@ -1,9 +1,14 @@
-"""identity: who a person is, and who a client is. Two rooms share this package.
+"""identity: who a person is, and who a client is. Three rooms share this package.
 
 **The population register (RNP, Law 72.18)** — ``idcs``, ``person``, ``register``,
 ``pseudonyms``, ``synth``, ``geography``: issues the 10-digit IDCS (CSPRNG + Verhoeff, MOSIP
 filters), enrols each resident once (deduplication on the vault's keyed blind indexes),
 rectifies and changes status, and gives each sector its own unlinkable pseudonym.
+
+**The social register (RSU, Law 72.18)** — ``rsu``, ``rsu_synth``: registers households of
+RNP persons (one household per person at a time), hands their declaration to the vault, where
+it is scored (vault/scoring.py), and rescores them on membership changes. It never reads a
+declaration back nor sees a score.
 
 **The OAuth 2.0 / OIDC authorization server** — ``identity.oauth`` (clients, tokens, logins);
 see that subpackage's docstring.

@@ -113,10 +113,12 @@ def _is_csv(path: Path) -> bool:
 Parsed = tuple[int, dict[str, Any] | None, list[tuple[str, str]]]
 
 
-def read_records(path: Path) -> Iterator[Parsed]:
+def read_records(path: Path, *, skip_through: int = 0) -> Iterator[Parsed]:
     """(line number, record or None, problems) for each record of a CSV or JSON Lines file.
 
     CSV line numbers count the header as line 1; a record is numbered by its first line.
+    JSON lines numbered ``skip_through`` or less are yielded unparsed (record None, no
+    problems): a resumed import has committed them already.
     """
     if _is_csv(path):
         with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -131,6 +133,9 @@ def read_records(path: Path) -> Iterator[Parsed]:
         return
     with path.open(encoding="utf-8") as fh:
         for line, text in enumerate(fh, 1):
+            if line <= skip_through:
+                yield line, None, []
+                continue
             if not text.strip():
                 continue
             try:
@@ -196,7 +201,8 @@ def import_file(
         def bookkeeping(conn: Connection, results: list[Idcs | None]) -> None:
             dupes = [Reject(n, "record", DUPLICATE) for n, r in zip(lines, results, strict=True)
                      if r is None]  # fmt: skip
-            every = invalid + dupes
+            # One reason per (line, field): the report's key, and the table's.
+            every = list({(r.line, r.field): r for r in invalid + dupes}.values())
             if every:
                 conn.execute(
                     insert(rejects),
@@ -221,7 +227,7 @@ def import_file(
         if progress is not None:
             progress(done, enrolled, rejected)
 
-    for line, record, problems in read_records(path):
+    for line, record, problems in read_records(path, skip_through=done):
         last_line = line
         if line <= done:
             continue  # committed by an earlier run

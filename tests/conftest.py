@@ -84,8 +84,9 @@ def migrated_urls(database_urls: dict[str, str]) -> dict[str, str]:
 def settings(tmp_path: Path, migrated_urls: dict[str, str]):  # type: ignore[no-untyped-def]
     from gateway.settings import load_settings
 
-    return load_settings(data_dir=tmp_path / "data", database_url=migrated_urls["main"],
-                         host="127.0.0.1", port=8000)
+    return load_settings(
+        data_dir=tmp_path / "data", database_url=migrated_urls["main"], host="127.0.0.1", port=8000
+    )
 
 
 @pytest.fixture

@@ -334,15 +334,14 @@ class Vault:
         key_rows = self._key_rows(conn, chunk)
         aeads: dict[tuple[str, int], AESGCM] = {}
         out: dict[str, dict[str, object]] = {s: {} for s in chunk}
-        for row in conn.execute(
+        for subject, name, stored in conn.execute(
             select(t.fields.c.subject, t.fields.c.field, t.fields.c.ciphertext).where(
                 t.fields.c.subject.in_(chunk)
             )
         ):
-            subject, name = row.subject, row.field
             if name not in needed[subject]:
                 continue
-            ciphertext = bytes(row.ciphertext)
+            ciphertext = stored if type(stored) is bytes else bytes(stored)
             key_id = key_id_of(ciphertext)
             aead = aeads.get((subject, key_id))
             if aead is None:

@@ -151,6 +151,9 @@ class DecisionVerifier:
             raise DecisionRefused("decision has expired")
         if decision.issued_at_ns > now + CLOCK_SKEW_NS:
             raise DecisionRefused("decision is issued in the future")
+        if decision.audit_index < 0:
+            # Fail closed: every decision names the audit entry appended before it was sealed.
+            raise DecisionRefused("decision names no audit entry")
         if decision.subject != subject:
             # A decision obtained for one person cannot open another person's record.
             raise DecisionRefused("decision is about another subject")

@@ -36,6 +36,7 @@ class RotationReport:
     resumed: bool = False
     retired: list[int] = field(default_factory=list)
     failed: int = 0  # rows that did not unwrap (tampered); they block retirement
+    finished: bool = False  # every key re-wrapped and the rotation closed
 
 
 def _remaining(conn: Connection, target: int) -> int:
@@ -115,6 +116,7 @@ def rotate(
                     .where(t.rotations.c.target_version == target)
                     .values(finished_at_ns=time.time_ns())
                 )
+                report.finished = True
             break
     return report
 

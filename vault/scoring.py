@@ -350,6 +350,8 @@ class ModelSet:
         if not _VERSION.match(version):
             raise InvalidRecord("model version must match [a-z0-9][a-z0-9._-]{0,63}")
         base = Path(directory) if directory is not None else MODELS_DIR
+        if base not in _DIRS:
+            _DIRS.append(base)  # where explain() may find this release again by digest
         models = []
         for area in ("urban", "rural"):
             path = base / f"{area}-{version}.json"
@@ -425,6 +427,8 @@ class Explanation:
 # Models seen by this process, by digest: an explanation recomputes with the very model that
 # produced the stored score (digest match), never with whatever is current.
 _KNOWN: dict[str, ScoringModel] = {}
+# Directories model files were loaded from in this process (the shipped one first).
+_DIRS: list[Path] = [MODELS_DIR]
 
 
 def _remember(models: Models) -> None:
@@ -434,12 +438,14 @@ def _remember(models: Models) -> None:
 
 def _model_by_digest(version: str, digest: str) -> ScoringModel:
     model = _KNOWN.get(digest)
-    if model is None:
-        path = MODELS_DIR / f"{version}.json"
-        if _VERSION.match(version) and path.is_file():
-            candidate = ScoringModel.from_file(path)
-            if candidate.digest == digest:
-                model = _KNOWN.setdefault(digest, candidate)
+    if model is None and _VERSION.match(version):
+        for directory in _DIRS:
+            path = directory / f"{version}.json"
+            if path.is_file():
+                candidate = ScoringModel.from_file(path)
+                if candidate.digest == digest:
+                    model = _KNOWN.setdefault(digest, candidate)
+                    break
     if model is None:
         raise NotScored("the model that produced this score is not loaded")
     return model

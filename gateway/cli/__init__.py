@@ -18,8 +18,12 @@ from rich.console import Console
 from gateway import __version__
 from gateway.settings import Settings, SettingsError, load_settings
 
-app = typer.Typer(name="sijill", help="Sijill: identity and consent gateway.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    name="sijill",
+    help="Sijill: identity and consent gateway.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 err = Console(stderr=True)
@@ -111,9 +115,17 @@ def run_server(settings: Settings, workers: int = 1) -> None:
 
     logs.configure(settings.log_level)
     # Workers re-read the settings from the environment, which settings_from() has set.
-    uvicorn.run("gateway.app:create_app", factory=True, host=settings.host, port=settings.port,
-                workers=workers, log_config=None, access_log=False, proxy_headers=False,
-                server_header=False)
+    uvicorn.run(
+        "gateway.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )
 
 
 @app.command()

@@ -98,6 +98,11 @@ def rotate(
     out.print(f"rotation to KEK v{report.target_version} {verb}: {report.rewrapped} re-wrapped")
     if report.retired:
         out.print(f"retired KEK versions: {', '.join(str(v) for v in report.retired)}")
+    if not report.finished and not report.failed:
+        raise CliError(
+            "rotation is not finished: data keys kept appearing under an old KEK version; "
+            "run `sijill keys rotate` again to resume"
+        )
     if report.failed:
         raise CliError(
             f"{report.failed} wrapped keys failed authentication and were left as they are; "

@@ -11,8 +11,10 @@ from gateway.cli import CliError, friendly, out
 from policies.registry import ProcessingRegistry, RegistryError
 
 NAME = "registry"
-app = typer.Typer(help="The processing registry: purposes, legal bases, fields, declarations.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The processing registry: purposes, legal bases, fields, declarations.",
+    no_args_is_help=True,
+)
 
 
 def _load() -> ProcessingRegistry:
@@ -29,8 +31,14 @@ def list_entries() -> None:
     now = time.time_ns()
     table = Table("id", "purpose", "sector", "basis", "CNDP", "in force")
     for e in _load():
-        table.add_row(e.id, e.purpose, e.sector, e.basis_type, e.cndp_declaration,
-                      "yes" if e.in_force(now) else "no")
+        table.add_row(
+            e.id,
+            e.purpose,
+            e.sector,
+            e.basis_type,
+            e.cndp_declaration,
+            "yes" if e.in_force(now) else "no",
+        )
     out.print(table)
 
 

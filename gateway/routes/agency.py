@@ -20,11 +20,21 @@ from identity import PersonErased, UnknownPerson, UnknownPseudonym
 
 router = APIRouter(prefix="/v1/agency", tags=["agencies"])
 
-Purpose = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$",
-                               description="A purpose declared in the processing registry")]
+Purpose = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-z0-9_]{1,63}$",
+        description="A purpose declared in the processing registry",
+    ),
+]
 FieldName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-PseudonymPath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,31}\.v[0-9]{1,4}\.[a-z2-7]{16,128}$",
-                                    description="This agency's sector pseudonym")]
+PseudonymPath = Annotated[
+    str,
+    Path(
+        pattern=r"^[a-z][a-z0-9_-]{0,31}\.v[0-9]{1,4}\.[a-z2-7]{16,128}$",
+        description="This agency's sector pseudonym",
+    ),
+]
 
 # Household attributes an agency may ask about by name, and the vault field behind each.
 HOUSEHOLD_FIELDS = {"household_size": "size", "milieu": "area"}
@@ -32,8 +42,12 @@ HOUSEHOLD_FIELDS = {"household_size": "size", "milieu": "area"}
 
 class LookupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    cnie: str = Field(min_length=2, max_length=16, pattern=r"^[A-Za-z]{1,2}[0-9]{1,8}$",
-                      description="The CNIE number the citizen gave the agency")
+    cnie: str = Field(
+        min_length=2,
+        max_length=16,
+        pattern=r"^[A-Za-z]{1,2}[0-9]{1,8}$",
+        description="The CNIE number the citizen gave the agency",
+    )
     purpose: Purpose
 
 
@@ -83,16 +97,23 @@ def _person(services: Services, idcs: str) -> tuple[str, str | None]:
 
 
 def _context(services: Services, idcs: str) -> dict[str, Any]:
-    return {"subject_tag": services.vault.subject_tag(idcs),
-            "consents": services.consents.for_policy(idcs),
-            "objections": services.consents.objections_for_policy(idcs)}
+    return {
+        "subject_tag": services.vault.subject_tag(idcs),
+        "consents": services.consents.for_policy(idcs),
+        "objections": services.consents.objections_for_policy(idcs),
+    }
 
 
-@router.post("/lookup", response_model=LookupOut,
-             summary="CNIE number + purpose → this agency's pseudonym for the person")
-def lookup(body: LookupIn,
-           enforcer: Enforcer = Depends(authorize("lookup", kinds=["agency"])),
-           services: Services = Depends(get_services)) -> LookupOut:
+@router.post(
+    "/lookup",
+    response_model=LookupOut,
+    summary="CNIE number + purpose → this agency's pseudonym for the person",
+)
+def lookup(
+    body: LookupIn,
+    enforcer: Enforcer = Depends(authorize("lookup", kinds=["agency"])),
+    services: Services = Depends(get_services),
+) -> LookupOut:
     resource = {"kind": "person", "fields": []}
     idcs = services.register.find_by_cnie(body.cnie)
     if idcs is None:
@@ -107,8 +128,9 @@ def lookup(body: LookupIn,
     return LookupOut(pseudonym=str(pseudonym), decision_id=outcome.decision_id)
 
 
-def _resolve(services: Services, enforcer: Enforcer, pseudonym: str,
-             resource: dict[str, Any], purpose: str) -> tuple[str, str, str | None]:
+def _resolve(
+    services: Services, enforcer: Enforcer, pseudonym: str, resource: dict[str, Any], purpose: str
+) -> tuple[str, str, str | None]:
     try:
         idcs = services.pseudonyms.resolve(enforcer.principal.sector, pseudonym)
         person, household = _person(services, idcs)
@@ -119,29 +141,43 @@ def _resolve(services: Services, enforcer: Enforcer, pseudonym: str,
     return idcs, person, household
 
 
-@router.post("/persons/{pseudonym}/query", response_model=QueryOut,
-             summary="Fields + purpose → the released fields, the withheld ones and why")
-def query(pseudonym: PseudonymPath, body: QueryIn,
-          enforcer: Enforcer = Depends(authorize("read_attributes", kinds=["agency"])),
-          services: Services = Depends(get_services)) -> QueryOut:
+@router.post(
+    "/persons/{pseudonym}/query",
+    response_model=QueryOut,
+    summary="Fields + purpose → the released fields, the withheld ones and why",
+)
+def query(
+    pseudonym: PseudonymPath,
+    body: QueryIn,
+    enforcer: Enforcer = Depends(authorize("read_attributes", kinds=["agency"])),
+    services: Services = Depends(get_services),
+) -> QueryOut:
     requested = sorted(set(body.fields))
     resource = {"kind": "person", "fields": requested}
     idcs, person, household = _resolve(services, enforcer, pseudonym, resource, body.purpose)
     subjects = [person] + ([household] if household else [])
-    outcome = enforcer.decide(resource=resource, purpose=body.purpose, vault_subjects=subjects,
-                              **_context(services, idcs))
+    outcome = enforcer.decide(
+        resource=resource, purpose=body.purpose, vault_subjects=subjects, **_context(services, idcs)
+    )
     if not outcome.allowed:
-        raise Problem(403, "denied", "The policy does not allow this request.",
-                      reasons=outcome.result.reasons, decision_id=outcome.decision_id)
+        raise Problem(
+            403,
+            "denied",
+            "The policy does not allow this request.",
+            reasons=outcome.result.reasons,
+            decision_id=outcome.decision_id,
+        )
     released_fields = set(outcome.result.fields)
     person_fields = sorted(f for f in released_fields if f not in HOUSEHOLD_FIELDS)
     released = services.vault.reveal(person, person_fields, outcome.decisions[person])
     house_fields = sorted(f for f in released_fields if f in HOUSEHOLD_FIELDS)
     if house_fields and household:
-        values = services.vault.reveal(household, [HOUSEHOLD_FIELDS[f] for f in house_fields],
-                                       outcome.decisions[household])
-        released.update({f: values[HOUSEHOLD_FIELDS[f]] for f in house_fields
-                         if HOUSEHOLD_FIELDS[f] in values})
+        values = services.vault.reveal(
+            household, [HOUSEHOLD_FIELDS[f] for f in house_fields], outcome.decisions[household]
+        )
+        released.update(
+            {f: values[HOUSEHOLD_FIELDS[f]] for f in house_fields if HOUSEHOLD_FIELDS[f] in values}
+        )
     withheld_reasons = outcome.result.obligations.get("withheld", {})
     withheld = []
     for name in requested:
@@ -152,27 +188,44 @@ def query(pseudonym: PseudonymPath, body: QueryIn,
         else:
             reason = str(withheld_reasons.get(name, "not_released"))
         withheld.append(Withheld(field=name, reason=reason))
-    return QueryOut(released=released, withheld=withheld, decision_id=outcome.decision_id,
-                    legal_basis=outcome.result.legal_basis)
+    return QueryOut(
+        released=released,
+        withheld=withheld,
+        decision_id=outcome.decision_id,
+        legal_basis=outcome.result.legal_basis,
+    )
 
 
-@router.post("/persons/{pseudonym}/eligibility", response_model=EligibilityOut,
-             summary="Program + purpose → eligible or not, and nothing else")
-def eligibility(pseudonym: PseudonymPath, body: EligibilityIn,
-                enforcer: Enforcer = Depends(authorize("eligibility", kinds=["agency"])),
-                services: Services = Depends(get_services)) -> EligibilityOut:
+@router.post(
+    "/persons/{pseudonym}/eligibility",
+    response_model=EligibilityOut,
+    summary="Program + purpose → eligible or not, and nothing else",
+)
+def eligibility(
+    pseudonym: PseudonymPath,
+    body: EligibilityIn,
+    enforcer: Enforcer = Depends(authorize("eligibility", kinds=["agency"])),
+    services: Services = Depends(get_services),
+) -> EligibilityOut:
     resource = {"kind": "household", "fields": [], "program": body.program}
-    idcs, person, household = _resolve(services, enforcer, pseudonym, resource, body.purpose)
+    idcs, _person, household = _resolve(services, enforcer, pseudonym, resource, body.purpose)
     subjects = [household] if household else []
-    outcome = enforcer.decide(resource=resource, purpose=body.purpose, vault_subjects=subjects,
-                              **_context(services, idcs))
+    outcome = enforcer.decide(
+        resource=resource, purpose=body.purpose, vault_subjects=subjects, **_context(services, idcs)
+    )
     predicate = outcome.result.predicate
     if not outcome.allowed or predicate is None:
-        raise Problem(403, "denied", "The policy does not allow this request.",
-                      reasons=outcome.result.reasons, decision_id=outcome.decision_id)
+        raise Problem(
+            403,
+            "denied",
+            "The policy does not allow this request.",
+            reasons=outcome.result.reasons,
+            decision_id=outcome.decision_id,
+        )
     if household is None:
         # Not in the RSU: not eligible for an RSU-targeted program.
         return EligibilityOut(eligible=False, decision_id=outcome.decision_id)
-    eligible = services.vault.eligible(household, predicate["threshold"],
-                                       outcome.decisions[household])
+    eligible = services.vault.eligible(
+        household, predicate["threshold"], outcome.decisions[household]
+    )
     return EligibilityOut(eligible=bool(eligible), decision_id=outcome.decision_id)

@@ -3,11 +3,13 @@ proofs for anyone to check the log; pseudonymised entries and statistics for CND
 
 Checkpoints, the verifier key and consistency proofs carry no personal data (hashes and sizes
 only) and are public, so that witnesses and citizens can hold the log to its history. Entries,
-statistics and inclusion proofs sit behind :func:`require_auditor`.
+statistics and inclusion proofs are for CNDP auditors, through the policy enforcement point
+(citizens get inclusion proofs for their own entries in their receipts, /v1/me/access-log).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from audit import AuditLog, AuditUnavailable, EntryFilter, InvalidProof
+from gateway.authz import Enforcer, authorize
 from gateway.problems import Problem
 from gateway.services import get_services
 
@@ -26,23 +29,28 @@ def get_audit(request: Request) -> AuditLog:
     return get_services(request).audit
 
 
-def require_auditor(request: Request) -> None:
-    """Placeholder for the CNDP-auditor principal check (to be wired to gateway.auth).
+def _audit_read(action: str) -> Callable[..., Enforcer]:
+    """An auditor-only read, mediated like every other route: the CNDP auditor's token, one
+    policy decision (``policies/data/actions.json``: Law 09.08 art. 27 et seq.), and the read
+    itself appended to the log before anything is returned."""
+    mediated = authorize(action, kinds=["auditor"])
 
-    Until then only a test override (``app.state.audit_auditor_override = True``) passes:
-    the routes behind it are closed by default, never open by default.
-    """
-    if getattr(request.app.state, "audit_auditor_override", False) is not True:
-        raise Problem(
-            401,
-            "unauthorized",
-            "These audit routes are for CNDP auditors; present an auditor access token.",
-            headers={"WWW-Authenticate": 'Bearer realm="sijill"'},
-        )
+    def dependency(enforcer: Enforcer = Depends(mediated)) -> Enforcer:
+        outcome = enforcer.decide(resource={"kind": "audit_log"}, purpose=None)
+        if not outcome.allowed:
+            raise Problem(
+                403,
+                "denied",
+                "The policy does not allow this audit read.",
+                reasons=outcome.result.reasons,
+            )
+        return enforcer
+
+    dependency.__name__ = f"audit_read_{action}"
+    return dependency
 
 
 Audit = Annotated[AuditLog, Depends(get_audit)]
-Auditor = Depends(require_auditor)
 
 
 def _unavailable() -> Problem:
@@ -89,7 +97,7 @@ def verifier_key(audit: Audit) -> PlainTextResponse:
     return PlainTextResponse(audit.verifier_key + "\n", media_type="text/plain; charset=utf-8")
 
 
-@router.get("/proofs/inclusion", dependencies=[Auditor])
+@router.get("/proofs/inclusion", dependencies=[Depends(_audit_read("read_inclusion_proof"))])
 def inclusion_proof(
     audit: Audit,
     index: Annotated[int, Query(ge=0)],
@@ -119,7 +127,7 @@ def consistency_proof(
         raise _unavailable() from None
 
 
-@router.get("/entries", dependencies=[Auditor])
+@router.get("/entries", dependencies=[Depends(_audit_read("read_audit_entries"))])
 def entries(
     audit: Audit,
     agency: str | None = None,
@@ -150,7 +158,7 @@ def entries(
     }
 
 
-@router.get("/stats", dependencies=[Auditor])
+@router.get("/stats", dependencies=[Depends(_audit_read("read_audit_stats"))])
 def stats(
     audit: Audit, since: datetime | None = None, until: datetime | None = None
 ) -> dict[str, Any]:

@@ -24,16 +24,30 @@ router = APIRouter(prefix="/v1/me", tags=["citizens"])
 S = 1_000_000_000
 
 
-def _own(enforcer: Enforcer, services: Services, *, fields: list[str] | None = None,
-         kind: str = "own", vault_subjects: tuple[str, ...] = ()) -> Any:
+def _own(
+    enforcer: Enforcer,
+    services: Services,
+    *,
+    fields: list[str] | None = None,
+    kind: str = "own",
+    vault_subjects: tuple[str, ...] = (),
+) -> Any:
     """One decision about the caller's own data; 403 unless the policy allows it."""
     idcs = enforcer.principal.subject
-    outcome = enforcer.decide(resource={"kind": kind, "owner": idcs, "fields": fields or []},
-                              purpose=None, vault_subjects=vault_subjects,
-                              subject_tag=citizen_tag(services, idcs))
+    outcome = enforcer.decide(
+        resource={"kind": kind, "owner": idcs, "fields": fields or []},
+        purpose=None,
+        vault_subjects=vault_subjects,
+        subject_tag=citizen_tag(services, idcs),
+    )
     if not outcome.allowed:
-        raise Problem(403, "denied", "The policy does not allow this request.",
-                      reasons=outcome.result.reasons, decision_id=outcome.decision_id)
+        raise Problem(
+            403,
+            "denied",
+            "The policy does not allow this request.",
+            reasons=outcome.result.reasons,
+            decision_id=outcome.decision_id,
+        )
     return outcome
 
 
@@ -42,6 +56,7 @@ def _pseudonym(services: Services, idcs: str, sector: str) -> str:
 
 
 # -- access log -------------------------------------------------------------------------------
+
 
 class AccessLogEntry(BaseModel):
     index: int
@@ -62,8 +77,11 @@ class AccessLog(BaseModel):
     next_before: int | None
 
 
-@router.get("/access-log", response_model=AccessLog,
-            summary="Who used my data, when, what, why and on which basis")
+@router.get(
+    "/access-log",
+    response_model=AccessLog,
+    summary="Who used my data, when, what, why and on which basis",
+)
 def access_log(
     before: Annotated[int | None, Query(ge=0)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -79,18 +97,29 @@ def access_log(
         e = logged.entry
         if e.actor["kind"] == "citizen" and not include_own:
             continue  # by default, the uses others made of my data
-        out.append(AccessLogEntry(
-            index=logged.index, time_ns=e.time_ns,
-            agency=e.actor.get("id") if e.actor["kind"] == "agency" else None,
-            actor_kind=e.actor["kind"], action=e.action, purpose=e.purpose,
-            fields=list(e.fields), legal_basis=e.legal_basis, outcome=e.outcome,
-            reasons=list(e.reasons), receipt=f"/v1/me/access-log/{logged.index}/receipt"))
+        out.append(
+            AccessLogEntry(
+                index=logged.index,
+                time_ns=e.time_ns,
+                agency=e.actor.get("id") if e.actor["kind"] == "agency" else None,
+                actor_kind=e.actor["kind"],
+                action=e.action,
+                purpose=e.purpose,
+                fields=list(e.fields),
+                legal_basis=e.legal_basis,
+                outcome=e.outcome,
+                reasons=list(e.reasons),
+                receipt=f"/v1/me/access-log/{logged.index}/receipt",
+            )
+        )
     next_before = found[-1].index if len(found) == limit else None
     return AccessLog(entries=out, next_before=next_before)
 
 
-@router.get("/access-log/{index}/receipt",
-            summary="Entry + inclusion proof + signed checkpoint, checkable offline")
+@router.get(
+    "/access-log/{index}/receipt",
+    summary="Entry + inclusion proof + signed checkpoint, checkable offline",
+)
 def access_log_receipt(
     index: Annotated[int, Path(ge=0)],
     enforcer: Enforcer = Depends(authorize("read_receipt", kinds=["citizen"])),
@@ -107,20 +136,23 @@ def access_log_receipt(
 
 # -- consents ---------------------------------------------------------------------------------
 
+
 class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    recipient: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{1,63}$",
-                                    description="The agency the consent is given to")]
+    recipient: Annotated[
+        str,
+        Field(pattern=r"^[a-z][a-z0-9_-]{1,63}$", description="The agency the consent is given to"),
+    ]
     purpose: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
     fields: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]] = Field(
-        min_length=1, max_length=32)
+        min_length=1, max_length=32
+    )
     expires_at: int = Field(description="Expiry, seconds since the epoch (UTC)", gt=0)
     collection_method: Literal["portal", "counter"] = "portal"
 
 
 def _invalid(exc: InvalidConsent) -> Problem:
-    return Problem(422, f"consent-{exc.reason.replace('_', '-')}", exc.detail,
-                   reason=exc.reason)
+    return Problem(422, f"consent-{exc.reason.replace('_', '-')}", exc.detail, reason=exc.reason)
 
 
 def _sector_of(recipient: str, purpose: str) -> str:
@@ -151,10 +183,14 @@ def grant_consent(
     idcs = enforcer.principal.subject
     try:
         consent = services.consents.grant(
-            subject=idcs, principal_id=_pseudonym(services, idcs,
-                                                  _sector_of(body.recipient, body.purpose)),
-            recipient=body.recipient, purpose=body.purpose, fields=body.fields,
-            expires_at_ns=body.expires_at * S, method=body.collection_method)
+            subject=idcs,
+            principal_id=_pseudonym(services, idcs, _sector_of(body.recipient, body.purpose)),
+            recipient=body.recipient,
+            purpose=body.purpose,
+            fields=body.fields,
+            expires_at_ns=body.expires_at * S,
+            method=body.collection_method,
+        )
     except InvalidConsent as exc:
         raise _invalid(exc) from None
     return consent.as_public()
@@ -171,15 +207,16 @@ def revoke_consent(
     try:
         current = services.consents.get(idcs, consent_id)
         revoked = services.consents.revoke(
-            subject=idcs, consent_id=consent_id,
-            principal_id=_pseudonym(services, idcs, current.sector))
+            subject=idcs,
+            consent_id=consent_id,
+            principal_id=_pseudonym(services, idcs, current.sector),
+        )
     except ConsentNotFound:
         raise Problem(404, "not-found", "No active consent with this id.") from None
     return revoked.as_public()
 
 
-@router.get("/consents/{consent_id}/iso27560",
-            summary="The consent as an ISO/IEC TS 27560 record")
+@router.get("/consents/{consent_id}/iso27560", summary="The consent as an ISO/IEC TS 27560 record")
 def consent_record(
     consent_id: Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")],
     enforcer: Enforcer = Depends(authorize("manage_consents", kinds=["citizen"])),
@@ -200,6 +237,7 @@ def consent_record(
 
 # -- objections -------------------------------------------------------------------------------
 
+
 class ObjectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     purpose: Annotated[str | None, Field(pattern=r"^(\*|[a-z][a-z0-9_]{1,63})$")] = None
@@ -207,8 +245,11 @@ class ObjectionIn(BaseModel):
     reason: Literal["personal_situation", "direct_marketing", "automated_decision", "other"]
 
 
-@router.post("/objections", status_code=201,
-             summary="Object to a purpose or a sector; says what stops and what a law keeps")
+@router.post(
+    "/objections",
+    status_code=201,
+    summary="Object to a purpose or a sector; says what stops and what a law keeps",
+)
 def object_(
     body: ObjectionIn,
     enforcer: Enforcer = Depends(authorize("object", kinds=["citizen"])),
@@ -216,13 +257,15 @@ def object_(
 ) -> dict[str, Any]:
     _own(enforcer, services, kind="objections")
     try:
-        objection = services.consents.object(subject=enforcer.principal.subject,
-                                             reason=body.reason, purpose=body.purpose,
-                                             sector=body.sector)
+        objection = services.consents.object(
+            subject=enforcer.principal.subject,
+            reason=body.reason,
+            purpose=body.purpose,
+            sector=body.sector,
+        )
     except InvalidConsent as exc:
         raise _invalid(exc) from None
-    return {**objection.as_public(),
-            "effects": services.consents.objection_effects(objection)}
+    return {**objection.as_public(), "effects": services.consents.objection_effects(objection)}
 
 
 @router.get("/objections", summary="My objections and what each one changes")
@@ -232,11 +275,15 @@ def list_objections(
 ) -> dict[str, Any]:
     _own(enforcer, services, kind="objections")
     found = services.consents.objections(enforcer.principal.subject)
-    return {"objections": [{**o.as_public(), "effects": services.consents.objection_effects(o)}
-                           for o in found]}
+    return {
+        "objections": [
+            {**o.as_public(), "effects": services.consents.objection_effects(o)} for o in found
+        ]
+    }
 
 
 # -- my data ----------------------------------------------------------------------------------
+
 
 @router.get("/data", summary="Everything the registers hold about me")
 def my_data(
@@ -251,10 +298,12 @@ def my_data(
     except (UnknownPerson, PersonErased):
         raise Problem(404, "not-found", "The register holds no data about you.") from None
     fields = sorted(PERSON)
-    outcome = _own(enforcer, services, fields=fields, kind="person",
-                   vault_subjects=(person,))
-    released = services.vault.reveal(person, list(outcome.result.fields),
-                                     outcome.decisions[person])
-    return {"idcs": idcs, "person": released, "status": services.register.status(idcs),
-            "consents": [c.as_public() for c in services.consents.of_subject(idcs)],
-            "objections": [o.as_public() for o in services.consents.objections(idcs)]}
+    outcome = _own(enforcer, services, fields=fields, kind="person", vault_subjects=(person,))
+    released = services.vault.reveal(person, list(outcome.result.fields), outcome.decisions[person])
+    return {
+        "idcs": idcs,
+        "person": released,
+        "status": services.register.status(idcs),
+        "consents": [c.as_public() for c in services.consents.of_subject(idcs)],
+        "objections": [o.as_public() for o in services.consents.objections(idcs)],
+    }

@@ -41,7 +41,8 @@ class Rectification(BaseModel):
     province: str | None = None
     phone: str | None = None
     status: Literal["deceased"] | None = Field(
-        default=None, description="Record a death; erasure is a separate, audited procedure")
+        default=None, description="Record a death; erasure is a separate, audited procedure"
+    )
 
 
 class Rectified(BaseModel):
@@ -53,20 +54,30 @@ class Rectified(BaseModel):
 
 def _duplicate() -> Problem:
     # Law 72.18 art. 8: one IDCS per person. The answer never names the existing IDCS.
-    return Problem(409, "duplicate-person",
-                   "A person with the same identity is already enrolled.")
+    return Problem(409, "duplicate-person", "A person with the same identity is already enrolled.")
 
 
-@router.post("/persons", status_code=201, response_model=Enrolled,
-             summary="Enrol a person; returns the new IDCS")
-def enrol(person: PersonIn,
-          enforcer: Enforcer = Depends(authorize("enrol", kinds=["office"])),
-          services: Services = Depends(get_services)) -> Enrolled:
+@router.post(
+    "/persons",
+    status_code=201,
+    response_model=Enrolled,
+    summary="Enrol a person; returns the new IDCS",
+)
+def enrol(
+    person: PersonIn,
+    enforcer: Enforcer = Depends(authorize("enrol", kinds=["office"])),
+    services: Services = Depends(get_services),
+) -> Enrolled:
     fields = sorted(k for k, v in person.model_dump().items() if v is not None)
     outcome = enforcer.decide(resource={"kind": "person", "fields": fields}, purpose=None)
     if not outcome.allowed:
-        raise Problem(403, "denied", "The policy does not allow this request.",
-                      reasons=outcome.result.reasons, decision_id=outcome.decision_id)
+        raise Problem(
+            403,
+            "denied",
+            "The policy does not allow this request.",
+            reasons=outcome.result.reasons,
+            decision_id=outcome.decision_id,
+        )
     try:
         idcs = services.register.enrol(person)
     except DuplicatePerson:
@@ -74,11 +85,17 @@ def enrol(person: PersonIn,
     return Enrolled(idcs=str(idcs), decision_id=outcome.decision_id)
 
 
-@router.patch("/persons/{idcs}", response_model=Rectified,
-              summary="Rectify a person's record, keeping the previous version")
-def rectify(idcs: IdcsPath, changes: Rectification,
-            enforcer: Enforcer = Depends(authorize("rectify", kinds=["office"])),
-            services: Services = Depends(get_services)) -> Rectified:
+@router.patch(
+    "/persons/{idcs}",
+    response_model=Rectified,
+    summary="Rectify a person's record, keeping the previous version",
+)
+def rectify(
+    idcs: IdcsPath,
+    changes: Rectification,
+    enforcer: Enforcer = Depends(authorize("rectify", kinds=["office"])),
+    services: Services = Depends(get_services),
+) -> Rectified:
     from vault.schema import PERSON
 
     updates = changes.model_dump(exclude_unset=True)
@@ -88,36 +105,52 @@ def rectify(idcs: IdcsPath, changes: Rectification,
     try:
         current = services.register.vault_subject(idcs)
     except (UnknownPerson, PersonErased):
-        enforcer.refuse_unknown(resource={"kind": "person", "fields": sorted(updates)},
-                                purpose=None)
+        enforcer.refuse_unknown(
+            resource={"kind": "person", "fields": sorted(updates)}, purpose=None
+        )
         raise  # unreachable
     # The whole record is read (to merge) and rewritten, so the decision covers every field.
     fields = sorted(PERSON)
-    outcome = enforcer.decide(resource={"kind": "person", "fields": fields}, purpose=None,
-                              vault_subjects=(current,),
-                              subject_tag=services.vault.subject_tag(idcs))
+    outcome = enforcer.decide(
+        resource={"kind": "person", "fields": fields},
+        purpose=None,
+        vault_subjects=(current,),
+        subject_tag=services.vault.subject_tag(idcs),
+    )
     if not outcome.allowed:
-        raise Problem(403, "denied", "The policy does not allow this request.",
-                      reasons=outcome.result.reasons, decision_id=outcome.decision_id)
+        raise Problem(
+            403,
+            "denied",
+            "The policy does not allow this request.",
+            reasons=outcome.result.reasons,
+            decision_id=outcome.decision_id,
+        )
     version = None
     if updates:
-        record: dict[str, Any] = services.vault.reveal(current, list(outcome.result.fields),
-                                                       outcome.decisions[current])
+        record: dict[str, Any] = services.vault.reveal(
+            current, list(outcome.result.fields), outcome.decisions[current]
+        )
         record.update(updates)
         try:
             corrected = PersonIn(**record)
         except ValidationError as exc:
             where = ", ".join(sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()}))
-            raise Problem(422, "validation-error",
-                          f"The rectified record is not valid at: {where}.") from None
+            raise Problem(
+                422, "validation-error", f"The rectified record is not valid at: {where}."
+            ) from None
         try:
             version = services.register.rectify(idcs, corrected)
         except DuplicatePerson:
             raise _duplicate() from None
         except StaleVersion:
-            raise Problem(409, "conflict", "The record changed meanwhile; read it and retry.") \
-                from None
+            raise Problem(
+                409, "conflict", "The record changed meanwhile; read it and retry."
+            ) from None
     if new_status is not None:
         services.register.set_status(idcs, new_status)
-    return Rectified(idcs=idcs, version=version, status=services.register.status(idcs),
-                     decision_id=outcome.decision_id)
+    return Rectified(
+        idcs=idcs,
+        version=version,
+        status=services.register.status(idcs),
+        decision_id=outcome.decision_id,
+    )

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
 from audit import AuditEntry, AuditLog, NoteSigner
+from tests.gateway.conftest import world  # noqa: F401 - the HTTP test world (agencies, auditor)
 
 ORIGIN = "sijill.test/audit"
 

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from audit import AuditLog, open_checkpoint
 from audit.merkle import verify_consistency, verify_inclusion
 from tests.audit.conftest import make_entry
+from tests.gateway.conftest import World
 
 
 def _log(client: TestClient) -> AuditLog:
@@ -57,31 +58,52 @@ def test_a_proof_for_a_tree_larger_than_the_log_is_a_400(client: TestClient) -> 
     assert r.headers["content-type"].startswith("application/problem+json")
 
 
-def test_auditor_routes_are_closed_without_an_auditor(client: TestClient) -> None:
-    _fill(client, 2)
-    for path in ("/v1/audit/entries", "/v1/audit/stats"):
-        assert client.get(path).status_code == 401
-    r = client.get("/v1/audit/proofs/inclusion", params={"index": 0, "tree_size": 2})
-    assert r.status_code == 401
+def test_auditor_routes_need_an_auditor_token(world: World) -> None:
+    _fill(world.api, 2)
+    for path, params in (
+        ("/v1/audit/entries", {}),
+        ("/v1/audit/stats", {}),
+        ("/v1/audit/proofs/inclusion", {"index": 0, "tree_size": 2}),
+    ):
+        assert world.api.get(path, params=params).status_code == 401
+        r = world.call("cnss", "GET", path, params=params)  # an agency is not an auditor
+        assert r.status_code == 403, r.text
 
 
-def test_auditors_get_inclusion_proofs_entries_and_stats(client: TestClient) -> None:
-    log = _fill(client, 10)
+def test_auditors_get_inclusion_proofs_entries_and_stats(world: World) -> None:
+    log = _fill(world.api, 10)
     log.append(make_entry(99, agency="anam", outcome="deny"))
-    client.app.state.audit_auditor_override = True  # type: ignore[attr-defined]
-    body = client.get("/v1/audit/proofs/inclusion", params={"index": 4, "tree_size": 11}).json()
+    r = world.call(
+        "cndp", "GET", "/v1/audit/proofs/inclusion", params={"index": 4, "tree_size": 11}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
     assert set(body) == {"leaf_index", "tree_size", "leaf_hash", "audit_path"}
     path = [bytes.fromhex(h) for h in body["audit_path"]]
     assert verify_inclusion(bytes.fromhex(body["leaf_hash"]), 4, 11, path, log.root(11))
-    page = client.get("/v1/audit/entries", params={"agency": "anam"}).json()
+    page = world.call("cndp", "GET", "/v1/audit/entries", params={"agency": "anam"}).json()
     assert [e["index"] for e in page["entries"]] == [10]
     assert page["entries"][0]["outcome"] == "deny" and page["next_after"] is None
-    first = client.get("/v1/audit/entries", params={"limit": 4}).json()
-    assert first["next_after"] == 3
-    rest = client.get("/v1/audit/entries", params={"after": 3, "limit": 100}).json()
-    assert [e["index"] for e in rest["entries"]] == list(range(4, 11))
-    stats = client.get("/v1/audit/stats").json()
-    assert stats["tree_size"] == 11 and stats["by_outcome"] == {"allow": 10, "deny": 1}
+    first = world.call("cndp", "GET", "/v1/audit/entries", params={"limit": 4}).json()
+    assert [e["index"] for e in first["entries"]] == [0, 1, 2, 3] and first["next_after"] == 3
+    rest = world.call(
+        "cndp", "GET", "/v1/audit/entries", params={"after": 3, "limit": 7, "agency": "cnss"}
+    ).json()
+    assert [e["index"] for e in rest["entries"]] == list(range(4, 10))
+    stats = world.call("cndp", "GET", "/v1/audit/stats").json()
+    anam = [g for g in stats["groups"] if g["agency"] == "anam"]
+    assert [(g["outcome"], g["count"]) for g in anam] == [("deny", 1)]
+    assert stats["tree_size"] == log.size()
+
+
+def test_every_auditor_read_is_itself_on_the_record(world: World) -> None:
+    log = _fill(world.api, 3)
+    before = log.size()
+    assert world.call("cndp", "GET", "/v1/audit/stats").status_code == 200
+    reads = log.entries(after=before - 1)
+    assert [(e.entry.actor["kind"], e.entry.action) for e in reads] == [
+        ("auditor", "read_audit_stats")
+    ]
 
 
 def test_readiness_reports_the_audit_store(client: TestClient) -> None:

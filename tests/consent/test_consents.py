@@ -11,8 +11,7 @@ from joserfc.errors import BadSignatureError
 from joserfc.jwk import KeySet
 from sqlalchemy import Engine, func, select
 
-from consent import ConsentNotFound, ConsentService, ConsentStatus, InvalidConsent
-from consent import tables
+from consent import ConsentNotFound, ConsentService, ConsentStatus, InvalidConsent, tables
 from consent.receipts import iso27560_record
 from policies.registry import ProcessingRegistry
 
@@ -23,11 +22,16 @@ PSEUDONYM = "health.v1.abcdefgh"
 
 
 def grant(service: ConsentService, **overrides: Any):  # type: ignore[no-untyped-def]
-    args: dict[str, Any] = dict(subject=IDCS, principal_id=PSEUDONYM, recipient="ms_sante",
-                                purpose="maternal_health_followup",
-                                fields=["phone", "given_name_lat"],
-                                expires_at_ns=NOW + 30 * 86_400 * S, method="portal",
-                                now_ns=NOW)
+    args: dict[str, Any] = dict(
+        subject=IDCS,
+        principal_id=PSEUDONYM,
+        recipient="ms_sante",
+        purpose="maternal_health_followup",
+        fields=["phone", "given_name_lat"],
+        expires_at_ns=NOW + 30 * 86_400 * S,
+        method="portal",
+        now_ns=NOW,
+    )
     args.update(overrides)
     return service.grant(**args)
 
@@ -41,14 +45,19 @@ def test_granted_consent_is_active_and_shaped_for_the_policy(service: ConsentSer
     consent = grant(service)
     assert consent.status is ConsentStatus.ACTIVE
     [as_input] = service.for_policy(IDCS, now_ns=NOW + S)
-    assert as_input == {"id": consent.id, "purpose": "maternal_health_followup",
-                        "fields": ["given_name_lat", "phone"],
-                        "expires_at": NOW + 30 * 86_400 * S, "recipient": "ms_sante",
-                        "revoked": False}
+    assert as_input == {
+        "id": consent.id,
+        "purpose": "maternal_health_followup",
+        "fields": ["given_name_lat", "phone"],
+        "expires_at": NOW + 30 * 86_400 * S,
+        "recipient": "ms_sante",
+        "revoked": False,
+    }
 
 
-def test_receipt_verifies_with_an_independent_jose_library(service: ConsentService,
-                                                           public_jwks: dict[str, Any]) -> None:
+def test_receipt_verifies_with_an_independent_jose_library(
+    service: ConsentService, public_jwks: dict[str, Any]
+) -> None:
     consent = grant(service)
     keys = KeySet.import_key_set(public_jwks)
     token = jws.deserialize_compact(consent.receipt, keys, algorithms=["ES256"])
@@ -60,22 +69,23 @@ def test_receipt_verifies_with_an_independent_jose_library(service: ConsentServi
     assert claims["services"][0]["purposes"][0]["piiCategory"] == ["given_name_lat", "phone"]
 
 
-def test_receipt_with_one_changed_byte_does_not_verify(service: ConsentService,
-                                                       public_jwks: dict[str, Any]) -> None:
+def test_receipt_with_one_changed_byte_does_not_verify(
+    service: ConsentService, public_jwks: dict[str, Any]
+) -> None:
     receipt = grant(service).receipt
     header, payload, signature = receipt.split(".")
     # Change one character of the payload (still valid base64url).
     flipped = payload[:10] + ("A" if payload[10] != "A" else "B") + payload[11:]
     keys = KeySet.import_key_set(public_jwks)
     with pytest.raises(BadSignatureError):
-        jws.deserialize_compact(".".join([header, flipped, signature]), keys,
-                                algorithms=["ES256"])
+        jws.deserialize_compact(".".join([header, flipped, signature]), keys, algorithms=["ES256"])
 
 
 def test_revocation_makes_a_new_artefact_and_supersedes_the_old(service: ConsentService) -> None:
     consent = grant(service)
-    revoked = service.revoke(subject=IDCS, consent_id=consent.id, principal_id=PSEUDONYM,
-                             now_ns=NOW + 5 * S)
+    revoked = service.revoke(
+        subject=IDCS, consent_id=consent.id, principal_id=PSEUDONYM, now_ns=NOW + 5 * S
+    )
     assert revoked.replaces == consent.id and revoked.status is ConsentStatus.REVOKED
     statuses = {c.id: c.status for c in service.of_subject(IDCS, now_ns=NOW + 6 * S)}
     assert statuses == {consent.id: ConsentStatus.SUPERSEDED, revoked.id: ConsentStatus.REVOKED}
@@ -88,15 +98,17 @@ def test_a_consent_cannot_be_revoked_twice(service: ConsentService) -> None:
     consent = grant(service)
     service.revoke(subject=IDCS, consent_id=consent.id, principal_id=PSEUDONYM, now_ns=NOW + S)
     with pytest.raises(ConsentNotFound):
-        service.revoke(subject=IDCS, consent_id=consent.id, principal_id=PSEUDONYM,
-                       now_ns=NOW + 2 * S)
+        service.revoke(
+            subject=IDCS, consent_id=consent.id, principal_id=PSEUDONYM, now_ns=NOW + 2 * S
+        )
 
 
 def test_another_citizen_cannot_revoke_my_consent(service: ConsentService) -> None:
     consent = grant(service)
     with pytest.raises(ConsentNotFound):
-        service.revoke(subject="3456789012", consent_id=consent.id, principal_id="x",
-                       now_ns=NOW + S)
+        service.revoke(
+            subject="3456789012", consent_id=consent.id, principal_id="x", now_ns=NOW + S
+        )
 
 
 def test_consent_expires_at_its_expiry_instant(service: ConsentService) -> None:
@@ -109,18 +121,22 @@ def test_consent_expires_at_its_expiry_instant(service: ConsentService) -> None:
     assert at.status is ConsentStatus.EXPIRED
 
 
-@pytest.mark.parametrize(("overrides", "reason"), [
-    ({"purpose": "no_such_purpose"}, "unknown_purpose"),
-    ({"fields": ["phone", "cnie"]}, "fields_outside_registry"),
-    ({"fields": []}, "no_fields"),
-    ({"expires_at_ns": NOW - S}, "expiry_in_past"),
-    ({"expires_at_ns": NOW + 366 * 86_400 * S}, "expiry_beyond_maximum"),
-    ({"recipient": "cnss"}, "unknown_recipient"),
-    ({"purpose": "asd_payment", "recipient": "cnss", "fields": ["phone"]}, "not_consent_based"),
-    ({"method": "telepathy"}, "invalid_method"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"purpose": "no_such_purpose"}, "unknown_purpose"),
+        ({"fields": ["phone", "cnie"]}, "fields_outside_registry"),
+        ({"fields": []}, "no_fields"),
+        ({"expires_at_ns": NOW - S}, "expiry_in_past"),
+        ({"expires_at_ns": NOW + 366 * 86_400 * S}, "expiry_beyond_maximum"),
+        ({"recipient": "cnss"}, "unknown_recipient"),
+        ({"purpose": "asd_payment", "recipient": "cnss", "fields": ["phone"]}, "not_consent_based"),
+        ({"method": "telepathy"}, "invalid_method"),
+    ],
+)
 def test_invalid_consents_are_refused_and_nothing_is_stored(
-        service: ConsentService, engine: Engine, overrides: dict[str, Any], reason: str) -> None:
+    service: ConsentService, engine: Engine, overrides: dict[str, Any], reason: str
+) -> None:
     with pytest.raises(InvalidConsent) as info:
         grant(service, **overrides)
     assert info.value.reason == reason
@@ -136,8 +152,9 @@ def test_registry_maximum_bounds_the_expiry(service: ConsentService) -> None:
         grant(service, expires_at_ns=limit + S)
 
 
-def test_each_change_queues_one_signed_notification(service: ConsentService,
-                                                    engine: Engine) -> None:
+def test_each_change_queues_one_signed_notification(
+    service: ConsentService, engine: Engine
+) -> None:
     consent = grant(service)
     service.revoke(subject=IDCS, consent_id=consent.id, principal_id=PSEUDONYM, now_ns=NOW + S)
     with engine.connect() as conn:
@@ -145,10 +162,8 @@ def test_each_change_queues_one_signed_notification(service: ConsentService,
     assert events == ["active", "revoked"]
 
 
-def test_objection_tells_what_stops_and_which_law_keeps_processing(
-        service: ConsentService) -> None:
-    objection = service.object(subject=IDCS, purpose="*", reason="personal_situation",
-                               now_ns=NOW)
+def test_objection_tells_what_stops_and_which_law_keeps_processing(service: ConsentService) -> None:
+    objection = service.object(subject=IDCS, purpose="*", reason="personal_situation", now_ns=NOW)
     effects = {e["purpose"]: e for e in service.objection_effects(objection, now_ns=NOW)}
     assert effects["scholarship_outreach"]["effect"] == "stopped"
     assert effects["asd_payment"]["effect"] == "continues"
@@ -158,14 +173,18 @@ def test_objection_tells_what_stops_and_which_law_keeps_processing(
     assert service.objections_for_policy(IDCS) == [{"id": objection.id, "purpose": "*"}]
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"reason": "personal_situation"},
-    {"reason": "personal_situation", "purpose": "asd_payment", "sector": "social"},
-    {"reason": "because", "purpose": "asd_payment"},
-    {"reason": "other", "purpose": "nope"},
-])
-def test_malformed_objections_are_refused(service: ConsentService, engine: Engine,
-                                          kwargs: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"reason": "personal_situation"},
+        {"reason": "personal_situation", "purpose": "asd_payment", "sector": "social"},
+        {"reason": "because", "purpose": "asd_payment"},
+        {"reason": "other", "purpose": "nope"},
+    ],
+)
+def test_malformed_objections_are_refused(
+    service: ConsentService, engine: Engine, kwargs: dict[str, Any]
+) -> None:
     with pytest.raises(InvalidConsent):
         service.object(subject=IDCS, now_ns=NOW, **kwargs)
     assert rows(engine, tables.objections) == 0
@@ -173,8 +192,9 @@ def test_malformed_objections_are_refused(service: ConsentService, engine: Engin
 
 def test_iso27560_record_carries_the_chain(service: ConsentService) -> None:
     consent = grant(service)
-    revoked = service.revoke(subject=IDCS, consent_id=consent.id, principal_id=PSEUDONYM,
-                             now_ns=NOW + S)
+    revoked = service.revoke(
+        subject=IDCS, consent_id=consent.id, principal_id=PSEUDONYM, now_ns=NOW + S
+    )
     entry = ProcessingRegistry.load().get(revoked.registry_entry)
     assert entry is not None
     record = iso27560_record(revoked, entry, PSEUDONYM, service.history(IDCS, revoked.id))

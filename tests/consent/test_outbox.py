@@ -25,7 +25,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
                 if receiver.failures > 0:
                     receiver.failures -= 1
@@ -51,16 +51,24 @@ def receiver() -> Iterator[Receiver]:
 
 
 def send(url: str, body: str) -> int:
-    return httpx.post(url, content=body, headers={"Content-Type": "application/jwt"},
-                      timeout=5).status_code
+    return httpx.post(
+        url, content=body, headers={"Content-Type": "application/jwt"}, timeout=5
+    ).status_code
 
 
 def test_notification_is_retried_with_backoff_until_delivered(
-        service: ConsentService, engine, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
-    consent = service.grant(subject="2345678901", principal_id="health.v1.x",
-                            recipient="ms_sante", purpose="maternal_health_followup",
-                            fields=["phone"], expires_at_ns=NOW + 86_400 * S, method="portal",
-                            now_ns=NOW)
+    service: ConsentService, engine, receiver: Receiver
+) -> None:  # type: ignore[no-untyped-def]
+    consent = service.grant(
+        subject="2345678901",
+        principal_id="health.v1.x",
+        recipient="ms_sante",
+        purpose="maternal_health_followup",
+        fields=["phone"],
+        expires_at_ns=NOW + 86_400 * S,
+        method="portal",
+        now_ns=NOW,
+    )
     outbox = Outbox(engine)
     endpoints = {"ms_sante": receiver.url}
     first = outbox.deliver_due(send, endpoints.get, now_ns=NOW)
@@ -77,9 +85,16 @@ def test_notification_is_retried_with_backoff_until_delivered(
 
 
 def test_unreachable_endpoint_is_retried_not_lost(service: ConsentService, engine) -> None:  # type: ignore[no-untyped-def]
-    service.grant(subject="2345678901", principal_id="p", recipient="ms_sante",
-                  purpose="maternal_health_followup", fields=["phone"],
-                  expires_at_ns=NOW + 86_400 * S, method="portal", now_ns=NOW)
+    service.grant(
+        subject="2345678901",
+        principal_id="p",
+        recipient="ms_sante",
+        purpose="maternal_health_followup",
+        fields=["phone"],
+        expires_at_ns=NOW + 86_400 * S,
+        method="portal",
+        now_ns=NOW,
+    )
     outbox = Outbox(engine)
     [delivery] = outbox.deliver_due(send, lambda _r: "http://127.0.0.1:1/closed", now_ns=NOW)
     assert delivery.status is None and not delivery.delivered

@@ -19,14 +19,34 @@ from identity.oauth import OAuthService, build_oauth_service
 
 AGENCY_SCOPES = "agency:lookup agency:query agency:eligibility"
 
-FATIMA = dict(given_name_ar="فاطمة", family_name_ar="بنعلي", given_name_lat="Fatima",
-              family_name_lat="Benali", sex="F", birth_date="1987-03-14",
-              birth_place="Fès", cnie="AB123456", address="12 Derb Sidi Ahmed, Fès",
-              region="Fès-Meknès", province="Fès", phone="+212612345678")
-YOUSSEF = dict(given_name_ar="يوسف", family_name_ar="العلوي", given_name_lat="Youssef",
-               family_name_lat="Alaoui", sex="M", birth_date="1979-11-02",
-               birth_place="Rabat", cnie="CD654321", address="4 Rue Oued Sebou, Rabat",
-               region="Rabat-Salé-Kénitra", province="Rabat", phone="+212698765432")
+FATIMA = dict(
+    given_name_ar="فاطمة",
+    family_name_ar="بنعلي",
+    given_name_lat="Fatima",
+    family_name_lat="Benali",
+    sex="F",
+    birth_date="1987-03-14",
+    birth_place="Fès",
+    cnie="AB123456",
+    address="12 Derb Sidi Ahmed, Fès",
+    region="Fès-Meknès",
+    province="Fès",
+    phone="+212612345678",
+)
+YOUSSEF = dict(
+    given_name_ar="يوسف",
+    family_name_ar="العلوي",
+    given_name_lat="Youssef",
+    family_name_lat="Alaoui",
+    sex="M",
+    birth_date="1979-11-02",
+    birth_place="Rabat",
+    cnie="CD654321",
+    address="4 Rue Oued Sebou, Rabat",
+    region="Rabat-Salé-Kénitra",
+    province="Rabat",
+    phone="+212698765432",
+)
 
 
 @dataclass
@@ -45,14 +65,21 @@ class World:
     clients: dict[str, Client] = field(default_factory=dict)
     people: dict[str, str] = field(default_factory=dict)  # name -> IDCS
 
-    def register(self, client_id: str, kind: str, sector: str, scopes: str,
-                 purposes: str = "") -> Client:
+    def register(
+        self, client_id: str, kind: str, sector: str, scopes: str, purposes: str = ""
+    ) -> Client:
         key = ec.generate_private_key(ec.SECP256R1())
         kid = secrets.token_hex(4)
         public = {**ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": kid}
-        self.oauth.registry.add(name=client_id, kind=kind, sector=sector,
-                                jwks={"keys": [public]}, scopes=scopes, purposes=purposes,
-                                client_id=client_id)
+        self.oauth.registry.add(
+            name=client_id,
+            kind=kind,
+            sector=sector,
+            jwks={"keys": [public]},
+            scopes=scopes,
+            purposes=purposes,
+            client_id=client_id,
+        )
         self.clients[client_id] = Client(client_id, key, kid)
         return self.clients[client_id]
 
@@ -60,11 +87,24 @@ class World:
         client = self.clients[client_id]
         now = int(time.time())
         audience = f"{self.issuer}/oauth/token"
-        assertion = jwt.encode({"iss": client_id, "sub": client_id, "aud": audience,
-                                "jti": secrets.token_urlsafe(16), "iat": now, "exp": now + 60},
-                               client.key, algorithm="ES256", headers={"kid": client.kid})
-        data = {"grant_type": "client_credentials", "client_assertion": assertion,
-                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+        assertion = jwt.encode(
+            {
+                "iss": client_id,
+                "sub": client_id,
+                "aud": audience,
+                "jti": secrets.token_urlsafe(16),
+                "iat": now,
+                "exp": now + 60,
+            },
+            client.key,
+            algorithm="ES256",
+            headers={"kid": client.kid},
+        )
+        data = {
+            "grant_type": "client_credentials",
+            "client_assertion": assertion,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        }
         if scope:
             data["scope"] = scope
         response = self.api.post("/oauth/token", data=data)
@@ -74,15 +114,19 @@ class World:
     def citizen_token(self, name: str) -> str:
         """A citizen's portal token, as the authorization-code flow mints it after the
         IDCS + TOTP sign-in (that flow has its own tests in tests/identity/oauth)."""
-        token, _ = self.oauth.issuer.access_token(client_id="portal", scope="openid citizen:self",
-                                                  subject=self.people[name],
-                                                  subject_kind="citizen")
+        token, _ = self.oauth.issuer.access_token(
+            client_id="portal",
+            scope="openid citizen:self",
+            subject=self.people[name],
+            subject_kind="citizen",
+        )
         return token
 
     def call(self, client_id: str, method: str, path: str, **kwargs: Any) -> Any:
         token = self.token(client_id)
-        return self.api.request(method, path, headers={"Authorization": f"Bearer {token}"},
-                                **kwargs)
+        return self.api.request(
+            method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
+        )
 
     def audit_size(self) -> int:
         return int(self.services.audit.size())
@@ -91,8 +135,9 @@ class World:
 @pytest.fixture
 def world(app, settings) -> World:  # type: ignore[no-untyped-def]
     services = app.state.services
-    oauth = build_oauth_service(services.engines["main"], settings.data_dir / "keys",
-                                settings.issuer)
+    oauth = build_oauth_service(
+        services.engines["main"], settings.data_dir / "keys", settings.issuer
+    )
     services.extras["oauth"] = oauth
     api = TestClient(app, base_url=settings.issuer, raise_server_exceptions=False)
     w = World(api=api, oauth=oauth, services=services, issuer=settings.issuer)
@@ -104,10 +149,22 @@ def world(app, settings) -> World:  # type: ignore[no-untyped-def]
     w.register("men", "agency", "education", AGENCY_SCOPES, "scholarship_outreach")
     w.register("office-fes", "office", "registry", "rnp:enrol rnp:rectify rsu:register")
     w.register("cndp", "auditor", "oversight", "audit:read")
-    w.oauth.registry.add(name="portal", kind="portal", sector="citizens",
-                         jwks={"keys": [{**ECAlgorithm.to_jwk(
-                             ec.generate_private_key(ec.SECP256R1()).public_key(),
-                             as_dict=True), "kid": "p1"}]},
-                         scopes="openid citizen:self", client_id="portal",
-                         redirect_uris=["http://127.0.0.1:8000/portal/callback"])
+    w.oauth.registry.add(
+        name="portal",
+        kind="portal",
+        sector="citizens",
+        jwks={
+            "keys": [
+                {
+                    **ECAlgorithm.to_jwk(
+                        ec.generate_private_key(ec.SECP256R1()).public_key(), as_dict=True
+                    ),
+                    "kid": "p1",
+                }
+            ]
+        },
+        scopes="openid citizen:self",
+        client_id="portal",
+        redirect_uris=["http://127.0.0.1:8000/portal/callback"],
+    )
     return w

@@ -14,8 +14,7 @@ S = 1_000_000_000
 
 
 def lookup(world: World, agency: str, cnie: str, purpose: str) -> Any:
-    return world.call(agency, "POST", "/v1/agency/lookup",
-                      json={"cnie": cnie, "purpose": purpose})
+    return world.call(agency, "POST", "/v1/agency/lookup", json={"cnie": cnie, "purpose": purpose})
 
 
 def pseudonym(world: World, agency: str, cnie: str, purpose: str) -> str:
@@ -25,21 +24,26 @@ def pseudonym(world: World, agency: str, cnie: str, purpose: str) -> str:
 
 
 def query(world: World, agency: str, pseudo: str, fields: list[str], purpose: str) -> Any:
-    return world.call(agency, "POST", f"/v1/agency/persons/{pseudo}/query",
-                      json={"fields": fields, "purpose": purpose})
+    return world.call(
+        agency,
+        "POST",
+        f"/v1/agency/persons/{pseudo}/query",
+        json={"fields": fields, "purpose": purpose},
+    )
 
 
 def grant(world: World, citizen: str, **body: Any) -> Any:
     token = world.citizen_token(citizen)
-    return world.api.post("/v1/me/consents", json=body,
-                          headers={"Authorization": f"Bearer {token}"})
+    return world.api.post(
+        "/v1/me/consents", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
 
 
-def test_statutory_purpose_releases_only_the_declared_fields_without_consent(
-        world: World) -> None:
+def test_statutory_purpose_releases_only_the_declared_fields_without_consent(world: World) -> None:
     p = pseudonym(world, "cnss", "AB123456", "amo_tadamon_enrolment")
-    response = query(world, "cnss", p, ["given_name_lat", "birth_date", "phone", "cnie"],
-                     "amo_tadamon_enrolment")
+    response = query(
+        world, "cnss", p, ["given_name_lat", "birth_date", "phone", "cnie"], "amo_tadamon_enrolment"
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     # The AMO Tadamon declaration lists names and birth date (full) but neither phone nor CNIE.
@@ -51,8 +55,7 @@ def test_statutory_purpose_releases_only_the_declared_fields_without_consent(
 
 def test_masking_obligation_shows_a_phone_by_its_last_two_digits(world: World) -> None:
     p = pseudonym(world, "cnss", "AB123456", "asd_payment")
-    body = query(world, "cnss", p, ["phone", "birth_date", "family_name_lat"],
-                 "asd_payment").json()
+    body = query(world, "cnss", p, ["phone", "birth_date", "family_name_lat"], "asd_payment").json()
     # The ASD declaration grants the full family name but masks the phone and birth date.
     assert body["released"]["family_name_lat"] == "Benali"
     assert body["released"]["phone"] != "+212612345678"
@@ -61,16 +64,22 @@ def test_masking_obligation_shows_a_phone_by_its_last_two_digits(world: World) -
 
 
 def test_consent_purpose_is_denied_without_consent_allowed_with_it_and_denied_after_revocation(
-        world: World) -> None:
+    world: World,
+) -> None:
     purpose = "scholarship_outreach"
     before = world.audit_size()
     denied_lookup = lookup(world, "men", "AB123456", purpose)
     assert denied_lookup.status_code == 404  # a refused lookup looks like an unknown person
     assert world.audit_size() == before + 1
 
-    granted = grant(world, "fatima", recipient="men", purpose=purpose,
-                    fields=["given_name_lat", "region"],
-                    expires_at=int(time.time()) + 30 * 86400)
+    granted = grant(
+        world,
+        "fatima",
+        recipient="men",
+        purpose=purpose,
+        fields=["given_name_lat", "region"],
+        expires_at=int(time.time()) + 30 * 86400,
+    )
     assert granted.status_code == 201, granted.text
     p = pseudonym(world, "men", "AB123456", purpose)
     allowed = query(world, "men", p, ["given_name_lat", "region", "phone"], purpose)
@@ -79,8 +88,9 @@ def test_consent_purpose_is_denied_without_consent_allowed_with_it_and_denied_af
     assert [w["field"] for w in allowed.json()["withheld"]] == ["phone"]
 
     token = world.citizen_token("fatima")
-    revoked = world.api.delete(f"/v1/me/consents/{granted.json()['id']}",
-                               headers={"Authorization": f"Bearer {token}"})
+    revoked = world.api.delete(
+        f"/v1/me/consents/{granted.json()['id']}", headers={"Authorization": f"Bearer {token}"}
+    )
     assert revoked.status_code == 200, revoked.text
     after = query(world, "men", p, ["given_name_lat"], purpose)
     assert after.status_code == 403
@@ -89,8 +99,9 @@ def test_consent_purpose_is_denied_without_consent_allowed_with_it_and_denied_af
 
 def test_fields_beyond_the_purpose_are_withheld_each_with_a_reason(world: World) -> None:
     p = pseudonym(world, "cnss", "AB123456", "amo_tadamon_enrolment")
-    body = query(world, "cnss", p, ["given_name_lat", "address", "birth_place"],
-                 "amo_tadamon_enrolment").json()
+    body = query(
+        world, "cnss", p, ["given_name_lat", "address", "birth_place"], "amo_tadamon_enrolment"
+    ).json()
     withheld = {w["field"]: w["reason"] for w in body["withheld"]}
     assert set(withheld) == {"address", "birth_place"}
     assert all(reason for reason in withheld.values())
@@ -99,8 +110,13 @@ def test_fields_beyond_the_purpose_are_withheld_each_with_a_reason(world: World)
 def test_another_sectors_pseudonym_is_404_like_an_unknown_one(world: World) -> None:
     social = pseudonym(world, "cnss", "AB123456", "amo_tadamon_enrolment")
     foreign = query(world, "ms_sante", social, ["phone"], "maternal_health_followup")
-    unknown = query(world, "ms_sante", "health.v1.aaaaaaaaaaaaaaaaaaaaaaaaaa", ["phone"],
-                    "maternal_health_followup")
+    unknown = query(
+        world,
+        "ms_sante",
+        "health.v1.aaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ["phone"],
+        "maternal_health_followup",
+    )
     assert foreign.status_code == unknown.status_code == 404
     assert foreign.json()["detail"] == unknown.json()["detail"]
 
@@ -109,16 +125,26 @@ def test_pseudonyms_differ_between_sectors_and_are_stable_within_one(world: Worl
     cnss = pseudonym(world, "cnss", "AB123456", "amo_tadamon_enrolment")
     anam = pseudonym(world, "anam", "AB123456", "amo_tadamon_enrolment")
     assert cnss == anam  # same sector
-    grant(world, "fatima", recipient="men", purpose="scholarship_outreach", fields=["region"],
-          expires_at=int(time.time()) + 86400)
+    grant(
+        world,
+        "fatima",
+        recipient="men",
+        purpose="scholarship_outreach",
+        fields=["region"],
+        expires_at=int(time.time()) + 86400,
+    )
     men = pseudonym(world, "men", "AB123456", "scholarship_outreach")
     assert men != cnss and world.people["fatima"] not in men
 
 
 def test_eligibility_answers_only_a_boolean_and_the_decision_id(world: World) -> None:
     p = pseudonym(world, "cnss", "AB123456", "amo_tadamon_enrolment")
-    response = world.call("cnss", "POST", f"/v1/agency/persons/{p}/eligibility",
-                          json={"program": "amo_tadamon", "purpose": "amo_tadamon_enrolment"})
+    response = world.call(
+        "cnss",
+        "POST",
+        f"/v1/agency/persons/{p}/eligibility",
+        json={"program": "amo_tadamon", "purpose": "amo_tadamon_enrolment"},
+    )
     assert response.status_code == 200, response.text
     assert set(response.json()) == {"eligible", "decision_id"}
     assert isinstance(response.json()["eligible"], bool)
@@ -138,8 +164,9 @@ def test_access_log_shows_each_call_right_after_it_happened(world: World) -> Non
     assert read["fields"] == ["given_name_lat"]  # what was released, not what was asked
     assert read["legal_basis"]["type"] == "law"
     # Youssef's log does not show Fatima's uses.
-    other = world.api.get("/v1/me/access-log",
-                          headers={"Authorization": f"Bearer {world.citizen_token('youssef')}"})
+    other = world.api.get(
+        "/v1/me/access-log", headers={"Authorization": f"Bearer {world.citizen_token('youssef')}"}
+    )
     assert other.json()["entries"] == []
 
 
@@ -158,10 +185,12 @@ def test_a_receipt_from_the_access_log_verifies_offline(world: World) -> None:
     assert world.api.get(entry["receipt"], headers=other).status_code == 404
 
 
-@pytest.mark.parametrize("call", ["lookup", "lookup_unknown", "query", "query_denied",
-                                  "query_foreign", "eligibility"])
-def test_every_call_allowed_or_denied_appends_exactly_one_audit_entry(world: World,
-                                                                      call: str) -> None:
+@pytest.mark.parametrize(
+    "call", ["lookup", "lookup_unknown", "query", "query_denied", "query_foreign", "eligibility"]
+)
+def test_every_call_allowed_or_denied_appends_exactly_one_audit_entry(
+    world: World, call: str
+) -> None:
     p = pseudonym(world, "cnss", "AB123456", "amo_tadamon_enrolment")
     before = world.audit_size()
     if call == "lookup":
@@ -171,19 +200,26 @@ def test_every_call_allowed_or_denied_appends_exactly_one_audit_entry(world: Wor
     elif call == "query":
         query(world, "cnss", p, ["given_name_lat"], "amo_tadamon_enrolment")
     elif call == "query_denied":
-        assert query(world, "cnss", p, ["given_name_lat"], "maternal_health_followup"
-                     ).status_code == 403
+        assert (
+            query(world, "cnss", p, ["given_name_lat"], "maternal_health_followup").status_code
+            == 403
+        )
     elif call == "query_foreign":
         assert query(world, "men", p, ["region"], "scholarship_outreach").status_code == 404
     else:
-        world.call("cnss", "POST", f"/v1/agency/persons/{p}/eligibility",
-                   json={"program": "asd", "purpose": "asd_payment"})
+        world.call(
+            "cnss",
+            "POST",
+            f"/v1/agency/persons/{p}/eligibility",
+            json={"program": "asd", "purpose": "asd_payment"},
+        )
     assert world.audit_size() == before + 1
 
 
 def test_a_purpose_is_mandatory(world: World) -> None:
     p = pseudonym(world, "cnss", "AB123456", "amo_tadamon_enrolment")
-    response = world.call("cnss", "POST", f"/v1/agency/persons/{p}/query",
-                          json={"fields": ["given_name_lat"]})
+    response = world.call(
+        "cnss", "POST", f"/v1/agency/persons/{p}/query", json={"fields": ["given_name_lat"]}
+    )
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"

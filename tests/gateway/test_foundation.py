@@ -39,12 +39,16 @@ def test_readyz_names_every_store_when_ready(client: TestClient) -> None:
     assert {"database.main", "database.vault", "database.audit"} <= set(response.json()["checks"])
 
 
-@pytest.mark.parametrize("bad_url", [
-    "postgresql+psycopg://postgres@127.0.0.1:1/nowhere",
-    "sqlite:////proc/no-such-dir/sijill.db",
-])
-def test_readyz_is_503_problem_naming_the_database_when_unreachable(tmp_path: Path,
-                                                                     bad_url: str) -> None:
+@pytest.mark.parametrize(
+    "bad_url",
+    [
+        "postgresql+psycopg://postgres@127.0.0.1:1/nowhere",
+        "sqlite:////proc/no-such-dir/sijill.db",
+    ],
+)
+def test_readyz_is_503_problem_naming_the_database_when_unreachable(
+    tmp_path: Path, bad_url: str
+) -> None:
     settings = load_settings(data_dir=tmp_path, database_url=bad_url)
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -125,12 +129,15 @@ def test_migrations_create_version_tables_for_every_store(migrated_urls: dict[st
     assert {"alembic_version_main", "alembic_version_vault", "alembic_version_audit"} <= tables
 
 
-@pytest.mark.parametrize(("overrides", "mentions"), [
-    ({"policy_engine": "magic"}, "SIJILL_POLICY_ENGINE"),
-    ({"database_url": "not a url"}, "SIJILL_DATABASE_URL"),
-    ({"database_url": "mysql://x@y/z"}, "SIJILL_DATABASE_URL"),
-    ({"port": "99999"}, "SIJILL_PORT"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "mentions"),
+    [
+        ({"policy_engine": "magic"}, "SIJILL_POLICY_ENGINE"),
+        ({"database_url": "not a url"}, "SIJILL_DATABASE_URL"),
+        ({"database_url": "mysql://x@y/z"}, "SIJILL_DATABASE_URL"),
+        ({"port": "99999"}, "SIJILL_PORT"),
+    ],
+)
 def test_bad_settings_raise_one_readable_line(overrides: dict[str, str], mentions: str) -> None:
     with pytest.raises(SettingsError) as info:
         load_settings(**overrides)
@@ -139,18 +146,27 @@ def test_bad_settings_raise_one_readable_line(overrides: dict[str, str], mention
 
 
 def _sijill(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from gateway.cli import main; main()", *args],
-                          capture_output=True, text=True, env={**os.environ, **env}, timeout=60,
-                          cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", "from gateway.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+        cwd=ROOT,
+    )
 
 
-@pytest.mark.parametrize(("env", "mentions"), [
-    ({"SIJILL_POLICY_ENGINE": "magic"}, "SIJILL_POLICY_ENGINE"),
-    ({"SIJILL_DATABASE_URL": "::nonsense::"}, "SIJILL_DATABASE_URL"),
-    ({"SIJILL_DATA_DIR": "/proc/sijill-cannot-write-here"}, "SIJILL_DATA_DIR"),
-])
+@pytest.mark.parametrize(
+    ("env", "mentions"),
+    [
+        ({"SIJILL_POLICY_ENGINE": "magic"}, "SIJILL_POLICY_ENGINE"),
+        ({"SIJILL_DATABASE_URL": "::nonsense::"}, "SIJILL_DATABASE_URL"),
+        ({"SIJILL_DATA_DIR": "/proc/sijill-cannot-write-here"}, "SIJILL_DATA_DIR"),
+    ],
+)
 def test_serve_with_a_bad_setting_exits_with_one_line_and_no_traceback(
-        env: dict[str, str], mentions: str, tmp_path: Path) -> None:
+    env: dict[str, str], mentions: str, tmp_path: Path
+) -> None:
     env = {"SIJILL_DATA_DIR": str(tmp_path), **env}
     result = _sijill("serve", env=env)
     assert result.returncode != 0
@@ -162,7 +178,12 @@ def test_serve_with_a_bad_setting_exits_with_one_line_and_no_traceback(
 
 def test_import_layers_hold() -> None:
     """The import-linter contract in pyproject.toml (DESIGN.md "Trust zones")."""
-    result = subprocess.run([str(Path(sys.executable).with_name("lint-imports"))],
-                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports"))],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "broken" not in result.stdout.lower() or " 0 broken" in result.stdout.lower()

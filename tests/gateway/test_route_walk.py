@@ -8,7 +8,6 @@ from fastapi import Depends, FastAPI
 from gateway.app import PUBLIC_ROUTES, iter_routes
 from gateway.authz import authorize, unmediated_routes
 
-
 authorize_dep = Depends(authorize("read_own_data", kinds=["citizen"]))
 
 
@@ -31,4 +30,3 @@ def test_a_route_without_authorize_is_reported(app: FastAPI) -> None:
         return {}
 
     assert unmediated_routes(iter_routes(app), PUBLIC_ROUTES) == ["GET /v1/me/leak"]
-

@@ -196,3 +196,30 @@ def test_sigkill_in_the_middle_then_resume_scores_each_household_exactly_once(
     assert resumed.returncode == 0, resumed.stderr
     assert '"resumed": true' in resumed.stdout
     check_every_household_once(services, settings, tmp_path / "models", digests, count)
+
+
+def test_a_crash_right_after_the_audit_append_does_not_audit_twice_on_resume(
+    services: Services, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audit import AuditLog
+
+    count = populate(services, 60, 14)
+    digests = write_v2(tmp_path / "models")
+    real_append = AuditLog.append_many
+    calls = []
+
+    def append_then_die(self: AuditLog, entries: object) -> object:
+        receipts = real_append(self, entries)  # type: ignore[arg-type]
+        calls.append(len(receipts))
+        if len(calls) == 2:
+            # The process dies after the log recorded the batch, before the batch is marked.
+            raise KeyboardInterrupt
+        return receipts
+
+    monkeypatch.setattr(AuditLog, "append_many", append_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_rescore(settings, "v2", models_dir=tmp_path / "models", batch_size=3, workers=1)
+    monkeypatch.setattr(AuditLog, "append_many", real_append)
+    report = run_rescore(settings, "v2", models_dir=tmp_path / "models", batch_size=3, workers=1)
+    assert report.resumed
+    check_every_household_once(services, settings, tmp_path / "models", digests, count)

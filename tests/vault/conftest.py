@@ -101,6 +101,7 @@ class PolicyStandIn:
         *,
         ttl_s: float = 30,
         issued_at_ns: int | None = None,
+        audit_index: int = 7,
     ) -> Decision:
         now = time.time_ns() if issued_at_ns is None else issued_at_ns
         decision = Decision(
@@ -112,7 +113,7 @@ class PolicyStandIn:
             obligations=dict(obligations or {}),
             legal_basis={"type": "law", "ref": "72.18 art. 8"},
             policy_revision="rev-test",
-            audit_index=7,
+            audit_index=audit_index,
             issued_at_ns=now,
             expires_at_ns=now + int(ttl_s * 1e9),
         )

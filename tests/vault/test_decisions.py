@@ -8,7 +8,7 @@ import time
 
 import pytest
 import rfc8785
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.vault.conftest import PolicyStandIn, sample_person
@@ -63,6 +63,11 @@ def test_decision_from_the_future_is_refused(stored: Vault, policy: PolicyStandI
 def test_decision_about_another_subject_is_refused(stored: Vault, policy: PolicyStandIn) -> None:
     with pytest.raises(DecisionRefused, match="another subject"):
         stored.reveal("s-2", ("cnie",), policy.seal("s-1", ("cnie",)))
+
+
+def test_decision_without_an_audit_entry_is_refused(stored: Vault, policy: PolicyStandIn) -> None:
+    with pytest.raises(DecisionRefused, match="audit"):
+        stored.reveal("s-1", ("cnie",), policy.seal("s-1", ("cnie",), audit_index=-1))
 
 
 def test_one_bad_decision_in_a_batch_reveals_nothing(stored: Vault, policy: PolicyStandIn) -> None:
@@ -164,6 +169,7 @@ def contract_document(d: Decision) -> dict[str, object]:
     }
 
 
+@settings(deadline=None)
 @given(DECISIONS)
 def test_signing_payload_is_what_the_rfc8785_library_writes(decision: Decision) -> None:
     assert signing_payload(decision) == rfc8785.dumps(contract_document(decision))

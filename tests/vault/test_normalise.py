@@ -6,7 +6,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vault.normalise import normalise_identifier, normalise_text
@@ -15,6 +15,7 @@ ARABIC = st.text(alphabet=st.characters(min_codepoint=0x0600, max_codepoint=0x06
 ANY = st.text(max_size=40)
 
 
+@settings(deadline=None)
 @given(st.one_of(ANY, ARABIC))
 def test_normalising_twice_changes_nothing(text: str) -> None:
     once = normalise_text(text)
@@ -22,6 +23,7 @@ def test_normalising_twice_changes_nothing(text: str) -> None:
     assert normalise_identifier(normalise_identifier(text)) == normalise_identifier(text)
 
 
+@settings(deadline=None)
 @given(st.one_of(ANY, ARABIC))
 def test_output_has_no_marks_tatweel_or_irregular_spacing(text: str) -> None:
     out = normalise_text(text)
@@ -30,6 +32,7 @@ def test_output_has_no_marks_tatweel_or_irregular_spacing(text: str) -> None:
     assert out == " ".join(out.split())
 
 
+@settings(deadline=None)
 @given(ARABIC)
 def test_hamza_ta_marbuta_and_alif_maqsura_forms_fold_together(text: str) -> None:
     variant = (
@@ -38,6 +41,7 @@ def test_hamza_ta_marbuta_and_alif_maqsura_forms_fold_together(text: str) -> Non
     assert normalise_text(variant) == normalise_text(text)
 
 
+@settings(deadline=None)
 @given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz ", max_size=30))
 def test_latin_case_accents_and_spacing_do_not_matter(text: str) -> None:
     accented = text.upper().replace("E", "É").replace("A", "À").replace(" ", "  \t")
