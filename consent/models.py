@@ -36,6 +36,13 @@ class Consent:
     expires_at_ns: int
     replaces: str | None
     receipt: str
+    # What this artefact recorded when it was made (ACTIVE for a grant, REVOKED for a
+    # withdrawal); ``status`` is its standing now.
+    recorded: ConsentStatus | None = None
+
+    @property
+    def event(self) -> ConsentStatus:
+        return self.recorded or self.status
 
     def as_policy_input(self) -> dict[str, Any]:
         """The shape the Rego policies read under ``input.consents``."""

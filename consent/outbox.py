@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, select, update
+from sqlalchemy import Engine, and_, insert, select, update
 
 from consent import tables
 
@@ -49,6 +49,26 @@ def backoff_s(attempts: int, rng: random.Random | None = None) -> float:
 class Outbox:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+
+    def set_endpoint(self, recipient: str, url: str) -> None:
+        """Register where ``recipient`` receives notifications (https, or loopback http)."""
+        if not url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ValueError("the endpoint must be an https URL")
+        t = tables.endpoints
+        now = time.time_ns()
+        with self._engine.begin() as conn:
+            changed = conn.execute(
+                update(t).where(t.c.recipient == recipient).values(url=url, updated_at_ns=now)
+            ).rowcount
+            if changed == 0:
+                conn.execute(insert(t).values(recipient=recipient, url=url, updated_at_ns=now))
+
+    def endpoints(self) -> dict[str, str]:
+        with self._engine.connect() as conn:
+            return {r.recipient: r.url for r in conn.execute(select(tables.endpoints))}
+
+    def endpoint_for(self, recipient: str) -> str | None:
+        return self.endpoints().get(recipient)
 
     def pending(self) -> int:
         query = select(tables.outbox.c.id).where(tables.outbox.c.delivered_at_ns.is_(None))

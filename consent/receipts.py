@@ -96,7 +96,7 @@ def iso27560_record(
         "events": [
             {
                 "record_id": c.id,
-                "state": c.status.value.lower(),
+                "state": c.event.value.lower(),
                 "time": c.granted_at_ns // 1_000_000_000,
                 "replaces": c.replaces,
             }

@@ -256,6 +256,7 @@ class ConsentService:
             expires_at_ns=m["expires_at_ns"],
             replaces=m["replaces"],
             receipt=m["receipt"],
+            recorded=ConsentStatus(m["status"]),
         )
 
     # -- objections (Law 09.08 art. 9) ----------------------------------------------------

@@ -48,3 +48,11 @@ outbox = Table(
     Column("delivered_at_ns", BigInteger, nullable=True),
     Column("last_status", Integer, nullable=True),
 )
+
+endpoints = Table(
+    "consent_endpoints",
+    metadata,
+    Column("recipient", String(64), primary_key=True),
+    Column("url", String(2000), nullable=False),
+    Column("updated_at_ns", BigInteger, nullable=False),
+)

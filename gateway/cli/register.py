@@ -15,4 +15,4 @@ def all(app: typer.Typer) -> None:  # noqa: A001 - reads as register.all(app)
 
 
 # Each entry is a module in this package; add yours here.
-MODULES: list[str] = ["keys", "audit", "pdp", "rnp", "synth", "registry", "clients", "rsu"]
+MODULES: list[str] = ["keys", "audit", "pdp", "rnp", "synth", "registry", "clients", "rsu", "consent"]

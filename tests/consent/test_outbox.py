@@ -70,8 +70,10 @@ def test_notification_is_retried_with_backoff_until_delivered(
         now_ns=NOW,
     )
     outbox = Outbox(engine)
+    outbox.set_endpoint("ms_sante", receiver.url)
     endpoints = {"ms_sante": receiver.url}
-    first = outbox.deliver_due(send, endpoints.get, now_ns=NOW)
+    assert outbox.endpoints() == endpoints
+    first = outbox.deliver_due(send, outbox.endpoint_for, now_ns=NOW)
     assert [d.status for d in first] == [503]
     # Not due again until its backoff has passed.
     assert outbox.deliver_due(send, endpoints.get, now_ns=NOW + S // 10) == []
@@ -108,3 +110,12 @@ def test_backoff_grows_and_is_capped() -> None:
     delays = [backoff_s(n, rng) for n in range(1, MAX_ATTEMPTS + 1)]
     assert delays[0] <= 1.0 and delays[4] >= 8.0
     assert max(delays) <= 3600.0
+
+
+def test_endpoints_must_be_https_outside_loopback(engine) -> None:  # type: ignore[no-untyped-def]
+    outbox = Outbox(engine)
+    with pytest.raises(ValueError):
+        outbox.set_endpoint("cnss", "http://agency.example/notify")
+    outbox.set_endpoint("cnss", "https://agency.example/notify")
+    outbox.set_endpoint("cnss", "https://agency.example/v2/notify")
+    assert outbox.endpoints() == {"cnss": "https://agency.example/v2/notify"}
