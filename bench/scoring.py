@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -183,6 +184,7 @@ def main() -> None:
             "cpu_count": os.cpu_count(),
         }))  # fmt: skip
     finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # a million households is gigabytes of SQLite
         if schema:
             with admin.begin() as conn:
                 conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))

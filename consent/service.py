@@ -25,7 +25,10 @@ from policies.registry import ProcessingRegistry, RegistryEntry
 
 Signer = Callable[[dict[str, Any]], str]
 DAY_NS = 86_400 * 1_000_000_000
-OBJECTION_REASONS = {"personal_situation", "direct_marketing", "automated_decision", "other"}
+OBJECTION_REASONS = {"personal_situation", "direct_marketing", "other"}
+REVIEW_REASON = "automated_decision"
+# Automated results a person can ask a human to review (Law 09.08 art. 11).
+REVIEWABLE = {"rsu_score"}
 
 
 class ConsentService:
@@ -303,7 +306,23 @@ class ConsentService:
             return [Objection(**row._mapping) for row in conn.execute(query)]
 
     def objections_for_policy(self, subject: str) -> list[dict[str, Any]]:
-        return [o.as_policy_input() for o in self.objections(subject)]
+        # A request for human review contests one automated result; it does not stop any
+        # processing, so the policies never see it.
+        return [o.as_policy_input() for o in self.objections(subject)
+                if o.reason != REVIEW_REASON]
+
+    def request_review(self, *, subject: str, about: str,
+                       now_ns: int | None = None) -> Objection:
+        """Law 09.08 art. 11: the person may contest a decision based solely on automated
+        processing (here, the household's socio-economic score) and have a human review it."""
+        if about not in REVIEWABLE:
+            raise InvalidConsent("not_reviewable", "Only automated results can be reviewed.")
+        now = time.time_ns() if now_ns is None else now_ns
+        objection = Objection(id=str(uuid.uuid4()), subject=subject, purpose=about,
+                              sector=None, reason=REVIEW_REASON, created_at_ns=now)
+        with self._engine.begin() as conn:
+            conn.execute(insert(tables.objections).values(**objection.__dict__))
+        return objection
 
     def objection_effects(
         self, objection: Objection, now_ns: int | None = None

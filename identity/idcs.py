@@ -145,7 +145,10 @@ def passes_filters(number: str) -> bool:
 # Candidates are drawn as a random valid five-digit head plus a random valid four-digit tail for
 # that head's last two digits, both from tables of strings that already satisfy the two local
 # filters. This is only a speed-up (a uniform 9-digit draw is rejected ~90% of the time);
-# acceptance is still decided by passes_filters() on the full number.
+# acceptance is still decided by passes_filters() on the full number. The draw is not exactly
+# uniform over the ~78 M valid numbers (heads have different numbers of tails); the birthday
+# rate measured in tests matches an effective pool of ~70 M, which is all uniqueness needs, and
+# an IDCS is an identifier, not a secret.
 def _allowed(a: int, b: int) -> tuple[int, ...]:
     out = []
     for c in range(10):

@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.authz import Enforcer, authorize
 from gateway.problems import Problem
 from gateway.services import Services, get_services
+from gateway.rsu import eligible as rsu_eligible
 from identity import PersonErased, UnknownPerson, UnknownPseudonym
+from vault import NotScored
 
 router = APIRouter(prefix="/v1/agency", tags=["agencies"])
 
@@ -91,9 +93,7 @@ def _person(services: Services, idcs: str) -> tuple[str, str | None]:
         person = services.register.vault_subject(idcs)
     except (UnknownPerson, PersonErased):
         raise LookupError from None
-    households = getattr(services, "households", None)
-    household = households.household_of(idcs) if households is not None else None
-    return person, household
+    return person, services.households.household_of(idcs)
 
 
 def _context(services: Services, idcs: str) -> dict[str, Any]:
@@ -225,7 +225,10 @@ def eligibility(
     if household is None:
         # Not in the RSU: not eligible for an RSU-targeted program.
         return EligibilityOut(eligible=False, decision_id=outcome.decision_id)
-    eligible = services.vault.eligible(
-        household, predicate["threshold"], outcome.decisions[household]
-    )
+    try:
+        eligible = rsu_eligible(services.vault, household, predicate,
+                                outcome.decisions[household])
+    except NotScored:
+        # Registered but not yet scored: no score, so no eligibility to assert.
+        eligible = False
     return EligibilityOut(eligible=bool(eligible), decision_id=outcome.decision_id)

@@ -242,7 +242,7 @@ class ObjectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     purpose: Annotated[str | None, Field(pattern=r"^(\*|[a-z][a-z0-9_]{1,63})$")] = None
     sector: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9_-]{1,31}$")] = None
-    reason: Literal["personal_situation", "direct_marketing", "automated_decision", "other"]
+    reason: Literal["personal_situation", "direct_marketing", "other"]
 
 
 @router.post(
@@ -307,3 +307,34 @@ def my_data(
         "consents": [c.as_public() for c in services.consents.of_subject(idcs)],
         "objections": [o.as_public() for o in services.consents.objections(idcs)],
     }
+
+
+# -- my score (RSU) ----------------------------------------------------------------------------
+
+Language = Literal["ar", "fr", "en"]
+
+
+@router.get("/score", summary="My household's score and how each answer contributed to it")
+def my_score(
+    lang: Language = "fr",
+    enforcer: Enforcer = Depends(authorize("read_score", kinds=["citizen"])),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    from gateway.rsu import own_score
+
+    return own_score(services, enforcer, enforcer.principal.subject, lang)
+
+
+@router.post("/score/review", status_code=201,
+             summary="Ask for a human review of my household's automated score")
+def request_review(
+    enforcer: Enforcer = Depends(authorize("request_review", kinds=["citizen"])),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    _own(enforcer, services, kind="household")
+    request = services.consents.request_review(subject=enforcer.principal.subject,
+                                               about="rsu_score")
+    return {"id": request.id, "about": "rsu_score", "status": "pending",
+            "created_at_ns": request.created_at_ns,
+            "law": "Law 09.08 art. 11: a decision may not rest solely on automated "
+                   "processing; a registration officer reviews your declaration and score."}

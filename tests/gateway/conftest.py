@@ -3,6 +3,7 @@ sectors, a registration office, an auditor client, and a way to get each one's t
 
 from __future__ import annotations
 
+import random
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from jwt.algorithms import ECAlgorithm
 
 from identity import PersonIn
 from identity.oauth import OAuthService, build_oauth_service
+from identity.rsu_synth import household_request
 
 AGENCY_SCOPES = "agency:lookup agency:query agency:eligibility"
 
@@ -143,6 +145,10 @@ def world(app, settings) -> World:  # type: ignore[no-untyped-def]
     w = World(api=api, oauth=oauth, services=services, issuer=settings.issuer)
     w.people["fatima"] = str(services.register.enrol(PersonIn(**FATIMA)))
     w.people["youssef"] = str(services.register.enrol(PersonIn(**YOUSSEF)))
+    # Fatima heads a one-person RSU household with a synthetic declaration; Youssef has none.
+    members, declaration = household_request(
+        random.Random(7), [(w.people["fatima"], {**FATIMA, "role": "head"})])
+    services.households.register_household(members, declaration)
     w.register("cnss", "agency", "social", AGENCY_SCOPES, "amo_tadamon_enrolment asd_payment")
     w.register("anam", "agency", "social", AGENCY_SCOPES, "amo_tadamon_enrolment")
     w.register("ms_sante", "agency", "health", AGENCY_SCOPES, "maternal_health_followup")
