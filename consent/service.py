@@ -308,18 +308,22 @@ class ConsentService:
     def objections_for_policy(self, subject: str) -> list[dict[str, Any]]:
         # A request for human review contests one automated result; it does not stop any
         # processing, so the policies never see it.
-        return [o.as_policy_input() for o in self.objections(subject)
-                if o.reason != REVIEW_REASON]
+        return [o.as_policy_input() for o in self.objections(subject) if o.reason != REVIEW_REASON]
 
-    def request_review(self, *, subject: str, about: str,
-                       now_ns: int | None = None) -> Objection:
+    def request_review(self, *, subject: str, about: str, now_ns: int | None = None) -> Objection:
         """Law 09.08 art. 11: the person may contest a decision based solely on automated
         processing (here, the household's socio-economic score) and have a human review it."""
         if about not in REVIEWABLE:
             raise InvalidConsent("not_reviewable", "Only automated results can be reviewed.")
         now = time.time_ns() if now_ns is None else now_ns
-        objection = Objection(id=str(uuid.uuid4()), subject=subject, purpose=about,
-                              sector=None, reason=REVIEW_REASON, created_at_ns=now)
+        objection = Objection(
+            id=str(uuid.uuid4()),
+            subject=subject,
+            purpose=about,
+            sector=None,
+            reason=REVIEW_REASON,
+            created_at_ns=now,
+        )
         with self._engine.begin() as conn:
             conn.execute(insert(tables.objections).values(**objection.__dict__))
         return objection

@@ -17,6 +17,8 @@ from typing import Any
 from fastapi import Depends, Request
 
 from audit import AppendReceipt, AuditEntry, AuditUnavailable
+from audit.entry import Actor
+from audit.entry import Outcome as EntryOutcome
 from gateway.auth import Principal, PrincipalKind, require_principal
 from gateway.problems import Problem
 from gateway.services import Services, get_services
@@ -114,7 +116,7 @@ class Enforcer:
                 "The policy engine did not answer; nothing was released.",
                 headers={"Retry-After": "5"},
             ) from None
-        outcome = "allow" if result.allow else "deny"
+        outcome: EntryOutcome = "allow" if result.allow else "deny"
         entry = self._entry(
             now_ns,
             subject_tag,
@@ -158,7 +160,7 @@ class Enforcer:
         fields: list[str],
         purpose: str | None,
         result: PolicyResult | None,
-        outcome: str,
+        outcome: EntryOutcome,
         reasons: list[str],
     ) -> AuditEntry:
         return AuditEntry(
@@ -209,7 +211,7 @@ def policy_subject(principal: Principal) -> dict[str, Any]:
     return subject
 
 
-def audit_actor(principal: Principal, services: Services) -> dict[str, Any]:
+def audit_actor(principal: Principal, services: Services) -> Actor:
     """Who acted, as the audit log records it: never a citizen's IDCS (their keyed tag)."""
     if principal.kind == "citizen":
         return {"kind": "citizen", "id": citizen_tag(services, principal.subject), "sector": None}

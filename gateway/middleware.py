@@ -10,6 +10,7 @@ import logging
 import re
 import time
 import uuid
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from fastapi import Request
@@ -14,11 +15,11 @@ from sqlalchemy import Engine
 
 from audit import AuditLog
 from consent import ConsentService
+from gateway.db import make_engine, ping
 from gateway.ratelimit import RateLimiter
+from gateway.settings import Settings, SettingsError
 from identity import HouseholdRegister, Register, SectorPseudonyms
 from policies import DecisionIssuer, PolicyEngine
-from gateway.db import make_engine, ping
-from gateway.settings import Settings, SettingsError
 from vault import DecisionVerifier, FileKeyProvider, KeyProvider, Pkcs11KeyProvider, Vault
 
 
@@ -30,7 +31,7 @@ class Services:
     readiness: dict[str, Callable[[], None]] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
-    vault: Vault | None = None  # set by build_services; see get_vault
+    vault: Vault = None  # type: ignore[assignment]  # set by build_services (_build_vault)
     audit: AuditLog = None  # type: ignore[assignment]  # set by build_services (_build_audit)
     policy: PolicyEngine = None  # type: ignore[assignment]  # set by _build_policy
     decision_issuer: DecisionIssuer = None  # type: ignore[assignment]  # set by _build_policy
@@ -56,7 +57,7 @@ def build_services(settings: Settings) -> Services:
         engines[store] = by_url[url]
     services = Services(settings=settings, engines=engines)
     for store, engine in engines.items():
-        services.readiness[f"database.{store}"] = lambda e=engine: ping(e)
+        services.readiness[f"database.{store}"] = partial(ping, engine)
     _build_vault(settings, services)
     _build_register(settings, services)
     _build_audit(settings, services)

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     policy_timeout_s: float = Field(default=2.0, gt=0)
     key_provider: Literal["file", "pkcs11"] = "file"
     pkcs11_module: str = "/usr/lib/softhsm/libsofthsm2.so"
-    pkcs11_token_label: str = "sijill"
+    pkcs11_token_label: str = "sijill"  # noqa: S105 - a token label, not a secret
     pkcs11_pin: str | None = None
     log_level: str = "INFO"
     audit_origin: str | None = None

@@ -7,14 +7,14 @@ import time
 import typer
 from rich.table import Table
 
+from consent import Outbox
 from gateway.cli import CliError, friendly, out, settings_from
 
 NAME = "consent"
 app = typer.Typer(help="Consent-status notifications to agencies.", no_args_is_help=True)
 
 
-def _outbox():  # type: ignore[no-untyped-def]
-    from consent import Outbox
+def _outbox() -> Outbox:
     from gateway.db import make_engine
 
     settings = settings_from()
@@ -47,8 +47,10 @@ def endpoints() -> None:
 
 @app.command()
 @friendly
-def deliver(once: bool = typer.Option(False, help="One pass, then exit"),
-            interval: float = typer.Option(2.0, min=0.1, help="Seconds between passes")) -> None:
+def deliver(
+    once: bool = typer.Option(False, help="One pass, then exit"),
+    interval: float = typer.Option(2.0, min=0.1, help="Seconds between passes"),
+) -> None:
     """Post due notifications (retried with exponential backoff until delivered)."""
     import httpx
 
@@ -56,8 +58,9 @@ def deliver(once: bool = typer.Option(False, help="One pass, then exit"),
     with httpx.Client(timeout=10) as http:
 
         def send(url: str, body: str) -> int:
-            return http.post(url, content=body,
-                             headers={"Content-Type": "application/jwt"}).status_code
+            return http.post(
+                url, content=body, headers={"Content-Type": "application/jwt"}
+            ).status_code
 
         while True:
             done = outbox.deliver_due(send, outbox.endpoint_for)

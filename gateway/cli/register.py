@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 
-def all(app: typer.Typer) -> None:  # noqa: A001 - reads as register.all(app)
+def all(app: typer.Typer) -> None:
     """Add every area's commands. Each area's module defines ``app`` (a Typer) and ``NAME``."""
     import importlib
 
@@ -15,4 +15,14 @@ def all(app: typer.Typer) -> None:  # noqa: A001 - reads as register.all(app)
 
 
 # Each entry is a module in this package; add yours here.
-MODULES: list[str] = ["keys", "audit", "pdp", "rnp", "synth", "registry", "clients", "rsu", "consent"]
+MODULES: list[str] = [
+    "keys",
+    "audit",
+    "pdp",
+    "rnp",
+    "synth",
+    "registry",
+    "clients",
+    "rsu",
+    "consent",
+]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from alembic import context
+
 from gateway.db import make_engine
 
 config = context.config
 store = config.attributes.get("store", "main")
-url = config.get_main_option("sqlalchemy.url")
-assert url is not None
+_url = config.get_main_option("sqlalchemy.url")
+assert _url is not None
+url: str = _url
 
 
 def run() -> None:

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.authz import Enforcer, authorize
 from gateway.problems import Problem
-from gateway.services import Services, get_services
 from gateway.rsu import eligible as rsu_eligible
+from gateway.services import Services, get_services
 from identity import PersonErased, UnknownPerson, UnknownPseudonym
 from vault import NotScored
 
@@ -226,8 +226,7 @@ def eligibility(
         # Not in the RSU: not eligible for an RSU-targeted program.
         return EligibilityOut(eligible=False, decision_id=outcome.decision_id)
     try:
-        eligible = rsu_eligible(services.vault, household, predicate,
-                                outcome.decisions[household])
+        eligible = rsu_eligible(services.vault, household, predicate, outcome.decisions[household])
     except NotScored:
         # Registered but not yet scored: no score, so no eligibility to assert.
         eligible = False

@@ -27,17 +27,24 @@ def readyz(request: Request, services: Services = Depends(get_services)) -> Resp
         try:
             check()
         except Exception as exc:
-            log.warning("readiness check failed", extra={"check": name,
-                                                         "error_class": type(exc).__name__})
+            log.warning(
+                "readiness check failed", extra={"check": name, "error_class": type(exc).__name__}
+            )
             failing.append(name)
     if failing:
-        return problem_response(503, "not-ready", "Not ready",
-                                "Unreachable: " + ", ".join(failing) + ".",
-                                instance=request.url.path, unavailable=failing)
+        return problem_response(
+            503,
+            "not-ready",
+            "Not ready",
+            "Unreachable: " + ", ".join(failing) + ".",
+            instance=request.url.path,
+            unavailable=failing,
+        )
     return JSONResponse({"status": "ready", "checks": sorted(services.readiness)})
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry),
-                    media_type=CONTENT_TYPE_LATEST)
+    return Response(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )

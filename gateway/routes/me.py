@@ -325,16 +325,24 @@ def my_score(
     return own_score(services, enforcer, enforcer.principal.subject, lang)
 
 
-@router.post("/score/review", status_code=201,
-             summary="Ask for a human review of my household's automated score")
+@router.post(
+    "/score/review",
+    status_code=201,
+    summary="Ask for a human review of my household's automated score",
+)
 def request_review(
     enforcer: Enforcer = Depends(authorize("request_review", kinds=["citizen"])),
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
     _own(enforcer, services, kind="household")
-    request = services.consents.request_review(subject=enforcer.principal.subject,
-                                               about="rsu_score")
-    return {"id": request.id, "about": "rsu_score", "status": "pending",
-            "created_at_ns": request.created_at_ns,
-            "law": "Law 09.08 art. 11: a decision may not rest solely on automated "
-                   "processing; a registration officer reviews your declaration and score."}
+    request = services.consents.request_review(
+        subject=enforcer.principal.subject, about="rsu_score"
+    )
+    return {
+        "id": request.id,
+        "about": "rsu_score",
+        "status": "pending",
+        "created_at_ns": request.created_at_ns,
+        "law": "Law 09.08 art. 11: a decision may not rest solely on automated "
+        "processing; a registration officer reviews your declaration and score.",
+    }

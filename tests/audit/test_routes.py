@@ -25,6 +25,7 @@ def _fill(client: TestClient, n: int = 12) -> AuditLog:
 
 
 def test_checkpoint_is_a_signed_note_anyone_can_verify(client: TestClient) -> None:
+    start = _log(client).size()  # the app's start-up may already have logged its revision
     log = _fill(client)
     log.issue_checkpoint()  # on demand; otherwise every N entries or T seconds
     r = client.get("/v1/audit/checkpoint")
@@ -32,15 +33,16 @@ def test_checkpoint_is_a_signed_note_anyone_can_verify(client: TestClient) -> No
     key = client.get("/v1/audit/verifier-key")
     assert key.status_code == 200
     cp = open_checkpoint(r.text, key.text.strip())
-    assert cp.tree_size == 12 and cp.root_hash == log.root(12)
+    assert cp.tree_size == start + 12 and cp.root_hash == log.root(start + 12)
 
 
 def test_checkpoint_json_view_has_hex_root_and_timestamp(client: TestClient) -> None:
+    start = _log(client).size()
     _fill(client, 3).issue_checkpoint()
     body = client.get("/v1/audit/checkpoint", params={"format": "json"}).json()
     assert set(body) == {"origin", "tree_size", "root_hash", "timestamp", "note"}
     assert bytes.fromhex(body["root_hash"]) == base64.b64decode(body["note"].split("\n")[2])
-    assert body["timestamp"].endswith("Z") and body["tree_size"] == 3
+    assert body["timestamp"].endswith("Z") and body["tree_size"] == start + 3
 
 
 def test_consistency_proofs_are_public_and_verify(client: TestClient) -> None:
@@ -71,25 +73,36 @@ def test_auditor_routes_need_an_auditor_token(world: World) -> None:
 
 
 def test_auditors_get_inclusion_proofs_entries_and_stats(world: World) -> None:
+    # The world's set-up (a household scored) is already on the record: count from there.
+    s = _log(world.api).size()
     log = _fill(world.api, 10)
     log.append(make_entry(99, agency="anam", outcome="deny"))
     r = world.call(
-        "cndp", "GET", "/v1/audit/proofs/inclusion", params={"index": 4, "tree_size": 11}
+        "cndp",
+        "GET",
+        "/v1/audit/proofs/inclusion",
+        params={"index": s + 4, "tree_size": s + 11},
     )
     assert r.status_code == 200, r.text
     body = r.json()
     assert set(body) == {"leaf_index", "tree_size", "leaf_hash", "audit_path"}
     path = [bytes.fromhex(h) for h in body["audit_path"]]
-    assert verify_inclusion(bytes.fromhex(body["leaf_hash"]), 4, 11, path, log.root(11))
+    assert verify_inclusion(bytes.fromhex(body["leaf_hash"]), s + 4, s + 11, path, log.root(s + 11))
     page = world.call("cndp", "GET", "/v1/audit/entries", params={"agency": "anam"}).json()
-    assert [e["index"] for e in page["entries"]] == [10]
+    assert [e["index"] for e in page["entries"]] == [s + 10]
     assert page["entries"][0]["outcome"] == "deny" and page["next_after"] is None
-    first = world.call("cndp", "GET", "/v1/audit/entries", params={"limit": 4}).json()
-    assert [e["index"] for e in first["entries"]] == [0, 1, 2, 3] and first["next_after"] == 3
-    rest = world.call(
-        "cndp", "GET", "/v1/audit/entries", params={"after": 3, "limit": 7, "agency": "cnss"}
+    first = world.call(
+        "cndp", "GET", "/v1/audit/entries", params={"after": s - 1, "limit": 4}
     ).json()
-    assert [e["index"] for e in rest["entries"]] == list(range(4, 10))
+    assert [e["index"] for e in first["entries"]] == [s, s + 1, s + 2, s + 3]
+    assert first["next_after"] == s + 3
+    rest = world.call(
+        "cndp",
+        "GET",
+        "/v1/audit/entries",
+        params={"after": s + 3, "limit": 7, "agency": "cnss"},
+    ).json()
+    assert [e["index"] for e in rest["entries"]] == list(range(s + 4, s + 10))
     stats = world.call("cndp", "GET", "/v1/audit/stats").json()
     anam = [g for g in stats["groups"] if g["agency"] == "anam"]
     assert [(g["outcome"], g["count"]) for g in anam] == [("deny", 1)]

@@ -147,7 +147,8 @@ def world(app, settings) -> World:  # type: ignore[no-untyped-def]
     w.people["youssef"] = str(services.register.enrol(PersonIn(**YOUSSEF)))
     # Fatima heads a one-person RSU household with a synthetic declaration; Youssef has none.
     members, declaration = household_request(
-        random.Random(7), [(w.people["fatima"], {**FATIMA, "role": "head"})])
+        random.Random(7), [(w.people["fatima"], {**FATIMA, "role": "head"})]
+    )
     services.households.register_household(members, declaration)
     w.register("cnss", "agency", "social", AGENCY_SCOPES, "amo_tadamon_enrolment asd_payment")
     w.register("anam", "agency", "social", AGENCY_SCOPES, "amo_tadamon_enrolment")

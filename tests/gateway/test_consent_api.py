@@ -18,28 +18,38 @@ def as_citizen(world: World, name: str) -> dict[str, str]:
 
 
 def grant(world: World, **overrides: Any) -> Any:
-    body = {"recipient": "men", "purpose": PURPOSE, "fields": ["given_name_lat", "region"],
-            "expires_at": int(time.time()) + 86400}
+    body = {
+        "recipient": "men",
+        "purpose": PURPOSE,
+        "fields": ["given_name_lat", "region"],
+        "expires_at": int(time.time()) + 86400,
+    }
     body.update(overrides)
     return world.api.post("/v1/me/consents", json=body, headers=as_citizen(world, "fatima"))
 
 
 def agency_query(world: World, agency: str, purpose: str) -> Any:
-    found = world.call(agency, "POST", "/v1/agency/lookup",
-                       json={"cnie": "AB123456", "purpose": purpose})
+    found = world.call(
+        agency, "POST", "/v1/agency/lookup", json={"cnie": "AB123456", "purpose": purpose}
+    )
     assert found.status_code == 200, found.text
     p = found.json()["pseudonym"]
-    return world.call(agency, "POST", f"/v1/agency/persons/{p}/query",
-                      json={"fields": ["given_name_lat", "region"], "purpose": purpose})
+    return world.call(
+        agency,
+        "POST",
+        f"/v1/agency/persons/{p}/query",
+        json={"fields": ["given_name_lat", "region"], "purpose": purpose},
+    )
 
 
-def test_objection_blocks_consent_processing_and_statutory_processing_goes_on(
-        world: World) -> None:
+def test_objection_blocks_consent_processing_and_statutory_processing_goes_on(world: World) -> None:
     assert grant(world).status_code == 201
     assert agency_query(world, "men", PURPOSE).status_code == 200
-    objected = world.api.post("/v1/me/objections", json={"purpose": "*",
-                                                         "reason": "personal_situation"},
-                              headers=as_citizen(world, "fatima"))
+    objected = world.api.post(
+        "/v1/me/objections",
+        json={"purpose": "*", "reason": "personal_situation"},
+        headers=as_citizen(world, "fatima"),
+    )
     assert objected.status_code == 201, objected.text
     effects = {e["purpose"]: e for e in objected.json()["effects"]}
     assert effects[PURPOSE]["effect"] == "stopped"
@@ -47,8 +57,9 @@ def test_objection_blocks_consent_processing_and_statutory_processing_goes_on(
     assert "65.00" in effects["amo_tadamon_enrolment"]["law"]  # the citizen is told which law
 
     # The consent-based lookup is now refused like an unknown person; the statutory one goes on.
-    refused = world.call("men", "POST", "/v1/agency/lookup",
-                         json={"cnie": "AB123456", "purpose": PURPOSE})
+    refused = world.call(
+        "men", "POST", "/v1/agency/lookup", json={"cnie": "AB123456", "purpose": PURPOSE}
+    )
     assert refused.status_code == 404
     statutory = agency_query(world, "cnss", "amo_tadamon_enrolment")
     assert statutory.status_code == 200
@@ -66,8 +77,7 @@ def test_consent_routes_list_and_show_the_chain(world: World) -> None:
     # Youssef sees none of it and cannot revoke it.
     other = as_citizen(world, "youssef")
     assert world.api.get("/v1/me/consents", headers=other).json()["consents"] == []
-    assert world.api.delete(f"/v1/me/consents/{consent['id']}", headers=other
-                            ).status_code == 404
+    assert world.api.delete(f"/v1/me/consents/{consent['id']}", headers=other).status_code == 404
 
 
 def test_consent_receipt_verifies_against_the_published_jwks(world: World) -> None:
@@ -80,14 +90,18 @@ def test_consent_receipt_verifies_against_the_published_jwks(world: World) -> No
     assert world.people["fatima"] not in token.payload.decode()
 
 
-@pytest.mark.parametrize(("overrides", "kind"), [
-    ({"purpose": "no_such_purpose"}, "consent-unknown-purpose"),
-    ({"fields": ["cnie"]}, "consent-fields-outside-registry"),
-    ({"expires_at": 1_000_000}, "consent-expiry-in-past"),
-    ({"expires_at": int(time.time()) + 400 * 86400}, "consent-expiry-beyond-maximum"),
-])
-def test_invalid_consent_is_422_and_stores_nothing(world: World, overrides: dict[str, Any],
-                                                   kind: str) -> None:
+@pytest.mark.parametrize(
+    ("overrides", "kind"),
+    [
+        ({"purpose": "no_such_purpose"}, "consent-unknown-purpose"),
+        ({"fields": ["cnie"]}, "consent-fields-outside-registry"),
+        ({"expires_at": 1_000_000}, "consent-expiry-in-past"),
+        ({"expires_at": int(time.time()) + 400 * 86400}, "consent-expiry-beyond-maximum"),
+    ],
+)
+def test_invalid_consent_is_422_and_stores_nothing(
+    world: World, overrides: dict[str, Any], kind: str
+) -> None:
     response = grant(world, **overrides)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
@@ -95,8 +109,7 @@ def test_invalid_consent_is_422_and_stores_nothing(world: World, overrides: dict
     assert world.services.consents.of_subject(world.people["fatima"]) == []
 
 
-def test_consent_expiring_at_t_allows_at_t_minus_one_second_and_denies_at_t(
-        world: World) -> None:
+def test_consent_expiring_at_t_allows_at_t_minus_one_second_and_denies_at_t(world: World) -> None:
     """The policy sees the consent's expiry and the request time, nothing cached."""
     expiry = int(time.time()) + 3600
     consent = grant(world, expires_at=expiry).json()
@@ -105,13 +118,23 @@ def test_consent_expiring_at_t_allows_at_t_minus_one_second_and_denies_at_t(
     assert [c["id"] for c in consents] == [consent["id"]]
 
     def decide(at_ns: int) -> bool:
-        return world.services.policy.decide({
-            "subject": {"kind": "agency", "client_id": "men", "agency": "men",
-                        "sector": "education", "scopes": ["agency:query"]},
-            "action": "read_attributes",
-            "resource": {"kind": "person", "fields": ["given_name_lat"]},
-            "purpose": PURPOSE, "consents": consents, "objections": [],
-            "time_ns": at_ns}).allow
+        return world.services.policy.decide(
+            {
+                "subject": {
+                    "kind": "agency",
+                    "client_id": "men",
+                    "agency": "men",
+                    "sector": "education",
+                    "scopes": ["agency:query"],
+                },
+                "action": "read_attributes",
+                "resource": {"kind": "person", "fields": ["given_name_lat"]},
+                "purpose": PURPOSE,
+                "consents": consents,
+                "objections": [],
+                "time_ns": at_ns,
+            }
+        ).allow
 
     assert decide(expiry * S - S) is True
     assert decide(expiry * S) is False

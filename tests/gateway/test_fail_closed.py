@@ -16,18 +16,22 @@ def closed_port() -> int:
         return int(s.getsockname()[1])  # closed again when the block ends
 
 
-def test_policy_engine_stopped_means_503_nothing_released_and_an_error_entry(
-        world: World) -> None:
+def test_policy_engine_stopped_means_503_nothing_released_and_an_error_entry(world: World) -> None:
     token = world.token("cnss")
     headers = {"Authorization": f"Bearer {token}"}
-    found = world.api.post("/v1/agency/lookup", headers=headers,
-                           json={"cnie": "AB123456", "purpose": "amo_tadamon_enrolment"})
+    found = world.api.post(
+        "/v1/agency/lookup",
+        headers=headers,
+        json={"cnie": "AB123456", "purpose": "amo_tadamon_enrolment"},
+    )
     pseudonym = found.json()["pseudonym"]
     world.services.policy = OpaEngine(f"http://127.0.0.1:{closed_port()}", timeout=1.0)
     before = world.audit_size()
-    response = world.api.post(f"/v1/agency/persons/{pseudonym}/query", headers=headers,
-                              json={"fields": ["given_name_lat"],
-                                    "purpose": "amo_tadamon_enrolment"})
+    response = world.api.post(
+        f"/v1/agency/persons/{pseudonym}/query",
+        headers=headers,
+        json={"fields": ["given_name_lat"], "purpose": "amo_tadamon_enrolment"},
+    )
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["retry-after"]

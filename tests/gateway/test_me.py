@@ -27,12 +27,16 @@ def test_agencies_cannot_use_citizen_routes(world: World) -> None:
 
 
 def test_score_explanation_adds_up_and_speaks_arabic(world: World) -> None:
-    response = world.api.get("/v1/me/score", params={"lang": "ar"},
-                             headers=headers(world, "fatima"))
+    response = world.api.get(
+        "/v1/me/score", params={"lang": "ar"}, headers=headers(world, "fatima")
+    )
     assert response.status_code == 200, response.text
     body = response.json()
-    total = (Decimal(str(body["intercept"])) + Decimal(str(body["territorial"]["contribution"]))
-             + sum(Decimal(str(c["contribution"])) for c in body["contributions"]))
+    total = (
+        Decimal(str(body["intercept"]))
+        + Decimal(str(body["territorial"]["contribution"]))
+        + sum(Decimal(str(c["contribution"])) for c in body["contributions"])
+    )
     assert abs(total - Decimal(str(body["score"]))) < Decimal("0.00001")
     assert any("\u0600" <= ch <= "\u06ff" for c in body["contributions"] for ch in c["label"])
     assert body["model"]["illustrative"] is True

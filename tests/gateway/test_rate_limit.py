@@ -20,8 +20,10 @@ def test_an_agency_over_its_rate_gets_429_with_retry_after(world: World) -> None
     token = world.token("cnss")
     headers = {"Authorization": f"Bearer {token}"}
     body = {"cnie": "AB123456", "purpose": "amo_tadamon_enrolment"}
-    statuses = [world.api.post("/v1/agency/lookup", json=body, headers=headers).status_code
-                for _ in range(3)]
+    statuses = [
+        world.api.post("/v1/agency/lookup", json=body, headers=headers).status_code
+        for _ in range(3)
+    ]
     assert statuses[:2] == [200, 200]
     assert statuses[2] == 429
     limited = world.api.post("/v1/agency/lookup", json=body, headers=headers)
