@@ -97,7 +97,7 @@ def main() -> int:
         client_id=agency["client_id"],
         client_secret=import_key(agency["private_jwk"]),
         token_endpoint_auth_method="private_key_jwt",  # noqa: S106 - a method name
-        scope=" ".join(agency["scopes"]),
+        scope=agency["scopes"] if isinstance(agency["scopes"], str) else " ".join(agency["scopes"]),
         base_url=issuer,
         timeout=10,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import Depends, Request
@@ -86,7 +86,7 @@ class Enforcer:
         *,
         resource: Mapping[str, Any],
         purpose: str | None,
-        vault_subjects: Sequence[str] = (),
+        vault_subjects: Sequence[str] | Mapping[str, Mapping[str, str] | None] = (),
         subject_tag: str | None = None,
         consents: Sequence[Mapping[str, Any]] = (),
         objections: Sequence[Mapping[str, Any]] = (),
@@ -94,7 +94,10 @@ class Enforcer:
         """One decision, recorded before anything is released.
 
         ``vault_subjects`` are the vault ids of the person (and household) concerned: sealed
-        decisions are issued for them only; ``subject_tag`` is the person's keyed hash for
+        decisions are issued for them only. Given as a mapping, each subject's decision is
+        narrowed to the released fields its map names (policy field -> vault field): a
+        household's decision then releases ``household_size`` as the vault's ``size`` and no
+        person field at all; ``subject_tag`` is the person's keyed hash for
         the audit entry (never the IDCS).
         """
         now_ns = time.time_ns()
@@ -130,9 +133,14 @@ class Enforcer:
         assert receipt is not None
         decisions = {}
         if result.allow:
-            for subject in vault_subjects:
+            scoped = (
+                dict(vault_subjects)
+                if isinstance(vault_subjects, Mapping)
+                else dict.fromkeys(vault_subjects)
+            )
+            for subject, names in scoped.items():
                 decisions[subject] = self.services.decision_issuer.seal(
-                    result,
+                    result if names is None else _scoped(result, names),
                     subject=subject,
                     action=self.action,
                     purpose=purpose or "",
@@ -190,6 +198,15 @@ class Enforcer:
                     headers={"Retry-After": "5"},
                 ) from None
             return None
+
+
+def _scoped(result: PolicyResult, names: Mapping[str, str]) -> PolicyResult:
+    """The same decision, narrowed to the fields ``names`` maps and renamed as it says."""
+    return replace(
+        result,
+        fields=tuple(sorted(names[f] for f in result.fields if f in names)),
+        obligations={names[k]: v for k, v in result.obligations.items() if k in names},
+    )
 
 
 def policy_subject(principal: Principal) -> dict[str, Any]:

@@ -138,7 +138,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", extra={"error_class": type(exc).__name__})
+        # exc_info: the JSON formatter logs the class and stack locations, never the message.
+        log.error("unhandled error", exc_info=exc)
         return problem_response(
             500,
             "internal-error",

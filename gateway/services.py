@@ -20,6 +20,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings, SettingsError
 from identity import HouseholdRegister, Register, SectorPseudonyms
 from policies import DecisionIssuer, PolicyEngine
+from policies.registry import ProcessingRegistry
 from vault import DecisionVerifier, FileKeyProvider, KeyProvider, Pkcs11KeyProvider, Vault
 
 
@@ -38,6 +39,7 @@ class Services:
     register: Register = None  # type: ignore[assignment]  # set by _build_register
     pseudonyms: SectorPseudonyms = None  # type: ignore[assignment]  # set by _build_register
     consents: ConsentService = None  # type: ignore[assignment]  # set by _build_consents
+    registry: ProcessingRegistry = None  # type: ignore[assignment]  # set by _build_consents
     rate_limiter: RateLimiter = None  # type: ignore[assignment]  # set by build_services
     households: HouseholdRegister = None  # type: ignore[assignment]  # set by _build_households
 
@@ -82,7 +84,6 @@ def _build_consents(settings: Settings, services: Services) -> None:
     import jwt
 
     from identity.oauth.keys import SigningKeys
-    from policies.registry import ProcessingRegistry
 
     # Receipts are signed with the authorization server's current key, so anyone can check
     # them against GET /oauth/jwks.
@@ -94,9 +95,10 @@ def _build_consents(settings: Settings, services: Services) -> None:
             claims, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": "JWT"}
         )
 
+    services.registry = ProcessingRegistry.load()
     services.consents = ConsentService(
         services.engines["main"],
-        ProcessingRegistry.load(),
+        services.registry,
         sign,
         policy_url=f"{settings.issuer}/privacy",
     )

@@ -135,3 +135,9 @@ def action_scope(action: str, data_dir: Path = DATA_DIR) -> str:
         return str(actions[action]["scope"])
     except KeyError:
         raise RegistryError(f"unknown action {action!r}") from None
+
+
+def field_catalogue(data_dir: Path = DATA_DIR) -> frozenset[str]:
+    """Every field name the policies know (``data/fields.json``)."""
+    doc = json.loads((data_dir / "fields.json").read_text(encoding="utf-8"))
+    return frozenset(doc.get("fields", {}))

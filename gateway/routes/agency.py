@@ -8,6 +8,8 @@ every call, and every call, allowed or denied, leaves exactly one audit entry.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
@@ -18,7 +20,11 @@ from gateway.problems import Problem
 from gateway.rsu import eligible as rsu_eligible
 from gateway.services import Services, get_services
 from identity import PersonErased, UnknownPerson, UnknownPseudonym
+from policies.registry import RegistryEntry, field_catalogue
 from vault import NotScored
+from vault.schema import PERSON
+
+CATALOGUE = field_catalogue()
 
 router = APIRouter(prefix="/v1/agency", tags=["agencies"])
 
@@ -40,6 +46,31 @@ PseudonymPath = Annotated[
 
 # Household attributes an agency may ask about by name, and the vault field behind each.
 HOUSEHOLD_FIELDS = {"household_size": "size", "milieu": "area"}
+PERSON_FIELDS = {name: name for name in PERSON}
+
+
+def _withheld_reason(
+    name: str,
+    released: set[str],
+    purpose: str,
+    entries: list[RegistryEntry],
+    consents: list[dict[str, Any]],
+) -> str:
+    """Why one requested field was not released, told from the same registry the policy
+    decided on (an explanation only: the release itself is the policy's)."""
+    if name in released:
+        return "not_recorded"
+    if name not in CATALOGUE:
+        return "unknown_field"
+    if not any(name in e.fields for e in entries):
+        return "not_declared_for_purpose"
+    if any(e.basis_type == "consent" for e in entries):
+        consented = {
+            f for c in consents if c["purpose"] == purpose and not c["revoked"] for f in c["fields"]
+        }
+        if name not in consented:
+            return "not_consented"
+    return "not_released"
 
 
 class LookupIn(BaseModel):
@@ -155,9 +186,13 @@ def query(
     requested = sorted(set(body.fields))
     resource = {"kind": "person", "fields": requested}
     idcs, person, household = _resolve(services, enforcer, pseudonym, resource, body.purpose)
-    subjects = [person] + ([household] if household else [])
+    # Each record gets a decision narrowed to its own fields (least privilege per subject).
+    subjects: dict[str, Mapping[str, str] | None] = {person: PERSON_FIELDS}
+    if household:
+        subjects[household] = HOUSEHOLD_FIELDS
+    context = _context(services, idcs)
     outcome = enforcer.decide(
-        resource=resource, purpose=body.purpose, vault_subjects=subjects, **_context(services, idcs)
+        resource=resource, purpose=body.purpose, vault_subjects=subjects, **context
     )
     if not outcome.allowed:
         raise Problem(
@@ -168,7 +203,7 @@ def query(
             decision_id=outcome.decision_id,
         )
     released_fields = set(outcome.result.fields)
-    person_fields = sorted(f for f in released_fields if f not in HOUSEHOLD_FIELDS)
+    person_fields = sorted(f for f in released_fields if f in PERSON_FIELDS)
     released = services.vault.reveal(person, person_fields, outcome.decisions[person])
     house_fields = sorted(f for f in released_fields if f in HOUSEHOLD_FIELDS)
     if house_fields and household:
@@ -178,16 +213,21 @@ def query(
         released.update(
             {f: values[HOUSEHOLD_FIELDS[f]] for f in house_fields if HOUSEHOLD_FIELDS[f] in values}
         )
-    withheld_reasons = outcome.result.obligations.get("withheld", {})
-    withheld = []
-    for name in requested:
-        if name in released:
-            continue
-        if name in released_fields:
-            reason = "not_recorded"
-        else:
-            reason = str(withheld_reasons.get(name, "not_released"))
-        withheld.append(Withheld(field=name, reason=reason))
+    entries = [
+        e
+        for e in services.registry.for_purpose(body.purpose, time.time_ns())
+        if enforcer.principal.client_id in e.agencies
+    ]
+    withheld = [
+        Withheld(
+            field=name,
+            reason=_withheld_reason(
+                name, released_fields, body.purpose, entries, context["consents"]
+            ),
+        )
+        for name in requested
+        if name not in released
+    ]
     return QueryOut(
         released=released,
         withheld=withheld,

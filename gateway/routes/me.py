@@ -18,7 +18,6 @@ from gateway.authz import Enforcer, authorize, citizen_tag
 from gateway.problems import Problem
 from gateway.services import Services, get_services
 from identity import PersonErased, UnknownPerson
-from policies.registry import ProcessingRegistry
 
 router = APIRouter(prefix="/v1/me", tags=["citizens"])
 S = 1_000_000_000
@@ -155,9 +154,9 @@ def _invalid(exc: InvalidConsent) -> Problem:
     return Problem(422, f"consent-{exc.reason.replace('_', '-')}", exc.detail, reason=exc.reason)
 
 
-def _sector_of(recipient: str, purpose: str) -> str:
+def _sector_of(services: Services, recipient: str, purpose: str) -> str:
     now = time.time_ns()
-    for entry in ProcessingRegistry.load().for_purpose(purpose, now):
+    for entry in services.registry.for_purpose(purpose, now):
         if recipient in entry.agencies:
             return entry.sector
     return "unknown"
@@ -184,7 +183,9 @@ def grant_consent(
     try:
         consent = services.consents.grant(
             subject=idcs,
-            principal_id=_pseudonym(services, idcs, _sector_of(body.recipient, body.purpose)),
+            principal_id=_pseudonym(
+                services, idcs, _sector_of(services, body.recipient, body.purpose)
+            ),
             recipient=body.recipient,
             purpose=body.purpose,
             fields=body.fields,
@@ -229,7 +230,7 @@ def consent_record(
         history = services.consents.history(idcs, consent_id)
     except ConsentNotFound:
         raise Problem(404, "not-found", "No consent with this id.") from None
-    entry = ProcessingRegistry.load().get(consent.registry_entry)
+    entry = services.registry.get(consent.registry_entry)
     if entry is None:
         raise Problem(404, "not-found", "No consent with this id.")
     return iso27560_record(consent, entry, _pseudonym(services, idcs, consent.sector), history)

@@ -48,7 +48,10 @@ def test_statutory_purpose_releases_only_the_declared_fields_without_consent(wor
     body = response.json()
     # The AMO Tadamon declaration lists names and birth date (full) but neither phone nor CNIE.
     assert body["released"] == {"given_name_lat": "Fatima", "birth_date": "1987-03-14"}
-    assert {w["field"] for w in body["withheld"]} == {"phone", "cnie"}
+    assert {w["field"]: w["reason"] for w in body["withheld"]} == {
+        "phone": "not_declared_for_purpose",
+        "cnie": "not_declared_for_purpose",
+    }
     assert body["legal_basis"]["type"] == "law"
     assert "AB123456" not in response.text and world.people["fatima"] not in response.text
 
@@ -85,7 +88,7 @@ def test_consent_purpose_is_denied_without_consent_allowed_with_it_and_denied_af
     allowed = query(world, "men", p, ["given_name_lat", "region", "phone"], purpose)
     assert allowed.status_code == 200, allowed.text
     assert set(allowed.json()["released"]) == {"given_name_lat", "region"}
-    assert [w["field"] for w in allowed.json()["withheld"]] == ["phone"]
+    assert allowed.json()["withheld"] == [{"field": "phone", "reason": "not_consented"}]
 
     token = world.citizen_token("fatima")
     revoked = world.api.delete(
@@ -97,14 +100,29 @@ def test_consent_purpose_is_denied_without_consent_allowed_with_it_and_denied_af
     assert "no_valid_consent" in after.json()["reasons"]
 
 
+def test_household_attributes_come_from_the_household_record(world: World) -> None:
+    p = pseudonym(world, "cnss", "AB123456", "amo_tadamon_enrolment")
+    body = query(
+        world, "cnss", p, ["household_size", "milieu", "given_name_lat"], "amo_tadamon_enrolment"
+    ).json()
+    assert body["released"]["household_size"] == 1  # Fatima's one-person household
+    assert body["released"]["milieu"] in {"urban", "rural"}
+    # Youssef is in no household: the field is allowed but there is nothing to release.
+    q = pseudonym(world, "cnss", "CD654321", "amo_tadamon_enrolment")
+    other = query(world, "cnss", q, ["household_size"], "amo_tadamon_enrolment").json()
+    assert other["withheld"] == [{"field": "household_size", "reason": "not_recorded"}]
+
+
 def test_fields_beyond_the_purpose_are_withheld_each_with_a_reason(world: World) -> None:
     p = pseudonym(world, "cnss", "AB123456", "amo_tadamon_enrolment")
     body = query(
         world, "cnss", p, ["given_name_lat", "address", "birth_place"], "amo_tadamon_enrolment"
     ).json()
     withheld = {w["field"]: w["reason"] for w in body["withheld"]}
-    assert set(withheld) == {"address", "birth_place"}
-    assert all(reason for reason in withheld.values())
+    assert withheld == {
+        "address": "not_declared_for_purpose",
+        "birth_place": "not_declared_for_purpose",
+    }
 
 
 def test_another_sectors_pseudonym_is_404_like_an_unknown_one(world: World) -> None:

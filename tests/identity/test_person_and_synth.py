@@ -63,14 +63,15 @@ def test_unknown_fields_are_refused() -> None:
     assert "religion" in problems(religion="x")
 
 
-@given(st.text(min_size=4, max_size=40).filter(lambda s: s.strip() and len(s.strip()) >= 4))
+@given(st.text(max_size=40).map(lambda s: f"Qx{s}7z"))
 def test_validation_messages_never_echo_the_submitted_value(value: str) -> None:
+    # Every value carries "7z", which no message of ours contains: finding it means an echo.
     for field in ("given_name_ar", "given_name_lat", "cnie", "phone", "birth_date", "region"):
         try:
             PersonIn.model_validate({**GOOD, field: value})
         except ValidationError as exc:
             for name, reason in field_problems(exc):
-                assert value.strip() not in reason and value.strip() not in name
+                assert "7z" not in reason and "7z" not in name
 
 
 def test_same_seed_gives_the_same_population_and_another_seed_another() -> None:
