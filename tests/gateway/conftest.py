@@ -136,6 +136,10 @@ class World:
 
 @pytest.fixture
 def world(app, settings) -> World:  # type: ignore[no-untyped-def]
+    return build_world(app, settings)
+
+
+def build_world(app, settings) -> World:  # type: ignore[no-untyped-def]
     services = app.state.services
     oauth = build_oauth_service(
         services.engines["main"], settings.data_dir / "keys", settings.issuer
