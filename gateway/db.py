@@ -20,7 +20,13 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 STORES = ("main", "vault", "audit")
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+# A worker serves requests from a thread pool of 40 (anyio's default): keep as many
+# connections open. Overflow connections are closed on return, and opening one costs a
+# PostgreSQL backend start (or, on SQLite, the WAL pragmas) on every request that needs it.
+POOL_SIZE = 40
+
+
+def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
     """One engine per URL; SQLite gets WAL, foreign keys and a busy timeout."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -28,7 +34,12 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             # Best effort: an unreachable path shows up as a failed connection (see /readyz).
             with suppress(OSError):
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=pool_size,
+            max_overflow=10,
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -50,7 +61,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
 
 
 def alembic_config(store: str, url: str) -> Config:
