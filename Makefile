@@ -21,7 +21,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/sijill demo
 
+# The local PostgreSQL, when one answers, unless SIJILL_TEST_DATABASE_URL says otherwise.
+LOCAL_PG := postgresql+psycopg://postgres@127.0.0.1:5432/test
+
 test: $(STAMP)
+	@if [ -z "$$SIJILL_TEST_DATABASE_URL" ] && command -v pg_isready >/dev/null \
+	    && pg_isready -q -h 127.0.0.1 -p 5432; then \
+	  echo "PostgreSQL tests against $(LOCAL_PG)"; \
+	  export SIJILL_TEST_DATABASE_URL="$(LOCAL_PG)"; \
+	fi; \
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)
