@@ -53,6 +53,22 @@ class Outcome:
     def decision_id(self) -> str:
         return self.result.decision_id
 
+    def denied(self) -> Problem:
+        """The 403 a refused decision answers with: stable reason codes and the decision id
+        the caller can quote to the CNDP, never input values."""
+        return Problem(
+            403,
+            "denied",
+            "The policy does not allow this request.",
+            reasons=self.result.reasons,
+            decision_id=self.decision_id,
+        )
+
+    def require_allowed(self) -> Outcome:
+        if not self.allowed:
+            raise self.denied()
+        return self
+
 
 @dataclass
 class Enforcer:

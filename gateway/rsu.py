@@ -151,14 +151,7 @@ def own_score(services: Any, enforcer: Any, idcs: str, language: str = "fr") -> 
         vault_subjects=[household],
         subject_tag=services.vault.subject_tag(idcs),
     )
-    if not outcome.allowed:
-        raise Problem(
-            403,
-            "denied",
-            "The policy does not allow this request.",
-            reasons=outcome.result.reasons,
-            decision_id=outcome.decision_id,
-        )
+    outcome.require_allowed()
     try:
         explanation = services.vault.explain(
             household,

@@ -194,14 +194,7 @@ def query(
     outcome = enforcer.decide(
         resource=resource, purpose=body.purpose, vault_subjects=subjects, **context
     )
-    if not outcome.allowed:
-        raise Problem(
-            403,
-            "denied",
-            "The policy does not allow this request.",
-            reasons=outcome.result.reasons,
-            decision_id=outcome.decision_id,
-        )
+    outcome.require_allowed()
     released_fields = set(outcome.result.fields)
     person_fields = sorted(f for f in released_fields if f in PERSON_FIELDS)
     released = services.vault.reveal(person, person_fields, outcome.decisions[person])
@@ -255,13 +248,7 @@ def eligibility(
     )
     predicate = outcome.result.predicate
     if not outcome.allowed or predicate is None:
-        raise Problem(
-            403,
-            "denied",
-            "The policy does not allow this request.",
-            reasons=outcome.result.reasons,
-            decision_id=outcome.decision_id,
-        )
+        raise outcome.denied()
     if household is None:
         # Not in the RSU: not eligible for an RSU-targeted program.
         return EligibilityOut(eligible=False, decision_id=outcome.decision_id)

@@ -36,14 +36,7 @@ def _audit_read(action: str) -> Callable[..., Enforcer]:
     mediated = authorize(action, kinds=["auditor"])
 
     def dependency(enforcer: Enforcer = Depends(mediated)) -> Enforcer:
-        outcome = enforcer.decide(resource={"kind": "audit_log"}, purpose=None)
-        if not outcome.allowed:
-            raise Problem(
-                403,
-                "denied",
-                "The policy does not allow this audit read.",
-                reasons=outcome.result.reasons,
-            )
+        enforcer.decide(resource={"kind": "audit_log"}, purpose=None).require_allowed()
         return enforcer
 
     dependency.__name__ = f"audit_read_{action}"

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from audit import EntryFilter
 from consent import ConsentNotFound, InvalidConsent
 from consent.receipts import iso27560_record
-from gateway.authz import Enforcer, authorize, citizen_tag
+from gateway.authz import Enforcer, Outcome, authorize, citizen_tag
 from gateway.problems import Problem
 from gateway.services import Services, get_services
 from identity import PersonErased, UnknownPerson
@@ -30,24 +30,15 @@ def _own(
     fields: list[str] | None = None,
     kind: str = "own",
     vault_subjects: tuple[str, ...] = (),
-) -> Any:
+) -> Outcome:
     """One decision about the caller's own data; 403 unless the policy allows it."""
     idcs = enforcer.principal.subject
-    outcome = enforcer.decide(
+    return enforcer.decide(
         resource={"kind": kind, "owner": idcs, "fields": fields or []},
         purpose=None,
         vault_subjects=vault_subjects,
         subject_tag=citizen_tag(services, idcs),
-    )
-    if not outcome.allowed:
-        raise Problem(
-            403,
-            "denied",
-            "The policy does not allow this request.",
-            reasons=outcome.result.reasons,
-            decision_id=outcome.decision_id,
-        )
-    return outcome
+    ).require_allowed()
 
 
 def _pseudonym(services: Services, idcs: str, sector: str) -> str:

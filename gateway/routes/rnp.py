@@ -70,14 +70,7 @@ def enrol(
 ) -> Enrolled:
     fields = sorted(k for k, v in person.model_dump().items() if v is not None)
     outcome = enforcer.decide(resource={"kind": "person", "fields": fields}, purpose=None)
-    if not outcome.allowed:
-        raise Problem(
-            403,
-            "denied",
-            "The policy does not allow this request.",
-            reasons=outcome.result.reasons,
-            decision_id=outcome.decision_id,
-        )
+    outcome.require_allowed()
     try:
         idcs = services.register.enrol(person)
     except DuplicatePerson:
@@ -117,14 +110,7 @@ def rectify(
         vault_subjects=(current,),
         subject_tag=services.vault.subject_tag(idcs),
     )
-    if not outcome.allowed:
-        raise Problem(
-            403,
-            "denied",
-            "The policy does not allow this request.",
-            reasons=outcome.result.reasons,
-            decision_id=outcome.decision_id,
-        )
+    outcome.require_allowed()
     version = None
     if updates:
         record: dict[str, Any] = services.vault.reveal(

@@ -65,11 +65,7 @@ def register_household(
         purpose=None,
         subject_tag=services.vault.subject_tag(head),
     )
-    if not outcome.allowed:
-        raise Problem(
-            403, "denied", "The policy does not allow this request.",
-            reasons=outcome.result.reasons, decision_id=outcome.decision_id,
-        )  # fmt: skip
+    outcome.require_allowed()
     try:
         household = services.households.register_household(body.members, body.declaration)
     except UnknownMember:
