@@ -61,7 +61,9 @@ def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+    # No pre-ping: it would add a round trip to every checkout (a dozen per request);
+    # connections are recycled instead, and a dead one fails its request, which fails closed.
+    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_recycle=1800)
 
 
 def alembic_config(store: str, url: str) -> Config:
