@@ -39,11 +39,16 @@ class ConsentService:
         sign: Signer,
         *,
         policy_url: str = "https://anr.example.ma/privacy",
+        subject_key: Callable[[str], str] = str,
     ) -> None:
+        """``subject_key`` turns the person's IDCS into the key rows are stored under. The
+        gateway passes the vault's keyed hash, so the consent store never links an IDCS to
+        the purposes a person consented to (a health purpose can itself be sensitive)."""
         self._engine = engine
         self._registry = registry
         self._sign = sign
         self._policy_url = policy_url
+        self._key = subject_key
 
     # -- granting and revoking -------------------------------------------------------------
 
@@ -82,7 +87,7 @@ class ConsentService:
             raise InvalidConsent("invalid_method", "Unknown collection method.")
         consent = Consent(
             id=str(uuid.uuid4()),
-            subject=subject,
+            subject=self._key(subject),
             recipient=recipient,
             sector=entry.sector,
             purpose=purpose,
@@ -112,7 +117,7 @@ class ConsentService:
             raise ConsentNotFound("No active consent with this id.")
         revoked = Consent(
             id=str(uuid.uuid4()),
-            subject=subject,
+            subject=self._key(subject),
             recipient=old.recipient,
             sector=old.sector,
             purpose=old.purpose,
@@ -202,7 +207,7 @@ class ConsentService:
         replaced = exists().where(newer.c.replaces == tables.consents.c.id)
         query = (
             select(tables.consents, replaced.label("is_replaced"))
-            .where(tables.consents.c.subject == subject)
+            .where(tables.consents.c.subject == self._key(subject))
             .order_by(tables.consents.c.granted_at_ns.desc(), tables.consents.c.id)
         )
         with self._engine.connect() as conn:
@@ -286,7 +291,7 @@ class ConsentService:
             raise InvalidConsent("unknown_sector", "No declared processing is in this sector.")
         objection = Objection(
             id=str(uuid.uuid4()),
-            subject=subject,
+            subject=self._key(subject),
             purpose=purpose,
             sector=sector,
             reason=reason,
@@ -299,7 +304,7 @@ class ConsentService:
     def objections(self, subject: str) -> list[Objection]:
         query = (
             select(tables.objections)
-            .where(tables.objections.c.subject == subject)
+            .where(tables.objections.c.subject == self._key(subject))
             .order_by(tables.objections.c.created_at_ns)
         )
         with self._engine.connect() as conn:
@@ -318,7 +323,7 @@ class ConsentService:
         now = time.time_ns() if now_ns is None else now_ns
         objection = Objection(
             id=str(uuid.uuid4()),
-            subject=subject,
+            subject=self._key(subject),
             purpose=about,
             sector=None,
             reason=REVIEW_REASON,

@@ -101,6 +101,8 @@ def _build_consents(settings: Settings, services: Services) -> None:
         services.registry,
         sign,
         policy_url=f"{settings.issuer}/privacy",
+        # Filed under the same keyed hash of the IDCS as the person's audit entries.
+        subject_key=services.vault.subject_tag,
     )
 
 

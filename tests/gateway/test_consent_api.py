@@ -138,3 +138,23 @@ def test_consent_expiring_at_t_allows_at_t_minus_one_second_and_denies_at_t(worl
 
     assert decide(expiry * S - S) is True
     assert decide(expiry * S) is False
+
+
+def test_the_consent_store_never_links_an_idcs_to_a_purpose(world: World) -> None:
+    from sqlalchemy import select
+
+    from consent import tables
+
+    assert grant(world).status_code == 201
+    world.api.post(
+        "/v1/me/objections",
+        json={"sector": "health", "reason": "other"},
+        headers=as_citizen(world, "fatima"),
+    )
+    idcs = world.people["fatima"]
+    with world.services.engines["main"].connect() as conn:
+        rows = [*conn.execute(select(tables.consents)), *conn.execute(select(tables.objections))]
+    assert rows
+    assert all(idcs not in str(value) for row in rows for value in row)
+    # The rows are filed under the same keyed hash as the person's audit entries.
+    assert {row.subject for row in rows} == {world.services.vault.subject_tag(idcs)}

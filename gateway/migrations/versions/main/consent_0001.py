@@ -18,7 +18,7 @@ def upgrade() -> None:
     op.create_table(
         "consents",
         sa.Column("id", sa.String(36), primary_key=True),
-        sa.Column("subject", sa.String(10), nullable=False, index=True),
+        sa.Column("subject", sa.String(64), nullable=False, index=True),
         sa.Column("recipient", sa.String(64), nullable=False),
         sa.Column("sector", sa.String(32), nullable=False),
         sa.Column("purpose", sa.String(64), nullable=False),
@@ -36,7 +36,7 @@ def upgrade() -> None:
     op.create_table(
         "objections",
         sa.Column("id", sa.String(36), primary_key=True),
-        sa.Column("subject", sa.String(10), nullable=False, index=True),
+        sa.Column("subject", sa.String(64), nullable=False, index=True),
         sa.Column("purpose", sa.String(64), nullable=True),
         sa.Column("sector", sa.String(32), nullable=True),
         sa.Column("reason", sa.String(32), nullable=False),
