@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -262,7 +262,7 @@ def citizen_tag(services: Services, idcs: str) -> str:
 
 def authorize(
     action: str, *, kinds: Sequence[PrincipalKind], scopes: Sequence[str] | None = None
-) -> Callable[..., Enforcer]:
+) -> Callable[..., Awaitable[Enforcer]]:
     """The dependency every personal-data route takes: authenticated principal + enforcer.
 
     The scope the action needs comes from the policy data (``actions.json``), so the
@@ -277,7 +277,7 @@ def authorize(
         )
     principal_dep = require_principal(kinds=tuple(kinds), scopes=needed)
 
-    def dependency(
+    async def dependency(
         request: Request,
         principal: Principal = Depends(principal_dep),
         services: Services = Depends(get_services),

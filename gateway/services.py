@@ -196,12 +196,19 @@ def _build_policy(settings: Settings, services: Services) -> None:
     services.decision_issuer = DecisionIssuer(signing)
 
 
-def get_services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
+    """The app's services (for code that has the request at hand)."""
     services: Services = request.app.state.services
     return services
 
 
+async def get_services(request: Request) -> Services:
+    """The app's services, as a route dependency. Asynchronous because it never blocks:
+    a synchronous dependency would cost a thread-pool hop on every request."""
+    return services_of(request)
+
+
 def get_vault(request: Request) -> Vault:
-    vault = get_services(request).vault
+    vault = services_of(request).vault
     assert vault is not None, "build_services sets the vault"
     return vault

@@ -19,14 +19,14 @@ from fastapi.responses import PlainTextResponse
 from audit import AuditLog, AuditUnavailable, EntryFilter, InvalidProof
 from gateway.authz import Enforcer, authorize
 from gateway.problems import Problem
-from gateway.services import get_services
+from gateway.services import services_of
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 MAX_PAGE = 500
 
 
 def get_audit(request: Request) -> AuditLog:
-    return get_services(request).audit
+    return services_of(request).audit
 
 
 def _audit_read(action: str) -> Callable[..., Enforcer]:

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 
 from gateway.problems import MEDIA_TYPE, TYPE_BASE
-from gateway.services import Services, get_services
+from gateway.services import Services, services_of
 from identity.oauth import (
     Authenticator,
     DpopError,
@@ -55,7 +55,7 @@ _LOGIN_FOR_CLIENT = {"portal": "citizen", "office": "officer", "auditor": "audit
 
 def get_oauth(request: Request) -> OAuthService:
     """The app's authorization server, built on first use (one per app, shared by threads)."""
-    services: Services = get_services(request)
+    services: Services = services_of(request)
     oauth = services.extras.get("oauth")
     if oauth is None:
         with _build_lock:
