@@ -63,6 +63,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        # Requests run in this many threads at once; more only fight over the GIL.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         record_policy_revision(services)
         yield
         services.close()

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     # Per agency client, per worker process (gateway/ratelimit.py).
     agency_rate_per_s: float = Field(default=200.0, gt=0)
     agency_burst: int = Field(default=400, ge=1)
+    # Threads a worker process runs requests in (gateway/app.py).
+    worker_threads: int = Field(default=4, ge=1, le=1000)
     rnp_import_batch_size: int = Field(default=1000, ge=1, le=10000)
     # RSU: the scoring model release in use (urban-<v>.json + rural-<v>.json) and where its
     # files are (default: the illustrative models shipped in vault/scoring_models/).
