@@ -145,6 +145,8 @@ def demo(
     out.print(f"  API docs:     {settings.issuer}/docs")
     out.print(f"  Health:       {settings.issuer}/healthz")
     out.print(f"  Credentials:  {credentials}")
+    out.print("  Agency API:   .venv/bin/python examples/agency_client.py")
+    out.print("  Verify log:   .venv/bin/sijill audit verify")
     if serve:
         run_server(settings)
 
