@@ -52,19 +52,20 @@ class ConsentService:
 
     # -- granting and revoking -------------------------------------------------------------
 
-    def grant(
+    def validate_grant(
         self,
         *,
-        subject: str,
-        principal_id: str,
         recipient: str,
         purpose: str,
         fields: Sequence[str],
         expires_at_ns: int,
         method: str,
         now_ns: int | None = None,
-    ) -> Consent:
-        """A new ACTIVE artefact, validated against the registry; nothing stored if invalid."""
+    ) -> tuple[RegistryEntry, tuple[str, ...]]:
+        """The registry entry a consent would rest on and its fields, or :class:`InvalidConsent`.
+
+        Pure: callers check a request with it before doing anything on its behalf (the
+        gateway computes the receipt's sector pseudonym only for a valid request)."""
         now = time.time_ns() if now_ns is None else now_ns
         entry = self._entry_for(purpose, recipient, now)
         wanted = tuple(sorted(set(fields)))
@@ -85,6 +86,26 @@ class ConsentService:
             )
         if method not in set(CollectionMethod):
             raise InvalidConsent("invalid_method", "Unknown collection method.")
+        return entry, wanted
+
+    def grant(
+        self,
+        *,
+        subject: str,
+        principal_id: str,
+        recipient: str,
+        purpose: str,
+        fields: Sequence[str],
+        expires_at_ns: int,
+        method: str,
+        now_ns: int | None = None,
+    ) -> Consent:
+        """A new ACTIVE artefact, validated against the registry; nothing stored if invalid."""
+        now = time.time_ns() if now_ns is None else now_ns
+        entry, wanted = self.validate_grant(
+            recipient=recipient, purpose=purpose, fields=fields,
+            expires_at_ns=expires_at_ns, method=method, now_ns=now,
+        )  # fmt: skip
         consent = Consent(
             id=str(uuid.uuid4()),
             subject=self._key(subject),

@@ -5,7 +5,6 @@ the caller is the data subject, and the request goes on the record.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -145,14 +144,6 @@ def _invalid(exc: InvalidConsent) -> Problem:
     return Problem(422, f"consent-{exc.reason.replace('_', '-')}", exc.detail, reason=exc.reason)
 
 
-def _sector_of(services: Services, recipient: str, purpose: str) -> str:
-    now = time.time_ns()
-    for entry in services.registry.for_purpose(purpose, now):
-        if recipient in entry.agencies:
-            return entry.sector
-    return "unknown"
-
-
 @router.get("/consents", summary="My consents, with their signed receipts")
 def list_consents(
     enforcer: Enforcer = Depends(authorize("manage_consents", kinds=["citizen"])),
@@ -171,18 +162,16 @@ def grant_consent(
 ) -> dict[str, Any]:
     _own(enforcer, services, kind="consents")
     idcs = enforcer.principal.subject
+    request: dict[str, Any] = {
+        "recipient": body.recipient, "purpose": body.purpose, "fields": body.fields,
+        "expires_at_ns": body.expires_at * S, "method": body.collection_method,
+    }  # fmt: skip
     try:
-        consent = services.consents.grant(
-            subject=idcs,
-            principal_id=_pseudonym(
-                services, idcs, _sector_of(services, body.recipient, body.purpose)
-            ),
-            recipient=body.recipient,
-            purpose=body.purpose,
-            fields=body.fields,
-            expires_at_ns=body.expires_at * S,
-            method=body.collection_method,
-        )
+        # Checked before the receipt's pseudonym is computed: a refused request leaves no
+        # trace, not even a sector pseudonym indexed on its behalf.
+        entry, _ = services.consents.validate_grant(**request)
+        pseudonym = _pseudonym(services, idcs, entry.sector)
+        consent = services.consents.grant(subject=idcs, principal_id=pseudonym, **request)
     except InvalidConsent as exc:
         raise _invalid(exc) from None
     return consent.as_public()

@@ -94,6 +94,7 @@ def test_consent_receipt_verifies_against_the_published_jwks(world: World) -> No
     ("overrides", "kind"),
     [
         ({"purpose": "no_such_purpose"}, "consent-unknown-purpose"),
+        ({"recipient": "nobody"}, "consent-unknown-recipient"),
         ({"fields": ["cnie"]}, "consent-fields-outside-registry"),
         ({"expires_at": 1_000_000}, "consent-expiry-in-past"),
         ({"expires_at": int(time.time()) + 400 * 86400}, "consent-expiry-beyond-maximum"),
@@ -102,11 +103,25 @@ def test_consent_receipt_verifies_against_the_published_jwks(world: World) -> No
 def test_invalid_consent_is_422_and_stores_nothing(
     world: World, overrides: dict[str, Any], kind: str
 ) -> None:
+    from sqlalchemy import func, select
+
+    from identity.pseudonyms import keys, pseudonyms
+
+    def pseudonym_rows() -> tuple[int, int]:
+        with world.services.engines["main"].connect() as conn:
+            return tuple(  # type: ignore[return-value]
+                conn.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in (keys, pseudonyms)
+            )
+
+    before = pseudonym_rows()
     response = grant(world, **overrides)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"].endswith(kind)
     assert world.services.consents.of_subject(world.people["fatima"]) == []
+    # Nothing was done on the refused request's behalf: no sector key, no pseudonym indexed.
+    assert pseudonym_rows() == before
 
 
 def test_consent_expiring_at_t_allows_at_t_minus_one_second_and_denies_at_t(world: World) -> None:
