@@ -77,7 +77,6 @@ class Enforcer:
     services: Services
     principal: Principal
     action: str
-    decided: list[Outcome] = field(default_factory=list)
 
     def policy_input(
         self,
@@ -162,9 +161,7 @@ class Enforcer:
                     purpose=purpose or "",
                     audit_index=receipt.index,
                 )
-        done = Outcome(result=result, receipt=receipt, decisions=decisions)
-        self.decided.append(done)
-        return done
+        return Outcome(result=result, receipt=receipt, decisions=decisions)
 
     def refuse_unknown(self, *, resource: Mapping[str, Any], purpose: str | None) -> None:
         """Record a request about a subject that does not exist (or is not the caller's to

@@ -7,8 +7,7 @@ and version table, so they can be separated without rewriting history.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 
 from alembic import command
@@ -82,19 +81,6 @@ def upgrade(urls: dict[str, str], revision: str = "heads") -> None:
     """Bring every store to the newest schema (idempotent)."""
     for store in STORES:
         command.upgrade(alembic_config(store, urls[store]), revision)
-
-
-@contextmanager
-def engines_for(urls: dict[str, str]) -> Iterator[dict[str, Engine]]:
-    """One engine per distinct URL, shared by the stores that point at it."""
-    by_url: dict[str, Engine] = {}
-    for url in set(urls.values()):
-        by_url[url] = make_engine(url)
-    try:
-        yield {store: by_url[url] for store, url in urls.items()}
-    finally:
-        for engine in by_url.values():
-            engine.dispose()
 
 
 def ping(engine: Engine) -> None:

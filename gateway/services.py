@@ -206,9 +206,3 @@ async def get_services(request: Request) -> Services:
     """The app's services, as a route dependency. Asynchronous because it never blocks:
     a synchronous dependency would cost a thread-pool hop on every request."""
     return services_of(request)
-
-
-def get_vault(request: Request) -> Vault:
-    vault = services_of(request).vault
-    assert vault is not None, "build_services sets the vault"
-    return vault

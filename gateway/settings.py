@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -134,7 +133,3 @@ def load_settings(**overrides: object) -> Settings:
         if env in message:
             raise SettingsError(message) from None
         raise SettingsError(f"{env}: {message}") from None
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in {"1", "true", "yes"}
