@@ -14,6 +14,15 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from gateway import __version__
 from gateway.settings import Settings, SettingsError, load_settings
@@ -48,6 +57,14 @@ def friendly(fn: F) -> F:
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def progress_bar(label: str, *extra: ProgressColumn, transient: bool = False) -> Progress:
+    """The progress display of every long command: label, bar, done/total, the command's own
+    columns, elapsed and remaining time."""
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), *extra,
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=out,
+                    transient=transient)  # fmt: skip
 
 
 def settings_from(data_dir: str | None = None, **overrides: Any) -> Settings:

@@ -9,10 +9,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from audit import AuditLog, AuditUnavailable
-from gateway.cli import CliError, friendly, out, settings_from
+from gateway.cli import CliError, friendly, out, progress_bar, settings_from
 
 NAME = "audit"
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -39,14 +39,7 @@ def _log(data_dir: str | None) -> Iterator[AuditLog]:
 
 
 def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=out,
-        transient=True,
-    )
+    return progress_bar("{task.description}", transient=True)
 
 
 @app.command("export")

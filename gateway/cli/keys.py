@@ -6,9 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from gateway.cli import CliError, friendly, out, settings_from
+from gateway.cli import CliError, friendly, out, progress_bar, settings_from
 from gateway.settings import Settings
 
 NAME = "keys"
@@ -81,13 +80,7 @@ def rotate(
     settings = settings_from(data_dir)
     with _vault(settings) as vault:
         assert isinstance(vault, Vault)
-        columns = (
-            TextColumn("re-wrapping data keys"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=out, transient=False) as bar:
+        with progress_bar("re-wrapping data keys") as bar:
             task = bar.add_task("rotate", total=None)
 
             def progress(done: int, total: int) -> None:

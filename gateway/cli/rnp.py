@@ -10,16 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import TextColumn
 
-from gateway.cli import CliError, friendly, out, settings_from
+from gateway.cli import CliError, friendly, out, progress_bar, settings_from
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
@@ -101,11 +94,13 @@ def import_(
         _upgrade(settings)
     size = batch_size or settings.rnp_import_batch_size
     total = _count_lines(file)
-    columns = (TextColumn("[bold]enrolling"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("lines · {task.fields[enrolled]} enrolled · "
-                          "{task.fields[rejected]} rejected"),
-               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
-    with open_register(settings) as (register, engine), Progress(*columns, console=out) as bar:
+    counts = TextColumn(
+        "lines · {task.fields[enrolled]} enrolled · {task.fields[rejected]} rejected"
+    )
+    with (
+        open_register(settings) as (register, engine),
+        progress_bar("[bold]enrolling", counts) as bar,
+    ):
         task = bar.add_task("import", total=total, enrolled=0, rejected=0)
 
         def progress(done: int, enrolled: int, rejected: int) -> None:

@@ -53,7 +53,7 @@ from sqlalchemy import (
     update,
 )
 
-from gateway.cli import CliError, friendly, out, settings_from
+from gateway.cli import CliError, friendly, out, progress_bar, settings_from
 from gateway.settings import Settings
 
 NAME = "rsu"
@@ -458,27 +458,11 @@ def rescore(
     data_dir: str | None = typer.Option(None, help="Data directory"),
 ) -> None:
     """Rescore every household with a model release; resumable (run it again after a crash)."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
     from sqlalchemy.exc import OperationalError
 
     settings = settings_from(data_dir)
     _models(settings, model, models_dir)  # a missing or invalid model file: fail before starting
-    with Progress(
-        TextColumn("[bold]rescoring[/] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=out,
-        transient=False,
-    ) as bar:
+    with progress_bar("[bold]rescoring[/] {task.description}") as bar:
         task = bar.add_task(model, total=None)
 
         def progress(done: int, total: int) -> None:
