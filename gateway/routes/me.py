@@ -206,10 +206,10 @@ def consent_record(
     _own(enforcer, services, kind="consents")
     idcs = enforcer.principal.subject
     try:
-        consent = services.consents.get(idcs, consent_id)
         history = services.consents.history(idcs, consent_id)
     except ConsentNotFound:
         raise Problem(404, "not-found", "No consent with this id.") from None
+    consent = next(c for c in history if c.id == consent_id)  # the chain holds it
     entry = services.registry.get(consent.registry_entry)
     if entry is None:
         raise Problem(404, "not-found", "No consent with this id.")
