@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, exists, insert, select
-from sqlalchemy.engine import Row
+from sqlalchemy import Engine, bindparam, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import alias
 
@@ -22,6 +21,7 @@ from consent.errors import ConsentNotFound, InvalidConsent
 from consent.models import CollectionMethod, Consent, ConsentStatus, Objection
 from consent.receipts import kantara_receipt
 from policies.registry import ProcessingRegistry, RegistryEntry
+from storekit import hot_sql
 
 Signer = Callable[[dict[str, Any]], str]
 DAY_NS = 86_400 * 1_000_000_000
@@ -29,6 +29,22 @@ OBJECTION_REASONS = {"personal_situation", "direct_marketing", "other"}
 REVIEW_REASON = "automated_decision"
 # Automated results a person can ask a human to review (Law 09.08 art. 11).
 REVIEWABLE = {"rsu_score"}
+
+_newer = alias(tables.consents, "newer")
+# A subject's artefacts, newest first, each marked if a later artefact replaces it.
+_OF_SUBJECT = (
+    select(
+        tables.consents,
+        exists().where(_newer.c.replaces == tables.consents.c.id).label("is_replaced"),
+    )
+    .where(tables.consents.c.subject == bindparam("subject"))
+    .order_by(tables.consents.c.granted_at_ns.desc(), tables.consents.c.id)
+)
+_OBJECTIONS = (
+    select(tables.objections)
+    .where(tables.objections.c.subject == bindparam("subject"))
+    .order_by(tables.objections.c.created_at_ns)
+)
 
 
 class ConsentService:
@@ -49,6 +65,7 @@ class ConsentService:
         self._sign = sign
         self._policy_url = policy_url
         self._key = subject_key
+        self._hot = hot_sql(engine)
 
     # -- granting and revoking -------------------------------------------------------------
 
@@ -224,15 +241,8 @@ class ConsentService:
     def of_subject(self, subject: str, *, now_ns: int | None = None) -> list[Consent]:
         """Every artefact of this subject, newest first, with its status as of now."""
         now = time.time_ns() if now_ns is None else now_ns
-        newer = alias(tables.consents, "newer")
-        replaced = exists().where(newer.c.replaces == tables.consents.c.id)
-        query = (
-            select(tables.consents, replaced.label("is_replaced"))
-            .where(tables.consents.c.subject == self._key(subject))
-            .order_by(tables.consents.c.granted_at_ns.desc(), tables.consents.c.id)
-        )
-        with self._engine.connect() as conn:
-            return [self._from_row(row, now) for row in conn.execute(query)]
+        rows = self._hot.maps(_OF_SUBJECT, subject=self._key(subject))
+        return [self._from_row(row, now) for row in rows]
 
     def get(self, subject: str, consent_id: str) -> Consent:
         for consent in self.of_subject(subject):
@@ -264,8 +274,7 @@ class ConsentService:
         ]
 
     @staticmethod
-    def _from_row(row: Row[Any], now: int) -> Consent:
-        m = row._mapping
+    def _from_row(m: Mapping[str, Any], now: int) -> Consent:
         status = ConsentStatus(m["status"])
         if m["is_replaced"]:
             status = ConsentStatus.SUPERSEDED
@@ -323,13 +332,8 @@ class ConsentService:
         return objection
 
     def objections(self, subject: str) -> list[Objection]:
-        query = (
-            select(tables.objections)
-            .where(tables.objections.c.subject == self._key(subject))
-            .order_by(tables.objections.c.created_at_ns)
-        )
-        with self._engine.connect() as conn:
-            return [Objection(**row._mapping) for row in conn.execute(query)]
+        rows = self._hot.maps(_OBJECTIONS, subject=self._key(subject))
+        return [Objection(**row) for row in rows]
 
     def objections_for_policy(self, subject: str) -> list[dict[str, Any]]:
         # A request for human review contests one automated result; it does not stop any

@@ -51,6 +51,7 @@ from identity.rsu import (
     UnknownHousehold,
     UnknownMember,
 )
+from identity.subjects import Subjects, resolve_subjects
 
 # Public names, one per line so each room adds its own without touching the other's.
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "SectorPseudonyms",
     "SignedInUser",
     "StaleVersion",
+    "Subjects",
     "UnknownHousehold",
     "UnknownMember",
     "UnknownPerson",
@@ -84,6 +86,7 @@ __all__ = [
     "build_oauth_service",
     "field_problems",
     "passes_filters",
+    "resolve_subjects",
     "verhoeff_check_digit",
     "verhoeff_valid",
 ]

@@ -19,7 +19,7 @@ from gateway.authz import Enforcer, authorize
 from gateway.problems import Problem
 from gateway.rsu import eligible as rsu_eligible
 from gateway.services import Services, get_services
-from identity import PersonErased, UnknownPerson, UnknownPseudonym
+from identity import PersonErased, Subjects, UnknownPseudonym, resolve_subjects
 from policies.registry import RegistryEntry, field_catalogue
 from vault import NotScored
 from vault.schema import PERSON
@@ -118,15 +118,6 @@ class EligibilityOut(BaseModel):
     decision_id: str
 
 
-def _person(services: Services, idcs: str) -> tuple[str, str | None]:
-    """(person's vault subject, household's vault subject or None); LookupError if gone."""
-    try:
-        person = services.register.vault_subject(idcs)
-    except (UnknownPerson, PersonErased):
-        raise LookupError from None
-    return person, services.households.household_of(idcs)
-
-
 def _context(services: Services, idcs: str) -> dict[str, Any]:
     return {
         "subject_tag": services.vault.subject_tag(idcs),
@@ -161,15 +152,13 @@ def lookup(
 
 def _resolve(
     services: Services, enforcer: Enforcer, pseudonym: str, resource: dict[str, Any], purpose: str
-) -> tuple[str, str, str | None]:
+) -> Subjects:
     try:
-        idcs = services.pseudonyms.resolve(enforcer.principal.sector, pseudonym)
-        person, household = _person(services, idcs)
-    except (UnknownPseudonym, LookupError):
+        return resolve_subjects(services.engines["main"], enforcer.principal.sector, pseudonym)
+    except (UnknownPseudonym, PersonErased):
         # Another sector's pseudonym gets exactly this answer too (no oracle).
         enforcer.refuse_unknown(resource=resource, purpose=purpose)
         raise  # unreachable: refuse_unknown raises
-    return idcs, person, household
 
 
 @router.post(
@@ -185,7 +174,8 @@ def query(
 ) -> QueryOut:
     requested = sorted(set(body.fields))
     resource = {"kind": "person", "fields": requested}
-    idcs, person, household = _resolve(services, enforcer, pseudonym, resource, body.purpose)
+    found = _resolve(services, enforcer, pseudonym, resource, body.purpose)
+    idcs, person, household = found.idcs, found.person, found.household
     # Each record gets a decision narrowed to its own fields (least privilege per subject).
     subjects: dict[str, Mapping[str, str] | None] = {person: PERSON_FIELDS}
     if household:
@@ -241,7 +231,8 @@ def eligibility(
     services: Services = Depends(get_services),
 ) -> EligibilityOut:
     resource = {"kind": "household", "fields": [], "program": body.program}
-    idcs, _person, household = _resolve(services, enforcer, pseudonym, resource, body.purpose)
+    found = _resolve(services, enforcer, pseudonym, resource, body.purpose)
+    idcs, household = found.idcs, found.household
     subjects = [household] if household else []
     outcome = enforcer.decide(
         resource=resource, purpose=body.purpose, vault_subjects=subjects, **_context(services, idcs)
