@@ -36,7 +36,6 @@ from sqlalchemy import (
     insert,
     select,
     text,
-    update,
 )
 from sqlalchemy.exc import DBAPIError
 
@@ -287,6 +286,11 @@ def _pg_write(
             )
 
 
+# The head read that opens every batch (driver SQL: it runs once per group commit).
+_LOCK_HEAD_SQLITE = "SELECT tree_size, root_hash FROM audit_head WHERE id = 1"
+_LOCK_HEAD_PG = _LOCK_HEAD_SQLITE + " FOR UPDATE"
+
+
 class _SqlSequencer:
     def __init__(self, conn: Connection, tree_size: int, root_hash: bytes) -> None:
         self.conn = conn
@@ -315,10 +319,9 @@ class _SqlSequencer:
                 "INSERT INTO audit_nodes (id, hash) VALUES (?, ?)",
                 [(node_id((level, index)), h) for level, index, h in nodes],
             )
-        self.conn.execute(
-            update(head_table)
-            .where(head_table.c.id == 1)
-            .values(tree_size=tree_size, root_hash=root_hash)
+        self.conn.exec_driver_sql(
+            "UPDATE audit_head SET tree_size = ?, root_hash = ? WHERE id = 1",
+            (tree_size, root_hash),
         )
         if checkpoint is not None:
             _insert_checkpoint(self.conn, checkpoint)
@@ -394,10 +397,8 @@ class SqlStorage:
                 conn.begin()
                 # SQLite: BEGIN IMMEDIATE already holds the write lock. PostgreSQL: the head
                 # row lock serialises sequencers across processes; readers are not blocked.
-                row = conn.execute(
-                    select(head_table.c.tree_size, head_table.c.root_hash)
-                    .where(head_table.c.id == 1)
-                    .with_for_update()
+                row = conn.exec_driver_sql(
+                    _LOCK_HEAD_SQLITE if self.sqlite else _LOCK_HEAD_PG
                 ).one_or_none()
             except DBAPIError:
                 self._drop_writer()

@@ -112,7 +112,8 @@ class Enforcer:
         decisions are issued for them only. Given as a mapping, each subject's decision is
         narrowed to the released fields its map names (policy field -> vault field): a
         household's decision then releases ``household_size`` as the vault's ``size`` and no
-        person field at all; ``subject_tag`` is the person's keyed hash for
+        person field at all, and a record none of whose fields is released gets no decision;
+        ``subject_tag`` is the person's keyed hash for
         the audit entry (never the IDCS).
         """
         now_ns = time.time_ns()
@@ -154,8 +155,11 @@ class Enforcer:
                 else dict.fromkeys(vault_subjects)
             )
             for subject, names in scoped.items():
+                narrowed = result if names is None else _scoped(result, names)
+                if names is not None and not narrowed.fields:
+                    continue  # nothing of this record is released: no capability for it
                 decisions[subject] = self.services.decision_issuer.seal(
-                    result if names is None else _scoped(result, names),
+                    narrowed,
                     subject=subject,
                     action=self.action,
                     purpose=purpose or "",

@@ -187,7 +187,11 @@ def query(
     outcome.require_allowed()
     released_fields = set(outcome.result.fields)
     person_fields = sorted(f for f in released_fields if f in PERSON_FIELDS)
-    released = services.vault.reveal(person, person_fields, outcome.decisions[person])
+    released = (
+        services.vault.reveal(person, person_fields, outcome.decisions[person])
+        if person_fields
+        else {}
+    )
     house_fields = sorted(f for f in released_fields if f in HOUSEHOLD_FIELDS)
     if house_fields and household:
         values = services.vault.reveal(

@@ -18,10 +18,11 @@ from typing import Any, Literal, cast
 
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from identity.oauth.schema import clients as clients_table
+from storekit import hot_sql
 
 ClientKind = Literal["agency", "office", "auditor", "portal"]
 CLIENT_KINDS: tuple[ClientKind, ...] = ("agency", "office", "auditor", "portal")
@@ -46,6 +47,8 @@ _PUBLIC_MEMBERS = {
 }
 _SCOPE = re.compile(r"^[a-z][a-z0-9_.-]*(:[a-z0-9_.-]+)*$")
 _CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+_BY_ID = select(clients_table).where(clients_table.c.client_id == bindparam("client_id"))
 
 
 class ClientRegistryError(ValueError):
@@ -215,13 +218,9 @@ class ClientRegistry:
         return client
 
     def get(self, client_id: str) -> Client | None:
-        with self._engine.connect() as conn:
-            row = (
-                conn.execute(select(clients_table).where(clients_table.c.client_id == client_id))
-                .mappings()
-                .first()
-            )
-        return _client(row) if row else None
+        # Read on every request (hot path): disabling a client applies to its next call.
+        rows = hot_sql(self._engine).maps(_BY_ID, client_id=client_id)
+        return _client(rows[0]) if rows else None
 
     def list(self) -> list[Client]:
         with self._engine.connect() as conn:

@@ -14,21 +14,27 @@ trust cannot be replayed as an access token (RFC 9068 §4, RFC 8725 §3.11).
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from identity.oauth.keys import SigningKeys
 from identity.oauth.schema import revoked_tokens
+from storekit import hot_sql
 
 ACCESS_TOKEN_ALGS: tuple[str, ...] = ("ES256",)
 ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 - a media type, not a secret
 ACCESS_TOKEN_TTL_S = 300
 ID_TOKEN_TTL_S = 300
+# Access tokens whose signature and claims were checked, kept by the verifier (see verify).
+VERIFIED_CACHE_SIZE = 4096
+
+_IS_REVOKED = select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == bindparam("jti"))
 
 
 class InvalidToken(ValueError):
@@ -69,13 +75,8 @@ class RevocationList:
             pass  # already revoked: RFC 7009 §2.2 answers 200 either way
 
     def is_revoked(self, jti: str) -> bool:
-        with self._engine.connect() as conn:
-            return (
-                conn.execute(
-                    select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti)
-                ).first()
-                is not None
-            )
+        # Read on every use of a token (hot path): a revocation applies to the next request.
+        return hot_sql(self._engine).one(_IS_REVOKED, jti=jti) is not None
 
 
 class TokenIssuer:
@@ -162,8 +163,35 @@ class AccessTokenVerifier:
         self.issuer = issuer
         self.audience = audience
         self._leeway_s = leeway_s
+        # token -> (its checked claims, the kid that signed it). An agency presents one token
+        # for up to ACCESS_TOKEN_TTL_S; its ECDSA signature is checked the first time only.
+        # Every use still checks expiry, that the signing key is still ours, and revocation.
+        self._verified: dict[str, tuple[AccessToken, str]] = {}
+        self._verified_lock = threading.Lock()
 
     def verify(self, token: str) -> AccessToken:
+        hit = self._verified.get(token)
+        if hit is not None:
+            checked, kid = hit
+            if time.time() < checked.expires_at + self._leeway_s and self._keys.find(kid):
+                return self._unrevoked(checked)
+            with self._verified_lock:
+                self._verified.pop(token, None)
+        checked, kid = self._check(token)
+        with self._verified_lock:
+            while len(self._verified) >= VERIFIED_CACHE_SIZE:
+                del self._verified[next(iter(self._verified))]  # the oldest
+            self._verified[token] = (checked, kid)
+        return self._unrevoked(checked)
+
+    def _unrevoked(self, checked: AccessToken) -> AccessToken:
+        if self._revocations.is_revoked(checked.token_id):
+            raise InvalidToken("the access token has been revoked")
+        return checked
+
+    def _check(self, token: str) -> tuple[AccessToken, str]:
+        """Signature and claims (not revocation): the checks whose answer cannot change
+        while the token is unexpired and its key is still in our JWKS."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -174,7 +202,7 @@ class AccessTokenVerifier:
             raise InvalidToken("the access token must have typ at+jwt")
         kid = header.get("kid")
         key = self._keys.find(kid) if isinstance(kid, str) else None
-        if key is None:
+        if key is None or not isinstance(kid, str):
             raise InvalidToken("the access token is signed by an unknown key")
         try:
             claims = jwt.decode(
@@ -196,12 +224,10 @@ class AccessTokenVerifier:
             raise InvalidToken("the access token is meant for another audience") from None
         except jwt.PyJWTError:
             raise InvalidToken("the access token signature or claims are invalid") from None
-        if self._revocations.is_revoked(claims["jti"]):
-            raise InvalidToken("the access token has been revoked")
         cnf = claims.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
         scope = claims.get("scope", "")
-        return AccessToken(
+        checked = AccessToken(
             token_id=claims["jti"],
             client_id=claims["client_id"],
             subject=claims["sub"],
@@ -211,3 +237,4 @@ class AccessTokenVerifier:
             expires_at=int(claims["exp"]),
             jkt=jkt if isinstance(jkt, str) else None,
         )
+        return checked, kid

@@ -244,3 +244,35 @@ def test_signing_key_file_is_owner_only(api, oauth, settings):  # type: ignore[n
     kid = oauth.keys.current().kid
     path = settings.data_dir / "keys" / f"oauth-signing-{kid}.pem"
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_token_accepted_once_is_refused_once_it_expires(api, oauth, agency, monkeypatch):  # type: ignore[no-untyped-def]
+    # The verifier keeps tokens whose signature it checked; expiry is still checked per use.
+    token = _server_signed(oauth, _claims(oauth, agency, exp=int(time.time()) + 60))
+    assert _call(api, token).status_code == 200
+    later = time.time() + 120
+    monkeypatch.setattr("identity.oauth.tokens.time.time", lambda: later)
+    monkeypatch.setattr("jwt.api_jwt.datetime", _datetime_at(later))
+    body = assert_problem(_call(api, token), 401)
+    assert "expired" in body["detail"]
+
+
+def test_a_token_accepted_once_is_refused_once_its_key_is_no_longer_published(api, oauth, agency):  # type: ignore[no-untyped-def]
+    token = token_request(api, agency).json()["access_token"]
+    assert _call(api, token).status_code == 200
+    oauth.keys.rotate()
+    oauth.keys.rotate()  # the token's key is now neither current nor previous
+    body = assert_problem(_call(api, token), 401)
+    assert "unknown key" in body["detail"]
+
+
+def _datetime_at(at: float) -> Any:
+    """pyjwt's ``datetime`` with ``now()`` fixed at ``at`` (its expiry check reads it)."""
+    from datetime import datetime
+
+    class _Fixed(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return datetime.fromtimestamp(at, tz)
+
+    return _Fixed
