@@ -14,9 +14,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
 
 from gateway.authz import Enforcer, authorize
 from gateway.problems import Problem
+from gateway.responses import model_json
 from gateway.rsu import eligible as rsu_eligible
 from gateway.services import Services, get_services
 from identity import PersonErased, Subjects, UnknownPseudonym, resolve_subjects
@@ -135,7 +137,7 @@ def lookup(
     body: LookupIn,
     enforcer: Enforcer = Depends(authorize("lookup", kinds=["agency"])),
     services: Services = Depends(get_services),
-) -> LookupOut:
+) -> Response:
     resource = {"kind": "person", "fields": []}
     idcs = services.register.find_by_cnie(body.cnie)
     if idcs is None:
@@ -147,7 +149,7 @@ def lookup(
         # holds this CNIE (an objection, for one, depends on the person).
         raise Problem(404, "not-found", "No such person for this agency.")
     pseudonym = services.pseudonyms.pseudonym_for(idcs, enforcer.principal.sector)
-    return LookupOut(pseudonym=str(pseudonym), decision_id=outcome.decision_id)
+    return model_json(LookupOut(pseudonym=str(pseudonym), decision_id=outcome.decision_id))
 
 
 def _resolve(
@@ -171,7 +173,7 @@ def query(
     body: QueryIn,
     enforcer: Enforcer = Depends(authorize("read_attributes", kinds=["agency"])),
     services: Services = Depends(get_services),
-) -> QueryOut:
+) -> Response:
     requested = sorted(set(body.fields))
     resource = {"kind": "person", "fields": requested}
     found = _resolve(services, enforcer, pseudonym, resource, body.purpose)
@@ -215,11 +217,13 @@ def query(
         for name in requested
         if name not in released
     ]
-    return QueryOut(
-        released=released,
-        withheld=withheld,
-        decision_id=outcome.decision_id,
-        legal_basis=outcome.result.legal_basis,
+    return model_json(
+        QueryOut(
+            released=released,
+            withheld=withheld,
+            decision_id=outcome.decision_id,
+            legal_basis=outcome.result.legal_basis,
+        )
     )
 
 
@@ -233,7 +237,7 @@ def eligibility(
     body: EligibilityIn,
     enforcer: Enforcer = Depends(authorize("eligibility", kinds=["agency"])),
     services: Services = Depends(get_services),
-) -> EligibilityOut:
+) -> Response:
     resource = {"kind": "household", "fields": [], "program": body.program}
     found = _resolve(services, enforcer, pseudonym, resource, body.purpose)
     idcs, household = found.idcs, found.household
@@ -246,10 +250,10 @@ def eligibility(
         raise outcome.denied()
     if household is None:
         # Not in the RSU: not eligible for an RSU-targeted program.
-        return EligibilityOut(eligible=False, decision_id=outcome.decision_id)
+        return model_json(EligibilityOut(eligible=False, decision_id=outcome.decision_id))
     try:
         eligible = rsu_eligible(services.vault, household, predicate, outcome.decisions[household])
     except NotScored:
         # Registered but not yet scored: no score, so no eligibility to assert.
         eligible = False
-    return EligibilityOut(eligible=bool(eligible), decision_id=outcome.decision_id)
+    return model_json(EligibilityOut(eligible=bool(eligible), decision_id=outcome.decision_id))
