@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, exists, insert, select
@@ -267,11 +267,22 @@ class ConsentService:
     def for_policy(self, subject: str, *, now_ns: int | None = None) -> list[dict[str, Any]]:
         """The subject's current artefacts in the policy input shape (all statuses: the
         policy, not this code, decides which count)."""
-        return [
-            c.as_policy_input()
-            for c in self.of_subject(subject, now_ns=now_ns)
-            if c.status is not ConsentStatus.SUPERSEDED
-        ]
+        return _consent_inputs(self.of_subject(subject, now_ns=now_ns))
+
+    def policy_context(
+        self, subject: str, *, now_ns: int | None = None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """:meth:`for_policy` and :meth:`objections_for_policy` together, read in one
+        round trip (what every agency request needs)."""
+        now = time.time_ns() if now_ns is None else now_ns
+        key = self._key(subject)
+        consents, objections = self._hot.batch(
+            [(_OF_SUBJECT, {"subject": key}), (_OBJECTIONS, {"subject": key})]
+        )
+        return (
+            _consent_inputs(self._from_row(row, now) for row in consents),
+            _objection_inputs(Objection(**row) for row in objections),
+        )
 
     @staticmethod
     def _from_row(m: Mapping[str, Any], now: int) -> Consent:
@@ -336,9 +347,7 @@ class ConsentService:
         return [Objection(**row) for row in rows]
 
     def objections_for_policy(self, subject: str) -> list[dict[str, Any]]:
-        # A request for human review contests one automated result; it does not stop any
-        # processing, so the policies never see it.
-        return [o.as_policy_input() for o in self.objections(subject) if o.reason != REVIEW_REASON]
+        return _objection_inputs(self.objections(subject))
 
     def request_review(self, *, subject: str, about: str, now_ns: int | None = None) -> Objection:
         """Law 09.08 art. 11: the person may contest a decision based solely on automated
@@ -384,3 +393,13 @@ class ConsentService:
                 }
             )
         return out
+
+
+def _consent_inputs(consents: Iterable[Consent]) -> list[dict[str, Any]]:
+    return [c.as_policy_input() for c in consents if c.status is not ConsentStatus.SUPERSEDED]
+
+
+def _objection_inputs(objections: Iterable[Objection]) -> list[dict[str, Any]]:
+    # A request for human review contests one automated result; it does not stop any
+    # processing, so the policies never see it.
+    return [o.as_policy_input() for o in objections if o.reason != REVIEW_REASON]

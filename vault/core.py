@@ -60,15 +60,23 @@ _ROTATION_LOCK = 0x5153_4B45_4B00  # "SQKEK"
 Record = tuple[str, str, Mapping[str, object]]
 RevealRequest = tuple[str, Sequence[str], Decision]
 
-# The single-subject reveal's reads (storekit compiles each once per engine).
-_SUBJECT_STATUS = select(t.subjects.c.erased_at_ns).where(
-    t.subjects.c.subject == bindparam("subject")
-)
-_SUBJECT_KEYS = select(t.data_keys.c.version, t.data_keys.c.wrapped).where(
-    t.data_keys.c.subject == bindparam("subject")
-)
-_SUBJECT_FIELDS = select(t.fields.c.field, t.fields.c.ciphertext).where(
-    t.fields.c.subject == bindparam("subject")
+# The single-subject reveal reads the subject's status, data keys and ciphertexts in one
+# statement (one snapshot, one round trip): a row per (key version, field) pair, and one row
+# of NULLs beside the status when nothing is left (erased).
+_SUBJECT_RECORD = (
+    select(
+        t.subjects.c.erased_at_ns,
+        t.data_keys.c.version,
+        t.data_keys.c.wrapped,
+        t.fields.c.field,
+        t.fields.c.ciphertext,
+    )
+    .select_from(
+        t.subjects.outerjoin(t.data_keys, t.data_keys.c.subject == t.subjects.c.subject).outerjoin(
+            t.fields, t.fields.c.subject == t.subjects.c.subject
+        )
+    )
+    .where(t.subjects.c.subject == bindparam("subject"))
 )
 
 
@@ -362,11 +370,10 @@ class Vault:
         return _SubjectRows(chunk, status, key_rows, fields)
 
     def _subject_rows(self, subject: str) -> _SubjectRows:
-        hot = self._hot
-        row = hot.one(_SUBJECT_STATUS, subject=subject)
-        status = {} if row is None else {subject: row[0]}
-        keys = {subject: {v: bytes(w) for v, w in hot.all(_SUBJECT_KEYS, subject=subject)}}
-        fields = [(subject, n, c) for n, c in hot.all(_SUBJECT_FIELDS, subject=subject)]
+        rows = self._hot.all(_SUBJECT_RECORD, subject=subject)
+        status = {subject: rows[0][0]} if rows else {}
+        keys = {subject: {v: bytes(w) for _, v, w, _, _ in rows if v is not None}}
+        fields = list({(subject, n, bytes(c)) for _, _, _, n, c in rows if n is not None})
         return _SubjectRows((subject,), status, keys, fields)
 
     def _decrypt(

@@ -121,10 +121,11 @@ class EligibilityOut(BaseModel):
 
 
 def _context(services: Services, idcs: str) -> dict[str, Any]:
+    consents, objections = services.consents.policy_context(idcs)
     return {
         "subject_tag": services.vault.subject_tag(idcs),
-        "consents": services.consents.for_policy(idcs),
-        "objections": services.consents.objections_for_policy(idcs),
+        "consents": consents,
+        "objections": objections,
     }
 
 

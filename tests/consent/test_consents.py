@@ -201,3 +201,17 @@ def test_iso27560_record_carries_the_chain(service: ConsentService) -> None:
     assert record["state"] == "revoked"
     assert [e["record_id"] for e in record["events"]] == [consent.id, revoked.id]
     assert record["pii_principal_id"] == PSEUDONYM
+
+
+def test_policy_context_reads_what_the_two_separate_reads_answer(service: ConsentService) -> None:
+    first = grant(service)
+    service.revoke(subject=IDCS, consent_id=first.id, principal_id=PSEUDONYM, now_ns=NOW + S)
+    grant(service, purpose="scholarship_outreach", recipient="men", fields=["phone"])
+    objection = service.object(subject=IDCS, purpose="*", reason="personal_situation", now_ns=NOW)
+    service.request_review(subject=IDCS, about="rsu_score", now_ns=NOW)  # never a policy input
+    consents, objections = service.policy_context(IDCS, now_ns=NOW + 2 * S)
+    assert consents == service.for_policy(IDCS, now_ns=NOW + 2 * S)
+    assert objections == service.objections_for_policy(IDCS)
+    assert objections == [{"id": objection.id, "purpose": "*"}]
+    assert first.id not in {c["id"] for c in consents}
+    assert len(consents) == 2  # the revocation artefact and the other grant

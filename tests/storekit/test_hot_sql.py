@@ -133,3 +133,19 @@ def test_a_read_on_an_unreachable_database_raises_a_dbapi_error(tmp_path: Path) 
     engine = make_engine(f"sqlite:///{tmp_path / 'not-a-dir' / 'db.sqlite'}")
     with pytest.raises(DBAPIError):
         HotSQL(engine).one(BY_NAME, name="x")
+
+
+def test_a_batch_of_reads_answers_each_as_its_own_read_would(engine: Engine) -> None:
+    hot = HotSQL(engine)
+    with hot.begin() as tx:
+        tx.execute(ADD, id=1, name="a", kind="red", blob=b"\x01")
+        tx.execute(ADD, id=2, name="b", kind="red", blob=None)
+    answers = hot.batch(
+        [(BY_NAME, {"name": "b"}), (RED_AFTER, {"after": 0}), (BY_NAME, {"name": "z"})]
+    )
+    assert answers == [
+        hot.maps(BY_NAME, name="b"),
+        hot.maps(RED_AFTER, after=0),
+        [],
+    ]
+    assert answers[1] == [{"name": "a"}, {"name": "b"}]
