@@ -38,7 +38,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-BENCHES ?= vault audit policy enrol scoring oauth gateway
+BENCHES ?= vault audit policy enrol scoring oauth storekit gateway
 
 bench: $(STAMP)
 	for b in $(BENCHES); do $(BIN)/python bench/$$b.py || exit 1; done
