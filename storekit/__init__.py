@@ -4,10 +4,12 @@ The agency path reads a dozen rows per request. Through a SQLAlchemy ``Connectio
 those reads costs a pool checkout, a ``BEGIN``, the statement's cache key, an execution
 context, a result object and a ``ROLLBACK``: 64 µs on SQLite (twice that when the statement
 is built per call) where the driver call takes 9 µs, and 2.6 times the driver's time on
-PostgreSQL (``bench/storekit.py``; HotSQL: 15 µs and 1.24×). :class:`HotSQL` keeps the statements in
-SQLAlchemy (one definition, the dialect's own SQL and parameter style), compiles each once per
-engine, and runs it on a DBAPI connection kept open in autocommit: one driver call per read,
-and on PostgreSQL a server-side prepared statement once psycopg has seen it a few times.
+PostgreSQL (``bench/storekit.py``; this module: 15 µs, and 1.24 times the driver's time).
+
+:class:`HotSQL` keeps the statements in SQLAlchemy (one definition, the dialect's own SQL and
+parameter style), compiles each once per engine, and runs it on a DBAPI connection kept open
+in autocommit: one driver call per read, and on PostgreSQL a server-side prepared statement
+once psycopg has seen it a few times.
 
 What it gives up, on purpose: no type processing. Parameters must be plain ``str``, ``int``,
 ``bytes`` or ``None``, and rows come back as the driver returns them (tuples; ``bytes`` for
