@@ -40,7 +40,9 @@ lint: $(STAMP)
 
 BENCHES ?= vault audit policy enrol scoring oauth storekit gateway
 
+# PostgreSQL figures come from the local server unless SIJILL_TEST_DATABASE_URL names one.
 bench: $(STAMP)
+	@if [ -z "$$SIJILL_TEST_DATABASE_URL" ]; then export SIJILL_TEST_DATABASE_URL="$(LOCAL_PG)"; fi; \
 	for b in $(BENCHES); do $(BIN)/python bench/$$b.py || exit 1; done
 
 clean:

@@ -14,21 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, create_engine, select
-from sqlalchemy import text as sql_text
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, select
 
+from bench.audit import database
 from gateway.db import make_engine
 from storekit import HotSQL
 
@@ -42,22 +37,6 @@ people = Table(
 )
 BY_TAG = select(people.c.id, people.c.subject).where(people.c.tag == bindparam("tag"))
 ROWS = 10_000
-
-
-@contextmanager
-def pg_url() -> Iterator[str]:
-    base = os.environ.get("SIJILL_BENCH_DATABASE_URL") or os.environ["SIJILL_TEST_DATABASE_URL"]
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sql_text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sql_text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def per_read_us(reads: int, fn: Callable[[int], object]) -> float:
@@ -121,12 +100,8 @@ def main() -> None:
     args = parser.parse_args()
     results: dict[str, object] = {"benchmark": "storekit", "reads": args.reads}
     for backend in args.backends.split(","):
-        if backend == "sqlite":
-            with tempfile.TemporaryDirectory() as tmp:
-                results["sqlite"] = run(f"sqlite:///{tmp}/bench.db", args.reads)
-        else:
-            with pg_url() as url:
-                results["postgresql"] = run(url, args.reads)
+        with database(backend) as url:  # a temporary SQLite file or a scratch PG schema
+            results[backend] = run(url, args.reads)
     print(json.dumps(results, indent=2))
 
 
