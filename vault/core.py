@@ -66,6 +66,7 @@ RevealRequest = tuple[str, Sequence[str], Decision]
 _SUBJECT_RECORD = (
     select(
         t.subjects.c.erased_at_ns,
+        t.subjects.c.kind,
         t.data_keys.c.version,
         t.data_keys.c.wrapped,
         t.fields.c.field,
@@ -336,7 +337,7 @@ class Vault:
         with self._engine.connect() as conn:  # no round trip until something executes on it
             if len(subjects) == 1:
                 # The agency path: one subject, three indexed reads on the hot-path runner.
-                plain.update(self._decrypt(conn, self._subject_rows(subjects[0]), needed))
+                plain.update(self._decrypt(conn, self._subject_rows(subjects[0])[0], needed))
             else:
                 for chunk in _chunks(subjects):
                     plain.update(self._decrypt(conn, self._chunk_rows(conn, chunk), needed))
@@ -369,12 +370,22 @@ class Vault:
         ).all()
         return _SubjectRows(chunk, status, key_rows, fields)
 
-    def _subject_rows(self, subject: str) -> _SubjectRows:
+    def _subject_rows(self, subject: str) -> tuple[_SubjectRows, str | None]:
+        """One subject's rows, and its record kind (None if there is no such subject)."""
         rows = self._hot.all(_SUBJECT_RECORD, subject=subject)
         status = {subject: rows[0][0]} if rows else {}
-        keys = {subject: {v: bytes(w) for _, v, w, _, _ in rows if v is not None}}
-        fields = list({(subject, n, bytes(c)) for _, _, _, n, c in rows if n is not None})
-        return _SubjectRows((subject,), status, keys, fields)
+        keys = {subject: {v: bytes(w) for _, _, v, w, _, _ in rows if v is not None}}
+        fields = list({(subject, n, bytes(c)) for *_, n, c in rows if n is not None})
+        return _SubjectRows((subject,), status, keys, fields), str(rows[0][1]) if rows else None
+
+    def _read_one(self, subject: str, names: Iterable[str]) -> tuple[str, dict[str, object]]:
+        """The record kind and the decrypted ``names`` of one subject, in one read (for
+        callers that have checked a decision already)."""
+        rows, kind = self._subject_rows(subject)
+        with self._engine.connect() as conn:  # used only if a key must be read again
+            plain = self._decrypt(conn, rows, {subject: set(names)})
+        assert kind is not None  # _decrypt raised UnknownSubject otherwise
+        return kind, plain[subject]
 
     def _decrypt(
         self, conn: Connection, rows: _SubjectRows, needed: Mapping[str, set[str]]

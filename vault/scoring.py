@@ -712,9 +712,10 @@ class HouseholdScoring:
         if comparison not in ("lte", "lt"):
             raise VaultError("comparison must be lte or lt")
         limit = _decimal(threshold)
-        with v._engine.connect() as conn:
-            plain, _ = self._read(conn, [subject], ("score",))
-        stored = plain[subject].get("score")
+        kind, plain = v._read_one(subject, ("score",))  # one read: the agency hot path
+        if kind != "household":
+            raise InvalidRecord("only a household record can be scored")
+        stored = plain.get("score")
         if not isinstance(stored, str):
             raise NotScored("this household has no score yet")
         score = _decimal(stored)

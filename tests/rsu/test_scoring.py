@@ -219,3 +219,23 @@ def test_eligibility_needs_an_eligibility_decision_for_this_household(rsu: Rsu) 
         rsu.vault.explain(subject, rsu.decision(subject, "eligibility"))
     with pytest.raises(VaultError):
         rsu.vault.eligible(subject, 9.743001, rsu.decision(subject, "eligibility"))  # type: ignore[arg-type]
+
+
+def test_eligibility_is_answered_only_for_an_existing_scored_household_record(rsu: Rsu) -> None:
+    from vault import Erased, InvalidRecord, UnknownSubject
+
+    members, declaration = worked_example(rsu)
+    household = rsu.households.register_household(members, declaration).vault_subject
+    person = rsu.register.vault_subject(members[0]["idcs"])  # type: ignore[index]
+
+    def ask(subject: str) -> bool:
+        return rsu.vault.eligible(subject, "9.743001", rsu.decision(subject, "eligibility"))
+
+    with pytest.raises(InvalidRecord):
+        ask(person)  # a person's record has no score to compare, whatever its fields
+    with pytest.raises(UnknownSubject):
+        ask("hh_no_such_household")
+    assert isinstance(ask(household), bool)
+    rsu.vault.erase(household)
+    with pytest.raises(Erased):
+        ask(household)
