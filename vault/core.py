@@ -17,7 +17,7 @@ import secrets as pysecrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from decimal import Decimal
 from typing import Any
 
@@ -508,9 +508,15 @@ class Vault:
         """Score one household from its declaration; the score is stored encrypted."""
         return self._scoring.score(subject, models)
 
-    def score_many(self, subjects: Sequence[str], models: Models) -> list[ScoreEvent]:
+    def score_many(
+        self,
+        subjects: Sequence[str],
+        models: Models,
+        *,
+        write_guard: AbstractContextManager[Any] | None = None,
+    ) -> list[ScoreEvent]:
         """Score households in batches (numpy); see :meth:`HouseholdScoring.score_many`."""
-        return self._scoring.score_many(subjects, models)
+        return self._scoring.score_many(subjects, models, write_guard=write_guard)
 
     def amend_household(
         self,

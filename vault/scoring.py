@@ -29,6 +29,7 @@ import json
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -521,8 +522,14 @@ class HouseholdScoring:
     def score(self, subject: str, models: Models) -> ScoreEvent:
         return self.score_many([subject], models)[0]
 
-    def score_many(self, subjects: Sequence[str], models: Models) -> list[ScoreEvent]:
-        """Score households and store each score encrypted, one transaction per chunk.
+    def score_many(
+        self,
+        subjects: Sequence[str],
+        models: Models,
+        *,
+        write_guard: AbstractContextManager[Any] | None = None,
+    ) -> list[ScoreEvent]:
+        """Score households and store each score encrypted, in one write transaction.
 
         Decrypting and scoring run outside the write transaction (on SQLite it is one lock for
         every writer, and the national rescoring runs a worker per core); the write then
@@ -530,44 +537,43 @@ class HouseholdScoring:
         and scores those again. Scoring the same inputs with the same model again writes the
         same values (idempotent), so a batch interrupted between here and its caller's
         bookkeeping can simply be redone.
+
+        ``write_guard`` (the rescoring's lock shared by its worker processes) is held around
+        the write transaction only: a worker queued on it wakes as soon as it is released,
+        where SQLite's busy handler would sleep and poll for the file lock.
         """
         _remember(models)
         ordered = list(dict.fromkeys(subjects))
-        events: list[ScoreEvent] = []
+        if not ordered:
+            return []
         v = self._vault
         # Load (or create) the root secret behind the MACs now: creating it inside the write
         # transaction below would wait on our own SQLite write lock.
         v._root_secret()
-        for start in range(0, len(ordered), _CHUNK):
-            chunk = ordered[start : start + _CHUNK]
-            with v._engine.connect() as conn:
-                computed = self._compute(conn, chunk, models)
-            with v._write() as conn:
-                current = {
-                    row.subject: bytes(row.ciphertext)
-                    for row in conn.execute(
-                        select(t.fields.c.subject, t.fields.c.ciphertext).where(
-                            t.fields.c.subject.in_(chunk), t.fields.c.field == "declaration"
-                        )
+        computed: dict[str, tuple[list[tuple[str, str, bytes]], ScoreEvent, bytes]] = {}
+        with v._engine.connect() as conn:
+            for chunk in _chunks(ordered):
+                computed.update(self._compute(conn, chunk, models))
+        with write_guard or nullcontext(), v._write() as conn:
+            current: dict[str, bytes] = {}
+            for chunk in _chunks(ordered):
+                for subject, ciphertext in conn.execute(
+                    select(t.fields.c.subject, t.fields.c.ciphertext).where(
+                        t.fields.c.subject.in_(chunk), t.fields.c.field == "declaration"
                     )
-                }
-                stale = [s for s in chunk if current.get(s) != computed[s][2]]
-                if stale:
-                    computed.update(self._compute(conn, stale, models))
-                conn.execute(
-                    delete(t.fields).where(
-                        t.fields.c.subject.in_(chunk), t.fields.c.field.in_(SCORE_FIELDS)
-                    )
-                )
-                conn.execute(insert(t.fields), [row for s in chunk for row in computed[s][0]])
-            events.extend(computed[s][1] for s in chunk)
-        return events
+                ):
+                    current[subject] = bytes(ciphertext)
+            stale = [s for s in ordered if current.get(s) != computed[s][2]]
+            for chunk in _chunks(stale):
+                computed.update(self._compute(conn, chunk, models))
+            _upsert_fields(conn, [row for s in ordered for row in computed[s][0]])
+        return [computed[s][1] for s in ordered]
 
     def _compute(
         self, conn: Connection, chunk: Sequence[str], models: Models
-    ) -> dict[str, tuple[list[dict[str, object]], ScoreEvent, bytes]]:
-        """Per subject: the encrypted score rows, the event, and the declaration ciphertext
-        the score was computed from."""
+    ) -> dict[str, tuple[list[tuple[str, str, bytes]], ScoreEvent, bytes]]:
+        """Per subject: the encrypted score rows (subject, field, ciphertext), the event, and
+        the declaration ciphertext the score was computed from."""
         v = self._vault
         raw: dict[str, bytes] = {}
         plain, keys = self._read(conn, chunk, ("declaration",), raw=raw)
@@ -593,21 +599,15 @@ class HouseholdScoring:
         for model, positions, declarations in by_model.values():
             for i, value in zip(positions, model.scores(declarations), strict=True):
                 scored[i] = (model, value)
-        out: dict[str, tuple[list[dict[str, object]], ScoreEvent, bytes]] = {}
+        out: dict[str, tuple[list[tuple[str, str, bytes]], ScoreEvent, bytes]] = {}
         for i, subject in enumerate(chunk):
             result = scored[i]
             assert result is not None
             model, value = result
             key_id, aead = keys[subject]
-            rows: list[dict[str, object]] = [
-                {
-                    "subject": subject,
-                    "field": name,
-                    "ciphertext": encrypt_field(
-                        aead, key_id, subject, name, encode_value(plaintext)
-                    ),
-                }
-                for name, plaintext in (
+            rows = [
+                (subject, name, encrypt_field(aead, key_id, subject, name, encode_value(plain)))
+                for name, plain in (
                     ("score", value),
                     ("score_model", model.version),
                     ("score_model_digest", model.digest),
@@ -789,3 +789,32 @@ def _decimal(value: Decimal | str) -> Decimal:
     if not result.is_finite():
         raise VaultError("a threshold is a finite decimal number")
     return result
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+_SQLITE_UPSERT_FIELDS = (
+    "INSERT INTO vault_fields (subject, field, ciphertext) VALUES (?, ?, ?) "
+    "ON CONFLICT (subject, field) DO UPDATE SET ciphertext = excluded.ciphertext"
+)
+_PG_UPSERT_FIELDS = (
+    "INSERT INTO vault_fields (subject, field, ciphertext) "
+    "SELECT * FROM unnest(%(s)s::text[], %(f)s::text[], %(c)s::bytea[]) "
+    "ON CONFLICT (subject, field) DO UPDATE SET ciphertext = EXCLUDED.ciphertext"
+)
+
+
+def _upsert_fields(conn: Connection, rows: Sequence[tuple[str, str, bytes]]) -> None:
+    """Insert or replace (subject, field, ciphertext) rows: one statement, the rows handed to
+    the driver as they are (SQLite's executemany loops in C; PostgreSQL gets three arrays that
+    ``unnest`` turns back into rows), with none of SQLAlchemy's per-row parameter processing."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        subjects, names, ciphertexts = (list(c) for c in zip(*rows, strict=True))
+        conn.exec_driver_sql(_PG_UPSERT_FIELDS, {"s": subjects, "f": names, "c": ciphertexts})
+    else:
+        conn.exec_driver_sql(_SQLITE_UPSERT_FIELDS, list(rows))
