@@ -29,7 +29,7 @@ import queue
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,7 +45,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    bindparam,
     func,
     insert,
     select,
@@ -194,7 +193,13 @@ def _writing(engine: Engine) -> Iterator[Connection]:
 class _Worker:
     """One process's engines, vault and audit log."""
 
-    def __init__(self, settings: Settings, version: str, models_dir: Path | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        version: str,
+        models_dir: Path | None,
+        write_lock: AbstractContextManager[Any] | None = None,
+    ) -> None:
         from gateway.db import make_engine
         from gateway.keys import load_or_create_ed25519
         from gateway.services import build_audit_log, build_key_provider
@@ -214,6 +219,11 @@ class _Worker:
         self.audit = build_audit_log(settings, self.engines["audit"])
         self.main = self.engines["main"]
         self.models = _models(settings, version, models_dir)
+        # SQLite has one write lock per file, and a writer waiting for it sleeps and polls
+        # (busy handler): the workers take turns on this lock instead, which wakes the next
+        # one at once. PostgreSQL locks rows and wakes waiters itself.
+        sqlite = any(e.dialect.name == "sqlite" for e in self.engines.values())
+        self.write_lock = write_lock if sqlite and write_lock is not None else nullcontext()
 
     def close(self) -> None:
         self.provider.close()
@@ -244,7 +254,7 @@ class _Worker:
         from identity.rsu import households
 
         now = time.time_ns()
-        with _writing(self.main) as conn:
+        with self.write_lock, _writing(self.main) as conn:
             row = conn.execute(
                 select(batches).where(batches.c.job_id == job_id, batches.c.batch_no == batch_no)
             ).one()
@@ -257,13 +267,14 @@ class _Worker:
                     .where(batches.c.job_id == job_id, batches.c.batch_no == batch_no)
                     .values(status="claimed", claimed_at_ns=now)
                 )
+        with self.main.connect() as conn:  # a read: outside the write lock
             members = conn.execute(
                 select(households.c.household_id, households.c.vault_subject)
                 .where(households.c.household_id.between(row.first_household, row.last_household))
                 .order_by(households.c.household_id)
             ).all()
         if not members:
-            with _writing(self.main) as conn:
+            with self.write_lock, _writing(self.main) as conn:
                 conn.execute(
                     update(batches)
                     .where(batches.c.job_id == job_id, batches.c.batch_no == batch_no)
@@ -271,33 +282,36 @@ class _Worker:
                 )
             return 0
         subjects = [m.vault_subject for m in members]
-        events = scored = self.vault.score_many(subjects, self.models)
+        events = scored = self.vault.score_many(subjects, self.models, write_guard=self.write_lock)
         if claimed_at is not None:
             # A run died inside this batch: its audit entries may already be in the log.
             seen = self._already_audited(job_id, claimed_at)
             events = [
                 e for e in events if (e.head_tag or self.vault.subject_tag(e.subject)) not in seen
             ]
-        if events:
-            self.audit.append_many(score_entries(self.vault, events, "rescore", job=job_id))
+        entries = score_entries(self.vault, events, "rescore", job=job_id) if events else []
         # Every household of the batch was scored with this release, audited now or before.
-        version_of = {e.subject: e.model_version for e in scored}
+        by_version: dict[str, list[str]] = {}
+        for e in scored:
+            by_version.setdefault(e.model_version, []).append(e.subject)
+        if entries:
+            self.audit.append_many(entries, write_guard=self.write_lock)
         done = time.time_ns()
         stamp = datetime.fromtimestamp(done / 1e9, UTC)
-        with _writing(self.main) as conn:
-            if version_of:
-                conn.execute(
-                    update(households)
-                    .where(households.c.vault_subject == bindparam("s"))
-                    .values(model_version=bindparam("v"), scored_at=stamp, updated_at=stamp),
-                    [{"s": s, "v": v} for s, v in version_of.items()],
-                )
+        with self.write_lock, _writing(self.main) as conn:
+            for version, group in by_version.items():
+                for start in range(0, len(group), 500):
+                    conn.execute(
+                        update(households)
+                        .where(households.c.vault_subject.in_(group[start : start + 500]))
+                        .values(model_version=version, scored_at=stamp, updated_at=stamp)
+                    )
             conn.execute(
                 update(batches)
                 .where(batches.c.job_id == job_id, batches.c.batch_no == batch_no)
                 .values(status="done", done_at_ns=done)
             )
-        return len(subjects)
+        return len(scored)
 
 
 def _worker_main(
@@ -308,8 +322,9 @@ def _worker_main(
     tasks: Any,
     progress: Any,
     pause_s: float,
+    write_lock: Any,
 ) -> None:
-    worker = _Worker(settings, version, models_dir)
+    worker = _Worker(settings, version, models_dir, write_lock)
     # A batch allocates ~100 short-lived objects per household; with the default thresholds
     # the collector keeps rescanning the long-lived heap (modules, models, engines). This is a
     # worker process of its own: freeze what exists and collect the young generation less often.
@@ -396,17 +411,24 @@ def run_rescore(
         for batch_no in pending:
             tasks.put(batch_no)
         progress = ctx.Queue()
+        write_lock = ctx.Lock()
         procs = [
             ctx.Process(
                 target=_worker_main,
                 daemon=True,
-                args=(settings, version, models_dir, job_id, tasks, progress, pause_s),
+                args=(settings, version, models_dir, job_id, tasks, progress, pause_s, write_lock),
             )
             for _ in range(min(workers, len(pending)))
         ]
         for p in procs:
             p.start()
         while any(p.is_alive() for p in procs) or not progress.empty():
+            if any(p.exitcode not in (None, 0) for p in procs):
+                # A worker died, perhaps holding the write lock (SIGKILL, out of memory): stop
+                # the others rather than leave them waiting for it; the rerun resumes the job.
+                for p in procs:
+                    p.terminate()
+                break
             try:
                 n = progress.get(timeout=0.2)
             except queue.Empty:
