@@ -125,8 +125,24 @@ def features(declaration: Mapping[str, Any]) -> dict[str, float | str]:
         if len(heads) != 1:
             raise InvalidRecord("household declaration needs exactly one head")
         head = heads[0]
-        adults = [m for m in members if int(m["age"]) >= 15]
-        n_adults = max(1, len(adults))
+        # One pass over the members (this runs for every household of a national rescoring).
+        children = elderly = adults = employed = secondary_plus = 0
+        disabled = False
+        for m in members:
+            age = int(m["age"])
+            if age < 15:
+                children += 1
+            else:
+                adults += 1
+                if m["occupation"] in _WORKING:
+                    employed += 1
+                if m["education"] in ("secondary", "higher"):
+                    secondary_plus += 1
+                if age >= 65:
+                    elderly += 1
+            if not disabled and m.get("disability") is True:
+                disabled = True
+        n_adults = max(1, adults)
         housing = declaration["housing"]
         utilities = declaration["utilities"]
         spending = declaration["spending"]
@@ -134,19 +150,15 @@ def features(declaration: Mapping[str, Any]) -> dict[str, float | str]:
         farm = declaration.get("agriculture") or {}
         out: dict[str, float | str] = {
             "household_size_log": math.log(n),
-            "share_children": sum(1 for m in members if int(m["age"]) < 15) / n,
-            "share_elderly": sum(1 for m in members if int(m["age"]) >= 65) / n,
+            "share_children": children / n,
+            "share_elderly": elderly / n,
             "head_female": 1.0 if head["sex"] == "F" else 0.0,
             "head_age_60plus": 1.0 if int(head["age"]) >= 60 else 0.0,
             "head_education": str(head["education"]),
             "head_occupation": str(head["occupation"]),
-            "share_adults_employed": sum(1 for m in adults if m["occupation"] in _WORKING)
-            / n_adults,
-            "share_adults_secondary_plus": sum(
-                1 for m in adults if m["education"] in ("secondary", "higher")
-            )
-            / n_adults,
-            "disability_any": 1.0 if any(m.get("disability") is True for m in members) else 0.0,
+            "share_adults_employed": employed / n_adults,
+            "share_adults_secondary_plus": secondary_plus / n_adults,
+            "disability_any": 1.0 if disabled else 0.0,
             "housing_type": str(housing["type"]),
             "occupancy": str(housing["occupancy"]),
             "rooms_per_person": int(housing["rooms"]) / n,
