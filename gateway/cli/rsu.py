@@ -325,12 +325,15 @@ def _worker_main(
     write_lock: Any,
 ) -> None:
     worker = _Worker(settings, version, models_dir, write_lock)
-    # A batch allocates ~100 short-lived objects per household; with the default thresholds
-    # the collector keeps rescanning the long-lived heap (modules, models, engines). This is a
-    # worker process of its own: freeze what exists and collect the young generation less often.
-    gc.collect()
+    # A batch allocates ~100 short-lived objects per household, all freed by reference
+    # counting when it ends; while it runs they are alive, so the collector, triggered by
+    # allocation counts, keeps scanning them (and promoting them) to find no garbage. This is
+    # a worker process of its own: freeze what exists (without a full collection first: it
+    # would walk every module the command imported, for a few objects), and collect between
+    # batches only, when the young generations are nearly empty.
     gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    gc.disable()
+    batches_run = 0
     parent = os.getppid()
     try:
         while True:
@@ -344,6 +347,8 @@ def _worker_main(
             except queue.Empty:
                 return
             progress.put(worker.run_batch(job_id, batch_no))
+            batches_run += 1
+            gc.collect(2 if batches_run % 50 == 0 else 1)
             if pause_s:
                 time.sleep(pause_s)
     finally:
@@ -404,8 +409,12 @@ def run_rescore(
             worker.close()
     else:
         # fork: the workers start with the modules already imported (spawn would re-import
-        # everything, seconds per worker). No engine or key session is open in this process
-        # at this point; each worker opens its own.
+        # everything, seconds per worker), including those only a worker uses, imported
+        # here once instead of in each worker. No engine or key session is open in this
+        # process at this point; each worker opens its own.
+        import gateway.rsu
+        import gateway.services  # noqa: F401
+
         ctx: Any = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         tasks = ctx.Queue()
         for batch_no in pending:
