@@ -814,7 +814,7 @@ _SQLITE_UPSERT_FIELDS = (
 )
 _PG_UPSERT_FIELDS = (
     "INSERT INTO vault_fields (subject, field, ciphertext) "
-    "SELECT * FROM unnest(%(s)s::text[], %(f)s::text[], %(c)s::bytea[]) "
+    "SELECT * FROM unnest(%(s)b::text[], %(f)b::text[], %(c)b::bytea[]) "
     "ON CONFLICT (subject, field) DO UPDATE SET ciphertext = EXCLUDED.ciphertext"
 )
 
@@ -822,7 +822,8 @@ _PG_UPSERT_FIELDS = (
 def _upsert_fields(conn: Connection, rows: Sequence[tuple[str, str, bytes]]) -> None:
     """Insert or replace (subject, field, ciphertext) rows: one statement, the rows handed to
     the driver as they are (SQLite's executemany loops in C; PostgreSQL gets three arrays that
-    ``unnest`` turns back into rows), with none of SQLAlchemy's per-row parameter processing."""
+    ``unnest`` turns back into rows, sent in binary: no hex text of every ciphertext), with
+    none of SQLAlchemy's per-row parameter processing."""
     if not rows:
         return
     if conn.dialect.name == "postgresql":
