@@ -246,7 +246,7 @@ class Vault:
         for chunk in _chunks(subjects):
             for row in conn.execute(
                 select(t.data_keys.c.subject, t.data_keys.c.version, t.data_keys.c.wrapped).where(
-                    t.data_keys.c.subject.in_(chunk)
+                    t.among(conn, t.data_keys.c.subject, chunk)
                 )
             ):
                 found.setdefault(row.subject, {})[row.version] = bytes(row.wrapped)

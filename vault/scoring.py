@@ -485,9 +485,9 @@ class HouseholdScoring:
             row.subject: (row.kind, row.erased_at_ns)
             for row in conn.execute(
                 select(t.subjects.c.subject, t.subjects.c.kind, t.subjects.c.erased_at_ns).where(
-                    t.subjects.c.subject.in_(chunk)
+                    t.among(conn, t.subjects.c.subject, chunk)
                 )
-            )
+            ).all()
         }
         for subject in chunk:
             if subject not in status:
@@ -512,9 +512,9 @@ class HouseholdScoring:
         out: dict[str, dict[str, object]] = {s: {} for s in chunk}
         for row in conn.execute(
             select(t.fields.c.subject, t.fields.c.field, t.fields.c.ciphertext).where(
-                t.fields.c.subject.in_(chunk), t.fields.c.field.in_(list(names))
+                t.among(conn, t.fields.c.subject, chunk), t.fields.c.field.in_(list(names))
             )
-        ):
+        ).all():  # one fetch call, not one per row
             ciphertext = bytes(row.ciphertext)
             if raw is not None and row.field == "declaration":
                 raw[row.subject] = ciphertext
@@ -571,9 +571,10 @@ class HouseholdScoring:
             for chunk in _chunks(ordered):
                 for subject, ciphertext in conn.execute(
                     select(t.fields.c.subject, t.fields.c.ciphertext).where(
-                        t.fields.c.subject.in_(chunk), t.fields.c.field == "declaration"
+                        t.among(conn, t.fields.c.subject, chunk),
+                        t.fields.c.field == "declaration",
                     )
-                ):
+                ).all():
                     current[subject] = bytes(ciphertext)
             stale = [s for s in ordered if current.get(s) != computed[s][2]]
             for chunk in _chunks(stale):
