@@ -16,6 +16,11 @@ worker:
 
 A crash anywhere leaves the batch claimed but not done; the next run redoes it, and step 3 keeps
 the audit record at exactly one entry per household and job.
+
+On SQLite (one write lock per database file) the workers also take turns on a lock of their own
+around each write: decrypting, scoring and serialising the audit entries overlap the other
+worker's writes, and a worker waiting to write is woken when the lock is free instead of polling
+in SQLite's busy handler.
 """
 
 from __future__ import annotations
