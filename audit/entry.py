@@ -32,12 +32,22 @@ class Actor(TypedDict):
 
 def _plain(value: object) -> bool:
     """Strings, booleans, nulls, arrays and objects with ASCII keys only (no numbers)."""
-    if value is None or isinstance(value, str | bool):
+    # Loops rather than all(...) over generators, and plain strings (nearly every value of an
+    # entry) recognised without a call: this runs for every entry appended.
+    if type(value) is str or value is None or isinstance(value, str | bool):
         return True
     if isinstance(value, list):
-        return all(_plain(v) for v in value)
+        for v in value:  # noqa: SIM110 - a loop, not all() over a generator (see above)
+            if type(v) is not str and not _plain(v):
+                return False
+        return True
     if isinstance(value, dict):
-        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
+        for k, v in value.items():
+            if not (isinstance(k, str) and k.isascii()):
+                return False
+            if type(v) is not str and v is not None and not _plain(v):
+                return False
+        return True
     return False
 
 

@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,12 +83,17 @@ class LoggedEntry:
 class _Pending:
     __slots__ = ("done", "error", "receipt", "row", "wake")
 
-    def __init__(self, row: StoredEntry) -> None:
+    def __init__(self, row: StoredEntry, wake: threading.Event | None = None) -> None:
         self.row = row
-        self.wake = threading.Event()  # set when done, or when promoted to leader
+        # Set when done, or when promoted to leader. append_many's entries are never queued,
+        # so nobody waits on them: they share one event instead of building one each.
+        self.wake = wake or threading.Event()
         self.done = False
         self.receipt: AppendReceipt | None = None
         self.error: BaseException | None = None
+
+
+_UNQUEUED = threading.Event()
 
 
 def _row(entry: AuditEntry) -> StoredEntry:
@@ -190,10 +196,20 @@ class AuditLog:
         assert pending.receipt is not None
         return pending.receipt
 
-    def append_many(self, entries: Iterable[AuditEntry]) -> list[AppendReceipt]:
-        """Append a batch in one transaction (imports, benchmarks); same guarantees."""
-        batch = [_Pending(_row(e)) for e in entries]
-        self._write_batch(batch)
+    def append_many(
+        self,
+        entries: Iterable[AuditEntry],
+        *,
+        write_guard: AbstractContextManager[Any] | None = None,
+    ) -> list[AppendReceipt]:
+        """Append a batch in one transaction (imports, rescoring); same guarantees.
+
+        ``write_guard`` (e.g. a lock the caller's worker processes share) is held around the
+        sequencer's transaction only; the entries are serialised and hashed before it.
+        """
+        batch = [_Pending(_row(e), _UNQUEUED) for e in entries]
+        with write_guard or nullcontext():
+            self._write_batch(batch)
         for p in batch:
             if p.error is not None:
                 raise AuditUnavailable("the audit log could not record the entries") from p.error

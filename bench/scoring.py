@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import sys
 import tempfile
@@ -119,6 +120,13 @@ def load(settings, chunks: Iterable[list[dict[str, object]]]) -> float:  # type:
     return bare_s
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process and its waited-for children (the rescoring workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--households", type=int, default=100_000)
@@ -161,9 +169,12 @@ def main() -> None:
         bare_s = load(settings, synthetic(args.households, args.batch))
         setup_s = time.perf_counter() - t0 - bare_s
 
+        load_before = os.getloadavg()[0]
+        cpu0 = cpu_seconds()
         t0 = time.perf_counter()
         report = run_rescore(settings, "v1", batch_size=args.batch, workers=args.workers)
         full_s = time.perf_counter() - t0
+        cpu_s = cpu_seconds() - cpu0
         assert report.scored_now == args.households
         rate = args.households / full_s
         bare_rate = args.households / bare_s
@@ -182,6 +193,11 @@ def main() -> None:
             "projected_rsu_2_8m_seconds": round(RSU_HOUSEHOLDS / rate),
             "goal_households_per_s": 15_000,
             "cpu_count": os.cpu_count(),
+            # The machine may be shared: CPU time per household does not depend on how much
+            # of the cores other work took, and the load average says how much that was.
+            "cpu_seconds": round(cpu_s, 1),
+            "cpu_us_per_household": round(cpu_s / args.households * 1e6, 1),
+            "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         }))  # fmt: skip
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # a million households is gigabytes of SQLite

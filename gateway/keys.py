@@ -7,6 +7,7 @@ private half, loaded through this same function so both sides agree on one file.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -32,15 +33,20 @@ def load_or_create_ed25519(path: Path) -> Ed25519PrivateKey:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
+        # Written under a private name, then linked into place: the file appears complete or
+        # not at all. (Created in place, a worker starting beside us could read it empty.)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another worker created it first; load theirs below
-        else:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(pem)
                 fh.flush()
                 os.fsync(fh.fileno())
+            os.link(partial, path)
+        except FileExistsError:
+            pass  # another worker created it first; load theirs below
+        finally:
+            os.unlink(partial)
     check_private_file(path)
     loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(loaded, Ed25519PrivateKey):

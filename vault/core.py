@@ -17,7 +17,7 @@ import secrets as pysecrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -280,7 +280,7 @@ class Vault:
         for chunk in _chunks(subjects):
             for row in conn.execute(
                 select(t.data_keys.c.subject, t.data_keys.c.version, t.data_keys.c.wrapped).where(
-                    t.data_keys.c.subject.in_(chunk)
+                    t.among(conn, t.data_keys.c.subject, chunk)
                 )
             ):
                 found.setdefault(row.subject, {})[row.version] = bytes(row.wrapped)
@@ -358,14 +358,14 @@ class Vault:
             row.subject: row.erased_at_ns
             for row in conn.execute(
                 select(t.subjects.c.subject, t.subjects.c.erased_at_ns).where(
-                    t.subjects.c.subject.in_(chunk)
+                    t.among(conn, t.subjects.c.subject, chunk)
                 )
             )
         }
         key_rows = self._key_rows(conn, chunk)
         fields = conn.execute(
             select(t.fields.c.subject, t.fields.c.field, t.fields.c.ciphertext).where(
-                t.fields.c.subject.in_(chunk)
+                t.among(conn, t.fields.c.subject, chunk)
             )
         ).all()
         return _SubjectRows(chunk, status, key_rows, fields)
@@ -569,9 +569,15 @@ class Vault:
         """Score one household from its declaration; the score is stored encrypted."""
         return self._scoring.score(subject, models)
 
-    def score_many(self, subjects: Sequence[str], models: Models) -> list[ScoreEvent]:
+    def score_many(
+        self,
+        subjects: Sequence[str],
+        models: Models,
+        *,
+        write_guard: AbstractContextManager[Any] | None = None,
+    ) -> list[ScoreEvent]:
         """Score households in batches (numpy); see :meth:`HouseholdScoring.score_many`."""
-        return self._scoring.score_many(subjects, models)
+        return self._scoring.score_many(subjects, models, write_guard=write_guard)
 
     def amend_household(
         self,

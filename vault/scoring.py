@@ -29,6 +29,7 @@ import json
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -124,8 +125,24 @@ def features(declaration: Mapping[str, Any]) -> dict[str, float | str]:
         if len(heads) != 1:
             raise InvalidRecord("household declaration needs exactly one head")
         head = heads[0]
-        adults = [m for m in members if int(m["age"]) >= 15]
-        n_adults = max(1, len(adults))
+        # One pass over the members (this runs for every household of a national rescoring).
+        children = elderly = adults = employed = secondary_plus = 0
+        disabled = False
+        for m in members:
+            age = int(m["age"])
+            if age < 15:
+                children += 1
+            else:
+                adults += 1
+                if m["occupation"] in _WORKING:
+                    employed += 1
+                if m["education"] in ("secondary", "higher"):
+                    secondary_plus += 1
+                if age >= 65:
+                    elderly += 1
+            if not disabled and m.get("disability") is True:
+                disabled = True
+        n_adults = max(1, adults)
         housing = declaration["housing"]
         utilities = declaration["utilities"]
         spending = declaration["spending"]
@@ -133,19 +150,15 @@ def features(declaration: Mapping[str, Any]) -> dict[str, float | str]:
         farm = declaration.get("agriculture") or {}
         out: dict[str, float | str] = {
             "household_size_log": math.log(n),
-            "share_children": sum(1 for m in members if int(m["age"]) < 15) / n,
-            "share_elderly": sum(1 for m in members if int(m["age"]) >= 65) / n,
+            "share_children": children / n,
+            "share_elderly": elderly / n,
             "head_female": 1.0 if head["sex"] == "F" else 0.0,
             "head_age_60plus": 1.0 if int(head["age"]) >= 60 else 0.0,
             "head_education": str(head["education"]),
             "head_occupation": str(head["occupation"]),
-            "share_adults_employed": sum(1 for m in adults if m["occupation"] in _WORKING)
-            / n_adults,
-            "share_adults_secondary_plus": sum(
-                1 for m in adults if m["education"] in ("secondary", "higher")
-            )
-            / n_adults,
-            "disability_any": 1.0 if any(m.get("disability") is True for m in members) else 0.0,
+            "share_adults_employed": employed / n_adults,
+            "share_adults_secondary_plus": secondary_plus / n_adults,
+            "disability_any": 1.0 if disabled else 0.0,
             "housing_type": str(housing["type"]),
             "occupancy": str(housing["occupancy"]),
             "rooms_per_person": int(housing["rooms"]) / n,
@@ -472,9 +485,9 @@ class HouseholdScoring:
             row.subject: (row.kind, row.erased_at_ns)
             for row in conn.execute(
                 select(t.subjects.c.subject, t.subjects.c.kind, t.subjects.c.erased_at_ns).where(
-                    t.subjects.c.subject.in_(chunk)
+                    t.among(conn, t.subjects.c.subject, chunk)
                 )
-            )
+            ).all()
         }
         for subject in chunk:
             if subject not in status:
@@ -499,9 +512,9 @@ class HouseholdScoring:
         out: dict[str, dict[str, object]] = {s: {} for s in chunk}
         for row in conn.execute(
             select(t.fields.c.subject, t.fields.c.field, t.fields.c.ciphertext).where(
-                t.fields.c.subject.in_(chunk), t.fields.c.field.in_(list(names))
+                t.among(conn, t.fields.c.subject, chunk), t.fields.c.field.in_(list(names))
             )
-        ):
+        ).all():  # one fetch call, not one per row
             ciphertext = bytes(row.ciphertext)
             if raw is not None and row.field == "declaration":
                 raw[row.subject] = ciphertext
@@ -521,8 +534,14 @@ class HouseholdScoring:
     def score(self, subject: str, models: Models) -> ScoreEvent:
         return self.score_many([subject], models)[0]
 
-    def score_many(self, subjects: Sequence[str], models: Models) -> list[ScoreEvent]:
-        """Score households and store each score encrypted, one transaction per chunk.
+    def score_many(
+        self,
+        subjects: Sequence[str],
+        models: Models,
+        *,
+        write_guard: AbstractContextManager[Any] | None = None,
+    ) -> list[ScoreEvent]:
+        """Score households and store each score encrypted, in one write transaction.
 
         Decrypting and scoring run outside the write transaction (on SQLite it is one lock for
         every writer, and the national rescoring runs a worker per core); the write then
@@ -530,44 +549,44 @@ class HouseholdScoring:
         and scores those again. Scoring the same inputs with the same model again writes the
         same values (idempotent), so a batch interrupted between here and its caller's
         bookkeeping can simply be redone.
+
+        ``write_guard`` (the rescoring's lock shared by its worker processes) is held around
+        the write transaction only: a worker queued on it wakes as soon as it is released,
+        where SQLite's busy handler would sleep and poll for the file lock.
         """
         _remember(models)
         ordered = list(dict.fromkeys(subjects))
-        events: list[ScoreEvent] = []
+        if not ordered:
+            return []
         v = self._vault
         # Load (or create) the root secret behind the MACs now: creating it inside the write
         # transaction below would wait on our own SQLite write lock.
         v._root_secret()
-        for start in range(0, len(ordered), _CHUNK):
-            chunk = ordered[start : start + _CHUNK]
-            with v._engine.connect() as conn:
-                computed = self._compute(conn, chunk, models)
-            with v._write() as conn:
-                current = {
-                    row.subject: bytes(row.ciphertext)
-                    for row in conn.execute(
-                        select(t.fields.c.subject, t.fields.c.ciphertext).where(
-                            t.fields.c.subject.in_(chunk), t.fields.c.field == "declaration"
-                        )
+        computed: dict[str, tuple[list[tuple[str, str, bytes]], ScoreEvent, bytes]] = {}
+        with v._engine.connect() as conn:
+            for chunk in _chunks(ordered):
+                computed.update(self._compute(conn, chunk, models))
+        with write_guard or nullcontext(), v._write() as conn:
+            current: dict[str, bytes] = {}
+            for chunk in _chunks(ordered):
+                for subject, ciphertext in conn.execute(
+                    select(t.fields.c.subject, t.fields.c.ciphertext).where(
+                        t.among(conn, t.fields.c.subject, chunk),
+                        t.fields.c.field == "declaration",
                     )
-                }
-                stale = [s for s in chunk if current.get(s) != computed[s][2]]
-                if stale:
-                    computed.update(self._compute(conn, stale, models))
-                conn.execute(
-                    delete(t.fields).where(
-                        t.fields.c.subject.in_(chunk), t.fields.c.field.in_(SCORE_FIELDS)
-                    )
-                )
-                conn.execute(insert(t.fields), [row for s in chunk for row in computed[s][0]])
-            events.extend(computed[s][1] for s in chunk)
-        return events
+                ).all():
+                    current[subject] = bytes(ciphertext)
+            stale = [s for s in ordered if current.get(s) != computed[s][2]]
+            for chunk in _chunks(stale):
+                computed.update(self._compute(conn, chunk, models))
+            _upsert_fields(conn, [row for s in ordered for row in computed[s][0]])
+        return [computed[s][1] for s in ordered]
 
     def _compute(
         self, conn: Connection, chunk: Sequence[str], models: Models
-    ) -> dict[str, tuple[list[dict[str, object]], ScoreEvent, bytes]]:
-        """Per subject: the encrypted score rows, the event, and the declaration ciphertext
-        the score was computed from."""
+    ) -> dict[str, tuple[list[tuple[str, str, bytes]], ScoreEvent, bytes]]:
+        """Per subject: the encrypted score rows (subject, field, ciphertext), the event, and
+        the declaration ciphertext the score was computed from."""
         v = self._vault
         raw: dict[str, bytes] = {}
         plain, keys = self._read(conn, chunk, ("declaration",), raw=raw)
@@ -593,21 +612,15 @@ class HouseholdScoring:
         for model, positions, declarations in by_model.values():
             for i, value in zip(positions, model.scores(declarations), strict=True):
                 scored[i] = (model, value)
-        out: dict[str, tuple[list[dict[str, object]], ScoreEvent, bytes]] = {}
+        out: dict[str, tuple[list[tuple[str, str, bytes]], ScoreEvent, bytes]] = {}
         for i, subject in enumerate(chunk):
             result = scored[i]
             assert result is not None
             model, value = result
             key_id, aead = keys[subject]
-            rows: list[dict[str, object]] = [
-                {
-                    "subject": subject,
-                    "field": name,
-                    "ciphertext": encrypt_field(
-                        aead, key_id, subject, name, encode_value(plaintext)
-                    ),
-                }
-                for name, plaintext in (
+            rows = [
+                (subject, name, encrypt_field(aead, key_id, subject, name, encode_value(plain)))
+                for name, plain in (
                     ("score", value),
                     ("score_model", model.version),
                     ("score_model_digest", model.digest),
@@ -790,3 +803,33 @@ def _decimal(value: Decimal | str) -> Decimal:
     if not result.is_finite():
         raise VaultError("a threshold is a finite decimal number")
     return result
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+_SQLITE_UPSERT_FIELDS = (
+    "INSERT INTO vault_fields (subject, field, ciphertext) VALUES (?, ?, ?) "
+    "ON CONFLICT (subject, field) DO UPDATE SET ciphertext = excluded.ciphertext"
+)
+_PG_UPSERT_FIELDS = (
+    "INSERT INTO vault_fields (subject, field, ciphertext) "
+    "SELECT * FROM unnest(%(s)b::text[], %(f)b::text[], %(c)b::bytea[]) "
+    "ON CONFLICT (subject, field) DO UPDATE SET ciphertext = EXCLUDED.ciphertext"
+)
+
+
+def _upsert_fields(conn: Connection, rows: Sequence[tuple[str, str, bytes]]) -> None:
+    """Insert or replace (subject, field, ciphertext) rows: one statement, the rows handed to
+    the driver as they are (SQLite's executemany loops in C; PostgreSQL gets three arrays that
+    ``unnest`` turns back into rows, sent in binary: no hex text of every ciphertext), with
+    none of SQLAlchemy's per-row parameter processing."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        subjects, names, ciphertexts = (list(c) for c in zip(*rows, strict=True))
+        conn.exec_driver_sql(_PG_UPSERT_FIELDS, {"s": subjects, "f": names, "c": ciphertexts})
+    else:
+        conn.exec_driver_sql(_SQLITE_UPSERT_FIELDS, list(rows))

@@ -16,6 +16,11 @@ worker:
 
 A crash anywhere leaves the batch claimed but not done; the next run redoes it, and step 3 keeps
 the audit record at exactly one entry per household and job.
+
+On SQLite (one write lock per database file) the workers also take turns on a lock of their own
+around each write: decrypting, scoring and serialising the audit entries overlap the other
+worker's writes, and a worker waiting to write is woken when the lock is free instead of polling
+in SQLite's busy handler.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import queue
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +50,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    any_,
     bindparam,
     func,
     insert,
@@ -52,6 +58,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from gateway.cli import CliError, friendly, out, progress_bar, settings_from
 from gateway.settings import Settings
@@ -191,10 +198,24 @@ def _writing(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+def _among(conn: Connection, column: Any, values: list[str]) -> Any:
+    """``column IN values``; on PostgreSQL ``= ANY(array)``, one parameter instead of hundreds
+    for the driver to parse and the server to plan (as vault.tables.among)."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(String)))
+    return column.in_(values)
+
+
 class _Worker:
     """One process's engines, vault and audit log."""
 
-    def __init__(self, settings: Settings, version: str, models_dir: Path | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        version: str,
+        models_dir: Path | None,
+        write_lock: AbstractContextManager[Any] | None = None,
+    ) -> None:
         from gateway.db import make_engine
         from gateway.keys import load_or_create_ed25519
         from gateway.services import build_audit_log, build_key_provider
@@ -214,6 +235,11 @@ class _Worker:
         self.audit = build_audit_log(settings, self.engines["audit"])
         self.main = self.engines["main"]
         self.models = _models(settings, version, models_dir)
+        # SQLite has one write lock per file, and a writer waiting for it sleeps and polls
+        # (busy handler): the workers take turns on this lock instead, which wakes the next
+        # one at once. PostgreSQL locks rows and wakes waiters itself.
+        sqlite = any(e.dialect.name == "sqlite" for e in self.engines.values())
+        self.write_lock = write_lock if sqlite and write_lock is not None else nullcontext()
 
     def close(self) -> None:
         self.provider.close()
@@ -244,7 +270,7 @@ class _Worker:
         from identity.rsu import households
 
         now = time.time_ns()
-        with _writing(self.main) as conn:
+        with self.write_lock, _writing(self.main) as conn:
             row = conn.execute(
                 select(batches).where(batches.c.job_id == job_id, batches.c.batch_no == batch_no)
             ).one()
@@ -257,13 +283,14 @@ class _Worker:
                     .where(batches.c.job_id == job_id, batches.c.batch_no == batch_no)
                     .values(status="claimed", claimed_at_ns=now)
                 )
+        with self.main.connect() as conn:  # a read: outside the write lock
             members = conn.execute(
                 select(households.c.household_id, households.c.vault_subject)
                 .where(households.c.household_id.between(row.first_household, row.last_household))
                 .order_by(households.c.household_id)
             ).all()
         if not members:
-            with _writing(self.main) as conn:
+            with self.write_lock, _writing(self.main) as conn:
                 conn.execute(
                     update(batches)
                     .where(batches.c.job_id == job_id, batches.c.batch_no == batch_no)
@@ -271,33 +298,36 @@ class _Worker:
                 )
             return 0
         subjects = [m.vault_subject for m in members]
-        events = scored = self.vault.score_many(subjects, self.models)
+        events = scored = self.vault.score_many(subjects, self.models, write_guard=self.write_lock)
         if claimed_at is not None:
             # A run died inside this batch: its audit entries may already be in the log.
             seen = self._already_audited(job_id, claimed_at)
             events = [
                 e for e in events if (e.head_tag or self.vault.subject_tag(e.subject)) not in seen
             ]
-        if events:
-            self.audit.append_many(score_entries(self.vault, events, "rescore", job=job_id))
+        entries = score_entries(self.vault, events, "rescore", job=job_id) if events else []
         # Every household of the batch was scored with this release, audited now or before.
-        version_of = {e.subject: e.model_version for e in scored}
+        by_version: dict[str, list[str]] = {}
+        for e in scored:
+            by_version.setdefault(e.model_version, []).append(e.subject)
+        if entries:
+            self.audit.append_many(entries, write_guard=self.write_lock)
         done = time.time_ns()
         stamp = datetime.fromtimestamp(done / 1e9, UTC)
-        with _writing(self.main) as conn:
-            if version_of:
-                conn.execute(
-                    update(households)
-                    .where(households.c.vault_subject == bindparam("s"))
-                    .values(model_version=bindparam("v"), scored_at=stamp, updated_at=stamp),
-                    [{"s": s, "v": v} for s, v in version_of.items()],
-                )
+        with self.write_lock, _writing(self.main) as conn:
+            for version, group in by_version.items():
+                for start in range(0, len(group), 500):
+                    conn.execute(
+                        update(households)
+                        .where(_among(conn, households.c.vault_subject, group[start : start + 500]))
+                        .values(model_version=version, scored_at=stamp, updated_at=stamp)
+                    )
             conn.execute(
                 update(batches)
                 .where(batches.c.job_id == job_id, batches.c.batch_no == batch_no)
                 .values(status="done", done_at_ns=done)
             )
-        return len(subjects)
+        return len(scored)
 
 
 def _worker_main(
@@ -308,14 +338,18 @@ def _worker_main(
     tasks: Any,
     progress: Any,
     pause_s: float,
+    write_lock: Any,
 ) -> None:
-    worker = _Worker(settings, version, models_dir)
-    # A batch allocates ~100 short-lived objects per household; with the default thresholds
-    # the collector keeps rescanning the long-lived heap (modules, models, engines). This is a
-    # worker process of its own: freeze what exists and collect the young generation less often.
-    gc.collect()
+    worker = _Worker(settings, version, models_dir, write_lock)
+    # A batch allocates ~100 short-lived objects per household, all freed by reference
+    # counting when it ends; while it runs they are alive, so the collector, triggered by
+    # allocation counts, keeps scanning them (and promoting them) to find no garbage. This is
+    # a worker process of its own: freeze what exists (without a full collection first: it
+    # would walk every module the command imported, for a few objects), and collect between
+    # batches only, when the young generations are nearly empty.
     gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    gc.disable()
+    batches_run = 0
     parent = os.getppid()
     try:
         while True:
@@ -329,6 +363,8 @@ def _worker_main(
             except queue.Empty:
                 return
             progress.put(worker.run_batch(job_id, batch_no))
+            batches_run += 1
+            gc.collect(2 if batches_run % 50 == 0 else 1)
             if pause_s:
                 time.sleep(pause_s)
     finally:
@@ -389,24 +425,35 @@ def run_rescore(
             worker.close()
     else:
         # fork: the workers start with the modules already imported (spawn would re-import
-        # everything, seconds per worker). No engine or key session is open in this process
-        # at this point; each worker opens its own.
+        # everything, seconds per worker), including those only a worker uses, imported
+        # here once instead of in each worker. No engine or key session is open in this
+        # process at this point; each worker opens its own.
+        import gateway.rsu
+        import gateway.services  # noqa: F401
+
         ctx: Any = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         tasks = ctx.Queue()
         for batch_no in pending:
             tasks.put(batch_no)
         progress = ctx.Queue()
+        write_lock = ctx.Lock()
         procs = [
             ctx.Process(
                 target=_worker_main,
                 daemon=True,
-                args=(settings, version, models_dir, job_id, tasks, progress, pause_s),
+                args=(settings, version, models_dir, job_id, tasks, progress, pause_s, write_lock),
             )
             for _ in range(min(workers, len(pending)))
         ]
         for p in procs:
             p.start()
         while any(p.is_alive() for p in procs) or not progress.empty():
+            if any(p.exitcode not in (None, 0) for p in procs):
+                # A worker died, perhaps holding the write lock (SIGKILL, out of memory): stop
+                # the others rather than leave them waiting for it; the rerun resumes the job.
+                for p in procs:
+                    p.terminate()
+                break
             try:
                 n = progress.get(timeout=0.2)
             except queue.Empty:

@@ -179,6 +179,36 @@ def test_concurrent_appends_are_group_committed_in_one_total_order(log: AuditLog
     assert verify(Export.from_lines(log.export_lines()), verifier_key=log.verifier_key).ok
 
 
+def test_append_many_writes_its_batch_while_holding_the_callers_write_guard(
+    log: AuditLog,
+) -> None:
+    log.append(make_entry(0))
+    sizes: list[tuple[str, int]] = []
+
+    @contextmanager
+    def guard() -> Iterator[None]:
+        sizes.append(("taken", log.size()))
+        yield
+        sizes.append(("released", log.size()))
+
+    receipts = log.append_many([make_entry(n) for n in range(1, 6)], write_guard=guard())
+    assert [r.index for r in receipts] == [1, 2, 3, 4, 5]
+    # Taken once, before the batch is sequenced, and released only once it is committed.
+    assert sizes == [("taken", 1), ("released", 6)]
+
+    class Refused(Exception):
+        pass
+
+    @contextmanager
+    def refusing() -> Iterator[None]:
+        raise Refused
+        yield
+
+    with pytest.raises(Refused):
+        log.append_many([make_entry(6)], write_guard=refusing())
+    assert log.size() == 6
+
+
 def test_append_raises_audit_unavailable_when_the_store_fails(
     database_url: str, signer: NoteSigner
 ) -> None:

@@ -208,8 +208,8 @@ def test_a_crash_right_after_the_audit_append_does_not_audit_twice_on_resume(
     real_append = AuditLog.append_many
     calls = []
 
-    def append_then_die(self: AuditLog, entries: object) -> object:
-        receipts = real_append(self, entries)  # type: ignore[arg-type]
+    def append_then_die(self: AuditLog, entries: object, **options: object) -> object:
+        receipts = real_append(self, entries, **options)  # type: ignore[arg-type]
         calls.append(len(receipts))
         if len(calls) == 2:
             # The process dies after the log recorded the batch, before the batch is marked.

@@ -239,3 +239,42 @@ def test_eligibility_is_answered_only_for_an_existing_scored_household_record(rs
     rsu.vault.erase(household)
     with pytest.raises(Erased):
         ask(household)
+
+
+def test_a_declaration_changed_while_scoring_is_scored_again_before_the_write(rsu: Rsu) -> None:
+    members, declaration = worked_example(rsu)
+    subject = rsu.households.register_household(members, declaration).vault_subject
+    before = rsu.vault.explain(subject, rsu.decision(subject, "read_score")).score
+    models = ModelSet.load("v1")
+    entered = []
+
+    class BirthBeforeTheWrite:
+        """The write guard: held around the write transaction only, so a change committed
+        while it is being taken lands after the first computation and before the write."""
+
+        def __enter__(self) -> None:
+            entered.append(True)
+            rsu.vault.amend_household(
+                subject,
+                add=[
+                    {
+                        "idcs": "2999999999",
+                        "relation": "child",
+                        "sex": "F",
+                        "age": 0,
+                        "education": "none",
+                        "occupation": "inactive",
+                    }
+                ],
+            )
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    (event,) = rsu.vault.score_many([subject], models, write_guard=BirthBeforeTheWrite())
+    assert entered
+    stored = rsu.vault.explain(subject, rsu.decision(subject, "read_score")).score
+    assert stored != before  # the score is the five-member household's, not the four's
+    again = rsu.vault.score(subject, models)  # the amended declaration, scored from scratch
+    assert event.inputs_digest == again.inputs_digest
+    assert rsu.vault.explain(subject, rsu.decision(subject, "read_score")).score == stored

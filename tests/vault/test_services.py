@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import stat
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +35,38 @@ def test_decision_signing_key_is_created_once_owner_only(tmp_path: Path) -> None
     path.chmod(0o640)
     with pytest.raises(KeyFilePermissions):
         load_or_create_ed25519(path)
+
+
+def _signing_public_key(path: Path, start: Any, out: Any) -> None:
+    real_fdopen = os.fdopen
+
+    def slow_fdopen(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.2)  # a slow disk: the key file exists a while before its bytes do
+        return real_fdopen(*args, **kwargs)
+
+    os.fdopen = slow_fdopen  # in this child process only
+    start.wait()
+    out.put(load_or_create_ed25519(path).public_key().public_bytes_raw())
+
+
+def test_workers_starting_together_load_the_one_signing_key_they_created(
+    tmp_path: Path,
+) -> None:
+    # The rescoring's worker processes (and uvicorn's) may all find the key missing at once:
+    # each must load the one key that was created, never a file still being written.
+    ctx = mp.get_context("fork")
+    path = tmp_path / "keys" / "decision-signing.pem"
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_signing_public_key, args=(path, start, out)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(timeout=30)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    keys = [out.get(timeout=5) for _ in procs]
+    assert len(set(keys)) == 1
+    assert [f.name for f in path.parent.iterdir()] == [path.name]
 
 
 def test_pkcs11_provider_needs_a_pin(tmp_path: Path) -> None:
