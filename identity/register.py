@@ -31,7 +31,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import (
+    ARRAY,
     Column,
+    ColumnElement,
     Connection,
     DateTime,
     Engine,
@@ -39,6 +41,8 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    any_,
+    bindparam,
     delete,
     func,
     insert,
@@ -177,6 +181,15 @@ def draw_unique(count: int, taken: Callable[[Sequence[str]], set[str]]) -> list[
         for c in candidates - used:
             chosen[c] = None
     return [Idcs.trusted(c) for c in chosen]
+
+
+def _in(conn: Connection, column: Column[Any], values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``: one parameter, hence one
+    query text that SQLAlchemy and psycopg prepare once, instead of a new text (parsed again by
+    both) for every list length."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _bound(conn: Connection, column: Column[Any], value: object) -> object:
@@ -319,7 +332,7 @@ class Register:
                 col = persons.c[column]
                 values = sorted({v for ix in indexes for v in [ix.row()[column]] if v})
                 for start in range(0, len(values), _CHUNK):
-                    query = select(col).where(col.in_(values[start : start + _CHUNK]))
+                    query = select(col).where(_in(conn, col, values[start : start + _CHUNK]))
                     if exclude is not None:
                         query = query.where(persons.c.idcs != exclude)
                     existing.update(r[0] for r in conn.execute(query))
@@ -341,7 +354,7 @@ class Register:
                     for start in range(0, len(candidates), _CHUNK)
                     for r in conn.execute(
                         select(persons.c.idcs).where(
-                            persons.c.idcs.in_(candidates[start : start + _CHUNK])
+                            _in(conn, persons.c.idcs, candidates[start : start + _CHUNK])
                         )
                     )
                 }
@@ -367,7 +380,9 @@ class Register:
     def _unmark_pending(conn: Connection, subjects: Sequence[str]) -> None:
         for start in range(0, len(subjects), _CHUNK):
             conn.execute(
-                delete(pending).where(pending.c.vault_subject.in_(subjects[start : start + _CHUNK]))
+                delete(pending).where(
+                    _in(conn, pending.c.vault_subject, subjects[start : start + _CHUNK])
+                )
             )
 
     def _discard(self, subjects: Sequence[str]) -> None:

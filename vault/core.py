@@ -24,7 +24,22 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 
 from vault import tables as t
@@ -181,7 +196,7 @@ class Vault:
                 for row in conn.execute(
                     select(
                         t.subjects.c.subject, t.subjects.c.kind, t.subjects.c.erased_at_ns
-                    ).where(t.subjects.c.subject.in_(chunk))
+                    ).where(_in(conn, t.subjects.c.subject, chunk))
                 ):
                     existing[row.subject] = (row.kind, row.erased_at_ns)
             for subject, (kind, _erased) in existing.items():
@@ -569,6 +584,15 @@ def _bind(name: str) -> Any:
     from sqlalchemy import bindparam
 
     return bindparam(name)
+
+
+def _in(conn: Connection, column: Column[Any], values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``: one parameter, hence one
+    query text that SQLAlchemy and psycopg prepare once, instead of a new text (parsed again by
+    both) for every list length."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _insert_rows(conn: Connection, table: Table, rows: Sequence[tuple[object, ...]]) -> None:
