@@ -232,10 +232,7 @@ class Vault:
             rows: list[tuple[object, ...]] = []
             for subject, (_kind, values) in merged.items():
                 key_id, aead = keys[subject]
-                rows.extend(
-                    (subject, name, ciphertext)
-                    for name, ciphertext in encrypt_record(aead, key_id, subject, values)
-                )
+                rows += encrypt_record(aead, key_id, subject, values)
             _insert_rows(conn, t.fields, rows)
 
     # -- data keys ---------------------------------------------------------------------------

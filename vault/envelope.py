@@ -66,16 +66,19 @@ def encrypt_field(aead: AESGCM, key_id: int, subject: str, field: str, plaintext
 
 def encrypt_record(
     aead: AESGCM, key_id: int, subject: str, values: Mapping[str, object]
-) -> list[tuple[str, bytes]]:
-    """(field, ciphertext) for each of a record's values: the format of :func:`encrypt_field`,
-    with the record's nonces drawn from the OS in one call instead of one per field."""
+) -> list[tuple[str, str, bytes]]:
+    """(subject, field, ciphertext) for each of a record's values: the format of
+    :func:`encrypt_field`, with the record's nonces drawn from the OS in one call."""
     header = _HEADER.pack(FORMAT, key_id)
     nonces = os.urandom(12 * len(values))
+    encrypt = aead.encrypt
     out = []
-    for i, (field, value) in enumerate(values.items()):
-        nonce = nonces[12 * i : 12 * i + 12]
-        aad = _aad(subject, field, header)
-        out.append((field, header + nonce + aead.encrypt(nonce, encode_value(value), aad)))
+    start = 0
+    for field, value in values.items():
+        nonce = nonces[start : start + 12]
+        start += 12
+        sealed = encrypt(nonce, encode_value(value), _aad(subject, field, header))
+        out.append((subject, field, header + nonce + sealed))
     return out
 
 
