@@ -608,9 +608,13 @@ def _insert_rows(conn: Connection, table: Table, rows: Sequence[tuple[object, ..
             with raw.cursor() as cur, cur.copy(statement) as copy:
                 for row in rows:
                     copy.write_row(row)
-        except conn.dialect.loaded_dbapi.IntegrityError as exc:
-            # Callers handle SQLAlchemy's error type (a concurrent writer won a unique key).
-            raise sa_exc.IntegrityError(statement, None, exc) from None
+        except conn.dialect.loaded_dbapi.Error as exc:
+            # As SQLAlchemy would raise it (IntegrityError when a concurrent writer won a
+            # unique key, OperationalError when the server is gone), so callers handle it.
+            dbapi_error = conn.dialect.loaded_dbapi.Error
+            raise sa_exc.DBAPIError.instance(
+                statement, None, exc, dbapi_error, hide_parameters=True, dialect=conn.dialect
+            ) from exc
     elif conn.dialect.name == "sqlite":
         marks = ", ".join("?" * len(names))
         statement = f"INSERT INTO {table.name} ({columns}) VALUES ({marks})"  # noqa: S608
