@@ -2,8 +2,8 @@
 under a :class:`~vault.decision.Decision`.
 
 Reads and writes are batched for bulk enrolment and national rescoring: a subject's data key is
-unwrapped once per batch, rows move with one ``executemany`` per table, and subjects are fetched
-with ``IN`` lists of :data:`CHUNK`.
+unwrapped once per batch, new rows move with one COPY (PostgreSQL) or driver ``executemany``
+(SQLite) per table, and subjects are fetched with ``IN`` lists of :data:`CHUNK`.
 """
 
 from __future__ import annotations
