@@ -133,6 +133,9 @@ def storage_floor(backend: str, persons: int, batch: int, workdir: Path) -> floa
         try:
             now = datetime.now(UTC)
             stamp = now.isoformat(sep=" ") if backend == "sqlite" else now
+            # Distinct random IDCS-like keys (a random draw of a million collides ~50 times).
+            rows = -(-persons // batch) * batch  # whole batches, as written below
+            idcs = iter(secrets.SystemRandom().sample(range(10**9, 10**10), rows))
             batches = []
             for _ in range(0, persons, batch):
                 prefix = "p_" + secrets.token_hex(8)
@@ -143,7 +146,7 @@ def storage_floor(backend: str, persons: int, batch: int, workdir: Path) -> floa
                     [(s, 1, 1, os.urandom(60), 1) for s in subjects],
                     [(s, f"field_{i}", os.urandom(45))
                      for s in subjects for i in range(FIELDS_PER_PERSON)],
-                    [(f"{secrets.randbelow(10**10):010d}", s, "active", 1, secrets.token_hex(32),
+                    [(str(next(idcs)), s, "active", 1, secrets.token_hex(32),
                       secrets.token_hex(32), secrets.token_hex(32), stamp, stamp)
                      for s in subjects],
                     [(s,) for s in subjects],
