@@ -6,7 +6,12 @@ with --million) this generates a synthetic population file (not timed), imports 
 share of time spent in the vault (encryption + blind indexes), and the projection to the RNP's
 13.6 million persons. Baseline, measured in the same run on the same database: a plain
 ``executemany`` INSERT of the same number of register-shaped rows, same batch size (ratio =
-import time / baseline time). With two sizes, ``time_ratio`` = t(1M) / t(100k); 10 means linear.
+import time / baseline time). A second reference, ``storage_floor_persons_per_s``, writes every
+row an enrolment writes (pending entry, vault subject, wrapped key, one ciphertext per field,
+register row) with random bytes in place of ciphertexts, straight through the driver (COPY on
+PostgreSQL, sqlite3 executemany) in the import's transactions, into a fresh database: what the
+database allows with no validation, hashing or encryption at all. With two sizes,
+``time_ratio`` = t(1M) / t(100k); 10 means linear.
 
     .venv/bin/python bench/enrol.py [--persons N] [--million] [--backends sqlite,postgresql]
 """
@@ -117,6 +122,87 @@ def baseline(url: str, persons: int, batch: int) -> float:
         engine.dispose()
 
 
+FIELDS_PER_PERSON = 13  # measured on the synthetic population: minors have no CNIE or phone
+
+
+def storage_floor(backend: str, persons: int, batch: int, workdir: Path) -> float:
+    """Seconds to write an import's rows at the driver, no Python work per value (see above)."""
+    with database(backend, workdir) as url:
+        upgrade({"main": url, "vault": url, "audit": url})
+        engine = make_engine(url)
+        try:
+            now = datetime.now(UTC)
+            stamp = now.isoformat(sep=" ") if backend == "sqlite" else now
+            # Distinct random IDCS-like keys (a random draw of a million collides ~50 times).
+            rows = -(-persons // batch) * batch  # whole batches, as written below
+            idcs = iter(secrets.SystemRandom().sample(range(10**9, 10**10), rows))
+            batches = []
+            for _ in range(0, persons, batch):
+                prefix = "p_" + secrets.token_hex(8)
+                subjects = sorted(prefix + secrets.token_hex(8) for _ in range(batch))
+                batches.append((
+                    [(s, "job", stamp) for s in subjects],
+                    [(s, "person", 1, None) for s in subjects],
+                    [(s, 1, 1, os.urandom(60), 1) for s in subjects],
+                    [(s, f"field_{i}", os.urandom(45))
+                     for s in subjects for i in range(FIELDS_PER_PERSON)],
+                    [(str(next(idcs)), s, "active", 1, secrets.token_hex(32),
+                      secrets.token_hex(32), secrets.token_hex(32), stamp, stamp)
+                     for s in subjects],
+                    [(s,) for s in subjects],
+                ))  # fmt: skip
+            tables = [
+                ("rnp_pending_vault", 3), ("vault_subjects", 4), ("vault_data_keys", 5),
+                ("vault_fields", 3), ("rnp_persons", 9),
+            ]  # fmt: skip
+            raw: Any = engine.raw_connection()
+            try:
+                driver = raw.driver_connection
+
+                def write(table: int, rows: list[Any]) -> None:
+                    name, width = tables[table]
+                    if backend == "sqlite":
+                        marks = ", ".join("?" * width)
+                        driver.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)
+                        return
+                    with driver.cursor() as cur, cur.copy(f"COPY {name} FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
+
+                def begin() -> None:
+                    if backend == "sqlite":
+                        driver.execute("BEGIN")
+
+                start = time.perf_counter()
+                for pend, subjects, keys, fields, register, unpend in batches:
+                    begin()
+                    write(0, pend)
+                    driver.commit() if backend != "sqlite" else driver.execute("COMMIT")
+                    begin()
+                    write(1, subjects)
+                    write(2, keys)
+                    write(3, fields)
+                    driver.commit() if backend != "sqlite" else driver.execute("COMMIT")
+                    begin()
+                    write(4, register)
+                    if backend == "sqlite":
+                        driver.executemany(
+                            "DELETE FROM rnp_pending_vault WHERE vault_subject = ?", unpend
+                        )
+                        driver.execute("COMMIT")
+                    else:
+                        driver.execute(
+                            "DELETE FROM rnp_pending_vault WHERE vault_subject = ANY(%s)",
+                            ([u[0] for u in unpend],),
+                        )
+                        driver.commit()
+                return time.perf_counter() - start
+            finally:
+                raw.close()
+        finally:
+            engine.dispose()
+
+
 def run(backend: str, persons: int, batch: int, workdir: Path) -> dict[str, Any]:
     source = workdir / f"population-{persons}.jsonl"
     if not source.exists():
@@ -135,6 +221,7 @@ def run(backend: str, persons: int, batch: int, workdir: Path) -> dict[str, Any]
         finally:
             engine.dispose()
         base = baseline(url, persons, batch)
+    floor = storage_floor(backend, persons, batch, workdir)
     rate = report.enrolled / seconds
     return {
         "backend": backend, "persons": persons, "enrolled": report.enrolled,
@@ -145,6 +232,9 @@ def run(backend: str, persons: int, batch: int, workdir: Path) -> dict[str, Any]
         "baseline_executemany_s": round(base, 3),
         "baseline_rows_per_s": round(persons / base),
         "ratio_vs_baseline": round(seconds / base, 1),
+        "storage_floor_s": round(floor, 3),
+        "storage_floor_persons_per_s": round(persons / floor),
+        "ratio_vs_storage_floor": round(seconds / floor, 2),
         "projection_13_6M_minutes": round(RNP_SIZE / rate / 60, 1),
         "meets_goal_10k_per_s": rate >= GOAL,
     }  # fmt: skip

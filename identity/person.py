@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -29,17 +30,29 @@ def _collapse(value: str) -> str:
     return " ".join(value.split())
 
 
+_LETTER, _OTHER_SCRIPT, _NAME_MARK, _NOT_IN_NAMES = range(4)
+
+
+@lru_cache(maxsize=4096)
+def _char_kind(ch: str, script: str) -> int:
+    # Cached per character: Unicode character names are slow to look up, names reuse few.
+    if ch.isalpha():
+        return _LETTER if script in unicodedata.name(ch, "") else _OTHER_SCRIPT
+    if unicodedata.category(ch) == "Mn" or ch in " -'\u0640":
+        return _NAME_MARK  # diacritics, tatweel, spaces, hyphens and apostrophes
+    return _NOT_IN_NAMES
+
+
 def _script_only(value: str, script: str) -> str:
     value = _collapse(unicodedata.normalize("NFC", value))
     letters = 0
     for ch in value:
-        if ch.isalpha():
-            if script not in unicodedata.name(ch, ""):
-                raise ValueError(f"must be written in {script.title()} script")
+        kind = _char_kind(ch, script)
+        if kind == _LETTER:
             letters += 1
-        elif unicodedata.category(ch) == "Mn" or ch in " -'\u0640":
-            continue  # diacritics, tatweel, spaces, hyphens and apostrophes are part of names
-        else:
+        elif kind == _OTHER_SCRIPT:
+            raise ValueError(f"must be written in {script.title()} script")
+        elif kind == _NOT_IN_NAMES:
             raise ValueError("may contain only letters, spaces, hyphens and apostrophes")
     if not letters:
         raise ValueError(f"must contain {script.title()} letters")
@@ -81,7 +94,9 @@ class PersonIn(BaseModel):
     @classmethod
     def _text(cls, value: str) -> str:
         value = _collapse(value)
-        if any(unicodedata.category(ch)[0] == "C" for ch in value):
+        # isprintable() is False for every category C character (and some others): the
+        # per-character check runs only for the rare text it cannot clear.
+        if not value.isprintable() and any(unicodedata.category(ch)[0] == "C" for ch in value):
             raise ValueError("contains control characters")
         return value
 

@@ -2,8 +2,8 @@
 under a :class:`~vault.decision.Decision`.
 
 Reads and writes are batched for bulk enrolment and national rescoring: a subject's data key is
-unwrapped once per batch, rows move with one ``executemany`` per table, and subjects are fetched
-with ``IN`` lists of :data:`CHUNK`.
+unwrapped once per batch, new rows move with one COPY (PostgreSQL) or driver ``executemany``
+(SQLite) per table, and subjects are fetched with ``IN`` lists of :data:`CHUNK`.
 """
 
 from __future__ import annotations
@@ -25,13 +25,33 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 
 from storekit import hot_sql
 from vault import tables as t
 from vault.decision import Decision, DecisionVerifier
-from vault.envelope import decode_value, decrypt_field, encode_value, encrypt_field, key_id_of
+from vault.envelope import (
+    decode_value,
+    decrypt_field,
+    encrypt_record,
+    key_id_of,
+)
 from vault.errors import (
     Erased,
     IntegrityError,
@@ -210,7 +230,7 @@ class Vault:
                 for row in conn.execute(
                     select(
                         t.subjects.c.subject, t.subjects.c.kind, t.subjects.c.erased_at_ns
-                    ).where(t.subjects.c.subject.in_(chunk))
+                    ).where(_in(conn, t.subjects.c.subject, chunk))
                 ):
                     existing[row.subject] = (row.kind, row.erased_at_ns)
             for subject, (kind, _erased) in existing.items():
@@ -220,35 +240,19 @@ class Vault:
                     raise InvalidRecord("a subject cannot change its record kind")
             keys = self._current_keys(conn, [s for s in subjects if s in existing])
             floor = self._kek_floor(conn)
-            new_subjects: list[dict[str, object]] = []
-            new_keys: list[dict[str, object]] = []
+            new_subjects: list[tuple[object, ...]] = []
+            new_keys: list[tuple[object, ...]] = []
             for subject in subjects:
                 if subject in existing:
                     continue
                 dek = AESGCM.generate_key(bit_length=256)
-                new_subjects.append(
-                    {
-                        "subject": subject,
-                        "kind": merged[subject][0],
-                        "created_at_ns": now,
-                        "erased_at_ns": None,
-                    }
-                )
-                new_keys.append(
-                    {
-                        "subject": subject,
-                        "version": 1,
-                        "kek_version": 0,  # set below from the header actually written
-                        "wrapped": self._wrap_at_least(floor, dek, _key_context(subject, 1)),
-                        "created_at_ns": now,
-                    }
-                )
+                wrapped = self._wrap_at_least(floor, dek, _key_context(subject, 1))
+                new_subjects.append((subject, merged[subject][0], now, None))
+                # kek_version from the header actually written.
+                new_keys.append((subject, 1, wrapped_version(wrapped), wrapped, now))
                 keys[subject] = (1, AESGCM(dek))
-            for key_row in new_keys:
-                key_row["kek_version"] = wrapped_version(key_row["wrapped"])  # type: ignore[arg-type]
-            if new_subjects:
-                conn.execute(insert(t.subjects), new_subjects)
-                conn.execute(insert(t.data_keys), new_keys)
+            _insert_rows(conn, t.subjects, new_subjects)
+            _insert_rows(conn, t.data_keys, new_keys)
             replaced = [
                 {"s": subject, "f": name} for subject in existing for name in merged[subject][1]
             ]
@@ -259,20 +263,11 @@ class Vault:
                     ),
                     replaced,
                 )
-            rows = []
+            rows: list[tuple[object, ...]] = []
             for subject, (_kind, values) in merged.items():
                 key_id, aead = keys[subject]
-                for name, value in values.items():
-                    rows.append(
-                        {
-                            "subject": subject,
-                            "field": name,
-                            "ciphertext": encrypt_field(
-                                aead, key_id, subject, name, encode_value(value)
-                            ),
-                        }
-                    )
-            conn.execute(insert(t.fields), rows)
+                rows += encrypt_record(aead, key_id, subject, values)
+            _insert_rows(conn, t.fields, rows)
 
     # -- data keys ---------------------------------------------------------------------------
     def _key_rows(self, conn: Connection, subjects: Sequence[str]) -> dict[str, dict[int, bytes]]:
@@ -653,6 +648,46 @@ def _bind(name: str) -> Any:
     from sqlalchemy import bindparam
 
     return bindparam(name)
+
+
+def _in(conn: Connection, column: Column[Any], values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``: one parameter, hence one
+    query text that SQLAlchemy and psycopg prepare once, instead of a new text (parsed again by
+    both) for every list length."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _insert_rows(conn: Connection, table: Table, rows: Sequence[tuple[object, ...]]) -> None:
+    """INSERT ``rows`` (values in ``table``'s column order) at the driver: COPY on PostgreSQL,
+    sqlite3's executemany (a loop in C) on SQLite. In bulk enrolment SQLAlchemy's per-row
+    parameter processing cost more than the database's own work."""
+    if not rows:
+        return
+    # Table and column names come from vault.tables, never from input.
+    names = [c.name for c in table.columns]
+    columns = ", ".join(names)
+    if conn.dialect.name == "postgresql":
+        statement = f"COPY {table.name} ({columns}) FROM STDIN"
+        raw: Any = conn.connection.dbapi_connection
+        try:
+            with raw.cursor() as cur, cur.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            # As SQLAlchemy would raise it (IntegrityError when a concurrent writer won a
+            # unique key, OperationalError when the server is gone), so callers handle it.
+            dbapi_error = conn.dialect.loaded_dbapi.Error
+            raise sa_exc.DBAPIError.instance(
+                statement, None, exc, dbapi_error, hide_parameters=True, dialect=conn.dialect
+            ) from exc
+    elif conn.dialect.name == "sqlite":
+        marks = ", ".join("?" * len(names))
+        statement = f"INSERT INTO {table.name} ({columns}) VALUES ({marks})"  # noqa: S608
+        conn.exec_driver_sql(statement, list(rows))
+    else:
+        conn.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
 
 
 def _chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:

@@ -48,11 +48,8 @@ def _one_pass(text: str) -> str:
     return " ".join(text.split())
 
 
-def normalise_text(text: str) -> str:
-    """Names and places: script variants folded, marks and case dropped, spacing collapsed.
-
-    Idempotent: a second pass changes nothing (checked by property tests).
-    """
+def _normalise_slowly(text: str) -> str:
+    """The definition: :func:`_one_pass` to its fixpoint (at most four passes)."""
     result = _one_pass(text)
     # Casefolding can produce characters that decompose further; iterate to the fixpoint.
     for _ in range(3):
@@ -61,6 +58,89 @@ def normalise_text(text: str) -> str:
             break
         result = again
     return result
+
+
+class _Unfoldable(Exception):
+    """A character whose folding depends on its neighbours (see :func:`_fold_alone`)."""
+
+
+def _reorderable(decomposed: str) -> bool:
+    # NFKD sorts runs of combining characters by class. That cannot change the result when
+    # every combining character in play is a nonspacing mark, stripped right after.
+    return any(unicodedata.combining(c) and unicodedata.category(c) != "Mn" for c in decomposed)
+
+
+def _per_char_pass(text: str) -> str | None:
+    """:func:`_one_pass` without its final collapsing of spaces, or None where NFKD's
+    reordering could make the result depend on neighbouring characters."""
+    step = unicodedata.normalize("NFKD", text)
+    if _reorderable(step):
+        return None
+    step = unicodedata.normalize("NFKD", _strip_marks(step).casefold())
+    if _reorderable(step):
+        return None
+    text = _strip_marks(step).translate(_ARABIC_MAP)
+    return "".join(" " if unicodedata.category(c)[0] in "PSCZ" else c for c in text)
+
+
+def _fold_alone(char: str) -> str | None:
+    """What ``char`` becomes in any text, or None if that depends on its neighbours.
+
+    Every step of a pass maps each character on its own (decomposition, mark stripping,
+    casefolding (context-free in Python, unlike ``lower``), the Arabic table, the
+    punctuation rule) except NFKD's canonical reordering, which :func:`_per_char_pass` rules
+    out. So a text of foldable characters normalises to its characters' folds, joined then
+    collapsed, provided each reaches its fixpoint within the passes the definition allows.
+    """
+    current = char
+    for passes in range(1, 5):
+        folded = _per_char_pass(current)
+        if folded is None:
+            return None
+        if folded == current and passes > 1:
+            return current
+        current = folded
+    return None
+
+
+# Bounds the table's memory whatever characters arrive; names use a few hundred.
+_TABLE_LIMIT = 20_000
+
+
+class _FoldTable(dict[int, str]):
+    """Code point -> fold, filled on first sight; str.translate does the per-text work in C."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unfoldable: set[int] = set()
+
+    def __missing__(self, code: int) -> str:
+        if code in self.unfoldable:
+            raise _Unfoldable
+        folded = _fold_alone(chr(code))
+        if folded is None:
+            if len(self.unfoldable) < _TABLE_LIMIT:
+                self.unfoldable.add(code)
+            raise _Unfoldable
+        if len(self) < _TABLE_LIMIT:
+            self[code] = folded
+        return folded
+
+
+_FOLD = _FoldTable()
+
+
+def normalise_text(text: str) -> str:
+    """Names and places: script variants folded, marks and case dropped, spacing collapsed.
+
+    Idempotent: a second pass changes nothing (checked by property tests). Computed through a
+    per-character table (:func:`_fold_alone`); texts with a character whose fold depends on its
+    neighbours take the definition's path (tests check both agree on arbitrary text).
+    """
+    try:
+        return " ".join(text.translate(_FOLD).split())
+    except _Unfoldable:
+        return _normalise_slowly(text)
 
 
 def normalise_identifier(text: str) -> str:

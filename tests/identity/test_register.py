@@ -143,6 +143,35 @@ def test_idcs_collision_is_retried_with_a_fresh_number(engine: Engine, vault: Va
     assert second != first and register.count() == 2
 
 
+def test_a_concurrent_enrolment_of_the_same_person_makes_the_batch_a_duplicate(
+    engine: Engine, vault: Vault
+) -> None:
+    # Another writer enrols the person after this batch's duplicate check and before its
+    # insert: the database's unique index refuses the batch's rows (COPY on PostgreSQL,
+    # executemany on SQLite), the batch's vault records are erased and it is checked again.
+    other = Register(engine, vault)
+
+    class RacingVault:
+        raced = False
+
+        def store_many(self, records: Any) -> int:
+            if not RacingVault.raced:
+                RacingVault.raced = True
+                other.enrol(person())
+            return vault.store_many(records)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(vault, name)
+
+    racing = Register(engine, RacingVault())  # type: ignore[arg-type]
+    results = racing.enrol_many([person(cnie=None), person(cnie="AB7", birth_date="2002-02-02")])
+    assert RacingVault.raced and results[0] is None and results[1] is not None
+    assert racing.count() == 2
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM rnp_pending_vault")).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(vt.data_keys)).scalar_one() == 2
+
+
 def test_rectification_keeps_the_previous_record_until_its_retention_date(
     engine: Engine, vault: Vault
 ) -> None:

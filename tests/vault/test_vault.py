@@ -149,6 +149,26 @@ def test_erased_ciphertext_stays_unreadable_with_every_remaining_wrapped_key(
                 decrypt_field(AESGCM(dek), subject, "cnie", backup)
 
 
+def test_a_record_encrypted_at_once_opens_field_by_field_and_only_in_place() -> None:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from vault.envelope import decode_value, decrypt_field, encrypt_record, key_id_of
+
+    aead = AESGCM(AESGCM.generate_key(bit_length=256))
+    values = {"given_name_lat": "Ahmed", "cnie": "CD123456", "size": 4}
+    rows = encrypt_record(aead, 3, "s-1", values)
+    assert [(s, f) for s, f, _ in rows] == [("s-1", name) for name in values]
+    # One nonce per field, never reused within the record.
+    assert len({ct[5:17] for _, _, ct in rows}) == len(values)
+    for subject, field, ciphertext in rows:
+        assert key_id_of(ciphertext) == 3
+        assert decode_value(decrypt_field(aead, subject, field, ciphertext)) == values[field]
+        with pytest.raises(IntegrityError):
+            decrypt_field(aead, "s-2", field, ciphertext)
+    with pytest.raises(IntegrityError):
+        decrypt_field(aead, "s-1", "cnie", rows[0][2])
+
+
 def test_unknown_subject_is_reported_as_such(vault: Vault, policy: PolicyStandIn) -> None:
     with pytest.raises(UnknownSubject):
         vault.reveal("nobody", ("cnie",), policy.seal("nobody", ("cnie",)))
