@@ -31,9 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import (
-    ARRAY,
     Column,
-    ColumnElement,
     Connection,
     DateTime,
     Engine,
@@ -41,8 +39,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    any_,
-    bindparam,
     delete,
     func,
     insert,
@@ -53,6 +49,7 @@ from sqlalchemy import exc as sa_exc
 
 from identity.idcs import Idcs, random_idcs
 from identity.person import PersonIn
+from storekit.bulk import among, bound, insert_rows
 from vault.errors import UnknownSubject
 
 __all__ = [
@@ -183,53 +180,6 @@ def draw_unique(count: int, taken: Callable[[Sequence[str]], set[str]]) -> list[
     return [Idcs.trusted(c) for c in chosen]
 
 
-def _in(conn: Connection, column: Column[Any], values: Sequence[str]) -> ColumnElement[bool]:
-    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``: one parameter, hence one
-    query text that SQLAlchemy and psycopg prepare once, instead of a new text (parsed again by
-    both) for every list length."""
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
-
-
-def _bound(conn: Connection, column: Column[Any], value: object) -> object:
-    """``value`` as SQLAlchemy would bind it to ``column`` (e.g. SQLite's datetime text), for
-    rows written by :func:`_insert_rows`."""
-    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    return value if process is None else process(value)
-
-
-def _insert_rows(conn: Connection, table: Table, rows: Sequence[tuple[object, ...]]) -> None:
-    """INSERT ``rows`` (values in ``table``'s column order, bound as by :func:`_bound`) at the
-    driver: COPY on PostgreSQL, sqlite3's executemany (a loop in C) on SQLite. In bulk
-    enrolment SQLAlchemy's per-row parameter processing cost more than the inserts."""
-    if not rows:
-        return
-    # Table and column names come from this module's tables, never from input.
-    columns = ", ".join(c.name for c in table.columns)
-    if conn.dialect.name == "postgresql":
-        statement = f"COPY {table.name} ({columns}) FROM STDIN"
-        raw: Any = conn.connection.dbapi_connection
-        try:
-            with raw.cursor() as cur, cur.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            # As SQLAlchemy would raise it (IntegrityError when a concurrent writer won a
-            # unique key, OperationalError when the server is gone), so callers handle it.
-            dbapi_error = conn.dialect.loaded_dbapi.Error
-            raise sa_exc.DBAPIError.instance(
-                statement, None, exc, dbapi_error, hide_parameters=True, dialect=conn.dialect
-            ) from exc
-    elif conn.dialect.name == "sqlite":
-        marks = ", ".join("?" * len(table.columns))
-        statement = f"INSERT INTO {table.name} ({columns}) VALUES ({marks})"  # noqa: S608
-        conn.exec_driver_sql(statement, list(rows))
-    else:
-        names = [c.name for c in table.columns]
-        conn.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
-
-
 @dataclass(frozen=True)
 class _Indexes:
     cnie: str | None
@@ -297,9 +247,9 @@ class Register:
                     results[i] = idcs
                 with self._engine.begin() as conn:
                     if subjects:
-                        now = _bound(conn, persons.c.created_at, _now())
+                        now = bound(conn, persons.c.created_at, _now())
                         # In the order of persons' columns.
-                        _insert_rows(conn, persons, [
+                        insert_rows(conn, persons, [
                             (idcs, s, "active", 1, *indexes[i].values(), now, now)
                             for idcs, s, i in zip(ids, subjects, fresh, strict=True)
                         ])  # fmt: skip
@@ -336,7 +286,7 @@ class Register:
                 col = persons.c[column]
                 values = sorted({v for ix in indexes for v in [ix.row()[column]] if v})
                 for start in range(0, len(values), _CHUNK):
-                    query = select(col).where(_in(conn, col, values[start : start + _CHUNK]))
+                    query = select(col).where(among(conn, col, values[start : start + _CHUNK]))
                     if exclude is not None:
                         query = query.where(persons.c.idcs != exclude)
                     existing.update(r[0] for r in conn.execute(query))
@@ -358,7 +308,7 @@ class Register:
                     for start in range(0, len(candidates), _CHUNK)
                     for r in conn.execute(
                         select(persons.c.idcs).where(
-                            _in(conn, persons.c.idcs, candidates[start : start + _CHUNK])
+                            among(conn, persons.c.idcs, candidates[start : start + _CHUNK])
                         )
                     )
                 }
@@ -377,15 +327,15 @@ class Register:
         if not subjects:
             return
         with self._engine.begin() as conn:
-            now = _bound(conn, pending.c.created_at, _now())
-            _insert_rows(conn, pending, [(s, job_id, now) for s in subjects])
+            now = bound(conn, pending.c.created_at, _now())
+            insert_rows(conn, pending, [(s, job_id, now) for s in subjects])
 
     @staticmethod
     def _unmark_pending(conn: Connection, subjects: Sequence[str]) -> None:
         for start in range(0, len(subjects), _CHUNK):
             conn.execute(
                 delete(pending).where(
-                    _in(conn, pending.c.vault_subject, subjects[start : start + _CHUNK])
+                    among(conn, pending.c.vault_subject, subjects[start : start + _CHUNK])
                 )
             )
 

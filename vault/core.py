@@ -26,13 +26,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import (
-    ARRAY,
-    Column,
-    ColumnElement,
     Connection,
     Engine,
-    Table,
-    any_,
     bindparam,
     delete,
     func,
@@ -44,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 
 from storekit import hot_sql
+from storekit.bulk import among, insert_rows
 from vault import tables as t
 from vault.decision import Decision, DecisionVerifier
 from vault.envelope import (
@@ -230,7 +226,7 @@ class Vault:
                 for row in conn.execute(
                     select(
                         t.subjects.c.subject, t.subjects.c.kind, t.subjects.c.erased_at_ns
-                    ).where(_in(conn, t.subjects.c.subject, chunk))
+                    ).where(among(conn, t.subjects.c.subject, chunk))
                 ):
                     existing[row.subject] = (row.kind, row.erased_at_ns)
             for subject, (kind, _erased) in existing.items():
@@ -251,8 +247,8 @@ class Vault:
                 # kek_version from the header actually written.
                 new_keys.append((subject, 1, wrapped_version(wrapped), wrapped, now))
                 keys[subject] = (1, AESGCM(dek))
-            _insert_rows(conn, t.subjects, new_subjects)
-            _insert_rows(conn, t.data_keys, new_keys)
+            insert_rows(conn, t.subjects, new_subjects)
+            insert_rows(conn, t.data_keys, new_keys)
             replaced = [
                 {"s": subject, "f": name} for subject in existing for name in merged[subject][1]
             ]
@@ -267,7 +263,7 @@ class Vault:
             for subject, (_kind, values) in merged.items():
                 key_id, aead = keys[subject]
                 rows += encrypt_record(aead, key_id, subject, values)
-            _insert_rows(conn, t.fields, rows)
+            insert_rows(conn, t.fields, rows)
 
     # -- data keys ---------------------------------------------------------------------------
     def _key_rows(self, conn: Connection, subjects: Sequence[str]) -> dict[str, dict[int, bytes]]:
@@ -275,7 +271,7 @@ class Vault:
         for chunk in _chunks(subjects):
             for row in conn.execute(
                 select(t.data_keys.c.subject, t.data_keys.c.version, t.data_keys.c.wrapped).where(
-                    t.among(conn, t.data_keys.c.subject, chunk)
+                    among(conn, t.data_keys.c.subject, chunk)
                 )
             ):
                 found.setdefault(row.subject, {})[row.version] = bytes(row.wrapped)
@@ -353,14 +349,14 @@ class Vault:
             row.subject: row.erased_at_ns
             for row in conn.execute(
                 select(t.subjects.c.subject, t.subjects.c.erased_at_ns).where(
-                    t.among(conn, t.subjects.c.subject, chunk)
+                    among(conn, t.subjects.c.subject, chunk)
                 )
             )
         }
         key_rows = self._key_rows(conn, chunk)
         fields = conn.execute(
             select(t.fields.c.subject, t.fields.c.field, t.fields.c.ciphertext).where(
-                t.among(conn, t.fields.c.subject, chunk)
+                among(conn, t.fields.c.subject, chunk)
             )
         ).all()
         return _SubjectRows(chunk, status, key_rows, fields)
@@ -648,46 +644,6 @@ def _bind(name: str) -> Any:
     from sqlalchemy import bindparam
 
     return bindparam(name)
-
-
-def _in(conn: Connection, column: Column[Any], values: Sequence[str]) -> ColumnElement[bool]:
-    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``: one parameter, hence one
-    query text that SQLAlchemy and psycopg prepare once, instead of a new text (parsed again by
-    both) for every list length."""
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
-
-
-def _insert_rows(conn: Connection, table: Table, rows: Sequence[tuple[object, ...]]) -> None:
-    """INSERT ``rows`` (values in ``table``'s column order) at the driver: COPY on PostgreSQL,
-    sqlite3's executemany (a loop in C) on SQLite. In bulk enrolment SQLAlchemy's per-row
-    parameter processing cost more than the database's own work."""
-    if not rows:
-        return
-    # Table and column names come from vault.tables, never from input.
-    names = [c.name for c in table.columns]
-    columns = ", ".join(names)
-    if conn.dialect.name == "postgresql":
-        statement = f"COPY {table.name} ({columns}) FROM STDIN"
-        raw: Any = conn.connection.dbapi_connection
-        try:
-            with raw.cursor() as cur, cur.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            # As SQLAlchemy would raise it (IntegrityError when a concurrent writer won a
-            # unique key, OperationalError when the server is gone), so callers handle it.
-            dbapi_error = conn.dialect.loaded_dbapi.Error
-            raise sa_exc.DBAPIError.instance(
-                statement, None, exc, dbapi_error, hide_parameters=True, dialect=conn.dialect
-            ) from exc
-    elif conn.dialect.name == "sqlite":
-        marks = ", ".join("?" * len(names))
-        statement = f"INSERT INTO {table.name} ({columns}) VALUES ({marks})"  # noqa: S608
-        conn.exec_driver_sql(statement, list(rows))
-    else:
-        conn.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
 
 
 def _chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:

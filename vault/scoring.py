@@ -39,6 +39,7 @@ import numpy as np
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, delete, insert, select
 
+from storekit.bulk import among
 from vault import tables as t
 from vault.decision import Decision
 from vault.envelope import decode_value, decrypt_field, encode_value, encrypt_field, key_id_of
@@ -485,7 +486,7 @@ class HouseholdScoring:
             row.subject: (row.kind, row.erased_at_ns)
             for row in conn.execute(
                 select(t.subjects.c.subject, t.subjects.c.kind, t.subjects.c.erased_at_ns).where(
-                    t.among(conn, t.subjects.c.subject, chunk)
+                    among(conn, t.subjects.c.subject, chunk)
                 )
             ).all()
         }
@@ -512,7 +513,7 @@ class HouseholdScoring:
         out: dict[str, dict[str, object]] = {s: {} for s in chunk}
         for row in conn.execute(
             select(t.fields.c.subject, t.fields.c.field, t.fields.c.ciphertext).where(
-                t.among(conn, t.fields.c.subject, chunk), t.fields.c.field.in_(list(names))
+                among(conn, t.fields.c.subject, chunk), t.fields.c.field.in_(list(names))
             )
         ).all():  # one fetch call, not one per row
             ciphertext = bytes(row.ciphertext)
@@ -571,7 +572,7 @@ class HouseholdScoring:
             for chunk in _chunks(ordered):
                 for subject, ciphertext in conn.execute(
                     select(t.fields.c.subject, t.fields.c.ciphertext).where(
-                        t.among(conn, t.fields.c.subject, chunk),
+                        among(conn, t.fields.c.subject, chunk),
                         t.fields.c.field == "declaration",
                     )
                 ).all():

@@ -6,24 +6,17 @@ by the KEK. Subject ids are the registry's opaque vault ids, never an IDCS or a 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from sqlalchemy import (
     BigInteger,
     Column,
-    Connection,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
-    any_,
-    bindparam,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 
-__all__ = ["among", "data_keys", "fields", "metadata", "rotations", "secrets", "subjects"]
+__all__ = ["data_keys", "fields", "metadata", "rotations", "secrets", "subjects"]
 
 metadata = MetaData()
 
@@ -72,12 +65,3 @@ rotations = Table(
     Column("rewrapped", BigInteger, nullable=False),
     Column("total", BigInteger, nullable=False),
 )
-
-
-def among(conn: Connection, column: Any, values: Sequence[str]) -> Any:
-    """``column IN values``; on PostgreSQL ``column = ANY(array)``: one parameter whatever the
-    count (an IN list of hundreds of parameters is parsed by the driver and planned by the
-    server on every execution, at more cost than the index lookups themselves)."""
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
-    return column.in_(values)

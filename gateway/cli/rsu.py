@@ -50,18 +50,16 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    any_,
-    bindparam,
     func,
     insert,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from gateway.cli import CliError, friendly, out, progress_bar, settings_from
 from gateway.settings import Settings
+from storekit.bulk import among
 
 NAME = "rsu"
 app = typer.Typer(
@@ -198,14 +196,6 @@ def _writing(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-def _among(conn: Connection, column: Any, values: list[str]) -> Any:
-    """``column IN values``; on PostgreSQL ``= ANY(array)``, one parameter instead of hundreds
-    for the driver to parse and the server to plan (as vault.tables.among)."""
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(String)))
-    return column.in_(values)
-
-
 class _Worker:
     """One process's engines, vault and audit log."""
 
@@ -319,7 +309,7 @@ class _Worker:
                 for start in range(0, len(group), 500):
                     conn.execute(
                         update(households)
-                        .where(_among(conn, households.c.vault_subject, group[start : start + 500]))
+                        .where(among(conn, households.c.vault_subject, group[start : start + 500]))
                         .values(model_version=version, scored_at=stamp, updated_at=stamp)
                     )
             conn.execute(

@@ -1,0 +1,66 @@
+"""Set-valued lookups and bulk inserts, written once for both databases.
+
+Bulk enrolment and national rescoring move hundreds of rows per statement. Two habits of the
+general path cost more there than the database's own work: ``IN`` lists (a new query text per
+list length, hundreds of parameters for the driver to bind and the server to plan) and
+SQLAlchemy's per-row parameter processing on inserts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ARRAY, Column, ColumnElement, Connection, Table, any_, bindparam, insert
+from sqlalchemy import exc as sa_exc
+
+__all__ = ["among", "bound", "insert_rows"]
+
+
+def among(conn: Connection, column: Column[Any], values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``: one parameter whatever the
+    count, hence one query text that SQLAlchemy and psycopg prepare once."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def bound(conn: Connection, column: Column[Any], value: object) -> object:
+    """``value`` as SQLAlchemy would bind it to ``column`` (SQLite's datetime text, say), for
+    rows written by :func:`insert_rows`."""
+    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return value if process is None else process(value)
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[tuple[object, ...]]) -> None:
+    """INSERT ``rows`` (values in ``table``'s column order, bound as by :func:`bound`) inside
+    ``conn``'s transaction, at the driver: COPY on PostgreSQL, sqlite3's ``executemany`` (a
+    loop in C) on SQLite. Driver errors surface as SQLAlchemy's (``IntegrityError`` when a
+    concurrent writer won a unique key, ``OperationalError`` when the server is gone), without
+    the rows' values."""
+    if not rows:
+        return
+    # Table and column names come from the caller's Table, never from input.
+    names = [c.name for c in table.columns]
+    columns = ", ".join(names)
+    raw: Any = conn.connection.dbapi_connection
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    if conn.dialect.name == "postgresql":
+        statement = f"COPY {table.name} ({columns}) FROM STDIN"
+    elif conn.dialect.name == "sqlite":
+        marks = ", ".join("?" * len(names))
+        statement = f"INSERT INTO {table.name} ({columns}) VALUES ({marks})"  # noqa: S608
+    else:
+        conn.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
+        return
+    try:
+        if conn.dialect.name == "postgresql":
+            with raw.cursor() as cur, cur.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            raw.executemany(statement, rows)  # inside conn's transaction: the same connection
+    except dbapi_error as exc:
+        raise sa_exc.DBAPIError.instance(
+            statement, None, exc, dbapi_error, hide_parameters=True, dialect=conn.dialect
+        ) from exc

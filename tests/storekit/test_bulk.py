@@ -1,0 +1,58 @@
+"""Set-valued lookups and driver-level bulk inserts, on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, select
+from sqlalchemy.exc import IntegrityError
+
+from gateway.db import make_engine
+from storekit.bulk import among, bound, insert_rows
+
+metadata = MetaData()
+rows_table = Table(
+    "bulk_rows",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tag", String(16), nullable=False, unique=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+WHEN = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def _add(engine: Engine, rows: list[tuple[int, str]]) -> None:
+    with engine.begin() as conn:
+        at = bound(conn, rows_table.c.at, WHEN)
+        insert_rows(conn, rows_table, [(i, tag, at) for i, tag in rows])
+
+
+def test_rows_inserted_at_the_driver_read_back_through_sqlalchemy(engine: Engine) -> None:
+    _add(engine, [(i, f"t{i}") for i in range(300)])
+    with engine.connect() as conn:
+        got = conn.execute(
+            select(rows_table).where(among(conn, rows_table.c.tag, ["t3", "t250", "nope"]))
+        ).all()
+    assert sorted((r.id, r.tag) for r in got) == [(3, "t3"), (250, "t250")]
+    assert {r.at.replace(tzinfo=UTC) for r in got} == {WHEN}
+
+
+def test_a_unique_conflict_is_sqlalchemys_integrity_error_and_writes_nothing(
+    engine: Engine,
+) -> None:
+    _add(engine, [(1, "secret-tag")])
+    with pytest.raises(IntegrityError) as caught:
+        _add(engine, [(2, "fresh"), (3, "secret-tag")])
+    assert "[parameters:" not in str(caught.value)
+    with engine.connect() as conn:
+        assert conn.execute(select(rows_table.c.id)).scalars().all() == [1]
