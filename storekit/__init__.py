@@ -33,9 +33,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-__all__ = ["HotSQL", "Prepared", "Transaction", "hot_sql"]
+__all__ = ["MAX_COMPILED", "HotSQL", "Prepared", "Transaction", "hot_sql"]
 
 Row = tuple[Any, ...]
+# Compiled statements kept per engine; far above the hot path's dozen.
+MAX_COMPILED = 1024
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,9 @@ class HotSQL:
         columns = tuple(selected.keys()) if selected is not None else ()
         prepared = Prepared(compiled.string, names, self._positional, defaults, columns)
         with self._lock:
+            if len(self._compiled) >= MAX_COMPILED:
+                # Statements built per call (not module constants) would grow this forever.
+                self._compiled.clear()
             # Keep the statement alive with its compiled form, so its id is never reused.
             self._compiled[id(stmt)] = (stmt, prepared)
         return prepared

@@ -149,3 +149,16 @@ def test_a_batch_of_reads_answers_each_as_its_own_read_would(engine: Engine) -> 
         [],
     ]
     assert answers[1] == [{"name": "a"}, {"name": "b"}]
+
+
+def test_statements_built_per_call_do_not_grow_the_compiled_cache_without_bound(
+    engine: Engine,
+) -> None:
+    from storekit import MAX_COMPILED
+
+    hot = HotSQL(engine)
+    for n in range(MAX_COMPILED + 50):
+        stmt = select(things.c.id).where(things.c.id == n)  # a new statement each time
+        assert hot.one(stmt) is None
+    assert len(hot._compiled) <= MAX_COMPILED
+    assert hot.one(BY_NAME, name="a") is None  # still answers after the cache was cleared
