@@ -31,6 +31,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    bindparam,
     delete,
     func,
     insert,
@@ -66,6 +67,21 @@ pseudonyms = Table(
 )  # fmt: skip
 
 
+# A live pseudonym of the caller's sector, with bind parameters "pseudonym" and "sector"
+# (live_params). Scoped by the sector in SQL: another sector's entry is never even read, so
+# the answer (and its timing) cannot depend on it. identity.subjects joins the person's
+# records onto this same lookup.
+LIVE_PSEUDONYMS = pseudonyms.join(
+    keys, (keys.c.sector == pseudonyms.c.sector) & (keys.c.version == pseudonyms.c.key_version)
+)
+LIVE_PSEUDONYM = (
+    pseudonyms.c.pseudonym == bindparam("pseudonym"),
+    pseudonyms.c.sector == bindparam("sector"),
+    keys.c.state != "retired",
+)
+_RESOLVE = select(pseudonyms.c.idcs).select_from(LIVE_PSEUDONYMS).where(*LIVE_PSEUDONYM)
+
+
 class UnknownPseudonym(LookupError):
     """Not a pseudonym of the caller's sector (unknown, retired, or another sector's)."""
 
@@ -96,6 +112,17 @@ def _check_sector(sector: str) -> str:
     if not isinstance(sector, str) or not _SECTOR.match(sector):
         raise ValueError("a sector is 1-32 characters of [a-z0-9_], starting with a letter")
     return sector
+
+
+def live_params(sector: str, pseudonym: str) -> dict[str, str]:
+    """The parameters of :data:`LIVE_PSEUDONYM`: ValueError for a malformed sector (the
+    caller's own), :class:`UnknownPseudonym` for anything that is not a pseudonym."""
+    _check_sector(sector)
+    try:
+        parsed = SectorPseudonym(pseudonym)
+    except UnknownPseudonym:
+        raise UnknownPseudonym() from None
+    return {"pseudonym": str(parsed), "sector": sector}
 
 
 def format_pseudonym(sector: str, version: int, mac: bytes) -> SectorPseudonym:
@@ -174,21 +201,8 @@ class SectorPseudonyms:
 
         Every failure is the same :class:`UnknownPseudonym`, whatever the reason.
         """
-        _check_sector(sector)
-        try:
-            parsed = SectorPseudonym(pseudonym)
-        except UnknownPseudonym:
-            raise UnknownPseudonym() from None
         with self._engine.connect() as conn:
-            # Scope the lookup by the caller's sector in SQL: another sector's entry is never
-            # even read, so the answer (and its timing) cannot depend on it.
-            row = conn.execute(
-                select(pseudonyms.c.idcs)
-                .join(keys, (keys.c.sector == pseudonyms.c.sector)
-                      & (keys.c.version == pseudonyms.c.key_version))
-                .where(pseudonyms.c.pseudonym == parsed, pseudonyms.c.sector == sector,
-                       keys.c.state != "retired")
-            ).first()  # fmt: skip
+            row = conn.execute(_RESOLVE, live_params(sector, pseudonym)).first()
         if row is None:
             raise UnknownPseudonym()
         return Idcs(row[0])

@@ -11,10 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine, select
 
 from identity.idcs import Idcs
-from identity.pseudonyms import SectorPseudonym, UnknownPseudonym, _check_sector, keys, pseudonyms
+from identity.pseudonyms import (
+    LIVE_PSEUDONYM,
+    LIVE_PSEUDONYMS,
+    UnknownPseudonym,
+    live_params,
+    pseudonyms,
+)
 from identity.register import PersonErased, persons
 from identity.rsu import households, memberships
 from storekit import hot_sql
@@ -24,21 +30,11 @@ __all__ = ["Subjects", "resolve_subjects"]
 _RESOLVE = (
     select(persons.c.idcs, persons.c.vault_subject, persons.c.status, households.c.vault_subject)
     .select_from(
-        pseudonyms.join(
-            keys,
-            (keys.c.sector == pseudonyms.c.sector) & (keys.c.version == pseudonyms.c.key_version),
-        )
-        .join(persons, persons.c.idcs == pseudonyms.c.idcs)
+        LIVE_PSEUDONYMS.join(persons, persons.c.idcs == pseudonyms.c.idcs)
         .outerjoin(memberships, memberships.c.idcs == persons.c.idcs)
         .outerjoin(households, households.c.household_id == memberships.c.household_id)
     )
-    # Scoped by the caller's sector in SQL: another sector's entry is never even read, so
-    # the answer (and its timing) cannot depend on it.
-    .where(
-        pseudonyms.c.pseudonym == bindparam("pseudonym"),
-        pseudonyms.c.sector == bindparam("sector"),
-        keys.c.state != "retired",
-    )
+    .where(*LIVE_PSEUDONYM)
 )
 
 
@@ -58,12 +54,7 @@ def resolve_subjects(engine: Engine, sector: str, pseudonym: str) -> Subjects:
     sector (malformed, unknown, retired, another sector's: one answer for all), and
     :class:`PersonErased` when the person's data has been erased.
     """
-    _check_sector(sector)
-    try:
-        parsed = SectorPseudonym(pseudonym)
-    except UnknownPseudonym:
-        raise UnknownPseudonym() from None
-    row = hot_sql(engine).one(_RESOLVE, pseudonym=str(parsed), sector=sector)
+    row = hot_sql(engine).one(_RESOLVE, **live_params(sector, pseudonym))
     if row is None:
         raise UnknownPseudonym()
     idcs, person, status, household = row

@@ -154,6 +154,7 @@ class ClientRegistry:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._hot = hot_sql(engine)
 
     def add(
         self,
@@ -219,7 +220,7 @@ class ClientRegistry:
 
     def get(self, client_id: str) -> Client | None:
         # Read on every request (hot path): disabling a client applies to its next call.
-        rows = hot_sql(self._engine).maps(_BY_ID, client_id=client_id)
+        rows = self._hot.maps(_BY_ID, client_id=client_id)
         return _client(rows[0]) if rows else None
 
     def list(self) -> list[Client]:

@@ -60,6 +60,7 @@ class RevocationList:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._hot = hot_sql(engine)
 
     def revoke(self, jti: str, client_id: str, expires_at: int) -> None:
         now = int(time.time())
@@ -76,7 +77,7 @@ class RevocationList:
 
     def is_revoked(self, jti: str) -> bool:
         # Read on every use of a token (hot path): a revocation applies to the next request.
-        return hot_sql(self._engine).one(_IS_REVOKED, jti=jti) is not None
+        return self._hot.one(_IS_REVOKED, jti=jti) is not None
 
 
 class TokenIssuer:
