@@ -49,7 +49,7 @@ from sqlalchemy import exc as sa_exc
 
 from identity.idcs import Idcs, random_idcs
 from identity.person import PersonIn
-from storekit.bulk import among, bound, insert_rows
+from storekit.bulk import among, bound, chunks, insert_rows
 from vault.errors import UnknownSubject
 
 __all__ = [
@@ -65,7 +65,6 @@ __all__ = [
 ]
 
 PersonStatus = Literal["active", "deceased", "erased"]
-_CHUNK = 500  # IN-list size: far below SQLite's and PostgreSQL's parameter limits
 
 metadata = MetaData()
 _TS = DateTime(timezone=True)
@@ -285,8 +284,8 @@ class Register:
             for column in _INDEX_COLUMNS:
                 col = persons.c[column]
                 values = sorted({v for ix in indexes for v in [ix.row()[column]] if v})
-                for start in range(0, len(values), _CHUNK):
-                    query = select(col).where(among(conn, col, values[start : start + _CHUNK]))
+                for chunk in chunks(values):
+                    query = select(col).where(among(conn, col, chunk))
                     if exclude is not None:
                         query = query.where(persons.c.idcs != exclude)
                     existing.update(r[0] for r in conn.execute(query))
@@ -305,11 +304,9 @@ class Register:
             with self._engine.connect() as conn:
                 return {
                     r[0]
-                    for start in range(0, len(candidates), _CHUNK)
+                    for chunk in chunks(candidates)
                     for r in conn.execute(
-                        select(persons.c.idcs).where(
-                            among(conn, persons.c.idcs, candidates[start : start + _CHUNK])
-                        )
+                        select(persons.c.idcs).where(among(conn, persons.c.idcs, chunk))
                     )
                 }
 
@@ -332,12 +329,8 @@ class Register:
 
     @staticmethod
     def _unmark_pending(conn: Connection, subjects: Sequence[str]) -> None:
-        for start in range(0, len(subjects), _CHUNK):
-            conn.execute(
-                delete(pending).where(
-                    among(conn, pending.c.vault_subject, subjects[start : start + _CHUNK])
-                )
-            )
+        for chunk in chunks(subjects):
+            conn.execute(delete(pending).where(among(conn, pending.c.vault_subject, chunk)))
 
     def _discard(self, subjects: Sequence[str]) -> None:
         """Erase vault records that no register row references, then forget them."""

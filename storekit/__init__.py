@@ -23,10 +23,10 @@ from __future__ import annotations
 import queue
 import threading
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DBAPIError
@@ -36,6 +36,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 __all__ = ["MAX_COMPILED", "HotSQL", "Prepared", "Transaction", "hot_sql"]
 
 Row = tuple[Any, ...]
+_T = TypeVar("_T")
 # Compiled statements kept per engine; far above the hot path's dozen.
 MAX_COMPILED = 1024
 
@@ -142,8 +143,7 @@ class HotSQL:
     # -- reads ---------------------------------------------------------------------------------
 
     def one(self, stmt: ClauseElement, **params: Any) -> Row | None:
-        """The first row of a read, or None. Retried once on a fresh connection if the driver
-        fails (a read has no effect to repeat, and a server restart leaves stale ones)."""
+        """The first row of a read, or None (retried once: see :meth:`_retried`)."""
         row: Row | None = self._read(stmt, params, many=False)
         return row
 
@@ -162,14 +162,7 @@ class HotSQL:
         """Several independent reads, each answered as :meth:`maps` would: on PostgreSQL in
         one network round trip (psycopg's pipeline mode), on SQLite one after the other."""
         prepared = [(self.prepare(stmt), params) for stmt, params in reads]
-        for attempt in (1, 2):
-            try:
-                with self._connection() as conn:
-                    return self._batch(conn, prepared)
-            except DBAPIError:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        return self._retried(lambda conn: self._batch(conn, prepared))
 
     def _batch(
         self, conn: Any, prepared: Sequence[tuple[Prepared, Mapping[str, Any]]]
@@ -189,17 +182,25 @@ class HotSQL:
         ]
 
     def _read(self, stmt: ClauseElement, params: Mapping[str, Any], *, many: bool) -> Any:
+        def read(conn: Any) -> Any:
+            cursor = self._run(conn, stmt, params)
+            try:
+                if many:
+                    return [tuple(r) for r in cursor.fetchall()]
+                row = cursor.fetchone()
+                return tuple(row) if row is not None else None
+            finally:
+                cursor.close()
+
+        return self._retried(read)
+
+    def _retried(self, work: Callable[[Any], _T]) -> _T:
+        """``work`` on a connection; once more on a fresh one if the driver fails (reads have
+        no effect to repeat, and a server restart leaves stale connections behind)."""
         for attempt in (1, 2):
             try:
                 with self._connection() as conn:
-                    cursor = self._run(conn, stmt, params)
-                    try:
-                        if many:
-                            return [tuple(r) for r in cursor.fetchall()]
-                        row = cursor.fetchone()
-                        return tuple(row) if row is not None else None
-                    finally:
-                        cursor.close()
+                    return work(conn)
             except DBAPIError:
                 if attempt == 2:
                     raise

@@ -8,13 +8,16 @@ SQLAlchemy's per-row parameter processing on inserts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import ARRAY, Column, ColumnElement, Connection, Table, any_, bindparam, insert
 from sqlalchemy import exc as sa_exc
 
-__all__ = ["among", "bound", "insert_rows"]
+__all__ = ["CHUNK", "among", "bound", "chunks", "insert_rows"]
+
+# Values per set-valued lookup: far below SQLite's and PostgreSQL's parameter limits.
+CHUNK = 500
 
 
 def among(conn: Connection, column: Column[Any], values: Sequence[str]) -> ColumnElement[bool]:
@@ -23,6 +26,12 @@ def among(conn: Connection, column: Column[Any], values: Sequence[str]) -> Colum
     if conn.dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(values)
+
+
+def chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
+    """``items`` in slices of at most ``size``, for :func:`among` lookups."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def bound(conn: Connection, column: Column[Any], value: object) -> object:

@@ -59,7 +59,7 @@ from sqlalchemy import (
 
 from gateway.cli import CliError, friendly, out, progress_bar, settings_from
 from gateway.settings import Settings
-from storekit.bulk import among
+from storekit.bulk import among, chunks
 
 NAME = "rsu"
 app = typer.Typer(
@@ -306,10 +306,10 @@ class _Worker:
         stamp = datetime.fromtimestamp(done / 1e9, UTC)
         with self.write_lock, _writing(self.main) as conn:
             for version, group in by_version.items():
-                for start in range(0, len(group), 500):
+                for chunk in chunks(group):
                     conn.execute(
                         update(households)
-                        .where(among(conn, households.c.vault_subject, group[start : start + 500]))
+                        .where(among(conn, households.c.vault_subject, chunk))
                         .values(model_version=version, scored_at=stamp, updated_at=stamp)
                     )
             conn.execute(
