@@ -3,7 +3,8 @@ under a :class:`~vault.decision.Decision`.
 
 Reads and writes are batched for bulk enrolment and national rescoring: a subject's data key is
 unwrapped once per batch, new rows move with one COPY (PostgreSQL) or driver ``executemany``
-(SQLite) per table, and subjects are fetched with ``IN`` lists of :data:`CHUNK`.
+(SQLite) per table, and subjects are fetched :data:`CHUNK` at a time (``storekit.bulk.among``).
+A single subject (the agency path) is read in one statement on ``storekit``'s hot path.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 
 from storekit import hot_sql
-from storekit.bulk import among, insert_rows
+from storekit.bulk import CHUNK, among, chunks, insert_rows
 from vault import tables as t
 from vault.decision import Decision, DecisionVerifier
 from vault.envelope import (
@@ -64,7 +65,6 @@ from vault.scoring import Explanation, HouseholdScoring, Models, ScoreEvent
 
 __all__ = ["CHUNK", "Vault"]
 
-CHUNK = 500
 _SUBJECT = re.compile(r"\A[A-Za-z0-9._:\-]{1,128}\Z")
 _LABEL = re.compile(r"\A[A-Za-z0-9_.:\-]{1,64}\Z")
 # Blind-index kinds whose values are document numbers rather than names.
@@ -222,7 +222,7 @@ class Vault:
         subjects = list(merged)
         with self._write() as conn:
             existing: dict[str, tuple[str, int | None]] = {}
-            for chunk in _chunks(subjects):
+            for chunk in chunks(subjects):
                 for row in conn.execute(
                     select(
                         t.subjects.c.subject, t.subjects.c.kind, t.subjects.c.erased_at_ns
@@ -268,7 +268,7 @@ class Vault:
     # -- data keys ---------------------------------------------------------------------------
     def _key_rows(self, conn: Connection, subjects: Sequence[str]) -> dict[str, dict[int, bytes]]:
         found: dict[str, dict[int, bytes]] = {}
-        for chunk in _chunks(subjects):
+        for chunk in chunks(subjects):
             for row in conn.execute(
                 select(t.data_keys.c.subject, t.data_keys.c.version, t.data_keys.c.wrapped).where(
                     among(conn, t.data_keys.c.subject, chunk)
@@ -325,12 +325,12 @@ class Vault:
             needed.setdefault(subject, set()).update(names)
         subjects = list(needed)
         plain: dict[str, dict[str, object]] = {}
-        with self._engine.connect() as conn:  # no round trip until something executes on it
-            if len(subjects) == 1:
-                # The agency path: one subject, three indexed reads on the hot-path runner.
-                plain.update(self._decrypt(conn, self._subject_rows(subjects[0])[0], needed))
-            else:
-                for chunk in _chunks(subjects):
+        if len(subjects) == 1:
+            # The agency path: one subject, one statement on the hot-path runner.
+            plain[subjects[0]] = self._read_one(subjects[0], needed[subjects[0]])[1]
+        else:
+            with self._engine.connect() as conn:
+                for chunk in chunks(subjects):
                     plain.update(self._decrypt(conn, self._chunk_rows(conn, chunk), needed))
         results: list[dict[str, object]] = []
         for (subject, _names, decision), names in zip(requests, wanted, strict=True):
@@ -644,8 +644,3 @@ def _bind(name: str) -> Any:
     from sqlalchemy import bindparam
 
     return bindparam(name)
-
-
-def _chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, select
 
-from storekit.bulk import among
+from storekit.bulk import among, chunks, insert_rows
 from vault import tables as t
 from vault.decision import Decision
-from vault.envelope import decode_value, decrypt_field, encode_value, encrypt_field, key_id_of
+from vault.envelope import decode_value, decrypt_field, encrypt_record, key_id_of
 from vault.errors import (
     DecisionRefused,
     Erased,
@@ -75,7 +75,6 @@ LANGUAGES = ("ar", "fr", "en")
 # Fields the scoring writes on a household record (vault/schema.py HOUSEHOLD).
 SCORE_FIELDS = ("score", "score_model", "score_model_digest")
 _VERSION = re.compile(r"\A[a-z0-9][a-z0-9._\-]{0,63}\Z")
-_CHUNK = 500
 _INPUTS_LABEL = "rsu-inputs:v1"
 
 _EDUCATION = ("none", "primary", "secondary", "higher")
@@ -565,11 +564,11 @@ class HouseholdScoring:
         v._root_secret()
         computed: dict[str, tuple[list[tuple[str, str, bytes]], ScoreEvent, bytes]] = {}
         with v._engine.connect() as conn:
-            for chunk in _chunks(ordered):
+            for chunk in chunks(ordered):
                 computed.update(self._compute(conn, chunk, models))
         with write_guard or nullcontext(), v._write() as conn:
             current: dict[str, bytes] = {}
-            for chunk in _chunks(ordered):
+            for chunk in chunks(ordered):
                 for subject, ciphertext in conn.execute(
                     select(t.fields.c.subject, t.fields.c.ciphertext).where(
                         among(conn, t.fields.c.subject, chunk),
@@ -578,7 +577,7 @@ class HouseholdScoring:
                 ).all():
                     current[subject] = bytes(ciphertext)
             stale = [s for s in ordered if current.get(s) != computed[s][2]]
-            for chunk in _chunks(stale):
+            for chunk in chunks(stale):
                 computed.update(self._compute(conn, chunk, models))
             _upsert_fields(conn, [row for s in ordered for row in computed[s][0]])
         return [computed[s][1] for s in ordered]
@@ -619,14 +618,12 @@ class HouseholdScoring:
             assert result is not None
             model, value = result
             key_id, aead = keys[subject]
-            rows = [
-                (subject, name, encrypt_field(aead, key_id, subject, name, encode_value(plain)))
-                for name, plain in (
-                    ("score", value),
-                    ("score_model", model.version),
-                    ("score_model_digest", model.digest),
-                )
-            ]
+            values = {
+                "score": value,
+                "score_model": model.version,
+                "score_model_digest": model.digest,
+            }
+            rows = encrypt_record(aead, key_id, subject, values)
             event = ScoreEvent(
                 subject=subject,
                 model_version=model.version,
@@ -700,17 +697,7 @@ class HouseholdScoring:
                     t.fields.c.subject == subject, t.fields.c.field.in_(list(values))
                 )
             )
-            conn.execute(
-                insert(t.fields),
-                [
-                    {
-                        "subject": subject,
-                        "field": name,
-                        "ciphertext": encrypt_field(aead, key_id, subject, name, encode_value(val)),
-                    }
-                    for name, val in values.items()
-                ],
-            )
+            insert_rows(conn, t.fields, encrypt_record(aead, key_id, subject, values))
             return len(members)
 
     def eligible(
@@ -804,11 +791,6 @@ def _decimal(value: Decimal | str) -> Decimal:
     if not result.is_finite():
         raise VaultError("a threshold is a finite decimal number")
     return result
-
-
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
 
 
 _SQLITE_UPSERT_FIELDS = (
