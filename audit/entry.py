@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, cast
 
+import orjson
 import rfc8785
 
 from audit.errors import InvalidEntry
@@ -56,18 +57,16 @@ def canonical_json(document: Mapping[str, Any]) -> bytes:
 
     The ``rfc8785`` library is the reference; it is pure Python (~120 µs an entry here), which
     alone would cap appends near 8,000/s on one core. For documents without numbers and with
-    ASCII keys, RFC 8785's output is exactly Python's sorted, compact ``json.dumps``: ECMAScript
-    string escaping (RFC 8785 §3.2.2.2) matches Python's for every code point, and UTF-16 key
-    order equals code-point order on ASCII. tests/audit/test_entry.py holds the two outputs
-    equal on random documents; anything else (numbers, non-ASCII keys, lone surrogates) goes
-    through the library.
+    ASCII keys, RFC 8785's output is exactly orjson's with sorted keys (compact, UTF-8, no
+    ``ensure_ascii``): its string escaping matches ECMAScript's (RFC 8785 §3.2.2.2) for every
+    code point, and UTF-16 key order equals code-point order on ASCII. tests/audit/test_entry.py
+    holds the two outputs equal on random documents and on every code point; anything else
+    (numbers, non-ASCII keys, lone surrogates) goes through the library.
     """
     if _plain(document):
         try:
-            return json.dumps(
-                document, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-            ).encode()
-        except UnicodeEncodeError:
+            return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
             pass  # a lone surrogate: let the library decide
     try:
         return rfc8785.dumps(document)

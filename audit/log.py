@@ -226,20 +226,7 @@ class AuditLog:
                     leaf = p.row.leaf_hash
                     index = frontier.size
                     nodes.extend(frontier.append(leaf))
-                    rows.append(
-                        StoredEntry(
-                            index,
-                            leaf,
-                            p.row.entry,
-                            p.row.time_ns,
-                            p.row.subject,
-                            p.row.actor_kind,
-                            p.row.actor_id,
-                            p.row.action,
-                            p.row.purpose,
-                            p.row.outcome,
-                        )
-                    )
+                    rows.append(StoredEntry(index, *p.row[1:]))
                     receipts.append(AppendReceipt(index, leaf))
                 root = frontier.root()
                 checkpoint = self._due_checkpoint(seq.tree_size, frontier.size, root)

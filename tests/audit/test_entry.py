@@ -29,6 +29,15 @@ def test_canonical_json_equals_the_rfc8785_library_on_any_document(doc: dict) ->
     assert canonical_json(doc) == rfc8785.dumps(doc)
 
 
+def test_canonical_json_escapes_every_code_point_as_the_rfc8785_library_does() -> None:
+    # Every Unicode scalar value, in strings of 4,096, as a value and as part of an array.
+    scalars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    for start in range(0, len(scalars), 4096):
+        s = "".join(scalars[start : start + 4096])
+        doc = {"k": s, "z": [s, None, True], "a": {"b": s}}
+        assert canonical_json(doc) == rfc8785.dumps(doc), hex(ord(scalars[start]))
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     action=text.filter(bool),
