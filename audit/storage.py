@@ -100,7 +100,7 @@ class StoredEntry(NamedTuple):
     tuple: a batch builds two a household, and a frozen dataclass's ``__init__`` costs ten
     ``object.__setattr__`` calls.)"""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the leaf index; shadows tuple.index, unused here
     leaf_hash: bytes
     entry: bytes
     time_ns: int
