@@ -91,9 +91,10 @@ HOUSEHOLD: Mapping[str, FieldSpec] = {
     "region": _text(64),
     "province": _text(64),
     "declaration": _text(20000),  # JSON of the proxy-means-test variables
-    # Written by vault/scoring.py only: the index as decimal text (the model's decimals), and
-    # the version and SHA-256 of the model file that produced it.
-    "score": _text(32),
+    # Written by vault/scoring.py only: "<index> <model version> <model SHA-256>", the index
+    # as decimal text (the model's decimals). Records scored by earlier releases hold the
+    # version and digest in the two fields after it (read, never written any more).
+    "score": _text(200),
     "score_model": _text(64),
     "score_model_digest": _text(64),
 }

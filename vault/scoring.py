@@ -73,8 +73,13 @@ __all__ = [
 MODELS_DIR = Path(__file__).with_name("scoring_models")
 FORMAT = "sijill-pmt/1"
 LANGUAGES = ("ar", "fr", "en")
-# Fields the scoring writes on a household record (vault/schema.py HOUSEHOLD).
-SCORE_FIELDS = ("score", "score_model", "score_model_digest")
+# The scoring writes one field on a household record (vault/schema.py HOUSEHOLD): ``score``,
+# holding "<index> <model version> <model SHA-256>", one ciphertext, so the index and the model
+# that produced it are sealed together. Records scored before kept the version and digest in
+# two fields of their own: they are read as a fallback and deleted when the household is
+# scored again.
+SCORE_FIELD = "score"
+_LEGACY_SCORE_FIELDS = ("score_model", "score_model_digest")
 _VERSION = re.compile(r"\A[a-z0-9][a-z0-9._\-]{0,63}\Z")
 _INPUTS_LABEL = "rsu-inputs:v1"
 
@@ -581,6 +586,13 @@ class HouseholdScoring:
             for chunk in chunks(stale):
                 computed.update(self._compute(conn, chunk, models))
             _upsert_fields(conn, [row for s in ordered for row in computed[s][0]])
+            for chunk in chunks(ordered):
+                conn.execute(
+                    delete(t.fields).where(
+                        among(conn, t.fields.c.subject, chunk),
+                        t.fields.c.field.in_(_LEGACY_SCORE_FIELDS),
+                    )
+                )
         return [computed[s][1] for s in ordered]
 
     def _compute(
@@ -616,12 +628,9 @@ class HouseholdScoring:
             assert result is not None
             model, value = result
             key_id, aead = keys[subject]
-            values = {
-                "score": value,
-                "score_model": model.version,
-                "score_model_digest": model.digest,
-            }
-            rows = encrypt_record(aead, key_id, subject, values)
+            rows = encrypt_record(
+                aead, key_id, subject, {SCORE_FIELD: f"{value} {model.version} {model.digest}"}
+            )
             event = ScoreEvent(
                 subject=subject,
                 model_version=model.version,
@@ -711,13 +720,10 @@ class HouseholdScoring:
         if comparison not in ("lte", "lt"):
             raise VaultError("comparison must be lte or lt")
         limit = _decimal(threshold)
-        kind, plain = v._read_one(subject, ("score",))  # one read: the agency hot path
+        kind, plain = v._read_one(subject, (SCORE_FIELD,))  # one read: the agency hot path
         if kind != "household":
             raise InvalidRecord("only a household record can be scored")
-        stored = plain.get("score")
-        if not isinstance(stored, str):
-            raise NotScored("this household has no score yet")
-        score = _decimal(stored)
+        score = _decimal(_score_index(plain))
         return score <= limit if comparison == "lte" else score < limit
 
     def explain(
@@ -734,12 +740,12 @@ class HouseholdScoring:
         if language not in LANGUAGES:
             language = "fr"
         with v._engine.connect() as conn:
-            plain, _ = self._read(conn, [subject], ("declaration", *SCORE_FIELDS))
+            plain, _ = self._read(
+                conn, [subject], ("declaration", SCORE_FIELD, *_LEGACY_SCORE_FIELDS)
+            )
         record = plain[subject]
-        score, version, digest = (record.get(n) for n in SCORE_FIELDS)
+        score, version, digest = _stored_score(record)
         text = record.get("declaration")
-        if not (isinstance(score, str) and isinstance(version, str) and isinstance(digest, str)):
-            raise NotScored("this household has no score yet")
         if not isinstance(text, str):
             raise InvalidRecord("household record has no declaration")
         if models is not None:
@@ -763,6 +769,28 @@ class HouseholdScoring:
             ],
             language=language,
         )  # fmt: skip
+
+
+def _stored_score(record: Mapping[str, object]) -> tuple[str, str, str]:
+    """(index, model version, model digest) of a household's stored score, in the current
+    one-field form or the earlier three-field one."""
+    stored = record.get(SCORE_FIELD)
+    if isinstance(stored, str):
+        parts = stored.split(" ")
+        if len(parts) == 3:
+            return parts[0], parts[1], parts[2]
+        version, digest = (record.get(n) for n in _LEGACY_SCORE_FIELDS)
+        if len(parts) == 1 and isinstance(version, str) and isinstance(digest, str):
+            return stored, version, digest
+    raise NotScored("this household has no score yet")
+
+
+def _score_index(record: Mapping[str, object]) -> str:
+    """The index alone (eligibility reads the ``score`` field only), in either form."""
+    stored = record.get(SCORE_FIELD)
+    if not isinstance(stored, str):
+        raise NotScored("this household has no score yet")
+    return stored.partition(" ")[0]
 
 
 def _declaration(text: str) -> dict[str, Any]:

@@ -278,3 +278,53 @@ def test_a_declaration_changed_while_scoring_is_scored_again_before_the_write(rs
     again = rsu.vault.score(subject, models)  # the amended declaration, scored from scratch
     assert event.inputs_digest == again.inputs_digest
     assert rsu.vault.explain(subject, rsu.decision(subject, "read_score")).score == stored
+
+
+def test_a_score_stored_in_the_earlier_three_field_form_is_read_and_replaced_when_rescored(
+    rsu: Rsu,
+) -> None:
+    from sqlalchemy import delete, select
+
+    from storekit.bulk import insert_rows
+    from vault import tables as t
+    from vault.envelope import encrypt_record
+
+    members, declaration = worked_example(rsu)
+    subject = rsu.households.register_household(members, declaration).vault_subject
+    current = rsu.vault.explain(subject, rsu.decision(subject, "read_score"))
+
+    def stored_fields() -> set[str]:
+        with rsu.vault.engine.connect() as conn:
+            return set(
+                conn.execute(select(t.fields.c.field).where(t.fields.c.subject == subject))
+                .scalars()
+                .all()
+            )
+
+    # The record as an earlier release wrote it: the index alone in "score", the model's
+    # version and digest in two fields of their own.
+    with rsu.vault.engine.begin() as conn:
+        key_id, aead = rsu.vault._current_keys(conn, [subject])[subject]
+        conn.execute(
+            delete(t.fields).where(t.fields.c.subject == subject, t.fields.c.field == "score")
+        )
+        legacy = {
+            "score": current.score,
+            "score_model": current.model_version,
+            "score_model_digest": current.model_digest,
+        }
+        insert_rows(conn, t.fields, encrypt_record(aead, key_id, subject, legacy))
+    assert {"score_model", "score_model_digest"} <= stored_fields()
+
+    assert rsu.vault.explain(subject, rsu.decision(subject, "read_score")) == current
+    score = Decimal(current.score)
+    assert rsu.vault.eligible(subject, str(score), rsu.decision(subject, "eligibility"))
+    assert not rsu.vault.eligible(
+        subject, str(score - Decimal("1e-7")), rsu.decision(subject, "eligibility")
+    )
+
+    rsu.vault.score(subject, ModelSet.load("v1"))
+    fields = stored_fields()
+    assert "score" in fields
+    assert not fields & {"score_model", "score_model_digest"}
+    assert rsu.vault.explain(subject, rsu.decision(subject, "read_score")) == current
