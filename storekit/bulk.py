@@ -11,7 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ARRAY, Column, ColumnElement, Connection, Table, any_, bindparam, insert
+import orjson
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    ColumnElement,
+    Connection,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy import exc as sa_exc
 
 __all__ = ["CHUNK", "among", "bound", "chunks", "insert_rows"]
@@ -21,10 +34,15 @@ CHUNK = 500
 
 
 def among(conn: Connection, column: Column[Any], values: Sequence[str]) -> ColumnElement[bool]:
-    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``: one parameter whatever the
-    count, hence one query text that SQLAlchemy and psycopg prepare once."""
+    """``column`` is one of ``values``, with one parameter whatever their count, hence one query
+    text that SQLAlchemy compiles once and the driver prepares once: ``column = ANY(array)`` on
+    PostgreSQL, ``column IN (SELECT value FROM json_each(?))`` on SQLite (an index search per
+    value, as with an ``IN`` list, without rendering and binding hundreds of parameters)."""
     if conn.dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    if conn.dialect.name == "sqlite":
+        listed = func.json_each(bindparam(None, orjson.dumps(list(values)).decode(), String()))
+        return column.in_(select(listed.table_valued("value").c.value))
     return column.in_(values)
 
 

@@ -31,6 +31,8 @@ __all__ = [
 FORMAT = 0x01
 _HEADER = struct.Struct(">BI")
 _MIN_LEN = _HEADER.size + 12 + 16
+# Header and nonce: a new encryption of a field (random nonce) differs from the old one here.
+NONCE_END = _HEADER.size + 12
 
 
 def _aad(subject: str, field: str, header: bytes) -> bytes:

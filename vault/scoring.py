@@ -38,11 +38,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 
 from storekit.bulk import among, chunks, insert_rows
 from vault import tables as t
 from vault.decision import Decision
+from vault.envelope import NONCE_END as _NONCE_END
 from vault.envelope import decode_value, decrypt_field, encrypt_record, key_id_of
 from vault.errors import (
     DecisionRefused,
@@ -309,16 +310,18 @@ class ScoringModel:
 
     def matrix(self, rows: Sequence[Mapping[str, float | str]]) -> np.ndarray[Any, Any]:
         """The design matrix of already computed :func:`features` rows."""
-        x = np.zeros((len(rows), len(self.beta)), dtype=np.float64)
-        for i, f in enumerate(rows):
-            row = x[i]
-            for name, col in self._numeric:
-                row[col] = f[name]
-            for name, index in self._categorical:
-                level = index.get(str(f[name]))
-                if level is None:
-                    raise InvalidRecord(f"household declaration: unknown level for {name}")
-                row[level] = 1.0
+        n = len(rows)
+        x = np.zeros((n, len(self.beta)), dtype=np.float64)
+        # Column by column: one conversion of a list per variable, not one numpy item
+        # assignment per cell.
+        for name, col in self._numeric:
+            x[:, col] = [f[name] for f in rows]
+        everyone = np.arange(n)
+        for name, index in self._categorical:
+            columns = [index.get(str(f[name]), -1) for f in rows]
+            if -1 in columns:
+                raise InvalidRecord(f"household declaration: unknown level for {name}")
+            x[everyone, columns] = 1.0
         return x
 
     def raw_scores(self, declarations: Sequence[Mapping[str, Any]]) -> np.ndarray[Any, Any]:
@@ -485,16 +488,46 @@ class HouseholdScoring:
         *,
         raw: dict[str, bytes] | None = None,
     ) -> tuple[dict[str, dict[str, object]], dict[str, tuple[int, AESGCM]]]:
-        """Decrypt ``names`` of household records; also the current data key of each."""
+        """Decrypt ``names`` of household records; also the current data key of each.
+
+        One statement reads each subject's status, wrapped data keys and the ciphertexts of
+        ``names`` (one snapshot): a row per (key version, field) pair, NULLs where a subject
+        has no key or none of the fields."""
         v = self._vault
-        status = {
-            row.subject: (row.kind, row.erased_at_ns)
-            for row in conn.execute(
-                select(t.subjects.c.subject, t.subjects.c.kind, t.subjects.c.erased_at_ns).where(
-                    among(conn, t.subjects.c.subject, chunk)
+        query = (
+            select(
+                t.subjects.c.subject,
+                t.subjects.c.kind,
+                t.subjects.c.erased_at_ns,
+                t.data_keys.c.version,
+                t.data_keys.c.wrapped,
+                t.fields.c.field,
+                t.fields.c.ciphertext,
+            )
+            .select_from(
+                t.subjects.outerjoin(
+                    t.data_keys, t.data_keys.c.subject == t.subjects.c.subject
+                ).outerjoin(
+                    t.fields,
+                    (t.fields.c.subject == t.subjects.c.subject)
+                    & t.fields.c.field.in_(list(names)),
                 )
-            ).all()
-        }
+            )
+            .where(among(conn, t.subjects.c.subject, chunk))
+        )
+        status: dict[str, tuple[str, int | None]] = {}
+        key_rows: dict[str, dict[int, bytes]] = {}
+        stored: dict[tuple[str, str], bytes] = {}
+        for subject, kind, erased, version, wrapped, field, ciphertext in conn.execute(
+            query
+        ).all():  # one fetch call, not one per row
+            status[subject] = (kind, erased)
+            if version is not None:
+                keys = key_rows.setdefault(subject, {})
+                if version not in keys:
+                    keys[version] = bytes(wrapped)
+            if field is not None and (subject, field) not in stored:
+                stored[(subject, field)] = bytes(ciphertext)
         for subject in chunk:
             if subject not in status:
                 raise UnknownSubject("no record for this subject")
@@ -503,7 +536,6 @@ class HouseholdScoring:
                 raise Erased("this subject's data was erased")
             if kind != "household":
                 raise InvalidRecord("only a household record can be scored")
-        key_rows = v._key_rows(conn, chunk)
         aeads: dict[tuple[str, int], AESGCM] = {}
 
         def aead_for(subject: str, key_id: int) -> AESGCM:
@@ -516,18 +548,11 @@ class HouseholdScoring:
             return aead
 
         out: dict[str, dict[str, object]] = {s: {} for s in chunk}
-        for row in conn.execute(
-            select(t.fields.c.subject, t.fields.c.field, t.fields.c.ciphertext).where(
-                among(conn, t.fields.c.subject, chunk), t.fields.c.field.in_(list(names))
-            )
-        ).all():  # one fetch call, not one per row
-            ciphertext = bytes(row.ciphertext)
-            if raw is not None and row.field == "declaration":
-                raw[row.subject] = ciphertext
-            aead = aead_for(row.subject, key_id_of(ciphertext))
-            out[row.subject][row.field] = decode_value(
-                decrypt_field(aead, row.subject, row.field, ciphertext)
-            )
+        for (subject, field), ciphertext in stored.items():
+            if raw is not None and field == "declaration":
+                raw[subject] = ciphertext
+            aead = aead_for(subject, key_id_of(ciphertext))
+            out[subject][field] = decode_value(decrypt_field(aead, subject, field, ciphertext))
         current: dict[str, tuple[int, AESGCM]] = {}
         for subject in chunk:
             versions = key_rows.get(subject)
@@ -573,16 +598,20 @@ class HouseholdScoring:
             for chunk in chunks(ordered):
                 computed.update(self._compute(conn, chunk, models))
         with write_guard or nullcontext(), v._write() as conn:
+            # A declaration rewritten since (amend_household) has a new random nonce: its
+            # header and nonce tell it apart, without reading the whole ciphertext again.
             current: dict[str, bytes] = {}
             for chunk in chunks(ordered):
-                for subject, ciphertext in conn.execute(
-                    select(t.fields.c.subject, t.fields.c.ciphertext).where(
+                for subject, head in conn.execute(
+                    select(
+                        t.fields.c.subject, func.substr(t.fields.c.ciphertext, 1, _NONCE_END)
+                    ).where(
                         among(conn, t.fields.c.subject, chunk),
                         t.fields.c.field == "declaration",
                     )
                 ).all():
-                    current[subject] = bytes(ciphertext)
-            stale = [s for s in ordered if current.get(s) != computed[s][2]]
+                    current[subject] = bytes(head)
+            stale = [s for s in ordered if current.get(s) != computed[s][2][:_NONCE_END]]
             for chunk in chunks(stale):
                 computed.update(self._compute(conn, chunk, models))
             _upsert_fields(conn, [row for s in ordered for row in computed[s][0]])

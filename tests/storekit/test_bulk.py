@@ -47,6 +47,38 @@ def test_rows_inserted_at_the_driver_read_back_through_sqlalchemy(engine: Engine
     assert {r.at.replace(tzinfo=UTC) for r in got} == {WHEN}
 
 
+def test_among_matches_values_with_quotes_and_non_ascii_exactly_and_none_for_an_empty_list(
+    engine: Engine,
+) -> None:
+    tags = ['a"b', "c'd", "e\\f", "عربي", "[1]", "x,y"]
+    _add(engine, [(i, tag) for i, tag in enumerate(tags)] + [(99, "ab")])
+    with engine.connect() as conn:
+
+        def found(values: list[str]) -> list[str]:
+            query = select(rows_table.c.tag).where(among(conn, rows_table.c.tag, values))
+            return sorted(conn.execute(query).scalars())
+
+        assert found(tags) == sorted(tags)
+        assert found(['a"b', "nope"]) == ['a"b']
+        assert found([]) == []
+
+
+def test_among_has_one_query_text_whatever_the_number_of_values(engine: Engine) -> None:
+    with engine.connect() as conn:
+
+        def text(n: int) -> str:
+            query = select(rows_table.c.id).where(
+                among(conn, rows_table.c.tag, [f"t{i}" for i in range(n)])
+            )
+            # As the driver receives it (an expanding IN list would be rendered out here).
+            compiled = query.compile(
+                dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
+            )
+            return str(compiled)
+
+        assert text(1) == text(2) == text(400)
+
+
 def test_a_unique_conflict_is_sqlalchemys_integrity_error_and_writes_nothing(
     engine: Engine,
 ) -> None:
