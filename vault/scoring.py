@@ -506,15 +506,22 @@ class HouseholdScoring:
             )
             .select_from(
                 t.subjects.outerjoin(
-                    t.data_keys, t.data_keys.c.subject == t.subjects.c.subject
+                    t.data_keys,
+                    (t.data_keys.c.subject == t.subjects.c.subject)
+                    & among(conn, t.data_keys.c.subject, chunk),
                 ).outerjoin(
                     t.fields,
                     (t.fields.c.subject == t.subjects.c.subject)
+                    & among(conn, t.fields.c.subject, chunk)
                     & t.fields.c.field.in_(list(names)),
                 )
             )
             .where(among(conn, t.subjects.c.subject, chunk))
         )
+        # The set is named on each table, not only on the first: each is then searched by
+        # its index for these subjects. With it on vault_subjects alone, PostgreSQL's planner
+        # may hash-join the whole data-key table against the chunk (a sequential scan a
+        # chunk, growing with the register).
         status: dict[str, tuple[str, int | None]] = {}
         key_rows: dict[str, dict[int, bytes]] = {}
         stored: dict[tuple[str, str], bytes] = {}

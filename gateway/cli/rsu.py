@@ -307,9 +307,16 @@ class _Worker:
         with self.write_lock, _writing(self.main) as conn:
             for version, group in by_version.items():
                 for chunk in chunks(group):
+                    # The batch's household-id range first: the primary key finds its rows
+                    # (by vault subject alone, PostgreSQL may scan the whole table).
                     conn.execute(
                         update(households)
-                        .where(among(conn, households.c.vault_subject, chunk))
+                        .where(
+                            households.c.household_id.between(
+                                row.first_household, row.last_household
+                            ),
+                            among(conn, households.c.vault_subject, chunk),
+                        )
                         .values(model_version=version, scored_at=stamp, updated_at=stamp)
                     )
             conn.execute(
@@ -325,7 +332,8 @@ def _worker_main(
     version: str,
     models_dir: Path | None,
     job_id: str,
-    tasks: Any,
+    pending: list[int],
+    taken: Any,
     progress: Any,
     pause_s: float,
     write_lock: Any,
@@ -348,10 +356,15 @@ def _worker_main(
                 # only one working on it (an orphan finishing batches beside it could audit a
                 # household twice).
                 return
-            try:
-                batch_no = tasks.get_nowait()
-            except queue.Empty:
+            # The next batch nobody took: a shared counter, not a queue (a queue's get_nowait
+            # can report empty while the parent's feeder thread is still filling it, and a
+            # worker that believed it would quit at start, leaving one core idle).
+            with taken.get_lock():
+                position = taken.value
+                taken.value = position + 1
+            if position >= len(pending):
                 return
+            batch_no = pending[position]
             progress.put(worker.run_batch(job_id, batch_no))
             batches_run += 1
             gc.collect(2 if batches_run % 50 == 0 else 1)
@@ -422,16 +435,24 @@ def run_rescore(
         import gateway.services  # noqa: F401
 
         ctx: Any = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        tasks = ctx.Queue()
-        for batch_no in pending:
-            tasks.put(batch_no)
+        taken = ctx.Value("q", 0)  # how many of ``pending`` the workers have taken
         progress = ctx.Queue()
         write_lock = ctx.Lock()
         procs = [
             ctx.Process(
                 target=_worker_main,
                 daemon=True,
-                args=(settings, version, models_dir, job_id, tasks, progress, pause_s, write_lock),
+                args=(
+                    settings,
+                    version,
+                    models_dir,
+                    job_id,
+                    pending,
+                    taken,
+                    progress,
+                    pause_s,
+                    write_lock,
+                ),
             )
             for _ in range(min(workers, len(pending)))
         ]
