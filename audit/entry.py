@@ -139,7 +139,17 @@ class AuditEntry:
 
     def canonical(self) -> bytes:
         """RFC 8785 canonical JSON: the exact bytes the leaf hash commits to."""
-        return canonical_json(self.to_dict())
+        document = self.to_dict()
+        # __post_init__ has checked every member to be a string, null or list of strings,
+        # under fixed ASCII keys, except what legal_basis holds: when that is plain too, the
+        # whole entry is, and :func:`canonical_json`'s walk over it can be skipped (it runs
+        # for every entry appended).
+        if self.legal_basis is None or _plain(self.legal_basis):
+            try:
+                return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+            except orjson.JSONEncodeError:
+                pass  # a lone surrogate: let the library decide
+        return canonical_json(document)
 
     def leaf_hash(self) -> bytes:
         return leaf_hash(self.canonical())

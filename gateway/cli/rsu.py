@@ -379,7 +379,7 @@ def run_rescore(
     version: str,
     *,
     models_dir: Path | None = None,
-    batch_size: int = 1000,
+    batch_size: int = 5000,
     workers: int = 2,
     pause_s: float = 0.0,
     on_progress: Callable[[int, int], None] | None = None,
@@ -506,7 +506,9 @@ def rescore(
         help="Directory of the model files (default: "
         "SIJILL_SCORING_MODELS_DIR or the shipped models)",
     ),
-    batch_size: int = typer.Option(1000, min=1, max=10_000, help="Households per batch"),
+    batch_size: int = typer.Option(
+        5000, min=1, max=20_000, help="Households per batch (a crash redoes at most one a worker)"
+    ),
     workers: int = typer.Option(min(2, os.cpu_count() or 1), min=1, help="Worker processes"),
     pause: float = typer.Option(
         0.0,

@@ -44,7 +44,10 @@ def test_canonical_json_escapes_every_code_point_as_the_rfc8785_library_does() -
     subject=st.none() | text,
     fields=st.lists(text, max_size=4),
     purpose=st.none() | text,
-    basis=st.none() | st.dictionaries(text, text, max_size=3),
+    basis=st.none()
+    | st.dictionaries(
+        text, text | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1), max_size=3
+    ),
     reasons=st.lists(text, max_size=3),
     time_ns=st.integers(0, 2**63 - 1),
 )
