@@ -77,24 +77,8 @@ Record = tuple[str, str, Mapping[str, object]]
 RevealRequest = tuple[str, Sequence[str], Decision]
 
 # The single-subject reveal reads the subject's status, data keys and ciphertexts in one
-# statement (one snapshot, one round trip): a row per (key version, field) pair, and one row
-# of NULLs beside the status when nothing is left (erased).
-_SUBJECT_RECORD = (
-    select(
-        t.subjects.c.erased_at_ns,
-        t.subjects.c.kind,
-        t.data_keys.c.version,
-        t.data_keys.c.wrapped,
-        t.fields.c.field,
-        t.fields.c.ciphertext,
-    )
-    .select_from(
-        t.subjects.outerjoin(t.data_keys, t.data_keys.c.subject == t.subjects.c.subject).outerjoin(
-            t.fields, t.fields.c.subject == t.subjects.c.subject
-        )
-    )
-    .where(t.subjects.c.subject == bindparam("subject"))
-)
+# statement (one snapshot, one round trip).
+_SUBJECT_RECORD = t.record_query(lambda column: column == bindparam("subject"))
 
 
 @dataclass(frozen=True)
@@ -364,8 +348,8 @@ class Vault:
     def _subject_rows(self, subject: str) -> tuple[_SubjectRows, str | None]:
         """One subject's rows, and its record kind (None if there is no such subject)."""
         rows = self._hot.all(_SUBJECT_RECORD, subject=subject)
-        status = {subject: rows[0][0]} if rows else {}
-        keys = {subject: {v: bytes(w) for _, _, v, w, _, _ in rows if v is not None}}
+        status = {subject: rows[0][2]} if rows else {}
+        keys = {subject: {v: bytes(w) for _, _, _, v, w, _, _ in rows if v is not None}}
         fields = list({(subject, n, bytes(c)) for *_, n, c in rows if n is not None})
         return _SubjectRows((subject,), status, keys, fields), str(rows[0][1]) if rows else None
 

@@ -488,40 +488,10 @@ class HouseholdScoring:
         *,
         raw: dict[str, bytes] | None = None,
     ) -> tuple[dict[str, dict[str, object]], dict[str, tuple[int, AESGCM]]]:
-        """Decrypt ``names`` of household records; also the current data key of each.
-
-        One statement reads each subject's status, wrapped data keys and the ciphertexts of
-        ``names`` (one snapshot): a row per (key version, field) pair, NULLs where a subject
-        has no key or none of the fields."""
+        """Decrypt ``names`` of household records; also the current data key of each (one
+        statement reads them all: :func:`vault.tables.record_query`)."""
         v = self._vault
-        query = (
-            select(
-                t.subjects.c.subject,
-                t.subjects.c.kind,
-                t.subjects.c.erased_at_ns,
-                t.data_keys.c.version,
-                t.data_keys.c.wrapped,
-                t.fields.c.field,
-                t.fields.c.ciphertext,
-            )
-            .select_from(
-                t.subjects.outerjoin(
-                    t.data_keys,
-                    (t.data_keys.c.subject == t.subjects.c.subject)
-                    & among(conn, t.data_keys.c.subject, chunk),
-                ).outerjoin(
-                    t.fields,
-                    (t.fields.c.subject == t.subjects.c.subject)
-                    & among(conn, t.fields.c.subject, chunk)
-                    & t.fields.c.field.in_(list(names)),
-                )
-            )
-            .where(among(conn, t.subjects.c.subject, chunk))
-        )
-        # The set is named on each table, not only on the first: each is then searched by
-        # its index for these subjects. With it on vault_subjects alone, PostgreSQL's planner
-        # may hash-join the whole data-key table against the chunk (a sequential scan a
-        # chunk, growing with the register).
+        query = t.record_query(lambda column: among(conn, column, chunk), names)
         status: dict[str, tuple[str, int | None]] = {}
         key_rows: dict[str, dict[int, bytes]] = {}
         stored: dict[tuple[str, str], bytes] = {}

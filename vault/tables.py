@@ -6,17 +6,31 @@ by the KEK. Subject ids are the registry's opaque vault ids, never an IDCS or a 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     Integer,
     LargeBinary,
     MetaData,
+    Select,
     String,
     Table,
+    select,
 )
 
-__all__ = ["data_keys", "fields", "metadata", "rotations", "secrets", "subjects"]
+__all__ = [
+    "data_keys",
+    "fields",
+    "metadata",
+    "record_query",
+    "rotations",
+    "secrets",
+    "subjects",
+]
 
 metadata = MetaData()
 
@@ -65,3 +79,37 @@ rotations = Table(
     Column("rewrapped", BigInteger, nullable=False),
     Column("total", BigInteger, nullable=False),
 )
+
+
+def record_query(
+    match: Callable[[Column[Any]], ColumnElement[bool]], names: Sequence[str] | None = None
+) -> Select[Any]:
+    """Status, wrapped data keys and field ciphertexts (only ``names``, if given) of the
+    subjects ``match`` selects, in one statement and so one snapshot: a row per (key version,
+    field) pair, with NULLs where a subject has no key or none of the fields (erased).
+
+    Columns: subject, kind, erased_at_ns, version, wrapped, field, ciphertext. ``match`` is
+    applied to every table's subject column, not only the first: each table is then searched
+    by its own index (with the set named on vault_subjects alone, PostgreSQL's planner may
+    hash-join the whole data-key table against it)."""
+    fields_on = (fields.c.subject == subjects.c.subject) & match(fields.c.subject)
+    if names is not None:
+        fields_on = fields_on & fields.c.field.in_(list(names))
+    return (
+        select(
+            subjects.c.subject,
+            subjects.c.kind,
+            subjects.c.erased_at_ns,
+            data_keys.c.version,
+            data_keys.c.wrapped,
+            fields.c.field,
+            fields.c.ciphertext,
+        )
+        .select_from(
+            subjects.outerjoin(
+                data_keys,
+                (data_keys.c.subject == subjects.c.subject) & match(data_keys.c.subject),
+            ).outerjoin(fields, fields_on)
+        )
+        .where(match(subjects.c.subject))
+    )
