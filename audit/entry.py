@@ -52,7 +52,7 @@ def _plain(value: object) -> bool:
     return False
 
 
-def canonical_json(document: Mapping[str, Any]) -> bytes:
+def canonical_json(document: Mapping[str, Any], *, plain: bool | None = None) -> bytes:
     """RFC 8785 canonical JSON of ``document``.
 
     The ``rfc8785`` library is the reference; it is pure Python (~120 µs an entry here), which
@@ -62,8 +62,11 @@ def canonical_json(document: Mapping[str, Any]) -> bytes:
     code point, and UTF-16 key order equals code-point order on ASCII. tests/audit/test_entry.py
     holds the two outputs equal on random documents and on every code point; anything else
     (numbers, non-ASCII keys, lone surrogates) goes through the library.
+
+    ``plain``: whether the caller already knows the document to be plain (see
+    :meth:`AuditEntry.canonical`); by default it is checked here.
     """
-    if _plain(document):
+    if _plain(document) if plain is None else plain:
         try:
             return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:
@@ -139,17 +142,12 @@ class AuditEntry:
 
     def canonical(self) -> bytes:
         """RFC 8785 canonical JSON: the exact bytes the leaf hash commits to."""
-        document = self.to_dict()
         # __post_init__ has checked every member to be a string, null or list of strings,
         # under fixed ASCII keys, except what legal_basis holds: when that is plain too, the
         # whole entry is, and :func:`canonical_json`'s walk over it can be skipped (it runs
         # for every entry appended).
-        if self.legal_basis is None or _plain(self.legal_basis):
-            try:
-                return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
-            except orjson.JSONEncodeError:
-                pass  # a lone surrogate: let the library decide
-        return canonical_json(document)
+        plain = self.legal_basis is None or _plain(self.legal_basis)
+        return canonical_json(self.to_dict(), plain=plain)
 
     def leaf_hash(self) -> bytes:
         return leaf_hash(self.canonical())
