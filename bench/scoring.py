@@ -115,14 +115,17 @@ def load(settings, chunks: Iterable[list[dict[str, object]]]) -> float:  # type:
             conn.execute(insert(households), rows)
         start += len(chunk)
     provider.close()
-    for store in {id(e): e for e in (engine, vault_engine)}.values():
+    # One ANALYZE a database (main and vault are usually the same one).
+    by_url = {str(e.url): e for e in (engine, vault_engine)}
+    for store in by_url.values():
         if store.dialect.name == "postgresql":
             # A register that has been in service has planner statistics; tables filled a
             # second ago have none until autovacuum runs, and plans made without them are not
             # the ones a deployment gets.
             with store.begin() as conn:
                 conn.execute(text("ANALYZE"))
-        store.dispose()
+    engine.dispose()
+    vault_engine.dispose()
     return bare_s
 
 
