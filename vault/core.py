@@ -92,6 +92,25 @@ class _SubjectRows:
     fields: Sequence[tuple[str, str, bytes]]
 
 
+def _record_rows(
+    subjects: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> tuple[_SubjectRows, dict[str, str]]:
+    """Rows of :func:`vault.tables.record_query` grouped by subject, and each record's kind."""
+    status: dict[str, int | None] = {}
+    kinds: dict[str, str] = {}
+    keys: dict[str, dict[int, bytes]] = {}
+    fields: dict[tuple[str, str], bytes] = {}
+    for subject, kind, erased, version, wrapped, field, ciphertext in rows:
+        status[subject] = erased
+        kinds[subject] = str(kind)
+        if version is not None and version not in keys.setdefault(subject, {}):
+            keys[subject][version] = bytes(wrapped)
+        if field is not None and (subject, field) not in fields:
+            fields[(subject, field)] = bytes(ciphertext)
+    listed = [(subject, field, c) for (subject, field), c in fields.items()]
+    return _SubjectRows(tuple(subjects), status, keys, listed), kinds
+
+
 def _check_subject(subject: object) -> str:
     if not isinstance(subject, str) or not _SUBJECT.match(subject):
         raise InvalidRecord("subject id must be 1-128 characters of [A-Za-z0-9._:-]")
@@ -315,7 +334,8 @@ class Vault:
         else:
             with self._engine.connect() as conn:
                 for chunk in chunks(subjects):
-                    plain.update(self._decrypt(conn, self._chunk_rows(conn, chunk), needed))
+                    rows, _kinds = self._chunk_rows(conn, chunk)
+                    plain.update(self._decrypt(conn, rows, needed))
         results: list[dict[str, object]] = []
         for (subject, _names, decision), names in zip(requests, wanted, strict=True):
             record = plain[subject]
@@ -328,30 +348,18 @@ class Vault:
             results.append(out)
         return results
 
-    def _chunk_rows(self, conn: Connection, chunk: Sequence[str]) -> _SubjectRows:
-        status = {
-            row.subject: row.erased_at_ns
-            for row in conn.execute(
-                select(t.subjects.c.subject, t.subjects.c.erased_at_ns).where(
-                    among(conn, t.subjects.c.subject, chunk)
-                )
-            )
-        }
-        key_rows = self._key_rows(conn, chunk)
-        fields = conn.execute(
-            select(t.fields.c.subject, t.fields.c.field, t.fields.c.ciphertext).where(
-                among(conn, t.fields.c.subject, chunk)
-            )
-        ).all()
-        return _SubjectRows(chunk, status, key_rows, fields)
+    def _chunk_rows(
+        self, conn: Connection, chunk: Sequence[str], names: Sequence[str] | None = None
+    ) -> tuple[_SubjectRows, dict[str, str]]:
+        """Some subjects' rows (only the fields ``names``, if given) and record kinds, in one
+        statement."""
+        query = t.record_query(lambda column: among(conn, column, chunk), names)
+        return _record_rows(chunk, conn.execute(query).all())
 
     def _subject_rows(self, subject: str) -> tuple[_SubjectRows, str | None]:
         """One subject's rows, and its record kind (None if there is no such subject)."""
-        rows = self._hot.all(_SUBJECT_RECORD, subject=subject)
-        status = {subject: rows[0][2]} if rows else {}
-        keys = {subject: {v: bytes(w) for _, _, _, v, w, _, _ in rows if v is not None}}
-        fields = list({(subject, n, bytes(c)) for *_, n, c in rows if n is not None})
-        return _SubjectRows((subject,), status, keys, fields), str(rows[0][1]) if rows else None
+        rows, kinds = _record_rows((subject,), self._hot.all(_SUBJECT_RECORD, subject=subject))
+        return rows, kinds.get(subject)
 
     def _read_one(self, subject: str, names: Iterable[str]) -> tuple[str, dict[str, object]]:
         """The record kind and the decrypted ``names`` of one subject, in one read (for
@@ -363,8 +371,14 @@ class Vault:
         return kind, plain[subject]
 
     def _decrypt(
-        self, conn: Connection, rows: _SubjectRows, needed: Mapping[str, set[str]]
+        self,
+        conn: Connection,
+        rows: _SubjectRows,
+        needed: Mapping[str, set[str]],
+        aeads: dict[tuple[str, int], AESGCM] | None = None,
     ) -> dict[str, dict[str, object]]:
+        """The ``needed`` fields of ``rows``, decrypted. ``aeads`` (subject, key version) ->
+        unwrapped data key: filled here, for a caller that needs the keys again."""
         chunk, status = rows.subjects, rows.status
         for subject in chunk:
             if subject not in status:
@@ -372,7 +386,8 @@ class Vault:
             if status[subject] is not None:
                 raise Erased("this subject's data was erased")
         key_rows = rows.keys
-        aeads: dict[tuple[str, int], AESGCM] = {}
+        if aeads is None:
+            aeads = {}
         out: dict[str, dict[str, object]] = {s: {} for s in chunk}
         for subject, name, stored in rows.fields:
             if name not in needed[subject]:

@@ -44,7 +44,7 @@ from storekit.bulk import among, chunks, insert_rows
 from vault import tables as t
 from vault.decision import Decision
 from vault.envelope import NONCE_END as _NONCE_END
-from vault.envelope import decode_value, decrypt_field, encrypt_record, key_id_of
+from vault.envelope import encrypt_record
 from vault.errors import (
     DecisionRefused,
     Erased,
@@ -489,54 +489,33 @@ class HouseholdScoring:
         raw: dict[str, bytes] | None = None,
     ) -> tuple[dict[str, dict[str, object]], dict[str, tuple[int, AESGCM]]]:
         """Decrypt ``names`` of household records; also the current data key of each (one
-        statement reads them all: :func:`vault.tables.record_query`)."""
+        statement reads them all: :meth:`Vault._chunk_rows`)."""
         v = self._vault
-        query = t.record_query(lambda column: among(conn, column, chunk), names)
-        status: dict[str, tuple[str, int | None]] = {}
-        key_rows: dict[str, dict[int, bytes]] = {}
-        stored: dict[tuple[str, str], bytes] = {}
-        for subject, kind, erased, version, wrapped, field, ciphertext in conn.execute(
-            query
-        ).all():  # one fetch call, not one per row
-            status[subject] = (kind, erased)
-            if version is not None:
-                keys = key_rows.setdefault(subject, {})
-                if version not in keys:
-                    keys[version] = bytes(wrapped)
-            if field is not None and (subject, field) not in stored:
-                stored[(subject, field)] = bytes(ciphertext)
+        rows, kinds = v._chunk_rows(conn, chunk, names)
         for subject in chunk:
-            if subject not in status:
+            if subject not in rows.status:
                 raise UnknownSubject("no record for this subject")
-            kind, erased = status[subject]
-            if erased is not None:
+            if rows.status[subject] is not None:
                 raise Erased("this subject's data was erased")
-            if kind != "household":
+            if kinds[subject] != "household":
                 raise InvalidRecord("only a household record can be scored")
         aeads: dict[tuple[str, int], AESGCM] = {}
-
-        def aead_for(subject: str, key_id: int) -> AESGCM:
-            aead = aeads.get((subject, key_id))
-            if aead is None:
-                wrapped = key_rows.get(subject, {}).get(key_id)
-                if wrapped is None:
-                    raise IntegrityError("field ciphertext names a data key that does not exist")
-                aead = aeads[(subject, key_id)] = v._unwrap(conn, subject, key_id, wrapped)
-            return aead
-
-        out: dict[str, dict[str, object]] = {s: {} for s in chunk}
-        for (subject, field), ciphertext in stored.items():
-            if raw is not None and field == "declaration":
-                raw[subject] = ciphertext
-            aead = aead_for(subject, key_id_of(ciphertext))
-            out[subject][field] = decode_value(decrypt_field(aead, subject, field, ciphertext))
+        out = v._decrypt(conn, rows, {s: set(names) for s in chunk}, aeads)
+        if raw is not None:
+            raw.update((s, c) for s, field, c in rows.fields if field == "declaration")
+        key_rows = rows.keys
         current: dict[str, tuple[int, AESGCM]] = {}
         for subject in chunk:
             versions = key_rows.get(subject)
             if not versions:
                 raise IntegrityError("household record has no data key")
             version = max(versions)
-            current[subject] = (version, aead_for(subject, version))
+            aead = aeads.get((subject, version))
+            if aead is None:  # no field read was sealed under the current key
+                aead = aeads[(subject, version)] = v._unwrap(
+                    conn, subject, version, versions[version]
+                )
+            current[subject] = (version, aead)
         return out, current
 
     def score(self, subject: str, models: Models) -> ScoreEvent:
