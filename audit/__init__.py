@@ -21,7 +21,7 @@ from audit.errors import (
     InvalidEntry,
     InvalidProof,
 )
-from audit.log import AuditLog, ConsistencyProof, InclusionProof, LoggedEntry
+from audit.log import AuditLog, ConsistencyProof, InclusionProof, LoggedEntry, prepare_entry
 from audit.storage import EntryFilter, LogStorage, SqlStorage
 from audit.verify import Export, VerificationFailed, VerifyReport, verify, verify_receipt
 
@@ -48,6 +48,7 @@ __all__ = [
     "VerificationFailed",
     "VerifyReport",
     "open_checkpoint",
+    "prepare_entry",
     "verify",
     "verify_receipt",
 ]

@@ -96,7 +96,10 @@ class _Pending:
 _UNQUEUED = threading.Event()
 
 
-def _row(entry: AuditEntry) -> StoredEntry:
+def prepare_entry(entry: AuditEntry) -> StoredEntry:
+    """``entry`` serialised and hashed for :meth:`AuditLog.append_many`: the costly part of an
+    append, done by the caller (in a worker process, say), outside the sequencer. Its index is
+    -1 until the sequencer assigns one."""
     data = entry.canonical()
     # The index is filled in by the sequencer.
     return StoredEntry(
@@ -165,7 +168,7 @@ class AuditLog:
 
     def append(self, entry: AuditEntry) -> AppendReceipt:
         """Append durably; the receipt names the entry's place in the one total order."""
-        pending = _Pending(_row(entry))
+        pending = _Pending(prepare_entry(entry))
         with self._lock:
             self._queue.append(pending)
             leader = not self._writing
@@ -198,26 +201,36 @@ class AuditLog:
 
     def append_many(
         self,
-        entries: Iterable[AuditEntry],
+        entries: Iterable[AuditEntry | StoredEntry],
         *,
         write_guard: AbstractContextManager[Any] | None = None,
+        transaction: Any = None,
     ) -> list[AppendReceipt]:
         """Append a batch in one transaction (imports, rescoring); same guarantees.
 
-        ``write_guard`` (e.g. a lock the caller's worker processes share) is held around the
-        sequencer's transaction only; the entries are serialised and hashed before it.
+        ``entries`` may come already serialised (:func:`prepare_entry`). ``write_guard`` (e.g.
+        a lock the caller's worker processes share) is held around the sequencer's
+        transaction only; the entries are serialised and hashed before it.
+
+        ``transaction``: append inside a transaction the caller holds open on the audit
+        store's database (a SQLAlchemy connection; see :meth:`SqlStorage.sequencer`), so that
+        the entries commit together with the caller's own writes, or not at all. The entries
+        are durable only once the caller has committed; the receipts say where they will be.
         """
-        batch = [_Pending(_row(e), _UNQUEUED) for e in entries]
+        batch = [
+            _Pending(e if isinstance(e, StoredEntry) else prepare_entry(e), _UNQUEUED)
+            for e in entries
+        ]
         with write_guard or nullcontext():
-            self._write_batch(batch)
+            self._write_batch(batch, transaction)
         for p in batch:
             if p.error is not None:
                 raise AuditUnavailable("the audit log could not record the entries") from p.error
         return [p.receipt for p in batch if p.receipt is not None]
 
-    def _write_batch(self, batch: Sequence[_Pending]) -> None:
+    def _write_batch(self, batch: Sequence[_Pending], transaction: Any = None) -> None:
         try:
-            with self.storage.sequencer() as seq:
+            with self.storage.sequencer(transaction) as seq:
                 frontier = self._load_frontier(seq)
                 rows: list[StoredEntry] = []
                 nodes: list[tuple[int, int, bytes]] = []
@@ -246,7 +259,9 @@ class AuditLog:
 
     def _load_frontier(self, seq: Sequencer) -> CompactRange:
         cached = self._frontier
-        if cached is not None and cached.size == seq.tree_size:
+        # The size alone is not enough: a batch appended in a caller's transaction that then
+        # rolled back leaves a frontier that never was, of a size another writer may reach.
+        if cached is not None and cached.size == seq.tree_size and cached.root() == seq.root_hash:
             return cached.copy()
         # Another process appended since our last batch: reload the right edge of the tree.
         keys = CompactRange.keys(seq.tree_size)

@@ -154,7 +154,7 @@ class Sequencer(Protocol):
 class LogStorage(Protocol):
     """The driver interface the log is written against."""
 
-    def sequencer(self) -> AbstractContextManager[Sequencer]: ...
+    def sequencer(self, transaction: Any = None) -> AbstractContextManager[Sequencer]: ...
 
     def head(self) -> tuple[int, bytes]: ...
 
@@ -402,7 +402,21 @@ class SqlStorage:
         raise AssertionError("unreachable")
 
     @contextmanager
-    def sequencer(self) -> Iterator[_SqlSequencer]:
+    def sequencer(self, transaction: Connection | None = None) -> Iterator[_SqlSequencer]:
+        """The exclusive section of an append: the head locked and read, the batch written,
+        committed. In ``transaction`` (a connection to this store's database with a write
+        transaction open; on SQLite begun IMMEDIATE, or having written already) the caller
+        commits or rolls back, and on SQLite its connection's ``synchronous`` setting decides
+        how durable the commit is (FULL, as the sequencer's own connection has, to keep the
+        log's promise)."""
+        if transaction is not None:
+            row = transaction.exec_driver_sql(
+                _LOCK_HEAD_SQLITE if self.sqlite else _LOCK_HEAD_PG
+            ).one_or_none()
+            if row is None:
+                raise LookupError("the audit store has no tree head (run the migrations)")
+            yield _SqlSequencer(transaction, row.tree_size, bytes(row.root_hash))
+            return
         with self._writer_lock:
             conn, size, root = self._lock_head()
             try:

@@ -31,6 +31,7 @@ from vault.scoring import (
     Explanation,
     ModelSet,
     NotScored,
+    ScoredBatch,
     ScoreEvent,
     ScoringModel,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "Pkcs11KeyProvider",
     "RotationReport",
     "ScoreEvent",
+    "ScoredBatch",
     "ScoringModel",
     "UnknownSubject",
     "Vault",

@@ -61,7 +61,7 @@ from vault.keys.base import KeyProvider, wrapped_version
 from vault.masking import apply_mask
 from vault.normalise import normalise_identifier, normalise_text
 from vault.schema import validate
-from vault.scoring import Explanation, HouseholdScoring, Models, ScoreEvent
+from vault.scoring import Explanation, HouseholdScoring, Models, ScoredBatch, ScoreEvent
 
 __all__ = ["CHUNK", "Vault"]
 
@@ -159,16 +159,20 @@ class Vault:
         retirement take it exclusively, so no data key wrapped under a KEK version about to be
         retired can commit unseen (see :meth:`_kek_floor` and vault.rotation)."""
         with self._engine.begin() as conn:
-            if self._sqlite:
-                # Take SQLite's write lock before the first read: a deferred transaction that
-                # reads and then writes fails with SQLITE_BUSY instead of waiting when another
-                # writer commits in between. A write that touches no row still takes the lock,
-                # and it serialises all writers, which also makes it the rotation lock.
-                conn.execute(text("DELETE FROM vault_rotations WHERE 1 = 0"))
-            else:
-                lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-                conn.execute(text(f"SELECT {lock}(:k)"), {"k": _ROTATION_LOCK})
+            self._write_lock(conn, exclusive=exclusive)
             yield conn
+
+    def _write_lock(self, conn: Connection, *, exclusive: bool = False) -> None:
+        """Take the locks of :meth:`_write` in ``conn``'s transaction."""
+        if self._sqlite:
+            # Take SQLite's write lock before the first read: a deferred transaction that
+            # reads and then writes fails with SQLITE_BUSY instead of waiting when another
+            # writer commits in between. A write that touches no row still takes the lock,
+            # and it serialises all writers, which also makes it the rotation lock.
+            conn.execute(text("DELETE FROM vault_rotations WHERE 1 = 0"))
+        else:
+            lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+            conn.execute(text(f"SELECT {lock}(:k)"), {"k": _ROTATION_LOCK})
 
     def _kek_floor(self, conn: Connection) -> int:
         """The newest KEK version a rotation has started towards: nothing may be wrapped under
@@ -568,6 +572,18 @@ class Vault:
     ) -> list[ScoreEvent]:
         """Score households in batches (numpy); see :meth:`HouseholdScoring.score_many`."""
         return self._scoring.score_many(subjects, models, write_guard=write_guard)
+
+    def score_compute(self, subjects: Sequence[str], models: Models) -> ScoredBatch:
+        """Score households without writing (reads only): a sealed batch for
+        :meth:`score_store`, in this process or another one (:meth:`HouseholdScoring.compute`)."""
+        return self._scoring.compute(subjects, models)
+
+    def score_store(
+        self, batch: ScoredBatch, models: Models, *, conn: Connection | None = None
+    ) -> list[ScoreEvent]:
+        """Store a computed batch (in ``conn``, a write transaction the caller opened on the
+        vault's database, if given); see :meth:`HouseholdScoring.store`."""
+        return self._scoring.store(batch, models, conn=conn)
 
     def amend_household(
         self,

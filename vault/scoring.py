@@ -33,7 +33,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -67,6 +67,7 @@ __all__ = [
     "ModelSet",
     "NotScored",
     "ScoreEvent",
+    "ScoredBatch",
     "ScoringModel",
     "features",
 ]
@@ -408,8 +409,7 @@ def _select(models: Models, area: object) -> ScoringModel:
 
 
 # -- results ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ScoreEvent:
+class ScoreEvent(NamedTuple):
     """What the caller may record about one scoring (audit entry): no score, no value.
 
     ``inputs_digest`` is a keyed MAC of the declaration as scored: it proves which inputs were
@@ -424,6 +424,42 @@ class ScoreEvent:
     scored_at_ns: int
     # subject_tag of the head's IDCS: the entry shows in the head's own access log.
     head_tag: str | None = None
+
+
+class _Scored(NamedTuple):
+    rows: list[tuple[str, str, bytes]]  # the encrypted score: (subject, field, ciphertext)
+    event: ScoreEvent
+    source: bytes  # header and nonce of the declaration ciphertext that was scored
+
+
+class ScoredBatch:
+    """Scores computed and encrypted by :meth:`Vault.score_compute`, not yet stored: sealed
+    (the caller sees the events, never a ciphertext), to be handed to
+    :meth:`Vault.score_store`. Picklable, so a worker process can compute it and a writer
+    process store it."""
+
+    __slots__ = ("_computed",)
+
+    def __init__(self, computed: dict[str, _Scored]) -> None:
+        self._computed = computed
+
+    def __len__(self) -> int:
+        return len(self._computed)
+
+    # Pickled as plain tuples and lists, which pickle handles in C (named tuples take a
+    # Python-level call each): a rescoring hands over a batch of thousands.
+    def __getstate__(self) -> list[tuple[Any, ...]]:
+        return [(rows, tuple(event), source) for rows, event, source in self._computed.values()]
+
+    def __setstate__(self, state: list[tuple[Any, ...]]) -> None:
+        self._computed = {
+            event[0]: _Scored(rows, ScoreEvent._make(event), source)
+            for rows, event, source in state
+        }
+
+    @property
+    def events(self) -> list[ScoreEvent]:
+        return [entry.event for entry in self._computed.values()]
 
 
 @dataclass(frozen=True)
@@ -528,63 +564,93 @@ class HouseholdScoring:
         *,
         write_guard: AbstractContextManager[Any] | None = None,
     ) -> list[ScoreEvent]:
-        """Score households and store each score encrypted, in one write transaction.
+        """Score households and store each score encrypted, in one write transaction:
+        :meth:`compute` then :meth:`store`.
 
-        Decrypting and scoring run outside the write transaction (on SQLite it is one lock for
-        every writer, and the national rescoring runs a worker per core); the write then
-        checks, under the lock, that no declaration changed meanwhile (a membership change)
-        and scores those again. Scoring the same inputs with the same model again writes the
-        same values (idempotent), so a batch interrupted between here and its caller's
-        bookkeeping can simply be redone.
-
-        ``write_guard`` (the rescoring's lock shared by its worker processes) is held around
-        the write transaction only: a worker queued on it wakes as soon as it is released,
-        where SQLite's busy handler would sleep and poll for the file lock.
+        ``write_guard`` (a lock shared by cooperating writer processes) is held around the
+        write transaction only: a process queued on it wakes as soon as it is released, where
+        SQLite's busy handler would sleep and poll for the file lock.
         """
+        return self.store(self.compute(subjects, models), models, write_guard=write_guard)
+
+    def compute(self, subjects: Sequence[str], models: Models) -> ScoredBatch:
+        """Decrypt the declarations, score them and encrypt the scores, writing nothing: the
+        result is sealed, to be handed to :meth:`store` (in this process or another one with a
+        vault on the same store). Reads only, so it runs beside any writer."""
         _remember(models)
         ordered = list(dict.fromkeys(subjects))
-        if not ordered:
+        # Load (or create) the root secret behind the MACs now: creating it inside a write
+        # transaction would wait on our own SQLite write lock.
+        self._vault._root_secret()
+        computed: dict[str, _Scored] = {}
+        if ordered:
+            with self._vault._engine.connect() as conn:
+                for chunk in chunks(ordered):
+                    computed.update(self._compute(conn, chunk, models))
+        return ScoredBatch(computed)
+
+    def store(
+        self,
+        batch: ScoredBatch,
+        models: Models,
+        *,
+        conn: Connection | None = None,
+        write_guard: AbstractContextManager[Any] | None = None,
+    ) -> list[ScoreEvent]:
+        """Write a :meth:`compute` result; returns one event per household, in its order.
+
+        Checks first, under the write lock, that no declaration changed since it was scored
+        (a membership change, :meth:`amend_members`) and scores those again: their events are
+        new ones. Scoring the same inputs with the same model again writes the same values
+        (idempotent), so a batch interrupted between here and its caller's bookkeeping can
+        simply be redone.
+
+        ``conn``: a write transaction the caller opened on this vault's database (and
+        commits); without it, the write is a transaction of its own.
+        """
+        _remember(models)
+        computed = dict(batch._computed)
+        if not computed:
             return []
-        v = self._vault
-        # Load (or create) the root secret behind the MACs now: creating it inside the write
-        # transaction below would wait on our own SQLite write lock.
-        v._root_secret()
-        computed: dict[str, tuple[list[tuple[str, str, bytes]], ScoreEvent, bytes]] = {}
-        with v._engine.connect() as conn:
-            for chunk in chunks(ordered):
-                computed.update(self._compute(conn, chunk, models))
-        with write_guard or nullcontext(), v._write() as conn:
-            # A declaration rewritten since (amend_household) has a new random nonce: its
-            # header and nonce tell it apart, without reading the whole ciphertext again.
-            current: dict[str, bytes] = {}
-            for chunk in chunks(ordered):
-                for subject, head in conn.execute(
-                    select(
-                        t.fields.c.subject, func.substr(t.fields.c.ciphertext, 1, _NONCE_END)
-                    ).where(
-                        among(conn, t.fields.c.subject, chunk),
-                        t.fields.c.field == "declaration",
-                    )
-                ).all():
-                    current[subject] = bytes(head)
-            stale = [s for s in ordered if current.get(s) != computed[s][2][:_NONCE_END]]
-            for chunk in chunks(stale):
-                computed.update(self._compute(conn, chunk, models))
-            _upsert_fields(conn, [row for s in ordered for row in computed[s][0]])
-            for chunk in chunks(ordered):
-                conn.execute(
-                    delete(t.fields).where(
-                        among(conn, t.fields.c.subject, chunk),
-                        t.fields.c.field.in_(_LEGACY_SCORE_FIELDS),
-                    )
+        self._vault._root_secret()  # before any lock: a stale declaration is scored again
+        if conn is None:
+            with write_guard or nullcontext(), self._vault._write() as own:
+                self._store(own, computed, models)
+        else:
+            self._vault._write_lock(conn)
+            self._store(conn, computed, models)
+        return [entry.event for entry in computed.values()]
+
+    def _store(self, conn: Connection, computed: dict[str, _Scored], models: Models) -> None:
+        ordered = list(computed)
+        # A declaration rewritten since (amend_household) has a new random nonce: its header
+        # and nonce tell it apart, without reading the whole ciphertext again.
+        current: dict[str, bytes] = {}
+        for chunk in chunks(ordered):
+            for subject, head in conn.execute(
+                select(t.fields.c.subject, func.substr(t.fields.c.ciphertext, 1, _NONCE_END)).where(
+                    among(conn, t.fields.c.subject, chunk),
+                    t.fields.c.field == "declaration",
                 )
-        return [computed[s][1] for s in ordered]
+            ).all():
+                current[subject] = bytes(head)
+        stale = [s for s in ordered if current.get(s) != computed[s].source]
+        for chunk in chunks(stale):
+            computed.update(self._compute(conn, chunk, models))
+        _upsert_fields(conn, [row for s in ordered for row in computed[s].rows])
+        for chunk in chunks(ordered):
+            conn.execute(
+                delete(t.fields).where(
+                    among(conn, t.fields.c.subject, chunk),
+                    t.fields.c.field.in_(_LEGACY_SCORE_FIELDS),
+                )
+            )
 
     def _compute(
         self, conn: Connection, chunk: Sequence[str], models: Models
-    ) -> dict[str, tuple[list[tuple[str, str, bytes]], ScoreEvent, bytes]]:
-        """Per subject: the encrypted score rows (subject, field, ciphertext), the event, and
-        the declaration ciphertext the score was computed from."""
+    ) -> dict[str, _Scored]:
+        """Per subject: the encrypted score rows, the event, and the head of the declaration
+        ciphertext the score was computed from."""
         v = self._vault
         raw: dict[str, bytes] = {}
         plain, keys = self._read(conn, chunk, ("declaration",), raw=raw)
@@ -607,7 +673,7 @@ class HouseholdScoring:
         for model, positions, declarations in by_model.values():
             for i, value in zip(positions, model.scores(declarations), strict=True):
                 scored[i] = (model, value)
-        out: dict[str, tuple[list[tuple[str, str, bytes]], ScoreEvent, bytes]] = {}
+        out: dict[str, _Scored] = {}
         for i, subject in enumerate(chunk):
             result = scored[i]
             assert result is not None
@@ -624,7 +690,7 @@ class HouseholdScoring:
                 scored_at_ns=now,
                 head_tag=heads[i],
             )
-            out[subject] = (rows, event, raw[subject])
+            out[subject] = _Scored(rows, event, raw[subject][:_NONCE_END])
         return out
 
     def amend_members(

@@ -3,24 +3,26 @@ registration).
 
 ``sijill rsu rescore --model v2`` scores every household with a new model release. It is
 planned once as a job of batches (household-id ranges) in the main store, then run by one
-worker process per core, each with its own engines, vault and audit log. For each batch a
-worker:
+scoring process per core and one writer (the command's own process):
 
-1. claims it (``claimed_at_ns`` committed before any side effect);
-2. scores its households in the vault (decrypt, numpy, encrypt; one vault transaction; scoring
-   the same inputs with the same model again writes the same values, so redoing is harmless);
-3. appends one audit entry per household (model version, model digest, keyed inputs digest,
-   the job id), leaving out households this job already audited since the batch was first
-   claimed (a crash between the append and step 4);
-4. commits the households' model version together with the batch's ``done`` mark.
+- a **scoring process** reads a batch's households, has the vault decrypt, score (numpy) and
+  encrypt them (:meth:`vault.Vault.score_compute`, reads only) and serialises and hashes one
+  audit entry per household (model version, model digest, keyed inputs digest, the job id);
+- the **writer** stores what they computed, a batch at a time: the scores in the vault (which
+  scores again any household whose declaration changed meanwhile), the audit entries, the
+  households' model version and the batch's ``done`` mark.
 
-A crash anywhere leaves the batch claimed but not done; the next run redoes it, and step 3 keeps
-the audit record at exactly one entry per household and job.
+When the three stores are one database (the default, and the usual deployment) a batch is
+**one transaction**: all of it commits, or none of it, and a crash anywhere leaves the batch to
+be redone whole by the next run. With separate databases the writer claims the batch first
+(``claimed_at_ns`` committed before any side effect), then writes the vault, the log and the
+main store in turn; a run that finds a batch claimed leaves out the households this job already
+audited since (a crash between the append and the ``done`` mark). Either way the audit record
+ends with exactly one entry per household and job.
 
-On SQLite (one write lock per database file) the workers also take turns on a lock of their own
-around each write: decrypting, scoring and serialising the audit entries overlap the other
-worker's writes, and a worker waiting to write is woken when the lock is free instead of polling
-in SQLite's busy handler.
+One writer is also what SQLite wants: one write lock per database file, and a connection's page
+cache is emptied whenever another connection writes to the file. The writer's one connection
+keeps its cache (the subject index's pages, the tree's right edge) from batch to batch.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import queue
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -189,60 +191,229 @@ def _plan(engine: Engine, models: Any, version: str, batch_size: int) -> tuple[s
 def _writing(engine: Engine) -> Iterator[Connection]:
     """A write transaction. On SQLite, take the write lock before the first read: a deferred
     transaction that reads and then writes fails at once with "database is locked" when
-    another worker committed in between, instead of waiting its turn."""
+    another writer committed in between, instead of waiting its turn."""
     with engine.begin() as conn:
         if engine.dialect.name == "sqlite":
             conn.execute(text("DELETE FROM rsu_rescore_jobs WHERE 1 = 0"))
         yield conn
 
 
-class _Worker:
-    """One process's engines, vault and audit log."""
+@dataclass(frozen=True)
+class _Planned:
+    batch_no: int
+    first_household: str
+    last_household: str
 
-    def __init__(
-        self,
-        settings: Settings,
-        version: str,
-        models_dir: Path | None,
-        write_lock: AbstractContextManager[Any] | None = None,
-    ) -> None:
+
+@dataclass
+class _Computed:
+    """What a scoring process hands the writer for one batch."""
+
+    batch_no: int
+    scored: Any  # vault.ScoredBatch: sealed, opaque here
+    entries: list[Any]  # audit.prepare_entry of each event of ``scored``, in its order
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        # The entries as plain tuples: pickle handles those in C, named tuples by a call each.
+        return self.batch_no, self.scored, [tuple(e) for e in self.entries]
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        from audit.storage import StoredEntry
+
+        self.batch_no, self.scored, entries = state
+        self.entries = [StoredEntry._make(e) for e in entries]
+
+
+class _Stores:
+    """One process's engines (one per distinct URL), key provider, vault, and, for the writer,
+    audit log."""
+
+    def __init__(self, settings: Settings, version: str, models_dir: Path | None) -> None:
         from gateway.db import make_engine
         from gateway.keys import load_or_create_ed25519
-        from gateway.services import build_audit_log, build_key_provider
+        from gateway.services import build_key_provider
         from vault import DecisionVerifier, Vault
 
+        self.settings = settings
         urls = settings.database_urls
         self.engines: dict[str, Engine] = {}
         for store, url in urls.items():
             self.engines[store] = next(
                 (e for s, e in self.engines.items() if urls[s] == url), None
             ) or make_engine(url)
+        self.one_database = len(set(urls.values())) == 1
         self.provider = build_key_provider(settings)
         signing = load_or_create_ed25519(settings.data_dir / "keys" / "decision-signing.pem")
         self.vault = Vault(
             self.engines["vault"], self.provider, DecisionVerifier(signing.public_key())
         )
-        self.audit = build_audit_log(settings, self.engines["audit"])
         self.main = self.engines["main"]
         self.models = _models(settings, version, models_dir)
-        # SQLite has one write lock per file, and a writer waiting for it sleeps and polls
-        # (busy handler): the workers take turns on this lock instead, which wakes the next
-        # one at once. PostgreSQL locks rows and wakes waiters itself.
-        sqlite = any(e.dialect.name == "sqlite" for e in self.engines.values())
-        self.write_lock = write_lock if sqlite and write_lock is not None else nullcontext()
 
     def close(self) -> None:
         self.provider.close()
         for engine in {id(e): e for e in self.engines.values()}.values():
             engine.dispose()
 
-    def _already_audited(self, job_id: str, since_ns: int) -> set[str]:
+
+class _Scorer:
+    """Computes batches (reads only): the scoring processes' part."""
+
+    def __init__(self, stores: _Stores, job_id: str) -> None:
+        self.stores = stores
+        self.job_id = job_id
+
+    def compute(self, batch: _Planned) -> _Computed:
+        from audit import prepare_entry
+        from gateway.rsu import score_entries
+        from identity.rsu import households
+
+        s = self.stores
+        with s.main.connect() as conn:
+            subjects = list(
+                conn.execute(
+                    select(households.c.vault_subject)
+                    .where(
+                        households.c.household_id.between(
+                            batch.first_household, batch.last_household
+                        )
+                    )
+                    .order_by(households.c.household_id)
+                ).scalars()
+            )
+        scored = s.vault.score_compute(subjects, s.models)
+        entries = score_entries(s.vault, scored.events, "rescore", job=self.job_id)
+        return _Computed(batch.batch_no, scored, [prepare_entry(e) for e in entries])
+
+
+class _Writer:
+    """Stores computed batches (see the module docstring): the command process's part."""
+
+    def __init__(self, stores: _Stores, job_id: str, planned: list[_Planned]) -> None:
+        from gateway.services import build_audit_log
+
+        self.stores = stores
+        self.job_id = job_id
+        self.planned = {b.batch_no: b for b in planned}
+        self.audit = build_audit_log(stores.settings, stores.engines["audit"])
+        self._conn: Connection | None = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self.audit.close()
+
+    def _connection(self) -> Connection:
+        """The one connection every batch is written on (one database): kept for the whole
+        run, so that on SQLite its page cache stays warm."""
+        if self._conn is None:
+            conn = self.stores.main.connect()
+            if conn.dialect.name == "sqlite":
+                # The batch's audit entries commit here: the log's durability (its sequencer
+                # commits with synchronous=FULL). Set on the raw connection, outside a
+                # transaction.
+                raw: Any = conn.connection.dbapi_connection
+                raw.execute("PRAGMA synchronous=FULL")
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            self._conn = conn
+        return self._conn
+
+    def write(self, computed: _Computed) -> int:
+        """Store one batch; returns the households scored (0 if it was done already)."""
+        where = (batches.c.job_id == self.job_id, batches.c.batch_no == computed.batch_no)
+        if self.stores.one_database:
+            conn = self._connection()
+            try:
+                with conn.begin():
+                    row = conn.execute(select(batches).where(*where)).one()
+                    if row.status == "done":
+                        return 0
+                    return self._store(computed, row, conn)
+            except BaseException:
+                # A failed transaction was rolled back; start the next run on a new connection.
+                self._conn = None
+                conn.invalidate()
+                raise
+        with _writing(self.stores.main) as main:
+            row = main.execute(select(batches).where(*where)).one()
+            if row.status == "done":
+                return 0
+            if row.claimed_at_ns is None:
+                # No entry of this batch is older than its computation (the entries carry its
+                # time): the search for those already logged by a run that dies starts there.
+                since = min((e.time_ns for e in computed.entries), default=time.time_ns())
+                main.execute(
+                    update(batches).where(*where).values(status="claimed", claimed_at_ns=since)
+                )
+        return self._store(computed, row, None)
+
+    def _store(self, computed: _Computed, row: Any, conn: Connection | None) -> int:
+        from audit import prepare_entry
+        from gateway.rsu import score_entries
+
+        s = self.stores
+        original = computed.scored.events
+        events = s.vault.score_store(computed.scored, s.models, conn=conn)
+        # A household whose declaration changed since it was computed was scored again by the
+        # store: its entry is made again, from its new event.
+        entries = [
+            entry if event is before else prepare_entry(
+                score_entries(s.vault, [event], "rescore", job=self.job_id)[0]
+            )
+            for event, before, entry in zip(events, original, computed.entries, strict=True)
+        ]  # fmt: skip
+        if row.claimed_at_ns is not None:
+            # A run died inside this batch: its audit entries may already be in the log.
+            seen = self._already_audited(row.claimed_at_ns)
+            entries = [e for e in entries if e.subject not in seen]
+        if conn is None:
+            if entries:
+                self.audit.append_many(entries)
+            with _writing(s.main) as main:
+                self._mark_done(main, computed.batch_no, events)
+        else:
+            self._mark_done(conn, computed.batch_no, events)
+            # Last: on PostgreSQL the append locks the log's head until the commit.
+            if entries:
+                self.audit.append_many(entries, transaction=conn)
+        return len(events)
+
+    def _mark_done(self, conn: Connection, batch_no: int, events: list[Any]) -> None:
+        from identity.rsu import households
+
+        planned = self.planned[batch_no]
+        done = time.time_ns()
+        stamp = datetime.fromtimestamp(done / 1e9, UTC)
+        by_version: dict[str, list[str]] = {}
+        for e in events:
+            by_version.setdefault(e.model_version, []).append(e.subject)
+        for version, group in by_version.items():
+            for chunk in chunks(group):
+                # The batch's household-id range first: the primary key finds its rows (by
+                # vault subject alone, PostgreSQL may scan the whole table).
+                conn.execute(
+                    update(households)
+                    .where(
+                        households.c.household_id.between(
+                            planned.first_household, planned.last_household
+                        ),
+                        among(conn, households.c.vault_subject, chunk),
+                    )
+                    .values(model_version=version, scored_at=stamp, updated_at=stamp)
+                )
+        conn.execute(
+            update(batches)
+            .where(batches.c.job_id == self.job_id, batches.c.batch_no == batch_no)
+            .values(status="done", done_at_ns=done)
+        )
+
+    def _already_audited(self, since_ns: int) -> set[str]:
         from audit.storage import EntryFilter
         from gateway.rsu import SCORE_ACTION
 
         seen: set[str] = set()
         after = -1
-        marker = f"job:{job_id}"
+        marker = f"job:{self.job_id}"
         while True:
             page = self.audit.entries(
                 EntryFilter(action=SCORE_ACTION, since_ns=since_ns), after=after, limit=1000
@@ -254,96 +425,24 @@ class _Worker:
                 return seen
             after = page[-1].index
 
-    def run_batch(self, job_id: str, batch_no: int) -> int:
-        """Score one batch (see the module docstring); returns households scored."""
-        from gateway.rsu import score_entries
-        from identity.rsu import households
 
-        now = time.time_ns()
-        with self.write_lock, _writing(self.main) as conn:
-            row = conn.execute(
-                select(batches).where(batches.c.job_id == job_id, batches.c.batch_no == batch_no)
-            ).one()
-            if row.status == "done":
-                return 0
-            claimed_at = row.claimed_at_ns
-            if claimed_at is None:
-                conn.execute(
-                    update(batches)
-                    .where(batches.c.job_id == job_id, batches.c.batch_no == batch_no)
-                    .values(status="claimed", claimed_at_ns=now)
-                )
-        with self.main.connect() as conn:  # a read: outside the write lock
-            members = conn.execute(
-                select(households.c.household_id, households.c.vault_subject)
-                .where(households.c.household_id.between(row.first_household, row.last_household))
-                .order_by(households.c.household_id)
-            ).all()
-        if not members:
-            with self.write_lock, _writing(self.main) as conn:
-                conn.execute(
-                    update(batches)
-                    .where(batches.c.job_id == job_id, batches.c.batch_no == batch_no)
-                    .values(status="done", done_at_ns=time.time_ns())
-                )
-            return 0
-        subjects = [m.vault_subject for m in members]
-        events = scored = self.vault.score_many(subjects, self.models, write_guard=self.write_lock)
-        if claimed_at is not None:
-            # A run died inside this batch: its audit entries may already be in the log.
-            seen = self._already_audited(job_id, claimed_at)
-            events = [
-                e for e in events if (e.head_tag or self.vault.subject_tag(e.subject)) not in seen
-            ]
-        entries = score_entries(self.vault, events, "rescore", job=job_id) if events else []
-        # Every household of the batch was scored with this release, audited now or before.
-        by_version: dict[str, list[str]] = {}
-        for e in scored:
-            by_version.setdefault(e.model_version, []).append(e.subject)
-        if entries:
-            self.audit.append_many(entries, write_guard=self.write_lock)
-        done = time.time_ns()
-        stamp = datetime.fromtimestamp(done / 1e9, UTC)
-        with self.write_lock, _writing(self.main) as conn:
-            for version, group in by_version.items():
-                for chunk in chunks(group):
-                    # The batch's household-id range first: the primary key finds its rows
-                    # (by vault subject alone, PostgreSQL may scan the whole table).
-                    conn.execute(
-                        update(households)
-                        .where(
-                            households.c.household_id.between(
-                                row.first_household, row.last_household
-                            ),
-                            among(conn, households.c.vault_subject, chunk),
-                        )
-                        .values(model_version=version, scored_at=stamp, updated_at=stamp)
-                    )
-            conn.execute(
-                update(batches)
-                .where(batches.c.job_id == job_id, batches.c.batch_no == batch_no)
-                .values(status="done", done_at_ns=done)
-            )
-        return len(scored)
-
-
-def _worker_main(
+def _scoring_main(
     settings: Settings,
     version: str,
     models_dir: Path | None,
     job_id: str,
-    pending: list[int],
+    pending: list[_Planned],
     taken: Any,
-    progress: Any,
+    results: Any,
     pause_s: float,
-    write_lock: Any,
 ) -> None:
-    worker = _Worker(settings, version, models_dir, write_lock)
+    stores = _Stores(settings, version, models_dir)
+    scorer = _Scorer(stores, job_id)
     # A batch allocates ~100 short-lived objects per household, all freed by reference
     # counting when it ends; while it runs they are alive, so the collector, triggered by
     # allocation counts, keeps scanning them (and promoting them) to find no garbage. This is
-    # a worker process of its own: freeze what exists (without a full collection first: it
-    # would walk every module the command imported, for a few objects), and collect between
+    # a process of its own: freeze what exists (without a full collection first: it would
+    # walk every module the command imported, for a few objects), and collect between
     # batches only, when the young generations are nearly empty.
     gc.freeze()
     gc.disable()
@@ -351,27 +450,30 @@ def _worker_main(
     parent = os.getppid()
     try:
         while True:
-            if os.getppid() != parent:
-                # The command was killed: stop, so that the run that resumes the job is the
-                # only one working on it (an orphan finishing batches beside it could audit a
-                # household twice).
-                return
             # The next batch nobody took: a shared counter, not a queue (a queue's get_nowait
             # can report empty while the parent's feeder thread is still filling it, and a
-            # worker that believed it would quit at start, leaving one core idle).
+            # process that believed it would quit at start, leaving one core idle).
             with taken.get_lock():
                 position = taken.value
                 taken.value = position + 1
             if position >= len(pending):
                 return
-            batch_no = pending[position]
-            progress.put(worker.run_batch(job_id, batch_no))
+            computed = scorer.compute(pending[position])
+            while True:  # at most a few batches wait for the writer (memory)
+                if os.getppid() != parent:
+                    return  # the command was killed: its writer is gone
+                try:
+                    results.put(computed, timeout=1.0)
+                    break
+                except queue.Full:
+                    continue
+            del computed
             batches_run += 1
             gc.collect(2 if batches_run % 50 == 0 else 1)
             if pause_s:
                 time.sleep(pause_s)
     finally:
-        worker.close()
+        stores.close()
 
 
 def run_rescore(
@@ -395,13 +497,14 @@ def run_rescore(
         job_id, resumed = _plan(main, models, version, batch_size)
         with main.connect() as conn:
             total = conn.execute(select(jobs.c.total).where(jobs.c.job_id == job_id)).scalar_one()
-            pending = list(
-                conn.execute(
-                    select(batches.c.batch_no)
+            pending = [
+                _Planned(*r)
+                for r in conn.execute(
+                    select(batches.c.batch_no, batches.c.first_household, batches.c.last_household)
                     .where(batches.c.job_id == job_id, batches.c.status != "done")
                     .order_by(batches.c.batch_no)
-                ).scalars()
-            )
+                )
+            ]
             already = conn.execute(
                 select(func.coalesce(func.sum(batches.c.size), 0)).where(
                     batches.c.job_id == job_id, batches.c.status == "done"
@@ -411,72 +514,30 @@ def run_rescore(
         main.dispose()
     done = int(already)
     scored = 0
+
+    def wrote(n: int) -> None:
+        nonlocal done, scored
+        scored += n
+        done += n
+        if on_progress:
+            on_progress(done, total)
+
     if on_progress:
         on_progress(done, total)
     if workers <= 1 or len(pending) <= 1:
-        worker = _Worker(settings, version, models_dir)
+        stores = _Stores(settings, version, models_dir)
+        writer = _Writer(stores, job_id, pending)
         try:
-            for batch_no in pending:
-                n = worker.run_batch(job_id, batch_no)
-                scored += n
-                done += n
-                if on_progress:
-                    on_progress(done, total)
+            scorer = _Scorer(stores, job_id)
+            for batch in pending:
+                wrote(writer.write(scorer.compute(batch)))
                 if pause_s:
                     time.sleep(pause_s)
         finally:
-            worker.close()
+            writer.close()
+            stores.close()
     else:
-        # fork: the workers start with the modules already imported (spawn would re-import
-        # everything, seconds per worker), including those only a worker uses, imported
-        # here once instead of in each worker. No engine or key session is open in this
-        # process at this point; each worker opens its own.
-        import gateway.rsu
-        import gateway.services  # noqa: F401
-
-        ctx: Any = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        taken = ctx.Value("q", 0)  # how many of ``pending`` the workers have taken
-        progress = ctx.Queue()
-        write_lock = ctx.Lock()
-        procs = [
-            ctx.Process(
-                target=_worker_main,
-                daemon=True,
-                args=(
-                    settings,
-                    version,
-                    models_dir,
-                    job_id,
-                    pending,
-                    taken,
-                    progress,
-                    pause_s,
-                    write_lock,
-                ),
-            )
-            for _ in range(min(workers, len(pending)))
-        ]
-        for p in procs:
-            p.start()
-        while any(p.is_alive() for p in procs) or not progress.empty():
-            if any(p.exitcode not in (None, 0) for p in procs):
-                # A worker died, perhaps holding the write lock (SIGKILL, out of memory): stop
-                # the others rather than leave them waiting for it; the rerun resumes the job.
-                for p in procs:
-                    p.terminate()
-                break
-            try:
-                n = progress.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            scored += n
-            done += n
-            if on_progress:
-                on_progress(done, total)
-        for p in procs:
-            p.join()
-        if any(p.exitcode != 0 for p in procs):
-            raise CliError("a rescoring worker failed; run the same command again to resume")
+        _run_parallel(settings, version, models_dir, job_id, pending, workers, pause_s, wrote)
     main = make_engine(settings.database_url)
     try:
         with _writing(main) as conn:
@@ -493,6 +554,78 @@ def run_rescore(
     finally:
         main.dispose()
     return RescoreReport(job_id, version, int(total), scored, time.monotonic() - started, resumed)
+
+
+def _run_parallel(
+    settings: Settings,
+    version: str,
+    models_dir: Path | None,
+    job_id: str,
+    pending: list[_Planned],
+    workers: int,
+    pause_s: float,
+    wrote: Callable[[int], None],
+) -> None:
+    """Scoring processes compute, this process writes (as each batch arrives)."""
+    # fork: the scoring processes start with the modules already imported (spawn would
+    # re-import everything, seconds per process), including those only they use, imported
+    # here once. No engine or key session is open in this process at this point; each process
+    # opens its own, and the writer's are opened after the fork.
+    import gateway.rsu
+    import gateway.services  # noqa: F401
+
+    ctx: Any = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    taken = ctx.Value("q", 0)  # how many of ``pending`` the scoring processes have taken
+    count = min(workers, len(pending))
+    results = ctx.Queue(maxsize=2 * count)
+    procs = [
+        ctx.Process(
+            target=_scoring_main,
+            daemon=True,
+            args=(settings, version, models_dir, job_id, pending, taken, results, pause_s),
+        )
+        for _ in range(count)
+    ]
+    for p in procs:
+        p.start()
+    stores = writer = None
+    try:
+        stores = _Stores(settings, version, models_dir)
+        writer = _Writer(stores, job_id, pending)
+        # As in the scoring processes: a batch arrives as some 100,000 objects, freed by
+        # reference counting once written; collect between batches only.
+        gc.freeze()
+        gc.disable()
+        received = 0
+        while received < len(pending):
+            try:
+                computed = results.get(timeout=0.2)
+            except queue.Empty:
+                if any(p.exitcode not in (None, 0) for p in procs) or all(
+                    p.exitcode is not None for p in procs
+                ):
+                    # A scoring process died (SIGKILL, out of memory), or all ended with
+                    # batches missing: stop; the rerun resumes the job.
+                    raise CliError(
+                        "a rescoring process failed; run the same command again to resume"
+                    ) from None
+                continue
+            received += 1
+            wrote(writer.write(computed))
+            del computed
+            gc.collect(2 if received % 50 == 0 else 1)
+    finally:
+        gc.enable()
+        gc.unfreeze()
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join()
+        if writer is not None:
+            writer.close()
+        if stores is not None:
+            stores.close()
 
 
 @app.command("rescore")

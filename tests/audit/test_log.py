@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from audit import (
@@ -21,6 +21,7 @@ from audit import (
     NoteSigner,
     SqlStorage,
     open_checkpoint,
+    prepare_entry,
     verify,
     verify_receipt,
 )
@@ -152,9 +153,9 @@ def test_concurrent_appends_are_group_committed_in_one_total_order(log: AuditLog
     real = log.storage.sequencer
 
     @contextmanager
-    def counting() -> Iterator[object]:
+    def counting(transaction: object = None) -> Iterator[object]:
         transactions.append(1)
-        with real() as seq:
+        with real(transaction) as seq:  # type: ignore[arg-type]
             yield seq
 
     log.storage.sequencer = counting  # type: ignore[method-assign]
@@ -271,3 +272,54 @@ def test_the_database_refuses_to_rewrite_history(
             with audit_engine.begin() as conn:
                 conn.execute(text(f"TRUNCATE {table}"))
     assert log.size() == 3
+
+
+def _immediate(engine: Engine) -> Connection:
+    conn = engine.connect()
+    return (
+        conn.execution_options(sqlite_begin="IMMEDIATE") if conn.dialect.name == "sqlite" else conn
+    )
+
+
+def test_entries_appended_in_a_callers_transaction_commit_with_it_or_not_at_all(
+    log: AuditLog, audit_engine: Engine
+) -> None:
+    log.append(make_entry(0))
+    with closing(_immediate(audit_engine)) as conn:
+        with conn.begin():
+            conn.exec_driver_sql("CREATE TABLE caller_rows (n INTEGER)")
+            conn.exec_driver_sql("INSERT INTO caller_rows VALUES (1)")
+            receipts = log.append_many(
+                [make_entry(1), prepare_entry(make_entry(2))], transaction=conn
+            )
+            assert log.size() == 1  # not visible to others before the caller commits
+        assert [r.index for r in receipts] == [1, 2]
+        with conn.begin():
+            log.append_many([make_entry(3)], transaction=conn)
+            conn.rollback()
+    assert log.size() == 3
+    assert [e.entry for e in log.entries(after=0)] == [make_entry(1), make_entry(2)]
+    assert verify(Export.from_lines(log.export_lines()), verifier_key=log.verifier_key).ok
+
+
+def test_a_batch_rolled_back_by_its_caller_leaves_no_stale_tree_edge_behind(
+    log: AuditLog, audit_engine: Engine, signer: NoteSigner
+) -> None:
+    log.append(make_entry(0))
+    with closing(_immediate(audit_engine)) as conn, conn.begin():
+        log.append_many([make_entry(1), make_entry(2)], transaction=conn)
+        conn.rollback()
+    # Another writer reaches the same size with other entries...
+    other = AuditLog.for_engine(audit_engine, signer, ORIGIN)
+    try:
+        other.append_many([make_entry(11), make_entry(12)])
+    finally:
+        other.close()
+    # ...and this log's next append builds on the tree as stored, not on its rolled-back batch.
+    log.append(make_entry(3))
+    assert [e.entry for e in log.entries(after=-1)][1:] == [
+        make_entry(11),
+        make_entry(12),
+        make_entry(3),
+    ]
+    assert verify(Export.from_lines(log.export_lines()), verifier_key=log.verifier_key).ok

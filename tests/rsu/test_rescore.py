@@ -198,13 +198,16 @@ def test_sigkill_in_the_middle_then_resume_scores_each_household_exactly_once(
     check_every_household_once(services, settings, tmp_path / "models", digests, count)
 
 
-def test_a_crash_right_after_the_audit_append_does_not_audit_twice_on_resume(
-    services: Services, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _job_entries(services: Services) -> list[object]:
+    with services.engines["main"].connect() as conn:
+        (job_id,) = conn.execute(select(batches.c.job_id).distinct()).scalars()
+    entries = services.audit.entries(EntryFilter(action="rsu_score"), after=-1, limit=10_000)
+    return [e for e in entries if f"job:{job_id}" in e.entry.reasons]
+
+
+def _die_after_second_append(monkeypatch: pytest.MonkeyPatch) -> None:
     from audit import AuditLog
 
-    count = populate(services, 60, 14)
-    digests = write_v2(tmp_path / "models")
     real_append = AuditLog.append_many
     calls = []
 
@@ -212,14 +215,127 @@ def test_a_crash_right_after_the_audit_append_does_not_audit_twice_on_resume(
         receipts = real_append(self, entries, **options)  # type: ignore[arg-type]
         calls.append(len(receipts))
         if len(calls) == 2:
-            # The process dies after the log recorded the batch, before the batch is marked.
+            # The process dies after the log took the batch, before the batch is marked done.
             raise KeyboardInterrupt
         return receipts
 
     monkeypatch.setattr(AuditLog, "append_many", append_then_die)
+
+
+def test_a_batch_is_one_transaction_a_crash_inside_it_leaves_no_trace_of_it(
+    services: Services, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    count = populate(services, 60, 14)
+    digests = write_v2(tmp_path / "models")
+    _die_after_second_append(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         run_rescore(settings, "v2", models_dir=tmp_path / "models", batch_size=3, workers=1)
-    monkeypatch.setattr(AuditLog, "append_many", real_append)
+    # The first batch committed whole; of the second, not its scores, not its entries.
+    with services.engines["main"].connect() as conn:
+        rescored = conn.execute(
+            select(func.count())
+            .select_from(households)
+            .where(households.c.model_version.like("%-v2"))
+        ).scalar_one()
+        statuses = Counter(conn.execute(select(batches.c.status)).scalars())
+    assert rescored == 3 and statuses["done"] == 1 and "claimed" not in statuses
+    assert len(_job_entries(services)) == 3
+    monkeypatch.undo()
     report = run_rescore(settings, "v2", models_dir=tmp_path / "models", batch_size=3, workers=1)
-    assert report.resumed
+    assert report.resumed and report.scored_now == count - 3
     check_every_household_once(services, settings, tmp_path / "models", digests, count)
+
+
+@pytest.fixture
+def three_databases(tmp_path: Path, settings: Settings) -> Settings:
+    """The main store where the test's database is; the vault and the log in SQLite files of
+    their own: no transaction spans the three."""
+    from gateway import db
+    from gateway.settings import load_settings
+
+    separate = load_settings(
+        data_dir=settings.data_dir,
+        database_url=settings.database_url,
+        vault_database_url=f"sqlite:///{tmp_path / 'vault.db'}",
+        audit_database_url=f"sqlite:///{tmp_path / 'audit.db'}",
+    )
+    db.upgrade(separate.database_urls)
+    return separate
+
+
+def test_with_three_databases_a_crash_after_the_audit_append_does_not_audit_twice_on_resume(
+    three_databases: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = three_databases
+    settings.prepare_data_dir()
+    services = build_services(settings)
+    try:
+        count = populate(services, 60, 14)
+        digests = write_v2(tmp_path / "models")
+        _die_after_second_append(monkeypatch)
+        with pytest.raises(KeyboardInterrupt):
+            run_rescore(settings, "v2", models_dir=tmp_path / "models", batch_size=3, workers=1)
+        # The second batch is in the log, claimed and not done: the resume must not log it again.
+        assert len(_job_entries(services)) == 6
+        with services.engines["main"].connect() as conn:
+            statuses = Counter(conn.execute(select(batches.c.status)).scalars())
+        assert statuses["done"] == 1 and statuses["claimed"] == 1
+        monkeypatch.undo()
+        report = run_rescore(
+            settings, "v2", models_dir=tmp_path / "models", batch_size=3, workers=1
+        )
+        assert report.resumed
+        check_every_household_once(services, settings, tmp_path / "models", digests, count)
+    finally:
+        services.close()
+
+
+def test_a_household_amended_between_scoring_and_writing_is_scored_and_audited_anew(
+    services: Services, settings: Settings, tmp_path: Path
+) -> None:
+    import pickle
+
+    from gateway.cli.rsu import _plan, _Planned, _Scorer, _Stores, _Writer, jobs
+
+    populate(services, 60, 14)
+    write_v2(tmp_path / "models")
+    models = ModelSet.load("v2", tmp_path / "models")
+    stores = _Stores(settings, "v2", tmp_path / "models")
+    try:
+        job_id, _ = _plan(stores.main, models, "v2", 1000)
+        with stores.main.connect() as conn:
+            first, last = conn.execute(
+                select(batches.c.first_household, batches.c.last_household)
+            ).one()
+            assert conn.execute(select(jobs.c.total)).scalar_one() >= 14
+        planned = _Planned(0, first, last)
+        # Computed in a scoring process: what reaches the writer went through pickle.
+        computed = pickle.loads(pickle.dumps(_Scorer(stores, job_id).compute(planned)))
+        with services.engines["main"].connect() as conn:
+            subject = conn.execute(select(households.c.vault_subject).limit(1)).scalar_one()
+        before = {e.subject: e for e in computed.scored.events}[subject]
+        services.vault.amend_household(
+            subject, add=[{"idcs": "1999999999", "relation": "child", "sex": "F", "age": 0,
+                           "education": "none", "occupation": "inactive",
+                           "disability": False}],
+        )  # fmt: skip
+        writer = _Writer(stores, job_id, [planned])
+        try:
+            assert writer.write(computed) == len(computed.scored)
+        finally:
+            writer.close()
+        # The stored score and its audit entry are of the amended declaration.
+        again = services.vault.score_compute([subject], models).events[0]
+        assert again.inputs_digest != before.inputs_digest
+        logged = [
+            e.entry for e in _job_entries(services)
+            if f"inputs_digest:{again.inputs_digest}" in e.entry.reasons
+        ]  # fmt: skip
+        assert len(logged) == 1
+        assert not [
+            e for e in _job_entries(services)
+            if f"inputs_digest:{before.inputs_digest}" in e.entry.reasons
+        ]  # fmt: skip
+        assert len(_job_entries(services)) == len(computed.scored)
+    finally:
+        stores.close()
