@@ -380,9 +380,12 @@ class Vault:
         rows: _SubjectRows,
         needed: Mapping[str, set[str]],
         aeads: dict[tuple[str, int], AESGCM] | None = None,
+        *,
+        decode: bool = True,
     ) -> dict[str, dict[str, object]]:
         """The ``needed`` fields of ``rows``, decrypted. ``aeads`` (subject, key version) ->
-        unwrapped data key: filled here, for a caller that needs the keys again."""
+        unwrapped data key: filled here, for a caller that needs the keys again. Without
+        ``decode``, each value is its typed plaintext (:func:`vault.envelope.encode_value`)."""
         chunk, status = rows.subjects, rows.status
         for subject in chunk:
             if subject not in status:
@@ -406,7 +409,8 @@ class Vault:
                         raise Erased("this subject's data was erased")  # erased as we read
                     raise IntegrityError("field ciphertext names a data key that does not exist")
                 aead = aeads[(subject, key_id)] = self._unwrap(conn, subject, key_id, wrapped)
-            out[subject][name] = decode_value(decrypt_field(aead, subject, name, ciphertext))
+            plaintext = decrypt_field(aead, subject, name, ciphertext)
+            out[subject][name] = decode_value(plaintext) if decode else plaintext
         return out
 
     # -- erasing -----------------------------------------------------------------------------

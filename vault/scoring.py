@@ -82,6 +82,7 @@ LANGUAGES = ("ar", "fr", "en")
 # scored again.
 SCORE_FIELD = "score"
 _LEGACY_SCORE_FIELDS = ("score_model", "score_model_digest")
+_TEXT = b"s"  # the type tag of a text value's plaintext (vault.envelope.encode_value)
 _VERSION = re.compile(r"\A[a-z0-9][a-z0-9._\-]{0,63}\Z")
 _INPUTS_LABEL = "rsu-inputs:v1"
 
@@ -523,9 +524,11 @@ class HouseholdScoring:
         names: Sequence[str],
         *,
         raw: dict[str, bytes] | None = None,
+        decode: bool = True,
     ) -> tuple[dict[str, dict[str, object]], dict[str, tuple[int, AESGCM]]]:
         """Decrypt ``names`` of household records; also the current data key of each (one
-        statement reads them all: :meth:`Vault._chunk_rows`)."""
+        statement reads them all: :meth:`Vault._chunk_rows`). ``raw`` receives the declaration
+        ciphertexts; without ``decode`` the values are typed plaintexts (``Vault._decrypt``)."""
         v = self._vault
         rows, kinds = v._chunk_rows(conn, chunk, names)
         for subject in chunk:
@@ -536,7 +539,7 @@ class HouseholdScoring:
             if kinds[subject] != "household":
                 raise InvalidRecord("only a household record can be scored")
         aeads: dict[tuple[str, int], AESGCM] = {}
-        out = v._decrypt(conn, rows, {s: set(names) for s in chunk}, aeads)
+        out = v._decrypt(conn, rows, {s: set(names) for s in chunk}, aeads, decode=decode)
         if raw is not None:
             raw.update((s, c) for s, field, c in rows.fields if field == "declaration")
         key_rows = rows.keys
@@ -653,15 +656,18 @@ class HouseholdScoring:
         ciphertext the score was computed from."""
         v = self._vault
         raw: dict[str, bytes] = {}
-        plain, keys = self._read(conn, chunk, ("declaration",), raw=raw)
+        # The declaration's UTF-8 as decrypted: parsed and MACed as it is, never decoded into
+        # a str only to be encoded again (twice: by the MAC and by the parser).
+        plain, keys = self._read(conn, chunk, ("declaration",), raw=raw, decode=False)
         now = v._clock()
         by_model: dict[str, tuple[ScoringModel, list[int], list[Any]]] = {}
-        texts: list[str] = []
+        texts: list[bytes] = []
         heads: list[str | None] = []
         for i, subject in enumerate(chunk):
-            text = plain[subject].get("declaration")
-            if not isinstance(text, str):
+            typed = plain[subject].get("declaration")
+            if not isinstance(typed, bytes) or typed[:1] != _TEXT:
                 raise InvalidRecord("household record has no declaration")
+            text = typed[1:]
             texts.append(text)
             declaration = _declaration(text)
             heads.append(_head_tag(v, declaration))
@@ -686,7 +692,7 @@ class HouseholdScoring:
                 subject=subject,
                 model_version=model.version,
                 model_digest=model.digest,
-                inputs_digest=v.mac(_INPUTS_LABEL, texts[i].encode()).hex(),
+                inputs_digest=v.mac(_INPUTS_LABEL, texts[i]).hex(),
                 scored_at_ns=now,
                 head_tag=heads[i],
             )
@@ -844,9 +850,10 @@ def _score_index(record: Mapping[str, object]) -> str:
     return stored.partition(" ")[0]
 
 
-def _declaration(text: str) -> dict[str, Any]:
-    """A stored declaration (JSON text, as identity/rsu.py writes it). orjson: a rescoring
-    parses one per household, at a quarter of the standard library's cost."""
+def _declaration(text: str | bytes) -> dict[str, Any]:
+    """A stored declaration (JSON text, as identity/rsu.py writes it; or its UTF-8, which
+    orjson checks). orjson: a rescoring parses one per household, at a quarter of the standard
+    library's cost."""
     try:
         declaration = orjson.loads(text)
     except orjson.JSONDecodeError:
