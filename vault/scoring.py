@@ -627,21 +627,30 @@ class HouseholdScoring:
     def _store(self, conn: Connection, computed: dict[str, _Scored], models: Models) -> None:
         ordered = list(computed)
         # A declaration rewritten since (amend_household) has a new random nonce: its header
-        # and nonce tell it apart, without reading the whole ciphertext again.
+        # and nonce tell it apart, without reading the whole ciphertext again. The same read
+        # finds the records that still hold a score in the earlier three-field form.
         current: dict[str, bytes] = {}
+        legacy: dict[str, None] = {}
         for chunk in chunks(ordered):
-            for subject, head in conn.execute(
-                select(t.fields.c.subject, func.substr(t.fields.c.ciphertext, 1, _NONCE_END)).where(
+            for subject, name, head in conn.execute(
+                select(
+                    t.fields.c.subject,
+                    t.fields.c.field,
+                    func.substr(t.fields.c.ciphertext, 1, _NONCE_END),
+                ).where(
                     among(conn, t.fields.c.subject, chunk),
-                    t.fields.c.field == "declaration",
+                    t.fields.c.field.in_(("declaration", *_LEGACY_SCORE_FIELDS)),
                 )
             ).all():
-                current[subject] = bytes(head)
+                if name == "declaration":
+                    current[subject] = bytes(head)
+                else:
+                    legacy[subject] = None
         stale = [s for s in ordered if current.get(s) != computed[s].source]
         for chunk in chunks(stale):
             computed.update(self._compute(conn, chunk, models))
         _upsert_fields(conn, [row for s in ordered for row in computed[s].rows])
-        for chunk in chunks(ordered):
+        for chunk in chunks(list(legacy)):
             conn.execute(
                 delete(t.fields).where(
                     among(conn, t.fields.c.subject, chunk),
