@@ -144,3 +144,35 @@ def test_root_secret_survives_a_restart(vault_engine, key_provider, policy) -> N
     first = Vault(vault_engine, key_provider, policy.verifier)
     tag = first.subject_tag("s-1")
     assert Vault(vault_engine, key_provider, policy.verifier).subject_tag("s-1") == tag
+
+
+def test_macs_tags_and_blind_indexes_are_hmac_sha256_under_their_derived_keys(
+    tmp_path: Path,
+    vault_engine,
+    policy,  # type: ignore[no-untyped-def]
+) -> None:
+    """The vault keeps a keyed HMAC a label and copies it for each message: its outputs are
+    exactly the standard library's one-shot HMAC under the same derived key, from any thread."""
+    import hashlib
+    import hmac
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vault import FileKeyProvider, Vault
+
+    vault = Vault(vault_engine, FileKeyProvider(tmp_path / "k1"), policy.verifier)
+
+    def reference(label: str, value: bytes) -> bytes:
+        return hmac.digest(vault._derived_key(label), value, hashlib.sha256)
+
+    messages = [os.urandom(n) for n in (0, 1, 31, 32, 63, 64, 65, 1200, 5000) for _ in range(3)]
+    for value in messages:
+        assert vault.mac("rsu:inputs", value) == reference("mac:rsu:inputs", value)
+    for subject in ("s-1", "2000000017", "هـ-١"):
+        assert vault.subject_tag(subject) == reference("subject-tag:v1", subject.encode()).hex()
+    assert vault.blind_index("cnie", "CD123456") == (
+        reference("blind-index:cnie:v1", normalise_identifier("CD123456").encode()).hex()
+    )
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda v: vault.mac("t", v), messages * 20))
+    assert got == [reference("mac:t", v) for v in messages * 20]
