@@ -76,7 +76,7 @@ def load(settings, chunks: Iterable[list[dict[str, object]]]) -> float:  # type:
     features + X·β on plaintext already in memory, no decryption, storage or audit)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from gateway.services import build_key_provider
+    from gateway.keys import build_key_provider
     from vault import DecisionVerifier, Vault
 
     engine = db.make_engine(settings.database_url)

@@ -107,7 +107,7 @@ STEPS.append(register_demo_households)
 def sign_demo_checkpoint(settings: Settings, credentials: Credentials, console: Console) -> None:
     """Audit: sign a checkpoint over whatever the steps above logged; show how to check it."""
     from gateway.db import make_engine
-    from gateway.services import build_audit_log
+    from gateway.keys import build_audit_log
 
     engine = make_engine(settings.database_urls["audit"])
     try:

@@ -1,7 +1,13 @@
-"""Key files the gateway itself loads at start: the policy layer's decision-signing key.
+"""Keys the gateway loads at start, and what is built directly on them.
 
-The vault verifies decisions with the public half; ``policies.DecisionIssuer`` signs with the
-private half, loaded through this same function so both sides agree on one file.
+- The key provider (the vault's KEK) the settings name.
+- The policy layer's decision-signing key: the vault verifies decisions with the public half;
+  ``policies.DecisionIssuer`` signs with the private half, loaded through this same function so
+  both sides agree on one file.
+- The audit log, signing its checkpoints with its own key.
+
+Light on purpose (the vault and the audit log, no web framework): command-line work such as a
+national rescoring opens these in every process it starts.
 """
 
 from __future__ import annotations
@@ -12,10 +18,19 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Engine
 
-from vault import KeyProviderError, check_private_file
+from audit import AuditLog
+from gateway.settings import Settings, SettingsError
+from vault import (
+    FileKeyProvider,
+    KeyProvider,
+    KeyProviderError,
+    Pkcs11KeyProvider,
+    check_private_file,
+)
 
-__all__ = ["load_or_create_ed25519"]
+__all__ = ["build_audit_log", "build_key_provider", "load_or_create_ed25519"]
 
 
 def load_or_create_ed25519(path: Path) -> Ed25519PrivateKey:
@@ -52,3 +67,32 @@ def load_or_create_ed25519(path: Path) -> Ed25519PrivateKey:
     if not isinstance(loaded, Ed25519PrivateKey):
         raise KeyProviderError(f"{path} does not hold an Ed25519 private key")
     return loaded
+
+
+def build_key_provider(settings: Settings) -> KeyProvider:
+    """The KEK provider named by SIJILL_KEY_PROVIDER; raises (server refuses to start) on a
+    group/world-readable key file or an unreachable token."""
+    if settings.key_provider == "pkcs11":
+        if not settings.pkcs11_pin:
+            raise SettingsError("SIJILL_PKCS11_PIN is required when SIJILL_KEY_PROVIDER=pkcs11")
+        return Pkcs11KeyProvider(
+            settings.pkcs11_module, settings.pkcs11_token_label, settings.pkcs11_pin
+        )
+    return FileKeyProvider(settings.data_dir / "keys")
+
+
+def build_audit_log(settings: Settings, engine: Engine) -> AuditLog:
+    """The audit log on ``engine``, signing checkpoints with <data_dir>/keys/audit-signing.pem."""
+    from audit import NoteSigner
+
+    # The checkpoint-signing key; its public half is published as the C2SP verifier key.
+    key = load_or_create_ed25519(settings.data_dir / "keys" / "audit-signing.pem")
+    origin = settings.audit_origin
+    assert origin is not None, "Settings fills in audit_origin"
+    return AuditLog.for_engine(
+        engine,
+        NoteSigner(origin, key),
+        origin,
+        checkpoint_every_entries=settings.checkpoint_every_entries,
+        checkpoint_every_seconds=settings.checkpoint_every_seconds,
+    )

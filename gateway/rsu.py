@@ -11,14 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from audit import AuditEntry, AuditLog
 from gateway.settings import Settings
-from identity import HouseholdRegister, Register
 from vault import Decision, Explanation, ModelSet, ScoreEvent, Vault
+
+if TYPE_CHECKING:  # the register is built by the gateway; scoring's audit entries need none of it
+    from identity import HouseholdRegister, Register
 
 __all__ = [
     "SCORE_ACTION",
@@ -80,6 +82,8 @@ def build_household_register(
 ) -> HouseholdRegister:
     """The RSU register, auditing every scoring it does (fail closed: if the audit log cannot
     record the scorings, the call raises :class:`audit.AuditUnavailable`)."""
+
+    from identity import HouseholdRegister
 
     def on_scored(events: Sequence[ScoreEvent], reason: str) -> None:
         if events:

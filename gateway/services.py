@@ -16,12 +16,13 @@ from sqlalchemy import Engine
 from audit import AuditLog
 from consent import ConsentService
 from gateway.db import make_engine, ping
+from gateway.keys import build_audit_log, build_key_provider
 from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings, SettingsError
 from identity import HouseholdRegister, Register, SectorPseudonyms
 from policies import DecisionIssuer, PolicyEngine
 from policies.registry import ProcessingRegistry
-from vault import DecisionVerifier, FileKeyProvider, KeyProvider, Pkcs11KeyProvider, Vault
+from vault import DecisionVerifier, Vault
 
 
 @dataclass
@@ -106,18 +107,6 @@ def _build_consents(settings: Settings, services: Services) -> None:
     )
 
 
-def build_key_provider(settings: Settings) -> KeyProvider:
-    """The KEK provider named by SIJILL_KEY_PROVIDER; raises (server refuses to start) on a
-    group/world-readable key file or an unreachable token."""
-    if settings.key_provider == "pkcs11":
-        if not settings.pkcs11_pin:
-            raise SettingsError("SIJILL_PKCS11_PIN is required when SIJILL_KEY_PROVIDER=pkcs11")
-        return Pkcs11KeyProvider(
-            settings.pkcs11_module, settings.pkcs11_token_label, settings.pkcs11_pin
-        )
-    return FileKeyProvider(settings.data_dir / "keys")
-
-
 def check_keys(settings: Settings) -> None:
     """Open the key provider and the decision-signing key once, before any worker starts;
     raise :class:`SettingsError` (one line) if a key file is readable by others or the token
@@ -155,24 +144,6 @@ def _build_register(settings: Settings, services: Services) -> None:
         version_retention_days=settings.rnp_version_retention_days,
     )
     services.pseudonyms = SectorPseudonyms(services.engines["main"], services.vault)
-
-
-def build_audit_log(settings: Settings, engine: Engine) -> AuditLog:
-    """The audit log on ``engine``, signing checkpoints with <data_dir>/keys/audit-signing.pem."""
-    from audit import NoteSigner
-    from gateway.keys import load_or_create_ed25519
-
-    # The checkpoint-signing key; its public half is published as the C2SP verifier key.
-    key = load_or_create_ed25519(settings.data_dir / "keys" / "audit-signing.pem")
-    origin = settings.audit_origin
-    assert origin is not None, "Settings fills in audit_origin"
-    return AuditLog.for_engine(
-        engine,
-        NoteSigner(origin, key),
-        origin,
-        checkpoint_every_entries=settings.checkpoint_every_entries,
-        checkpoint_every_seconds=settings.checkpoint_every_seconds,
-    )
 
 
 def _build_audit(settings: Settings, services: Services) -> None:

@@ -23,6 +23,7 @@ retries on the (rare) collision.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from typing import Final
@@ -170,13 +171,18 @@ def _extend(prefixes: list[str], times: int) -> list[str]:
     return prefixes
 
 
-_HEADS: Final = tuple(_extend([str(d) for d in range(2, 10)], 4))
-_TAILS: Final = {
-    (a, b): tuple(t[2:] for t in _extend([f"{a}{b}"], 4))
-    for a in range(10)
-    for b in range(10)
-    if a != b
-}
+@functools.cache
+def _draw_tables() -> tuple[tuple[str, ...], dict[tuple[int, int], tuple[str, ...]]]:
+    """The heads and, by a head's last two digits, the tails: built on the first draw (a fifth
+    of a second), so that processes which never issue an IDCS do not pay for them."""
+    heads = tuple(_extend([str(d) for d in range(2, 10)], 4))
+    tails = {
+        (a, b): tuple(t[2:] for t in _extend([f"{a}{b}"], 4))
+        for a in range(10)
+        for b in range(10)
+        if a != b
+    }
+    return heads, tails
 
 
 def random_idcs() -> str:
@@ -185,14 +191,14 @@ def random_idcs() -> str:
     Not yet unique: :class:`identity.Register` inserts it under a unique key and retries.
     """
     randbits = secrets.randbits
-    heads = _HEADS
+    heads, tails_of = _draw_tables()
     n_heads = len(heads)
     while True:
         # One 64-bit draw from the OS CSPRNG picks both halves (34,539 heads, at most 3,904
         # tails): the modulo bias is below 2**-36, far beneath anything observable.
         r = randbits(64)
         head = heads[r % n_heads]
-        tails = _TAILS[(ord(head[3]) - 48, ord(head[4]) - 48)]
+        tails = tails_of[(ord(head[3]) - 48, ord(head[4]) - 48)]
         digits = head + tails[(r // n_heads) % len(tails)]
         check = _check_digit(digits)
         # Cheap rejections first: the body already satisfies the local filters, so only the

@@ -25,7 +25,7 @@ def _log(data_dir: str | None) -> Iterator[AuditLog]:
     from sqlalchemy.exc import SQLAlchemyError
 
     from gateway.db import make_engine
-    from gateway.services import build_audit_log
+    from gateway.keys import build_audit_log
 
     settings = settings_from(data_dir)
     assert settings.audit_database_url is not None

@@ -19,8 +19,7 @@ def _vault(settings: Settings) -> Iterator[object]:
     from sqlalchemy.exc import OperationalError
 
     from gateway.db import make_engine
-    from gateway.keys import load_or_create_ed25519
-    from gateway.services import build_key_provider
+    from gateway.keys import build_key_provider, load_or_create_ed25519
     from vault import DecisionVerifier, Vault, VaultError
 
     assert settings.vault_database_url

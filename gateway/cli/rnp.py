@@ -30,8 +30,7 @@ def open_register(settings: Settings) -> Iterator[tuple[Register, Engine]]:
     from sqlalchemy.exc import OperationalError
 
     from gateway.db import make_engine
-    from gateway.keys import load_or_create_ed25519
-    from gateway.services import build_key_provider
+    from gateway.keys import build_key_provider, load_or_create_ed25519
     from identity import Register
     from vault import DecisionVerifier, Vault, VaultError
 

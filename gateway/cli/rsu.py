@@ -230,8 +230,7 @@ class _Stores:
 
     def __init__(self, settings: Settings, version: str, models_dir: Path | None) -> None:
         from gateway.db import make_engine
-        from gateway.keys import load_or_create_ed25519
-        from gateway.services import build_key_provider
+        from gateway.keys import build_key_provider, load_or_create_ed25519
         from vault import DecisionVerifier, Vault
 
         self.settings = settings
@@ -290,7 +289,7 @@ class _Writer:
     """Stores computed batches (see the module docstring): the command process's part."""
 
     def __init__(self, stores: _Stores, job_id: str, planned: list[_Planned]) -> None:
-        from gateway.services import build_audit_log
+        from gateway.keys import build_audit_log
 
         self.stores = stores
         self.job_id = job_id
@@ -571,8 +570,8 @@ def _run_parallel(
     # re-import everything, seconds per process), including those only they use, imported
     # here once. No engine or key session is open in this process at this point; each process
     # opens its own, and the writer's are opened after the fork.
-    import gateway.rsu
-    import gateway.services  # noqa: F401
+    import gateway.keys
+    import gateway.rsu  # noqa: F401
 
     ctx: Any = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     taken = ctx.Value("q", 0)  # how many of ``pending`` the scoring processes have taken

@@ -16,7 +16,7 @@ from tests.audit.conftest import make_entry
 @pytest.fixture
 def cli(settings, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     from gateway.db import make_engine
-    from gateway.services import build_audit_log
+    from gateway.keys import build_audit_log
 
     monkeypatch.setenv("SIJILL_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("SIJILL_DATABASE_URL", settings.database_url)
