@@ -250,7 +250,9 @@ class AuditLog:
                 p.error = exc
                 p.done = True
             return
-        self._frontier = frontier
+        # Kept for the next batch only if committed: a caller's transaction may still roll
+        # back, leaving an edge that never was, of a size another writer may then reach.
+        self._frontier = frontier if transaction is None else None
         if checkpoint is not None:
             self._last_checkpoint_ns = checkpoint.timestamp_ns
         for p, receipt in zip(batch, receipts, strict=True):
@@ -259,9 +261,7 @@ class AuditLog:
 
     def _load_frontier(self, seq: Sequencer) -> CompactRange:
         cached = self._frontier
-        # The size alone is not enough: a batch appended in a caller's transaction that then
-        # rolled back leaves a frontier that never was, of a size another writer may reach.
-        if cached is not None and cached.size == seq.tree_size and cached.root() == seq.root_hash:
+        if cached is not None and cached.size == seq.tree_size:
             return cached.copy()
         # Another process appended since our last batch: reload the right edge of the tree.
         keys = CompactRange.keys(seq.tree_size)
