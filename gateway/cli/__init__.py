@@ -61,9 +61,10 @@ def friendly(fn: F) -> F:
 
 def progress_bar(label: str, *extra: ProgressColumn, transient: bool = False) -> Progress:
     """The progress display of every long command: label, bar, done/total, the command's own
-    columns, elapsed and remaining time."""
+    columns, elapsed and remaining time. On stderr: stdout carries the command's result (a
+    JSON report, say), which a script reads."""
     return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), *extra,
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=out,
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=err,
                     transient=transient)  # fmt: skip
 
 

@@ -673,7 +673,9 @@ def rescore(
         except OperationalError as exc:
             raise CliError(f"cannot reach the database: {type(exc.orig).__name__}") from None
     rate = report.scored_now / report.seconds if report.seconds else 0.0
-    out.print(
+    # print_json: the report stays one JSON document whatever the width (print would wrap it
+    # at the console's 80 columns when stdout is not a terminal).
+    out.print_json(
         json.dumps(
             {
                 "job": report.job_id,
@@ -684,8 +686,7 @@ def rescore(
                 "seconds": round(report.seconds, 2),
                 "households_per_s": round(rate, 1),
             }
-        ),
-        highlight=False,
+        )
     )
 
 
