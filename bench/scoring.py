@@ -4,11 +4,12 @@ numpy, encrypt the score, one audit entry per household, commit the batch), agai
 numpy scoring of the same plaintext declarations in the same run.
 
     .venv/bin/python bench/scoring.py [--households 100000] [--workers 2] [--batch 5000]
-                                      [--postgres URL]
+                                      [--postgres URL] [--ordered-ids]
 
 ``--households 1000000`` for the large run. SQLite (a temporary data dir) unless ``--postgres``
-names a server (a scratch schema is created and dropped). Prints one JSON object, with the
-projection to the RSU's 2.8 million households.
+names a server (a scratch schema is created and dropped). Household ids and vault subjects are
+random, as the register draws them, unless ``--ordered-ids`` (the best case). Prints one JSON
+object, with the projection to the RSU's 2.8 million households.
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ def synthetic(n: int, batch: int, seed: int = 1) -> Iterator[list[dict[str, obje
         yield out
 
 
-def load(settings, chunks: Iterable[list[dict[str, object]]]) -> float:  # type: ignore[no-untyped-def]
+def load(
+    settings, chunks: Iterable[list[dict[str, object]]], *, ordered_ids: bool = False
+) -> float:  # type: ignore[no-untyped-def]
     """Put the households in the vault and the main store directly (setup, not measured).
     Returns the seconds the bare numpy scoring of the same declarations took (the baseline:
     features + X·β on plaintext already in memory, no decryption, storage or audit)."""
@@ -88,7 +91,13 @@ def load(settings, chunks: Iterable[list[dict[str, object]]]) -> float:  # type:
     now = datetime.now(UTC)
     models = ModelSet.load("v1")
     bare_s = 0.0
-    start = 0
+    # Identifiers as identity/rsu.py draws them (random tokens, unrelated to each other): a
+    # batch, a range of household ids, then reaches vault records all over the table, as it
+    # does in a register in service. Seeded, so every run loads the same layout. With
+    # ``ordered_ids`` both follow the load order instead: the best case, where a batch's rows
+    # lie together in every table.
+    ids = random.Random(7)
+    loaded = 0
     for chunk in chunks:
         t0 = time.perf_counter()
         for area in ("urban", "rural"):
@@ -96,8 +105,15 @@ def load(settings, chunks: Iterable[list[dict[str, object]]]) -> float:  # type:
         bare_s += time.perf_counter() - t0
         records = []
         rows = []
-        for i, decl in enumerate(chunk, start):
-            subject = f"hh_bench{i:08d}"
+        for decl in chunk:
+            if ordered_ids:
+                subject, household_id = f"hh_{loaded:032d}", f"h_{loaded:024d}"
+            else:
+                subject, household_id = (
+                    "hh_" + ids.randbytes(16).hex(),
+                    "h_" + ids.randbytes(12).hex(),
+                )
+            loaded += 1
             members = decl["members"]
             assert isinstance(members, list)
             records.append((subject, "household", {
@@ -107,13 +123,12 @@ def load(settings, chunks: Iterable[list[dict[str, object]]]) -> float:  # type:
                                       for m in members]),
                 "declaration": json.dumps(decl, ensure_ascii=False, separators=(",", ":")),
             }))  # fmt: skip
-            rows.append({"household_id": f"h_{i:08d}", "vault_subject": subject,
+            rows.append({"household_id": household_id, "vault_subject": subject,
                          "model_version": None, "scored_at": None, "created_at": now,
                          "updated_at": now})  # fmt: skip
         vault.store_many(records)
         with engine.begin() as conn:
             conn.execute(insert(households), rows)
-        start += len(chunk)
     provider.close()
     # One ANALYZE a database (main and vault are usually the same one).
     by_url = {str(e.url): e for e in (engine, vault_engine)}
@@ -164,6 +179,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--postgres", default=None, help="PostgreSQL URL (scratch schema)")
     parser.add_argument(
+        "--ordered-ids",
+        action="store_true",
+        help="household ids and vault subjects in load order (best case), not random",
+    )
+    parser.add_argument(
         "--separate-stores",
         action="store_true",
         help="SQLite: main, vault and audit in three files (three write locks)",
@@ -196,7 +216,7 @@ def main() -> None:
         db.upgrade(settings.database_urls)
 
         t0 = time.perf_counter()
-        bare_s = load(settings, synthetic(args.households, 1000))
+        bare_s = load(settings, synthetic(args.households, 1000), ordered_ids=args.ordered_ids)
         setup_s = time.perf_counter() - t0 - bare_s
 
         load_before = os.getloadavg()[0]
@@ -229,6 +249,7 @@ def main() -> None:
             "benchmark": "rsu_rescore",
             "backend": "postgresql" if schema else "sqlite",
             "separate_stores": bool(stores),
+            "ids": "ordered" if args.ordered_ids else "random",
             "households": args.households,
             "workers": args.workers,
             "batch": args.batch,
