@@ -26,7 +26,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -123,9 +123,11 @@ def load(
                                       for m in members]),
                 "declaration": json.dumps(decl, ensure_ascii=False, separators=(",", ":")),
             }))  # fmt: skip
+            # Registered one after another, as through the register (which stamps each).
+            created = now + timedelta(microseconds=loaded)
             rows.append({"household_id": household_id, "vault_subject": subject,
-                         "model_version": None, "scored_at": None, "created_at": now,
-                         "updated_at": now})  # fmt: skip
+                         "model_version": None, "scored_at": None, "created_at": created,
+                         "updated_at": created})  # fmt: skip
         vault.store_many(records)
         with engine.begin() as conn:
             conn.execute(insert(households), rows)

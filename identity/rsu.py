@@ -31,6 +31,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Index,
     MetaData,
     String,
     Table,
@@ -72,6 +73,8 @@ households = Table(
     Column("scored_at", _TS),
     Column("created_at", _TS, nullable=False),
     Column("updated_at", _TS, nullable=False),
+    # Registration order: the national rescoring's batches (rows lie together in that order).
+    Index("ix_rsu_households_created", "created_at", "household_id"),
 )  # fmt: skip
 memberships = Table(
     "rsu_members", metadata,

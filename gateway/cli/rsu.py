@@ -2,8 +2,9 @@
 registration).
 
 ``sijill rsu rescore --model v2`` scores every household with a new model release. It is
-planned once as a job of batches (household-id ranges) in the main store, then run by one
-scoring process per core and one writer (the command's own process):
+planned once as a job of batches (ranges in registration order: ``created_at``, then household
+id) in the main store, then run by one scoring process per core and one writer (the command's
+own process):
 
 - a **scoring process** reads a batch's households, has the vault decrypt, score (numpy) and
   encrypt them (:meth:`vault.Vault.score_compute`, reads only) and serialises and hashes one
@@ -47,15 +48,19 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    DateTime,
     Engine,
     Integer,
     MetaData,
     String,
     Table,
+    and_,
     func,
     insert,
+    literal,
     select,
     text,
+    tuple_,
     update,
 )
 
@@ -84,6 +89,9 @@ batches = Table(
     Column("batch_no", Integer, primary_key=True),
     Column("first_household", String(32), nullable=False),
     Column("last_household", String(32), nullable=False),
+    # Registration order (see _plan); null for batches planned as household-id ranges.
+    Column("first_created_at", DateTime(timezone=True)),
+    Column("last_created_at", DateTime(timezone=True)),
     Column("size", Integer, nullable=False),
     Column("status", String(8), nullable=False),
     Column("claimed_at_ns", BigInteger),
@@ -116,7 +124,12 @@ def _job_prefix(models: Any) -> str:
 
 
 def _plan(engine: Engine, models: Any, version: str, batch_size: int) -> tuple[str, bool]:
-    """The unfinished job for these model files, or a new one planned now."""
+    """The unfinished job for these model files, or a new one planned now.
+
+    Batches follow the registration order (``created_at``, then household id), which is the
+    order every table received the households' rows: a batch's rows lie together on disk. By
+    household id, which is random, each would be on a page of its own (SQLite, 100,000
+    households with random ids: 9,466 households/s by id ranges, 10,918/s in this order)."""
     from identity.rsu import households
 
     prefix = _job_prefix(models)
@@ -134,43 +147,40 @@ def _plan(engine: Engine, models: Any, version: str, batch_size: int) -> tuple[s
             )
         job_id = f"{prefix}-{secrets.token_hex(8)}"
         rows: list[dict[str, Any]] = []
-        first: str | None = None
-        last: str | None = None
+        first: Any = None
+        last: Any = None
         size = total = 0
-        result = conn.execute(
-            select(households.c.household_id)
-            .order_by(households.c.household_id)
-            .execution_options(yield_per=10_000)
-        )
-        for (household_id,) in result:
-            if first is None:
-                first = household_id
-            last = household_id
-            size += 1
-            total += 1
-            if size == batch_size:
-                rows.append(
-                    {
-                        "job_id": job_id,
-                        "batch_no": len(rows),
-                        "first_household": first,
-                        "last_household": last,
-                        "size": size,
-                        "status": "pending",
-                    }
-                )
-                first, size = None, 0
-        if first is not None and last is not None:
+
+        def close_batch() -> None:
             rows.append(
                 {
                     "job_id": job_id,
                     "batch_no": len(rows),
-                    "first_household": first,
-                    "last_household": last,
+                    "first_household": first[1],
+                    "last_household": last[1],
+                    "first_created_at": first[0],
+                    "last_created_at": last[0],
                     "size": size,
                     "status": "pending",
                 }
             )
+
+        result = conn.execute(
+            select(households.c.created_at, households.c.household_id)
+            .order_by(households.c.created_at, households.c.household_id)
+            .execution_options(yield_per=10_000)
+        )
+        for key in result:
+            if first is None:
+                first = key
+            last = key
+            size += 1
+            total += 1
+            if size == batch_size:
+                close_batch()
+                first, size = None, 0
+        if first is not None:
+            close_batch()
         conn.execute(
             insert(jobs),
             {
@@ -203,6 +213,28 @@ class _Planned:
     batch_no: int
     first_household: str
     last_household: str
+    first_created_at: datetime | None = None
+    last_created_at: datetime | None = None
+
+    def members(self) -> Any:
+        """The condition on ``rsu_households`` that selects this batch's households."""
+        from identity.rsu import households
+
+        c = households.c
+        if self.first_created_at is None or self.last_created_at is None:
+            # Planned by an earlier release: a household-id range.
+            return c.household_id.between(self.first_household, self.last_household)
+        key = tuple_(c.created_at, c.household_id)
+
+        def bound(created: datetime, household: str) -> Any:
+            return tuple_(literal(created, c.created_at.type), literal(household, String()))
+
+        return and_(
+            # The first column alone as well: every planner then uses the index range.
+            c.created_at.between(self.first_created_at, self.last_created_at),
+            key >= bound(self.first_created_at, self.first_household),
+            key <= bound(self.last_created_at, self.last_household),
+        )
 
 
 @dataclass
@@ -272,12 +304,8 @@ class _Scorer:
             subjects = list(
                 conn.execute(
                     select(households.c.vault_subject)
-                    .where(
-                        households.c.household_id.between(
-                            batch.first_household, batch.last_household
-                        )
-                    )
-                    .order_by(households.c.household_id)
+                    .where(batch.members())
+                    .order_by(households.c.created_at, households.c.household_id)
                 ).scalars()
             )
         scored = s.vault.score_compute(subjects, s.models)
@@ -388,16 +416,11 @@ class _Writer:
             by_version.setdefault(e.model_version, []).append(e.subject)
         for version, group in by_version.items():
             for chunk in chunks(group):
-                # The batch's household-id range first: the primary key finds its rows (by
-                # vault subject alone, PostgreSQL may scan the whole table).
+                # The batch's bounds first: an index finds its rows (by vault subject alone,
+                # PostgreSQL may scan the whole table).
                 conn.execute(
                     update(households)
-                    .where(
-                        households.c.household_id.between(
-                            planned.first_household, planned.last_household
-                        ),
-                        among(conn, households.c.vault_subject, chunk),
-                    )
+                    .where(planned.members(), among(conn, households.c.vault_subject, chunk))
                     .values(model_version=version, scored_at=stamp, updated_at=stamp)
                 )
         conn.execute(
@@ -499,7 +522,13 @@ def run_rescore(
             pending = [
                 _Planned(*r)
                 for r in conn.execute(
-                    select(batches.c.batch_no, batches.c.first_household, batches.c.last_household)
+                    select(
+                        batches.c.batch_no,
+                        batches.c.first_household,
+                        batches.c.last_household,
+                        batches.c.first_created_at,
+                        batches.c.last_created_at,
+                    )
                     .where(batches.c.job_id == job_id, batches.c.status != "done")
                     .order_by(batches.c.batch_no)
                 )

@@ -306,11 +306,16 @@ def test_a_household_amended_between_scoring_and_writing_is_scored_and_audited_a
     try:
         job_id, _ = _plan(stores.main, models, "v2", 1000)
         with stores.main.connect() as conn:
-            first, last = conn.execute(
-                select(batches.c.first_household, batches.c.last_household)
+            bounds = conn.execute(
+                select(
+                    batches.c.first_household,
+                    batches.c.last_household,
+                    batches.c.first_created_at,
+                    batches.c.last_created_at,
+                )
             ).one()
             assert conn.execute(select(jobs.c.total)).scalar_one() >= 14
-        planned = _Planned(0, first, last)
+        planned = _Planned(0, *bounds)
         # Computed in a scoring process: what reaches the writer went through pickle.
         computed = pickle.loads(pickle.dumps(_Scorer(stores, job_id).compute(planned)))
         with services.engines["main"].connect() as conn:
@@ -341,3 +346,103 @@ def test_a_household_amended_between_scoring_and_writing_is_scored_and_audited_a
         assert len(_job_entries(services)) == len(computed.scored)
     finally:
         stores.close()
+
+
+def test_batches_follow_the_registration_order_and_cover_each_household_once(
+    services: Services, settings: Settings, tmp_path: Path
+) -> None:
+    from sqlalchemy import update
+
+    from gateway.cli.rsu import _plan, _Planned
+
+    count = populate(services, 60, 14)
+    write_v2(tmp_path / "models")
+    main = services.engines["main"]
+    with main.begin() as conn:
+        # Two households registered in the same instant: the household id breaks the tie.
+        first_two = (
+            conn.execute(
+                select(households.c.household_id).order_by(households.c.created_at).limit(2)
+            )
+            .scalars()
+            .all()
+        )
+        stamp = conn.execute(
+            select(households.c.created_at).where(households.c.household_id == first_two[0])
+        ).scalar_one()
+        conn.execute(
+            update(households)
+            .where(households.c.household_id.in_(first_two))
+            .values(created_at=stamp)
+        )
+    _plan(main, ModelSet.load("v2", tmp_path / "models"), "v2", 3)
+    with main.connect() as conn:
+        planned = [
+            _Planned(*row)
+            for row in conn.execute(
+                select(
+                    batches.c.batch_no,
+                    batches.c.first_household,
+                    batches.c.last_household,
+                    batches.c.first_created_at,
+                    batches.c.last_created_at,
+                ).order_by(batches.c.batch_no)
+            )
+        ]
+        registered = (
+            conn.execute(
+                select(households.c.household_id).order_by(
+                    households.c.created_at, households.c.household_id
+                )
+            )
+            .scalars()
+            .all()
+        )
+        taken = [
+            conn.execute(
+                select(households.c.household_id)
+                .where(batch.members())
+                .order_by(households.c.created_at, households.c.household_id)
+            )
+            .scalars()
+            .all()
+            for batch in planned
+        ]
+    assert [len(t) for t in taken] == [3] * (count // 3) + ([count % 3] if count % 3 else [])
+    assert [h for t in taken for h in t] == registered
+
+
+def test_a_job_planned_as_household_id_ranges_by_an_earlier_release_still_runs(
+    services: Services, settings: Settings, tmp_path: Path
+) -> None:
+    from sqlalchemy import insert
+
+    from gateway.cli.rsu import _job_prefix, jobs
+
+    count = populate(services, 60, 14)
+    digests = write_v2(tmp_path / "models")
+    models = ModelSet.load("v2", tmp_path / "models")
+    job_id = f"{_job_prefix(models)}-0000000000000000"
+    with services.engines["main"].begin() as conn:
+        ids = (
+            conn.execute(select(households.c.household_id).order_by(households.c.household_id))
+            .scalars()
+            .all()
+        )
+        conn.execute(
+            insert(jobs),
+            {"job_id": job_id, "model": "v2", "batch_size": 5, "total": count,
+             "started_at_ns": time.time_ns(), "finished_at_ns": None},
+        )  # fmt: skip
+        conn.execute(
+            insert(batches),
+            [
+                {"job_id": job_id, "batch_no": n, "first_household": ids[i],
+                 "last_household": ids[min(i + 4, count - 1)], "size": len(ids[i : i + 5]),
+                 "status": "pending"}
+                for n, i in enumerate(range(0, count, 5))
+            ],
+        )  # fmt: skip
+    report = run_rescore(settings, "v2", models_dir=tmp_path / "models", batch_size=3, workers=1)
+    assert report.resumed and report.job_id == job_id and report.scored_now == count
+    check_every_household_once(services, settings, tmp_path / "models", digests, count)
