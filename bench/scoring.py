@@ -39,7 +39,7 @@ from gateway.settings import load_settings
 from identity.rsu import DeclarationIn, households
 from identity.rsu_synth import declaration
 from identity.synth import REGIONS
-from vault import ModelSet
+from vault import ModelSet, ScoringModel
 
 RSU_HOUSEHOLDS = 2_800_000
 
@@ -103,9 +103,18 @@ def load(
         for area in ("urban", "rural"):
             models.for_area(area).raw_scores([d for d in chunk if d["area"] == area])
         bare_s += time.perf_counter() - t0
+        # Registration scores each household (identity/rsu.py), so a register in service has a
+        # score on every record, which a rescoring replaces in place: stored here the same way.
+        scored: dict[int, tuple[str, ScoringModel]] = {}
+        for area in ("urban", "rural"):
+            model = models.for_area(area)
+            positions = [i for i, d in enumerate(chunk) if d["area"] == area]
+            values = model.scores([chunk[i] for i in positions])
+            scored.update((i, (v, model)) for i, v in zip(positions, values, strict=True))
         records = []
         rows = []
-        for decl in chunk:
+        for position, decl in enumerate(chunk):
+            value, model = scored[position]
             if ordered_ids:
                 subject, household_id = f"hh_{loaded:032d}", f"h_{loaded:024d}"
             else:
@@ -122,12 +131,13 @@ def load(
                 "members": json.dumps([{"idcs": m["idcs"], "relation": m["relation"]}
                                       for m in members]),
                 "declaration": json.dumps(decl, ensure_ascii=False, separators=(",", ":")),
+                "score": f"{value} {model.version} {model.digest}",
             }))  # fmt: skip
             # Registered one after another, as through the register (which stamps each).
             created = now + timedelta(microseconds=loaded)
             rows.append({"household_id": household_id, "vault_subject": subject,
-                         "model_version": None, "scored_at": None, "created_at": created,
-                         "updated_at": created})  # fmt: skip
+                         "model_version": model.version, "scored_at": created,
+                         "created_at": created, "updated_at": created})  # fmt: skip
         vault.store_many(records)
         with engine.begin() as conn:
             conn.execute(insert(households), rows)
