@@ -61,7 +61,14 @@ from vault.keys.base import KeyProvider, wrapped_version
 from vault.masking import apply_mask
 from vault.normalise import normalise_identifier, normalise_text
 from vault.schema import validate
-from vault.scoring import Explanation, HouseholdScoring, Models, ScoredBatch, ScoreEvent
+from vault.scoring import (
+    Explanation,
+    HouseholdScoring,
+    Models,
+    ScoredBatch,
+    ScoreEvent,
+    count_declaration_write,
+)
 
 __all__ = ["CHUNK", "Vault"]
 
@@ -271,6 +278,8 @@ class Vault:
                     ),
                     replaced,
                 )
+                if any(r["f"] == "declaration" for r in replaced):
+                    count_declaration_write(conn)
             rows: list[tuple[object, ...]] = []
             for subject, (_kind, values) in merged.items():
                 key_id, aead = keys[subject]
@@ -429,6 +438,7 @@ class Vault:
         """
         _check_subject(subject)
         with self._write() as conn:
+            count_declaration_write(conn)  # a rescoring in flight scores it no more
             if self._sqlite:
                 # Zero deleted cells instead of leaving them in free pages of the file.
                 conn.execute(text("PRAGMA secure_delete = ON"))

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, func, select, update
 
 from storekit.bulk import among, chunks, insert_rows
 from vault import tables as t
@@ -83,6 +83,29 @@ LANGUAGES = ("ar", "fr", "en")
 SCORE_FIELD = "score"
 _LEGACY_SCORE_FIELDS = ("score_model", "score_model_digest")
 _TEXT = b"s"  # the type tag of a text value's plaintext (vault.envelope.encode_value)
+_DECLARATION_WRITES = "declaration_writes"
+
+
+def declaration_writes(conn: Connection, *, lock: bool = False) -> int | None:
+    """The count of declaration rewrites (vault.tables.counters), None if the store has no
+    counter. ``lock`` (PostgreSQL): hold it shared until the transaction ends, so that no
+    rewrite commits meanwhile (SQLite's write lock already excludes them)."""
+    query = select(t.counters.c.value).where(t.counters.c.name == _DECLARATION_WRITES)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update(read=True)
+    value = conn.execute(query).scalar_one_or_none()
+    return None if value is None else int(value)
+
+
+def count_declaration_write(conn: Connection) -> None:
+    """In the transaction that rewrites a declaration of an existing record (or erases one)."""
+    conn.execute(
+        update(t.counters)
+        .where(t.counters.c.name == _DECLARATION_WRITES)
+        .values(value=t.counters.c.value + 1)
+    )
+
+
 _VERSION = re.compile(r"\A[a-z0-9][a-z0-9._\-]{0,63}\Z")
 _INPUTS_LABEL = "rsu-inputs:v1"
 
@@ -439,23 +462,34 @@ class ScoredBatch:
     :meth:`Vault.score_store`. Picklable, so a worker process can compute it and a writer
     process store it."""
 
-    __slots__ = ("_computed",)
+    __slots__ = ("_computed", "_legacy", "_since")
 
-    def __init__(self, computed: dict[str, _Scored]) -> None:
+    def __init__(
+        self,
+        computed: dict[str, _Scored],
+        since: int | None = None,
+        legacy: Sequence[str] = (),
+    ) -> None:
         self._computed = computed
+        # The declaration-rewrite count read before the declarations (None: unknown).
+        self._since = since
+        # Households whose score is still in the earlier three-field form.
+        self._legacy = list(legacy)
 
     def __len__(self) -> int:
         return len(self._computed)
 
     # Pickled as plain tuples and lists, which pickle handles in C (named tuples take a
     # Python-level call each): a rescoring hands over a batch of thousands.
-    def __getstate__(self) -> list[tuple[Any, ...]]:
-        return [(rows, tuple(event), source) for rows, event, source in self._computed.values()]
+    def __getstate__(self) -> tuple[Any, ...]:
+        scored = [(rows, tuple(event), source) for rows, event, source in self._computed.values()]
+        return scored, self._since, self._legacy
 
-    def __setstate__(self, state: list[tuple[Any, ...]]) -> None:
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        scored, self._since, self._legacy = state
         self._computed = {
             event[0]: _Scored(rows, ScoreEvent._make(event), source)
-            for rows, event, source in state
+            for rows, event, source in scored
         }
 
     @property
@@ -525,12 +559,18 @@ class HouseholdScoring:
         *,
         raw: dict[str, bytes] | None = None,
         decode: bool = True,
+        legacy: set[str] | None = None,
     ) -> tuple[dict[str, dict[str, object]], dict[str, tuple[int, AESGCM]]]:
         """Decrypt ``names`` of household records; also the current data key of each (one
         statement reads them all: :meth:`Vault._chunk_rows`). ``raw`` receives the declaration
         ciphertexts; without ``decode`` the values are typed plaintexts (``Vault._decrypt``)."""
         v = self._vault
-        rows, kinds = v._chunk_rows(conn, chunk, names)
+        # ``legacy`` receives the subjects that still have a three-field score: read in the
+        # same statement (their rows sit beside the declaration's), not decrypted.
+        fetched = names if legacy is None else (*names, *_LEGACY_SCORE_FIELDS)
+        rows, kinds = v._chunk_rows(conn, chunk, fetched)
+        if legacy is not None:
+            legacy.update(s for s, field, _c in rows.fields if field in _LEGACY_SCORE_FIELDS)
         for subject in chunk:
             if subject not in rows.status:
                 raise UnknownSubject("no record for this subject")
@@ -586,11 +626,16 @@ class HouseholdScoring:
         # transaction would wait on our own SQLite write lock.
         self._vault._root_secret()
         computed: dict[str, _Scored] = {}
+        since: int | None = None
+        legacy: set[str] = set()
         if ordered:
             with self._vault._engine.connect() as conn:
+                # Before the declarations: if the count has not moved when the batch is
+                # stored, none of what is read below has been rewritten since.
+                since = declaration_writes(conn)
                 for chunk in chunks(ordered):
-                    computed.update(self._compute(conn, chunk, models))
-        return ScoredBatch(computed)
+                    computed.update(self._compute(conn, chunk, models, legacy=legacy))
+        return ScoredBatch(computed, since, [s for s in ordered if s in legacy])
 
     def store(
         self,
@@ -618,14 +663,22 @@ class HouseholdScoring:
         self._vault._root_secret()  # before any lock: a stale declaration is scored again
         if conn is None:
             with write_guard or nullcontext(), self._vault._write() as own:
-                self._store(own, computed, models)
+                self._store(own, computed, models, batch)
         else:
             self._vault._write_lock(conn)
-            self._store(conn, computed, models)
+            self._store(conn, computed, models, batch)
         return [entry.event for entry in computed.values()]
 
-    def _store(self, conn: Connection, computed: dict[str, _Scored], models: Models) -> None:
+    def _store(
+        self, conn: Connection, computed: dict[str, _Scored], models: Models, batch: ScoredBatch
+    ) -> None:
         ordered = list(computed)
+        since = batch._since
+        if since is not None and declaration_writes(conn, lock=True) == since:
+            # No declaration was rewritten since the batch read them: nothing to score again.
+            _upsert_fields(conn, [row for s in ordered for row in computed[s].rows])
+            self._delete_legacy(conn, batch._legacy)
+            return
         # A declaration rewritten since (amend_household) has a new random nonce: its header
         # and nonce tell it apart, without reading the whole ciphertext again. The same read
         # finds the records that still hold a score in the earlier three-field form.
@@ -650,7 +703,11 @@ class HouseholdScoring:
         for chunk in chunks(stale):
             computed.update(self._compute(conn, chunk, models))
         _upsert_fields(conn, [row for s in ordered for row in computed[s].rows])
-        for chunk in chunks(list(legacy)):
+        self._delete_legacy(conn, list(legacy))
+
+    @staticmethod
+    def _delete_legacy(conn: Connection, subjects: Sequence[str]) -> None:
+        for chunk in chunks(subjects):
             conn.execute(
                 delete(t.fields).where(
                     among(conn, t.fields.c.subject, chunk),
@@ -659,7 +716,12 @@ class HouseholdScoring:
             )
 
     def _compute(
-        self, conn: Connection, chunk: Sequence[str], models: Models
+        self,
+        conn: Connection,
+        chunk: Sequence[str],
+        models: Models,
+        *,
+        legacy: set[str] | None = None,
     ) -> dict[str, _Scored]:
         """Per subject: the encrypted score rows, the event, and the head of the declaration
         ciphertext the score was computed from."""
@@ -667,7 +729,9 @@ class HouseholdScoring:
         raw: dict[str, bytes] = {}
         # The declaration's UTF-8 as decrypted: parsed and MACed as it is, never decoded into
         # a str only to be encoded again (twice: by the MAC and by the parser).
-        plain, keys = self._read(conn, chunk, ("declaration",), raw=raw, decode=False)
+        plain, keys = self._read(
+            conn, chunk, ("declaration",), raw=raw, decode=False, legacy=legacy
+        )
         now = v._clock()
         by_model: dict[str, tuple[ScoringModel, list[int], list[Any]]] = {}
         texts: list[bytes] = []
@@ -721,6 +785,7 @@ class HouseholdScoring:
         the vault holds next to the declaration. A departing head needs ``new_head``."""
         v = self._vault
         with v._write() as conn:
+            count_declaration_write(conn)
             plain, keys = self._read(conn, [subject], ("members", "declaration"))
             record = plain[subject]
             members_text, text = record.get("members"), record.get("declaration")

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "counters",
     "data_keys",
     "fields",
     "metadata",
@@ -68,6 +69,16 @@ secrets = Table(
     Column("name", String(64), primary_key=True),
     Column("kek_version", Integer, nullable=False),
     Column("wrapped", LargeBinary, nullable=False),
+)
+
+# Counters read by the vault's own consistency checks (migration vault_0002):
+# "declaration_writes" counts rewrites of existing households' declarations (see
+# vault.scoring: a rescoring's store skips its per-household check when it has not moved).
+counters = Table(
+    "vault_counters",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
 )
 
 rotations = Table(

@@ -328,3 +328,66 @@ def test_a_score_stored_in_the_earlier_three_field_form_is_read_and_replaced_whe
     assert "score" in fields
     assert not fields & {"score_model", "score_model_digest"}
     assert rsu.vault.explain(subject, rsu.decision(subject, "read_score")) == current
+
+
+def test_declaration_rewrites_are_counted_and_nothing_else_moves_the_count(rsu: Rsu) -> None:
+    from vault.scoring import declaration_writes
+
+    def count() -> int | None:
+        with rsu.vault.engine.connect() as conn:
+            return declaration_writes(conn)
+
+    members, declaration = worked_example(rsu)
+    start = count()
+    assert start is not None
+    subject = rsu.households.register_household(members, declaration).vault_subject
+    rsu.vault.score(subject, ModelSet.load("v1"))  # a new record, scored twice: no rewrite
+    assert count() == start
+    rsu.vault.amend_household(
+        subject,
+        add=[{"idcs": "2999999999", "relation": "child", "sex": "F", "age": 0,
+              "education": "none", "occupation": "inactive"}],
+    )  # fmt: skip
+    assert count() == start + 1
+    rsu.vault.store(subject, "household", {"size": 5})  # another field: not a declaration
+    assert count() == start + 1
+    rsu.vault.store(subject, "household", {"declaration": '{"area": "urban"}'})
+    assert count() == start + 2
+    rsu.vault.erase(subject)
+    assert count() == start + 3
+
+
+def test_a_stored_batch_checks_each_declaration_only_when_one_was_rewritten_meanwhile(
+    rsu: Rsu,
+) -> None:
+    from sqlalchemy import event
+
+    members, declaration = worked_example(rsu)
+    subject = rsu.households.register_household(members, declaration).vault_subject
+    ((alone, _role),) = rsu.enrol(1, 1, seed=12)[0]
+    other = rsu.households.register_household(
+        [{**members[0], "idcs": alone}], declaration
+    ).vault_subject
+    models = ModelSet.load("v1")
+    checks: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "substr(" in statement:  # the per-household check reads each declaration's head
+            checks.append(statement)
+
+    event.listen(rsu.vault.engine, "before_cursor_execute", seen)
+    try:
+        batch = rsu.vault.score_compute([subject], models)
+        rsu.vault.score_store(batch, models)
+        assert checks == []  # nothing rewritten since: no per-household read
+        batch = rsu.vault.score_compute([subject], models)
+        rsu.vault.amend_household(
+            other,
+            add=[{"idcs": "2999999998", "relation": "child", "sex": "M", "age": 1,
+                  "education": "none", "occupation": "inactive"}],
+        )  # fmt: skip
+        (stored,) = rsu.vault.score_store(batch, models)
+        assert checks  # another household was rewritten: each declaration is checked
+        assert stored == batch.events[0]  # and this one, unchanged, is stored as computed
+    finally:
+        event.remove(rsu.vault.engine, "before_cursor_execute", seen)
