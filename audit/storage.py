@@ -328,6 +328,20 @@ def _insert_checkpoint(conn: Connection, cp: StoredCheckpoint) -> None:
     )
 
 
+def sqlite_appending(conn: Connection) -> Connection:
+    """``conn`` made fit to commit audit entries on SQLite (returned as is on PostgreSQL): the
+    sequencer's own connection, and a caller's that appends in its transaction
+    (:meth:`AuditLog.append_many`). The audit store promises durability before an append
+    returns: FULL makes a WAL commit fsync (NORMAL may lose the last commits on power loss),
+    and a transaction begun IMMEDIATE holds the write lock from its first read."""
+    if conn.dialect.name != "sqlite":
+        return conn
+    # On the raw connection, so that the pragma does not open a transaction of its own.
+    raw: Any = conn.connection.dbapi_connection
+    raw.execute("PRAGMA synchronous=FULL")
+    return conn.execution_options(sqlite_begin="IMMEDIATE")
+
+
 class SqlStorage:
     """The SQLAlchemy driver; the same code on SQLite and PostgreSQL."""
 
@@ -343,15 +357,8 @@ class SqlStorage:
 
     def _writer_connection(self) -> Connection:
         if self._writer is None or self._writer.closed or self._writer.invalidated:
-            conn = self.engine.connect()
-            if self.sqlite:
-                # The audit store promises durability before append() returns: FULL makes a
-                # WAL commit fsync (NORMAL may lose the last commits on power loss). Set on
-                # the raw connection so it does not open a transaction of its own.
-                raw: Any = conn.connection.dbapi_connection
-                raw.execute("PRAGMA synchronous=FULL")
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            else:
+            conn = sqlite_appending(self.engine.connect())
+            if not self.sqlite:
                 # A writer stuck holding the head lock must not stall every request forever:
                 # after LOCK_TIMEOUT the append fails (AuditUnavailable: fail closed, 503).
                 conn.exec_driver_sql(f"SET lock_timeout = '{LOCK_TIMEOUT_S}s'")
@@ -378,6 +385,16 @@ class SqlStorage:
             with suppress(Exception):
                 conn.close()
 
+    def _read_locked_head(self, conn: Connection) -> tuple[int, bytes]:
+        """The tree head, read in ``conn``'s write transaction. SQLite: BEGIN IMMEDIATE already
+        holds the write lock. PostgreSQL: the head row lock serialises sequencers across
+        processes; readers are not blocked."""
+        row = conn.exec_driver_sql(_LOCK_HEAD_SQLITE if self.sqlite else _LOCK_HEAD_PG)
+        head = row.one_or_none()
+        if head is None:
+            raise LookupError("the audit store has no tree head (run the migrations)")
+        return head.tree_size, bytes(head.root_hash)
+
     def _lock_head(self) -> tuple[Connection, int, bytes]:
         """Begin the exclusive section and read the head (retried once on a stale connection,
         e.g. after a database restart: nothing was written yet, so retrying is safe)."""
@@ -385,20 +402,16 @@ class SqlStorage:
             conn = self._writer_connection()
             try:
                 conn.begin()
-                # SQLite: BEGIN IMMEDIATE already holds the write lock. PostgreSQL: the head
-                # row lock serialises sequencers across processes; readers are not blocked.
-                row = conn.exec_driver_sql(
-                    _LOCK_HEAD_SQLITE if self.sqlite else _LOCK_HEAD_PG
-                ).one_or_none()
+                size, root = self._read_locked_head(conn)
             except DBAPIError:
                 self._drop_writer()
                 if attempt == 2:
                     raise
                 continue
-            if row is None:
+            except LookupError:
                 conn.rollback()
-                raise LookupError("the audit store has no tree head (run the migrations)")
-            return conn, row.tree_size, bytes(row.root_hash)
+                raise
+            return conn, size, root
         raise AssertionError("unreachable")
 
     @contextmanager
@@ -410,12 +423,7 @@ class SqlStorage:
         how durable the commit is (FULL, as the sequencer's own connection has, to keep the
         log's promise)."""
         if transaction is not None:
-            row = transaction.exec_driver_sql(
-                _LOCK_HEAD_SQLITE if self.sqlite else _LOCK_HEAD_PG
-            ).one_or_none()
-            if row is None:
-                raise LookupError("the audit store has no tree head (run the migrations)")
-            yield _SqlSequencer(transaction, row.tree_size, bytes(row.root_hash))
+            yield _SqlSequencer(transaction, *self._read_locked_head(transaction))
             return
         with self._writer_lock:
             conn, size, root = self._lock_head()

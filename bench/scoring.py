@@ -99,17 +99,23 @@ def load(
     ids = random.Random(7)
     loaded = 0
     for chunk in chunks:
+        areas = {
+            area: [i for i, d in enumerate(chunk) if d["area"] == area]
+            for area in ("urban", "rural")
+        }
         t0 = time.perf_counter()
-        for area in ("urban", "rural"):
-            models.for_area(area).raw_scores([d for d in chunk if d["area"] == area])
+        raw = {
+            area: models.for_area(area).raw_scores([chunk[i] for i in positions])
+            for area, positions in areas.items()
+        }
         bare_s += time.perf_counter() - t0
         # Registration scores each household (identity/rsu.py), so a register in service has a
-        # score on every record, which a rescoring replaces in place: stored here the same way.
+        # score on every record, which a rescoring replaces in place: stored here the same way
+        # (the baseline's scores, in their published form).
         scored: dict[int, tuple[str, ScoringModel]] = {}
-        for area in ("urban", "rural"):
+        for area, positions in areas.items():
             model = models.for_area(area)
-            positions = [i for i, d in enumerate(chunk) if d["area"] == area]
-            values = model.scores([chunk[i] for i in positions])
+            values = (model.quantise(float(v)) for v in raw[area])
             scored.update((i, (v, model)) for i, v in zip(positions, values, strict=True))
         records = []
         rows = []

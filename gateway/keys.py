@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
-from audit import AuditLog
+from audit import AuditLog, NoteSigner
 from gateway.settings import Settings, SettingsError
 from vault import (
     FileKeyProvider,
@@ -83,8 +83,6 @@ def build_key_provider(settings: Settings) -> KeyProvider:
 
 def build_audit_log(settings: Settings, engine: Engine) -> AuditLog:
     """The audit log on ``engine``, signing checkpoints with <data_dir>/keys/audit-signing.pem."""
-    from audit import NoteSigner
-
     # The checkpoint-signing key; its public half is published as the C2SP verifier key.
     key = load_or_create_ed25519(settings.data_dir / "keys" / "audit-signing.pem")
     origin = settings.audit_origin

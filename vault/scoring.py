@@ -676,9 +676,24 @@ class HouseholdScoring:
         since = batch._since
         if since is not None and declaration_writes(conn, lock=True) == since:
             # No declaration was rewritten since the batch read them: nothing to score again.
-            _upsert_fields(conn, [row for s in ordered for row in computed[s].rows])
-            self._delete_legacy(conn, batch._legacy)
-            return
+            legacy = batch._legacy
+        else:
+            legacy = self._rescore_stale(conn, computed, models)
+        _upsert_fields(conn, [row for s in ordered for row in computed[s].rows])
+        for chunk in chunks(legacy):
+            conn.execute(
+                delete(t.fields).where(
+                    among(conn, t.fields.c.subject, chunk),
+                    t.fields.c.field.in_(_LEGACY_SCORE_FIELDS),
+                )
+            )
+
+    def _rescore_stale(
+        self, conn: Connection, computed: dict[str, _Scored], models: Models
+    ) -> list[str]:
+        """Score again, in ``computed``, the households whose declaration was rewritten since
+        it was computed; returns the households that still hold a three-field score."""
+        ordered = list(computed)
         # A declaration rewritten since (amend_household) has a new random nonce: its header
         # and nonce tell it apart, without reading the whole ciphertext again. The same read
         # finds the records that still hold a score in the earlier three-field form.
@@ -702,18 +717,7 @@ class HouseholdScoring:
         stale = [s for s in ordered if current.get(s) != computed[s].source]
         for chunk in chunks(stale):
             computed.update(self._compute(conn, chunk, models))
-        _upsert_fields(conn, [row for s in ordered for row in computed[s].rows])
-        self._delete_legacy(conn, list(legacy))
-
-    @staticmethod
-    def _delete_legacy(conn: Connection, subjects: Sequence[str]) -> None:
-        for chunk in chunks(subjects):
-            conn.execute(
-                delete(t.fields).where(
-                    among(conn, t.fields.c.subject, chunk),
-                    t.fields.c.field.in_(_LEGACY_SCORE_FIELDS),
-                )
-            )
+        return list(legacy)
 
     def _compute(
         self,

@@ -216,6 +216,17 @@ class _Planned:
     first_created_at: datetime | None = None
     last_created_at: datetime | None = None
 
+    @staticmethod
+    def query() -> Any:
+        """The batches' rows as :class:`_Planned` takes them (``_Planned(*row)``)."""
+        return select(
+            batches.c.batch_no,
+            batches.c.first_household,
+            batches.c.last_household,
+            batches.c.first_created_at,
+            batches.c.last_created_at,
+        )
+
     def members(self) -> Any:
         """The condition on ``rsu_households`` that selects this batch's households."""
         from identity.rsu import households
@@ -334,15 +345,10 @@ class _Writer:
         """The one connection every batch is written on (one database): kept for the whole
         run, so that on SQLite its page cache stays warm."""
         if self._conn is None:
-            conn = self.stores.main.connect()
-            if conn.dialect.name == "sqlite":
-                # The batch's audit entries commit here: the log's durability (its sequencer
-                # commits with synchronous=FULL). Set on the raw connection, outside a
-                # transaction.
-                raw: Any = conn.connection.dbapi_connection
-                raw.execute("PRAGMA synchronous=FULL")
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            self._conn = conn
+            from audit.storage import sqlite_appending
+
+            # The batch's audit entries commit here: with the log's own durability.
+            self._conn = sqlite_appending(self.stores.main.connect())
         return self._conn
 
     def write(self, computed: _Computed) -> int:
@@ -522,13 +528,7 @@ def run_rescore(
             pending = [
                 _Planned(*r)
                 for r in conn.execute(
-                    select(
-                        batches.c.batch_no,
-                        batches.c.first_household,
-                        batches.c.last_household,
-                        batches.c.first_created_at,
-                        batches.c.last_created_at,
-                    )
+                    _Planned.query()
                     .where(batches.c.job_id == job_id, batches.c.status != "done")
                     .order_by(batches.c.batch_no)
                 )

@@ -306,16 +306,8 @@ def test_a_household_amended_between_scoring_and_writing_is_scored_and_audited_a
     try:
         job_id, _ = _plan(stores.main, models, "v2", 1000)
         with stores.main.connect() as conn:
-            bounds = conn.execute(
-                select(
-                    batches.c.first_household,
-                    batches.c.last_household,
-                    batches.c.first_created_at,
-                    batches.c.last_created_at,
-                )
-            ).one()
+            planned = _Planned(*conn.execute(_Planned.query()).one())
             assert conn.execute(select(jobs.c.total)).scalar_one() >= 14
-        planned = _Planned(0, *bounds)
         # Computed in a scoring process: what reaches the writer went through pickle.
         computed = pickle.loads(pickle.dumps(_Scorer(stores, job_id).compute(planned)))
         with services.engines["main"].connect() as conn:
@@ -378,16 +370,7 @@ def test_batches_follow_the_registration_order_and_cover_each_household_once(
     _plan(main, ModelSet.load("v2", tmp_path / "models"), "v2", 3)
     with main.connect() as conn:
         planned = [
-            _Planned(*row)
-            for row in conn.execute(
-                select(
-                    batches.c.batch_no,
-                    batches.c.first_household,
-                    batches.c.last_household,
-                    batches.c.first_created_at,
-                    batches.c.last_created_at,
-                ).order_by(batches.c.batch_no)
-            )
+            _Planned(*row) for row in conn.execute(_Planned.query().order_by(batches.c.batch_no))
         ]
         registered = (
             conn.execute(
