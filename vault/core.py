@@ -268,23 +268,14 @@ class Vault:
                 keys[subject] = (1, AESGCM(dek))
             insert_rows(conn, t.subjects, new_subjects)
             insert_rows(conn, t.data_keys, new_keys)
-            replaced = [
-                {"s": subject, "f": name} for subject in existing for name in merged[subject][1]
-            ]
-            if replaced:
-                conn.execute(
-                    delete(t.fields).where(
-                        t.fields.c.subject == _bind("s"), t.fields.c.field == _bind("f")
-                    ),
-                    replaced,
-                )
-                if any(r["f"] == "declaration" for r in replaced):
-                    count_declaration_write(conn)
-            rows: list[tuple[object, ...]] = []
+            replaced = [(subject, name) for subject in existing for name in merged[subject][1]]
+            if any(name == "declaration" for _subject, name in replaced):
+                count_declaration_write(conn)
+            rows: list[tuple[str, str, bytes]] = []
             for subject, (_kind, values) in merged.items():
                 key_id, aead = keys[subject]
                 rows += encrypt_record(aead, key_id, subject, values)
-            insert_rows(conn, t.fields, rows)
+            t.write_fields(conn, rows, replaced)
 
     # -- data keys ---------------------------------------------------------------------------
     def _key_rows(self, conn: Connection, subjects: Sequence[str]) -> dict[str, dict[int, bytes]]:
@@ -448,7 +439,8 @@ class Vault:
             if erased is None:
                 raise UnknownSubject("no record for this subject")
             conn.execute(delete(t.data_keys).where(t.data_keys.c.subject == subject))
-            conn.execute(delete(t.fields).where(t.fields.c.subject == subject))
+            for table in (t.fields, *t.OWN_TABLES.values()):
+                conn.execute(delete(table).where(table.c.subject == subject))
             if erased.erased_at_ns is None:
                 conn.execute(
                     update(t.subjects)
@@ -684,9 +676,3 @@ class Vault:
                 "total": pending.total,
             },
         }
-
-
-def _bind(name: str) -> Any:
-    from sqlalchemy import bindparam
-
-    return bindparam(name)

@@ -40,7 +40,7 @@ import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, delete, func, select, update
 
-from storekit.bulk import among, chunks, insert_rows
+from storekit.bulk import among, chunks
 from vault import tables as t
 from vault.decision import Decision
 from vault.envelope import NONCE_END as _NONCE_END
@@ -679,7 +679,7 @@ class HouseholdScoring:
             legacy = batch._legacy
         else:
             legacy = self._rescore_stale(conn, computed, models)
-        _upsert_fields(conn, [row for s in ordered for row in computed[s].rows])
+        _upsert_scores(conn, [row for s in ordered for row in computed[s].rows])
         for chunk in chunks(legacy):
             conn.execute(
                 delete(t.fields).where(
@@ -834,12 +834,11 @@ class HouseholdScoring:
             }
             validate("household", values)
             key_id, aead = keys[subject]
-            conn.execute(
-                delete(t.fields).where(
-                    t.fields.c.subject == subject, t.fields.c.field.in_(list(values))
-                )
+            t.write_fields(
+                conn,
+                encrypt_record(aead, key_id, subject, values),
+                [(subject, name) for name in values],
             )
-            insert_rows(conn, t.fields, encrypt_record(aead, key_id, subject, values))
             return len(members)
 
     def eligible(
@@ -967,26 +966,28 @@ def _decimal(value: Decimal | str) -> Decimal:
     return result
 
 
-_SQLITE_UPSERT_FIELDS = (
-    "INSERT INTO vault_fields (subject, field, ciphertext) VALUES (?, ?, ?) "
-    "ON CONFLICT (subject, field) DO UPDATE SET ciphertext = excluded.ciphertext"
+_SQLITE_UPSERT_SCORES = (
+    "INSERT INTO vault_scores (subject, ciphertext) VALUES (?, ?) "
+    "ON CONFLICT (subject) DO UPDATE SET ciphertext = excluded.ciphertext"
 )
-_PG_UPSERT_FIELDS = (
-    "INSERT INTO vault_fields (subject, field, ciphertext) "
-    "SELECT * FROM unnest(%(s)b::text[], %(f)b::text[], %(c)b::bytea[]) "
-    "ON CONFLICT (subject, field) DO UPDATE SET ciphertext = EXCLUDED.ciphertext"
+_PG_UPSERT_SCORES = (
+    "INSERT INTO vault_scores (subject, ciphertext) "
+    "SELECT * FROM unnest(%(s)b::text[], %(c)b::bytea[]) "
+    "ON CONFLICT (subject) DO UPDATE SET ciphertext = EXCLUDED.ciphertext"
 )
 
 
-def _upsert_fields(conn: Connection, rows: Sequence[tuple[str, str, bytes]]) -> None:
-    """Insert or replace (subject, field, ciphertext) rows: one statement, the rows handed to
-    the driver as they are (SQLite's executemany loops in C; PostgreSQL gets three arrays that
-    ``unnest`` turns back into rows, sent in binary: no hex text of every ciphertext), with
-    none of SQLAlchemy's per-row parameter processing."""
-    if not rows:
+def _upsert_scores(conn: Connection, rows: Sequence[tuple[str, str, bytes]]) -> None:
+    """Insert or replace the score ciphertexts of (subject, "score", ciphertext) rows in
+    their table (vault.tables.scores): one statement, the rows handed to the driver as they
+    are (SQLite's executemany loops in C; PostgreSQL gets two arrays that ``unnest`` turns back
+    into rows, sent in binary: no hex text of every ciphertext), with none of SQLAlchemy's
+    per-row parameter processing."""
+    scores = [(subject, c) for subject, _score, c in rows]
+    if not scores:
         return
     if conn.dialect.name == "postgresql":
-        subjects, names, ciphertexts = (list(c) for c in zip(*rows, strict=True))
-        conn.exec_driver_sql(_PG_UPSERT_FIELDS, {"s": subjects, "f": names, "c": ciphertexts})
+        subjects, ciphertexts = (list(c) for c in zip(*scores, strict=True))
+        conn.exec_driver_sql(_PG_UPSERT_SCORES, {"s": subjects, "c": ciphertexts})
     else:
-        conn.exec_driver_sql(_SQLITE_UPSERT_FIELDS, list(rows))
+        conn.exec_driver_sql(_SQLITE_UPSERT_SCORES, scores)

@@ -13,24 +13,34 @@ from sqlalchemy import (
     BigInteger,
     Column,
     ColumnElement,
+    Connection,
     Integer,
     LargeBinary,
     MetaData,
     Select,
     String,
     Table,
+    bindparam,
+    delete,
+    literal_column,
     select,
+    union_all,
 )
 
+from storekit.bulk import insert_rows
+
 __all__ = [
+    "OWN_TABLES",
     "counters",
     "data_keys",
     "fields",
     "metadata",
     "record_query",
     "rotations",
+    "scores",
     "secrets",
     "subjects",
+    "write_fields",
 ]
 
 metadata = MetaData()
@@ -62,6 +72,20 @@ fields = Table(
     Column("field", String(64), primary_key=True),
     Column("ciphertext", LargeBinary, nullable=False),
 )
+
+# A household's score (vault.scoring), one small row a household in a table of its own
+# (migration vault_0003). A national rescoring rewrites every household's score: among its
+# record's other fields (about 2 KiB a household) each rewrite dirtied a page of its own, here
+# a batch's scores share a few pages. Read, written and erased as the record's field "score".
+scores = Table(
+    "vault_scores",
+    metadata,
+    Column("subject", String(128), primary_key=True),
+    Column("ciphertext", LargeBinary, nullable=False),
+)
+
+# Fields kept in a table of their own, (subject, ciphertext) rows, rather than in vault_fields.
+OWN_TABLES: dict[str, Table] = {"score": scores}
 
 secrets = Table(
     "vault_secrets",
@@ -102,10 +126,28 @@ def record_query(
     Columns: subject, kind, erased_at_ns, version, wrapped, field, ciphertext. ``match`` is
     applied to every table's subject column, not only the first: each table is then searched
     by its own index (with the set named on vault_subjects alone, PostgreSQL's planner may
-    hash-join the whole data-key table against it)."""
-    fields_on = (fields.c.subject == subjects.c.subject) & match(fields.c.subject)
-    if names is not None:
-        fields_on = fields_on & fields.c.field.in_(list(names))
+    hash-join the whole data-key table against it). Fields of :data:`OWN_TABLES` come from
+    their table, as rows of the same shape."""
+    wanted = None if names is None else list(names)
+    own = [name for name in OWN_TABLES if wanted is None or name in wanted]
+    rest = None if wanted is None else [name for name in wanted if name not in OWN_TABLES]
+    sources: list[Select[Any]] = []
+    if rest is None or rest or not own:
+        general = select(fields.c.subject, fields.c.field, fields.c.ciphertext).where(
+            match(fields.c.subject)
+        )
+        sources.append(general if rest is None else general.where(fields.c.field.in_(rest)))
+    for name in own:
+        table = OWN_TABLES[name]
+        sources.append(
+            select(
+                table.c.subject,
+                literal_column(f"'{name}'", String()).label("field"),
+                table.c.ciphertext,
+            ).where(match(table.c.subject))
+        )
+    # One source is a plain subquery, which both databases merge into the join.
+    found = (sources[0] if len(sources) == 1 else union_all(*sources)).subquery("found")
     return (
         select(
             subjects.c.subject,
@@ -113,14 +155,38 @@ def record_query(
             subjects.c.erased_at_ns,
             data_keys.c.version,
             data_keys.c.wrapped,
-            fields.c.field,
-            fields.c.ciphertext,
+            found.c.field,
+            found.c.ciphertext,
         )
         .select_from(
             subjects.outerjoin(
                 data_keys,
                 (data_keys.c.subject == subjects.c.subject) & match(data_keys.c.subject),
-            ).outerjoin(fields, fields_on)
+            ).outerjoin(found, found.c.subject == subjects.c.subject)
         )
         .where(match(subjects.c.subject))
     )
+
+
+def write_fields(
+    conn: Connection,
+    rows: Sequence[tuple[str, str, bytes]],
+    replaced: Sequence[tuple[str, str]] = (),
+) -> None:
+    """Delete the ``replaced`` (subject, field) ciphertexts and insert ``rows`` (subject,
+    field, ciphertext), inside ``conn``'s transaction: each field in its table, vault_fields
+    or its own (:data:`OWN_TABLES`)."""
+    general = [{"s": subject, "f": name} for subject, name in replaced if name not in OWN_TABLES]
+    if general:
+        conn.execute(
+            delete(fields).where(
+                fields.c.subject == bindparam("s"), fields.c.field == bindparam("f")
+            ),
+            general,
+        )
+    for name, table in OWN_TABLES.items():
+        gone = [{"s": subject} for subject, field in replaced if field == name]
+        if gone:
+            conn.execute(delete(table).where(table.c.subject == bindparam("s")), gone)
+        insert_rows(conn, table, [(subject, c) for subject, field, c in rows if field == name])
+    insert_rows(conn, fields, [row for row in rows if row[1] not in OWN_TABLES])

@@ -283,9 +283,6 @@ def test_a_declaration_changed_while_scoring_is_scored_again_before_the_write(rs
 def test_a_score_stored_in_the_earlier_three_field_form_is_read_and_replaced_when_rescored(
     rsu: Rsu,
 ) -> None:
-    from sqlalchemy import delete, select
-
-    from storekit.bulk import insert_rows
     from vault import tables as t
     from vault.envelope import encrypt_record
 
@@ -295,25 +292,19 @@ def test_a_score_stored_in_the_earlier_three_field_form_is_read_and_replaced_whe
 
     def stored_fields() -> set[str]:
         with rsu.vault.engine.connect() as conn:
-            return set(
-                conn.execute(select(t.fields.c.field).where(t.fields.c.subject == subject))
-                .scalars()
-                .all()
-            )
+            rows = conn.execute(t.record_query(lambda column: column == subject)).all()
+        return {row.field for row in rows}
 
     # The record as an earlier release wrote it: the index alone in "score", the model's
     # version and digest in two fields of their own.
     with rsu.vault.engine.begin() as conn:
         key_id, aead = rsu.vault._current_keys(conn, [subject])[subject]
-        conn.execute(
-            delete(t.fields).where(t.fields.c.subject == subject, t.fields.c.field == "score")
-        )
         legacy = {
             "score": current.score,
             "score_model": current.model_version,
             "score_model_digest": current.model_digest,
         }
-        insert_rows(conn, t.fields, encrypt_record(aead, key_id, subject, legacy))
+        t.write_fields(conn, encrypt_record(aead, key_id, subject, legacy), [(subject, "score")])
     assert {"score_model", "score_model_digest"} <= stored_fields()
 
     assert rsu.vault.explain(subject, rsu.decision(subject, "read_score")) == current
