@@ -21,7 +21,14 @@ from audit.errors import (
     InvalidEntry,
     InvalidProof,
 )
-from audit.log import AuditLog, ConsistencyProof, InclusionProof, LoggedEntry, prepare_entry
+from audit.log import (
+    AuditLog,
+    ConsistencyProof,
+    EntryTemplate,
+    InclusionProof,
+    LoggedEntry,
+    prepare_entry,
+)
 from audit.storage import EntryFilter, LogStorage, SqlStorage
 from audit.verify import Export, VerificationFailed, VerifyReport, verify, verify_receipt
 
@@ -35,6 +42,7 @@ __all__ = [
     "Checkpoint",
     "ConsistencyProof",
     "EntryFilter",
+    "EntryTemplate",
     "Export",
     "InclusionProof",
     "InvalidCheckpoint",

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from audit import AuditEntry, AuditLog
+from audit import AuditEntry, AuditLog, EntryTemplate
+from audit.storage import StoredEntry
 from gateway.settings import Settings
 from vault import Decision, Explanation, ModelSet, ScoreEvent, Vault
 
@@ -29,6 +30,7 @@ __all__ = [
     "eligible",
     "load_models",
     "own_score",
+    "prepared_score_entries",
     "score_entries",
     "score_view",
 ]
@@ -75,6 +77,32 @@ def score_entries(
             )
         )
     return entries
+
+
+# Placeholders of prepared_score_entries' templates (what JSON writes as it is, and found in
+# no other part of a score's entry).
+_SUBJECT_SLOT = "@@subject@@"
+_DIGEST_SLOT = "@@inputs_digest@@"
+
+
+def prepared_score_entries(
+    vault: Vault, events: Sequence[ScoreEvent], reason: str, *, job: str | None = None
+) -> list[StoredEntry]:
+    """:func:`score_entries`, each serialised and hashed (:func:`audit.prepare_entry`), by
+    one :class:`audit.EntryTemplate` a model: a national rescoring prepares millions, which
+    differ only in their subject and inputs digest."""
+    templates: dict[tuple[str, str], EntryTemplate] = {}
+    out: list[StoredEntry] = []
+    for event in events:
+        model = (event.model_version, event.model_digest)
+        template = templates.get(model)
+        if template is None:
+            sample = event._replace(inputs_digest=_DIGEST_SLOT, head_tag=_SUBJECT_SLOT)
+            (entry,) = score_entries(vault, [sample], reason, job=job)
+            template = templates[model] = EntryTemplate(entry, (_SUBJECT_SLOT, _DIGEST_SLOT))
+        subject = event.head_tag or vault.subject_tag(event.subject)
+        out.append(template.prepare((subject, event.inputs_digest)))
+    return out
 
 
 def build_household_register(

@@ -254,7 +254,7 @@ class _Computed:
 
     batch_no: int
     scored: Any  # vault.ScoredBatch: sealed, opaque here
-    entries: list[Any]  # audit.prepare_entry of each event of ``scored``, in its order
+    entries: list[Any]  # each event's audit entry, prepared (prepared_score_entries), in order
 
     def __getstate__(self) -> tuple[Any, ...]:
         # The entries as plain tuples: pickle handles those in C, named tuples by a call each.
@@ -306,8 +306,7 @@ class _Scorer:
         self.job_id = job_id
 
     def compute(self, batch: _Planned) -> _Computed:
-        from audit import prepare_entry
-        from gateway.rsu import score_entries
+        from gateway.rsu import prepared_score_entries
         from identity.rsu import households
 
         s = self.stores
@@ -320,8 +319,8 @@ class _Scorer:
                 ).scalars()
             )
         scored = s.vault.score_compute(subjects, s.models)
-        entries = score_entries(s.vault, scored.events, "rescore", job=self.job_id)
-        return _Computed(batch.batch_no, scored, [prepare_entry(e) for e in entries])
+        entries = prepared_score_entries(s.vault, scored.events, "rescore", job=self.job_id)
+        return _Computed(batch.batch_no, scored, entries)
 
 
 class _Writer:
@@ -381,8 +380,7 @@ class _Writer:
         return self._store(computed, row, None)
 
     def _store(self, computed: _Computed, row: Any, conn: Connection | None) -> int:
-        from audit import prepare_entry
-        from gateway.rsu import score_entries
+        from gateway.rsu import prepared_score_entries
 
         s = self.stores
         original = computed.scored.events
@@ -390,9 +388,8 @@ class _Writer:
         # A household whose declaration changed since it was computed was scored again by the
         # store: its entry is made again, from its new event.
         entries = [
-            entry if event is before else prepare_entry(
-                score_entries(s.vault, [event], "rescore", job=self.job_id)[0]
-            )
+            entry if event is before
+            else prepared_score_entries(s.vault, [event], "rescore", job=self.job_id)[0]
             for event, before, entry in zip(events, original, computed.entries, strict=True)
         ]  # fmt: skip
         if row.claimed_at_ns is not None:

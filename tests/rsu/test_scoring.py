@@ -382,3 +382,27 @@ def test_a_stored_batch_checks_each_declaration_only_when_one_was_rewritten_mean
         assert stored == batch.events[0]  # and this one, unchanged, is stored as computed
     finally:
         event.remove(rsu.vault.engine, "before_cursor_execute", seen)
+
+
+def test_prepared_score_entries_are_the_score_entries_serialised_and_hashed(
+    rsu: Rsu, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import types
+
+    from audit import prepare_entry
+    from gateway import rsu as wiring
+    from vault import ScoreEvent
+
+    monkeypatch.setattr(wiring, "time", types.SimpleNamespace(time_ns=lambda: 1_790_000_000))
+    models = ModelSet.load("v1")
+    events = [
+        ScoreEvent(f"hh-{i}", model.version, model.digest, f"{i:064x}", 5, head_tag=head)
+        for i, (model, head) in enumerate(
+            [(models.urban, "a1" * 32), (models.rural, "b2" * 32), (models.urban, None)]
+        )
+    ]
+    expected = [
+        prepare_entry(e) for e in wiring.score_entries(rsu.vault, events, "rescore", job="j-1")
+    ]
+    assert wiring.prepared_score_entries(rsu.vault, events, "rescore", job="j-1") == expected
+    assert expected[2].subject == rsu.vault.subject_tag("hh-2")
