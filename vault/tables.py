@@ -117,7 +117,10 @@ rotations = Table(
 
 
 def record_query(
-    match: Callable[[Column[Any]], ColumnElement[bool]], names: Sequence[str] | None = None
+    match: Callable[[Column[Any]], ColumnElement[bool]],
+    names: Sequence[str] | None = None,
+    *,
+    own: bool = True,
 ) -> Select[Any]:
     """Status, wrapped data keys and field ciphertexts (only ``names``, if given) of the
     subjects ``match`` selects, in one statement and so one snapshot: a row per (key version,
@@ -127,17 +130,17 @@ def record_query(
     applied to every table's subject column, not only the first: each table is then searched
     by its own index (with the set named on vault_subjects alone, PostgreSQL's planner may
     hash-join the whole data-key table against it). Fields of :data:`OWN_TABLES` come from
-    their table, as rows of the same shape."""
+    their table, as rows of the same shape; without ``names``, only if ``own``."""
     wanted = None if names is None else list(names)
-    own = [name for name in OWN_TABLES if wanted is None or name in wanted]
+    tables = [name for name in OWN_TABLES if (own if wanted is None else name in wanted)]
     rest = None if wanted is None else [name for name in wanted if name not in OWN_TABLES]
     sources: list[Select[Any]] = []
-    if rest is None or rest or not own:
+    if rest is None or rest or not tables:
         general = select(fields.c.subject, fields.c.field, fields.c.ciphertext).where(
             match(fields.c.subject)
         )
         sources.append(general if rest is None else general.where(fields.c.field.in_(rest)))
-    for name in own:
+    for name in tables:
         table = OWN_TABLES[name]
         sources.append(
             select(
