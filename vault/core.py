@@ -621,10 +621,12 @@ class Vault:
         """Score households in batches (numpy); see :meth:`HouseholdScoring.score_many`."""
         return self._scoring.score_many(subjects, models, write_guard=write_guard)
 
-    def score_compute(self, subjects: Sequence[str], models: Models) -> ScoredBatch:
+    def score_compute(
+        self, subjects: Sequence[str], models: Models, *, skip_gone: bool = False
+    ) -> ScoredBatch:
         """Score households without writing (reads only): a sealed batch for
         :meth:`score_store`, in this process or another one (:meth:`HouseholdScoring.compute`)."""
-        return self._scoring.compute(subjects, models)
+        return self._scoring.compute(subjects, models, skip_gone=skip_gone)
 
     def score_store(
         self, batch: ScoredBatch, models: Models, *, conn: Connection | None = None

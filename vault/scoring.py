@@ -30,7 +30,7 @@ import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -81,6 +81,7 @@ LANGUAGES = ("ar", "fr", "en")
 # two fields of their own: they are read as a fallback and deleted when the household is
 # scored again.
 SCORE_FIELD = "score"
+_UNKNOWN = object()  # a subject absent from the vault's rows (its status, erased or not: None)
 _LEGACY_SCORE_FIELDS = ("score_model", "score_model_digest")
 _TEXT = b"s"  # the type tag of a text value's plaintext (vault.envelope.encode_value)
 _DECLARATION_WRITES = "declaration_writes"
@@ -462,19 +463,24 @@ class ScoredBatch:
     :meth:`Vault.score_store`. Picklable, so a worker process can compute it and a writer
     process store it."""
 
-    __slots__ = ("_computed", "_legacy", "_since")
+    __slots__ = ("_computed", "_gone", "_legacy", "_since")
 
     def __init__(
         self,
         computed: dict[str, _Scored],
         since: int | None = None,
         legacy: Sequence[str] = (),
+        *,
+        gone: Sequence[str] | None = None,
     ) -> None:
         self._computed = computed
         # The declaration-rewrite count read before the declarations (None: unknown).
         self._since = since
         # Households whose score is still in the earlier three-field form.
         self._legacy = list(legacy)
+        # Households left out because their record was erased or unknown (None: not skipped,
+        # refused: the batch was computed without ``skip_gone``).
+        self._gone = None if gone is None else list(gone)
 
     def __len__(self) -> int:
         return len(self._computed)
@@ -483,10 +489,10 @@ class ScoredBatch:
     # Python-level call each): a rescoring hands over a batch of thousands.
     def __getstate__(self) -> tuple[Any, ...]:
         scored = [(rows, tuple(event), source) for rows, event, source in self._computed.values()]
-        return scored, self._since, self._legacy
+        return scored, self._since, self._legacy, self._gone
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        scored, self._since, self._legacy = state
+        scored, self._since, self._legacy, self._gone = state
         self._computed = {
             event[0]: _Scored(rows, ScoreEvent._make(event), source)
             for rows, event, source in scored
@@ -495,6 +501,11 @@ class ScoredBatch:
     @property
     def events(self) -> list[ScoreEvent]:
         return [entry.event for entry in self._computed.values()]
+
+    @property
+    def gone(self) -> list[str]:
+        """Households left out, their record erased or unknown (``skip_gone``)."""
+        return list(self._gone or ())
 
 
 @dataclass(frozen=True)
@@ -560,15 +571,28 @@ class HouseholdScoring:
         raw: dict[str, bytes] | None = None,
         decode: bool = True,
         legacy: set[str] | None = None,
+        gone: set[str] | None = None,
     ) -> tuple[dict[str, dict[str, object]], dict[str, tuple[int, AESGCM]]]:
         """Decrypt ``names`` of household records; also the current data key of each (one
         statement reads them all: :meth:`Vault._chunk_rows`). ``raw`` receives the declaration
-        ciphertexts; without ``decode`` the values are typed plaintexts (``Vault._decrypt``)."""
+        ciphertexts; without ``decode`` the values are typed plaintexts (``Vault._decrypt``).
+        ``gone`` receives the subjects erased or unknown, which are then left out rather than
+        refused."""
         v = self._vault
         # ``legacy`` receives the subjects that still have a three-field score: read in the
         # same statement (their rows sit beside the declaration's), not decrypted.
         fetched = names if legacy is None else (*names, *_LEGACY_SCORE_FIELDS)
         rows, kinds = v._chunk_rows(conn, chunk, fetched)
+        if gone is not None:
+            lost = {s for s in chunk if rows.status.get(s, _UNKNOWN) is not None}
+            if lost:
+                gone.update(lost)
+                chunk = [s for s in chunk if s not in lost]
+                rows = replace(
+                    rows,
+                    subjects=tuple(chunk),
+                    fields=[row for row in rows.fields if row[0] not in lost],
+                )
         if legacy is not None:
             legacy.update(s for s, field, _c in rows.fields if field in _LEGACY_SCORE_FIELDS)
         for subject in chunk:
@@ -616,10 +640,16 @@ class HouseholdScoring:
         """
         return self.store(self.compute(subjects, models), models, write_guard=write_guard)
 
-    def compute(self, subjects: Sequence[str], models: Models) -> ScoredBatch:
+    def compute(
+        self, subjects: Sequence[str], models: Models, *, skip_gone: bool = False
+    ) -> ScoredBatch:
         """Decrypt the declarations, score them and encrypt the scores, writing nothing: the
         result is sealed, to be handed to :meth:`store` (in this process or another one with a
-        vault on the same store). Reads only, so it runs beside any writer."""
+        vault on the same store). Reads only, so it runs beside any writer.
+
+        ``skip_gone``: a household whose record was erased (dissolved meanwhile) or is unknown
+        is left out, in :attr:`ScoredBatch.gone`, and so is one erased before the store,
+        rather than failing the whole batch (a national rescoring decides what that means)."""
         _remember(models)
         ordered = list(dict.fromkeys(subjects))
         # Load (or create) the root secret behind the MACs now: creating it inside a write
@@ -628,14 +658,20 @@ class HouseholdScoring:
         computed: dict[str, _Scored] = {}
         since: int | None = None
         legacy: set[str] = set()
+        gone: set[str] | None = set() if skip_gone else None
         if ordered:
             with self._vault._engine.connect() as conn:
                 # Before the declarations: if the count has not moved when the batch is
                 # stored, none of what is read below has been rewritten since.
                 since = declaration_writes(conn)
                 for chunk in chunks(ordered):
-                    computed.update(self._compute(conn, chunk, models, legacy=legacy))
-        return ScoredBatch(computed, since, [s for s in ordered if s in legacy])
+                    computed.update(self._compute(conn, chunk, models, legacy=legacy, gone=gone))
+        return ScoredBatch(
+            computed,
+            since,
+            [s for s in ordered if s in legacy],
+            gone=None if gone is None else [s for s in ordered if s in gone],
+        )
 
     def store(
         self,
@@ -672,14 +708,13 @@ class HouseholdScoring:
     def _store(
         self, conn: Connection, computed: dict[str, _Scored], models: Models, batch: ScoredBatch
     ) -> None:
-        ordered = list(computed)
         since = batch._since
         if since is not None and declaration_writes(conn, lock=True) == since:
             # No declaration was rewritten since the batch read them: nothing to score again.
             legacy = batch._legacy
         else:
-            legacy = self._rescore_stale(conn, computed, models)
-        _upsert_scores(conn, [row for s in ordered for row in computed[s].rows])
+            legacy = self._rescore_stale(conn, computed, models, skip_gone=batch._gone is not None)
+        _upsert_scores(conn, [row for scored in computed.values() for row in scored.rows])
         for chunk in chunks(legacy):
             conn.execute(
                 delete(t.fields).where(
@@ -689,10 +724,16 @@ class HouseholdScoring:
             )
 
     def _rescore_stale(
-        self, conn: Connection, computed: dict[str, _Scored], models: Models
+        self,
+        conn: Connection,
+        computed: dict[str, _Scored],
+        models: Models,
+        *,
+        skip_gone: bool = False,
     ) -> list[str]:
         """Score again, in ``computed``, the households whose declaration was rewritten since
-        it was computed; returns the households that still hold a three-field score."""
+        it was computed; returns the households that still hold a three-field score. With
+        ``skip_gone``, one erased since is dropped from ``computed`` (see :meth:`compute`)."""
         ordered = list(computed)
         # A declaration rewritten since (amend_household) has a new random nonce: its header
         # and nonce tell it apart, without reading the whole ciphertext again. The same read
@@ -715,9 +756,12 @@ class HouseholdScoring:
                 else:
                     legacy[subject] = None
         stale = [s for s in ordered if current.get(s) != computed[s].source]
+        gone: set[str] | None = set() if skip_gone else None
         for chunk in chunks(stale):
-            computed.update(self._compute(conn, chunk, models))
-        return list(legacy)
+            computed.update(self._compute(conn, chunk, models, gone=gone))
+        for subject in gone or ():
+            del computed[subject]
+        return [s for s in legacy if s in computed]
 
     def _compute(
         self,
@@ -726,16 +770,19 @@ class HouseholdScoring:
         models: Models,
         *,
         legacy: set[str] | None = None,
+        gone: set[str] | None = None,
     ) -> dict[str, _Scored]:
         """Per subject: the encrypted score rows, the event, and the head of the declaration
-        ciphertext the score was computed from."""
+        ciphertext the score was computed from. ``gone``: see :meth:`_read`."""
         v = self._vault
         raw: dict[str, bytes] = {}
         # The declaration's UTF-8 as decrypted: parsed and MACed as it is, never decoded into
         # a str only to be encoded again (twice: by the MAC and by the parser).
         plain, keys = self._read(
-            conn, chunk, ("declaration",), raw=raw, decode=False, legacy=legacy
+            conn, chunk, ("declaration",), raw=raw, decode=False, legacy=legacy, gone=gone
         )
+        if gone:
+            chunk = [s for s in chunk if s not in gone]
         now = v._clock()
         by_model: dict[str, tuple[ScoringModel, list[int], list[Any]]] = {}
         texts: list[bytes] = []

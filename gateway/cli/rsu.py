@@ -36,8 +36,8 @@ import os
 import queue
 import secrets
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -318,9 +318,29 @@ class _Scorer:
                     .order_by(households.c.created_at, households.c.household_id)
                 ).scalars()
             )
-        scored = s.vault.score_compute(subjects, s.models)
+        # A household dissolved since the batch was read is gone from the vault: left out.
+        scored = s.vault.score_compute(subjects, s.models, skip_gone=True)
+        if scored.gone:
+            with s.main.connect() as conn:
+                _check_dissolved(conn, scored.gone)
         entries = prepared_score_entries(s.vault, scored.events, "rescore", job=self.job_id)
         return _Computed(batch.batch_no, scored, entries)
+
+
+def _check_dissolved(conn: Connection, subjects: Sequence[str]) -> None:
+    """Refuse to leave out households whose vault record is erased or missing while they are
+    still registered: a dissolution deletes the household before it erases its record, so
+    that is no dissolution but a register out of step with its vault."""
+    from identity.rsu import households
+
+    still = conn.execute(
+        select(func.count()).where(among(conn, households.c.vault_subject, list(subjects)))
+    ).scalar_one()
+    if still:
+        raise CliError(
+            f"{still} registered households have no vault record (erased or missing); "
+            "the rescoring cannot score them"
+        )
 
 
 class _Writer:
@@ -383,15 +403,24 @@ class _Writer:
         from gateway.rsu import prepared_score_entries
 
         s = self.stores
-        original = computed.scored.events
+        original = {
+            before.subject: (before, entry)
+            for before, entry in zip(computed.scored.events, computed.entries, strict=True)
+        }
         events = s.vault.score_store(computed.scored, s.models, conn=conn)
+        if len(events) < len(original):
+            # Erased since it was computed: dissolved meanwhile (or refused, if registered).
+            kept = {e.subject for e in events}
+            with nullcontext(conn) if conn is not None else s.main.connect() as main:
+                _check_dissolved(main, [subject for subject in original if subject not in kept])
         # A household whose declaration changed since it was computed was scored again by the
         # store: its entry is made again, from its new event.
-        entries = [
-            entry if event is before
-            else prepared_score_entries(s.vault, [event], "rescore", job=self.job_id)[0]
-            for event, before, entry in zip(events, original, computed.entries, strict=True)
-        ]  # fmt: skip
+        entries = []
+        for event in events:
+            before, entry = original[event.subject]
+            if event is not before:
+                (entry,) = prepared_score_entries(s.vault, [event], "rescore", job=self.job_id)
+            entries.append(entry)
         if row.claimed_at_ns is not None:
             # A run died inside this batch: its audit entries may already be in the log.
             seen = self._already_audited(row.claimed_at_ns)

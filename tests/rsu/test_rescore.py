@@ -429,3 +429,93 @@ def test_a_job_planned_as_household_id_ranges_by_an_earlier_release_still_runs(
     report = run_rescore(settings, "v2", models_dir=tmp_path / "models", batch_size=3, workers=1)
     assert report.resumed and report.job_id == job_id and report.scored_now == count
     check_every_household_once(services, settings, tmp_path / "models", digests, count)
+
+
+def _plan_v2(settings: Settings, tmp_path: Path, batch_size: int) -> str:
+    from gateway.cli.rsu import _plan, _Stores
+
+    stores = _Stores(settings, "v2", tmp_path / "models")
+    try:
+        job_id, _ = _plan(stores.main, ModelSet.load("v2", tmp_path / "models"), "v2", batch_size)
+    finally:
+        stores.close()
+    return job_id
+
+
+def _a_household(services: Services) -> str:
+    with services.engines["main"].connect() as conn:
+        return str(conn.execute(select(households.c.household_id).limit(1)).scalar_one())
+
+
+def test_a_household_dissolved_as_its_batch_is_read_is_left_out_and_the_job_finishes(
+    services: Services, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vault import Vault
+
+    count = populate(services, 60, 14)
+    digests = write_v2(tmp_path / "models")
+    household = services.households.get(_a_household(services))
+    compute = Vault.score_compute
+
+    def dissolve_first(vault: Vault, subjects: list[str], *args: object, **kw: bool) -> object:
+        # Between the batch's read of its households and the vault's read of their records:
+        # what the last member's departure does.
+        if household.vault_subject in subjects:
+            services.households._dissolve(household)
+        return compute(vault, subjects, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Vault, "score_compute", dissolve_first)
+    report = run_rescore(settings, "v2", models_dir=tmp_path / "models", batch_size=3, workers=1)
+    assert report.households == count and report.scored_now == count - 1
+    # Every household still registered is scored and audited once; the dissolved one never.
+    check_every_household_once(services, settings, tmp_path / "models", digests, count - 1)
+    tag = services.vault.subject_tag(household.vault_subject)
+    assert not [e for e in _job_entries(services) if e.entry.subject == tag]
+
+
+def test_a_household_dissolved_between_scoring_and_writing_is_left_out_of_the_batch(
+    services: Services, settings: Settings, tmp_path: Path
+) -> None:
+    import pickle
+
+    from gateway.cli.rsu import _Planned, _Scorer, _Stores, _Writer
+
+    populate(services, 60, 14)
+    write_v2(tmp_path / "models")
+    job_id = _plan_v2(settings, tmp_path, 1000)
+    stores = _Stores(settings, "v2", tmp_path / "models")
+    try:
+        with stores.main.connect() as conn:
+            planned = _Planned(*conn.execute(_Planned.query()).one())
+        computed = pickle.loads(pickle.dumps(_Scorer(stores, job_id).compute(planned)))
+        household = services.households.get(_a_household(services))
+        services.households._dissolve(household)
+        writer = _Writer(stores, job_id, [planned])
+        try:
+            assert writer.write(computed) == len(computed.scored) - 1
+        finally:
+            writer.close()
+        logged = {e.entry.subject for e in _job_entries(services)}
+        assert len(logged) == len(computed.scored) - 1
+        assert services.vault.subject_tag(household.vault_subject) not in logged
+        with stores.main.connect() as conn:
+            assert conn.execute(select(batches.c.status)).scalar_one() == "done"
+    finally:
+        stores.close()
+
+
+def test_a_registered_household_without_its_vault_record_stops_the_rescoring_with_a_clear_error(
+    services: Services, settings: Settings, tmp_path: Path
+) -> None:
+    from gateway.cli import CliError
+
+    populate(services, 60, 14)
+    write_v2(tmp_path / "models")
+    household = services.households.get(_a_household(services))
+    services.vault.erase(household.vault_subject)  # the register still lists the household
+
+    with pytest.raises(CliError, match="registered households have no vault record"):
+        run_rescore(settings, "v2", models_dir=tmp_path / "models", batch_size=1000, workers=1)
+    assert _job_entries(services) == []
+    with services.engines["main"].connect() as conn:
+        assert conn.execute(select(batches.c.status)).scalar_one() != "done"
