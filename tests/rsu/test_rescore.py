@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import random
 import signal
 import subprocess
@@ -13,7 +14,9 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -295,21 +298,8 @@ def test_with_three_databases_a_crash_after_the_audit_append_does_not_audit_twic
 def test_a_household_amended_between_scoring_and_writing_is_scored_and_audited_anew(
     services: Services, settings: Settings, tmp_path: Path
 ) -> None:
-    import pickle
-
-    from gateway.cli.rsu import _plan, _Planned, _Scorer, _Stores, _Writer, jobs
-
-    populate(services, 60, 14)
-    write_v2(tmp_path / "models")
-    models = ModelSet.load("v2", tmp_path / "models")
-    stores = _Stores(settings, "v2", tmp_path / "models")
-    try:
-        job_id, _ = _plan(stores.main, models, "v2", 1000)
-        with stores.main.connect() as conn:
-            planned = _Planned(*conn.execute(_Planned.query()).one())
-            assert conn.execute(select(jobs.c.total)).scalar_one() >= 14
-        # Computed in a scoring process: what reaches the writer went through pickle.
-        computed = pickle.loads(pickle.dumps(_Scorer(stores, job_id).compute(planned)))
+    with _one_computed_batch(services, settings, tmp_path) as (stores, job_id, planned, computed):
+        models = ModelSet.load("v2", tmp_path / "models")
         with services.engines["main"].connect() as conn:
             subject = conn.execute(select(households.c.vault_subject).limit(1)).scalar_one()
         before = {e.subject: e for e in computed.scored.events}[subject]
@@ -318,11 +308,7 @@ def test_a_household_amended_between_scoring_and_writing_is_scored_and_audited_a
                            "education": "none", "occupation": "inactive",
                            "disability": False}],
         )  # fmt: skip
-        writer = _Writer(stores, job_id, [planned])
-        try:
-            assert writer.write(computed) == len(computed.scored)
-        finally:
-            writer.close()
+        assert _write(stores, job_id, planned, computed) == len(computed.scored)
         # The stored score and its audit entry are of the amended declaration.
         again = services.vault.score_compute([subject], models).events[0]
         assert again.inputs_digest != before.inputs_digest
@@ -336,8 +322,6 @@ def test_a_household_amended_between_scoring_and_writing_is_scored_and_audited_a
             if f"inputs_digest:{before.inputs_digest}" in e.entry.reasons
         ]  # fmt: skip
         assert len(_job_entries(services)) == len(computed.scored)
-    finally:
-        stores.close()
 
 
 def test_batches_follow_the_registration_order_and_cover_each_household_once(
@@ -431,15 +415,36 @@ def test_a_job_planned_as_household_id_ranges_by_an_earlier_release_still_runs(
     check_every_household_once(services, settings, tmp_path / "models", digests, count)
 
 
-def _plan_v2(settings: Settings, tmp_path: Path, batch_size: int) -> str:
-    from gateway.cli.rsu import _plan, _Stores
+@contextmanager
+def _one_computed_batch(
+    services: Services, settings: Settings, tmp_path: Path
+) -> Iterator[tuple[Any, str, Any, Any]]:
+    """A populated register, a v2 job of one batch, and that batch computed as a scoring
+    process computes it (what reaches the writer went through pickle); the stores close after."""
+    from gateway.cli.rsu import _plan, _Planned, _Scorer, _Stores, jobs
 
+    populate(services, 60, 14)
+    write_v2(tmp_path / "models")
     stores = _Stores(settings, "v2", tmp_path / "models")
     try:
-        job_id, _ = _plan(stores.main, ModelSet.load("v2", tmp_path / "models"), "v2", batch_size)
+        job_id, _ = _plan(stores.main, ModelSet.load("v2", tmp_path / "models"), "v2", 1000)
+        with stores.main.connect() as conn:
+            planned = _Planned(*conn.execute(_Planned.query()).one())
+            assert conn.execute(select(jobs.c.total)).scalar_one() >= 14
+        computed = pickle.loads(pickle.dumps(_Scorer(stores, job_id).compute(planned)))
+        yield stores, job_id, planned, computed
     finally:
         stores.close()
-    return job_id
+
+
+def _write(stores: Any, job_id: str, planned: Any, computed: Any) -> int:
+    from gateway.cli.rsu import _Writer
+
+    writer = _Writer(stores, job_id, [planned])
+    try:
+        return writer.write(computed)
+    finally:
+        writer.close()
 
 
 def _a_household(services: Services) -> str:
@@ -476,32 +481,15 @@ def test_a_household_dissolved_as_its_batch_is_read_is_left_out_and_the_job_fini
 def test_a_household_dissolved_between_scoring_and_writing_is_left_out_of_the_batch(
     services: Services, settings: Settings, tmp_path: Path
 ) -> None:
-    import pickle
-
-    from gateway.cli.rsu import _Planned, _Scorer, _Stores, _Writer
-
-    populate(services, 60, 14)
-    write_v2(tmp_path / "models")
-    job_id = _plan_v2(settings, tmp_path, 1000)
-    stores = _Stores(settings, "v2", tmp_path / "models")
-    try:
-        with stores.main.connect() as conn:
-            planned = _Planned(*conn.execute(_Planned.query()).one())
-        computed = pickle.loads(pickle.dumps(_Scorer(stores, job_id).compute(planned)))
+    with _one_computed_batch(services, settings, tmp_path) as (stores, job_id, planned, computed):
         household = services.households.get(_a_household(services))
         services.households._dissolve(household)
-        writer = _Writer(stores, job_id, [planned])
-        try:
-            assert writer.write(computed) == len(computed.scored) - 1
-        finally:
-            writer.close()
+        assert _write(stores, job_id, planned, computed) == len(computed.scored) - 1
         logged = {e.entry.subject for e in _job_entries(services)}
         assert len(logged) == len(computed.scored) - 1
         assert services.vault.subject_tag(household.vault_subject) not in logged
         with stores.main.connect() as conn:
             assert conn.execute(select(batches.c.status)).scalar_one() == "done"
-    finally:
-        stores.close()
 
 
 def test_a_registered_household_without_its_vault_record_stops_the_rescoring_with_a_clear_error(
