@@ -363,9 +363,11 @@ class Vault:
             # The agency path: one subject, one statement on the hot-path runner.
             plain[subjects[0]] = self._read_one(subjects[0], needed[subjects[0]])[1]
         else:
+            # Every field of each record, with the own tables' only if one of theirs is asked.
+            own = any(not names.isdisjoint(t.OWN_TABLES) for names in needed.values())
             with self._engine.connect() as conn:
                 for chunk in chunks(subjects):
-                    rows, _kinds = self._chunk_rows(conn, chunk)
+                    rows, _kinds = self._chunk_rows(conn, chunk, own=own)
                     plain.update(self._decrypt(conn, rows, needed))
         results: list[dict[str, object]] = []
         for (subject, _names, decision), names in zip(requests, wanted, strict=True):
@@ -380,11 +382,16 @@ class Vault:
         return results
 
     def _chunk_rows(
-        self, conn: Connection, chunk: Sequence[str], names: Sequence[str] | None = None
+        self,
+        conn: Connection,
+        chunk: Sequence[str],
+        names: Sequence[str] | None = None,
+        *,
+        own: bool = True,
     ) -> tuple[_SubjectRows, dict[str, str]]:
-        """Some subjects' rows (only the fields ``names``, if given) and record kinds, in one
-        statement."""
-        query = t.record_query(lambda column: among(conn, column, chunk), names)
+        """Some subjects' rows (only the fields ``names``, if given; ``own``: see
+        :func:`vault.tables.record_query`) and record kinds, in one statement."""
+        query = t.record_query(lambda column: among(conn, column, chunk), names, own=own)
         return _record_rows(chunk, conn.execute(query).all())
 
     def _subject_rows(self, subject: str, names: Iterable[str]) -> tuple[_SubjectRows, str | None]:

@@ -94,3 +94,18 @@ def test_a_stored_score_is_replaced_in_its_table_and_erased_with_the_record(
     assert _rows(vault, t.fields, "hh-2") == []
     with pytest.raises(Erased):
         vault.reveal("hh-2", ["score"], policy.seal("hh-2", ("score",)))
+
+
+def test_many_reveals_read_the_score_from_its_table_only_when_one_asks_for_it(
+    vault: Vault, policy: PolicyStandIn
+) -> None:
+    vault.store_many(
+        [
+            ("hh-3", "household", {**HOUSEHOLD, "score": "9.5 v1 ab"}),
+            ("hh-4", "household", {**HOUSEHOLD, "size": 3, "score": "7.75 v1 ab"}),
+        ]
+    )
+    sizes = [(s, ["size"], policy.seal(s, ("size",))) for s in ("hh-3", "hh-4")]
+    assert vault.reveal_many(sizes) == [{"size": 1}, {"size": 3}]
+    mixed = [sizes[0], ("hh-4", ["score", "size"], policy.seal("hh-4", ("score", "size")))]
+    assert vault.reveal_many(mixed) == [{"size": 1}, {"score": "7.75 v1 ab", "size": 3}]
