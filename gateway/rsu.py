@@ -66,9 +66,7 @@ def score_entries(
                 time_ns=now,
                 actor=SYSTEM_ACTOR,  # type: ignore[arg-type]
                 action=SCORE_ACTION,
-                # The head's tag (the convention of the access log: subject_tag(IDCS)), else
-                # the household record's own.
-                subject=event.head_tag or vault.subject_tag(event.subject),
+                subject=_entry_subject(vault, event),
                 fields=SCORE_FIELDS,
                 purpose=SCORE_PURPOSE,
                 legal_basis={"type": "law", "ref": "Law 72.18 (RSU socio-economic index)"},
@@ -100,9 +98,14 @@ def prepared_score_entries(
             sample = event._replace(inputs_digest=_DIGEST_SLOT, head_tag=_SUBJECT_SLOT)
             (entry,) = score_entries(vault, [sample], reason, job=job)
             template = templates[model] = EntryTemplate(entry, (_SUBJECT_SLOT, _DIGEST_SLOT))
-        subject = event.head_tag or vault.subject_tag(event.subject)
-        out.append(template.prepare((subject, event.inputs_digest)))
+        out.append(template.prepare((_entry_subject(vault, event), event.inputs_digest)))
     return out
+
+
+def _entry_subject(vault: Vault, event: ScoreEvent) -> str:
+    """The subject of a scoring's audit entry: the head's tag (the convention of the access
+    log: subject_tag(IDCS)), else the household record's own."""
+    return event.head_tag or vault.subject_tag(event.subject)
 
 
 def build_household_register(

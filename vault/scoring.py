@@ -81,7 +81,6 @@ LANGUAGES = ("ar", "fr", "en")
 # two fields of their own: they are read as a fallback and deleted when the household is
 # scored again.
 SCORE_FIELD = "score"
-_UNKNOWN = object()  # a subject absent from the vault's rows (its status, erased or not: None)
 _LEGACY_SCORE_FIELDS = ("score_model", "score_model_digest")
 _TEXT = b"s"  # the type tag of a text value's plaintext (vault.envelope.encode_value)
 _DECLARATION_WRITES = "declaration_writes"
@@ -584,7 +583,8 @@ class HouseholdScoring:
         fetched = names if legacy is None else (*names, *_LEGACY_SCORE_FIELDS)
         rows, kinds = v._chunk_rows(conn, chunk, fetched)
         if gone is not None:
-            lost = {s for s in chunk if rows.status.get(s, _UNKNOWN) is not None}
+            status = rows.status
+            lost = {s for s in chunk if s not in status or status[s] is not None}
             if lost:
                 gone.update(lost)
                 chunk = [s for s in chunk if s not in lost]
