@@ -34,6 +34,9 @@ from vault.scoring import (
     ScoredBatch,
     ScoreEvent,
     ScoringModel,
+    Vectors,
+    feature_vector,
+    features,
 )
 
 __all__ = [
@@ -59,7 +62,10 @@ __all__ = [
     "UnknownSubject",
     "Vault",
     "VaultError",
+    "Vectors",
     "check_private_file",
+    "feature_vector",
+    "features",
     "rotate",
     "signing_payload",
 ]

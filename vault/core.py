@@ -10,6 +10,7 @@ A single subject (the agency path) is read in one statement on ``storekit``'s ho
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -17,7 +18,7 @@ import re
 import secrets as pysecrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from decimal import Decimal
@@ -96,8 +97,13 @@ def _this_subject(column: Column[Any]) -> ColumnElement[bool]:
 
 
 _SUBJECT_RECORD = t.record_query(_this_subject, own=False)  # every field of vault_fields
-_SUBJECT_RECORD_OWN = t.record_query(_this_subject)  # and those of their own tables
 _SUBJECT_OWN_FIELD = {name: t.record_query(_this_subject, [name]) for name in t.OWN_TABLES}
+
+
+@functools.cache
+def _subject_record_with(own: frozenset[str]) -> Select[Any]:
+    """Every field of vault_fields and those ``own`` tables' (compiled once a set)."""
+    return t.record_query(_this_subject, own=own)
 
 
 def _subject_record(names: Iterable[str]) -> Select[Any]:
@@ -107,7 +113,7 @@ def _subject_record(names: Iterable[str]) -> Select[Any]:
         return _SUBJECT_RECORD
     if len(wanted) == 1:  # eligibility: the score alone
         return _SUBJECT_OWN_FIELD[own.pop()]
-    return _SUBJECT_RECORD_OWN
+    return _subject_record_with(frozenset(own))
 
 
 @dataclass(frozen=True)
@@ -363,8 +369,8 @@ class Vault:
             # The agency path: one subject, one statement on the hot-path runner.
             plain[subjects[0]] = self._read_one(subjects[0], needed[subjects[0]])[1]
         else:
-            # Every field of each record, with the own tables' only if one of theirs is asked.
-            own = any(not names.isdisjoint(t.OWN_TABLES) for names in needed.values())
+            # Every field of each record, and of the own tables those asked for.
+            own = set().union(*needed.values()) & t.OWN_TABLES.keys()
             with self._engine.connect() as conn:
                 for chunk in chunks(subjects):
                     rows, _kinds = self._chunk_rows(conn, chunk, own=own)
@@ -387,7 +393,7 @@ class Vault:
         chunk: Sequence[str],
         names: Sequence[str] | None = None,
         *,
-        own: bool = True,
+        own: bool | Collection[str] = True,
     ) -> tuple[_SubjectRows, dict[str, str]]:
         """Some subjects' rows (only the fields ``names``, if given; ``own``: see
         :func:`vault.tables.record_query`) and record kinds, in one statement."""

@@ -43,12 +43,15 @@ def _aad(subject: str, field: str, header: bytes) -> bytes:
 
 
 def encode_value(value: object) -> bytes:
-    """Typed plaintext: ``s`` + UTF-8 for text, ``i`` + decimal for integers."""
+    """Typed plaintext: ``s`` + UTF-8 for text, ``i`` + decimal for integers, ``b`` + the
+    bytes themselves (the vault's own derived values, vault.scoring's feature vectors)."""
     if isinstance(value, str):
         return b"s" + value.encode()
     if isinstance(value, int) and not isinstance(value, bool):
         return b"i" + str(value).encode()
-    raise TypeError("the vault stores text and integers only")
+    if isinstance(value, bytes):
+        return b"b" + value
+    raise TypeError("the vault stores text, integers and bytes only")
 
 
 def decode_value(data: bytes) -> object:
@@ -57,6 +60,8 @@ def decode_value(data: bytes) -> object:
         return body.decode()
     if tag == b"i":
         return int(body)
+    if tag == b"b":
+        return body
     raise IntegrityError("field plaintext has an unknown type tag")
 
 

@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import re
+import struct
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
@@ -69,6 +70,8 @@ __all__ = [
     "ScoreEvent",
     "ScoredBatch",
     "ScoringModel",
+    "Vectors",
+    "feature_vector",
     "features",
 ]
 
@@ -83,6 +86,10 @@ LANGUAGES = ("ar", "fr", "en")
 SCORE_FIELD = "score"
 _LEGACY_SCORE_FIELDS = ("score_model", "score_model_digest")
 _TEXT = b"s"  # the type tag of a text value's plaintext (vault.envelope.encode_value)
+_BYTES = b"b"  # and of a bytes value's (a feature vector)
+# What a score was computed from (_Scored.source): a stored feature vector or the declaration,
+# then that ciphertext's header and nonce. A rewrite of either draws a new nonce.
+_FROM_VECTOR, _FROM_DECLARATION = b"v", b"d"
 _DECLARATION_WRITES = "declaration_writes"
 
 
@@ -216,6 +223,71 @@ def features(declaration: Mapping[str, Any]) -> dict[str, float | str]:
         raise InvalidRecord("household declaration is malformed") from None
 
 
+# -- feature vectors -------------------------------------------------------------------------
+# What a household was last scored from, kept encrypted beside its declaration (the record's
+# field "features", vault.tables.features): a rescoring decrypts these few hundred bytes and
+# reads the numbers straight into numpy, where deriving them from the declaration means
+# parsing and walking some 2 KiB of JSON a household. Written by the scoring only, deleted
+# whenever the declaration is rewritten (vault.tables.DERIVED) or erased: a vector present is
+# always the one its record's declaration gives today.
+#
+# Layout: the format and the first 4 bytes of a digest of the catalogue (a vector from
+# another catalogue is derived again, never misread), the numeric variables as little-endian
+# float64 in catalogue order, then, as UTF-8 separated by U+001F: the area, the region, the
+# head's IDCS (for the audit entry's subject) and the categorical variables' levels.
+FEATURES_FIELD = "features"
+_NUMERIC_ORDER = tuple(sorted(NUMERIC_FEATURES))
+_CATEGORICAL_ORDER = tuple(sorted(CATEGORICAL_FEATURES))
+_VECTOR_HEADER = (
+    b"\x01"
+    + hashlib.sha256("\n".join((*_NUMERIC_ORDER, "", *_CATEGORICAL_ORDER)).encode()).digest()[:4]
+)
+_NUMBERS = struct.Struct(f"<{len(_NUMERIC_ORDER)}d")
+_NUMBERS_AT = len(_VECTOR_HEADER)
+_STRINGS_AT = _NUMBERS_AT + _NUMBERS.size
+_SEP = "\x1f"
+_AREA, _REGION, _HEAD, _LEVELS = 0, 1, 2, 3  # positions among a vector's strings
+_STRINGS = _LEVELS + len(_CATEGORICAL_ORDER)
+
+
+def feature_vector(declaration: Mapping[str, Any]) -> bytes:
+    """The feature vector of one declaration (see above). Raises :class:`InvalidRecord`, naming
+    no value, when the declaration is malformed."""
+    f = features(declaration)
+    strings = (
+        str(declaration.get("area")),
+        str(declaration.get("region")),
+        _head_idcs(declaration) or "",
+        *(str(f[name]) for name in _CATEGORICAL_ORDER),
+    )
+    if any(_SEP in text for text in strings):
+        raise InvalidRecord("household declaration is malformed")
+    numbers = _NUMBERS.pack(*(float(f[name]) for name in _NUMERIC_ORDER))
+    return _VECTOR_HEADER + numbers + _SEP.join(strings).encode()
+
+
+def _current_vector(blob: bytes) -> bool:
+    """Whether a stored vector is of this catalogue (else it is derived again)."""
+    return blob.startswith(_VECTOR_HEADER)
+
+
+class Vectors(NamedTuple):
+    """Feature vectors of a batch, decoded: one row of numbers and one tuple of strings each."""
+
+    numbers: np.ndarray[Any, Any]  # (households, numeric variables), catalogue order
+    strings: list[list[str]]  # area, region, head's IDCS, levels in catalogue order
+
+    @classmethod
+    def decode(cls, blobs: Sequence[bytes]) -> Vectors:
+        numbers = np.frombuffer(
+            b"".join([blob[_NUMBERS_AT:_STRINGS_AT] for blob in blobs]), dtype="<f8"
+        ).reshape(len(blobs), len(_NUMERIC_ORDER))
+        strings = [blob[_STRINGS_AT:].decode().split(_SEP) for blob in blobs]
+        if any(len(row) != _STRINGS for row in strings):
+            raise IntegrityError("a stored feature vector is malformed")
+        return cls(numbers, strings)
+
+
 # -- models ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Variable:
@@ -320,6 +392,15 @@ class ScoringModel:
                     columns.append(coefficient)
                 self._categorical.append((var.name, index))
         self.beta = np.array(columns, dtype=np.float64)
+        # Where a vector's numbers go in the design matrix (Vectors: catalogue order).
+        self._vector_columns = np.array([col for _name, col in self._numeric], dtype=np.intp)
+        self._vector_numbers = np.array(
+            [_NUMERIC_ORDER.index(name) for name, _col in self._numeric], dtype=np.intp
+        )
+        self._vector_levels = [
+            (_LEVELS + _CATEGORICAL_ORDER.index(name), name, index)
+            for name, index in self._categorical
+        ]
         self._quantum = Decimal(1).scaleb(-self.decimals)
 
     @classmethod
@@ -348,6 +429,33 @@ class ScoringModel:
                 raise InvalidRecord(f"household declaration: unknown level for {name}")
             x[everyone, columns] = 1.0
         return x
+
+    def matrix_of(self, vectors: Vectors) -> np.ndarray[Any, Any]:
+        """The design matrix of decoded feature vectors: the same matrix :meth:`matrix` builds
+        from the same declarations' features (tested equal)."""
+        rows = vectors.strings
+        n = len(rows)
+        x = np.zeros((n, len(self.beta)), dtype=np.float64)
+        x[:, self._vector_columns] = vectors.numbers[:, self._vector_numbers]
+        everyone = np.arange(n)
+        for position, name, index in self._vector_levels:
+            columns = [index.get(row[position], -1) for row in rows]
+            if -1 in columns:
+                raise InvalidRecord(f"household declaration: unknown level for {name}")
+            x[everyone, columns] = 1.0
+        return x
+
+    def scores_of(self, vectors: Vectors) -> list[str]:
+        """The published scores of decoded feature vectors (as :meth:`scores` of their
+        declarations)."""
+        regions, default = self.regions, self.territorial_default
+        territorial = np.fromiter(
+            (regions.get(row[_REGION], default) for row in vectors.strings),
+            np.float64,
+            count=len(vectors.strings),
+        )
+        raw = self.matrix_of(vectors) @ self.beta + territorial + self.intercept
+        return [self.quantise(float(v)) for v in raw]
 
     def raw_scores(self, declarations: Sequence[Mapping[str, Any]]) -> np.ndarray[Any, Any]:
         """Unrounded index of each declaration: intercept + X·β + territorial coefficient."""
@@ -453,7 +561,9 @@ class ScoreEvent(NamedTuple):
 class _Scored(NamedTuple):
     rows: list[tuple[str, str, bytes]]  # the encrypted score: (subject, field, ciphertext)
     event: ScoreEvent
-    source: bytes  # header and nonce of the declaration ciphertext that was scored
+    # What the score was computed from: _FROM_VECTOR or _FROM_DECLARATION, then the header and
+    # nonce of that ciphertext.
+    source: bytes
 
 
 class ScoredBatch:
@@ -567,14 +677,14 @@ class HouseholdScoring:
         chunk: Sequence[str],
         names: Sequence[str],
         *,
-        raw: dict[str, bytes] | None = None,
+        raw: dict[tuple[str, str], bytes] | None = None,
         decode: bool = True,
         legacy: set[str] | None = None,
         gone: set[str] | None = None,
     ) -> tuple[dict[str, dict[str, object]], dict[str, tuple[int, AESGCM]]]:
         """Decrypt ``names`` of household records; also the current data key of each (one
-        statement reads them all: :meth:`Vault._chunk_rows`). ``raw`` receives the declaration
-        ciphertexts; without ``decode`` the values are typed plaintexts (``Vault._decrypt``).
+        statement reads them all: :meth:`Vault._chunk_rows`). ``raw`` receives the ciphertexts
+        of ``names``; without ``decode`` the values are typed plaintexts (``Vault._decrypt``).
         ``gone`` receives the subjects erased or unknown, which are then left out rather than
         refused."""
         v = self._vault
@@ -605,7 +715,7 @@ class HouseholdScoring:
         aeads: dict[tuple[str, int], AESGCM] = {}
         out = v._decrypt(conn, rows, {s: set(names) for s in chunk}, aeads, decode=decode)
         if raw is not None:
-            raw.update((s, c) for s, field, c in rows.fields if field == "declaration")
+            raw.update(((s, field), c) for s, field, c in rows.fields if field in names)
         key_rows = rows.keys
         current: dict[str, tuple[int, AESGCM]] = {}
         for subject in chunk:
@@ -714,7 +824,7 @@ class HouseholdScoring:
             legacy = batch._legacy
         else:
             legacy = self._rescore_stale(conn, computed, models, skip_gone=batch._gone is not None)
-        _upsert_scores(conn, [row for scored in computed.values() for row in scored.rows])
+        _upsert_own(conn, [row for scored in computed.values() for row in scored.rows])
         for chunk in chunks(legacy):
             conn.execute(
                 delete(t.fields).where(
@@ -735,12 +845,19 @@ class HouseholdScoring:
         it was computed; returns the households that still hold a three-field score. With
         ``skip_gone``, one erased since is dropped from ``computed`` (see :meth:`compute`)."""
         ordered = list(computed)
-        # A declaration rewritten since (amend_household) has a new random nonce: its header
-        # and nonce tell it apart, without reading the whole ciphertext again. The same read
+        # A declaration rewritten since (amend_household) has a new random nonce, and its
+        # feature vector is deleted with it: the header and nonce of what each score was
+        # computed from tell it apart, without reading a whole ciphertext again. The same read
         # finds the records that still hold a score in the earlier three-field form.
         current: dict[str, bytes] = {}
         legacy: dict[str, None] = {}
         for chunk in chunks(ordered):
+            for subject, head in conn.execute(
+                select(
+                    t.features.c.subject, func.substr(t.features.c.ciphertext, 1, _NONCE_END)
+                ).where(among(conn, t.features.c.subject, chunk))
+            ).all():
+                current[subject] = _FROM_VECTOR + bytes(head)
             for subject, name, head in conn.execute(
                 select(
                     t.fields.c.subject,
@@ -752,7 +869,9 @@ class HouseholdScoring:
                 )
             ).all():
                 if name == "declaration":
-                    current[subject] = bytes(head)
+                    # A score computed from the declaration compares with the declaration.
+                    if computed[subject].source[:1] == _FROM_DECLARATION:
+                        current[subject] = _FROM_DECLARATION + bytes(head)
                 else:
                     legacy[subject] = None
         stale = [s for s in ordered if current.get(s) != computed[s].source]
@@ -772,36 +891,38 @@ class HouseholdScoring:
         legacy: set[str] | None = None,
         gone: set[str] | None = None,
     ) -> dict[str, _Scored]:
-        """Per subject: the encrypted score rows, the event, and the head of the declaration
-        ciphertext the score was computed from. ``gone``: see :meth:`_read`."""
+        """Per subject: the encrypted score rows (and the feature vector's, when it was derived
+        here), the event, and the source the score was computed from. ``gone``: see
+        :meth:`_read`."""
         v = self._vault
-        raw: dict[str, bytes] = {}
-        # The declaration's UTF-8 as decrypted: parsed and MACed as it is, never decoded into
-        # a str only to be encoded again (twice: by the MAC and by the parser).
-        plain, keys = self._read(
-            conn, chunk, ("declaration",), raw=raw, decode=False, legacy=legacy, gone=gone
-        )
+        raw: dict[tuple[str, str], bytes] = {}
+        plain, keys = self._read(conn, chunk, (FEATURES_FIELD,), raw=raw, decode=False, gone=gone)
+        if gone:
+            chunk = [s for s in chunk if s not in gone]
+        blobs: dict[str, bytes] = {}
+        sources: dict[str, bytes] = {}
+        derive: list[str] = []
+        for subject in chunk:
+            typed = plain[subject].get(FEATURES_FIELD)
+            if isinstance(typed, bytes) and typed[:1] == _BYTES and _current_vector(typed[1:]):
+                blobs[subject] = typed[1:]
+                sources[subject] = _FROM_VECTOR + raw[(subject, FEATURES_FIELD)][:_NONCE_END]
+            else:
+                derive.append(subject)
+        derived = self._derive(conn, derive, blobs, sources, legacy=legacy, gone=gone)
         if gone:
             chunk = [s for s in chunk if s not in gone]
         now = v._clock()
-        by_model: dict[str, tuple[ScoringModel, list[int], list[Any]]] = {}
-        texts: list[bytes] = []
-        heads: list[str | None] = []
-        for i, subject in enumerate(chunk):
-            typed = plain[subject].get("declaration")
-            if not isinstance(typed, bytes) or typed[:1] != _TEXT:
-                raise InvalidRecord("household record has no declaration")
-            text = typed[1:]
-            texts.append(text)
-            declaration = _declaration(text)
-            heads.append(_head_tag(v, declaration))
-            model = _select(models, declaration.get("area"))
-            entry = by_model.setdefault(model.digest, (model, [], []))
-            entry[1].append(i)
-            entry[2].append(declaration)
+        ordered = [blobs[s] for s in chunk]
+        vectors = Vectors.decode(ordered)
+        by_model: dict[str, tuple[ScoringModel, list[int]]] = {}
+        for i, row in enumerate(vectors.strings):
+            model = _select(models, row[_AREA])
+            by_model.setdefault(model.digest, (model, []))[1].append(i)
         scored: list[tuple[ScoringModel, str] | None] = [None] * len(chunk)
-        for model, positions, declarations in by_model.values():
-            for i, value in zip(positions, model.scores(declarations), strict=True):
+        for model, positions in by_model.values():
+            part = Vectors(vectors.numbers[positions], [vectors.strings[i] for i in positions])
+            for i, value in zip(positions, model.scores_of(part), strict=True):
                 scored[i] = (model, value)
         out: dict[str, _Scored] = {}
         for i, subject in enumerate(chunk):
@@ -809,19 +930,54 @@ class HouseholdScoring:
             assert result is not None
             model, value = result
             key_id, aead = keys[subject]
-            rows = encrypt_record(
-                aead, key_id, subject, {SCORE_FIELD: f"{value} {model.version} {model.digest}"}
-            )
+            values: dict[str, object] = {SCORE_FIELD: f"{value} {model.version} {model.digest}"}
+            if subject in derived:
+                values[FEATURES_FIELD] = ordered[i]
+            head = vectors.strings[i][_HEAD]
             event = ScoreEvent(
                 subject=subject,
                 model_version=model.version,
                 model_digest=model.digest,
-                inputs_digest=v.mac(_INPUTS_LABEL, texts[i]).hex(),
+                inputs_digest=v.mac(_INPUTS_LABEL, ordered[i]).hex(),
                 scored_at_ns=now,
-                head_tag=heads[i],
+                head_tag=v.subject_tag(head) if head else None,
             )
-            out[subject] = _Scored(rows, event, raw[subject][:_NONCE_END])
+            out[subject] = _Scored(encrypt_record(aead, key_id, subject, values), event,
+                                   sources[subject])  # fmt: skip
         return out
+
+    def _derive(
+        self,
+        conn: Connection,
+        chunk: Sequence[str],
+        blobs: dict[str, bytes],
+        sources: dict[str, bytes],
+        *,
+        legacy: set[str] | None = None,
+        gone: set[str] | None = None,
+    ) -> set[str]:
+        """The feature vectors of households that have none (never scored by this release, or
+        their declaration rewritten since), derived from their declaration into ``blobs``;
+        returns those households. The legacy three-field scores are found here: a record
+        holding one has never had a vector (the store that writes a vector deletes them)."""
+        if not chunk:
+            return set()
+        raw: dict[tuple[str, str], bytes] = {}
+        # The declaration's UTF-8 as decrypted: parsed as it is, never decoded into a str.
+        plain, _keys = self._read(
+            conn, chunk, ("declaration",), raw=raw, decode=False, legacy=legacy, gone=gone
+        )
+        derived: set[str] = set()
+        for subject in chunk:
+            if gone and subject in gone:
+                continue
+            typed = plain[subject].get("declaration")
+            if not isinstance(typed, bytes) or typed[:1] != _TEXT:
+                raise InvalidRecord("household record has no declaration")
+            blobs[subject] = feature_vector(_declaration(typed[1:]))
+            sources[subject] = _FROM_DECLARATION + raw[(subject, "declaration")][:_NONCE_END]
+            derived.add(subject)
+        return derived
 
     def amend_members(
         self,
@@ -987,13 +1143,13 @@ def _declaration(text: str | bytes) -> dict[str, Any]:
     return declaration
 
 
-def _head_tag(vault: Vault, declaration: Mapping[str, Any]) -> str | None:
+def _head_idcs(declaration: Mapping[str, Any]) -> str | None:
     members = declaration.get("members")
     if isinstance(members, list):
         for member in members:
             if isinstance(member, dict) and member.get("relation") == "head":
                 idcs = member.get("idcs")
-                return vault.subject_tag(idcs) if isinstance(idcs, str) else None
+                return idcs if isinstance(idcs, str) else None
     return None
 
 
@@ -1013,28 +1169,30 @@ def _decimal(value: Decimal | str) -> Decimal:
     return result
 
 
-_SQLITE_UPSERT_SCORES = (
-    "INSERT INTO vault_scores (subject, ciphertext) VALUES (?, ?) "
+_SQLITE_UPSERT = (
+    "INSERT INTO {table} (subject, ciphertext) VALUES (?, ?) "
     "ON CONFLICT (subject) DO UPDATE SET ciphertext = excluded.ciphertext"
 )
-_PG_UPSERT_SCORES = (
-    "INSERT INTO vault_scores (subject, ciphertext) "
+_PG_UPSERT = (
+    "INSERT INTO {table} (subject, ciphertext) "
     "SELECT * FROM unnest(%(s)b::text[], %(c)b::bytea[]) "
     "ON CONFLICT (subject) DO UPDATE SET ciphertext = EXCLUDED.ciphertext"
 )
 
 
-def _upsert_scores(conn: Connection, rows: Sequence[tuple[str, str, bytes]]) -> None:
-    """Insert or replace the score ciphertexts of (subject, "score", ciphertext) rows in
-    their table (vault.tables.scores): one statement, the rows handed to the driver as they
-    are (SQLite's executemany loops in C; PostgreSQL gets two arrays that ``unnest`` turns back
-    into rows, sent in binary: no hex text of every ciphertext), with none of SQLAlchemy's
-    per-row parameter processing."""
-    scores = [(subject, c) for subject, _score, c in rows]
-    if not scores:
-        return
-    if conn.dialect.name == "postgresql":
-        subjects, ciphertexts = (list(c) for c in zip(*scores, strict=True))
-        conn.exec_driver_sql(_PG_UPSERT_SCORES, {"s": subjects, "c": ciphertexts})
-    else:
-        conn.exec_driver_sql(_SQLITE_UPSERT_SCORES, scores)
+def _upsert_own(conn: Connection, rows: Sequence[tuple[str, str, bytes]]) -> None:
+    """Insert or replace (subject, field, ciphertext) rows of fields kept in a table of their
+    own (vault.tables.OWN_TABLES: the score, the feature vector): one statement a table, the
+    rows handed to the driver as they are (SQLite's executemany loops in C; PostgreSQL gets two
+    arrays that ``unnest`` turns back into rows, sent in binary: no hex text of every
+    ciphertext), with none of SQLAlchemy's per-row parameter processing."""
+    for name, table in t.OWN_TABLES.items():
+        found = [(subject, c) for subject, field, c in rows if field == name]
+        if not found:
+            continue
+        if conn.dialect.name == "postgresql":
+            subjects, ciphertexts = (list(c) for c in zip(*found, strict=True))
+            statement = _PG_UPSERT.format(table=table.name)
+            conn.exec_driver_sql(statement, {"s": subjects, "c": ciphertexts})
+        else:
+            conn.exec_driver_sql(_SQLITE_UPSERT.format(table=table.name), found)

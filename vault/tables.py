@@ -6,7 +6,7 @@ by the KEK. Subject ids are the registry's opaque vault ids, never an IDCS or a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -33,6 +33,7 @@ __all__ = [
     "OWN_TABLES",
     "counters",
     "data_keys",
+    "features",
     "fields",
     "metadata",
     "record_query",
@@ -84,8 +85,21 @@ scores = Table(
     Column("ciphertext", LargeBinary, nullable=False),
 )
 
+# The vector of model variables a household was last scored from (vault.scoring, migration
+# vault_0004): a rescoring decrypts it instead of parsing the whole declaration. Written by the
+# scoring only, as the record's field "features", and deleted whenever the declaration it was
+# derived from is rewritten (write_fields) or erased.
+features = Table(
+    "vault_features",
+    metadata,
+    Column("subject", String(128), primary_key=True),
+    Column("ciphertext", LargeBinary, nullable=False),
+)
+
 # Fields kept in a table of their own, (subject, ciphertext) rows, rather than in vault_fields.
-OWN_TABLES: dict[str, Table] = {"score": scores}
+OWN_TABLES: dict[str, Table] = {"score": scores, "features": features}
+# Fields derived from another: rewriting the source deletes them (the vault derives them again).
+DERIVED: dict[str, tuple[str, ...]] = {"declaration": ("features",)}
 
 secrets = Table(
     "vault_secrets",
@@ -120,7 +134,7 @@ def record_query(
     match: Callable[[Column[Any]], ColumnElement[bool]],
     names: Sequence[str] | None = None,
     *,
-    own: bool = True,
+    own: bool | Collection[str] = True,
 ) -> Select[Any]:
     """Status, wrapped data keys and field ciphertexts (only ``names``, if given) of the
     subjects ``match`` selects, in one statement and so one snapshot: a row per (key version,
@@ -130,9 +144,13 @@ def record_query(
     applied to every table's subject column, not only the first: each table is then searched
     by its own index (with the set named on vault_subjects alone, PostgreSQL's planner may
     hash-join the whole data-key table against it). Fields of :data:`OWN_TABLES` come from
-    their table, as rows of the same shape; without ``names``, only if ``own``."""
+    their table, as rows of the same shape; without ``names``, those ``own`` names (all of
+    them if True)."""
     wanted = None if names is None else list(names)
-    tables = [name for name in OWN_TABLES if (own if wanted is None else name in wanted)]
+    if wanted is None:
+        tables = [n for n in OWN_TABLES if (own if isinstance(own, bool) else n in own)]
+    else:
+        tables = [n for n in OWN_TABLES if n in wanted]
     rest = None if wanted is None else [name for name in wanted if name not in OWN_TABLES]
     sources: list[Select[Any]] = []
     if rest is None or rest or not tables:
@@ -178,7 +196,12 @@ def write_fields(
 ) -> None:
     """Delete the ``replaced`` (subject, field) ciphertexts and insert ``rows`` (subject,
     field, ciphertext), inside ``conn``'s transaction: each field in its table, vault_fields
-    or its own (:data:`OWN_TABLES`)."""
+    or its own (:data:`OWN_TABLES`). Replacing a field deletes the fields derived from it
+    (:data:`DERIVED`)."""
+    replaced = [
+        *replaced,
+        *((subject, d) for subject, name in replaced for d in DERIVED.get(name, ())),
+    ]
     general = [{"s": subject, "f": name} for subject, name in replaced if name not in OWN_TABLES]
     if general:
         conn.execute(

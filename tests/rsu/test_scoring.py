@@ -296,8 +296,9 @@ def test_a_score_stored_in_the_earlier_three_field_form_is_read_and_replaced_whe
         return {row.field for row in rows}
 
     # The record as an earlier release wrote it: the index alone in "score", the model's
-    # version and digest in two fields of their own.
+    # version and digest in two fields of their own, and no feature vector.
     with rsu.vault.engine.begin() as conn:
+        conn.execute(t.features.delete().where(t.features.c.subject == subject))
         key_id, aead = rsu.vault._current_keys(conn, [subject])[subject]
         legacy = {
             "score": current.score,
