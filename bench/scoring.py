@@ -1,14 +1,17 @@
 """RSU national rescoring throughput: households scored per second by the real
-``sijill rsu rescore`` command (claim a batch, decrypt the declaration in the vault, score with
-numpy, encrypt the score, one audit entry per household, commit the batch), against the bare
-numpy scoring of the same plaintext declarations in the same run.
+``sijill rsu rescore`` command (claim a batch, decrypt each household's feature vector in the
+vault, score with numpy, encrypt the score, one audit entry per household, commit the batch),
+against the bare numpy scoring of the same plaintext declarations in the same run.
 
     .venv/bin/python bench/scoring.py [--households 100000] [--workers 2] [--batch 5000]
-                                      [--postgres URL] [--ordered-ids]
+                                      [--postgres URL] [--ordered-ids] [--no-vectors]
 
 ``--households 1000000`` for the large run. SQLite (a temporary data dir) unless ``--postgres``
 names a server (a scratch schema is created and dropped). Household ids and vault subjects are
-random, as the register draws them, unless ``--ordered-ids`` (the best case). Prints one JSON
+random, as the register draws them, unless ``--ordered-ids`` (the best case). Every household
+was scored at registration, which keeps its feature vector; ``--no-vectors`` loads records as a
+release before vectors left them (the first rescoring after the upgrade, which derives each
+vector from the declaration and stores it). Prints one JSON
 object, with the projection to the RSU's 2.8 million households.
 """
 
@@ -72,11 +75,20 @@ def synthetic(n: int, batch: int, seed: int = 1) -> Iterator[list[dict[str, obje
 
 
 def load(
-    settings, chunks: Iterable[list[dict[str, object]]], *, ordered_ids: bool = False
+    settings,
+    chunks: Iterable[list[dict[str, object]]],
+    *,
+    ordered_ids: bool = False,
+    vectors: bool = True,
 ) -> float:  # type: ignore[no-untyped-def]
     """Put the households in the vault and the main store directly (setup, not measured).
     Returns the seconds the bare numpy scoring of the same declarations took (the baseline:
-    features + X·β on plaintext already in memory, no decryption, storage or audit)."""
+    features + X·β on plaintext already in memory, no decryption, storage or audit).
+
+    Each household is then scored by the vault, as registration does, which also keeps the
+    feature vector it scored from (vault.scoring). Without ``vectors``, the records are as a
+    release before vectors left them: the score stored, no vector (the first rescoring after
+    the upgrade derives every vector from its declaration)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from gateway.keys import build_key_provider
@@ -137,7 +149,7 @@ def load(
                 "members": json.dumps([{"idcs": m["idcs"], "relation": m["relation"]}
                                       for m in members]),
                 "declaration": json.dumps(decl, ensure_ascii=False, separators=(",", ":")),
-                "score": f"{value} {model.version} {model.digest}",
+                **({} if vectors else {"score": f"{value} {model.version} {model.digest}"}),
             }))  # fmt: skip
             # Registered one after another, as through the register (which stamps each).
             created = now + timedelta(microseconds=loaded)
@@ -145,6 +157,8 @@ def load(
                          "model_version": model.version, "scored_at": created,
                          "created_at": created, "updated_at": created})  # fmt: skip
         vault.store_many(records)
+        if vectors:
+            vault.score_many([subject for subject, _kind, _fields in records], models)
         with engine.begin() as conn:
             conn.execute(insert(households), rows)
     provider.close()
@@ -202,6 +216,12 @@ def main() -> None:
         help="household ids and vault subjects in load order (best case), not random",
     )
     parser.add_argument(
+        "--no-vectors",
+        action="store_true",
+        help="records as a release before feature vectors left them (the first rescoring "
+        "after the upgrade)",
+    )
+    parser.add_argument(
         "--separate-stores",
         action="store_true",
         help="SQLite: main, vault and audit in three files (three write locks)",
@@ -234,7 +254,12 @@ def main() -> None:
         db.upgrade(settings.database_urls)
 
         t0 = time.perf_counter()
-        bare_s = load(settings, synthetic(args.households, 1000), ordered_ids=args.ordered_ids)
+        bare_s = load(
+            settings,
+            synthetic(args.households, 1000),
+            ordered_ids=args.ordered_ids,
+            vectors=not args.no_vectors,
+        )
         setup_s = time.perf_counter() - t0 - bare_s
 
         load_before = os.getloadavg()[0]
@@ -268,6 +293,7 @@ def main() -> None:
             "backend": "postgresql" if schema else "sqlite",
             "separate_stores": bool(stores),
             "ids": "ordered" if args.ordered_ids else "random",
+            "feature_vectors": not args.no_vectors,
             "households": args.households,
             "workers": args.workers,
             "batch": args.batch,
