@@ -57,7 +57,7 @@ from vault.errors import (
 from vault.schema import validate
 
 if TYPE_CHECKING:
-    from vault.core import Vault
+    from vault.core import Vault, _SubjectRows
 
 __all__ = [
     "FEATURES",
@@ -712,6 +712,21 @@ class HouseholdScoring:
                 raise Erased("this subject's data was erased")
             if kinds[subject] != "household":
                 raise InvalidRecord("only a household record can be scored")
+        return self._open(conn, rows, names, raw=raw, decode=decode)
+
+    def _open(
+        self,
+        conn: Connection,
+        rows: _SubjectRows,
+        names: Sequence[str],
+        *,
+        raw: dict[tuple[str, str], bytes] | None = None,
+        decode: bool = True,
+    ) -> tuple[dict[str, dict[str, object]], dict[str, tuple[int, AESGCM]]]:
+        """The rest of :meth:`_read`, for rows read already: decrypt ``names``, and unwrap the
+        current data key of each subject."""
+        v = self._vault
+        chunk = rows.subjects
         aeads: dict[tuple[str, int], AESGCM] = {}
         out = v._decrypt(conn, rows, {s: set(names) for s in chunk}, aeads, decode=decode)
         if raw is not None:
@@ -896,20 +911,19 @@ class HouseholdScoring:
         :meth:`_read`."""
         v = self._vault
         raw: dict[tuple[str, str], bytes] = {}
-        plain, keys = self._read(conn, chunk, (FEATURES_FIELD,), raw=raw, decode=False, gone=gone)
-        if gone:
-            chunk = [s for s in chunk if s not in gone]
+        rows = self._vector_rows(conn, chunk)
+        plain, keys = self._open(conn, rows, (FEATURES_FIELD,), raw=raw, decode=False)
         blobs: dict[str, bytes] = {}
         sources: dict[str, bytes] = {}
         derive: list[str] = []
         for subject in chunk:
-            typed = plain[subject].get(FEATURES_FIELD)
+            typed = plain.get(subject, {}).get(FEATURES_FIELD)
             if isinstance(typed, bytes) and typed[:1] == _BYTES and _current_vector(typed[1:]):
                 blobs[subject] = typed[1:]
                 sources[subject] = _FROM_VECTOR + raw[(subject, FEATURES_FIELD)][:_NONCE_END]
             else:
                 derive.append(subject)
-        derived = self._derive(conn, derive, blobs, sources, legacy=legacy, gone=gone)
+        derived = self._derive(conn, derive, blobs, sources, keys, legacy=legacy, gone=gone)
         if gone:
             chunk = [s for s in chunk if s not in gone]
         now = v._clock()
@@ -946,27 +960,54 @@ class HouseholdScoring:
                                    sources[subject])  # fmt: skip
         return out
 
+    def _vector_rows(self, conn: Connection, chunk: Sequence[str]) -> _SubjectRows:
+        """The stored feature vectors of ``chunk`` and their records' data keys, in one
+        statement that reads neither the subjects' table nor vault_fields: a vector exists
+        only on a household record that is not erased (the scoring writes it on household
+        records only; erasure deletes it with the keys, in one transaction, and one statement
+        sees one snapshot). A subject without one is not in the rows; :meth:`_derive` reads
+        it in full (and so tells an erased, unknown or other record)."""
+        from vault.core import _SubjectRows  # vault.core imports this module
+
+        keys: dict[str, dict[int, bytes]] = {}
+        fields: dict[str, bytes] = {}
+        for subject, version, wrapped, ciphertext in conn.execute(
+            t.own_field_query(FEATURES_FIELD, lambda column: among(conn, column, chunk))
+        ):
+            keys.setdefault(subject, {})[version] = bytes(wrapped)
+            fields[subject] = ciphertext if type(ciphertext) is bytes else bytes(ciphertext)
+        present = tuple(s for s in chunk if s in fields)
+        return _SubjectRows(
+            present,
+            dict.fromkeys(present),
+            keys,
+            [(s, FEATURES_FIELD, fields[s]) for s in present],
+        )
+
     def _derive(
         self,
         conn: Connection,
         chunk: Sequence[str],
         blobs: dict[str, bytes],
         sources: dict[str, bytes],
+        keys: dict[str, tuple[int, AESGCM]],
         *,
         legacy: set[str] | None = None,
         gone: set[str] | None = None,
     ) -> set[str]:
         """The feature vectors of households that have none (never scored by this release, or
         their declaration rewritten since), derived from their declaration into ``blobs``;
-        returns those households. The legacy three-field scores are found here: a record
-        holding one has never had a vector (the store that writes a vector deletes them)."""
+        returns those households; ``keys`` receives their current data keys. The legacy
+        three-field scores are found here: a record holding one has never had a vector (the
+        store that writes a vector deletes them)."""
         if not chunk:
             return set()
         raw: dict[tuple[str, str], bytes] = {}
         # The declaration's UTF-8 as decrypted: parsed as it is, never decoded into a str.
-        plain, _keys = self._read(
+        plain, current = self._read(
             conn, chunk, ("declaration",), raw=raw, decode=False, legacy=legacy, gone=gone
         )
+        keys.update(current)
         derived: set[str] = set()
         for subject in chunk:
             if gone and subject in gone:

@@ -36,6 +36,7 @@ __all__ = [
     "features",
     "fields",
     "metadata",
+    "own_field_query",
     "record_query",
     "rotations",
     "scores",
@@ -186,6 +187,25 @@ def record_query(
             ).outerjoin(found, found.c.subject == subjects.c.subject)
         )
         .where(match(subjects.c.subject))
+    )
+
+
+def own_field_query(name: str, match: Callable[[Column[Any]], ColumnElement[bool]]) -> Select[Any]:
+    """The ciphertexts of the field ``name`` (one of :data:`OWN_TABLES`) of the subjects
+    ``match`` selects that have one, with their records' wrapped data keys: (subject, version,
+    wrapped, ciphertext), a row per key version. Neither vault_subjects nor vault_fields is
+    read, so a caller must know what the field's presence implies (vault.scoring: a feature
+    vector exists only on a household record that is not erased)."""
+    table = OWN_TABLES[name]
+    return (
+        select(table.c.subject, data_keys.c.version, data_keys.c.wrapped, table.c.ciphertext)
+        .select_from(
+            table.join(
+                data_keys,
+                (data_keys.c.subject == table.c.subject) & match(data_keys.c.subject),
+            )
+        )
+        .where(match(table.c.subject))
     )
 
 
