@@ -66,7 +66,7 @@ from sqlalchemy import (
 
 from gateway.cli import CliError, friendly, out, progress_bar, settings_from
 from gateway.settings import Settings
-from storekit.bulk import among, chunks
+from storekit.bulk import among
 
 NAME = "rsu"
 app = typer.Typer(
@@ -447,14 +447,14 @@ class _Writer:
         for e in events:
             by_version.setdefault(e.model_version, []).append(e.subject)
         for version, group in by_version.items():
-            for chunk in chunks(group):
-                # The batch's bounds first: an index finds its rows (by vault subject alone,
-                # PostgreSQL may scan the whole table).
-                conn.execute(
-                    update(households)
-                    .where(planned.members(), among(conn, households.c.vault_subject, chunk))
-                    .values(model_version=version, scored_at=stamp, updated_at=stamp)
-                )
+            # The batch's bounds first: an index finds its rows (by vault subject alone,
+            # PostgreSQL may scan the whole table). One statement a model version, whatever
+            # the count (``among`` binds one parameter): each statement walks the batch's rows.
+            conn.execute(
+                update(households)
+                .where(planned.members(), among(conn, households.c.vault_subject, group))
+                .values(model_version=version, scored_at=stamp, updated_at=stamp)
+            )
         conn.execute(
             update(batches)
             .where(batches.c.job_id == self.job_id, batches.c.batch_no == batch_no)
