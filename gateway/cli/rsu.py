@@ -559,6 +559,14 @@ def run_rescore(
                     .order_by(batches.c.batch_no)
                 )
             ]
+            sizes: dict[int, int] = {
+                int(no): int(size)
+                for no, size in conn.execute(
+                    select(batches.c.batch_no, batches.c.size).where(
+                        batches.c.job_id == job_id, batches.c.status != "done"
+                    )
+                )
+            }
             already = conn.execute(
                 select(func.coalesce(func.sum(batches.c.size), 0)).where(
                     batches.c.job_id == job_id, batches.c.status == "done"
@@ -569,10 +577,12 @@ def run_rescore(
     done = int(already)
     scored = 0
 
-    def wrote(n: int) -> None:
+    def wrote(batch_no: int, n: int) -> None:
+        # A batch is done as planned, households dissolved meanwhile (left out) included, so
+        # that the progress reaches its total; the report counts those scored.
         nonlocal done, scored
         scored += n
-        done += n
+        done += sizes[batch_no]
         if on_progress:
             on_progress(done, total)
 
@@ -584,7 +594,7 @@ def run_rescore(
         try:
             scorer = _Scorer(stores, job_id)
             for batch in pending:
-                wrote(writer.write(scorer.compute(batch)))
+                wrote(batch.batch_no, writer.write(scorer.compute(batch)))
                 if pause_s:
                     time.sleep(pause_s)
         finally:
@@ -618,7 +628,7 @@ def _run_parallel(
     pending: list[_Planned],
     workers: int,
     pause_s: float,
-    wrote: Callable[[int], None],
+    wrote: Callable[[int, int], None],
 ) -> None:
     """Scoring processes compute, this process writes (as each batch arrives)."""
     # fork: the scoring processes start with the modules already imported (spawn would
@@ -665,7 +675,7 @@ def _run_parallel(
                     ) from None
                 continue
             received += 1
-            wrote(writer.write(computed))
+            wrote(computed.batch_no, writer.write(computed))
             del computed
             gc.collect(2 if received % 50 == 0 else 1)
     finally:

@@ -470,8 +470,14 @@ def test_a_household_dissolved_as_its_batch_is_read_is_left_out_and_the_job_fini
         return compute(vault, subjects, *args, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Vault, "score_compute", dissolve_first)
-    report = run_rescore(settings, "v2", models_dir=tmp_path / "models", batch_size=3, workers=1)
+    seen: list[tuple[int, int]] = []
+    report = run_rescore(
+        settings, "v2", models_dir=tmp_path / "models", batch_size=3, workers=1,
+        on_progress=lambda done, total: seen.append((done, total)),
+    )  # fmt: skip
     assert report.households == count and report.scored_now == count - 1
+    # The progress reaches its total: the household left out is done with its batch.
+    assert seen[-1] == (count, count)
     # Every household still registered is scored and audited once; the dissolved one never.
     check_every_household_once(services, settings, tmp_path / "models", digests, count - 1)
     tag = services.vault.subject_tag(household.vault_subject)
