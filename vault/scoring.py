@@ -34,6 +34,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from types import CodeType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -231,17 +232,44 @@ def features(declaration: Mapping[str, Any]) -> dict[str, float | str]:
 # whenever the declaration is rewritten (vault.tables.DERIVED) or erased: a vector present is
 # always the one its record's declaration gives today.
 #
-# Layout: the format and the first 4 bytes of a digest of the catalogue (a vector from
-# another catalogue is derived again, never misread), the numeric variables as little-endian
-# float64 in catalogue order, then, as UTF-8 separated by U+001F: the area, the region, the
-# head's IDCS (for the audit entry's subject) and the categorical variables' levels.
+# Layout: the format and the first 4 bytes of a digest of the catalogue and of the code that
+# computes it (catalogue_digest: a vector from another catalogue or other code is derived
+# again, never misread), the numeric variables as little-endian float64 in catalogue order,
+# then, as UTF-8 separated by U+001F: the area, the region, the head's IDCS (for the audit
+# entry's subject) and the categorical variables' levels.
 FEATURES_FIELD = "features"
 _NUMERIC_ORDER = tuple(sorted(NUMERIC_FEATURES))
 _CATEGORICAL_ORDER = tuple(sorted(CATEGORICAL_FEATURES))
-_VECTOR_HEADER = (
-    b"\x01"
-    + hashlib.sha256("\n".join((*_NUMERIC_ORDER, "", *_CATEGORICAL_ORDER)).encode()).digest()[:4]
-)
+
+
+def _code_digest(code: CodeType, into: Any) -> None:
+    """Feed ``code`` to the hash ``into``: its bytecode, names and constants, the code objects
+    among them (comprehensions) in turn, never a repr that holds a memory address."""
+    into.update(code.co_code)
+    into.update("\n".join(code.co_names).encode())
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            _code_digest(const, into)
+        elif isinstance(const, frozenset):  # a set's order follows the hash seed
+            into.update(repr(sorted(map(repr, const))).encode())
+        else:
+            into.update(repr(const).encode())
+
+
+def catalogue_digest() -> bytes:
+    """What a stored vector was computed with: the catalogue's names in order, the constants
+    :func:`features` reads, and its code (and its helper's). Any change to how a variable is
+    computed changes it, so a vector of the code before is derived again, never misread (a
+    new Python release changes the bytecode too: the vectors are then derived once more)."""
+    digest = hashlib.sha256()
+    for name in (*_NUMERIC_ORDER, "", *_CATEGORICAL_ORDER, "", *_DURABLES, "", *sorted(_WORKING)):
+        digest.update(name.encode() + b"\n")
+    _code_digest(features.__code__, digest)
+    _code_digest(_flag.__code__, digest)
+    return digest.digest()
+
+
+_VECTOR_HEADER = b"\x01" + catalogue_digest()[:4]
 _NUMBERS = struct.Struct(f"<{len(_NUMERIC_ORDER)}d")
 _NUMBERS_AT = len(_VECTOR_HEADER)
 _STRINGS_AT = _NUMBERS_AT + _NUMBERS.size

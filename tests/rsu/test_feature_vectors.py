@@ -5,7 +5,10 @@ never outlives the declaration it came from, and the inputs digest is taken over
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +61,34 @@ def test_a_feature_vector_scores_exactly_as_the_declaration_it_was_derived_from(
         assert np.array_equal(model.matrix_of(vectors), model.matrix([features(d) for d in mine]))
         assert model.scores_of(vectors) == model.scores(mine)
         assert [row[2] for row in vectors.strings] == [d["members"][0]["idcs"] for d in mine]
+
+
+def test_the_vector_format_names_the_feature_code_so_a_change_to_it_is_never_misread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import vault.scoring as scoring
+
+    # The same in another process, under another hash seed: a stored vector stays readable.
+    elsewhere = subprocess.run(
+        [sys.executable, "-c", "import vault.scoring as s; print(s.catalogue_digest().hex())"],
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert elsewhere == scoring.catalogue_digest().hex()
+
+    # Another way of computing a variable (here: children counted up to 17, not 14).
+    original = scoring.features
+
+    def changed(declaration: dict[str, Any]) -> dict[str, float | str]:
+        values = original(declaration)
+        members = declaration["members"]
+        values["share_children"] = sum(1 for m in members if m["age"] < 18) / len(members)
+        return values
+
+    monkeypatch.setattr(scoring, "features", changed)
+    assert scoring.catalogue_digest() != bytes.fromhex(elsewhere)
 
 
 def _stored_vector(vault: Vault, subject: str) -> bytes | None:
