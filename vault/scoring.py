@@ -307,6 +307,8 @@ class Vectors(NamedTuple):
 
     @classmethod
     def decode(cls, blobs: Sequence[bytes]) -> Vectors:
+        if any(len(blob) < _STRINGS_AT for blob in blobs):
+            raise IntegrityError("a stored feature vector is malformed")
         numbers = np.frombuffer(
             b"".join([blob[_NUMBERS_AT:_STRINGS_AT] for blob in blobs]), dtype="<f8"
         ).reshape(len(blobs), len(_NUMERIC_ORDER))
@@ -572,9 +574,10 @@ def _select(models: Models, area: object) -> ScoringModel:
 class ScoreEvent(NamedTuple):
     """What the caller may record about one scoring (audit entry): no score, no value.
 
-    ``inputs_digest`` is a keyed MAC of the declaration as scored: it proves which inputs were
-    used without being invertible by anyone outside the vault (a plain hash of a small
-    declaration could be brute-forced).
+    ``inputs_digest`` is a keyed MAC of the feature vector as scored (every variable the models
+    read, the area, the region and the head): it proves which inputs were used without being
+    invertible by anyone outside the vault (a plain hash of a small declaration could be
+    brute-forced).
     """
 
     subject: str
@@ -587,7 +590,9 @@ class ScoreEvent(NamedTuple):
 
 
 class _Scored(NamedTuple):
-    rows: list[tuple[str, str, bytes]]  # the encrypted score: (subject, field, ciphertext)
+    # The encrypted score, and the feature vector when it was derived for this score:
+    # (subject, field, ciphertext) rows.
+    rows: list[tuple[str, str, bytes]]
     event: ScoreEvent
     # What the score was computed from: _FROM_VECTOR or _FROM_DECLARATION, then the header and
     # nonce of that ciphertext.

@@ -246,3 +246,23 @@ def test_the_vectors_table_comes_with_its_migration_and_goes_with_the_downgrade(
         keys.close()
         engine.dispose()
         command.upgrade(vault_config, "heads")
+
+
+@pytest.mark.parametrize("tail", [b"\x00" * 3, b"\x00" * 248 + b"urban\x1fonly three"])
+def test_a_stored_vector_of_this_version_but_malformed_is_an_integrity_error_not_a_score(
+    rsu: Rsu, tail: bytes
+) -> None:
+    from vault.errors import IntegrityError
+    from vault.scoring import _VECTOR_HEADER
+
+    members, declaration = worked_example(rsu)
+    subject = rsu.households.register_household(members, declaration).vault_subject
+    with rsu.vault.engine.begin() as conn:
+        key_id, aead = rsu.vault._current_keys(conn, [subject])[subject]
+        t.write_fields(
+            conn,
+            encrypt_record(aead, key_id, subject, {"features": _VECTOR_HEADER + tail}),
+            [(subject, "features")],
+        )
+    with pytest.raises(IntegrityError):
+        rsu.vault.score(subject, ModelSet.load("v1"))
