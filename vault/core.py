@@ -96,7 +96,7 @@ def _this_subject(column: Column[Any]) -> ColumnElement[bool]:
     return column == bindparam("subject")
 
 
-_SUBJECT_RECORD = t.record_query(_this_subject, own=False)  # every field of vault_fields
+_SUBJECT_RECORD = t.record_query(_this_subject, own=())  # every field of vault_fields
 _SUBJECT_OWN_FIELD = {name: t.record_query(_this_subject, [name]) for name in t.OWN_TABLES}
 
 
@@ -393,7 +393,7 @@ class Vault:
         chunk: Sequence[str],
         names: Sequence[str] | None = None,
         *,
-        own: bool | Collection[str] = True,
+        own: Collection[str] | None = None,
     ) -> tuple[_SubjectRows, dict[str, str]]:
         """Some subjects' rows (only the fields ``names``, if given; ``own``: see
         :func:`vault.tables.record_query`) and record kinds, in one statement."""

@@ -75,27 +75,29 @@ fields = Table(
     Column("ciphertext", LargeBinary, nullable=False),
 )
 
+
+def _own_table(name: str) -> Table:
+    """A field kept in a table of its own: one (subject, ciphertext) row a record, the shape
+    record_query, own_field_query, write_fields and the scoring's upsert rely on."""
+    return Table(
+        name,
+        metadata,
+        Column("subject", String(128), primary_key=True),
+        Column("ciphertext", LargeBinary, nullable=False),
+    )
+
+
 # A household's score (vault.scoring), one small row a household in a table of its own
 # (migration vault_0003). A national rescoring rewrites every household's score: among its
 # record's other fields (about 2 KiB a household) each rewrite dirtied a page of its own, here
 # a batch's scores share a few pages. Read, written and erased as the record's field "score".
-scores = Table(
-    "vault_scores",
-    metadata,
-    Column("subject", String(128), primary_key=True),
-    Column("ciphertext", LargeBinary, nullable=False),
-)
+scores = _own_table("vault_scores")
 
 # The vector of model variables a household was last scored from (vault.scoring, migration
 # vault_0004): a rescoring decrypts it instead of parsing the whole declaration. Written by the
 # scoring only, as the record's field "features", and deleted whenever the declaration it was
 # derived from is rewritten (write_fields) or erased.
-features = Table(
-    "vault_features",
-    metadata,
-    Column("subject", String(128), primary_key=True),
-    Column("ciphertext", LargeBinary, nullable=False),
-)
+features = _own_table("vault_features")
 
 # Fields kept in a table of their own, (subject, ciphertext) rows, rather than in vault_fields.
 OWN_TABLES: dict[str, Table] = {"score": scores, "features": features}
@@ -135,7 +137,7 @@ def record_query(
     match: Callable[[Column[Any]], ColumnElement[bool]],
     names: Sequence[str] | None = None,
     *,
-    own: bool | Collection[str] = True,
+    own: Collection[str] | None = None,
 ) -> Select[Any]:
     """Status, wrapped data keys and field ciphertexts (only ``names``, if given) of the
     subjects ``match`` selects, in one statement and so one snapshot: a row per (key version,
@@ -145,13 +147,14 @@ def record_query(
     applied to every table's subject column, not only the first: each table is then searched
     by its own index (with the set named on vault_subjects alone, PostgreSQL's planner may
     hash-join the whole data-key table against it). Fields of :data:`OWN_TABLES` come from
-    their table, as rows of the same shape; without ``names``, those ``own`` names (all of
-    them if True)."""
+    their table, as rows of the same shape; without ``names``, those named in ``own`` (all of
+    them if None)."""
     wanted = None if names is None else list(names)
-    if wanted is None:
-        tables = [n for n in OWN_TABLES if (own if isinstance(own, bool) else n in own)]
-    else:
-        tables = [n for n in OWN_TABLES if n in wanted]
+    if wanted is not None:
+        own = wanted
+    elif own is None:
+        own = OWN_TABLES
+    tables = [n for n in OWN_TABLES if n in own]
     rest = None if wanted is None else [name for name in wanted if name not in OWN_TABLES]
     sources: list[Select[Any]] = []
     if rest is None or rest or not tables:

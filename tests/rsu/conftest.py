@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,8 @@ from policies import DecisionIssuer, PolicyResult
 # The authorization server's app, client registry and HTTP client, for the office route tests.
 from tests.identity.oauth.conftest import api, oauth, oauth_app  # noqa: F401
 from vault import Decision, DecisionVerifier, FileKeyProvider, Vault
+from vault import tables as t
+from vault.envelope import encrypt_record
 
 
 @dataclass
@@ -50,6 +52,18 @@ class Rsu:
         return self.issuer.seal(
             result, subject=subject, action=action, purpose="test", audit_index=0
         )
+
+    def seal(self, subject: str, values: Mapping[str, object]) -> None:
+        """Write ``values`` into a record as the vault seals them (under its current data
+        key), replacing those fields, past the record schema: a record as an earlier release,
+        or damage, left it."""
+        with self.vault.engine.begin() as conn:
+            key_id, aead = self.vault._current_keys(conn, [subject])[subject]
+            t.write_fields(
+                conn,
+                encrypt_record(aead, key_id, subject, values),
+                [(subject, name) for name in values],
+            )
 
     def enrol(self, persons: int, households: int, seed: int = 7) -> list[list[tuple[str, Any]]]:
         """Enrol a synthetic population; its households as (IDCS, synth record) groups."""

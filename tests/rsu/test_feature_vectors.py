@@ -25,7 +25,6 @@ from tests.rsu.test_scoring import worked_example
 from tests.vault.conftest import PolicyStandIn
 from vault import FileKeyProvider, ModelSet, Vault, Vectors, feature_vector, features
 from vault import tables as t
-from vault.envelope import encrypt_record
 from vault.errors import Erased
 
 
@@ -129,13 +128,7 @@ def test_scoring_keeps_the_vector_and_a_rescoring_scores_from_it_not_from_the_de
     other["housing"] = dict(other["housing"], type="villa", rooms=9)  # type: ignore[arg-type]
     planted = feature_vector(other)
     assert planted != stored
-    with rsu.vault.engine.begin() as conn:
-        key_id, aead = rsu.vault._current_keys(conn, [subject])[subject]
-        t.write_fields(
-            conn,
-            encrypt_record(aead, key_id, subject, {"features": planted}),
-            [(subject, "features")],
-        )
+    rsu.seal(subject, {"features": planted})
     models = ModelSet.load("v1")
     event = rsu.vault.score(subject, models)
     assert event.inputs_digest == rsu.vault.mac("rsu-inputs:v1", planted).hex()
@@ -178,13 +171,7 @@ def test_a_vector_of_another_feature_catalogue_is_never_read_but_derived_again(
     assert current is not None
     score = rsu.vault.explain(subject, rsu.decision(subject, "read_score")).score
     foreign = b"\x01\x00\x00\x00\x00" + b"\x00" * (len(current) - 5)  # another catalogue's id
-    with rsu.vault.engine.begin() as conn:
-        key_id, aead = rsu.vault._current_keys(conn, [subject])[subject]
-        t.write_fields(
-            conn,
-            encrypt_record(aead, key_id, subject, {"features": foreign}),
-            [(subject, "features")],
-        )
+    rsu.seal(subject, {"features": foreign})
     rsu.vault.score(subject, ModelSet.load("v1"))
     assert _stored_vector(rsu.vault, subject) == current
     assert rsu.vault.explain(subject, rsu.decision(subject, "read_score")).score == score
@@ -257,12 +244,6 @@ def test_a_stored_vector_of_this_version_but_malformed_is_an_integrity_error_not
 
     members, declaration = worked_example(rsu)
     subject = rsu.households.register_household(members, declaration).vault_subject
-    with rsu.vault.engine.begin() as conn:
-        key_id, aead = rsu.vault._current_keys(conn, [subject])[subject]
-        t.write_fields(
-            conn,
-            encrypt_record(aead, key_id, subject, {"features": _VECTOR_HEADER + tail}),
-            [(subject, "features")],
-        )
+    rsu.seal(subject, {"features": _VECTOR_HEADER + tail})
     with pytest.raises(IntegrityError):
         rsu.vault.score(subject, ModelSet.load("v1"))

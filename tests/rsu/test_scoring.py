@@ -284,7 +284,6 @@ def test_a_score_stored_in_the_earlier_three_field_form_is_read_and_replaced_whe
     rsu: Rsu,
 ) -> None:
     from vault import tables as t
-    from vault.envelope import encrypt_record
 
     members, declaration = worked_example(rsu)
     subject = rsu.households.register_household(members, declaration).vault_subject
@@ -299,13 +298,11 @@ def test_a_score_stored_in_the_earlier_three_field_form_is_read_and_replaced_whe
     # version and digest in two fields of their own, and no feature vector.
     with rsu.vault.engine.begin() as conn:
         conn.execute(t.features.delete().where(t.features.c.subject == subject))
-        key_id, aead = rsu.vault._current_keys(conn, [subject])[subject]
-        legacy = {
-            "score": current.score,
-            "score_model": current.model_version,
-            "score_model_digest": current.model_digest,
-        }
-        t.write_fields(conn, encrypt_record(aead, key_id, subject, legacy), [(subject, "score")])
+    rsu.seal(subject, {
+        "score": current.score,
+        "score_model": current.model_version,
+        "score_model_digest": current.model_digest,
+    })  # fmt: skip
     assert {"score_model", "score_model_digest"} <= stored_fields()
 
     assert rsu.vault.explain(subject, rsu.decision(subject, "read_score")) == current
