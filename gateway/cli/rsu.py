@@ -551,22 +551,15 @@ def run_rescore(
         job_id, resumed = _plan(main, models, version, batch_size)
         with main.connect() as conn:
             total = conn.execute(select(jobs.c.total).where(jobs.c.job_id == job_id)).scalar_one()
-            pending = [
-                _Planned(*r)
-                for r in conn.execute(
-                    _Planned.query()
-                    .where(batches.c.job_id == job_id, batches.c.status != "done")
-                    .order_by(batches.c.batch_no)
-                )
-            ]
-            sizes: dict[int, int] = {
-                int(no): int(size)
-                for no, size in conn.execute(
-                    select(batches.c.batch_no, batches.c.size).where(
-                        batches.c.job_id == job_id, batches.c.status != "done"
-                    )
-                )
-            }
+            # The batches left to do, and each one's planned size (for the progress).
+            todo = conn.execute(
+                _Planned.query()
+                .add_columns(batches.c.size)
+                .where(batches.c.job_id == job_id, batches.c.status != "done")
+                .order_by(batches.c.batch_no)
+            ).all()
+            pending = [_Planned(*r[:-1]) for r in todo]
+            sizes = {int(r.batch_no): int(r.size) for r in todo}
             already = conn.execute(
                 select(func.coalesce(func.sum(batches.c.size), 0)).where(
                     batches.c.job_id == job_id, batches.c.status == "done"
