@@ -29,11 +29,13 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Select,
     String,
     Table,
     Text,
     func,
     insert,
+    literal_column,
     select,
     text,
 )
@@ -83,6 +85,9 @@ checkpoints_table = Table(
 )
 
 LEVEL_SHIFT = 48
+# The subject index (migration audit_0002) is keyed by segment first: idx / SUBJECT_SEGMENT.
+SUBJECT_SEGMENT = 1 << 16
+SEGMENTS_A_STATEMENT = 64  # a subject listing searches this many segments a statement
 LOCK_TIMEOUT_S = 10  # PostgreSQL: longest wait for the tree-head lock (SQLite: busy_timeout)
 
 
@@ -345,6 +350,10 @@ def sqlite_appending(conn: Connection) -> Connection:
 class SqlStorage:
     """The SQLAlchemy driver; the same code on SQLite and PostgreSQL."""
 
+    # Entries a segment of the subject index. A listing by subject is correct whatever the
+    # value; only SUBJECT_SEGMENT, the migration's, lets the database use the index.
+    subject_segment = SUBJECT_SEGMENT
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
@@ -515,7 +524,6 @@ class SqlStorage:
             (c.purpose, where.purpose),
             (c.action, where.action),
             (c.outcome, where.outcome),
-            (c.subject, where.subject),
         ):
             if value is not None:
                 conds.append(column == value)
@@ -528,9 +536,43 @@ class SqlStorage:
         if before is not None:
             conds.append(c.idx < before)
         order = c.idx.desc() if before is not None else c.idx
-        query = select(entries_table).where(*conds).order_by(order).limit(limit)
+        query = select(entries_table).where(*conds).order_by(order)
         with self.engine.connect() as conn:
-            return [_row_entry(r) for r in conn.execute(query)]
+            if where.subject is None:
+                return [_row_entry(r) for r in conn.execute(query.limit(limit))]
+            return self._find_subject(conn, query, where.subject, after, before, limit)
+
+    def _find_subject(
+        self,
+        conn: Connection,
+        query: Select[Any],
+        subject: str,
+        after: int | None,
+        before: int | None,
+        limit: int,
+    ) -> list[StoredEntry]:
+        """``query`` narrowed to ``subject``, through the segment index (migration
+        audit_0002): one index search a segment, a group of segments a statement, in the
+        listing's order (newest first below ``before``), until ``limit`` rows are found."""
+        width = self.subject_segment
+        size = conn.execute(select(head_table.c.tree_size)).scalar_one()
+        top = size if before is None else min(before, size)  # the listing's idx < top
+        bottom = 0 if after is None else max(after + 1, 0)  # and idx >= bottom
+        if top <= bottom:
+            return []
+        first, last = bottom // width, (top - 1) // width
+        segments = range(last, first - 1, -1) if before is not None else range(first, last + 1)
+        # Spelt as the index spells it: the planner matches the expression, not its value.
+        segment = literal_column(f"{entries_table.name}.idx / {width}")
+        query = query.where(entries_table.c.subject == subject)
+        found: list[StoredEntry] = []
+        for start in range(0, len(segments), SEGMENTS_A_STATEMENT):
+            group = list(segments[start : start + SEGMENTS_A_STATEMENT])
+            rows = conn.execute(query.where(segment.in_(group)).limit(limit - len(found)))
+            found.extend(_row_entry(r) for r in rows)
+            if len(found) == limit:
+                break
+        return found
 
     def stats(
         self, since_ns: int | None = None, until_ns: int | None = None
