@@ -24,6 +24,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     Connection,
     Engine,
     Integer,
@@ -563,7 +564,7 @@ class SqlStorage:
         first, last = bottom // width, (top - 1) // width
         segments = range(last, first - 1, -1) if before is not None else range(first, last + 1)
         # Spelt as the index spells it: the planner matches the expression, not its value.
-        segment = literal_column(f"{entries_table.name}.idx / {width}")
+        segment: ColumnElement[int] = literal_column(f"{entries_table.name}.idx / {width}")
         query = query.where(entries_table.c.subject == subject)
         found: list[StoredEntry] = []
         for start in range(0, len(segments), SEGMENTS_A_STATEMENT):

@@ -131,7 +131,8 @@ def test_the_segment_index_replaces_the_subject_index_and_the_downgrade_restores
     with audit_engine.connect() as conn:  # the expression the storage's queries spell
         if audit_engine.dialect.name == "postgresql":
             definition = conn.execute(text(
-                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_audit_entries_subject_segment'"
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+                "AND indexname = 'ix_audit_entries_subject_segment'"
             )).scalar_one()  # fmt: skip
         else:
             definition = conn.execute(text(
