@@ -20,6 +20,8 @@ from identity import PersonErased, UnknownPerson
 
 router = APIRouter(prefix="/v1/me", tags=["citizens"])
 S = 1_000_000_000
+# Above every index a log can reach (a BIGINT): the access log's first page starts below it.
+_PAST_THE_END = (1 << 63) - 1
 
 
 def _own(
@@ -80,7 +82,9 @@ def access_log(
 ) -> AccessLog:
     _own(enforcer, services, kind="access_log")
     tag = citizen_tag(services, enforcer.principal.subject)
-    found = services.audit.entries(EntryFilter(subject=tag), before=before, limit=limit)
+    # Newest first, the first page included: ``next_before`` continues below its last entry.
+    newest = before if before is not None else _PAST_THE_END
+    found = services.audit.entries(EntryFilter(subject=tag), before=newest, limit=limit)
     out = []
     for logged in found:
         e = logged.entry

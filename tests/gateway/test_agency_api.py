@@ -188,6 +188,30 @@ def test_access_log_shows_each_call_right_after_it_happened(world: World) -> Non
     assert other.json()["entries"] == []
 
 
+def test_the_access_log_pages_newest_first_through_every_use_without_repeating_one(
+    world: World,
+) -> None:
+    p = pseudonym(world, "cnss", "AB123456", "amo_tadamon_enrolment")
+    for _ in range(4):
+        query(world, "cnss", p, ["given_name_lat"], "amo_tadamon_enrolment")
+    headers = {"Authorization": f"Bearer {world.citizen_token('fatima')}"}
+    everything = world.api.get("/v1/me/access-log?limit=200", headers=headers).json()
+    assert everything["next_before"] is None
+    indexes = [e["index"] for e in everything["entries"]]
+    assert len(indexes) >= 5
+    assert indexes == sorted(indexes, reverse=True)  # newest first
+    paged: list[int] = []
+    url = "/v1/me/access-log?limit=2"
+    while True:
+        page = world.api.get(url, headers=headers)
+        assert page.status_code == 200, page.text
+        paged.extend(e["index"] for e in page.json()["entries"])
+        if page.json()["next_before"] is None:
+            break
+        url = f"/v1/me/access-log?limit=2&before={page.json()['next_before']}"
+    assert paged == indexes
+
+
 def test_a_receipt_from_the_access_log_verifies_offline(world: World) -> None:
     from audit import verify_receipt
 
