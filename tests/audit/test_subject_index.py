@@ -85,7 +85,7 @@ def test_a_subject_listing_is_answered_from_the_segment_index(
     finally:
         event.remove(audit_engine, "before_cursor_execute", record)
     assert len(mine) == 20
-    assert [statement for statement, _ in issued].count(issued[0][0]) == 1  # one statement
+    assert len(issued) == 1  # the log's one segment: one statement
     statement, parameters = issued[0]
     with audit_engine.connect() as conn:
         if audit_engine.dialect.name == "postgresql":
