@@ -11,7 +11,9 @@ consecutive indexes, and an append touches only the pages of the current segment
 hundred). A subject's entries are found by one index search a segment, newest segments first
 (audit.storage.SqlStorage.find); a citizen's latest page is usually one statement.
 
-The downgrade restores the (subject, idx) index. Both are derived from the entries: nothing
+Building the index reads the whole log once (about 2 s a million entries on SQLite on a
+2-core machine), and appends wait for it: run the upgrade in a maintenance window on a large
+log. The downgrade restores the (subject, idx) index. Both are derived from the entries: nothing
 else changes, and the append-only triggers are untouched.
 
 Revision ID: audit_0002
