@@ -556,7 +556,7 @@ class SqlStorage:
         audit_0002): one index search a segment, a group of segments a statement, in the
         listing's order (newest first below ``before``), until ``limit`` rows are found."""
         width = self.subject_segment
-        size = conn.execute(select(head_table.c.tree_size)).scalar_one()
+        size = conn.exec_driver_sql("SELECT tree_size FROM audit_head WHERE id = 1").scalar_one()
         top = size if before is None else min(before, size)  # the listing's idx < top
         bottom = 0 if after is None else max(after + 1, 0)  # and idx >= bottom
         if top <= bottom:

@@ -10,6 +10,9 @@
    (the log's node cache); each proof is checked against the root once.
    With --pymerkle, the same for pymerkle 7's in-memory and SQLite trees (for the note on why
    the tree code is our own).
+3. A subject's newest 50 entries (a citizen's access log, first page) in that log, through the
+   segment-keyed subject index, against the same page through a plain (subject, idx) index
+   built on the same table in the same run.
 
     .venv/bin/python bench/audit.py [--threads 128] [--per-thread 80] [--proof-size 1000000]
         [--backends sqlite,postgresql] [--pymerkle [--pymerkle-size 100000]]
@@ -39,11 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alembic import command
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, bindparam, create_engine, select, text
 
-from audit import AuditEntry, AuditLog, NoteSigner, SqlStorage
+from audit import AuditEntry, AuditLog, EntryFilter, NoteSigner, SqlStorage
 from audit.merkle import CompactRange, leaf_hash, verify_inclusion
-from audit.storage import StoredEntry
+from audit.storage import StoredEntry, _row_entry, entries_table
 from gateway import db
 
 ORIGIN = "bench.sijill/audit"
@@ -228,6 +231,49 @@ def proof_latency(engine: Engine, size: int, root: bytes, count: int = 1000) -> 
     return results
 
 
+def subject_listing(engine: Engine, count: int = 1000) -> dict[str, object]:
+    """A subject's newest 50 entries (the first page of a citizen's access log) as the storage
+    driver reads them through the segment-keyed subject index, against the statement it issued
+    before that index (one search of a plain (subject, idx) index, built on the same table in
+    the same run), each on a connection of the pool and turned into the same stored rows."""
+    storage = SqlStorage(engine)
+    rng = random.Random(11)
+    subjects = [f"st_{rng.randrange(100_003):08x}" for _ in range(count)]
+    top = 1 << 62
+
+    def timed(read: Callable[[str], int]) -> list[float]:
+        samples = []
+        for subject in subjects:
+            t = time.perf_counter()
+            assert read(subject) > 0
+            samples.append(time.perf_counter() - t)
+        return samples
+
+    segmented = timed(lambda s: len(storage.find(EntryFilter(subject=s), before=top, limit=50)))
+    storage.close()
+    c = entries_table.c
+    plain_page = (
+        select(entries_table)
+        .where(c.subject == bindparam("s"), c.idx < top)
+        .order_by(c.idx.desc())
+        .limit(50)
+    )
+    with engine.begin() as conn:
+        conn.execute(text("CREATE INDEX ix_bench_plain_subject ON audit_entries (subject, idx)"))
+        conn.execute(text("DROP INDEX ix_audit_entries_subject_segment"))
+
+    def plain_read(subject: str) -> int:
+        with engine.connect() as conn:
+            return len([_row_entry(r) for r in conn.execute(plain_page, {"s": subject})])
+
+    plain = timed(plain_read)
+    return {
+        "segment_index": percentiles(segmented),
+        "plain_index_baseline": percentiles(plain),
+        "ratio_p50_vs_plain": round(statistics.median(segmented) / statistics.median(plain), 2),
+    }
+
+
 def pymerkle_latency(size: int, count: int = 5) -> dict[str, object]:
     """pymerkle 7 at ``size`` leaves: its in-memory tree (whole tree in one process's memory)
     and its SQLite tree (leaves only; subtree roots recomputed from leaves, cache cleared)."""
@@ -300,6 +346,7 @@ def main() -> None:
                 seconds, root = bulk_load(engine, args.proof_size)
                 result["bulk_load_s"] = round(seconds, 1)
                 result["inclusion_proof"] = proof_latency(engine, args.proof_size, root)
+                result["subject_listing"] = subject_listing(engine)
             finally:
                 engine.dispose()
         report[backend] = result
