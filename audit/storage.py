@@ -38,7 +38,6 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
-    text,
 )
 from sqlalchemy.exc import DBAPIError
 
@@ -282,9 +281,10 @@ def _pg_write(
             )
 
 
-# The head read that opens every batch (driver SQL: it runs once per group commit).
-_LOCK_HEAD_SQLITE = "SELECT tree_size, root_hash FROM audit_head WHERE id = 1"
-_LOCK_HEAD_PG = _LOCK_HEAD_SQLITE + " FOR UPDATE"
+# The tree head, read as driver SQL: it opens every batch (once per group commit) and bounds
+# every subject listing. Locked on PostgreSQL when a batch opens.
+_READ_HEAD = "SELECT tree_size, root_hash FROM audit_head WHERE id = 1"
+_LOCK_HEAD_PG = _READ_HEAD + " FOR UPDATE"
 
 
 class _SqlSequencer:
@@ -399,7 +399,7 @@ class SqlStorage:
         """The tree head, read in ``conn``'s write transaction. SQLite: BEGIN IMMEDIATE already
         holds the write lock. PostgreSQL: the head row lock serialises sequencers across
         processes; readers are not blocked."""
-        row = conn.exec_driver_sql(_LOCK_HEAD_SQLITE if self.sqlite else _LOCK_HEAD_PG)
+        row = conn.exec_driver_sql(_READ_HEAD if self.sqlite else _LOCK_HEAD_PG)
         head = row.one_or_none()
         if head is None:
             raise LookupError("the audit store has no tree head (run the migrations)")
@@ -479,7 +479,7 @@ class SqlStorage:
 
     def head(self) -> tuple[int, bytes]:
         def run(conn: Connection) -> tuple[int, bytes]:
-            row = conn.exec_driver_sql("SELECT tree_size, root_hash FROM audit_head WHERE id = 1")
+            row = conn.exec_driver_sql(_READ_HEAD)
             size, root = row.one()
             return int(size), bytes(root)
 
@@ -556,7 +556,7 @@ class SqlStorage:
         audit_0002): one index search a segment, a group of segments a statement, in the
         listing's order (newest first below ``before``), until ``limit`` rows are found."""
         width = self.subject_segment
-        size = conn.exec_driver_sql("SELECT tree_size FROM audit_head WHERE id = 1").scalar_one()
+        size = conn.exec_driver_sql(_READ_HEAD).one()[0]
         top = size if before is None else min(before, size)  # the listing's idx < top
         bottom = 0 if after is None else max(after + 1, 0)  # and idx >= bottom
         if top <= bottom:
@@ -648,4 +648,4 @@ class SqlStorage:
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
-            conn.execute(text("SELECT tree_size FROM audit_head WHERE id = 1")).one()
+            conn.exec_driver_sql(_READ_HEAD).one()
