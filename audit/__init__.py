@@ -31,6 +31,7 @@ from audit.log import (
     EntryTemplate,
     InclusionProof,
     LoggedEntry,
+    LogIdentity,
     export_lines,
     prepare_entry,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "InvalidCheckpoint",
     "InvalidEntry",
     "InvalidProof",
+    "LogIdentity",
     "LogStorage",
     "LoggedEntry",
     "Memories",

@@ -208,6 +208,15 @@ class EntryTemplate:
         )
 
 
+@dataclass(frozen=True)
+class LogIdentity:
+    """Who the log is: the key that signs its checkpoints, its origin, the signer's memory."""
+
+    signer: NoteSigner
+    origin: str
+    memory: HeadMemory | None = None
+
+
 class AuditLog:
     """The tamper-evident audit log.
 
@@ -221,8 +230,8 @@ class AuditLog:
     def __init__(
         self,
         storage: LogStorage,
-        signer: NoteSigner,
-        origin: str,
+        signer: NoteSigner | None,
+        origin: str | None,
         *,
         checkpoint_every_entries: int = 1000,
         checkpoint_every_seconds: float = 1.0,
@@ -232,16 +241,19 @@ class AuditLog:
         memory: HeadMemory | None = None,
         alarm: Callable[[str], None] | None = None,
         witnesses_expected: int = 0,
+        identity: Callable[[], LogIdentity] | None = None,
     ) -> None:
         self.storage = storage
-        self.signer = signer
-        self.origin = origin
+        # Either given, or read from the store on first use (``identity``): a gateway starts
+        # while its database is down, and the log's name and key live in that database.
+        self._identity: LogIdentity | None = (
+            LogIdentity(signer, origin, memory) if signer is not None and origin else None
+        )
+        self._identify = identity
+        self._identity_lock = threading.Lock()
         self.every_entries = checkpoint_every_entries
         self.every_ns = int(checkpoint_every_seconds * 1e9)
         self.clock = clock
-        # Outside the store: what was signed and written before (audit.memory). The signer
-        # also remembers, in this process, the newest head it wrote or signed itself.
-        self.memory = memory
         self.alarm = alarm
         self.witnesses_expected = witnesses_expected
         self._own_written: TreeHead | None = None
@@ -257,6 +269,33 @@ class AuditLog:
         self._nodes: dict[NodeKey, bytes] = {}
         self._node_cache_size = node_cache_size
         self._node_lock = threading.Lock()
+
+    def _bound(self) -> LogIdentity:
+        identity = self._identity
+        if identity is not None:
+            return identity
+        with self._identity_lock:
+            if self._identity is None:
+                assert self._identify is not None, "an AuditLog needs a signer or an identity"
+                try:
+                    self._identity = self._identify()
+                except _STORE_ERRORS as exc:
+                    raise AuditUnavailable("the audit store is unreachable") from exc
+            return self._identity
+
+    @property
+    def signer(self) -> NoteSigner:
+        return self._bound().signer
+
+    @property
+    def origin(self) -> str:
+        return self._bound().origin
+
+    @property
+    def memory(self) -> HeadMemory | None:
+        """Outside the store: what was signed and written before (audit.memory). The signer
+        also remembers, in this process, the newest head it wrote or signed itself."""
+        return self._bound().memory
 
     @classmethod
     def for_engine(
@@ -336,6 +375,7 @@ class AuditLog:
 
     def _write_batch(self, batch: Sequence[_Pending], transaction: Any = None) -> None:
         try:
+            self._bound()  # before the sequencer's lock: binding may write the store's metadata
             with self.storage.sequencer(transaction) as seq:
                 frontier = self._load_frontier(seq)
                 rows: list[StoredEntry] = []
@@ -413,21 +453,23 @@ class AuditLog:
     def _remember_written(self, head: TreeHead) -> None:
         if self._own_written is None or head.size > self._own_written.size:
             self._own_written = head
-        if self.memory is not None:
-            try:
-                self.memory.remember_written(head)
-            except (OSError, ValueError, SQLAlchemyError) as exc:
-                # The entries are durable; only the extra protection of the tail is missing.
-                self._raise_alarm(f"the signer could not record the tree head: {exc}", stop=False)
+        try:
+            memory = self.memory
+            if memory is not None:
+                memory.remember_written(head)
+        except (OSError, ValueError, SQLAlchemyError, AuditUnavailable) as exc:
+            # The entries are durable; only the extra protection of the tail is missing.
+            self._raise_alarm(f"the signer could not record the tree head: {exc}", stop=False)
 
     def _remember_signed(self, head: TreeHead) -> None:
         if self._own_signed is None or head.size > self._own_signed.size:
             self._own_signed = head
-        if self.memory is not None:
-            try:
-                self.memory.remember_signed(head)
-            except (OSError, ValueError, SQLAlchemyError) as exc:
-                self._raise_alarm(f"the signer could not record its checkpoint: {exc}", stop=False)
+        try:
+            memory = self.memory
+            if memory is not None:
+                memory.remember_signed(head)
+        except (OSError, ValueError, SQLAlchemyError, AuditUnavailable) as exc:
+            self._raise_alarm(f"the signer could not record its checkpoint: {exc}", stop=False)
 
     def trusted_heads(self) -> list[tuple[str, TreeHead]]:
         """What the store's tree must extend: the newest checkpoint signed and tree head
@@ -436,9 +478,14 @@ class AuditLog:
         heads: list[tuple[str, TreeHead]] = []
         signed = [self._own_signed]
         written = [self._own_written]
-        if self.memory is not None:
-            signed.append(self.memory.signed())
-            written.append(self.memory.written())
+        memory = self.memory
+        if memory is not None:
+            try:
+                signed.append(memory.signed())
+                written.append(memory.written())
+            except (OSError, ValueError) as exc:
+                # Unreadable memory proves nothing either way: refuse rather than sign blind.
+                self._raise_alarm(f"the signer's memory is unreadable: {exc}", stop=True)
         known_signed = [h for h in signed if h is not None]
         if known_signed:
             heads.append(
@@ -487,6 +534,18 @@ class AuditLog:
                     f"(size {head.size}): entries before index {head.size} were rewritten"
                 )
             self._raise_alarm(problem, stop=True)
+
+    def check_store(self) -> None:
+        """Hold the store's current tree to every trusted head (at start, before appending);
+        raise :class:`CheckpointRefused`, and refuse from then on, if it is not consistent."""
+        self._check_not_refused()
+        try:
+            size, root = self.storage.head()
+            self._guard(self.storage.read_nodes, size, root)
+        except CheckpointRefused:
+            raise
+        except _STORE_ERRORS as exc:
+            raise AuditUnavailable("the audit store is unreachable") from exc
 
     def _raise_alarm(self, problem: str, *, stop: bool) -> None:
         if stop:
@@ -585,6 +644,7 @@ class AuditLog:
 
     def _sign(self, *, only_if_grown: bool) -> Checkpoint | None:
         self._check_not_refused()
+        self._bound()
         try:
             with self.storage.sequencer() as seq:
                 size, root = seq.tree_size, seq.root_hash
@@ -721,6 +781,7 @@ class AuditLog:
         self.storage.close()
 
     def ping(self) -> None:
+        self._check_not_refused()  # readiness: a refusing log is not ready
         try:
             self.storage.ping()
         except _STORE_ERRORS as exc:

@@ -44,6 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 metadata = MetaData()
+RECENT = 64  # written heads a FileMemory keeps (FileMemory.recent)
 
 signer_state_table = Table(
     "audit_signer_state",
@@ -132,6 +133,12 @@ class FileMemory:
         finally:
             os.close(fd)  # releases the lock
 
+    def recent(self) -> list[TreeHead]:
+        """The last :data:`RECENT` heads written (one a committed batch), oldest first: they
+        let a verifier name the batch of the unsigned tail that was altered."""
+        heads = (_head_of(h) for h in self._read().get("recent", []))
+        return [h for h in heads if h is not None]
+
     def _advance(self, kind: str, head: TreeHead, *, sync: bool) -> None:
         with self._locked():
             data = self._read()
@@ -139,6 +146,8 @@ class FileMemory:
             if known is not None and known.size >= head.size:
                 return  # another writer went as far already: never move backwards
             data[kind] = _head_json(head)
+            if kind == "written":
+                data["recent"] = [*data.get("recent", [])[-(RECENT - 1) :], _head_json(head)]
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:

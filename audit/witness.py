@@ -130,6 +130,15 @@ def format_submission(old_size: int, proof: list[bytes], note: str) -> bytes:
     return ("\n".join(lines) + "\n\n" + note).encode()
 
 
+def latest_cosigned(engine: Engine, origin: str) -> str | None:
+    """The latest checkpoint a witness's store holds as cosigned for ``origin`` (a verifier
+    reads a witness's store this way when it has it at hand)."""
+    t = witness_logs_table
+    with engine.connect() as conn:
+        row = conn.execute(select(t.c.note).where(t.c.origin == origin)).one_or_none()
+    return str(row.note) if row else None
+
+
 class Witness:
     """Cosigns checkpoints of the ``logs`` it follows (origin → the log's verifier key)."""
 
@@ -156,10 +165,7 @@ class Witness:
 
     def latest(self, origin: str) -> str | None:
         """The latest checkpoint this witness cosigned for ``origin``, with its cosignature."""
-        t = witness_logs_table
-        with self.engine.connect() as conn:
-            row = conn.execute(select(t.c.note).where(t.c.origin == origin)).one_or_none()
-        return str(row.note) if row else None
+        return latest_cosigned(self.engine, origin)
 
     def add_checkpoint(self, body: bytes) -> str:
         """Check a submission; return the cosignature line, or raise :class:`WitnessRefusal`."""
