@@ -35,11 +35,18 @@ from audit.log import (
     export_lines,
     prepare_entry,
 )
-from audit.memory import FileMemory, HeadMemory, Memories, SqlMemory, TreeHead
+from audit.memory import (
+    FileMemory,
+    HeadMemory,
+    Memories,
+    SqlMemory,
+    TreeHead,
+    TrustedHead,
+    remembered_heads,
+)
 from audit.storage import EntryFilter, LogStorage, SqlStorage
 from audit.verify import (
     Export,
-    TrustedHead,
     VerificationFailed,
     VerifyReport,
     verify,
@@ -88,6 +95,7 @@ __all__ = [
     "format_submission",
     "open_checkpoint",
     "prepare_entry",
+    "remembered_heads",
     "verify",
     "verify_receipt",
     "with_signature_lines",

@@ -65,6 +65,32 @@ class TreeHead:
     note: str | None = None  # the signed note, for a signed checkpoint
 
 
+@dataclass(frozen=True)
+class TrustedHead:
+    """A tree size and root known from outside the store: a checkpoint a witness cosigned or a
+    citizen kept, the signer's own memory. A verifier holds the log to it."""
+
+    label: str
+    size: int
+    root: bytes
+    checkpoint: bool = True  # a signed checkpoint, which the store must also still hold
+
+
+def remembered_heads(memory: HeadMemory) -> list[TrustedHead]:
+    """What a signer's memory holds, as heads a verifier holds the store to."""
+    heads: list[TrustedHead] = []
+    signed = memory.signed()
+    if signed is not None:
+        label = f"the checkpoint the signer last signed (size {signed.size})"
+        heads.append(TrustedHead(label, signed.size, signed.root))
+    recent = memory.recent() if isinstance(memory, FileMemory) else []
+    written = memory.written()
+    for head in [*recent, *([written] if written is not None else [])]:
+        label = f"a tree head the log wrote (size {head.size})"
+        heads.append(TrustedHead(label, head.size, head.root, checkpoint=False))
+    return heads
+
+
 class HeadMemory(Protocol):
     """A place outside the audit store that keeps the latest heads, never moving backwards."""
 

@@ -17,6 +17,7 @@ from audit.checkpoint import Checkpoint, NoteVerifier, open_checkpoint
 from audit.cosignature import CosignatureVerifier
 from audit.entry import AuditEntry
 from audit.errors import AuditError, InvalidCheckpoint, InvalidEntry
+from audit.memory import TrustedHead
 from audit.merkle import (
     MemoryTree,
     NodeKey,
@@ -148,17 +149,6 @@ def _localise(
         if nodes.get((0, index)) != tree.levels[0][index]:
             return index, False
     return lo, False
-
-
-@dataclass(frozen=True)
-class TrustedHead:
-    """A tree size and root known from outside the store: a checkpoint a witness cosigned or a
-    citizen kept, the signer's own memory (``audit.memory``). The log must still hold it."""
-
-    label: str
-    size: int
-    root: bytes
-    checkpoint: bool = True  # a signed checkpoint, which the store must also still hold
 
 
 @dataclass(frozen=True)
@@ -294,8 +284,8 @@ def verify(
             else:
                 fail(
                     tree.size,
-                    f"{anchor.label} is missing from the store, whose log ends before "
-                    f"index {tree.size}: entries were removed",
+                    f"the log ends before index {tree.size}, short of {anchor.label}: "
+                    "entries were removed",
                 )
             break
         if tree.root(anchor.size) != anchor.root:

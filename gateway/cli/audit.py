@@ -107,7 +107,7 @@ def _signer_memory(store: _Store) -> list[TrustedHead]:
     database), for the verifier to hold the store to."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from audit import FileMemory, SqlMemory
+    from audit import FileMemory, SqlMemory, remembered_heads
     from gateway.db import make_engine
 
     heads: list[TrustedHead] = []
@@ -117,28 +117,7 @@ def _signer_memory(store: _Store) -> list[TrustedHead]:
     except ValueError:
         raise CliError(f"{path} is not readable JSON") from None
     if state is not None and state.get("origin") == store.origin:
-        memory = FileMemory(path, store.origin)
-        signed, written = memory.signed(), memory.written()
-        if signed is not None:
-            heads.append(
-                TrustedHead(
-                    f"the checkpoint the signer last signed (size {signed.size})",
-                    signed.size,
-                    signed.root,
-                )
-            )
-        for head in memory.recent()[:-1]:
-            label = f"a tree head the log wrote (size {head.size})"
-            heads.append(TrustedHead(label, head.size, head.root, checkpoint=False))
-        if written is not None:
-            heads.append(
-                TrustedHead(
-                    f"the tree head the log last wrote (size {written.size})",
-                    written.size,
-                    written.root,
-                    checkpoint=False,
-                )
-            )
+        heads.extend(remembered_heads(FileMemory(path, store.origin)))
     main = store.settings.database_urls["main"]
     if main != store.settings.database_urls["audit"] or True:
         engine = make_engine(main, pool_size=1)
