@@ -246,3 +246,40 @@ def test_the_witness_process_leaves_its_state_in_its_own_directory(
     assert {"witness-signing.pem", "witness.db"} <= names
     assert all(n.startswith(("witness", ".")) for n in names), names
     assert os.stat(witness.directory / "witness-signing.pem").st_mode & 0o077 == 0
+
+
+def test_the_gateway_takes_each_checkpoint_to_its_witness_within_seconds(
+    tmp_path: Path, migrated_urls: dict[str, str], witness: WitnessProcess
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from gateway.app import create_app
+    from gateway.settings import load_settings
+
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        database_url=migrated_urls["main"],
+        audit_origin=ORIGIN,
+        audit_witnesses=f"{witness.url} {witness.key}",
+        checkpoint_every_seconds=0.2,
+    )
+    settings.prepare_data_dir()
+    # The witness follows the log under the key the gateway will sign with.
+    from gateway.keys import load_or_create_ed25519
+
+    key = load_or_create_ed25519(settings.data_dir / "keys" / "audit-signing.pem")
+    witness.stop()
+    witness.log_key = str(NoteSigner(ORIGIN, key).verifier)
+    witness.start()
+    app = create_app(settings)
+    with TestClient(app) as client:
+        for n in range(7):
+            app.state.services.audit.append(make_entry(n))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            note = client.get("/v1/audit/checkpoint").text
+            if note.split("\n")[1] == "8" and witness.key.verify(note) is not None:
+                break  # 7 entries and the policy revision the gateway logs at start
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"no cosigned checkpoint of the whole log: {note}")
