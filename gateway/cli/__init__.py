@@ -68,16 +68,40 @@ def progress_bar(label: str, *extra: ProgressColumn, transient: bool = False) ->
                     transient=transient)  # fmt: skip
 
 
-def settings_from(data_dir: str | None = None, **overrides: Any) -> Settings:
-    """Settings from the environment, with command-line options on top; data dir ready."""
+def settings_from(
+    data_dir: str | None = None, *, create: bool = False, **overrides: Any
+) -> Settings:
+    """Settings from the environment, with command-line options on top, for a data directory
+    that exists (``create``: ``sijill init`` and ``sijill demo`` make it). A mistyped
+    --data-dir, or a command run from another directory, must not start a new deployment
+    with new keys beside the real one."""
     if data_dir is not None:
         os.environ["SIJILL_DATA_DIR"] = data_dir
     for key, value in overrides.items():
         if value is not None:
             os.environ[f"SIJILL_{key.upper()}"] = str(value)
     settings = load_settings()
+    if not create and not settings.data_dir.is_dir():
+        raise CliError(
+            f"no data directory at {settings.data_dir.absolute()}: name it with --data-dir "
+            "(or SIJILL_DATA_DIR), or make one with `sijill init` (or `sijill demo`)"
+        )
     settings.prepare_data_dir()
     return settings
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, before anything is initialised, a port another program listens on."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise CliError(
+                f"port {port} on {host} is already in use by another program: stop it, or "
+                "choose another port with --port"
+            ) from None
 
 
 def _upgrade(settings: Settings) -> None:
@@ -95,6 +119,16 @@ def _upgrade(settings: Settings) -> None:
 def version() -> None:
     """Print the version."""
     out.print(f"sijill {__version__}")
+
+
+@app.command()
+@friendly
+def init(data_dir: str | None = typer.Option(None, help="Data directory")) -> None:
+    """Make a data directory (mode 0700) and bring every store's schema up to date: the one
+    command besides ``sijill demo`` that creates a deployment."""
+    settings = settings_from(data_dir, create=True)
+    _upgrade(settings)
+    out.print(f"initialised {settings.data_dir.absolute()}")
 
 
 @db_app.command("upgrade")
@@ -152,13 +186,24 @@ def demo(
     data_dir: str | None = typer.Option(None, help="Data directory"),
     port: int | None = typer.Option(None, help="Port"),
     serve: bool = typer.Option(True, help="Start the server once initialised"),
+    reset: bool = typer.Option(False, help="Remove the demo's data directory and start over"),
 ) -> None:
-    """Initialise the data dir with demo data and run the gateway on embedded defaults."""
-    from gateway.demo import initialise
+    """Initialise the data dir with demo data (once: a rerun keeps it) and run the gateway on
+    embedded defaults."""
+    from gateway.demo import initialise, remove_demo
 
+    if data_dir is not None:
+        os.environ["SIJILL_DATA_DIR"] = data_dir
+    if port is not None:
+        os.environ["SIJILL_PORT"] = str(port)
+    planned = load_settings()
+    if serve:
+        check_port_free(planned.host, planned.port)
+    if reset:
+        remove_demo(planned, out)
     # The demo runs its own witness under /witness, so the whole story of the audit log
     # (signed checkpoints, cosigned by an independent key) runs with one command.
-    settings = settings_from(data_dir, port=port, embedded_witness=True)
+    settings = settings_from(data_dir, create=True, port=port, embedded_witness=True)
     _upgrade(settings)
     credentials = initialise(settings, out)
     out.print(f"\n[bold]Sijill demo[/] on {settings.issuer}")
