@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute
 
 from gateway import __version__, problems
 from gateway.keys import audit_alarm
-from gateway.lifecycle import record_policy_revision, start_audit
+from gateway.lifecycle import record_policy_revision, report_policy_engine, start_audit
 from gateway.middleware import Metrics, RequestContext
 from gateway.routes import agency as agency_routes
 from gateway.routes import audit as audit_routes
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # Requests run in this many threads at once; more only fight over the GIL.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         start_audit(services)
+        report_policy_engine(services)
         record_policy_revision(services)
         if services.checkpointer is not None:
             services.checkpointer.start()

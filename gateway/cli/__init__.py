@@ -109,10 +109,42 @@ def _upgrade(settings: Settings) -> None:
 
     from gateway import db
 
-    try:
-        db.upgrade(settings.database_urls)
-    except OperationalError as exc:
-        raise CliError(f"cannot reach the database: {type(exc.orig).__name__}") from None
+    for store, url in settings.database_urls.items():
+        try:
+            db.upgrade_store(store, url)
+        except OperationalError as exc:
+            raise CliError(unreachable(store, url, exc)) from None
+
+
+def database_error(settings: Settings, exc: BaseException) -> CliError:
+    """A command's database failed: find which store does not answer, and say so."""
+    from sqlalchemy import create_engine, text
+
+    for store, url in settings.database_urls.items():
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as failure:
+            return CliError(unreachable(store, url, failure))
+        finally:
+            engine.dispose()
+    return CliError(f"a database statement failed ({type(getattr(exc, 'orig', exc)).__name__})")
+
+
+def unreachable(store: str, url: str, exc: BaseException) -> str:
+    """One line naming the store that does not answer, where it was looked for (password
+    hidden), the driver's reason, and the setting to check."""
+    from sqlalchemy.engine import make_url
+
+    where = make_url(url).render_as_string(hide_password=True)
+    cause = getattr(exc, "orig", None) or exc
+    reason = str(cause).strip().splitlines()[0][:200] if str(cause).strip() else ""
+    variable = {"main": "SIJILL_DATABASE_URL"}.get(store, f"SIJILL_{store.upper()}_DATABASE_URL")
+    return (
+        f"cannot reach the {store} database at {where} ({type(cause).__name__}: {reason}); "
+        f"check that the server is up and that {variable} names it"
+    )
 
 
 @app.command()
@@ -162,6 +194,23 @@ def run_server(settings: Settings, workers: int = 1) -> None:
     from gateway.services import check_keys
 
     check_keys(settings)  # refuse to start, in one line, on a readable key file or a bad token
+    if settings.policy_engine != "embedded":
+        from policies import build_engine
+
+        engine = build_engine(settings.policy_engine, settings.policy_timeout_s)
+        try:
+            engine.ping()
+        except Exception as exc:
+            err.print(
+                f"[yellow]warning:[/] the policy engine at {settings.policy_engine} does not "
+                f"answer ({type(exc).__name__}); every request that needs a decision will be "
+                "denied until it does",
+                highlight=False,
+            )
+        finally:
+            close = getattr(engine, "close", None)
+            if close is not None:
+                close()
 
     from gateway import logs
 

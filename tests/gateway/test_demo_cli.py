@@ -70,3 +70,55 @@ def test_commands_other_than_init_and_demo_make_no_data_directory(tmp_path: Path
     made = _run("init", "--data-dir", "fresh", cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     assert (tmp_path / "fresh").stat().st_mode & 0o077 == 0
+
+
+def test_an_unreachable_policy_engine_is_reported_at_start(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir(mode=0o700)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIJILL_")}
+    env.update(SIJILL_POLICY_ENGINE="http://127.0.0.1:1", SIJILL_DATA_DIR=str(tmp_path / "data"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [SIJILL, "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = ""
+        assert proc.stderr is not None
+        for _ in range(50):
+            line = proc.stderr.readline()
+            if "policy engine" in line:
+                break
+        assert "the policy engine at http://127.0.0.1:1 does not answer" in line
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_a_mistyped_setting_is_a_start_error_naming_the_closest(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIJILL_")}
+    env["SIJILL_PROT"] = "9000"
+    result = subprocess.run(
+        [SIJILL, "init", "--data-dir", "d"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "SIJILL_PROT is not a Sijill setting; did you mean SIJILL_PORT?" in result.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_an_unreachable_database_is_named_with_its_store_and_host(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIJILL_")}
+    env["SIJILL_DATABASE_URL"] = "postgresql+psycopg://sijill:secret@127.0.0.1:1/registers"
+    result = subprocess.run(
+        [SIJILL, "init", "--data-dir", "d"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    message = result.stderr
+    assert "cannot reach the main database at" in message
+    assert "127.0.0.1:1/registers" in message and "secret" not in message
+    assert "SIJILL_DATABASE_URL" in message
