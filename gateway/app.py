@@ -17,6 +17,7 @@ from gateway.routes import audit as audit_routes
 from gateway.routes import health
 from gateway.routes import me as me_routes
 from gateway.routes import oauth as oauth_routes
+from gateway.routes import registry as registry_routes
 from gateway.routes import rnp as rnp_routes
 from gateway.routes import rsu as rsu_routes
 from gateway.services import Services, build_services
@@ -49,6 +50,13 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
     ("GET", "/v1/audit/checkpoint"),
     ("GET", "/v1/audit/verifier-key"),
     ("GET", "/v1/audit/proofs/consistency"),
+    # An inclusion proof is hashes only: a leaf hash (of an entry holding a random decision id
+    # and a nanosecond time, so it cannot be guessed back) and its audit path. Public like
+    # consistency proofs, so that a citizen or witness checks a receipt's entry against any
+    # checkpoint without an account.
+    ("GET", "/v1/audit/proofs/inclusion"),
+    # The processing registry: the CNDP declarations, public by law.
+    ("GET", "/v1/registry/purposes"),
 }
 
 
@@ -107,6 +115,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(agency_routes.router)
     app.include_router(me_routes.router)
     app.include_router(rnp_routes.router)
+    app.include_router(registry_routes.router)
     app.include_router(rsu_routes.router)
     app.add_middleware(RequestContext, metrics=app.state.metrics)
     return app
