@@ -7,7 +7,6 @@ citizen's consent screen lists from it the purposes that accept consent."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -15,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from gateway.routes.oauth import get_oauth
 from gateway.services import Services, get_services
+from gateway.timefmt import rfc3339
 from policies.registry import RegistryEntry
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"])
@@ -43,16 +43,6 @@ class Purpose(BaseModel):
 
 class Purposes(BaseModel):
     purposes: list[Purpose]
-
-
-def rfc3339(ns: int) -> str:
-    """A time of the public API: RFC 3339, UTC, with a Z (docs/api-times.md)."""
-    return (
-        datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC)
-        .replace(microsecond=(ns % 1_000_000_000) // 1000)
-        .isoformat()
-        .replace("+00:00", "Z")
-    )
 
 
 def _purpose(entry: RegistryEntry, names: dict[str, str]) -> Purpose:
