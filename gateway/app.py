@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute
 
 from gateway import __version__, problems
 from gateway.lifecycle import record_policy_revision
-from gateway.middleware import Metrics, RequestContext
+from gateway.middleware import RequestContext
 from gateway.routes import agency as agency_routes
 from gateway.routes import audit as audit_routes
 from gateway.routes import health
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.settings = settings
     app.state.services = services
-    app.state.metrics = Metrics()
+    app.state.metrics = services.metrics
     problems.install(app)
     app.include_router(health.router)
     app.include_router(audit_routes.router)

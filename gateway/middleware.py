@@ -36,6 +36,14 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
+        # Decisions the enforcement point had to narrow (gateway/authz.py): a non-zero rate
+        # means the engine is misconfigured or not the one deployed.
+        self.policy_anomalies = Counter(
+            "sijill_policy_anomalies_total",
+            "Policy decisions that released fields beyond request and registry (dropped)",
+            ["action"],
+            registry=self.registry,
+        )
 
 
 def route_template(scope: Scope) -> str:

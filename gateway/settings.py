@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SettingsError(Exception):
@@ -76,10 +87,23 @@ class Settings(BaseSettings):
     @field_validator("policy_engine")
     @classmethod
     def _valid_engine(cls, value: str) -> str:
-        if value == "embedded" or value.startswith(("http://", "https://")):
+        if value == "embedded":
+            return value
+        parts = urlsplit(value)
+        if parts.scheme == "https" and parts.hostname:
             return value.rstrip("/")
+        if parts.scheme == "http" and parts.hostname:
+            if _is_loopback(parts.hostname):
+                return value.rstrip("/")
+            # A decision read in clear over the network can be rewritten on the way (a spoofed
+            # "allow"); only a sidecar on this host may speak plain HTTP.
+            raise ValueError(
+                "SIJILL_POLICY_ENGINE: a remote OPA must be reached over https:// "
+                "(plain http:// only on loopback: 127.0.0.0/8, ::1, localhost)"
+            )
         raise ValueError(
-            "SIJILL_POLICY_ENGINE must be 'embedded' or the http(s) URL of an OPA server"
+            "SIJILL_POLICY_ENGINE must be 'embedded', an https:// OPA URL, "
+            "or an http:// URL on loopback"
         )
 
     @model_validator(mode="after")
