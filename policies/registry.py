@@ -157,6 +157,18 @@ def action_scope(action: str, data_dir: Path = DATA_DIR) -> str:
         raise RegistryError(f"unknown action {action!r}") from None
 
 
+def action_legal_basis(action: str, data_dir: Path = DATA_DIR) -> dict[str, str] | None:
+    """The legal basis ``data/actions.json`` names for an action the law itself grounds (an
+    office's enrolment, say): what an audit entry of that action records when no policy
+    decision stands between (a bulk import)."""
+    actions = json.loads((data_dir / "actions.json").read_text(encoding="utf-8"))["actions"]
+    try:
+        basis = actions[action].get("legal_basis")
+    except KeyError:
+        raise RegistryError(f"unknown action {action!r}") from None
+    return None if basis is None else {str(k): str(v) for k, v in basis.items()}
+
+
 def registry_bound_actions(data_dir: Path = DATA_DIR) -> frozenset[str]:
     """The actions whose basis is the processing registry (``"basis": "registry"`` in
     ``data/actions.json``): an agency's, whose releases the registry bounds."""
