@@ -124,24 +124,8 @@ class Enforcer:
         the audit entry (never the IDCS).
         """
         now_ns = time.time_ns()
-        doc = self.policy_input(resource, purpose, consents, objections, now_ns)
         fields = [str(f) for f in resource.get("fields", ())]
-        try:
-            result = self.services.policy.decide(doc)
-        except PolicyUnavailable:
-            # Deny, and put the failure itself on the record when the log is there.
-            self._append(
-                self._entry(
-                    now_ns, subject_tag, fields, purpose, None, "error", ["policy_unavailable"]
-                ),
-                must=False,
-            )
-            raise Problem(
-                503,
-                "policy-unavailable",
-                "The policy engine did not answer; nothing was released.",
-                headers={"Retry-After": "5"},
-            ) from None
+        result = self._ask(resource, purpose, consents, objections, now_ns, subject_tag)
         result = self._bounded(result, fields, purpose, now_ns)
         outcome: EntryOutcome = "allow" if result.allow else "deny"
         entry = self._entry(
@@ -219,13 +203,62 @@ class Enforcer:
             obligations={k: v for k, v in result.obligations.items() if k not in dropped},
         )
 
-    def refuse_unknown(self, *, resource: Mapping[str, Any], purpose: str | None) -> None:
+    def _ask(
+        self,
+        resource: Mapping[str, Any],
+        purpose: str | None,
+        consents: Sequence[Mapping[str, Any]],
+        objections: Sequence[Mapping[str, Any]],
+        now_ns: int,
+        subject_tag: str | None,
+    ) -> PolicyResult:
+        """The engine's decision on this request; 503 (and an error entry) when it has none."""
+        doc = self.policy_input(resource, purpose, consents, objections, now_ns)
+        try:
+            return self.services.policy.decide(doc)
+        except PolicyUnavailable:
+            fields = [str(f) for f in resource.get("fields", ())]
+            # Deny, and put the failure itself on the record when the log is there.
+            self._append(
+                self._entry(
+                    now_ns, subject_tag, fields, purpose, None, "error", ["policy_unavailable"]
+                ),
+                must=False,
+            )
+            raise Problem(
+                503,
+                "policy-unavailable",
+                "The policy engine did not answer; nothing was released.",
+                headers={"Retry-After": "5"},
+            ) from None
+
+    def refuse_unknown(
+        self,
+        *,
+        resource: Mapping[str, Any],
+        purpose: str | None,
+        stand_in: Mapping[str, Any] | None = None,
+    ) -> None:
         """Record a request about a subject that does not exist (or is not the caller's to
-        know) and answer 404. No policy is asked: there is nothing to decide about, but the
-        attempt is on the record like any other call."""
+        know) and answer 404; the attempt is on the record like any other call.
+
+        ``stand_in`` (the ``consents`` and ``objections`` of a keyed stand-in subject) makes
+        the refusal ask the policy about it, as :meth:`decide` would about a person, and
+        discard the answer: where a known person's denial answers the same 404, the two then
+        cost the same work, so timing does not reveal who is registered."""
+        now_ns = time.time_ns()
+        if stand_in is not None:
+            self._ask(
+                resource,
+                purpose,
+                stand_in["consents"],
+                stand_in["objections"],
+                now_ns,
+                None,  # a stand-in's tag is no one's: never on the record
+            )
         fields = sorted(str(f) for f in resource.get("fields", ()))
         self._append(
-            self._entry(time.time_ns(), None, fields, purpose, None, "deny", ["unknown_subject"]),
+            self._entry(now_ns, None, fields, purpose, None, "deny", ["unknown_subject"]),
             must=True,
         )
         raise Problem(404, "not-found", "No such person for this agency.")
