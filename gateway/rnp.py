@@ -35,6 +35,7 @@ IMPORT_ACTOR_KIND: Literal["system"] = "system"
 # The subject slot of the per-person entry template (JSON writes it as it is, and nothing
 # else in an enrolment entry contains it).
 _SUBJECT_SLOT = "@@subject@@"
+_PERSON_FIELDS = tuple(sorted(PersonIn.model_fields))
 
 
 def _actor(job_id: str) -> Actor:
@@ -64,7 +65,7 @@ def _enrolment_entries(vault: Vault, job_id: str) -> Callable[[list[tuple[Idcs, 
         now = time.time_ns()
         out = []
         for idcs, person in enrolled:
-            fields = tuple(sorted(k for k, v in person.model_dump().items() if v is not None))
+            fields = tuple(n for n in _PERSON_FIELDS if getattr(person, n) is not None)
             template = templates.get(fields)
             if template is None:
                 sample = AuditEntry(
