@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from starlette.routing import BaseRoute
 
 from gateway import __version__, problems
-from gateway.lifecycle import record_policy_revision
+from gateway.keys import audit_alarm
+from gateway.lifecycle import record_policy_revision, start_audit
 from gateway.middleware import RequestContext
 from gateway.routes import agency as agency_routes
 from gateway.routes import audit as audit_routes
@@ -20,6 +21,7 @@ from gateway.routes import rnp as rnp_routes
 from gateway.routes import rsu as rsu_routes
 from gateway.services import Services, build_services
 from gateway.settings import Settings, load_settings
+from gateway.witnessing import witness_app
 
 # Routes that touch no personal data and need no policy decision; every other route must be
 # mediated by gateway.authz (a test walks the app and holds this list to that).
@@ -67,8 +69,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
         # Requests run in this many threads at once; more only fight over the GIL.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        start_audit(services)
         record_policy_revision(services)
+        if services.checkpointer is not None:
+            services.checkpointer.start()
         yield
+        if services.checkpointer is not None:
+            services.checkpointer.stop()  # signs the tail: a clean stop leaves none unsigned
         services.close()
 
     app = FastAPI(
@@ -81,6 +88,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.settings = settings
     app.state.services = services
     app.state.metrics = services.metrics
+    metrics = app.state.metrics
+
+    def alarm(problem: str) -> None:
+        audit_alarm(problem)
+        metrics.audit_alarms.inc()
+
+    services.audit.alarm = alarm
+    if services.checkpointer is not None and services.checkpointer.witnesses is not None:
+        services.checkpointer.witnesses.alarm = alarm
+    if services.witness is not None:
+        app.mount("/witness", witness_app(services.witness))
     problems.install(app)
     app.include_router(health.router)
     app.include_router(audit_routes.router)

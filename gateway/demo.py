@@ -110,8 +110,9 @@ def sign_demo_checkpoint(settings: Settings, credentials: Credentials, console: 
     from gateway.keys import build_audit_log
 
     engine = make_engine(settings.database_urls["audit"])
+    main = make_engine(settings.database_urls["main"])
     try:
-        log = build_audit_log(settings, engine)
+        log = build_audit_log(settings, engine, main)
         checkpoint = log.issue_checkpoint()
         console.print(
             f"audit log: {checkpoint.tree_size} entries, checkpoint signed; verifier "
@@ -120,6 +121,7 @@ def sign_demo_checkpoint(settings: Settings, credentials: Credentials, console: 
         log.close()
     finally:
         engine.dispose()
+        main.dispose()
 
 
 STEPS.append(sign_demo_checkpoint)

@@ -10,11 +10,25 @@ from __future__ import annotations
 import logging
 import time
 
-from audit import AuditEntry, AuditUnavailable, EntryFilter
+from audit import AuditEntry, AuditUnavailable, CheckpointRefused, EntryFilter
 from gateway.services import Services
 
 log = logging.getLogger("sijill.lifecycle")
 ACTION = "policy_revision"
+
+
+def start_audit(services: Services) -> None:
+    """Hold the audit store to what the signer remembers before anything is appended, and
+    sign what the last run left unsigned. A rewritten or rolled-back store stops the log here:
+    every request that needs it fails closed (503) and /readyz says so."""
+    try:
+        services.audit.check_store()
+        # Witnesses are brought up to date by the checkpointer's thread, once serving.
+        services.audit.checkpoint_if_grown()
+    except CheckpointRefused:
+        log.critical("the audit log refuses the store's tree; requests fail closed")
+    except AuditUnavailable:
+        log.error("the audit store is unreachable at start")
 
 
 def record_policy_revision(services: Services) -> bool:

@@ -156,7 +156,9 @@ def demo(
     """Initialise the data dir with demo data and run the gateway on embedded defaults."""
     from gateway.demo import initialise
 
-    settings = settings_from(data_dir, port=port)
+    # The demo runs its own witness under /witness, so the whole story of the audit log
+    # (signed checkpoints, cosigned by an independent key) runs with one command.
+    settings = settings_from(data_dir, port=port, embedded_witness=True)
     _upgrade(settings)
     credentials = initialise(settings, out)
     out.print(f"\n[bold]Sijill demo[/] on {settings.issuer}")
@@ -165,6 +167,7 @@ def demo(
     out.print(f"  Credentials:  {credentials}")
     out.print("  Agency API:   .venv/bin/python examples/agency_client.py")
     out.print("  Verify log:   .venv/bin/sijill audit verify")
+    out.print(f"  Witness:      {settings.issuer}/witness (the demo's own, on its own key)")
     if serve:
         run_server(settings)
 

@@ -110,7 +110,7 @@ def import_(
     with open_register(settings) as (register, engine, vault):
         assert settings.audit_database_url
         audit_engine = engine if one_database else make_engine(settings.audit_database_url)
-        audit = build_audit_log(settings, audit_engine)
+        audit = build_audit_log(settings, audit_engine, engine)
         try:
             with progress_bar("[bold]enrolling", counts) as bar:
                 task = bar.add_task("import", total=total, enrolled=0, rejected=0)

@@ -47,7 +47,13 @@ Audit = Annotated[AuditLog, Depends(get_audit)]
 
 
 def _unavailable() -> Problem:
-    return Problem(503, "audit-unavailable", "The audit log store is unreachable; try again.")
+    return Problem(
+        503,
+        "audit-unavailable",
+        "The audit log is unavailable (its store is unreachable, or it holds no signed "
+        "checkpoint yet); try again.",
+        headers={"Retry-After": "5"},
+    )
 
 
 def _rfc3339(ns: int | None) -> str | None:
@@ -87,7 +93,11 @@ def checkpoint(audit: Audit, format: str | None = None) -> PlainTextResponse | d
 @router.get("/verifier-key", response_class=PlainTextResponse)
 def verifier_key(audit: Audit) -> PlainTextResponse:
     """The C2SP note verifier key ``<name>+<hex key id>+<base64(0x01 ‖ Ed25519 key)>``."""
-    return PlainTextResponse(audit.verifier_key + "\n", media_type="text/plain; charset=utf-8")
+    try:
+        key = audit.verifier_key
+    except AuditUnavailable:
+        raise _unavailable() from None
+    return PlainTextResponse(key + "\n", media_type="text/plain; charset=utf-8")
 
 
 @router.get("/proofs/inclusion", dependencies=[Depends(_audit_read("read_inclusion_proof"))])

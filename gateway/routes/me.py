@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from audit import EntryFilter
+from audit import AuditUnavailable, EntryFilter, NotYetCheckpointed
 from consent import ConsentNotFound, InvalidConsent
 from consent.receipts import iso27560_record
 from gateway.authz import Enforcer, Outcome, authorize, citizen_tag
@@ -109,6 +109,9 @@ def access_log(
     return AccessLog(entries=out, next_before=next_before)
 
 
+RECEIPT_WAIT_S = 3.0
+
+
 @router.get(
     "/access-log/{index}/receipt",
     summary="Entry + inclusion proof + signed checkpoint, checkable offline",
@@ -124,7 +127,23 @@ def access_log_receipt(
     if logged is None or logged.entry.subject != tag:
         # Another person's entry is "not found", like a missing one.
         raise Problem(404, "not-found", "No such entry in your access log.")
-    return services.audit.receipt(index)
+    try:
+        # An entry of the last second may wait for the checkpointer's next signature.
+        return services.audit.receipt(index, wait_s=RECEIPT_WAIT_S)
+    except NotYetCheckpointed:
+        raise Problem(
+            503,
+            "receipt-not-ready",
+            "No signed checkpoint covers this entry yet; ask again in a second.",
+            headers={"Retry-After": "1"},
+        ) from None
+    except AuditUnavailable:
+        raise Problem(
+            503,
+            "audit-unavailable",
+            "The audit log store is unreachable; try again.",
+            headers={"Retry-After": "5"},
+        ) from None
 
 
 # -- consents ---------------------------------------------------------------------------------
