@@ -3,8 +3,7 @@
 For one request: build the policy input → ask the engine for one decision → bound what it
 released by the request and the processing registry → append one audit entry, durably → only
 then, if allowed, seal a :class:`vault.Decision` that lets the vault reveal exactly the released
-fields. Any failure on that path denies (fail closed): no
-decision, no audit entry, no data.
+fields. Any failure on that path denies (fail closed): no decision, no audit entry, no data.
 """
 
 from __future__ import annotations

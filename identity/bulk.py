@@ -230,7 +230,8 @@ def _parse(record: dict[str, Any]) -> PersonIn | list[tuple[str, str]]:
         return PersonIn.model_validate(data)
     except ValidationError as exc:
         return [
-            # A JSON key outside the vocabulary of column names is reported as the record's.
+            # A JSON key that is not a plain name (a value typed as a key, say) is reported as
+            # the record's, not quoted.
             (field if field in COLUMNS or _NAME.match(field) else "record", _code(reason))
             for field, reason in field_problems(exc, codes=True)
         ]
