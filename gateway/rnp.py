@@ -12,8 +12,8 @@ and is redone on resume: the log may say too much, never too little).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,13 +21,14 @@ from sqlalchemy import Connection, Engine
 
 from audit import AuditEntry, AuditLog, AuditUnavailable, EntryTemplate
 from audit.entry import Actor, Outcome
+from gateway.settings import Settings
 from identity import PersonIn, Register
 from identity.bulk import ImportReport, check_file, file_digest, import_file
 from identity.idcs import Idcs
 from policies.registry import action_legal_basis
 from vault import Vault
 
-__all__ = ["IMPORT_ACTOR_KIND", "audited_import"]
+__all__ = ["IMPORT_ACTOR_KIND", "audited_import", "import_audit_log"]
 
 ENROL = "enrol"
 IMPORT_ACTION = "rnp_import"
@@ -83,6 +84,26 @@ def _enrolment_entries(vault: Vault, job_id: str) -> Callable[[list[tuple[Idcs, 
         return out
 
     return entries
+
+
+@contextmanager
+def import_audit_log(settings: Settings, main: Engine) -> Iterator[tuple[AuditLog, bool]]:
+    """The audit log an import appends to, as the server builds it (its heads remembered in
+    the main store too), and whether it shares ``main``'s database (then the entries commit in
+    each batch's transaction)."""
+    from gateway.db import make_engine
+    from gateway.keys import build_audit_log
+
+    assert settings.audit_database_url
+    one_database = settings.audit_database_url == settings.database_url
+    engine = main if one_database else make_engine(settings.audit_database_url)
+    audit = build_audit_log(settings, engine, main)
+    try:
+        yield audit, one_database
+    finally:
+        audit.close()
+        if engine is not main:
+            engine.dispose()
 
 
 def audited_import(

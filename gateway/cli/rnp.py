@@ -87,9 +87,7 @@ def import_(
     """Enrol every person of FILE. Re-running resumes where a previous run stopped."""
     from audit import AuditUnavailable
     from gateway.cli import _upgrade
-    from gateway.db import make_engine
-    from gateway.keys import build_audit_log
-    from gateway.rnp import audited_import
+    from gateway.rnp import audited_import, import_audit_log
     from identity.bulk import ImportFileError, check_file
 
     if not file.is_file():
@@ -106,31 +104,21 @@ def import_(
     counts = TextColumn(
         "lines · {task.fields[enrolled]} enrolled · {task.fields[rejected]} rejected"
     )
-    one_database = settings.audit_database_url == settings.database_url
-    with open_register(settings) as (register, engine, vault):
-        assert settings.audit_database_url
-        audit_engine = engine if one_database else make_engine(settings.audit_database_url)
-        audit = build_audit_log(settings, audit_engine, engine)
+    with (
+        open_register(settings) as (register, engine, vault),
+        import_audit_log(settings, engine) as (audit, one_database),
+        progress_bar("[bold]enrolling", counts) as bar,
+    ):
+        task = bar.add_task("import", total=total, enrolled=0, rejected=0)
+
+        def progress(done: int, enrolled: int, rejected: int) -> None:
+            bar.update(task, completed=min(done, total), enrolled=enrolled, rejected=rejected)
+
         try:
-            with progress_bar("[bold]enrolling", counts) as bar:
-                task = bar.add_task("import", total=total, enrolled=0, rejected=0)
-
-                def progress(done: int, enrolled: int, rejected: int) -> None:
-                    bar.update(
-                        task, completed=min(done, total), enrolled=enrolled, rejected=rejected
-                    )
-
-                result = audited_import(
-                    register,
-                    vault,
-                    audit,
-                    engine,
-                    file,
-                    one_database=one_database,
-                    batch_size=size,
-                    progress=progress,
-                )
-                bar.update(task, completed=total)
+            result = audited_import(
+                register, vault, audit, engine, file,
+                one_database=one_database, batch_size=size, progress=progress,
+            )  # fmt: skip
         except ImportFileError as exc:
             raise CliError(f"{file.name}: {exc}") from None
         except AuditUnavailable:
@@ -138,10 +126,7 @@ def import_(
                 "the audit log could not record the import; batches not yet committed were "
                 "not enrolled (run the import again to resume)"
             ) from None
-        finally:
-            audit.close()
-            if audit_engine is not engine:
-                audit_engine.dispose()
+        bar.update(task, completed=total)
     target = report or file.with_name(file.name + ".rejects.json")
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
