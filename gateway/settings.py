@@ -99,6 +99,8 @@ class Settings(BaseSettings):
         if value == "embedded":
             return value
         parts = urlsplit(value)
+        if parts.scheme == "unix" and not parts.netloc and parts.path.startswith("/"):
+            return value  # a sidecar's socket file: reachable from this host only
         if parts.scheme == "https" and parts.hostname:
             return value.rstrip("/")
         if parts.scheme == "http" and parts.hostname:
@@ -112,7 +114,7 @@ class Settings(BaseSettings):
             )
         raise ValueError(
             "SIJILL_POLICY_ENGINE must be 'embedded', an https:// OPA URL, "
-            "or an http:// URL on loopback"
+            "an http:// URL on loopback, or unix:///path/to/opa.sock"
         )
 
     @model_validator(mode="after")

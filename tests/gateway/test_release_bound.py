@@ -1,7 +1,8 @@
 """Release = decision ∩ request ∩ registry, whatever the policy engine answers (issue 21).
 
 A deliberately permissive stub OPA (the one stand-in these tests allow) speaks OPA's Data API
-on loopback and releases every field of the catalogue for any request; the gateway must still
+on loopback or on a Unix socket (the two sidecar transports) and releases every field of the
+catalogue for any request; the gateway must still
 release only what was asked for and what the agency declared for the purpose, on SQLite and
 PostgreSQL, and say so in its log and metrics.
 """
@@ -10,6 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import socketserver
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -53,20 +58,37 @@ class _AllowEverything(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def permissive_opa() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _AllowEverything)
+class _UnixHTTPServer(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+
+
+@pytest.fixture(params=["loopback", "unix_socket"])
+def permissive_opa(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The stub's URL: a loopback port, or a socket file (both sidecar transports)."""
+    server: socketserver.BaseServer
+    if request.param == "loopback":
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _AllowEverything)
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+    else:
+        # A short path: a socket path is limited to ~100 bytes, and tmp_path can exceed it.
+        folder = tempfile.mkdtemp(prefix="opa-")
+        path = os.path.join(folder, "opa.sock")
+        server = _UnixHTTPServer(path, _AllowEverything)
+        url = f"unix://{path}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield url
     finally:
         server.shutdown()
         server.server_close()
+        if request.param == "unix_socket":
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
 def spoofed(world: World, permissive_opa: str) -> Iterator[World]:
+    assert load_settings(policy_engine=permissive_opa).policy_engine == permissive_opa
     engine = OpaEngine(permissive_opa, timeout=2.0)
     world.services.policy = engine
     try:
@@ -148,6 +170,7 @@ def test_a_dropped_release_is_counted_in_the_metrics(spoofed: World) -> None:
         "http://[::1]:8181",
         "http://localhost:8181",
         "https://opa.internal.example:8181",
+        "unix:///run/opa/opa.sock",
     ],
 )
 def test_a_sidecar_or_an_https_engine_is_accepted(url: str) -> None:
@@ -155,7 +178,13 @@ def test_a_sidecar_or_an_https_engine_is_accepted(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://10.0.0.5:8181", "http://opa.internal.example:8181", "ftp://127.0.0.1"]
+    "url",
+    [
+        "http://10.0.0.5:8181",
+        "http://opa.internal.example:8181",
+        "ftp://127.0.0.1",
+        "unix://relative/opa.sock",
+    ],
 )
 def test_a_plain_remote_engine_url_is_refused_at_start(url: str) -> None:
     with pytest.raises(SettingsError) as info:
