@@ -105,6 +105,7 @@ class _Pending:
 
 
 _UNQUEUED = threading.Event()
+_Heads = tuple[TreeHead | None, TreeHead | None]  # a batch's (written, signed) heads
 
 
 def prepare_entry(entry: AuditEntry) -> StoredEntry:
@@ -325,8 +326,9 @@ class AuditLog:
             with self._lock:
                 batch = self._queue[: self.max_batch]
                 del self._queue[: len(batch)]
+            heads: _Heads = (None, None)
             try:
-                self._write_batch(batch)
+                heads = self._write_batch(batch)
             finally:
                 for p in batch:
                     if p.receipt is None and p.error is None:
@@ -338,6 +340,8 @@ class AuditLog:
                         self._queue[0].wake.set()  # hand the pen to the next in line
                     else:
                         self._writing = False
+            # Off the sequencer's path: the next batch is already being written.
+            self._remember(heads)
         if pending.error is not None:
             raise AuditUnavailable("the audit log could not record the entry") from pending.error
         assert pending.receipt is not None
@@ -367,13 +371,15 @@ class AuditLog:
             for e in entries
         ]
         with write_guard or nullcontext():
-            self._write_batch(batch, transaction)
+            heads = self._write_batch(batch, transaction)
+        self._remember(heads)
         for p in batch:
             if p.error is not None:
                 raise AuditUnavailable("the audit log could not record the entries") from p.error
         return [p.receipt for p in batch if p.receipt is not None]
 
-    def _write_batch(self, batch: Sequence[_Pending], transaction: Any = None) -> None:
+    def _write_batch(self, batch: Sequence[_Pending], transaction: Any = None) -> _Heads:
+        """Write ``batch``; return the heads the signer is to remember (written, signed)."""
         try:
             self._bound()  # before the sequencer's lock: binding may write the store's metadata
             with self.storage.sequencer(transaction) as seq:
@@ -399,20 +405,29 @@ class AuditLog:
             for p in batch:
                 p.error = exc
                 p.done = True
-            return
+            return None, None
         # Kept for the next batch only if committed: a caller's transaction may still roll
         # back, leaving an edge that never was, of a size another writer may then reach.
         self._frontier = frontier if transaction is None else None
+        written = signed = None
         if transaction is None:
-            self._remember_written(TreeHead(frontier.size, root))
+            written = TreeHead(frontier.size, root)
             if frontier.size // self.every_entries > seq.tree_size // self.every_entries:
                 self.grew.set()
         if checkpoint is not None:
             self._last_checkpoint_ns = checkpoint.timestamp_ns
-            self._remember_signed(TreeHead(checkpoint.tree_size, root, checkpoint.note))
+            signed = TreeHead(checkpoint.tree_size, root, checkpoint.note)
         for p, receipt in zip(batch, receipts, strict=True):
             p.receipt = receipt
             p.done = True
+        return written, signed
+
+    def _remember(self, heads: _Heads) -> None:
+        written, signed = heads
+        if written is not None:
+            self._remember_head("written", written)
+        if signed is not None:
+            self._remember_head("signed", signed)
 
     def _load_frontier(self, seq: Sequencer) -> CompactRange:
         cached = self._frontier
@@ -450,26 +465,20 @@ class AuditLog:
         if self.refused is not None:
             raise CheckpointRefused(self.refused)
 
-    def _remember_written(self, head: TreeHead) -> None:
-        if self._own_written is None or head.size > self._own_written.size:
-            self._own_written = head
+    def _remember_head(self, kind: str, head: TreeHead) -> None:
+        """Keep ``head`` (``written`` or ``signed``) in this process and in the memory."""
+        own = f"_own_{kind}"
+        known: TreeHead | None = getattr(self, own)
+        if known is None or head.size > known.size:
+            setattr(self, own, head)
         try:
             memory = self.memory
             if memory is not None:
-                memory.remember_written(head)
+                remember = memory.remember_written if kind == "written" else memory.remember_signed
+                remember(head)
         except (OSError, ValueError, SQLAlchemyError, AuditUnavailable) as exc:
-            # The entries are durable; only the extra protection of the tail is missing.
-            self._raise_alarm(f"the signer could not record the tree head: {exc}", stop=False)
-
-    def _remember_signed(self, head: TreeHead) -> None:
-        if self._own_signed is None or head.size > self._own_signed.size:
-            self._own_signed = head
-        try:
-            memory = self.memory
-            if memory is not None:
-                memory.remember_signed(head)
-        except (OSError, ValueError, SQLAlchemyError, AuditUnavailable) as exc:
-            self._raise_alarm(f"the signer could not record its checkpoint: {exc}", stop=False)
+            # The entries are durable; only the signer's extra protection is missing.
+            self._raise_alarm(f"the signer could not record the {kind} head: {exc}", stop=False)
 
     def trusted_heads(self) -> list[tuple[str, TreeHead]]:
         """What the store's tree must extend: the newest checkpoint signed and tree head
@@ -661,7 +670,7 @@ class AuditLog:
         except _STORE_ERRORS as exc:
             raise AuditUnavailable("the audit store is unreachable") from exc
         self._last_checkpoint_ns = now
-        self._remember_signed(TreeHead(size, root, cp.note))
+        self._remember_head("signed", TreeHead(size, root, cp.note))
         return cp
 
     def checkpoint(self, *, min_size: int = 0, wait_s: float = 0.0) -> Checkpoint:

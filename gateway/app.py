@@ -10,13 +10,14 @@ from starlette.routing import BaseRoute
 
 from gateway import __version__, problems
 from gateway.keys import audit_alarm
-from gateway.lifecycle import record_policy_revision, start_audit
+from gateway.lifecycle import record_policy_revision, report_policy_engine, start_audit
 from gateway.middleware import RequestContext
 from gateway.routes import agency as agency_routes
 from gateway.routes import audit as audit_routes
 from gateway.routes import health
 from gateway.routes import me as me_routes
 from gateway.routes import oauth as oauth_routes
+from gateway.routes import registry as registry_routes
 from gateway.routes import rnp as rnp_routes
 from gateway.routes import rsu as rsu_routes
 from gateway.services import Services, build_services
@@ -49,6 +50,13 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
     ("GET", "/v1/audit/checkpoint"),
     ("GET", "/v1/audit/verifier-key"),
     ("GET", "/v1/audit/proofs/consistency"),
+    # An inclusion proof is hashes only: a leaf hash (of an entry holding a random decision id
+    # and a nanosecond time, so it cannot be guessed back) and its audit path. Public like
+    # consistency proofs, so that a citizen or witness checks a receipt's entry against any
+    # checkpoint without an account.
+    ("GET", "/v1/audit/proofs/inclusion"),
+    # The processing registry: the CNDP declarations, public by law.
+    ("GET", "/v1/registry/purposes"),
 }
 
 
@@ -70,6 +78,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # Requests run in this many threads at once; more only fight over the GIL.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         start_audit(services)
+        report_policy_engine(services)
         record_policy_revision(services)
         if services.checkpointer is not None:
             services.checkpointer.start()
@@ -106,6 +115,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(agency_routes.router)
     app.include_router(me_routes.router)
     app.include_router(rnp_routes.router)
+    app.include_router(registry_routes.router)
     app.include_router(rsu_routes.router)
     app.add_middleware(RequestContext, metrics=app.state.metrics)
     return app

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
@@ -181,8 +184,33 @@ class Settings(BaseSettings):
             ) from None
 
 
+# Variables of the project's own tooling, not settings of the gateway: the test suite's and the
+# benchmarks' databases.
+TOOLING_VARIABLES = frozenset(
+    {
+        "SIJILL_TEST_DATABASE_URL",
+        "SIJILL_REQUIRE_POSTGRES",
+        "SIJILL_BENCH_DATABASE_URL",
+        "SIJILL_TEST_OPA_URL",
+    }
+)
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Refuse a ``SIJILL_`` variable that names no setting: a mistyped one (``SIJILL_PROT``)
+    would otherwise be ignored, and the gateway would run on a default the operator did not
+    mean."""
+    known = {f"SIJILL_{name.upper()}" for name in Settings.model_fields} | TOOLING_VARIABLES
+    for variable in sorted(environ if environ is not None else os.environ):
+        if variable.upper().startswith("SIJILL_") and variable.upper() not in known:
+            close = difflib.get_close_matches(variable.upper(), sorted(known), n=1)
+            hint = f"; did you mean {close[0]}?" if close else " (README.md lists them)"
+            raise SettingsError(f"{variable} is not a Sijill setting{hint}")
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read and validate settings; raise :class:`SettingsError` with one readable line."""
+    check_environment()
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
