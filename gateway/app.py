@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute
 from gateway import __version__, problems
 from gateway.keys import audit_alarm
 from gateway.lifecycle import record_policy_revision, report_policy_engine, start_audit
-from gateway.middleware import Metrics, RequestContext
+from gateway.middleware import RequestContext
 from gateway.routes import agency as agency_routes
 from gateway.routes import audit as audit_routes
 from gateway.routes import health
@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.settings = settings
     app.state.services = services
-    app.state.metrics = Metrics()
+    app.state.metrics = services.metrics
     metrics = app.state.metrics
 
     def alarm(problem: str) -> None:

@@ -32,7 +32,7 @@ def enrol_demo_population(settings: Settings, credentials: Credentials, console:
         PersonIn.model_validate({k: v for k, v in r.items() if k not in ("household", "role")})
         for r in records
     ]
-    with open_register(settings) as (register, _engine):
+    with open_register(settings) as (register, _engine, _vault):
         assert isinstance(register, Register)
         issued = register.enrol_many(people)
     console.print(f"enrolled {sum(i is not None for i in issued)} synthetic persons in the RNP")

@@ -42,6 +42,14 @@ class Metrics:
             "a larger tree",
             registry=self.registry,
         )
+        # Decisions the enforcement point had to narrow (gateway/authz.py): a non-zero rate
+        # means the engine is misconfigured or not the one deployed.
+        self.policy_anomalies = Counter(
+            "sijill_policy_anomalies_total",
+            "Policy decisions that released fields beyond request and registry (dropped)",
+            ["action"],
+            registry=self.registry,
+        )
 
 
 def route_template(scope: Scope) -> str:

@@ -18,6 +18,7 @@ from audit import AuditLog, SqlStorage, Witness
 from consent import ConsentService
 from gateway.db import make_engine, ping
 from gateway.keys import audit_alarm, audit_identity, build_audit_log, build_key_provider
+from gateway.middleware import Metrics
 from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings, SettingsError
 from gateway.witnesses import all_witnesses, embedded_witness
@@ -36,6 +37,8 @@ class Services:
     readiness: dict[str, Callable[[], None]] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    # Served at /metrics (the app's request metrics and the enforcement point's counters).
+    metrics: Metrics = field(default_factory=Metrics)
     vault: Vault = None  # type: ignore[assignment]  # set by build_services (_build_vault)
     audit: AuditLog = None  # type: ignore[assignment]  # set by build_services (_build_audit)
     policy: PolicyEngine = None  # type: ignore[assignment]  # set by _build_policy

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,15 @@ from sqlalchemy.exc import ArgumentError
 
 if TYPE_CHECKING:
     from gateway.witnesses import WitnessEndpoint
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SettingsError(Exception):
@@ -89,10 +99,25 @@ class Settings(BaseSettings):
     @field_validator("policy_engine")
     @classmethod
     def _valid_engine(cls, value: str) -> str:
-        if value == "embedded" or value.startswith(("http://", "https://")):
+        if value == "embedded":
+            return value
+        parts = urlsplit(value)
+        if parts.scheme == "unix" and not parts.netloc and parts.path.startswith("/"):
+            return value  # a sidecar's socket file: reachable from this host only
+        if parts.scheme == "https" and parts.hostname:
             return value.rstrip("/")
+        if parts.scheme == "http" and parts.hostname:
+            if _is_loopback(parts.hostname):
+                return value.rstrip("/")
+            # A decision read in clear over the network can be rewritten on the way (a spoofed
+            # "allow"); only a sidecar on this host may speak plain HTTP.
+            raise ValueError(
+                "SIJILL_POLICY_ENGINE: a remote OPA must be reached over https:// "
+                "(plain http:// only on loopback: 127.0.0.0/8, ::1, localhost)"
+            )
         raise ValueError(
-            "SIJILL_POLICY_ENGINE must be 'embedded' or the http(s) URL of an OPA server"
+            "SIJILL_POLICY_ENGINE must be 'embedded', an https:// OPA URL, "
+            "an http:// URL on loopback, or unix:///path/to/opa.sock"
         )
 
     @model_validator(mode="after")
