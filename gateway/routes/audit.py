@@ -18,6 +18,7 @@ from fastapi.responses import PlainTextResponse
 
 from audit import AuditLog, AuditUnavailable, EntryFilter, InvalidProof
 from gateway.authz import Enforcer, authorize
+from gateway.params import MAX_INDEX, LogTime
 from gateway.problems import Problem
 from gateway.services import services_of
 
@@ -93,8 +94,8 @@ def verifier_key(audit: Audit) -> PlainTextResponse:
 @router.get("/proofs/inclusion", dependencies=[Depends(_audit_read("read_inclusion_proof"))])
 def inclusion_proof(
     audit: Audit,
-    index: Annotated[int, Query(ge=0)],
-    tree_size: Annotated[int | None, Query(ge=1)] = None,
+    index: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+    tree_size: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None,
 ) -> dict[str, Any]:
     """RFC 9162 audit path for one leaf (auditors; citizens for their own entries)."""
     try:
@@ -108,8 +109,8 @@ def inclusion_proof(
 @router.get("/proofs/consistency")
 def consistency_proof(
     audit: Audit,
-    first: Annotated[int, Query(ge=0)],
-    second: Annotated[int | None, Query(ge=0)] = None,
+    first: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+    second: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
 ) -> dict[str, Any]:
     """RFC 9162 proof that the tree of size ``second`` extends the tree of size ``first``."""
     try:
@@ -127,9 +128,9 @@ def entries(
     purpose: str | None = None,
     action: str | None = None,
     outcome: Annotated[str | None, Query(pattern="^(allow|deny|error)$")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    after: Annotated[int | None, Query(ge=-1)] = None,
+    since: LogTime | None = None,
+    until: LogTime | None = None,
+    after: Annotated[int | None, Query(ge=-1, le=MAX_INDEX)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> dict[str, Any]:
     """Pseudonymised entries (subjects are keyed hashes), oldest first; page with ``after``."""
@@ -153,7 +154,7 @@ def entries(
 
 @router.get("/stats", dependencies=[Depends(_audit_read("read_audit_stats"))])
 def stats(
-    audit: Audit, since: datetime | None = None, until: datetime | None = None
+    audit: Audit, since: LogTime | None = None, until: LogTime | None = None
 ) -> dict[str, Any]:
     """Counts by agency, purpose, action and outcome, and the current tree head."""
     try:

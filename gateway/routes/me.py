@@ -14,6 +14,7 @@ from audit import EntryFilter
 from consent import ConsentNotFound, InvalidConsent
 from consent.receipts import iso27560_record
 from gateway.authz import Enforcer, Outcome, authorize, citizen_tag
+from gateway.params import MAX_EPOCH_S, MAX_INDEX
 from gateway.problems import Problem
 from gateway.services import Services, get_services
 from identity import PersonErased, UnknownPerson
@@ -21,7 +22,7 @@ from identity import PersonErased, UnknownPerson
 router = APIRouter(prefix="/v1/me", tags=["citizens"])
 S = 1_000_000_000
 # Above every index a log can reach (a BIGINT): the access log's first page starts below it.
-_PAST_THE_END = (1 << 63) - 1
+_PAST_THE_END = MAX_INDEX
 
 
 def _own(
@@ -74,7 +75,7 @@ class AccessLog(BaseModel):
     summary="Who used my data, when, what, why and on which basis",
 )
 def access_log(
-    before: Annotated[int | None, Query(ge=0)] = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     include_own: bool = False,
     enforcer: Enforcer = Depends(authorize("read_access_log", kinds=["citizen"])),
@@ -114,7 +115,7 @@ def access_log(
     summary="Entry + inclusion proof + signed checkpoint, checkable offline",
 )
 def access_log_receipt(
-    index: Annotated[int, Path(ge=0)],
+    index: Annotated[int, Path(ge=0, le=MAX_INDEX)],
     enforcer: Enforcer = Depends(authorize("read_receipt", kinds=["citizen"])),
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
@@ -140,7 +141,9 @@ class ConsentIn(BaseModel):
     fields: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]] = Field(
         min_length=1, max_length=32
     )
-    expires_at: int = Field(description="Expiry, seconds since the epoch (UTC)", gt=0)
+    expires_at: int = Field(
+        description="Expiry, seconds since the epoch (UTC)", gt=0, le=MAX_EPOCH_S
+    )
     collection_method: Literal["portal", "counter"] = "portal"
 
 
