@@ -42,7 +42,7 @@ def _timeout_response() -> bytes:
     return head.encode() + body
 
 
-class HeaderTimeoutProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+class HeaderTimeoutProtocol(AutoHTTPProtocol):  # type: ignore[valid-type,misc]
     """uvicorn's HTTP protocol, answering 408 and closing when a request's headers are not
     complete within ``SIJILL_HEADER_READ_TIMEOUT_S`` of the connection opening or of the
     previous response."""
@@ -51,7 +51,7 @@ class HeaderTimeoutProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)
         self._arm()
 
