@@ -107,6 +107,12 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def problem_schemas() -> dict[str, Any]:
+    """The OpenAPI component schemas of :class:`ProblemDocument` (``Problem`` and its parts)."""
+    schema = ProblemDocument.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {**schema.pop("$defs", {}), "Problem": schema}
+
+
 class Problem(Exception):
     """Raise from a route to answer with a problem document."""
 
@@ -168,7 +174,22 @@ def _where(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _document(app: FastAPI) -> None:
+    """Add the Problem schema to the app's OpenAPI document (routes refer to it by $ref)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    _document(app)
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(

@@ -19,10 +19,12 @@ from fastapi.responses import PlainTextResponse
 from audit import AuditLog, AuditUnavailable, EntryFilter, InvalidProof
 from gateway.authz import Enforcer, authorize
 from gateway.params import MAX_INDEX, LogTime
-from gateway.problems import Problem
+from gateway.problems import Problem, responses
 from gateway.services import services_of
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=responses(503))
+# The auditor-only reads, and what their parameters may be.
+_AUDITOR_ONLY = responses(401, 403, 422)
 MAX_PAGE = 500
 
 
@@ -65,7 +67,17 @@ def _ns(value: datetime | None) -> int | None:
     return int(value.timestamp() * 1_000_000) * 1000
 
 
-@router.get("/checkpoint", response_model=None)
+@router.get(
+    "/checkpoint",
+    response_model=None,
+    responses={
+        200: {
+            "description": "The signed note (text), or its JSON view with ?format=json",
+            "content": {"text/plain": {"schema": {"type": "string"}}, "application/json": {}},
+        },
+        **responses(400),
+    },
+)
 def checkpoint(audit: Audit, format: str | None = None) -> PlainTextResponse | dict[str, Any]:
     """The latest signed checkpoint (C2SP tlog-checkpoint); ``?format=json`` for a JSON view."""
     try:
@@ -91,7 +103,11 @@ def verifier_key(audit: Audit) -> PlainTextResponse:
     return PlainTextResponse(audit.verifier_key + "\n", media_type="text/plain; charset=utf-8")
 
 
-@router.get("/proofs/inclusion", dependencies=[Depends(_audit_read("read_inclusion_proof"))])
+@router.get(
+    "/proofs/inclusion",
+    dependencies=[Depends(_audit_read("read_inclusion_proof"))],
+    responses={**_AUDITOR_ONLY, **responses(400)},
+)
 def inclusion_proof(
     audit: Audit,
     index: Annotated[int, Query(ge=0, le=MAX_INDEX)],
@@ -106,7 +122,7 @@ def inclusion_proof(
         raise _unavailable() from None
 
 
-@router.get("/proofs/consistency")
+@router.get("/proofs/consistency", responses=responses(400, 422))
 def consistency_proof(
     audit: Audit,
     first: Annotated[int, Query(ge=0, le=MAX_INDEX)],
@@ -121,7 +137,11 @@ def consistency_proof(
         raise _unavailable() from None
 
 
-@router.get("/entries", dependencies=[Depends(_audit_read("read_audit_entries"))])
+@router.get(
+    "/entries",
+    dependencies=[Depends(_audit_read("read_audit_entries"))],
+    responses=_AUDITOR_ONLY,
+)
 def entries(
     audit: Audit,
     agency: str | None = None,
@@ -152,7 +172,9 @@ def entries(
     }
 
 
-@router.get("/stats", dependencies=[Depends(_audit_read("read_audit_stats"))])
+@router.get(
+    "/stats", dependencies=[Depends(_audit_read("read_audit_stats"))], responses=_AUDITOR_ONLY
+)
 def stats(
     audit: Audit, since: LogTime | None = None, until: LogTime | None = None
 ) -> dict[str, Any]:

@@ -15,11 +15,15 @@ from consent import ConsentNotFound, InvalidConsent
 from consent.receipts import iso27560_record
 from gateway.authz import Enforcer, Outcome, authorize, citizen_tag
 from gateway.params import MAX_EPOCH_S, MAX_INDEX
-from gateway.problems import Problem
+from gateway.problems import Problem, responses
 from gateway.services import Services, get_services
 from identity import PersonErased, UnknownPerson
 
-router = APIRouter(prefix="/v1/me", tags=["citizens"])
+router = APIRouter(
+    prefix="/v1/me",
+    tags=["citizens"],
+    responses=responses(400, 401, 403, 404, 408, 413, 422, 503),
+)
 S = 1_000_000_000
 # Above every index a log can reach (a BIGINT): the access log's first page starts below it.
 _PAST_THE_END = MAX_INDEX
