@@ -37,6 +37,50 @@ router = APIRouter(tags=["oauth"], responses=responses(503))
 # The token, introspection and revocation endpoints: OAuth errors as problem documents.
 _FORM_ERRORS = responses(400, 401, 408, 413)
 # The sign-in page answers its own errors as pages (the browser shows them).
+_GRANT_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type"],
+                    "properties": {
+                        "grant_type": {
+                            "type": "string",
+                            "enum": ["client_credentials", "authorization_code"],
+                        },
+                        "client_assertion_type": {"type": "string"},
+                        "client_assertion": {"type": "string"},
+                        "scope": {"type": "string"},
+                        "code": {"type": "string"},
+                        "redirect_uri": {"type": "string"},
+                        "code_verifier": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+_TOKEN_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["token"],
+                    "properties": {
+                        "token": {"type": "string"},
+                        "token_type_hint": {"type": "string"},
+                        "client_assertion_type": {"type": "string"},
+                        "client_assertion": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
 _PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
     for status, description in ((400, "Invalid authorization request"), (401, "Sign-in refused"))
@@ -143,6 +187,7 @@ def openid_configuration(request: Request) -> dict[str, Any]:
     "/oauth/token",
     summary="Token endpoint (RFC 6749 §3.2; private_key_jwt; DPoP)",
     responses=_FORM_ERRORS,
+    openapi_extra=_GRANT_FORM,
 )
 async def token(request: Request) -> Response:
     oauth = get_oauth(request)
@@ -163,7 +208,12 @@ async def token(request: Request) -> Response:
     return _respond(response)
 
 
-@router.post("/oauth/introspect", summary="Token introspection (RFC 7662)", responses=_FORM_ERRORS)
+@router.post(
+    "/oauth/introspect",
+    summary="Token introspection (RFC 7662)",
+    responses=_FORM_ERRORS,
+    openapi_extra=_TOKEN_FORM,
+)
 async def introspect(request: Request) -> Response:
     oauth = get_oauth(request)
     http = HttpRequest(
@@ -174,7 +224,12 @@ async def introspect(request: Request) -> Response:
     )
 
 
-@router.post("/oauth/revoke", summary="Token revocation (RFC 7009)", responses=_FORM_ERRORS)
+@router.post(
+    "/oauth/revoke",
+    summary="Token revocation (RFC 7009)",
+    responses=_FORM_ERRORS,
+    openapi_extra=_TOKEN_FORM,
+)
 async def revoke(request: Request) -> Response:
     oauth = get_oauth(request)
     http = HttpRequest(
