@@ -32,7 +32,7 @@ SIG_PREFIX = "\u2014 "  # EM DASH, then a space (C2SP signed-note)
 TIMESTAMP = "timestamp "
 
 
-def _check_name(name: str) -> None:
+def check_key_name(name: str) -> None:
     if not name or any(c.isspace() for c in name) or "+" in name:
         raise InvalidCheckpoint("a key name is non-empty and has no spaces and no '+'")
 
@@ -42,7 +42,7 @@ def key_id(name: str, public_key: bytes) -> bytes:
 
 
 def verifier_key(name: str, public_key: Ed25519PublicKey) -> str:
-    _check_name(name)
+    check_key_name(name)
     raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
     return f"{name}+{key_id(name, raw).hex()}+{base64.b64encode(ED25519_TYPE + raw).decode()}"
 
@@ -60,7 +60,7 @@ class NoteVerifier:
         if len(parts) != 3:
             raise InvalidCheckpoint("a verifier key reads <name>+<hex key id>+<base64 key>")
         name, hex_id, b64 = parts
-        _check_name(name)
+        check_key_name(name)
         try:
             kid = bytes.fromhex(hex_id)
             raw = base64.b64decode(b64, validate=True)
@@ -103,7 +103,7 @@ class NoteSigner:
     """Signs checkpoints with an Ed25519 key under a note key name (the log's origin)."""
 
     def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
-        _check_name(name)
+        check_key_name(name)
         self.name = name
         self._key = private_key
         raw = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)

@@ -24,3 +24,14 @@ class InvalidProof(AuditError, ValueError):
 
 class InvalidCheckpoint(AuditError, ValueError):
     """A checkpoint note is malformed or its signature does not verify."""
+
+
+class CheckpointRefused(AuditUnavailable):
+    """The signer will not sign the store's tree: the store cannot prove it consistent with a
+    checkpoint signed, or a tree head written, before. Someone rewrote or rolled back the audit
+    store; the log stops (fails closed) until an operator has looked."""
+
+
+class NotYetCheckpointed(AuditUnavailable):
+    """No signed checkpoint covers the entry yet (it is in the unsigned tail, at most a
+    checkpoint interval old): ask again shortly."""

@@ -18,16 +18,26 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from audit.checkpoint import Checkpoint, NoteSigner, open_checkpoint
+from audit.cosignature import with_signature_lines
 from audit.entry import AppendReceipt, AuditEntry
-from audit.errors import AuditUnavailable, InvalidEntry, InvalidProof
+from audit.errors import (
+    AuditUnavailable,
+    CheckpointRefused,
+    InvalidEntry,
+    InvalidProof,
+    NotYetCheckpointed,
+)
+from audit.memory import HeadMemory, TreeHead
 from audit.merkle import (
     EMPTY_ROOT,
     CompactRange,
     NodeKey,
+    NodeReader,
     consistency_ranges,
     hashes_for,
     inclusion_ranges,
     leaf_hash,
+    verify_consistency,
 )
 from audit.storage import (
     EntryFilter,
@@ -95,6 +105,7 @@ class _Pending:
 
 
 _UNQUEUED = threading.Event()
+_Heads = tuple[TreeHead | None, TreeHead | None]  # a batch's (written, signed) heads
 
 
 def prepare_entry(entry: AuditEntry) -> StoredEntry:
@@ -198,6 +209,15 @@ class EntryTemplate:
         )
 
 
+@dataclass(frozen=True)
+class LogIdentity:
+    """Who the log is: the key that signs its checkpoints, its origin, the signer's memory."""
+
+    signer: NoteSigner
+    origin: str
+    memory: HeadMemory | None = None
+
+
 class AuditLog:
     """The tamper-evident audit log.
 
@@ -211,21 +231,36 @@ class AuditLog:
     def __init__(
         self,
         storage: LogStorage,
-        signer: NoteSigner,
-        origin: str,
+        signer: NoteSigner | None,
+        origin: str | None,
         *,
         checkpoint_every_entries: int = 1000,
-        checkpoint_every_seconds: float = 60.0,
+        checkpoint_every_seconds: float = 1.0,
         clock: Callable[[], int] = time.time_ns,
         max_batch: int = 5000,
         node_cache_size: int = 1 << 16,
+        memory: HeadMemory | None = None,
+        alarm: Callable[[str], None] | None = None,
+        witnesses_expected: int = 0,
+        identity: Callable[[], LogIdentity] | None = None,
     ) -> None:
         self.storage = storage
-        self.signer = signer
-        self.origin = origin
+        # Either given, or read from the store on first use (``identity``): a gateway starts
+        # while its database is down, and the log's name and key live in that database.
+        self._identity: LogIdentity | None = (
+            LogIdentity(signer, origin, memory) if signer is not None and origin else None
+        )
+        self._identify = identity
+        self._identity_lock = threading.Lock()
         self.every_entries = checkpoint_every_entries
         self.every_ns = int(checkpoint_every_seconds * 1e9)
         self.clock = clock
+        self.alarm = alarm
+        self.witnesses_expected = witnesses_expected
+        self._own_written: TreeHead | None = None
+        self._own_signed: TreeHead | None = None
+        self.refused: str | None = None
+        self.grew = threading.Event()  # set when a batch crosses checkpoint_every_entries
         self.max_batch = max_batch
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
@@ -235,6 +270,33 @@ class AuditLog:
         self._nodes: dict[NodeKey, bytes] = {}
         self._node_cache_size = node_cache_size
         self._node_lock = threading.Lock()
+
+    def _bound(self) -> LogIdentity:
+        identity = self._identity
+        if identity is not None:
+            return identity
+        with self._identity_lock:
+            if self._identity is None:
+                assert self._identify is not None, "an AuditLog needs a signer or an identity"
+                try:
+                    self._identity = self._identify()
+                except _STORE_ERRORS as exc:
+                    raise AuditUnavailable("the audit store is unreachable") from exc
+            return self._identity
+
+    @property
+    def signer(self) -> NoteSigner:
+        return self._bound().signer
+
+    @property
+    def origin(self) -> str:
+        return self._bound().origin
+
+    @property
+    def memory(self) -> HeadMemory | None:
+        """Outside the store: what was signed and written before (audit.memory). The signer
+        also remembers, in this process, the newest head it wrote or signed itself."""
+        return self._bound().memory
 
     @classmethod
     def for_engine(
@@ -250,6 +312,7 @@ class AuditLog:
 
     def append(self, entry: AuditEntry) -> AppendReceipt:
         """Append durably; the receipt names the entry's place in the one total order."""
+        self._check_not_refused()
         pending = _Pending(prepare_entry(entry))
         with self._lock:
             self._queue.append(pending)
@@ -263,8 +326,9 @@ class AuditLog:
             with self._lock:
                 batch = self._queue[: self.max_batch]
                 del self._queue[: len(batch)]
+            heads: _Heads = (None, None)
             try:
-                self._write_batch(batch)
+                heads = self._write_batch(batch)
             finally:
                 for p in batch:
                     if p.receipt is None and p.error is None:
@@ -276,6 +340,8 @@ class AuditLog:
                         self._queue[0].wake.set()  # hand the pen to the next in line
                     else:
                         self._writing = False
+            # Off the sequencer's path: the next batch is already being written.
+            self._remember(heads)
         if pending.error is not None:
             raise AuditUnavailable("the audit log could not record the entry") from pending.error
         assert pending.receipt is not None
@@ -299,19 +365,23 @@ class AuditLog:
         the entries commit together with the caller's own writes, or not at all. The entries
         are durable only once the caller has committed; the receipts say where they will be.
         """
+        self._check_not_refused()
         batch = [
             _Pending(e if isinstance(e, StoredEntry) else prepare_entry(e), _UNQUEUED)
             for e in entries
         ]
         with write_guard or nullcontext():
-            self._write_batch(batch, transaction)
+            heads = self._write_batch(batch, transaction)
+        self._remember(heads)
         for p in batch:
             if p.error is not None:
                 raise AuditUnavailable("the audit log could not record the entries") from p.error
         return [p.receipt for p in batch if p.receipt is not None]
 
-    def _write_batch(self, batch: Sequence[_Pending], transaction: Any = None) -> None:
+    def _write_batch(self, batch: Sequence[_Pending], transaction: Any = None) -> _Heads:
+        """Write ``batch``; return the heads the signer is to remember (written, signed)."""
         try:
+            self._bound()  # before the sequencer's lock: binding may write the store's metadata
             with self.storage.sequencer(transaction) as seq:
                 frontier = self._load_frontier(seq)
                 rows: list[StoredEntry] = []
@@ -324,26 +394,44 @@ class AuditLog:
                     rows.append(StoredEntry(index, *p.row[1:]))
                     receipts.append(AppendReceipt(index, leaf))
                 root = frontier.root()
-                checkpoint = self._due_checkpoint(seq.tree_size, frontier.size, root)
+                # Never inside a caller's transaction: it may roll back a checkpoint that the
+                # signer would already remember.
+                checkpoint = (
+                    self._due_checkpoint(seq, frontier.size, root) if transaction is None else None
+                )
                 seq.write(rows, nodes, frontier.size, root, checkpoint)
         except Exception as exc:  # fail closed: whatever went wrong, nothing was recorded
             self._frontier = None
             for p in batch:
                 p.error = exc
                 p.done = True
-            return
+            return None, None
         # Kept for the next batch only if committed: a caller's transaction may still roll
         # back, leaving an edge that never was, of a size another writer may then reach.
         self._frontier = frontier if transaction is None else None
+        written = signed = None
+        if transaction is None:
+            written = TreeHead(frontier.size, root)
+            if frontier.size // self.every_entries > seq.tree_size // self.every_entries:
+                self.grew.set()
         if checkpoint is not None:
             self._last_checkpoint_ns = checkpoint.timestamp_ns
+            signed = TreeHead(checkpoint.tree_size, root, checkpoint.note)
         for p, receipt in zip(batch, receipts, strict=True):
             p.receipt = receipt
             p.done = True
+        return written, signed
+
+    def _remember(self, heads: _Heads) -> None:
+        written, signed = heads
+        if written is not None:
+            self._remember_written(written)
+        if signed is not None:
+            self._remember_signed(signed)
 
     def _load_frontier(self, seq: Sequencer) -> CompactRange:
         cached = self._frontier
-        if cached is not None and cached.size == seq.tree_size:
+        if cached is not None and cached.size == seq.tree_size and cached.root() == seq.root_hash:
             return cached.copy()
         # Another process appended since our last batch: reload the right edge of the tree.
         keys = CompactRange.keys(seq.tree_size)
@@ -353,17 +441,134 @@ class AuditLog:
             raise LookupError("stored tree nodes do not match the tree head")
         return frontier
 
-    def _due_checkpoint(self, old_size: int, new_size: int, root: bytes) -> StoredCheckpoint | None:
+    def _due_checkpoint(
+        self, seq: Sequencer, new_size: int, root: bytes
+    ) -> StoredCheckpoint | None:
         now = self.clock()
         if self._last_checkpoint_ns is None:
             latest = self.storage.latest_checkpoint()
             self._last_checkpoint_ns = latest.timestamp_ns if latest else 0
+        old_size = seq.tree_size
         crossed = new_size // self.every_entries > old_size // self.every_entries
         stale = now - self._last_checkpoint_ns >= self.every_ns
         if not (crossed or stale):
             return None
+        # The batch extends the store's head by construction; the head itself must extend
+        # whatever was signed or written before.
+        self._guard(seq.read_nodes, old_size, seq.root_hash)
         cp = self.signer.sign(self.origin, new_size, root, now)
         return StoredCheckpoint(cp.tree_size, cp.root_hash, now, cp.note)
+
+    # -- the signer's guard ------------------------------------------------------------------
+
+    def _check_not_refused(self) -> None:
+        if self.refused is not None:
+            raise CheckpointRefused(self.refused)
+
+    def _remember_written(self, head: TreeHead) -> None:
+        if self._own_written is None or head.size > self._own_written.size:
+            self._own_written = head
+        try:
+            memory = self.memory
+            if memory is not None:
+                memory.remember_written(head)
+        except (OSError, ValueError, SQLAlchemyError, AuditUnavailable) as exc:
+            # The entries are durable; only the extra protection of the tail is missing.
+            self._raise_alarm(f"the signer could not record the tree head: {exc}", stop=False)
+
+    def _remember_signed(self, head: TreeHead) -> None:
+        if self._own_signed is None or head.size > self._own_signed.size:
+            self._own_signed = head
+        try:
+            memory = self.memory
+            if memory is not None:
+                memory.remember_signed(head)
+        except (OSError, ValueError, SQLAlchemyError, AuditUnavailable) as exc:
+            self._raise_alarm(f"the signer could not record its checkpoint: {exc}", stop=False)
+
+    def trusted_heads(self) -> list[tuple[str, TreeHead]]:
+        """What the store's tree must extend: the newest checkpoint signed and tree head
+        written, as remembered outside the store and in this process, and the newest
+        checkpoint in the store whose signature is ours."""
+        heads: list[tuple[str, TreeHead]] = []
+        signed = [self._own_signed]
+        written = [self._own_written]
+        memory = self.memory
+        if memory is not None:
+            try:
+                signed.append(memory.signed())
+                written.append(memory.written())
+            except (OSError, ValueError) as exc:
+                # Unreadable memory proves nothing either way: refuse rather than sign blind.
+                self._raise_alarm(f"the signer's memory is unreadable: {exc}", stop=True)
+        known_signed = [h for h in signed if h is not None]
+        if known_signed:
+            heads.append(
+                ("the checkpoint the signer last signed", max(known_signed, key=lambda h: h.size))
+            )
+        known_written = [h for h in written if h is not None]
+        if known_written:
+            heads.append(
+                ("the tree head the log last wrote", max(known_written, key=lambda h: h.size))
+            )
+        stored = self.storage.latest_checkpoint()
+        if stored is not None:
+            try:
+                cp = open_checkpoint(stored.note, self.signer.verifier, self.origin)
+            except ValueError:
+                pass  # not ours: verify reports it; it proves nothing to the signer
+            else:
+                heads.append(("the newest stored checkpoint", TreeHead(cp.tree_size, cp.root_hash)))
+        return heads
+
+    def _guard(self, read: NodeReader, size: int, root: bytes) -> None:
+        """Refuse (for good, in this process) unless the tree of ``size`` and ``root`` in the
+        store extends every trusted head (RFC 9162 §2.1.4.2 consistency proof, its hashes read
+        from the store and checked against the trusted root)."""
+        for label, head in self.trusted_heads():
+            if head.size > size:
+                problem = (
+                    f"the audit store's tree has {size} entries, fewer than the {head.size} "
+                    f"of {label}: entries were removed or the store was rolled back"
+                )
+            elif head.size == size:
+                if head.root == root:
+                    continue
+                problem = f"the audit store's tree of size {size} differs from {label}"
+            elif head.size == 0:
+                continue
+            else:
+                try:
+                    proof = hashes_for(consistency_ranges(head.size, size), read)
+                except LookupError:
+                    proof = []
+                if verify_consistency(head.size, size, head.root, root, proof):
+                    continue
+                problem = (
+                    f"the audit store's tree of size {size} is not consistent with {label} "
+                    f"(size {head.size}): entries before index {head.size} were rewritten"
+                )
+            self._raise_alarm(problem, stop=True)
+
+    def check_store(self) -> None:
+        """Hold the store's current tree to every trusted head (at start, before appending);
+        raise :class:`CheckpointRefused`, and refuse from then on, if it is not consistent."""
+        self._check_not_refused()
+        try:
+            size, root = self.storage.head()
+            self._guard(self.storage.read_nodes, size, root)
+        except CheckpointRefused:
+            raise
+        except _STORE_ERRORS as exc:
+            raise AuditUnavailable("the audit store is unreachable") from exc
+
+    def _raise_alarm(self, problem: str, *, stop: bool) -> None:
+        if stop:
+            self.refused = problem
+        if self.alarm is not None:
+            self.alarm(problem)
+        if stop:
+            raise CheckpointRefused(problem)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -437,32 +642,75 @@ class AuditLog:
     # -- checkpoints -------------------------------------------------------------------------
 
     def issue_checkpoint(self) -> Checkpoint:
-        """Sign and store a checkpoint of the current tree (on demand)."""
+        """Sign and store a checkpoint of the store's tree, once the store has proven that
+        tree consistent with every trusted head (:meth:`trusted_heads`); refuse for good
+        (:class:`CheckpointRefused`) otherwise.
+
+        The writer side calls this (the gateway's checkpointer, its start and shutdown, the
+        command line); a read never signs."""
+        cp = self._sign(only_if_grown=False)
+        assert cp is not None
+        return cp
+
+    def checkpoint_if_grown(self) -> Checkpoint | None:
+        """:meth:`issue_checkpoint`, unless the newest stored checkpoint already covers the
+        tree (then None): the checkpointer's tick, safe to run in every worker process."""
+        return self._sign(only_if_grown=True)
+
+    def _sign(self, *, only_if_grown: bool) -> Checkpoint | None:
+        self._check_not_refused()
+        self._bound()
         try:
-            size, root = self.storage.head()
-            now = self.clock()
-            cp = self.signer.sign(self.origin, size, root, now)
-            self.storage.add_checkpoint(StoredCheckpoint(size, root, now, cp.note))
+            with self.storage.sequencer() as seq:
+                size, root = seq.tree_size, seq.root_hash
+                if only_if_grown:
+                    latest = self.storage.latest_checkpoint()
+                    if latest is not None and latest.tree_size >= size:
+                        return None
+                self._guard(seq.read_nodes, size, root)
+                now = self.clock()
+                cp = self.signer.sign(self.origin, size, root, now)
+                seq.write([], [], size, root, StoredCheckpoint(size, root, now, cp.note))
+        except CheckpointRefused:
+            raise
         except _STORE_ERRORS as exc:
             raise AuditUnavailable("the audit store is unreachable") from exc
         self._last_checkpoint_ns = now
+        self._remember_signed(TreeHead(size, root, cp.note))
         return cp
 
-    def checkpoint(self, *, min_size: int = 0) -> Checkpoint:
-        """The latest checkpoint; a fresh one if none covers ``min_size`` or the last is stale
-        (older than the checkpoint interval while the tree has grown)."""
+    def checkpoint(self, *, min_size: int = 0, wait_s: float = 0.0) -> Checkpoint:
+        """The newest signed checkpoint covering at least ``min_size`` entries, with the
+        witnesses' cosignatures gathered for it. Never signs: if none covers ``min_size`` within
+        ``wait_s`` seconds (the checkpointer signs at least every checkpoint interval), raise
+        :class:`NotYetCheckpointed`. While witnesses are expected, a checkpoint they have all
+        cosigned is preferred, waited for as long, and an uncosigned one taken after that."""
+        deadline = time.monotonic() + wait_s
         try:
-            latest = self.storage.latest_checkpoint()
-            size, _ = self.storage.head()
+            while True:
+                latest = self.storage.latest_checkpoint(min_size, self.witnesses_expected)
+                if latest is None and self.witnesses_expected and time.monotonic() >= deadline:
+                    latest = self.storage.latest_checkpoint(min_size)
+                if latest is not None:
+                    break
+                if time.monotonic() >= deadline:
+                    raise NotYetCheckpointed(
+                        "no signed checkpoint covers that entry yet; ask again in a second"
+                    )
+                time.sleep(0.05)
+            lines = self.storage.cosignatures(latest.tree_size, latest.root_hash)
         except _STORE_ERRORS as exc:
             raise AuditUnavailable("the audit store is unreachable") from exc
-        if (
-            latest is None
-            or latest.tree_size < min_size
-            or (latest.tree_size < size and self.clock() - latest.timestamp_ns >= self.every_ns)
-        ):
-            return self.issue_checkpoint()
-        return open_checkpoint(latest.note, self.signer.verifier, self.origin)
+        note = with_signature_lines(latest.note, lines)
+        return open_checkpoint(note, self.signer.verifier, self.origin)
+
+    def add_cosignatures(self, checkpoint: Checkpoint, lines: Sequence[tuple[str, str]]) -> None:
+        """Keep witnesses' cosignature lines (``(witness name, line)``, already verified by
+        the caller) for ``checkpoint``."""
+        try:
+            self.storage.add_cosignatures(checkpoint.tree_size, checkpoint.root_hash, lines)
+        except _STORE_ERRORS as exc:
+            raise AuditUnavailable("the audit store is unreachable") from exc
 
     def checkpoints(self) -> list[Checkpoint]:
         try:
@@ -521,13 +769,15 @@ class AuditLog:
             "groups": groups,
         }
 
-    def receipt(self, index: int) -> dict[str, Any]:
-        """Entry + inclusion proof + checkpoint + verifier key: checkable offline
-        (:func:`audit.verify.verify_receipt`) by anyone, with no access to this service."""
+    def receipt(self, index: int, *, wait_s: float = 0.0) -> dict[str, Any]:
+        """Entry + inclusion proof + checkpoint (with the witnesses' cosignatures) + verifier
+        key: checkable offline (:func:`audit.verify.verify_receipt`) by anyone, with no access
+        to this service. An entry in the unsigned tail waits up to ``wait_s`` for the
+        checkpointer (:class:`NotYetCheckpointed` after that)."""
         logged = self.entry(index)
         if logged is None:
             raise InvalidProof("no entry at that index")
-        cp = self.checkpoint(min_size=index + 1)
+        cp = self.checkpoint(min_size=index + 1, wait_s=wait_s)
         proof = self.inclusion_proof(index, cp.tree_size)
         return {
             "format": "sijill-audit-receipt/1",
@@ -539,40 +789,44 @@ class AuditLog:
 
     def export_lines(self) -> Iterator[str]:
         """The whole log as JSON Lines: header, entries, complete-subtree nodes, checkpoints."""
-        try:
-            checkpoints = self.storage.checkpoints()
-            size, _ = self.storage.head()
-            yield json.dumps(
-                {
-                    "format": EXPORT_FORMAT,
-                    "origin": self.origin,
-                    "verifier_key": self.verifier_key,
-                    "tree_size": size,
-                }
-            )
-            for row in self.storage.entries(0, size):
-                yield json.dumps(
-                    {
-                        "index": row.index,
-                        "leaf_hash": row.leaf_hash.hex(),
-                        "entry": row.entry.decode(),
-                    }
-                )
-            for level, index, h in self.storage.nodes(0):
-                if (index + 1) << level <= size:
-                    yield json.dumps({"node": [level, index], "hash": h.hex()})
-            for cp in checkpoints:
-                if cp.tree_size <= size:
-                    yield json.dumps({"checkpoint": cp.note})
-        except _STORE_ERRORS as exc:
-            raise AuditUnavailable("the audit store is unreachable") from exc
+        return export_lines(self.storage, self.origin, self.verifier_key)
 
     def close(self) -> None:
         """Release the store's long-lived connections (the app closes it at shutdown)."""
         self.storage.close()
 
     def ping(self) -> None:
+        self._check_not_refused()  # readiness: a refusing log is not ready
         try:
             self.storage.ping()
         except _STORE_ERRORS as exc:
             raise AuditUnavailable("the audit store is unreachable") from exc
+
+
+def export_lines(storage: LogStorage, origin: str, verifier_key: str) -> Iterator[str]:
+    """A store's whole log as JSON Lines (``sijill-audit-export/1``): a header, one line an
+    entry, the complete-subtree nodes, then every checkpoint with the cosignatures gathered
+    for it. Needs no signing key: a verifier runs it too."""
+    try:
+        checkpoints = storage.checkpoints()
+        size, _ = storage.head()
+        yield json.dumps(
+            {
+                "format": EXPORT_FORMAT,
+                "origin": origin,
+                "verifier_key": verifier_key,
+                "tree_size": size,
+            }
+        )
+        for row in storage.entries(0, size):
+            yield json.dumps(
+                {"index": row.index, "leaf_hash": row.leaf_hash.hex(), "entry": row.entry.decode()}
+            )
+        for level, index, h in storage.nodes(0):
+            if (index + 1) << level <= size:
+                yield json.dumps({"node": [level, index], "hash": h.hex()})
+        for cp in checkpoints:
+            lines = storage.cosignatures(cp.tree_size, cp.root_hash)
+            yield json.dumps({"checkpoint": with_signature_lines(cp.note, lines)})
+    except _STORE_ERRORS as exc:
+        raise AuditUnavailable("the audit store is unreachable") from exc

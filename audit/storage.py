@@ -84,6 +84,24 @@ checkpoints_table = Table(
     Column("note", Text, nullable=False),
 )
 
+meta_table = Table(
+    "audit_meta",
+    metadata,
+    # Set once when the log is initialised (origin, verifier key), never changed: a verifier
+    # reads them here instead of deriving them from how the server happens to be run.
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+cosignatures_table = Table(
+    "audit_cosignatures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("witness", String(200), nullable=False),
+    Column("line", Text, nullable=False),
+)
+
 LEVEL_SHIFT = 48
 # The subject index (migration audit_0002) is keyed by segment first: idx / SUBJECT_SEGMENT.
 SUBJECT_SEGMENT = 1 << 16
@@ -177,9 +195,21 @@ class LogStorage(Protocol):
 
     def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None: ...
 
-    def latest_checkpoint(self) -> StoredCheckpoint | None: ...
+    def latest_checkpoint(
+        self, min_size: int = 0, min_cosignatures: int = 0
+    ) -> StoredCheckpoint | None: ...
 
     def checkpoints(self) -> list[StoredCheckpoint]: ...
+
+    def add_cosignatures(
+        self, tree_size: int, root_hash: bytes, lines: Sequence[tuple[str, str]]
+    ) -> None: ...
+
+    def cosignatures(self, tree_size: int, root_hash: bytes) -> list[str]: ...
+
+    def meta(self) -> dict[str, str]: ...
+
+    def init_meta(self, values: dict[str, str]) -> dict[str, str]: ...
 
     def nodes(self, min_level: int = 1) -> Iterator[tuple[int, int, bytes]]: ...
 
@@ -609,15 +639,70 @@ class SqlStorage:
         with self.engine.begin() as conn:
             _insert_checkpoint(conn, checkpoint)
 
-    def latest_checkpoint(self) -> StoredCheckpoint | None:
+    def latest_checkpoint(
+        self, min_size: int = 0, min_cosignatures: int = 0
+    ) -> StoredCheckpoint | None:
+        """The checkpoint of the largest tree (at least ``min_size``), among those carrying at
+        least ``min_cosignatures`` witness cosignatures."""
+        t = checkpoints_table
+        query = select(t).where(t.c.tree_size >= min_size)
+        if min_cosignatures:
+            c = cosignatures_table.c
+            cosigned = (
+                select(func.count(func.distinct(c.witness)))
+                .where(c.tree_size == t.c.tree_size, c.root_hash == t.c.root_hash)
+                .scalar_subquery()
+            )
+            query = query.where(cosigned >= min_cosignatures)
         with self.engine.connect() as conn:
-            # Largest tree first: processes may store on-demand checkpoints out of id order.
+            # Largest tree first: processes may store checkpoints out of id order.
             row = conn.execute(
-                select(checkpoints_table)
-                .order_by(checkpoints_table.c.tree_size.desc(), checkpoints_table.c.id.desc())
-                .limit(1)
+                query.order_by(t.c.tree_size.desc(), t.c.id.desc()).limit(1)
             ).one_or_none()
         return _row_checkpoint(row) if row is not None else None
+
+    def add_cosignatures(
+        self, tree_size: int, root_hash: bytes, lines: Sequence[tuple[str, str]]
+    ) -> None:
+        """Store witnesses' cosignature lines (``(witness name, line)``) for one checkpoint."""
+        if not lines:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(cosignatures_table),
+                [
+                    {"tree_size": tree_size, "root_hash": root_hash, "witness": w, "line": line}
+                    for w, line in lines
+                ],
+            )
+
+    def cosignatures(self, tree_size: int, root_hash: bytes) -> list[str]:
+        c = cosignatures_table.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(c.witness, c.line)
+                .where(c.tree_size == tree_size, c.root_hash == root_hash)
+                .order_by(c.id)
+            ).all()
+        seen: dict[str, str] = {}
+        for witness, line in rows:
+            seen.setdefault(witness, line)  # one line a witness: its first cosignature
+        return list(seen.values())
+
+    def meta(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(meta_table.c.key, meta_table.c.value)).all()
+        return {k: v for k, v in rows}
+
+    def init_meta(self, values: dict[str, str]) -> dict[str, str]:
+        """Record ``values`` for the keys not yet set (the first initialisation wins); return
+        what the store holds afterwards."""
+        with self.engine.begin() as conn:
+            have = {k for (k,) in conn.execute(select(meta_table.c.key))}
+            missing = [{"key": k, "value": v} for k, v in values.items() if k not in have]
+            if missing:
+                conn.execute(insert(meta_table), missing)
+        return self.meta()
 
     def checkpoints(self) -> list[StoredCheckpoint]:
         with self.engine.connect() as conn:

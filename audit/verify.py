@@ -8,14 +8,16 @@ trust nothing in the export but the Ed25519 signatures on its checkpoints.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from audit.checkpoint import Checkpoint, NoteVerifier, open_checkpoint
+from audit.cosignature import CosignatureVerifier
 from audit.entry import AuditEntry
 from audit.errors import AuditError, InvalidCheckpoint, InvalidEntry
+from audit.memory import TrustedHead
 from audit.merkle import (
     MemoryTree,
     NodeKey,
@@ -24,7 +26,6 @@ from audit.merkle import (
     node_hash,
     range_nodes,
     split_point,
-    verify_consistency,
     verify_inclusion,
 )
 
@@ -150,22 +151,58 @@ def _localise(
     return lo, False
 
 
+@dataclass(frozen=True)
+class _Anchor:
+    label: str
+    size: int
+    root: bytes
+    stored: bool
+    checkpoint: bool
+
+
+def _problem_at_anchor(
+    tree: MemoryTree,
+    nodes: Mapping[NodeKey, bytes],
+    anchor: _Anchor,
+    lower: int,
+) -> tuple[int, str]:
+    """Where the recomputed tree departs from ``anchor``, which the tree up to ``lower``
+    still matches: an exact index if the stored nodes still say it (or one entry is in
+    question), else the range between the two."""
+    index, exact = _localise(tree, nodes, anchor.size, anchor.root)
+    if exact or anchor.size - lower == 1:
+        at = index if exact else lower
+        return at, f"entry {at} differs from what {anchor.label} covers"
+    at = max(index, lower)
+    return at, (
+        f"an entry from index {at} to {anchor.size - 1} differs from what {anchor.label} "
+        "covers (the tree nodes were rebuilt to match, so no finer index can be proven)"
+    )
+
+
 def verify(
     export: Export,
     trusted_checkpoint: str | None = None,
     *,
     verifier_key: str | None = None,
+    witnesses: Sequence[CosignatureVerifier] = (),
+    trusted_heads: Sequence[TrustedHead] = (),
     progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
-    """Recompute the whole tree, check every checkpoint signature, root and the consistency
-    between successive checkpoints; name the first bad index if any.
+    """Recompute the whole tree, check every checkpoint's signature and the cosignatures of
+    the known ``witnesses``, the tree against every checkpoint and every head known from
+    outside the store (``trusted_heads``, ``trusted_checkpoint``), and name the first bad
+    index and its cause.
 
     ``verifier_key`` pins the log's key (else the export's own is used, which proves integrity
-    only relative to whoever made the export); ``trusted_checkpoint`` is a note obtained
-    earlier (e.g. from a witness): the log must still contain exactly that tree.
+    only relative to whoever made the export).
     """
     tree = MemoryTree()
-    bad: list[tuple[int, str]] = []
+    problems: list[tuple[int, int, str]] = []  # (index, order found, what)
+
+    def fail(index: int | None, problem: str) -> None:
+        problems.append((index if index is not None else 1 << 62, len(problems), problem))
+
     try:
         key = NoteVerifier.parse(verifier_key or export.verifier_key)
     except InvalidCheckpoint as exc:
@@ -175,19 +212,19 @@ def verify(
     for pos, row in enumerate(export.rows):
         if row.index != pos:
             if row.index == previous:
-                bad.append((row.index, f"index {row.index} appears twice (a row was inserted)"))
+                fail(row.index, f"index {row.index} appears twice (a row was inserted)")
             else:
-                bad.append((pos, f"index {pos} is missing or out of order (found {row.index})"))
+                fail(pos, f"index {pos} is missing or out of order (found {row.index})")
             break
         previous = row.index
         try:
             AuditEntry.from_canonical(row.entry)
         except InvalidEntry as exc:
-            bad.append((pos, f"entry {pos} is not a valid canonical entry: {exc}"))
+            fail(pos, f"entry {pos} is not a valid canonical entry: {exc}")
             break
         leaf = leaf_hash(row.entry)
         if row.leaf_hash is not None and row.leaf_hash != leaf:
-            bad.append((pos, f"entry {pos} does not match its recorded leaf hash"))
+            fail(pos, f"entry {pos} does not match its recorded leaf hash")
             break
         tree.append(leaf)
         if progress is not None and pos % 10000 == 0:
@@ -195,80 +232,129 @@ def verify(
     if progress is not None:
         progress(total, total)
 
-    notes: list[tuple[Checkpoint, bool]] = []
+    anchors: list[_Anchor] = []
+    opened: list[Checkpoint] = []
     for number, note in enumerate(export.checkpoints, start=1):
         try:
-            notes.append((open_checkpoint(note, key, export.origin), False))
+            cp = open_checkpoint(note, key, export.origin)
+            for witness in witnesses:
+                witness.verify(note)
         except InvalidCheckpoint as exc:
             return VerifyReport(
                 False, tree.size, tree.root(), 0, None, f"checkpoint {number}: {exc}"
             )
+        opened.append(cp)
+    opened.sort(key=lambda c: c.tree_size)
+    stored_heads = {(c.tree_size, c.root_hash) for c in opened}
+    for number, cp in enumerate(opened, start=1):
+        label = f"checkpoint {number} (size {cp.tree_size})"
+        anchors.append(_Anchor(label, cp.tree_size, cp.root_hash, True, True))
     if trusted_checkpoint is not None:
         try:
-            notes.append((open_checkpoint(trusted_checkpoint, key, export.origin), True))
+            cp = open_checkpoint(trusted_checkpoint, key, export.origin)
         except InvalidCheckpoint as exc:
             return VerifyReport(
                 False, tree.size, tree.root(), 0, None, f"trusted checkpoint: {exc}"
             )
-    notes.sort(key=lambda n: (n[0].tree_size, n[1]))
+        anchors.append(
+            _Anchor(
+                f"the trusted checkpoint (size {cp.tree_size})",
+                cp.tree_size,
+                cp.root_hash,
+                False,
+                True,
+            )
+        )
+    for head in trusted_heads:
+        anchors.append(_Anchor(head.label, head.size, head.root, False, head.checkpoint))
+    anchors.sort(key=lambda a: (a.size, a.stored))
 
     verified = 0
-    prev: Checkpoint | None = None
-    for cp, trusted in notes:
-        label = "trusted checkpoint" if trusted else f"checkpoint at size {cp.tree_size}"
-        if cp.tree_size > tree.size:
-            bad.append((tree.size, f"{label}: the log ends before index {tree.size}"))
+    good = 0  # the tree up to this size matches every anchor so far
+    good_label: str | None = None
+    latest: Checkpoint | None = None
+    for anchor in anchors:
+        if anchor.size > tree.size:
+            if anchor.stored:
+                fail(
+                    tree.size,
+                    f"{anchor.label} covers entries the log no longer holds: "
+                    f"it ends before index {tree.size}",
+                )
+            else:
+                fail(
+                    tree.size,
+                    f"the log ends before index {tree.size}, short of {anchor.label}: "
+                    "entries were removed",
+                )
             break
-        if tree.root(cp.tree_size) != cp.root_hash:
-            index, exact = _localise(tree, export.nodes, cp.tree_size, cp.root_hash)
-            where = f"index {index}" if exact else f"at or after index {index}"
-            bad.append((index, f"{label}: root differs; first altered leaf {where}"))
+        if tree.root(anchor.size) != anchor.root:
+            index, problem = _problem_at_anchor(tree, export.nodes, anchor, good)
+            if good_label is not None and not anchor.stored:
+                problem += f"; the store's tree matches {good_label} only"
+            fail(index, problem)
             break
-        if prev is not None and not verify_consistency(
-            prev.tree_size,
-            cp.tree_size,
-            prev.root_hash,
-            cp.root_hash,
-            tree.consistency_proof(prev.tree_size, cp.tree_size),
+        if (
+            anchor.checkpoint
+            and not anchor.stored
+            and (anchor.size, anchor.root) not in stored_heads
         ):
-            bad.append((prev.tree_size, f"{label} is not consistent with the one before"))
-            break
-        verified += 1
-        prev = cp
-    latest = prev
-    if bad:
-        index, problem = min(bad)
-        return VerifyReport(False, tree.size, tree.root(), verified, index, problem, latest)
-    if not notes and tree.size:
+            fail(None, f"{anchor.label} is missing from the store (its row was deleted)")
+        if anchor.stored:
+            verified += 1
+        good, good_label = anchor.size, anchor.label
+    for cp in opened:
+        if cp.tree_size <= good:
+            latest = cp
+    if problems:
+        index, _order, problem = min(problems)
+        first = index if index < 1 << 62 else None
+        return VerifyReport(False, tree.size, tree.root(), verified, first, problem, latest)
+    if not opened and tree.size:
         return VerifyReport(
             False, tree.size, tree.root(), 0, None, "no signed checkpoint covers the log"
         )
-    if prev is not None and prev.tree_size < tree.size:
-        # Entries after the last checkpoint are hashed but not yet committed to by a signature.
+    signed = max((c.tree_size for c in opened), default=0)
+    if signed < tree.size:
+        # Hashed, and covered by the signer's memory if it was given, but not yet signed.
         return VerifyReport(
             True,
             tree.size,
             tree.root(),
             verified,
             None,
-            f"entries from index {prev.tree_size} on are not yet checkpointed",
+            f"{tree.size - signed} entries (from index {signed}) are not yet covered by any "
+            "checkpoint",
             latest,
         )
     return VerifyReport(True, tree.size, tree.root(), verified, None, None, latest)
 
 
-def verify_receipt(receipt: Mapping[str, Any], verifier_key: str | None = None) -> AuditEntry:
+def verify_receipt(
+    receipt: Mapping[str, Any],
+    verifier_key: str | None = None,
+    *,
+    witnesses: Sequence[CosignatureVerifier | str] = (),
+    min_witnesses: int = 0,
+) -> AuditEntry:
     """Check a citizen's receipt offline; return the entry it proves is in the log.
 
     Pass the log's ``verifier_key`` obtained out of band (published by the CNDP); without it the
     receipt's own key is used, which proves only that the holder of that key logged the entry.
+    With ``min_witnesses``, at least that many of ``witnesses`` (their published keys) must have
+    cosigned the receipt's checkpoint: the log cannot then show this citizen a history that
+    those witnesses were not shown too.
     """
     try:
         if receipt.get("format") != RECEIPT_FORMAT:
             raise VerificationFailed(f"not a {RECEIPT_FORMAT} receipt")
-        cp = open_checkpoint(
-            str(receipt["checkpoint"]), verifier_key or str(receipt["verifier_key"])
-        )
+        note = str(receipt["checkpoint"])
+        cp = open_checkpoint(note, verifier_key or str(receipt["verifier_key"]))
+        keys = [
+            w if isinstance(w, CosignatureVerifier) else CosignatureVerifier.parse(w)
+            for w in witnesses
+        ]
+        cosigned = [k.name for k in keys if k.verify(note) is not None]
         raw = str(receipt["entry"]).encode()
         entry = AuditEntry.from_canonical(raw)
         leaf = leaf_hash(raw)
@@ -279,6 +365,11 @@ def verify_receipt(receipt: Mapping[str, Any], verifier_key: str | None = None) 
         raise VerificationFailed(str(exc)) from None
     except (KeyError, TypeError, ValueError) as exc:
         raise VerificationFailed(f"malformed receipt: {type(exc).__name__}") from None
+    if len(cosigned) < min_witnesses:
+        raise VerificationFailed(
+            f"the checkpoint is cosigned by {len(cosigned)} of the required witnesses "
+            f"({min_witnesses} needed)"
+        )
     if claimed != leaf:
         raise VerificationFailed("the entry does not hash to the receipt's leaf hash")
     if size != cp.tree_size:

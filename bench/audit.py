@@ -10,12 +10,16 @@
    (the log's node cache); each proof is checked against the root once.
    With --pymerkle, the same for pymerkle 7's in-memory and SQLite trees (for the note on why
    the tree code is our own).
-3. A subject's newest 50 entries (a citizen's access log, first page) in that log, through the
+3. The log as the gateway runs it (the signer's memory, a checkpoint every second taken to a
+   witness in its own process) against the same with no witness, alternated in one run, and the
+   unsigned tail's age sampled while the load runs.
+4. A subject's newest 50 entries (a citizen's access log, first page) in that log, through the
    segment-keyed subject index, against the same page through a plain (subject, idx) index
    built on the same table in the same run.
 
     .venv/bin/python bench/audit.py [--threads 128] [--per-thread 80] [--proof-size 1000000]
         [--backends sqlite,postgresql] [--pymerkle [--pymerkle-size 100000]]
+        [--witness-rounds 2]
 
 PostgreSQL comes from SIJILL_BENCH_DATABASE_URL or SIJILL_TEST_DATABASE_URL (a fresh schema,
 dropped afterwards). Prints one JSON object.
@@ -28,6 +32,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -116,6 +121,147 @@ def group_commit_rate(engine: Engine, threads: int, per: int) -> dict[str, float
         raise errors[0]
     assert log.size() == threads * per
     return {"appends_per_s": round(threads * per / seconds), "seconds": round(seconds, 2)}
+
+
+class WitnessServer:
+    """``sijill witness serve`` in its own process (a witness is another party's machine)."""
+
+    def __init__(self, directory: Path, log_key: str) -> None:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        sijill = str(Path(sys.executable).with_name("sijill"))
+        base = [sijill, "witness"]
+        opts = ["--directory", str(directory), "--name", "bench.witness"]
+        key = subprocess.run([*base, "key", *opts], capture_output=True, text=True, check=True)
+        self.key = key.stdout.strip()
+        self.proc = subprocess.Popen(
+            [*base, "serve", *opts, "--log", log_key, "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        import httpx
+
+        for _ in range(300):
+            try:
+                httpx.get(f"{self.url}/latest", params={"origin": ORIGIN}, timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("the witness did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def deployed_rate(
+    engine: Engine,
+    threads: int,
+    per: int,
+    signer: NoteSigner,
+    state: Path,
+    witness: WitnessServer | None,
+    start_at: int,
+) -> dict[str, object]:
+    """Appends/s through the log as the gateway runs it: the signer's memory in a file (none if
+    ``state`` is ``Path()``), the checkpointer signing every second (and taking each checkpoint
+    to ``witness``); and the unsigned tail's age, sampled every 50 ms while the load runs."""
+    from audit import CosignatureVerifier, FileMemory
+    from gateway.witnesses import WitnessEndpoint
+    from gateway.witnessing import Checkpointer, WitnessClient
+
+    memory = FileMemory(state, ORIGIN) if state.name else None
+    log = AuditLog.for_engine(engine, signer, ORIGIN, memory=memory)
+    client = None
+    if witness is not None:
+        endpoint = WitnessEndpoint(witness.url, CosignatureVerifier.parse(witness.key))
+        client = WitnessClient(log, [endpoint], lambda problem: print(problem, file=sys.stderr))
+    checkpointer = Checkpointer(log, client, 1.0)
+    checkpointer.start()
+    appended: dict[int, float] = {}
+    ages: list[float] = []
+    running = threading.Event()
+    running.set()
+
+    def sample() -> None:
+        while running.is_set():
+            time.sleep(0.05)
+            latest = log.storage.latest_checkpoint()
+            covered = latest.tree_size if latest else 0
+            first_unsigned = appended.get(covered)
+            ages.append(time.monotonic() - first_unsigned if first_unsigned else 0.0)
+
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for n in range(per):
+                receipt = log.append(entry(start_at + t * per + n))
+                appended[receipt.index] = time.monotonic()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    seconds = run_threads(threads, work)
+    running.clear()
+    sampler.join()
+    checkpointer.stop()
+    if client is not None:
+        client.close()
+    log.close()
+    if errors:
+        raise errors[0]
+    ages.sort()
+    return {
+        "appends_per_s": round(threads * per / seconds),
+        "seconds": round(seconds, 2),
+        "tail_age_p50_s": round(statistics.median(ages), 3),
+        "tail_age_p99_s": round(ages[int(len(ages) * 0.99) - 1], 3),
+        "tail_age_max_s": round(ages[-1], 3),
+    }
+
+
+def witness_cost(url: str, threads: int, per: int, rounds: int) -> dict[str, object]:
+    """The deployed log with one witness against the same with none, alternated, one store."""
+    signer = NoteSigner(ORIGIN, Ed25519PrivateKey.generate())
+    engine = db.make_engine(url)
+    with tempfile.TemporaryDirectory() as tmp:
+        witness = WitnessServer(Path(tmp) / "witness", str(signer.verifier))
+        runs: dict[str, list[dict[str, object]]] = {
+            "no_memory_no_witness": [],
+            "no_witness": [],
+            "one_witness": [],
+        }
+        state = Path(tmp) / "signer-state.json"
+        configs = (
+            ("no_memory_no_witness", Path(), None),
+            ("no_witness", state, None),
+            ("one_witness", state, witness),
+        )
+        start = 0
+        try:
+            for _ in range(rounds):
+                for label, memory, w in configs:
+                    runs[label].append(
+                        deployed_rate(engine, threads, per, signer, memory, w, start)
+                    )
+                    start += threads * per
+        finally:
+            witness.stop()
+            engine.dispose()
+    best = {k: max(int(r["appends_per_s"]) for r in v) for k, v in runs.items()}  # type: ignore[call-overload]
+    p99 = max(float(r["tail_age_p99_s"]) for r in runs["one_witness"])  # type: ignore[arg-type]
+    return {
+        "runs": runs,
+        "ratio_one_witness_vs_none": round(best["one_witness"] / best["no_witness"], 3),
+        "ratio_memory_vs_none": round(best["no_witness"] / best["no_memory_no_witness"], 3),
+        "tail_age_p99_s_worst": p99,
+    }
 
 
 def plain_insert_rate(url: str, threads: int, per: int) -> dict[str, float]:
@@ -319,6 +465,9 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--pymerkle", action="store_true", help="also time pymerkle 7's trees")
     parser.add_argument("--pymerkle-size", type=int, default=100_000)
+    parser.add_argument(
+        "--witness-rounds", type=int, default=2, help="alternated rounds, witness against none"
+    )
     args = parser.parse_args()
     report: dict[str, object] = {
         "threads": args.threads,
@@ -342,6 +491,11 @@ def main() -> None:
                 engine.dispose()
         with database(backend) as url:
             command.upgrade(db.alembic_config("audit", url), "heads")
+            result["witness"] = witness_cost(
+                url, args.threads, args.per_thread, args.witness_rounds
+            )
+        with database(backend) as url:
+            command.upgrade(db.alembic_config("audit", url), "heads")
             engine = db.make_engine(url)
             try:
                 seconds, root = bulk_load(engine, args.proof_size)
@@ -354,7 +508,12 @@ def main() -> None:
         print(json.dumps({backend: result}), file=sys.stderr)
     if args.pymerkle:
         report["pymerkle"] = pymerkle_latency(args.pymerkle_size)
-    report["goals"] = {"appends_per_s": 5000, "inclusion_proof_ms_at_1m": 1.0}
+    report["goals"] = {
+        "appends_per_s": 5000,
+        "inclusion_proof_ms_at_1m": 1.0,
+        "ratio_one_witness_vs_none": 0.9,
+        "tail_age_p99_s": 2.0,
+    }
     print(json.dumps(report, indent=2))
 
 

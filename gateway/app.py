@@ -9,17 +9,20 @@ from fastapi import FastAPI
 from starlette.routing import BaseRoute
 
 from gateway import __version__, problems
-from gateway.lifecycle import record_policy_revision
+from gateway.keys import audit_alarm
+from gateway.lifecycle import record_policy_revision, report_policy_engine, start_audit
 from gateway.middleware import BoundedBody, Metrics, RequestContext
 from gateway.routes import agency as agency_routes
 from gateway.routes import audit as audit_routes
 from gateway.routes import health
 from gateway.routes import me as me_routes
 from gateway.routes import oauth as oauth_routes
+from gateway.routes import registry as registry_routes
 from gateway.routes import rnp as rnp_routes
 from gateway.routes import rsu as rsu_routes
 from gateway.services import Services, build_services
 from gateway.settings import Settings, load_settings
+from gateway.witnessing import witness_app
 
 # Routes that touch no personal data and need no policy decision; every other route must be
 # mediated by gateway.authz (a test walks the app and holds this list to that).
@@ -47,6 +50,13 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
     ("GET", "/v1/audit/checkpoint"),
     ("GET", "/v1/audit/verifier-key"),
     ("GET", "/v1/audit/proofs/consistency"),
+    # An inclusion proof is hashes only: a leaf hash (of an entry holding a random decision id
+    # and a nanosecond time, so it cannot be guessed back) and its audit path. Public like
+    # consistency proofs, so that a citizen or witness checks a receipt's entry against any
+    # checkpoint without an account.
+    ("GET", "/v1/audit/proofs/inclusion"),
+    # The processing registry: the CNDP declarations, public by law.
+    ("GET", "/v1/registry/purposes"),
 }
 
 
@@ -74,8 +84,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
         # Requests run in this many threads at once; more only fight over the GIL.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        start_audit(services)
+        report_policy_engine(services)
         record_policy_revision(services)
+        if services.checkpointer is not None:
+            services.checkpointer.start()
         yield
+        if services.checkpointer is not None:
+            services.checkpointer.stop()  # signs the tail: a clean stop leaves none unsigned
         services.close()
 
     app = FastAPI(
@@ -88,6 +104,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.settings = settings
     app.state.services = services
     app.state.metrics = Metrics()
+    metrics = app.state.metrics
+
+    def alarm(problem: str) -> None:
+        audit_alarm(problem)
+        metrics.audit_alarms.inc()
+
+    services.audit.alarm = alarm
+    if services.checkpointer is not None and services.checkpointer.witnesses is not None:
+        services.checkpointer.witnesses.alarm = alarm
+    if services.witness is not None:
+        app.mount("/witness", witness_app(services.witness))
     problems.install(app)
     app.include_router(health.router)
     app.include_router(audit_routes.router)
@@ -95,6 +122,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(agency_routes.router)
     app.include_router(me_routes.router)
     app.include_router(rnp_routes.router)
+    app.include_router(registry_routes.router)
     app.include_router(rsu_routes.router)
 
     def body_limit(method: str, path: str) -> int:

@@ -12,6 +12,7 @@ national rescoring opens these in every process it starts.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -20,8 +21,19 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
-from audit import AuditLog, NoteSigner
+from audit import (
+    AuditLog,
+    CheckpointRefused,
+    FileMemory,
+    HeadMemory,
+    LogIdentity,
+    Memories,
+    NoteSigner,
+    SqlMemory,
+    SqlStorage,
+)
 from gateway.settings import Settings, SettingsError
+from gateway.witnesses import all_witnesses
 from vault import (
     FileKeyProvider,
     KeyProvider,
@@ -30,7 +42,7 @@ from vault import (
     check_private_file,
 )
 
-__all__ = ["build_audit_log", "build_key_provider", "load_or_create_ed25519"]
+__all__ = ["audit_alarm", "build_audit_log", "build_key_provider", "load_or_create_ed25519"]
 
 
 def load_or_create_ed25519(path: Path) -> Ed25519PrivateKey:
@@ -81,16 +93,65 @@ def build_key_provider(settings: Settings) -> KeyProvider:
     return FileKeyProvider(settings.data_dir / "keys")
 
 
-def build_audit_log(settings: Settings, engine: Engine) -> AuditLog:
-    """The audit log on ``engine``, signing checkpoints with <data_dir>/keys/audit-signing.pem."""
+def audit_alarm(problem: str) -> None:
+    """The audit signer's alarm: a critical log line (the app also counts it in /metrics)."""
+    logging.getLogger("sijill.audit").critical("audit log alarm", extra={"problem": problem})
+
+
+def build_audit_log(
+    settings: Settings, engine: Engine, main_engine: Engine | None = None
+) -> AuditLog:
+    """The audit log on ``engine``, signing checkpoints with <data_dir>/keys/audit-signing.pem.
+
+    The log's origin and verifier key are recorded in the store when it is first opened and
+    read from there afterwards, so the port the server happens to listen on changes nothing.
+    The signer remembers what it signed and wrote in <data_dir>/audit/signer-state.json and, given
+    ``main_engine``, in the main database (``audit.memory``)."""
+    storage = SqlStorage(engine)
     # The checkpoint-signing key; its public half is published as the C2SP verifier key.
     key = load_or_create_ed25519(settings.data_dir / "keys" / "audit-signing.pem")
-    origin = settings.audit_origin
-    assert origin is not None, "Settings fills in audit_origin"
-    return AuditLog.for_engine(
-        engine,
-        NoteSigner(origin, key),
-        origin,
+
+    def identity() -> LogIdentity:
+        try:
+            origin, verifier_key = audit_identity(settings, storage.meta(), key)
+        except SettingsError as exc:
+            raise CheckpointRefused(str(exc)) from None
+        storage.init_meta({"origin": origin, "verifier_key": verifier_key})
+        memories: list[HeadMemory] = [
+            FileMemory(settings.data_dir / "audit" / "signer-state.json", origin)
+        ]
+        if main_engine is not None:
+            memories.append(SqlMemory(main_engine, origin))
+        return LogIdentity(NoteSigner(origin, key), origin, Memories(memories))
+
+    return AuditLog(
+        storage,
+        None,
+        None,
+        identity=identity,
         checkpoint_every_entries=settings.checkpoint_every_entries,
         checkpoint_every_seconds=settings.checkpoint_every_seconds,
+        alarm=audit_alarm,
+        witnesses_expected=len(all_witnesses(settings)),
     )
+
+
+def audit_identity(
+    settings: Settings, recorded: dict[str, str], key: Ed25519PrivateKey
+) -> tuple[str, str]:
+    """The log's origin and verifier key: those the store recorded when the log was initialised,
+    which the settings and the signing key must agree with (:class:`SettingsError` otherwise);
+    for a new log, SIJILL_AUDIT_ORIGIN or the default."""
+    origin = recorded.get("origin") or settings.audit_origin or settings.default_audit_origin
+    if settings.audit_origin and settings.audit_origin != origin:
+        raise SettingsError(
+            f"SIJILL_AUDIT_ORIGIN is {settings.audit_origin!r} but this audit log was "
+            f"initialised as {origin!r}; a log's origin never changes (unset the variable)"
+        )
+    verifier_key = str(NoteSigner(origin, key).verifier)
+    if recorded.get("verifier_key", verifier_key) != verifier_key:
+        raise SettingsError(
+            "the audit signing key in the data directory is not the one this audit log was "
+            "initialised with; start with that key (or the data directory that holds it)"
+        )
+    return origin, verifier_key

@@ -10,11 +10,40 @@ from __future__ import annotations
 import logging
 import time
 
-from audit import AuditEntry, AuditUnavailable, EntryFilter
+from audit import AuditEntry, AuditUnavailable, CheckpointRefused, EntryFilter
 from gateway.services import Services
 
 log = logging.getLogger("sijill.lifecycle")
 ACTION = "policy_revision"
+
+
+def start_audit(services: Services) -> None:
+    """Hold the audit store to what the signer remembers before anything is appended, and
+    sign what the last run left unsigned. A rewritten or rolled-back store stops the log here:
+    every request that needs it fails closed (503) and /readyz says so."""
+    try:
+        services.audit.check_store()
+        # Witnesses are brought up to date by the checkpointer's thread, once serving.
+        services.audit.checkpoint_if_grown()
+    except CheckpointRefused:
+        log.critical("the audit log refuses the store's tree; requests fail closed")
+    except AuditUnavailable:
+        log.error("the audit store is unreachable at start")
+
+
+def report_policy_engine(services: Services) -> str | None:
+    """Say at start, once, if the policy engine does not answer: the gateway serves, but every
+    decision it needs is denied (fail closed) until the engine answers."""
+    try:
+        services.policy.ping()
+    except Exception as exc:
+        problem = (
+            f"the policy engine at {services.settings.policy_engine} does not answer "
+            f"({type(exc).__name__}): every request that needs a decision is denied until it does"
+        )
+        log.error(problem)
+        return problem
+    return None
 
 
 def record_policy_revision(services: Services) -> bool:

@@ -52,3 +52,6 @@ def configure(level: str = "INFO", stream: object = None) -> None:
         logger.propagate = True
     # The access log repeats what our own request log says, with the query string.
     logging.getLogger("uvicorn.access").disabled = True
+    # One line a witness submission a second says nothing an operator needs; failures are
+    # logged by the checkpointer itself.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -40,6 +40,12 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
+        self.audit_alarms = Counter(
+            "sijill_audit_alarms_total",
+            "Audit log alarms: the signer refused the store's tree, a witness refused or saw "
+            "a larger tree",
+            registry=self.registry,
+        )
 
 
 def route_template(scope: Scope) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, AwareDatetime
 
 # Log indexes and tree sizes are BIGINT columns.
 MAX_INDEX = (1 << 63) - 1
@@ -17,7 +17,6 @@ MAX_INDEX = (1 << 63) - 1
 # predates the epoch.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime.fromtimestamp(MAX_INDEX // 1_000_000_000, tz=UTC)
-MAX_EPOCH_S = MAX_INDEX // 1_000_000_000
 
 
 def _storable(value: datetime) -> datetime:
@@ -28,5 +27,7 @@ def _storable(value: datetime) -> datetime:
     return value
 
 
-# A time bound of a log query (``since``, ``until``).
+# A time bound of a log query (``since``, ``until``); without an offset, UTC.
 LogTime = Annotated[datetime, AfterValidator(_storable)]
+# A time a request sets (a consent's expiry): with its offset.
+StorableAwareTime = Annotated[AwareDatetime, AfterValidator(_storable)]

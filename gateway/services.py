@@ -12,13 +12,16 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
-from audit import AuditLog
+from audit import AuditLog, SqlStorage, Witness
 from consent import ConsentService
 from gateway.db import make_engine, ping
-from gateway.keys import build_audit_log, build_key_provider
+from gateway.keys import audit_alarm, audit_identity, build_audit_log, build_key_provider
 from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings, SettingsError
+from gateway.witnesses import all_witnesses, embedded_witness
+from gateway.witnessing import Checkpointer, WitnessClient
 from identity import HouseholdRegister, Register, SectorPseudonyms
 from policies import DecisionIssuer, PolicyEngine
 from policies.registry import ProcessingRegistry
@@ -43,6 +46,8 @@ class Services:
     registry: ProcessingRegistry = None  # type: ignore[assignment]  # set by _build_consents
     rate_limiter: RateLimiter = None  # type: ignore[assignment]  # set by build_services
     households: HouseholdRegister = None  # type: ignore[assignment]  # set by _build_households
+    checkpointer: Checkpointer | None = None  # set by _build_audit
+    witness: Witness | None = None  # the demo's own witness (SIJILL_EMBEDDED_WITNESS)
 
     def close(self) -> None:
         for closer in reversed(self.closers):
@@ -119,6 +124,19 @@ def check_keys(settings: Settings) -> None:
         load_or_create_ed25519(settings.data_dir / "keys" / "decision-signing.pem")
     except VaultError as exc:
         raise SettingsError(str(exc)) from None
+    # The audit log's origin and key must be the ones it was initialised with (if the store
+    # answers now; if not, the log checks again when it does, and refuses to sign).
+    engine = make_engine(settings.database_urls["audit"], pool_size=1)
+    try:
+        storage = SqlStorage(engine)
+        recorded = storage.meta()
+    except SQLAlchemyError:
+        recorded = None
+    finally:
+        engine.dispose()
+    if recorded is not None:
+        key = load_or_create_ed25519(settings.data_dir / "keys" / "audit-signing.pem")
+        audit_identity(settings, recorded, key)
 
 
 def _build_vault(settings: Settings, services: Services) -> None:
@@ -147,9 +165,26 @@ def _build_register(settings: Settings, services: Services) -> None:
 
 
 def _build_audit(settings: Settings, services: Services) -> None:
-    services.audit = build_audit_log(settings, services.engines["audit"])
+    services.audit = build_audit_log(settings, services.engines["audit"], services.engines["main"])
     services.closers.append(services.audit.close)
     services.readiness["audit"] = services.audit.ping
+    witnesses = all_witnesses(settings)
+    client = None
+    if witnesses:
+        client = WitnessClient(services.audit, witnesses, services.audit.alarm or audit_alarm)
+        services.closers.append(client.close)
+    # Started and stopped by the app's lifespan (gateway/app.py).
+    services.checkpointer = Checkpointer(services.audit, client, settings.checkpoint_every_seconds)
+    if settings.embedded_witness:
+        witness_engine = make_engine(
+            f"sqlite:///{(settings.data_dir / 'witness' / 'witness.db').absolute()}"
+        )
+        services.witness = Witness(
+            witness_engine,
+            embedded_witness(settings),
+            {services.audit.origin: services.audit.signer.verifier},
+        )
+        services.closers.append(witness_engine.dispose)
 
 
 def _build_policy(settings: Settings, services: Services) -> None:

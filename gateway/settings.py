@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+if TYPE_CHECKING:
+    from gateway.witnesses import WitnessEndpoint
 
 
 class SettingsError(Exception):
@@ -52,9 +59,15 @@ class Settings(BaseSettings):
     pkcs11_token_label: str = "sijill"  # noqa: S105 - a token label, not a secret
     pkcs11_pin: str | None = None
     log_level: str = "INFO"
+    # The log's name in its checkpoints, fixed when the log is initialised (then read from the
+    # store); by default the issuer's host name and /audit, whatever the port.
     audit_origin: str | None = None
     checkpoint_every_entries: int = Field(default=1000, ge=1)
-    checkpoint_every_seconds: float = Field(default=60.0, gt=0)
+    checkpoint_every_seconds: float = Field(default=1.0, gt=0, le=3600)
+    # Witnesses the log submits each checkpoint to: "<url> <witness key>" pairs, comma-separated.
+    audit_witnesses: str = ""
+    # The demo's own witness, served under /witness with its state in <data dir>/witness.
+    embedded_witness: bool = False
     # RNP: how long a rectified person's previous record is kept before it is crypto-shredded.
     rnp_version_retention_days: int = Field(default=3650, ge=0)
     # Per agency client, per worker process (gateway/ratelimit.py).
@@ -100,10 +113,35 @@ class Settings(BaseSettings):
             self.vault_database_url = self.database_url
         if self.audit_database_url is None:
             self.audit_database_url = self.database_url
-        if self.audit_origin is None:
-            host = self.issuer.split("://", 1)[-1]
-            self.audit_origin = f"{host}/audit"
         return self
+
+    @field_validator("audit_witnesses")
+    @classmethod
+    def _valid_witnesses(cls, value: str) -> str:
+        from gateway.witnesses import WitnessEndpoint
+
+        WitnessEndpoint.parse_list(value)
+        return value
+
+    @field_validator("audit_origin")
+    @classmethod
+    def _valid_origin(cls, value: str | None) -> str | None:
+        if value is not None and (not value or any(c.isspace() for c in value) or "+" in value):
+            raise ValueError("SIJILL_AUDIT_ORIGIN is one word: no spaces, no '+'")
+        return value
+
+    @property
+    def witness_endpoints(self) -> list[WitnessEndpoint]:
+        from gateway.witnesses import WitnessEndpoint
+
+        return WitnessEndpoint.parse_list(self.audit_witnesses)
+
+    @property
+    def default_audit_origin(self) -> str:
+        """The origin a new log takes unless SIJILL_AUDIT_ORIGIN names one: the issuer's host
+        name (not its port, which may change) and /audit."""
+        assert self.issuer is not None
+        return f"{urlsplit(self.issuer).hostname or 'localhost'}/audit"
 
     @property
     def database_urls(self) -> dict[str, str]:
@@ -128,8 +166,33 @@ class Settings(BaseSettings):
             ) from None
 
 
+# Variables of the project's own tooling, not settings of the gateway: the test suite's and the
+# benchmarks' databases.
+TOOLING_VARIABLES = frozenset(
+    {
+        "SIJILL_TEST_DATABASE_URL",
+        "SIJILL_REQUIRE_POSTGRES",
+        "SIJILL_BENCH_DATABASE_URL",
+        "SIJILL_TEST_OPA_URL",
+    }
+)
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Refuse a ``SIJILL_`` variable that names no setting: a mistyped one (``SIJILL_PROT``)
+    would otherwise be ignored, and the gateway would run on a default the operator did not
+    mean."""
+    known = {f"SIJILL_{name.upper()}" for name in Settings.model_fields} | TOOLING_VARIABLES
+    for variable in sorted(environ if environ is not None else os.environ):
+        if variable.upper().startswith("SIJILL_") and variable.upper() not in known:
+            close = difflib.get_close_matches(variable.upper(), sorted(known), n=1)
+            hint = f"; did you mean {close[0]}?" if close else " (README.md lists them)"
+            raise SettingsError(f"{variable} is not a Sijill setting{hint}")
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read and validate settings; raise :class:`SettingsError` with one readable line."""
+    check_environment()
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

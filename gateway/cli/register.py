@@ -25,4 +25,5 @@ MODULES: list[str] = [
     "clients",
     "rsu",
     "consent",
+    "witness",
 ]

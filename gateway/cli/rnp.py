@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.progress import TextColumn
 
-from gateway.cli import CliError, friendly, out, progress_bar, settings_from
+from gateway.cli import CliError, database_error, friendly, out, progress_bar, settings_from
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def open_register(settings: Settings) -> Iterator[tuple[Register, Engine]]:
             main,
         )
     except OperationalError as exc:
-        raise CliError(f"cannot reach the database: {type(exc.orig).__name__}") from None
+        raise database_error(settings, exc) from None
     except VaultError as exc:
         raise CliError(str(exc)) from None
     finally:

@@ -28,6 +28,7 @@ keeps its cache (the subject index's pages, the tree's right edge) from batch to
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import json
@@ -64,7 +65,8 @@ from sqlalchemy import (
     update,
 )
 
-from gateway.cli import CliError, friendly, out, progress_bar, settings_from
+from audit import AuditUnavailable
+from gateway.cli import CliError, database_error, friendly, out, progress_bar, settings_from
 from gateway.settings import Settings
 from storekit.bulk import among
 
@@ -352,12 +354,18 @@ class _Writer:
         self.stores = stores
         self.job_id = job_id
         self.planned = {b.batch_no: b for b in planned}
-        self.audit = build_audit_log(stores.settings, stores.engines["audit"])
+        self.audit = build_audit_log(
+            stores.settings, stores.engines["audit"], stores.engines["main"]
+        )
         self._conn: Connection | None = None
 
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
+        # The job's entries signed now, not at the gateway's next checkpoint: the batches
+        # commit in their own transactions, which never sign (audit.AuditLog.append_many).
+        with contextlib.suppress(AuditUnavailable):
+            self.audit.checkpoint_if_grown()
         self.audit.close()
 
     def _connection(self) -> Connection:
@@ -729,7 +737,7 @@ def rescore(
                 on_progress=progress,
             )
         except OperationalError as exc:
-            raise CliError(f"cannot reach the database: {type(exc.orig).__name__}") from None
+            raise database_error(settings, exc) from None
     rate = report.scored_now / report.seconds if report.seconds else 0.0
     # print_json: the report stays one JSON document whatever the width (print would wrap it
     # at the console's 80 columns when stdout is not a terminal).

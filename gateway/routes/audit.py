@@ -1,16 +1,16 @@
 """The audit log over HTTP (DESIGN.md, "HTTP surface"): checkpoints, the verifier key and
 proofs for anyone to check the log; pseudonymised entries and statistics for CNDP auditors.
 
-Checkpoints, the verifier key and consistency proofs carry no personal data (hashes and sizes
-only) and are public, so that witnesses and citizens can hold the log to its history. Entries,
-statistics and inclusion proofs are for CNDP auditors, through the policy enforcement point
-(citizens get inclusion proofs for their own entries in their receipts, /v1/me/access-log).
+Checkpoints, the verifier key, consistency and inclusion proofs carry no personal data (hashes
+and sizes only) and are public, so that witnesses and citizens can hold the log to its
+history. Entries and statistics are for CNDP auditors, through the policy enforcement point
+(citizens get their own entries with receipts, /v1/me/access-log).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -21,6 +21,7 @@ from gateway.authz import Enforcer, authorize
 from gateway.params import MAX_INDEX, LogTime
 from gateway.problems import Problem, responses
 from gateway.services import services_of
+from gateway.timefmt import rfc3339, to_ns
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=responses(503))
 # The auditor-only reads, and what their parameters may be.
@@ -50,21 +51,17 @@ Audit = Annotated[AuditLog, Depends(get_audit)]
 
 
 def _unavailable() -> Problem:
-    return Problem(503, "audit-unavailable", "The audit log store is unreachable; try again.")
-
-
-def _rfc3339(ns: int | None) -> str | None:
-    if ns is None:
-        return None
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat().replace("+00:00", "Z")
+    return Problem(
+        503,
+        "audit-unavailable",
+        "The audit log is unavailable (its store is unreachable, or it holds no signed "
+        "checkpoint yet); try again.",
+        headers={"Retry-After": "5"},
+    )
 
 
 def _ns(value: datetime | None) -> int | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp() * 1_000_000) * 1000
+    return to_ns(value) if value is not None else None
 
 
 @router.get(
@@ -89,7 +86,7 @@ def checkpoint(audit: Audit, format: str | None = None) -> PlainTextResponse | d
             "origin": cp.origin,
             "tree_size": cp.tree_size,
             "root_hash": cp.root_hash.hex(),
-            "timestamp": _rfc3339(cp.timestamp_ns),
+            "timestamp": rfc3339(cp.timestamp_ns) if cp.timestamp_ns is not None else None,
             "note": cp.note,
         }
     if format not in (None, "note", "text"):
@@ -100,20 +97,20 @@ def checkpoint(audit: Audit, format: str | None = None) -> PlainTextResponse | d
 @router.get("/verifier-key", response_class=PlainTextResponse)
 def verifier_key(audit: Audit) -> PlainTextResponse:
     """The C2SP note verifier key ``<name>+<hex key id>+<base64(0x01 ‖ Ed25519 key)>``."""
-    return PlainTextResponse(audit.verifier_key + "\n", media_type="text/plain; charset=utf-8")
+    try:
+        key = audit.verifier_key
+    except AuditUnavailable:
+        raise _unavailable() from None
+    return PlainTextResponse(key + "\n", media_type="text/plain; charset=utf-8")
 
 
-@router.get(
-    "/proofs/inclusion",
-    dependencies=[Depends(_audit_read("read_inclusion_proof"))],
-    responses={**_AUDITOR_ONLY, **responses(400)},
-)
+@router.get("/proofs/inclusion", responses=responses(400, 422))
 def inclusion_proof(
     audit: Audit,
     index: Annotated[int, Query(ge=0, le=MAX_INDEX)],
     tree_size: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None,
 ) -> dict[str, Any]:
-    """RFC 9162 audit path for one leaf (auditors; citizens for their own entries)."""
+    """RFC 9162 audit path for one leaf: hashes only, public like consistency proofs."""
     try:
         return audit.inclusion_proof(index, tree_size).to_json()
     except InvalidProof as exc:
@@ -167,9 +164,16 @@ def entries(
     except AuditUnavailable:
         raise _unavailable() from None
     return {
-        "entries": [r.to_json() for r in rows],
+        "entries": [_public_entry(r.to_json()) for r in rows],
         "next_after": rows[-1].index if len(rows) == limit else None,
     }
+
+
+def _public_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry as auditors read it: ``time`` in RFC 3339, and ``time_ns`` as the integer the
+    canonical entry holds (to rebuild it and check its leaf hash)."""
+    ns = int(entry.pop("time_ns"))
+    return {**entry, "time": rfc3339(ns), "time_ns": ns}
 
 
 @router.get(

@@ -10,13 +10,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from audit import EntryFilter
+from audit import AuditUnavailable, EntryFilter, NotYetCheckpointed
 from consent import ConsentNotFound, InvalidConsent
 from consent.receipts import iso27560_record
 from gateway.authz import Enforcer, Outcome, authorize, citizen_tag
-from gateway.params import MAX_EPOCH_S, MAX_INDEX
+from gateway.params import MAX_INDEX, StorableAwareTime
 from gateway.problems import Problem, responses
 from gateway.services import Services, get_services
+from gateway.timefmt import public_times, rfc3339, to_ns
 from identity import PersonErased, UnknownPerson
 
 router = APIRouter(
@@ -24,7 +25,6 @@ router = APIRouter(
     tags=["citizens"],
     responses=responses(400, 401, 403, 404, 408, 413, 422, 503),
 )
-S = 1_000_000_000
 # Above every index a log can reach (a BIGINT): the access log's first page starts below it.
 _PAST_THE_END = MAX_INDEX
 
@@ -56,7 +56,7 @@ def _pseudonym(services: Services, idcs: str, sector: str) -> str:
 
 class AccessLogEntry(BaseModel):
     index: int
-    time_ns: int
+    time: str = Field(description="When, RFC 3339 UTC")
     agency: str | None
     actor_kind: str
     action: str
@@ -98,7 +98,7 @@ def access_log(
         out.append(
             AccessLogEntry(
                 index=logged.index,
-                time_ns=e.time_ns,
+                time=rfc3339(e.time_ns),
                 agency=e.actor.get("id") if e.actor["kind"] == "agency" else None,
                 actor_kind=e.actor["kind"],
                 action=e.action,
@@ -112,6 +112,9 @@ def access_log(
         )
     next_before = found[-1].index if len(found) == limit else None
     return AccessLog(entries=out, next_before=next_before)
+
+
+RECEIPT_WAIT_S = 3.0
 
 
 @router.get(
@@ -129,7 +132,23 @@ def access_log_receipt(
     if logged is None or logged.entry.subject != tag:
         # Another person's entry is "not found", like a missing one.
         raise Problem(404, "not-found", "No such entry in your access log.")
-    return services.audit.receipt(index)
+    try:
+        # An entry of the last second may wait for the checkpointer's next signature.
+        return services.audit.receipt(index, wait_s=RECEIPT_WAIT_S)
+    except NotYetCheckpointed:
+        raise Problem(
+            503,
+            "receipt-not-ready",
+            "No signed checkpoint covers this entry yet; ask again in a second.",
+            headers={"Retry-After": "1"},
+        ) from None
+    except AuditUnavailable:
+        raise Problem(
+            503,
+            "audit-unavailable",
+            "The audit log store is unreachable; try again.",
+            headers={"Retry-After": "5"},
+        ) from None
 
 
 # -- consents ---------------------------------------------------------------------------------
@@ -145,9 +164,7 @@ class ConsentIn(BaseModel):
     fields: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]] = Field(
         min_length=1, max_length=32
     )
-    expires_at: int = Field(
-        description="Expiry, seconds since the epoch (UTC)", gt=0, le=MAX_EPOCH_S
-    )
+    expires_at: StorableAwareTime = Field(description="Expiry, RFC 3339 with an offset (Z: UTC)")
     collection_method: Literal["portal", "counter"] = "portal"
 
 
@@ -162,7 +179,7 @@ def list_consents(
 ) -> dict[str, Any]:
     _own(enforcer, services, kind="consents")
     consents = services.consents.of_subject(enforcer.principal.subject)
-    return {"consents": [c.as_public() for c in consents]}
+    return {"consents": [public_times(c.as_public()) for c in consents]}
 
 
 @router.post("/consents", status_code=201, summary="Give a consent; returns its receipt")
@@ -175,7 +192,7 @@ def grant_consent(
     idcs = enforcer.principal.subject
     request: dict[str, Any] = {
         "recipient": body.recipient, "purpose": body.purpose, "fields": body.fields,
-        "expires_at_ns": body.expires_at * S, "method": body.collection_method,
+        "expires_at_ns": to_ns(body.expires_at), "method": body.collection_method,
     }  # fmt: skip
     try:
         # Checked before the receipt's pseudonym is computed: a refused request leaves no
@@ -185,7 +202,7 @@ def grant_consent(
         consent = services.consents.grant(subject=idcs, principal_id=pseudonym, **request)
     except InvalidConsent as exc:
         raise _invalid(exc) from None
-    return consent.as_public()
+    return public_times(consent.as_public())
 
 
 @router.delete("/consents/{consent_id}", summary="Withdraw a consent; returns the new artefact")
@@ -205,7 +222,7 @@ def revoke_consent(
         )
     except ConsentNotFound:
         raise Problem(404, "not-found", "No active consent with this id.") from None
-    return revoked.as_public()
+    return public_times(revoked.as_public())
 
 
 @router.get("/consents/{consent_id}/iso27560", summary="The consent as an ISO/IEC TS 27560 record")
@@ -257,7 +274,10 @@ def object_(
         )
     except InvalidConsent as exc:
         raise _invalid(exc) from None
-    return {**objection.as_public(), "effects": services.consents.objection_effects(objection)}
+    return {
+        **public_times(objection.as_public()),
+        "effects": services.consents.objection_effects(objection),
+    }
 
 
 @router.get("/objections", summary="My objections and what each one changes")
@@ -269,7 +289,8 @@ def list_objections(
     found = services.consents.objections(enforcer.principal.subject)
     return {
         "objections": [
-            {**o.as_public(), "effects": services.consents.objection_effects(o)} for o in found
+            {**public_times(o.as_public()), "effects": services.consents.objection_effects(o)}
+            for o in found
         ]
     }
 
@@ -296,8 +317,8 @@ def my_data(
         "idcs": idcs,
         "person": released,
         "status": services.register.status(idcs),
-        "consents": [c.as_public() for c in services.consents.of_subject(idcs)],
-        "objections": [o.as_public() for o in services.consents.objections(idcs)],
+        "consents": [public_times(c.as_public()) for c in services.consents.of_subject(idcs)],
+        "objections": [public_times(o.as_public()) for o in services.consents.objections(idcs)],
     }
 
 
@@ -334,7 +355,7 @@ def request_review(
         "id": request.id,
         "about": "rsu_score",
         "status": "pending",
-        "created_at_ns": request.created_at_ns,
+        "created_at": rfc3339(request.created_at_ns),
         "law": "Law 09.08 art. 11: a decision may not rest solely on automated "
         "processing; a registration officer reviews your declaration and score.",
     }

@@ -252,6 +252,7 @@ _TEXT = {
         "submit": "Se connecter",
         "failed": "Connexion refusée. Vérifiez vos informations.",
         "locked": "Trop d'essais : compte bloqué pour un moment. Réessayez plus tard.",
+        "reused": "Ce code a déjà servi. Attendez le code suivant de votre application.",
         "invalid": "Cette demande de connexion n'est pas valide.",
         "for": "Demandé par",
     },
@@ -264,6 +265,7 @@ _TEXT = {
         "submit": "دخول",
         "failed": "تعذر تسجيل الدخول. تحقق من معلوماتك.",
         "locked": "محاولات كثيرة: الحساب مقفل مؤقتا. حاول لاحقا.",
+        "reused": "سبق استعمال هذا الرمز. انتظر الرمز التالي في تطبيقك.",
         "invalid": "طلب تسجيل الدخول هذا غير صالح.",
         "for": "مطلوب من طرف",
     },
@@ -276,6 +278,7 @@ _TEXT = {
         "submit": "Sign in",
         "failed": "Sign-in refused. Check your details.",
         "locked": "Too many attempts: the account is locked for a while. Try again later.",
+        "reused": "This code was already used. Wait for the next code from your app.",
         "invalid": "This sign-in request is not valid.",
         "for": "Requested by",
     },
@@ -465,6 +468,6 @@ async def authorize_submit(request: Request) -> Response:
     try:
         user = await run_in_threadpool(authenticator.authenticate, form)
     except LoginFailed as failure:
-        error = "locked" if failure.locked else "failed"
+        error = "locked" if failure.locked else "reused" if failure.reused else "failed"
         return _with_csrf(oauth, _login_form(lang, login, client_name, params, csrf, error), csrf)
     return await run_in_threadpool(_redirect, oauth, params, user)

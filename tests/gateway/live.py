@@ -34,10 +34,12 @@ class LiveGateway:
         ):
             if name.lower().removeprefix("sijill_") not in settings:
                 env.pop(name, None)
+        sijill = [sys.executable, "-c", "from gateway.cli import main; main()"]
+        subprocess.run([*sijill, "init"], env=env, check=True, capture_output=True, timeout=120)
         # stderr to a file, not a pipe: a full pipe would block the server mid-test.
         self._stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "from gateway.cli import main; main()", "serve"],
+            [*sijill, "serve"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=self._stderr,

@@ -213,19 +213,6 @@ def _bad_integer_requests(n: int) -> list[tuple[str, str, str, dict[str, Any]]]:
         ("cndp", "GET", f"/v1/audit/proofs/inclusion?index=0&tree_size={n}", {}),
         ("cndp", "GET", f"/v1/audit/proofs/consistency?first={n}", {}),
         ("cndp", "GET", f"/v1/audit/proofs/consistency?first=0&second={n}", {}),
-        (
-            "citizen",
-            "POST",
-            "/v1/me/consents",
-            {
-                "json": {
-                    "recipient": "cnss",
-                    "purpose": "amo_tadamon_enrolment",
-                    "fields": ["region"],
-                    "expires_at": n,
-                }
-            },
-        ),
     ]
 
 
@@ -235,6 +222,19 @@ def _bad_time_requests(when: str) -> list[tuple[str, str, str, dict[str, Any]]]:
         ("cndp", "GET", "/v1/audit/entries", {"params": {"until": when}}),
         ("cndp", "GET", "/v1/audit/stats", {"params": {"since": when}}),
         ("cndp", "GET", "/v1/audit/stats", {"params": {"until": when}}),
+        (
+            "citizen",
+            "POST",
+            "/v1/me/consents",
+            {
+                "json": {
+                    "recipient": "cnss",
+                    "purpose": "amo_tadamon_enrolment",
+                    "fields": ["region"],
+                    "expires_at": when,
+                }
+            },
+        ),
     ]
 
 

@@ -31,7 +31,7 @@ CHECKS = [
     response_schema_conformance,
 ]
 # Examples per operation and principal: the whole contract run stays within a few minutes.
-MAX_EXAMPLES = 50
+MAX_EXAMPLES = 30
 
 
 @pytest.fixture(scope="module")
