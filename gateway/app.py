@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute
 from gateway import __version__, problems
 from gateway.keys import audit_alarm
 from gateway.lifecycle import record_policy_revision, report_policy_engine, start_audit
-from gateway.middleware import RequestContext
+from gateway.middleware import BoundedBody, RequestContext
 from gateway.routes import agency as agency_routes
 from gateway.routes import audit as audit_routes
 from gateway.routes import health
@@ -57,6 +57,13 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
     ("GET", "/v1/audit/proofs/inclusion"),
     # The processing registry: the CNDP declarations, public by law.
     ("GET", "/v1/registry/purposes"),
+}
+
+
+# Routes that take many records in one body get the bulk limit (SIJILL_MAX_BULK_BODY_BYTES);
+# every other route the JSON API's (SIJILL_MAX_BODY_BYTES).
+BULK_ROUTES: set[tuple[str, str]] = {
+    ("POST", "/v1/rsu/households"),
 }
 
 
@@ -117,5 +124,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(rnp_routes.router)
     app.include_router(registry_routes.router)
     app.include_router(rsu_routes.router)
+
+    def body_limit(method: str, path: str) -> int:
+        if (method, path) in BULK_ROUTES:
+            return settings.max_bulk_body_bytes
+        return settings.max_body_bytes
+
+    app.add_middleware(
+        BoundedBody, limit_for=body_limit, read_timeout_s=settings.body_read_timeout_s
+    )
     app.add_middleware(RequestContext, metrics=app.state.metrics)
     return app

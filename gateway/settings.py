@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     agency_burst: int = Field(default=400, ge=1)
     # Threads a worker process runs requests in (gateway/app.py).
     worker_threads: int = Field(default=4, ge=1, le=1000)
+    # Request bodies (gateway/middleware.py BoundedBody): the most a JSON API route accepts,
+    # the most a bulk route accepts, and how long the whole body may take to arrive.
+    max_body_bytes: int = Field(default=8 * 1024, ge=1024)
+    max_bulk_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    body_read_timeout_s: float = Field(default=10.0, gt=0)
+    # How long a client may take to send a request's headers (gateway/server.py).
+    header_read_timeout_s: float = Field(default=10.0, gt=0)
     rnp_import_batch_size: int = Field(default=1000, ge=1, le=10000)
     # RSU: the scoring model release in use (urban-<v>.json + rural-<v>.json) and where its
     # files are (default: the illustrative models shipped in vault/scoring_models/).

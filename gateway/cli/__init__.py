@@ -191,6 +191,7 @@ def serve(
 def run_server(settings: Settings, workers: int = 1) -> None:
     import uvicorn
 
+    from gateway.server import HeaderTimeoutProtocol
     from gateway.services import check_keys
 
     check_keys(settings)  # refuse to start, in one line, on a readable key file or a bad token
@@ -226,6 +227,7 @@ def run_server(settings: Settings, workers: int = 1) -> None:
         access_log=False,
         proxy_headers=False,
         server_header=False,
+        http=HeaderTimeoutProtocol,
     )
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from gateway.authz import Enforcer, authorize
-from gateway.problems import Problem
+from gateway.problems import Problem, responses
 from gateway.responses import model_json
 from gateway.rsu import eligible as rsu_eligible
 from gateway.services import Services, get_services
@@ -28,7 +28,11 @@ from vault.schema import PERSON
 
 CATALOGUE = field_catalogue()
 
-router = APIRouter(prefix="/v1/agency", tags=["agencies"])
+router = APIRouter(
+    prefix="/v1/agency",
+    tags=["agencies"],
+    responses=responses(400, 401, 403, 404, 408, 413, 422, 429, 503),
+)
 
 Purpose = Annotated[
     str,

@@ -18,11 +18,14 @@ from fastapi.responses import PlainTextResponse
 
 from audit import AuditLog, AuditUnavailable, EntryFilter, InvalidProof
 from gateway.authz import Enforcer, authorize
-from gateway.problems import Problem
+from gateway.params import MAX_INDEX, LogTime
+from gateway.problems import Problem, responses
 from gateway.services import services_of
 from gateway.timefmt import rfc3339, to_ns
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=responses(503))
+# The auditor-only reads, and what their parameters may be.
+_AUDITOR_ONLY = responses(401, 403, 422)
 MAX_PAGE = 500
 
 
@@ -61,7 +64,17 @@ def _ns(value: datetime | None) -> int | None:
     return to_ns(value) if value is not None else None
 
 
-@router.get("/checkpoint", response_model=None)
+@router.get(
+    "/checkpoint",
+    response_model=None,
+    responses={
+        200: {
+            "description": "The signed note (text), or its JSON view with ?format=json",
+            "content": {"text/plain": {"schema": {"type": "string"}}, "application/json": {}},
+        },
+        **responses(400),
+    },
+)
 def checkpoint(audit: Audit, format: str | None = None) -> PlainTextResponse | dict[str, Any]:
     """The latest signed checkpoint (C2SP tlog-checkpoint); ``?format=json`` for a JSON view."""
     try:
@@ -91,11 +104,11 @@ def verifier_key(audit: Audit) -> PlainTextResponse:
     return PlainTextResponse(key + "\n", media_type="text/plain; charset=utf-8")
 
 
-@router.get("/proofs/inclusion")
+@router.get("/proofs/inclusion", responses=responses(400, 422))
 def inclusion_proof(
     audit: Audit,
-    index: Annotated[int, Query(ge=0)],
-    tree_size: Annotated[int | None, Query(ge=1)] = None,
+    index: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+    tree_size: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None,
 ) -> dict[str, Any]:
     """RFC 9162 audit path for one leaf: hashes only, public like consistency proofs."""
     try:
@@ -106,11 +119,11 @@ def inclusion_proof(
         raise _unavailable() from None
 
 
-@router.get("/proofs/consistency")
+@router.get("/proofs/consistency", responses=responses(400, 422))
 def consistency_proof(
     audit: Audit,
-    first: Annotated[int, Query(ge=0)],
-    second: Annotated[int | None, Query(ge=0)] = None,
+    first: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+    second: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
 ) -> dict[str, Any]:
     """RFC 9162 proof that the tree of size ``second`` extends the tree of size ``first``."""
     try:
@@ -121,16 +134,20 @@ def consistency_proof(
         raise _unavailable() from None
 
 
-@router.get("/entries", dependencies=[Depends(_audit_read("read_audit_entries"))])
+@router.get(
+    "/entries",
+    dependencies=[Depends(_audit_read("read_audit_entries"))],
+    responses=_AUDITOR_ONLY,
+)
 def entries(
     audit: Audit,
     agency: str | None = None,
     purpose: str | None = None,
     action: str | None = None,
     outcome: Annotated[str | None, Query(pattern="^(allow|deny|error)$")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    after: Annotated[int | None, Query(ge=-1)] = None,
+    since: LogTime | None = None,
+    until: LogTime | None = None,
+    after: Annotated[int | None, Query(ge=-1, le=MAX_INDEX)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> dict[str, Any]:
     """Pseudonymised entries (subjects are keyed hashes), oldest first; page with ``after``."""
@@ -159,9 +176,11 @@ def _public_entry(entry: dict[str, Any]) -> dict[str, Any]:
     return {**entry, "time": rfc3339(ns), "time_ns": ns}
 
 
-@router.get("/stats", dependencies=[Depends(_audit_read("read_audit_stats"))])
+@router.get(
+    "/stats", dependencies=[Depends(_audit_read("read_audit_stats"))], responses=_AUDITOR_ONLY
+)
 def stats(
-    audit: Audit, since: datetime | None = None, until: datetime | None = None
+    audit: Audit, since: LogTime | None = None, until: LogTime | None = None
 ) -> dict[str, Any]:
     """Counts by agency, purpose, action and outcome, and the current tree head."""
     try:

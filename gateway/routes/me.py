@@ -8,20 +8,25 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from audit import AuditUnavailable, EntryFilter, NotYetCheckpointed
 from consent import ConsentNotFound, InvalidConsent
 from consent.receipts import iso27560_record
 from gateway.authz import Enforcer, Outcome, authorize, citizen_tag
-from gateway.problems import Problem
+from gateway.params import MAX_INDEX, StorableAwareTime
+from gateway.problems import Problem, responses
 from gateway.services import Services, get_services
 from gateway.timefmt import public_times, rfc3339, to_ns
 from identity import PersonErased, UnknownPerson
 
-router = APIRouter(prefix="/v1/me", tags=["citizens"])
+router = APIRouter(
+    prefix="/v1/me",
+    tags=["citizens"],
+    responses=responses(400, 401, 403, 404, 408, 413, 422, 503),
+)
 # Above every index a log can reach (a BIGINT): the access log's first page starts below it.
-_PAST_THE_END = (1 << 63) - 1
+_PAST_THE_END = MAX_INDEX
 
 
 def _own(
@@ -74,7 +79,7 @@ class AccessLog(BaseModel):
     summary="Who used my data, when, what, why and on which basis",
 )
 def access_log(
-    before: Annotated[int | None, Query(ge=0)] = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     include_own: bool = False,
     enforcer: Enforcer = Depends(authorize("read_access_log", kinds=["citizen"])),
@@ -117,7 +122,7 @@ RECEIPT_WAIT_S = 3.0
     summary="Entry + inclusion proof + signed checkpoint, checkable offline",
 )
 def access_log_receipt(
-    index: Annotated[int, Path(ge=0)],
+    index: Annotated[int, Path(ge=0, le=MAX_INDEX)],
     enforcer: Enforcer = Depends(authorize("read_receipt", kinds=["citizen"])),
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
@@ -159,7 +164,7 @@ class ConsentIn(BaseModel):
     fields: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]] = Field(
         min_length=1, max_length=32
     )
-    expires_at: AwareDatetime = Field(description="Expiry, RFC 3339 with an offset (Z: UTC)")
+    expires_at: StorableAwareTime = Field(description="Expiry, RFC 3339 with an offset (Z: UTC)")
     collection_method: Literal["portal", "counter"] = "portal"
 
 

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway.problems import MEDIA_TYPE, TYPE_BASE
+from gateway.problems import MEDIA_TYPE, TYPE_BASE, responses
 from gateway.services import Services, services_of
 from identity.oauth import (
     Authenticator,
@@ -33,7 +33,58 @@ from identity.oauth import (
     build_oauth_service,
 )
 
-router = APIRouter(tags=["oauth"])
+router = APIRouter(tags=["oauth"], responses=responses(503))
+# The token, introspection and revocation endpoints: OAuth errors as problem documents.
+_FORM_ERRORS = responses(400, 401, 408, 413)
+# The sign-in page answers its own errors as pages (the browser shows them).
+_GRANT_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type"],
+                    "properties": {
+                        "grant_type": {
+                            "type": "string",
+                            "enum": ["client_credentials", "authorization_code"],
+                        },
+                        "client_assertion_type": {"type": "string"},
+                        "client_assertion": {"type": "string"},
+                        "scope": {"type": "string"},
+                        "code": {"type": "string"},
+                        "redirect_uri": {"type": "string"},
+                        "code_verifier": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+_TOKEN_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["token"],
+                    "properties": {
+                        "token": {"type": "string"},
+                        "token_type_hint": {"type": "string"},
+                        "client_assertion_type": {"type": "string"},
+                        "client_assertion": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+_PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+    for status, description in ((400, "Invalid authorization request"), (401, "Sign-in refused"))
+}
 _build_lock = threading.Lock()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 SESSION_COOKIE = "sijill_session"
@@ -132,7 +183,12 @@ def openid_configuration(request: Request) -> dict[str, Any]:
     return get_oauth(request).openid_configuration()
 
 
-@router.post("/oauth/token", summary="Token endpoint (RFC 6749 §3.2; private_key_jwt; DPoP)")
+@router.post(
+    "/oauth/token",
+    summary="Token endpoint (RFC 6749 §3.2; private_key_jwt; DPoP)",
+    responses=_FORM_ERRORS,
+    openapi_extra=_GRANT_FORM,
+)
 async def token(request: Request) -> Response:
     oauth = get_oauth(request)
     url = oauth.endpoint("/oauth/token")
@@ -152,7 +208,12 @@ async def token(request: Request) -> Response:
     return _respond(response)
 
 
-@router.post("/oauth/introspect", summary="Token introspection (RFC 7662)")
+@router.post(
+    "/oauth/introspect",
+    summary="Token introspection (RFC 7662)",
+    responses=_FORM_ERRORS,
+    openapi_extra=_TOKEN_FORM,
+)
 async def introspect(request: Request) -> Response:
     oauth = get_oauth(request)
     http = HttpRequest(
@@ -163,7 +224,12 @@ async def introspect(request: Request) -> Response:
     )
 
 
-@router.post("/oauth/revoke", summary="Token revocation (RFC 7009)")
+@router.post(
+    "/oauth/revoke",
+    summary="Token revocation (RFC 7009)",
+    responses=_FORM_ERRORS,
+    openapi_extra=_TOKEN_FORM,
+)
 async def revoke(request: Request) -> Response:
     oauth = get_oauth(request)
     http = HttpRequest(
@@ -357,6 +423,7 @@ def _with_csrf(oauth: OAuthService, response: HTMLResponse, csrf: str) -> HTMLRe
     "/oauth/authorize",
     summary="Authorization endpoint: the sign-in page",
     response_class=HTMLResponse,
+    responses=_PAGE_ERRORS,
 )
 async def authorize_page(request: Request) -> Response:
     oauth = get_oauth(request)
@@ -378,6 +445,7 @@ async def authorize_page(request: Request) -> Response:
     "/oauth/authorize",
     summary="Authorization endpoint: sign-in submission",
     response_class=HTMLResponse,
+    responses={**_PAGE_ERRORS, **responses(408, 413)},
 )
 async def authorize_submit(request: Request) -> Response:
     oauth = get_oauth(request)

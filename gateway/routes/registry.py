@@ -12,12 +12,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from gateway.problems import responses
 from gateway.routes.oauth import get_oauth
 from gateway.services import Services, get_services
 from gateway.timefmt import rfc3339
 from policies.registry import RegistryEntry
 
-router = APIRouter(prefix="/v1/registry", tags=["registry"])
+router = APIRouter(prefix="/v1/registry", tags=["registry"], responses=responses(422, 503))
 
 
 class Agency(BaseModel):

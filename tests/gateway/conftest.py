@@ -86,6 +86,12 @@ class World:
         return self.clients[client_id]
 
     def token(self, client_id: str, scope: str | None = None) -> str:
+        response = self.token_response(client_id, scope)
+        assert response.status_code == 200, response.text
+        return str(response.json()["access_token"])
+
+    def token_response(self, client_id: str, scope: str | None = None) -> Any:
+        """The token endpoint's answer to a client-credentials grant (private_key_jwt)."""
         client = self.clients[client_id]
         now = int(time.time())
         audience = f"{self.issuer}/oauth/token"
@@ -109,9 +115,7 @@ class World:
         }
         if scope:
             data["scope"] = scope
-        response = self.api.post("/oauth/token", data=data)
-        assert response.status_code == 200, response.text
-        return str(response.json()["access_token"])
+        return self.api.post("/oauth/token", data=data)
 
     def citizen_token(self, name: str) -> str:
         """A citizen's portal token, as the authorization-code flow mints it after the
