@@ -206,6 +206,20 @@ def install(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # Only where and what kind of error, never the input: pydantic's "input" key carries
         # the submitted value, which may be a CNIE number or a name.
+        broken = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if broken is not None:
+            # Its location is a character offset in the body, not a member's name.
+            at = [p for p in broken.get("loc", ()) if isinstance(p, int)]
+            where = f" (at character {at[0]})" if at else ""
+            return problem_response(
+                422,
+                "malformed-json",
+                "Malformed JSON",
+                f"The request body is not valid JSON{where}: check its quotes, commas and "
+                "brackets, and that Content-Type is application/json.",
+                instance=request.url.path,
+                errors=[{"field": "body", "error": "json_invalid", "message": "invalid JSON"}],
+            )
         errors = [
             {
                 "field": _where(e.get("loc", ())),

@@ -124,6 +124,22 @@ class EligibilityOut(BaseModel):
     decision_id: str
 
 
+def _registered_purpose(enforcer: Enforcer, purpose: str) -> None:
+    """A purpose this client is not registered for is refused before anything is looked up:
+    the answer says only what the client's own registration says, nothing about a person
+    (where the policy's denial would look like an unknown person, 404)."""
+    mine = enforcer.principal.purposes
+    if purpose not in mine:
+        raise Problem(
+            403,
+            "purpose-not-registered",
+            f"This client is not registered for the purpose {purpose!r}; its purposes are: "
+            f"{', '.join(sorted(mine)) or 'none'}. The registry's administrator registers "
+            "purposes (GET /v1/registry/purposes lists the declared ones).",
+            purpose=purpose,
+        )
+
+
 def _context(services: Services, idcs: str) -> dict[str, Any]:
     consents, objections = services.consents.policy_context(idcs)
     return {
@@ -143,6 +159,7 @@ def lookup(
     enforcer: Enforcer = Depends(authorize("lookup", kinds=["agency"])),
     services: Services = Depends(get_services),
 ) -> Response:
+    _registered_purpose(enforcer, body.purpose)
     resource = {"kind": "person", "fields": []}
     idcs = services.register.find_by_cnie(body.cnie)
     if idcs is None:
@@ -182,7 +199,16 @@ def query(
     enforcer: Enforcer = Depends(authorize("read_attributes", kinds=["agency"])),
     services: Services = Depends(get_services),
 ) -> Response:
+    _registered_purpose(enforcer, body.purpose)
     requested = sorted(set(body.fields))
+    if not set(requested) & CATALOGUE:
+        raise Problem(
+            422,
+            "unknown-field",
+            f"No field of the request is known: {', '.join(requested)}. The field catalogue "
+            "is in GET /v1/registry/purposes (each purpose's fields).",
+            fields=requested,
+        )
     resource = {"kind": "person", "fields": requested}
     found = _resolve(services, enforcer, pseudonym, resource, body.purpose)
     idcs, person, household = found.idcs, found.person, found.household
@@ -246,6 +272,7 @@ def eligibility(
     enforcer: Enforcer = Depends(authorize("eligibility", kinds=["agency"])),
     services: Services = Depends(get_services),
 ) -> Response:
+    _registered_purpose(enforcer, body.purpose)
     resource = {"kind": "household", "fields": [], "program": body.program}
     found = _resolve(services, enforcer, pseudonym, resource, body.purpose)
     idcs, household = found.idcs, found.household
