@@ -15,6 +15,8 @@ a file without one would otherwise have its first person taken for column names,
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import csv
 import hashlib
 import json
@@ -23,8 +25,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+import charset_normalizer
 from pydantic import ValidationError
 from sqlalchemy import (
     Column,
@@ -126,6 +129,67 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+# Encodings an office's CSV comes in: UTF-8 (with Excel's BOM or without), Windows-1256 (Arabic
+# Windows and Excel), Latin-1 / Windows-1252 (French). Anything else must be converted first.
+_SINGLE_BYTE = ("cp1256", "cp1252", "latin_1")
+_DELIMITERS = (",", ";", "\t", "|")  # French Excel writes ';'
+_SAMPLE = 1 << 20
+
+
+def detect_encoding(path: Path) -> str:
+    """The file's text encoding: UTF-8 when it decodes as such (``utf-8-sig`` drops a BOM),
+    else the single-byte encoding charset-normalizer finds likeliest among those offices use."""
+    with path.open("rb") as fh:
+        sample = fh.read(_SAMPLE)
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    try:
+        # A multi-byte character cut at the sample's end is not an error of the file.
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=len(sample) < _SAMPLE)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    best = charset_normalizer.from_bytes(sample, cp_isolation=list(_SINGLE_BYTE)).best()
+    if best is None:
+        raise ImportFileError(
+            "the file is not text in UTF-8, Windows-1256 or Latin-1; save it as UTF-8 CSV"
+        )
+    return str(best.encoding)
+
+
+def _delimiter(header_line: str) -> str:
+    """The delimiter that makes the header name the most known columns."""
+    return max(
+        _DELIMITERS,
+        key=lambda d: sum(c.strip() in COLUMNS for c in header_line.split(d)),
+    )
+
+
+def _open_csv(path: Path) -> tuple[TextIO, type[csv.Dialect]]:
+    """The CSV open in its own encoding, and a reader dialect with its delimiter."""
+    encoding = detect_encoding(path)
+    fh = path.open(newline="", encoding=encoding, errors="strict")
+    first = fh.readline()
+    fh.seek(0)
+
+    class Dialect(csv.excel):
+        delimiter = _delimiter(first)
+
+    return fh, Dialect
+
+
+@contextlib.contextmanager
+def _decoding(fh: TextIO) -> Iterator[None]:
+    """A byte further on that the detected encoding cannot read: one clear error, no value."""
+    try:
+        yield
+    except UnicodeDecodeError:
+        raise ImportFileError(
+            f"the file is not entirely {fh.encoding} text (a byte further on does not "
+            "decode); save it as UTF-8 CSV and import it again"
+        ) from None
+
+
 def _is_csv(path: Path) -> bool:
     if path.suffix.lower() == ".csv":
         return True
@@ -172,8 +236,9 @@ def check_file(path: Path) -> None:
     starts with a header naming exactly the known columns (each once, every required one).
     Reads the header and the first record only."""
     if _is_csv(path):
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
+        fh, dialect = _open_csv(path)
+        with fh, _decoding(fh):
+            reader = csv.reader(fh, dialect)
             header = next(reader, None)
             if header is None or not any(c.strip() for c in header):
                 raise ImportFileError(
@@ -183,7 +248,7 @@ def check_file(path: Path) -> None:
             if not any(any(c.strip() for c in row) for row in reader):
                 raise ImportFileError("the file has a header but no record")
         return
-    with path.open(encoding="utf-8") as fh:
+    with path.open(encoding="utf-8") as fh, _decoding(fh):
         if not any(line.strip() for line in fh):
             raise ImportFileError("the file is empty: no record")
 
@@ -196,8 +261,9 @@ def read_records(path: Path, *, skip_through: int = 0) -> Iterator[Parsed]:
     problems): a resumed import has committed them already.
     """
     if _is_csv(path):
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
+        fh, dialect = _open_csv(path)
+        with fh, _decoding(fh):
+            reader = csv.DictReader(fh, dialect=dialect)
             start = 2
             for row in reader:
                 line, start = start, reader.line_num + 1
@@ -206,7 +272,7 @@ def read_records(path: Path, *, skip_through: int = 0) -> Iterator[Parsed]:
                     continue
                 yield line, {k: (v if v != "" else None) for k, v in row.items()}, []
         return
-    with path.open(encoding="utf-8") as fh:
+    with path.open(encoding="utf-8") as fh, _decoding(fh):
         for line, text in enumerate(fh, 1):
             if line <= skip_through:
                 yield line, None, []
