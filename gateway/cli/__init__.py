@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -19,10 +20,12 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from gateway import __version__
 from gateway.settings import Settings, SettingsError, load_settings
@@ -62,10 +65,48 @@ def friendly(fn: F) -> F:
 def progress_bar(label: str, *extra: ProgressColumn, transient: bool = False) -> Progress:
     """The progress display of every long command: label, bar, done/total, the command's own
     columns, elapsed and remaining time. On stderr: stdout carries the command's result (a
-    JSON report, say), which a script reads."""
+    JSON report, say), which a script reads. Not on a terminal (a log file, a pipe, cron), a
+    live bar would show nothing until the end: one plain line every few seconds instead."""
+    if not err.is_terminal:
+        return LineProgress(label, *extra)
     return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), *extra,
                     TimeElapsedColumn(), TimeRemainingColumn(), console=err,
                     transient=transient)  # fmt: skip
+
+
+class LineProgress(Progress):
+    """Progress as plain lines (``PROGRESS_EVERY_S`` apart, and a last one at the end): the
+    label, done/total, the rate since the start, and the command's own fields."""
+
+    def __init__(self, label: str, *extra: ProgressColumn) -> None:
+        super().__init__(*extra, console=err, disable=True)
+        self._label = label
+        self._last = 0.0
+
+    def update(self, task_id: TaskID, **changes: Any) -> None:
+        super().update(task_id, **changes)
+        now = time.monotonic()
+        if now - self._last >= PROGRESS_EVERY_S:
+            self._last = now
+            self._line(task_id)
+
+    def stop(self) -> None:
+        for task in self.tasks:
+            self._line(task.id)
+        super().stop()
+
+    def _line(self, task_id: TaskID) -> None:
+        task = self._tasks[task_id]
+        label = Text.from_markup(self._label.format(task=task)).plain.strip()
+        done = f"{int(task.completed):,}" + (f"/{int(task.total):,}" if task.total else "")
+        rate = task.completed / task.elapsed if task.elapsed else 0.0
+        own = [f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in task.fields.items()]
+        err.print(
+            ", ".join([f"{label}: {done}", f"{rate:,.0f}/s", *own]), highlight=False, soft_wrap=True
+        )
+
+
+PROGRESS_EVERY_S = 5.0
 
 
 def settings_from(

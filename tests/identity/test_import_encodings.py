@@ -87,3 +87,28 @@ def test_a_file_that_is_not_text_is_one_clear_error(
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert "scan.csv:" in result.output
+
+
+def test_progress_off_a_terminal_is_plain_lines_with_the_rate(
+    settings: Any, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    settings.prepare_data_dir()
+    records = list(generate(40, seed=34))
+    path = tmp_path / "people.csv"
+    path.write_text(_csv_text(records, ",", CSV_COLUMNS), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIJILL_")}
+    env.update(SIJILL_DATA_DIR=str(settings.data_dir), SIJILL_DATABASE_URL=settings.database_url)
+    sijill = str(Path(sys.executable).with_name("sijill"))
+    done = subprocess.run(
+        [sijill, "rnp", "import", str(path)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("enrolling:")]
+    assert lines, done.stderr
+    assert lines[-1].startswith("enrolling: 41/41, ")  # the header is line 1
+    assert "/s, enrolled 40, rejected 0" in lines[-1]
+    assert "\x1b[" not in done.stderr  # no terminal escapes in a log
