@@ -260,7 +260,8 @@ class AuditLog:
         self._own_written: TreeHead | None = None
         self._own_signed: TreeHead | None = None
         self.refused: str | None = None
-        self.grew = threading.Event()  # set when a batch crosses checkpoint_every_entries
+        # Wakes the checkpointer: a batch crossed checkpoint_every_entries, or a reader waits.
+        self.grew = threading.Event()
         self.max_batch = max_batch
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
@@ -680,6 +681,7 @@ class AuditLog:
         :class:`NotYetCheckpointed`. While witnesses are expected, a checkpoint they have all
         cosigned is preferred, waited for as long, and an uncosigned one taken after that."""
         deadline = time.monotonic() + wait_s
+        woken = False
         try:
             while True:
                 latest = self.storage.latest_checkpoint(min_size, self.witnesses_expected)
@@ -691,7 +693,12 @@ class AuditLog:
                     raise NotYetCheckpointed(
                         "no signed checkpoint covers that entry yet; ask again in a second"
                     )
-                time.sleep(0.05)
+                if not woken:
+                    # Ask the writer side's checkpointer to sign now rather than at its next
+                    # tick (the read itself never signs).
+                    self.grew.set()
+                    woken = True
+                time.sleep(0.02)
             lines = self.storage.cosignatures(latest.tree_size, latest.root_hash)
         except _STORE_ERRORS as exc:
             raise AuditUnavailable("the audit store is unreachable") from exc

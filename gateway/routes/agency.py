@@ -124,12 +124,14 @@ class EligibilityOut(BaseModel):
     decision_id: str
 
 
-def _registered_purpose(enforcer: Enforcer, purpose: str) -> None:
-    """A purpose this client is not registered for is refused before anything is looked up:
-    the answer says only what the client's own registration says, nothing about a person
-    (where the policy's denial would look like an unknown person, 404)."""
+def _registered_purpose(enforcer: Enforcer, resource: dict[str, Any], purpose: str) -> None:
+    """A purpose this client is not registered for is decided before anything is looked up:
+    the policy denies it whoever the person is, the denial is on the record (one entry, no
+    subject), and the answer says only what the client's own registration says (where a
+    denial about a person would look like an unknown person, 404)."""
     mine = enforcer.principal.purposes
     if purpose not in mine:
+        enforcer.decide(resource=resource, purpose=purpose)
         raise Problem(
             403,
             "purpose-not-registered",
@@ -159,8 +161,8 @@ def lookup(
     enforcer: Enforcer = Depends(authorize("lookup", kinds=["agency"])),
     services: Services = Depends(get_services),
 ) -> Response:
-    _registered_purpose(enforcer, body.purpose)
     resource = {"kind": "person", "fields": []}
+    _registered_purpose(enforcer, resource, body.purpose)
     idcs = services.register.find_by_cnie(body.cnie)
     if idcs is None:
         # Asked about a keyed stand-in as about a person: an unknown number then costs what
@@ -199,8 +201,8 @@ def query(
     enforcer: Enforcer = Depends(authorize("read_attributes", kinds=["agency"])),
     services: Services = Depends(get_services),
 ) -> Response:
-    _registered_purpose(enforcer, body.purpose)
     requested = sorted(set(body.fields))
+    _registered_purpose(enforcer, {"kind": "person", "fields": requested}, body.purpose)
     if not set(requested) & CATALOGUE:
         raise Problem(
             422,
@@ -272,8 +274,8 @@ def eligibility(
     enforcer: Enforcer = Depends(authorize("eligibility", kinds=["agency"])),
     services: Services = Depends(get_services),
 ) -> Response:
-    _registered_purpose(enforcer, body.purpose)
     resource = {"kind": "household", "fields": [], "program": body.program}
+    _registered_purpose(enforcer, resource, body.purpose)
     found = _resolve(services, enforcer, pseudonym, resource, body.purpose)
     idcs, household = found.idcs, found.household
     subjects = [household] if household else []

@@ -52,7 +52,7 @@ def test_checkpoint_export_and_verify_round_trip(cli: CliRunner, tmp_path: Path)
         ],
     )
     assert ok.exit_code == 0, ok.output
-    assert json.loads(ok.output)["ok"] is True
+    assert json.loads(ok.stdout)["ok"] is True
     assert cli.invoke(root_app, ["audit", "verify"]).exit_code == 0  # straight from the database
 
 
@@ -67,4 +67,4 @@ def test_verify_fails_and_names_the_first_altered_index(cli: CliRunner, tmp_path
     export.write_text("\n".join(lines) + "\n")
     bad = cli.invoke(root_app, ["audit", "verify", "--export", str(export), "--json"])
     assert bad.exit_code == 1
-    assert json.loads(bad.output)["first_bad_index"] == 9
+    assert json.loads(bad.stdout)["first_bad_index"] == 9

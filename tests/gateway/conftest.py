@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,8 +140,10 @@ class World:
 
 
 @pytest.fixture
-def world(app, settings) -> World:  # type: ignore[no-untyped-def]
-    return build_world(app, settings)
+def world(app, settings) -> Iterator[World]:  # type: ignore[no-untyped-def]
+    w = build_world(app, settings)
+    with w.api:  # the app's lifespan runs, as a server's does: its checkpointer signs
+        yield w
 
 
 def build_world(app, settings) -> World:  # type: ignore[no-untyped-def]

@@ -242,7 +242,7 @@ def test_every_call_allowed_or_denied_appends_exactly_one_audit_entry(
         assert lookup(world, "cnss", "ZZ999999", "asd_payment").status_code == 404
     elif call == "query":
         query(world, "cnss", p, ["given_name_lat"], "amo_tadamon_enrolment")
-    elif call == "query_denied":
+    elif call == "query_denied":  # a purpose this agency is not registered for
         assert (
             query(world, "cnss", p, ["given_name_lat"], "maternal_health_followup").status_code
             == 403

@@ -79,3 +79,21 @@ def test_auditors_get_rfc_3339_times_and_the_integer_a_verifier_needs(world: Wor
         assert isinstance(ns, int)
         exact = datetime.fromtimestamp(ns // 10**9, tz=UTC).replace(microsecond=ns % 10**9 // 1000)
         assert _rfc3339(entry["time"]) == exact
+
+
+def test_a_receipt_for_an_entry_of_the_last_moment_is_signed_on_request(world: World) -> None:
+    import time as clock
+
+    checkpointer = world.services.checkpointer
+    assert checkpointer is not None
+    checkpointer.interval_s = 600  # its own clock would not sign again during this test
+    clock.sleep(1.2)  # let the tick in progress pass
+    p = pseudonym(world, "cnss", "AB123456", "amo_tadamon_enrolment")
+    query(world, "cnss", p, ["region"], "amo_tadamon_enrolment")
+    headers = {"Authorization": f"Bearer {world.citizen_token('fatima')}"}
+    newest = world.api.get("/v1/me/access-log", headers=headers).json()["entries"][0]
+    started = clock.monotonic()
+    receipt = world.api.get(f"/v1/me/access-log/{newest['index']}/receipt", headers=headers)
+    assert receipt.status_code == 200, receipt.text
+    assert clock.monotonic() - started < 3  # the reader woke the checkpointer; it did not sign
+    assert receipt.json()["tree_size"] > newest["index"]

@@ -51,7 +51,9 @@ def contract_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     configured.prepare_data_dir()
     app = create_app(configured)
     try:
-        yield build_world(app, configured)
+        world = build_world(app, configured)
+        with world.api:  # the lifespan runs, as a server's does: its checkpointer signs
+            yield world
     finally:
         app.state.services.close()
 

@@ -23,7 +23,10 @@ def test_a_purpose_the_client_is_not_registered_for_is_named_before_any_lookup(
         assert "not registered for the purpose 'scholarship_outreach'" in body["detail"]
         assert "amo_tadamon_enrolment" in body["detail"]  # what it is registered for
         assert cnie not in r.text
-    assert world.audit_size() == before  # nothing about a person was looked up
+    # Each refusal is on the record, about no one: nothing about a person was looked up.
+    assert world.audit_size() == before + 2
+    newest = world.services.audit.entries(before=world.audit_size(), limit=2)
+    assert [(e.entry.outcome, e.entry.subject) for e in newest] == [("deny", None)] * 2
 
 
 def test_a_query_for_only_unknown_fields_names_them(world: World) -> None:
