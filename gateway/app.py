@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.routing import BaseRoute
 
 from gateway import __version__, problems
@@ -14,6 +15,7 @@ from gateway.lifecycle import record_policy_revision, start_audit
 from gateway.middleware import Metrics, RequestContext
 from gateway.routes import agency as agency_routes
 from gateway.routes import audit as audit_routes
+from gateway.routes import docs as docs_routes
 from gateway.routes import health
 from gateway.routes import me as me_routes
 from gateway.routes import oauth as oauth_routes
@@ -78,7 +80,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             services.checkpointer.stop()  # signs the tail: a clean stop leaves none unsigned
         services.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc are served from the pinned fastapi-offline package, not a CDN:
+    # government networks are often closed to the internet.
+    app = FastAPIOffline(
+        static_url=docs_routes.DOCS_ASSETS,
+        redoc_url=None,
         title="Sijill",
         version=__version__,
         lifespan=lifespan,
@@ -101,6 +107,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.mount("/witness", witness_app(services.witness))
     problems.install(app)
     app.include_router(health.router)
+    app.include_router(docs_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(oauth_routes.router)
     app.include_router(agency_routes.router)

@@ -1,0 +1,95 @@
+"""The API documentation is served by Sijill itself and renders with no network beyond it."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import uvicorn
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+@pytest.fixture
+def live_url(tmp_path: Path) -> Iterator[str]:
+    """The gateway served by uvicorn on a free loopback port, on a SQLite store."""
+    from gateway import db
+    from gateway.app import create_app
+    from gateway.settings import load_settings
+
+    url = f"sqlite:///{tmp_path / 'sijill.db'}"
+    db.upgrade({"main": url, "vault": url, "audit": url})
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    settings = load_settings(
+        data_dir=tmp_path / "data", database_url=url, host="127.0.0.1", port=port
+    )
+    settings.prepare_data_dir()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_config=None))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the gateway did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+def _page_without_network(browser_context):  # type: ignore[no-untyped-def]
+    page = browser_context.new_page()
+    outside: list[str] = []
+
+    def only_loopback(route):  # type: ignore[no-untyped-def]
+        host = urlsplit(route.request.url).hostname or ""
+        if route.request.url.startswith(("data:", "blob:")) or host in LOOPBACK:
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_loopback)
+    return page, outside
+
+
+def test_docs_render_the_operations_list_in_chromium_without_network(live_url: str) -> None:
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(
+            f"{CHROMIUM} is missing: run `scripts/system-packages test` "
+            "(or `sudo apt-get install -y chromium`)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page, outside = _page_without_network(browser.new_context())
+            page.goto(f"{live_url}/docs")
+            page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+            paths = page.locator(".opblock-summary-path").all_inner_texts()
+            assert "/oauth/token" in paths
+            assert any(p.startswith("/v1/agency/") for p in paths)
+
+            page.goto(f"{live_url}/redoc")
+            page.wait_for_selector("[data-section-id^='tag/']", timeout=20_000)
+        finally:
+            browser.close()
+    assert outside == []
