@@ -21,6 +21,7 @@ from gateway.routes import me as me_routes
 from gateway.routes import oauth as oauth_routes
 from gateway.routes import rnp as rnp_routes
 from gateway.routes import rsu as rsu_routes
+from gateway.routes import userinfo as userinfo_routes
 from gateway.services import Services, build_services
 from gateway.settings import Settings, load_settings
 from gateway.witnessing import witness_app
@@ -46,6 +47,12 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
     ("POST", "/oauth/revoke"),
     ("GET", "/oauth/authorize"),
     ("POST", "/oauth/authorize"),
+    ("GET", "/oauth/logout"),
+    ("POST", "/oauth/logout"),
+    # UserInfo authenticates the citizen's token itself and answers the token's own subject,
+    # never register data (OIDC Core §5.3).
+    ("GET", "/oauth/userinfo"),
+    ("POST", "/oauth/userinfo"),
     # Audit log transparency: signed tree heads, the key that verifies them and consistency
     # proofs are hashes and sizes only, published so anyone can hold the log to its history.
     ("GET", "/v1/audit/checkpoint"),
@@ -110,6 +117,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(docs_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(oauth_routes.router)
+    app.include_router(userinfo_routes.router)
     app.include_router(agency_routes.router)
     app.include_router(me_routes.router)
     app.include_router(rnp_routes.router)
