@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services
     app.state.metrics = Metrics()
     metrics = app.state.metrics
+    metrics.registry.register(services.metrics)
 
     def alarm(problem: str) -> None:
         audit_alarm(problem)

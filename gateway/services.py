@@ -18,6 +18,7 @@ from audit import AuditLog, SqlStorage, Witness
 from consent import ConsentService
 from gateway.db import make_engine, ping
 from gateway.keys import audit_alarm, audit_identity, build_audit_log, build_key_provider
+from gateway.metrics import CountedDecisionVerifier, DomainMetrics, MeteredPolicy
 from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings, SettingsError
 from gateway.witnesses import all_witnesses, embedded_witness
@@ -36,6 +37,7 @@ class Services:
     readiness: dict[str, Callable[[], None]] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    metrics: DomainMetrics = field(default_factory=DomainMetrics)
     vault: Vault = None  # type: ignore[assignment]  # set by build_services (_build_vault)
     audit: AuditLog = None  # type: ignore[assignment]  # set by build_services (_build_audit)
     policy: PolicyEngine = None  # type: ignore[assignment]  # set by _build_policy
@@ -72,7 +74,10 @@ def build_services(settings: Settings) -> Services:
     _build_policy(settings, services)
     _build_consents(settings, services)
     _build_households(settings, services)
-    services.rate_limiter = RateLimiter(settings.agency_rate_per_s, settings.agency_burst)
+    services.rate_limiter = RateLimiter(
+        settings.agency_rate_per_s, settings.agency_burst, refused=services.metrics.rate_limited.inc
+    )
+    services.metrics.audit = services.audit
     return services
 
 
@@ -147,7 +152,9 @@ def _build_vault(settings: Settings, services: Services) -> None:
     # The policy layer signs decisions with the private half (policies.DecisionIssuer).
     signing = load_or_create_ed25519(settings.data_dir / "keys" / "decision-signing.pem")
     services.vault = Vault(
-        services.engines["vault"], provider, DecisionVerifier(signing.public_key())
+        services.engines["vault"],
+        provider,
+        CountedDecisionVerifier(DecisionVerifier(signing.public_key()), services.metrics),
     )
     services.readiness["key_provider"] = provider.ping
     services.readiness["vault"] = services.vault.ping
@@ -192,9 +199,10 @@ def _build_policy(settings: Settings, services: Services) -> None:
     from policies import build_engine
 
     # SIJILL_POLICY_ENGINE: "embedded" (regopy in process) or the URL of an OPA server.
-    services.policy = build_engine(settings.policy_engine, settings.policy_timeout_s)
+    engine = build_engine(settings.policy_engine, settings.policy_timeout_s)
+    services.policy = MeteredPolicy(engine, services.metrics)
     services.readiness["policy_engine"] = services.policy.ping
-    close = getattr(services.policy, "close", None)
+    close = getattr(engine, "close", None)
     if close is not None:
         services.closers.append(close)
     # Same key file as the vault's verifier (_build_vault): the private half signs here.
