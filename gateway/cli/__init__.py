@@ -6,26 +6,25 @@ top-level commands and the one place where a bad setting becomes one readable li
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from gateway import __version__
-from gateway.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, ProgressColumn
+
+    from gateway.settings import Settings
+
+# Heavy modules (SQLAlchemy through the settings, each area's services) are imported inside
+# the commands that need them, so `sijill --help` answers at once.
 
 app = typer.Typer(
     name="sijill",
@@ -50,6 +49,8 @@ def friendly(fn: F) -> F:
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from gateway.settings import SettingsError
+
         try:
             return fn(*args, **kwargs)
         except (SettingsError, CliError) as exc:
@@ -63,13 +64,48 @@ def progress_bar(label: str, *extra: ProgressColumn, transient: bool = False) ->
     """The progress display of every long command: label, bar, done/total, the command's own
     columns, elapsed and remaining time. On stderr: stdout carries the command's result (a
     JSON report, say), which a script reads."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), *extra,
                     TimeElapsedColumn(), TimeRemainingColumn(), console=err,
                     transient=transient)  # fmt: skip
 
 
+def print_json(data: object) -> None:
+    """A list command's ``--json``: plain JSON on stdout, never wrapped, cut or coloured."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def print_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], *, ids: Sequence[str] = ()
+) -> None:
+    """A listing for a person to read. Columns named in ``ids`` are never cut, however narrow
+    the terminal (they are what a person copies into the next command); other cells fold."""
+    from rich.table import Column, Table
+
+    columns = [
+        Column(h, no_wrap=True, min_width=max([len(h), *(len(r[i]) for r in rows)]))
+        if h in ids
+        else Column(h, overflow="fold")
+        for i, h in enumerate(headers)
+    ]
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
 def settings_from(data_dir: str | None = None, **overrides: Any) -> Settings:
     """Settings from the environment, with command-line options on top; data dir ready."""
+    from gateway.settings import load_settings
+
     if data_dir is not None:
         os.environ["SIJILL_DATA_DIR"] = data_dir
     for key, value in overrides.items():
@@ -175,8 +211,10 @@ def demo(
 def main() -> None:
     from gateway.cli import register
 
-    register.all(app)
+    # Only the area named on the command line is imported; the others are listed by name.
+    named = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    command = register.command(app, load=named)
     try:
-        app()
+        command.main(prog_name="sijill")
     except KeyboardInterrupt:
         sys.exit(130)
