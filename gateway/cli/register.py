@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import importlib
 import re
+from typing import Any
 
-import click
 import typer
 
 # Each area is a module of this package defining ``app`` (a Typer) and ``NAME``; the text is
@@ -44,7 +44,7 @@ def _add(app: typer.Typer, name: str, *, load: bool) -> None:
         app.add_typer(typer.Typer(help=AREAS[name]), name=name)
 
 
-def command(app: typer.Typer, *, load: str | None) -> click.Command:
+def command(app: typer.Typer, *, load: str | None) -> Any:
     """The click command of ``app`` with the area ``load`` imported (others listed only),
     its help made plain text."""
     for name in AREAS:
@@ -54,7 +54,7 @@ def command(app: typer.Typer, *, load: str | None) -> click.Command:
     return root
 
 
-def plain_help(command: click.Command) -> None:
+def plain_help(command: Any) -> None:
     """Help as a terminal shows it: no type tags (``<str>``) and no reStructuredText markup.
 
     Typer labels every option's value with its Python type; an operator reads the option's
@@ -66,11 +66,12 @@ def plain_help(command: click.Command) -> None:
         command.help = _RST_LITERAL.sub(r"\1", command.help)
     if command.short_help:
         command.short_help = _RST_LITERAL.sub(r"\1", command.short_help)
+    # Typer vendors its own click: its classes are not ``click``'s, so duck typing.
     for param in command.params:
-        if isinstance(param, click.Option) and param.help:
+        if getattr(param, "help", None):
             param.help = _RST_LITERAL.sub(r"\1", param.help)
-        if param.metavar is None and not (isinstance(param, click.Option) and param.is_flag):
+        if param.metavar is None and not getattr(param, "is_flag", False):
             param.metavar = (param.name or "value").upper()
-    # Typer's groups are click commands with a ``commands`` mapping, not click.Group.
+    # Typer's groups are commands with a ``commands`` mapping.
     for sub in getattr(command, "commands", {}).values():
         plain_help(sub)
