@@ -2,10 +2,15 @@
 ``private_key_jwt`` (RFC 7523) through Authlib's own client, DPoP-bound tokens (RFC 9449),
 then a lookup, a field query and an eligibility question.
 
-Run it against ``make demo`` (it reads the demo's credentials file):
+Run it against ``make demo`` (it reads the demo's credentials file, whose agencies are
+``cnss`` and ``men``):
 
-    .venv/bin/python examples/agency_client.py --cnie AB123456
-    .venv/bin/python examples/agency_client.py --agency ms_sante --purpose maternal_health_followup
+    .venv/bin/python examples/agency_client.py --agency cnss --purpose amo_tadamon_enrolment
+    .venv/bin/python examples/agency_client.py --agency men --purpose scholarship_outreach
+
+CNSS's purpose rests on a law, so the first run finds the person at once. The ministry's rests
+on the citizen's consent: its lookup answers 404 until that citizen grants it (portal, or
+``POST /v1/me/consents``), exactly as for an unknown person (docs/agency-guide.md).
 
 An agency integrating for real replaces the credentials file with its own key store; nothing
 else changes.
