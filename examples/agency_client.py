@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 import jwt
-from authlib.integrations.httpx_client import OAuth2Client
+from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import import_key
@@ -98,17 +98,19 @@ def main() -> int:
     token_url = f"{issuer}/oauth/token"
     dpop = DPoPKey()
 
-    program = OAuth2Client(
+    # Authlib's requests integration: its httpx one warns of a move to httpx2.
+    program = OAuth2Session(
         client_id=agency["client_id"],
         client_secret=import_key(agency["private_jwk"]),
         token_endpoint_auth_method="private_key_jwt",  # noqa: S106 - a method name
         scope=agency["scopes"] if isinstance(agency["scopes"], str) else " ".join(agency["scopes"]),
-        base_url=issuer,
-        timeout=10,
     )
     program.register_client_auth_method(ShortAssertion(token_url))
     token = program.fetch_token(
-        token_url, grant_type="client_credentials", headers={"DPoP": dpop.proof("POST", token_url)}
+        token_url,
+        grant_type="client_credentials",
+        headers={"DPoP": dpop.proof("POST", token_url)},
+        timeout=10,
     )
     access = token["access_token"]
     print(

@@ -39,7 +39,7 @@ from joserfc import jwt as jose_jwt
 from joserfc.errors import JoseError
 from sqlalchemy import Engine, delete, insert
 
-from identity.oauth.clients import CLIENT_ASSERTION_ALGS, Client, ClientRegistry
+from identity.oauth.clients import ACCEPTED_ASSERTION_ALGS, Client, ClientRegistry
 from identity.oauth.replay import ReplayStore
 from identity.oauth.schema import authorization_codes
 from identity.oauth.tokens import AccessToken, AccessTokenVerifier, InvalidToken, TokenIssuer
@@ -151,7 +151,9 @@ class PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
 
     def process_assertion_claims(self, assertion: str, resolve_key: Any) -> Any:
         try:
-            token = jose_jwt.decode(assertion, resolve_key, algorithms=list(CLIENT_ASSERTION_ALGS))
+            token = jose_jwt.decode(
+                assertion, resolve_key, algorithms=list(ACCEPTED_ASSERTION_ALGS)
+            )
         except JoseError as exc:
             raise InvalidClientError(
                 description="The client assertion signature is invalid "
