@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint install bench clean system-packages-test system-packages-demo
+.PHONY: demo test lint install bench soak clean system-packages-test system-packages-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ BENCHES ?= vault audit policy enrol scoring oauth storekit gateway
 bench: $(STAMP)
 	@if [ -z "$$SIJILL_TEST_DATABASE_URL" ]; then export SIJILL_TEST_DATABASE_URL="$(LOCAL_PG)"; fi; \
 	for b in $(BENCHES); do $(BIN)/python bench/$$b.py || exit 1; done
+
+# Five minutes at 70 % of the measured capacity (not in CI); its last result is in
+# docs/performance.md.
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) .sijill .pytest_cache .mypy_cache .ruff_cache

@@ -37,8 +37,29 @@ def check_key_name(name: str) -> None:
         raise InvalidCheckpoint("a key name is non-empty and has no spaces and no '+'")
 
 
-def key_id(name: str, public_key: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + ED25519_TYPE + public_key).digest()[:4]
+def key_id(name: str, public_key: bytes, key_type: bytes = ED25519_TYPE) -> bytes:
+    """C2SP signed-note key id: SHA-256(name ‖ 0x0A ‖ type ‖ public key), first 4 bytes."""
+    return hashlib.sha256(name.encode() + b"\n" + key_type + public_key).digest()[:4]
+
+
+def parse_verifier_key(text: str, key_type: bytes) -> tuple[str, bytes, Ed25519PublicKey]:
+    """``<name>+<hex key id>+<base64(type ‖ Ed25519 key)>`` of the given signature type, its
+    key id checked against its name and key: (name, key id, public key)."""
+    parts = text.strip().split("+", 2)  # base64 may itself contain "+"
+    if len(parts) != 3:
+        raise InvalidCheckpoint("a verifier key reads <name>+<hex key id>+<base64 key>")
+    name, hex_id, b64 = parts
+    check_key_name(name)
+    try:
+        kid = bytes.fromhex(hex_id)
+        raw = base64.b64decode(b64, validate=True)
+    except (ValueError, binascii.Error):
+        raise InvalidCheckpoint("verifier key id or key is not hex/base64") from None
+    if len(kid) != 4 or len(raw) != 33 or raw[:1] != key_type:
+        raise InvalidCheckpoint(f"verifier key is not an Ed25519 key of type 0x{key_type.hex()}")
+    if key_id(name, raw[1:], key_type) != kid:
+        raise InvalidCheckpoint("verifier key id does not match its name and key")
+    return name, kid, Ed25519PublicKey.from_public_bytes(raw[1:])
 
 
 def verifier_key(name: str, public_key: Ed25519PublicKey) -> str:
@@ -56,21 +77,7 @@ class NoteVerifier:
     @classmethod
     def parse(cls, text: str) -> NoteVerifier:
         """Parse a verifier key string; its key id must match its name and key."""
-        parts = text.strip().split("+", 2)  # base64 may itself contain "+"
-        if len(parts) != 3:
-            raise InvalidCheckpoint("a verifier key reads <name>+<hex key id>+<base64 key>")
-        name, hex_id, b64 = parts
-        check_key_name(name)
-        try:
-            kid = bytes.fromhex(hex_id)
-            raw = base64.b64decode(b64, validate=True)
-        except (ValueError, binascii.Error):
-            raise InvalidCheckpoint("verifier key id or key is not hex/base64") from None
-        if len(kid) != 4 or len(raw) != 33 or raw[:1] != ED25519_TYPE:
-            raise InvalidCheckpoint("verifier key is not an Ed25519 (type 0x01) note key")
-        if key_id(name, raw[1:]) != kid:
-            raise InvalidCheckpoint("verifier key id does not match its name and key")
-        return cls(name, kid, Ed25519PublicKey.from_public_bytes(raw[1:]))
+        return cls(*parse_verifier_key(text, ED25519_TYPE))
 
     def __str__(self) -> str:
         return verifier_key(self.name, self.public_key)

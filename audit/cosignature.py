@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import struct
 from dataclasses import dataclass
 
@@ -25,7 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from audit.checkpoint import SIG_PREFIX, check_key_name
+from audit.checkpoint import SIG_PREFIX, check_key_name, key_id, parse_verifier_key
 from audit.errors import InvalidCheckpoint
 
 COSIGNATURE_TYPE = b"\x04"
@@ -33,7 +32,7 @@ _LABEL = "cosignature/v1\ntime "
 
 
 def cosignature_key_id(name: str, public_key: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + COSIGNATURE_TYPE + public_key).digest()[:4]
+    return key_id(name, public_key, COSIGNATURE_TYPE)
 
 
 def _message(body: str, timestamp: int) -> bytes:
@@ -50,21 +49,7 @@ class CosignatureVerifier:
 
     @classmethod
     def parse(cls, text: str) -> CosignatureVerifier:
-        parts = text.strip().split("+", 2)
-        if len(parts) != 3:
-            raise InvalidCheckpoint("a witness key reads <name>+<hex key id>+<base64 key>")
-        name, hex_id, b64 = parts
-        check_key_name(name)
-        try:
-            kid = bytes.fromhex(hex_id)
-            raw = base64.b64decode(b64, validate=True)
-        except (ValueError, binascii.Error):
-            raise InvalidCheckpoint("witness key id or key is not hex/base64") from None
-        if len(kid) != 4 or len(raw) != 33 or raw[:1] != COSIGNATURE_TYPE:
-            raise InvalidCheckpoint("witness key is not a cosignature/v1 (type 0x04) key")
-        if cosignature_key_id(name, raw[1:]) != kid:
-            raise InvalidCheckpoint("witness key id does not match its name and key")
-        return cls(name, kid, Ed25519PublicKey.from_public_bytes(raw[1:]))
+        return cls(*parse_verifier_key(text, COSIGNATURE_TYPE))
 
     def __str__(self) -> str:
         raw = self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)

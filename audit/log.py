@@ -425,9 +425,9 @@ class AuditLog:
     def _remember(self, heads: _Heads) -> None:
         written, signed = heads
         if written is not None:
-            self._remember_written(written)
+            self._remember_head("written", written)
         if signed is not None:
-            self._remember_signed(signed)
+            self._remember_head("signed", signed)
 
     def _load_frontier(self, seq: Sequencer) -> CompactRange:
         cached = self._frontier
@@ -465,26 +465,20 @@ class AuditLog:
         if self.refused is not None:
             raise CheckpointRefused(self.refused)
 
-    def _remember_written(self, head: TreeHead) -> None:
-        if self._own_written is None or head.size > self._own_written.size:
-            self._own_written = head
+    def _remember_head(self, kind: str, head: TreeHead) -> None:
+        """Keep ``head`` (``written`` or ``signed``) in this process and in the memory."""
+        own = f"_own_{kind}"
+        known: TreeHead | None = getattr(self, own)
+        if known is None or head.size > known.size:
+            setattr(self, own, head)
         try:
             memory = self.memory
             if memory is not None:
-                memory.remember_written(head)
+                remember = memory.remember_written if kind == "written" else memory.remember_signed
+                remember(head)
         except (OSError, ValueError, SQLAlchemyError, AuditUnavailable) as exc:
-            # The entries are durable; only the extra protection of the tail is missing.
-            self._raise_alarm(f"the signer could not record the tree head: {exc}", stop=False)
-
-    def _remember_signed(self, head: TreeHead) -> None:
-        if self._own_signed is None or head.size > self._own_signed.size:
-            self._own_signed = head
-        try:
-            memory = self.memory
-            if memory is not None:
-                memory.remember_signed(head)
-        except (OSError, ValueError, SQLAlchemyError, AuditUnavailable) as exc:
-            self._raise_alarm(f"the signer could not record its checkpoint: {exc}", stop=False)
+            # The entries are durable; only the signer's extra protection is missing.
+            self._raise_alarm(f"the signer could not record the {kind} head: {exc}", stop=False)
 
     def trusted_heads(self) -> list[tuple[str, TreeHead]]:
         """What the store's tree must extend: the newest checkpoint signed and tree head
@@ -676,7 +670,7 @@ class AuditLog:
         except _STORE_ERRORS as exc:
             raise AuditUnavailable("the audit store is unreachable") from exc
         self._last_checkpoint_ns = now
-        self._remember_signed(TreeHead(size, root, cp.note))
+        self._remember_head("signed", TreeHead(size, root, cp.note))
         return cp
 
     def checkpoint(self, *, min_size: int = 0, wait_s: float = 0.0) -> Checkpoint:

@@ -2,7 +2,8 @@
 
 For each backend (SQLite file, PostgreSQL schema) and size (100,000 by default; add 1,000,000
 with --million) this generates a synthetic population file (not timed), imports it with
-:func:`identity.bulk.import_file` over the real vault (file keys), and reports persons/s, the
+:func:`gateway.rnp.audited_import` (the command's path: one audit entry per person enrolled,
+in the batch's transaction) over the real vault (file keys), and reports persons/s, the
 share of time spent in the vault (encryption + blind indexes), and the projection to the RNP's
 13.6 million persons. Baseline, measured in the same run on the same database: a plain
 ``executemany`` INSERT of the same number of register-shaped rows, same batch size (ratio =
@@ -38,9 +39,10 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from audit import AuditLog, NoteSigner
 from gateway.db import make_engine, upgrade
+from gateway.rnp import audited_import
 from identity import Register
-from identity.bulk import import_file
 from identity.synth import generate, write_jsonl
 from vault import DecisionVerifier, FileKeyProvider, Vault
 
@@ -215,9 +217,16 @@ def run(backend: str, persons: int, batch: int, workdir: Path) -> dict[str, Any]
             verifier = DecisionVerifier(Ed25519PrivateKey.generate().public_key())
             vault = TimedVault(Vault(engine, FileKeyProvider(workdir / "keys"), verifier))
             register = Register(engine, vault)  # type: ignore[arg-type]
+            origin = "bench.sijill.invalid/audit"
+            signer = NoteSigner(origin, Ed25519PrivateKey.generate())
+            audit = AuditLog.for_engine(engine, signer, origin)
             start = time.perf_counter()
-            report = import_file(register, engine, source, batch_size=batch)
+            report = audited_import(
+                register, vault.vault, audit, engine, source, one_database=True, batch_size=batch
+            )
             seconds = time.perf_counter() - start
+            audit_entries = audit.size()
+            audit.close()
         finally:
             engine.dispose()
         base = baseline(url, persons, batch)
@@ -226,6 +235,7 @@ def run(backend: str, persons: int, batch: int, workdir: Path) -> dict[str, Any]
     return {
         "backend": backend, "persons": persons, "enrolled": report.enrolled,
         "rejected_as_duplicates": report.rejected, "batch_size": batch,
+        "audit_entries": audit_entries,
         "seconds": round(seconds, 2), "persons_per_s": round(rate),
         "vault_store_share": round(vault.seconds["store_many"] / seconds, 3),
         "blind_index_share": round(vault.seconds["blind_index"] / seconds, 3),

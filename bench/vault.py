@@ -89,6 +89,7 @@ def run(url: str, keys_dir: Path, persons: int, batch: int) -> dict[str, object]
             "read_attributes",
             "bench",
             names,
+            names,
             {},
             {"type": "law", "ref": "72.18"},
             "rev",

@@ -11,14 +11,15 @@ from starlette.routing import BaseRoute
 
 from gateway import __version__, problems
 from gateway.keys import audit_alarm
-from gateway.lifecycle import record_policy_revision, start_audit
-from gateway.middleware import Metrics, RequestContext
+from gateway.lifecycle import record_policy_revision, report_policy_engine, start_audit
+from gateway.middleware import BoundedBody, RequestContext
 from gateway.routes import agency as agency_routes
 from gateway.routes import audit as audit_routes
 from gateway.routes import docs as docs_routes
 from gateway.routes import health
 from gateway.routes import me as me_routes
 from gateway.routes import oauth as oauth_routes
+from gateway.routes import registry as registry_routes
 from gateway.routes import rnp as rnp_routes
 from gateway.routes import rsu as rsu_routes
 from gateway.routes import userinfo as userinfo_routes
@@ -58,6 +59,20 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
     ("GET", "/v1/audit/checkpoint"),
     ("GET", "/v1/audit/verifier-key"),
     ("GET", "/v1/audit/proofs/consistency"),
+    # An inclusion proof is hashes only: a leaf hash (of an entry holding a random decision id
+    # and a nanosecond time, so it cannot be guessed back) and its audit path. Public like
+    # consistency proofs, so that a citizen or witness checks a receipt's entry against any
+    # checkpoint without an account.
+    ("GET", "/v1/audit/proofs/inclusion"),
+    # The processing registry: the CNDP declarations, public by law.
+    ("GET", "/v1/registry/purposes"),
+}
+
+
+# Routes that take many records in one body get the bulk limit (SIJILL_MAX_BULK_BODY_BYTES);
+# every other route the JSON API's (SIJILL_MAX_BODY_BYTES).
+BULK_ROUTES: set[tuple[str, str]] = {
+    ("POST", "/v1/rsu/households"),
 }
 
 
@@ -79,6 +94,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # Requests run in this many threads at once; more only fight over the GIL.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         start_audit(services)
+        report_policy_engine(services)
         record_policy_revision(services)
         if services.checkpointer is not None:
             services.checkpointer.start()
@@ -100,9 +116,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.settings = settings
     app.state.services = services
-    app.state.metrics = Metrics()
+    app.state.metrics = services.metrics
     metrics = app.state.metrics
-    metrics.registry.register(services.metrics)
 
     def alarm(problem: str) -> None:
         audit_alarm(problem)
@@ -122,6 +137,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(agency_routes.router)
     app.include_router(me_routes.router)
     app.include_router(rnp_routes.router)
+    app.include_router(registry_routes.router)
     app.include_router(rsu_routes.router)
+
+    def body_limit(method: str, path: str) -> int:
+        if (method, path) in BULK_ROUTES:
+            return settings.max_bulk_body_bytes
+        return settings.max_body_bytes
+
+    app.add_middleware(
+        BoundedBody, limit_for=body_limit, read_timeout_s=settings.body_read_timeout_s
+    )
     app.add_middleware(RequestContext, metrics=app.state.metrics)
     return app

@@ -1,9 +1,9 @@
 """The policy enforcement point: every route that touches personal data goes through here.
 
-For one request: build the policy input → ask the engine for one decision → append one audit
-entry, durably → only then, if allowed, seal a :class:`vault.Decision` that lets the vault
-reveal exactly the released fields. Any failure on that path denies (fail closed): no
-decision, no audit entry, no data.
+For one request: build the policy input → ask the engine for one decision → bound what it
+released by the request and the processing registry → append one audit entry, durably → only
+then, if allowed, seal a :class:`vault.Decision` that lets the vault reveal exactly the released
+fields. Any failure on that path denies (fail closed): no decision, no audit entry, no data.
 """
 
 from __future__ import annotations
@@ -23,13 +23,19 @@ from gateway.auth import Principal, PrincipalKind, require_principal
 from gateway.problems import Problem
 from gateway.services import Services, get_services
 from policies import PolicyResult, PolicyUnavailable
-from policies.registry import action_scope
+from policies.decision_log import UNLISTED
+from policies.registry import action_scope, field_catalogue, registry_bound_actions
 from vault import Decision
 
 log = logging.getLogger("sijill.authz")
 
 # Marks a dependency as the route's policy enforcement; the route-walk test looks for it.
 MEDIATED_ATTR = "__sijill_mediated_action__"
+
+# Actions whose releases the processing registry bounds (an agency's), and the field names an
+# anomaly record may name (anything else an engine invents is logged as UNLISTED).
+REGISTRY_ACTIONS = registry_bound_actions()
+CATALOGUE = field_catalogue()
 
 
 @dataclass(frozen=True)
@@ -117,24 +123,9 @@ class Enforcer:
         the audit entry (never the IDCS).
         """
         now_ns = time.time_ns()
-        doc = self.policy_input(resource, purpose, consents, objections, now_ns)
         fields = [str(f) for f in resource.get("fields", ())]
-        try:
-            result = self.services.policy.decide(doc)
-        except PolicyUnavailable:
-            # Deny, and put the failure itself on the record when the log is there.
-            self._append(
-                self._entry(
-                    now_ns, subject_tag, fields, purpose, None, "error", ["policy_unavailable"]
-                ),
-                must=False,
-            )
-            raise Problem(
-                503,
-                "policy-unavailable",
-                "The policy engine did not answer; nothing was released.",
-                headers={"Retry-After": "5"},
-            ) from None
+        result = self._ask(resource, purpose, consents, objections, now_ns, subject_tag)
+        result = self._bounded(result, fields, purpose, now_ns)
         outcome: EntryOutcome = "allow" if result.allow else "deny"
         entry = self._entry(
             now_ns,
@@ -164,16 +155,109 @@ class Enforcer:
                     action=self.action,
                     purpose=purpose or "",
                     audit_index=receipt.index,
+                    requested=fields if names is None else [names[f] for f in fields if f in names],
                 )
         return Outcome(result=result, receipt=receipt, decisions=decisions)
 
-    def refuse_unknown(self, *, resource: Mapping[str, Any], purpose: str | None) -> None:
+    def _bounded(
+        self, result: PolicyResult, requested: Sequence[str], purpose: str | None, now_ns: int
+    ) -> PolicyResult:
+        """Release = decision ∩ request ∩ registry. The engine may be remote, misconfigured
+        or spoofed: whatever it released beyond the fields asked for, or beyond what the
+        agency declared to the CNDP for this purpose (Law 09.08 art. 12), is dropped here,
+        logged as a policy anomaly and counted."""
+        if not result.allow:
+            return result
+        bound = set(requested)
+        if self.action in REGISTRY_ACTIONS:
+            bound &= self.services.registry.declared_fields(
+                purpose=purpose,
+                sector=self.principal.sector,
+                agency=self.principal.client_id,
+                action=self.action,
+                now_ns=now_ns,
+            )
+        dropped = {f for f in result.fields if f not in bound}
+        if not dropped:
+            return result
+        self.services.metrics.policy_anomalies.labels(action=self.action).inc()
+        log.warning(
+            "policy anomaly: the engine released fields beyond request and registry; dropped",
+            extra={
+                "anomaly": {
+                    "kind": "release_beyond_bound",
+                    "action": self.action,
+                    "purpose": purpose if purpose in self.services.registry.purposes else UNLISTED,
+                    "decision_id": result.decision_id,
+                    "policy_revision": result.policy_revision,
+                    # Names only, and only names of the catalogue: an engine's invented
+                    # "field" could carry anything.
+                    "dropped": sorted({f if f in CATALOGUE else UNLISTED for f in dropped}),
+                }
+            },
+        )
+        return replace(
+            result,
+            fields=tuple(f for f in result.fields if f in bound),
+            obligations={k: v for k, v in result.obligations.items() if k not in dropped},
+        )
+
+    def _ask(
+        self,
+        resource: Mapping[str, Any],
+        purpose: str | None,
+        consents: Sequence[Mapping[str, Any]],
+        objections: Sequence[Mapping[str, Any]],
+        now_ns: int,
+        subject_tag: str | None,
+    ) -> PolicyResult:
+        """The engine's decision on this request; 503 (and an error entry) when it has none."""
+        doc = self.policy_input(resource, purpose, consents, objections, now_ns)
+        try:
+            return self.services.policy.decide(doc)
+        except PolicyUnavailable:
+            fields = [str(f) for f in resource.get("fields", ())]
+            # Deny, and put the failure itself on the record when the log is there.
+            self._append(
+                self._entry(
+                    now_ns, subject_tag, fields, purpose, None, "error", ["policy_unavailable"]
+                ),
+                must=False,
+            )
+            raise Problem(
+                503,
+                "policy-unavailable",
+                "The policy engine did not answer; nothing was released.",
+                headers={"Retry-After": "5"},
+            ) from None
+
+    def refuse_unknown(
+        self,
+        *,
+        resource: Mapping[str, Any],
+        purpose: str | None,
+        stand_in: Mapping[str, Any] | None = None,
+    ) -> None:
         """Record a request about a subject that does not exist (or is not the caller's to
-        know) and answer 404. No policy is asked: there is nothing to decide about, but the
-        attempt is on the record like any other call."""
+        know) and answer 404; the attempt is on the record like any other call.
+
+        ``stand_in`` (the ``consents`` and ``objections`` of a keyed stand-in subject) makes
+        the refusal ask the policy about it, as :meth:`decide` would about a person, and
+        discard the answer: where a known person's denial answers the same 404, the two then
+        cost the same work, so timing does not reveal who is registered."""
+        now_ns = time.time_ns()
+        if stand_in is not None:
+            self._ask(
+                resource,
+                purpose,
+                stand_in["consents"],
+                stand_in["objections"],
+                now_ns,
+                None,  # a stand-in's tag is no one's: never on the record
+            )
         fields = sorted(str(f) for f in resource.get("fields", ()))
         self._append(
-            self._entry(time.time_ns(), None, fields, purpose, None, "deny", ["unknown_subject"]),
+            self._entry(now_ns, None, fields, purpose, None, "deny", ["unknown_subject"]),
             must=True,
         )
         raise Problem(404, "not-found", "No such person for this agency.")

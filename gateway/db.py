@@ -88,7 +88,11 @@ def alembic_config(store: str, url: str) -> Config:
 def upgrade(urls: dict[str, str], revision: str = "heads") -> None:
     """Bring every store to the newest schema (idempotent)."""
     for store in STORES:
-        command.upgrade(alembic_config(store, urls[store]), revision)
+        upgrade_store(store, urls[store], revision)
+
+
+def upgrade_store(store: str, url: str, revision: str = "heads") -> None:
+    command.upgrade(alembic_config(store, url), revision)
 
 
 def ping(engine: Engine) -> None:

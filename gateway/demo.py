@@ -32,7 +32,7 @@ def enrol_demo_population(settings: Settings, credentials: Credentials, console:
         PersonIn.model_validate({k: v for k, v in r.items() if k not in ("household", "role")})
         for r in records
     ]
-    with open_register(settings) as (register, _engine):
+    with open_register(settings) as (register, _engine, _vault):
         assert isinstance(register, Register)
         issued = register.enrol_many(people)
     console.print(f"enrolled {sum(i is not None for i in issued)} synthetic persons in the RNP")
@@ -138,18 +138,49 @@ def empty_credentials(settings: Settings) -> Credentials:
 
 
 def initialise(settings: Settings, console: Console) -> Path:
+    """Fill a new demo data directory; an initialised one is kept as it is (served again,
+    on whatever port: only the address the credentials file names follows it)."""
     path = settings.data_dir / "demo" / "credentials.json"
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if path.exists():
         existing: Credentials = json.loads(path.read_text())
-        if existing.get("issuer") == settings.issuer:
-            console.print("demo data already initialised; reusing it")
-            return path
+        console.print("demo data already initialised; reusing it (--reset starts over)")
+        if existing.get("issuer") != settings.issuer:
+            existing["issuer"] = settings.issuer
+            _write_credentials(path, existing)
+        return path
     credentials = empty_credentials(settings)
     for step in STEPS:
         step(settings, credentials, console)
-    # The file holds private keys and TOTP secrets of demo accounts: owner-only.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    _write_credentials(path, credentials)
+    return path
+
+
+def _write_credentials(path: Path, credentials: Credentials) -> None:
+    # The file holds private keys and TOTP secrets of demo accounts: owner-only. Written
+    # aside and renamed, so an interrupted write never leaves a half file behind.
+    partial = path.with_name(f".{path.name}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(credentials, fh, indent=2, ensure_ascii=False)
-    return path
+    partial.replace(path)
+
+
+def remove_demo(settings: Settings, console: Console) -> None:
+    """``sijill demo --reset``: remove a demo's data directory, and only a demo's (one that
+    holds demo credentials and keeps its databases inside)."""
+    import shutil
+
+    from gateway.cli import CliError
+
+    data = settings.data_dir
+    if not data.exists():
+        return
+    if not (data / "demo" / "credentials.json").is_file():
+        raise CliError(f"--reset removes a demo's data directory only; {data} holds no demo")
+    inside = str(data.absolute())
+    if any(not url.startswith(f"sqlite:///{inside}/") for url in settings.database_urls.values()):
+        raise CliError("--reset removes SQLite stores in the data directory only; the "
+                       "configured databases are elsewhere: drop them yourself")  # fmt: skip
+    shutil.rmtree(data)
+    console.print(f"removed the demo data in {data}")

@@ -31,6 +31,21 @@ def start_audit(services: Services) -> None:
         log.error("the audit store is unreachable at start")
 
 
+def report_policy_engine(services: Services) -> str | None:
+    """Say at start, once, if the policy engine does not answer: the gateway serves, but every
+    decision it needs is denied (fail closed) until the engine answers."""
+    try:
+        services.policy.ping()
+    except Exception as exc:
+        problem = (
+            f"the policy engine at {services.settings.policy_engine} does not answer "
+            f"({type(exc).__name__}): every request that needs a decision is denied until it does"
+        )
+        log.error(problem)
+        return problem
+    return None
+
+
 def record_policy_revision(services: Services) -> bool:
     """Append a ``policy_revision`` entry unless the newest one already names this revision.
     Returns whether an entry was appended. Two workers starting together may both append;

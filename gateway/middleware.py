@@ -1,4 +1,4 @@
-"""Request id, access log and metrics, as one plain ASGI middleware.
+"""Plain ASGI middleware: request id, access log and metrics; bounded request bodies.
 
 Paths are logged and counted by their route template (``/v1/rnp/persons/{idcs}``), never
 the raw path: a raw path can carry an IDCS or a pseudonym.
@@ -10,11 +10,15 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 
+import anyio
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.logs import request_id
+from gateway.problems import problem_response
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 log = logging.getLogger("sijill.access")
@@ -40,6 +44,14 @@ class Metrics:
             "sijill_audit_alarms_total",
             "Audit log alarms: the signer refused the store's tree, a witness refused or saw "
             "a larger tree",
+            registry=self.registry,
+        )
+        # Decisions the enforcement point had to narrow (gateway/authz.py): a non-zero rate
+        # means the engine is misconfigured or not the one deployed.
+        self.policy_anomalies = Counter(
+            "sijill_policy_anomalies_total",
+            "Policy decisions that released fields beyond request and registry (dropped)",
+            ["action"],
             registry=self.registry,
         )
 
@@ -90,3 +102,70 @@ class RequestContext:
                 },
             )
             request_id.reset(token)
+
+
+# The connection is closed after a refused body: what the client still sends is never read.
+_CLOSE = {"Connection": "close"}
+
+
+def _too_large() -> HTTPException:
+    return HTTPException(413, "The request body is larger than this route accepts.", _CLOSE)
+
+
+def _too_slow() -> HTTPException:
+    return HTTPException(408, "The request body did not arrive in time.", _CLOSE)
+
+
+class BoundedBody:
+    """Every request body is bounded in size and in time, before it is parsed or the caller
+    authenticated (an unauthenticated client must not make a worker buffer or wait).
+
+    A declared ``Content-Length`` over the route's limit is refused before a byte of the body
+    is read; a chunked body is counted as it streams and refused once over. The whole body
+    must arrive within ``read_timeout_s`` of the first read: a client that declares more than
+    it sends (or trickles it) gets 408, and the connection is closed. Both raise Starlette's
+    ``HTTPException``, which FastAPI lets through its body parsing to the problem handlers.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, limit_for: Callable[[str, str], int], read_timeout_s: float
+    ) -> None:
+        self.app = app
+        self.limit_for = limit_for
+        self.read_timeout_s = read_timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["method"], scope["path"])
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            # Refused before the app runs, so answered here rather than by the handlers.
+            response = problem_response(
+                413, "too-large", "Request too large", _too_large().detail,
+                instance=scope["path"], headers=dict(_CLOSE),
+            )  # fmt: skip
+            await response(scope, receive, send)
+            return
+        received = 0
+        deadline: float | None = None
+
+        async def bounded_receive() -> Message:
+            nonlocal received, deadline
+            if deadline is None:
+                deadline = anyio.current_time() + self.read_timeout_s
+            try:
+                with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                    message = await receive()
+            except TimeoutError:
+                raise _too_slow() from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _too_large()
+                if not message.get("more_body", False):
+                    deadline = float("inf")  # the body is complete: later reads wait on disconnect
+            return message
+
+        await self.app(scope, bounded_receive, send)

@@ -19,6 +19,7 @@ from consent import ConsentService
 from gateway.db import make_engine, ping
 from gateway.keys import audit_alarm, audit_identity, build_audit_log, build_key_provider
 from gateway.metrics import CountedDecisionVerifier, DomainMetrics, MeteredPolicy
+from gateway.middleware import Metrics
 from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings, SettingsError
 from gateway.witnesses import all_witnesses, embedded_witness
@@ -37,7 +38,10 @@ class Services:
     readiness: dict[str, Callable[[], None]] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
-    metrics: DomainMetrics = field(default_factory=DomainMetrics)
+    # Served at /metrics (the app's request metrics and the enforcement point's counters).
+    metrics: Metrics = field(default_factory=Metrics)
+    # The domain's own (decisions, reveals, refusals, the audit log), in the same registry.
+    domain_metrics: DomainMetrics = field(default_factory=DomainMetrics)
     vault: Vault = None  # type: ignore[assignment]  # set by build_services (_build_vault)
     audit: AuditLog = None  # type: ignore[assignment]  # set by build_services (_build_audit)
     policy: PolicyEngine = None  # type: ignore[assignment]  # set by _build_policy
@@ -75,9 +79,12 @@ def build_services(settings: Settings) -> Services:
     _build_consents(settings, services)
     _build_households(settings, services)
     services.rate_limiter = RateLimiter(
-        settings.agency_rate_per_s, settings.agency_burst, refused=services.metrics.rate_limited.inc
+        settings.agency_rate_per_s,
+        settings.agency_burst,
+        refused=services.domain_metrics.rate_limited.inc,
     )
-    services.metrics.audit = services.audit
+    services.domain_metrics.audit = services.audit
+    services.metrics.registry.register(services.domain_metrics)
     return services
 
 
@@ -154,7 +161,7 @@ def _build_vault(settings: Settings, services: Services) -> None:
     services.vault = Vault(
         services.engines["vault"],
         provider,
-        CountedDecisionVerifier(DecisionVerifier(signing.public_key()), services.metrics),
+        CountedDecisionVerifier(DecisionVerifier(signing.public_key()), services.domain_metrics),
     )
     services.readiness["key_provider"] = provider.ping
     services.readiness["vault"] = services.vault.ping
@@ -200,7 +207,7 @@ def _build_policy(settings: Settings, services: Services) -> None:
 
     # SIJILL_POLICY_ENGINE: "embedded" (regopy in process) or the URL of an OPA server.
     engine = build_engine(settings.policy_engine, settings.policy_timeout_s)
-    services.policy = MeteredPolicy(engine, services.metrics)
+    services.policy = MeteredPolicy(engine, services.domain_metrics)
     services.readiness["policy_engine"] = services.policy.ping
     close = getattr(engine, "close", None)
     if close is not None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
@@ -13,6 +17,15 @@ from sqlalchemy.exc import ArgumentError
 
 if TYPE_CHECKING:
     from gateway.witnesses import WitnessEndpoint
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SettingsError(Exception):
@@ -72,6 +85,13 @@ class Settings(BaseSettings):
     agency_burst: int = Field(default=400, ge=1)
     # Threads a worker process runs requests in (gateway/app.py).
     worker_threads: int = Field(default=4, ge=1, le=1000)
+    # Request bodies (gateway/middleware.py BoundedBody): the most a JSON API route accepts,
+    # the most a bulk route accepts, and how long the whole body may take to arrive.
+    max_body_bytes: int = Field(default=8 * 1024, ge=1024)
+    max_bulk_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    body_read_timeout_s: float = Field(default=10.0, gt=0)
+    # How long a client may take to send a request's headers (gateway/server.py).
+    header_read_timeout_s: float = Field(default=10.0, gt=0)
     rnp_import_batch_size: int = Field(default=1000, ge=1, le=10000)
     # RSU: the scoring model release in use (urban-<v>.json + rural-<v>.json) and where its
     # files are (default: the illustrative models shipped in vault/scoring_models/).
@@ -86,10 +106,25 @@ class Settings(BaseSettings):
     @field_validator("policy_engine")
     @classmethod
     def _valid_engine(cls, value: str) -> str:
-        if value == "embedded" or value.startswith(("http://", "https://")):
+        if value == "embedded":
+            return value
+        parts = urlsplit(value)
+        if parts.scheme == "unix" and not parts.netloc and parts.path.startswith("/"):
+            return value  # a sidecar's socket file: reachable from this host only
+        if parts.scheme == "https" and parts.hostname:
             return value.rstrip("/")
+        if parts.scheme == "http" and parts.hostname:
+            if _is_loopback(parts.hostname):
+                return value.rstrip("/")
+            # A decision read in clear over the network can be rewritten on the way (a spoofed
+            # "allow"); only a sidecar on this host may speak plain HTTP.
+            raise ValueError(
+                "SIJILL_POLICY_ENGINE: a remote OPA must be reached over https:// "
+                "(plain http:// only on loopback: 127.0.0.0/8, ::1, localhost)"
+            )
         raise ValueError(
-            "SIJILL_POLICY_ENGINE must be 'embedded' or the http(s) URL of an OPA server"
+            "SIJILL_POLICY_ENGINE must be 'embedded', an https:// OPA URL, "
+            "an http:// URL on loopback, or unix:///path/to/opa.sock"
         )
 
     @model_validator(mode="after")
@@ -156,8 +191,33 @@ class Settings(BaseSettings):
             ) from None
 
 
+# Variables of the project's own tooling, not settings of the gateway: the test suite's and the
+# benchmarks' databases.
+TOOLING_VARIABLES = frozenset(
+    {
+        "SIJILL_TEST_DATABASE_URL",
+        "SIJILL_REQUIRE_POSTGRES",
+        "SIJILL_BENCH_DATABASE_URL",
+        "SIJILL_TEST_OPA_URL",
+    }
+)
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Refuse a ``SIJILL_`` variable that names no setting: a mistyped one (``SIJILL_PROT``)
+    would otherwise be ignored, and the gateway would run on a default the operator did not
+    mean."""
+    known = {f"SIJILL_{name.upper()}" for name in Settings.model_fields} | TOOLING_VARIABLES
+    for variable in sorted(environ if environ is not None else os.environ):
+        if variable.upper().startswith("SIJILL_") and variable.upper() not in known:
+            close = difflib.get_close_matches(variable.upper(), sorted(known), n=1)
+            hint = f"; did you mean {close[0]}?" if close else " (README.md lists them)"
+            raise SettingsError(f"{variable} is not a Sijill setting{hint}")
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read and validate settings; raise :class:`SettingsError` with one readable line."""
+    check_environment()
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

@@ -183,14 +183,19 @@ PERSON_FIELDS: tuple[str, ...] = tuple(PersonIn.model_fields)
 FieldProblem = tuple[str, str]
 
 
-def field_problems(exc: ValidationError) -> list[FieldProblem]:
-    """(field, reason) pairs from a validation error; never the submitted value."""
+def field_problems(exc: ValidationError, *, codes: bool = False) -> list[FieldProblem]:
+    """(field, reason) pairs from a validation error; never the submitted value. With
+    ``codes``, a built-in check's reason is pydantic's error type (``missing``,
+    ``date_from_datetime_parsing`` …) instead of its sentence; our own rules keep their fixed
+    phrase either way."""
     problems: list[FieldProblem] = []
-    for error in exc.errors(include_input=False, include_url=False):
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
         message = str(error["msg"]).removeprefix("Value error, ")
         field = ".".join(str(p) for p in error["loc"])
         if not field and ": " in message:
             # Cross-field rules name their field in the message ("province: ...").
             field, message = message.split(": ", 1)
+        if codes and error["type"] != "value_error":
+            message = error["type"]
         problems.append((field or "record", message))
     return problems

@@ -388,6 +388,15 @@ class Register:
             ).scalar_one_or_none()
         return Idcs(found) if found is not None else None
 
+    def stand_in(self, cnie: str) -> str:
+        """A keyed, IDCS-shaped stand-in for a CNIE number nobody holds: the subject an
+        unknown lookup asks about, so that it does the work a known person's does (consents
+        read, policy asked, tag derived) and its timing does not tell who is registered. The
+        same number always gets the same stand-in; it is no one's IDCS (it is never enrolled,
+        and a collision only reads a consent list nothing is done with)."""
+        digest = self._vault.mac("lookup-stand-in", cnie.encode())
+        return f"{int.from_bytes(digest[:8], 'big') % 10**10:010d}"
+
     def count(self) -> int:
         with self._engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(persons)).scalar_one())

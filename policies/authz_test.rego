@@ -388,11 +388,6 @@ test_citizen_reads_own_access_log if {
 	count(d.fields) == 0
 }
 
-input_citizen_objects_and_manages_consents_and_reads_score := {
-			"subject": citizen, "action": action,
-			"resource": {"kind": "person", "owner": "2718281828"}, "time_ns": now,
-		}
-
 input_citizen_may_object := {
 	"subject": citizen, "action": "object",
 	"resource": {"kind": "person", "owner": "2718281828"}, "time_ns": now,
@@ -464,10 +459,6 @@ test_auditor_reads_audit_metadata_but_no_personal_field if {
 	as_set(d.fields) == {"outcome", "purpose"}
 	"personal_data_withheld" in d.reasons
 }
-
-input_auditor_reads_statistics_registry_and_revisions := {
-			"subject": auditor, "action": action, "resource": {"kind": "audit_log"}, "time_ns": now,
-		}
 
 input_auditor_may_read_audit_stats := {
 	"subject": auditor, "action": "read_audit_stats", "resource": {"kind": "audit_log"}, "time_ns": now,

@@ -8,6 +8,7 @@ holds only the public half.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -40,17 +41,23 @@ class DecisionIssuer:
         purpose: str,
         audit_index: int,
         ttl_s: float = 30,
+        *,
+        requested: Sequence[str],
     ) -> Decision:
         """Sign ``result`` for ``subject``. Only field masks travel as obligations: the vault
         refuses any rule it does not know (fail closed), and a predicate-only answer
         (eligibility) releases no field, so its program and threshold stay in
-        :attr:`PolicyResult.predicate` for the caller."""
+        :attr:`PolicyResult.predicate` for the caller. ``requested`` are the fields the
+        request named: a result releasing any other is refused here, and the vault checks
+        the same bound again on the sealed decision."""
         if not result.allow:
             raise SealRefused("a denied decision is never sealed")
         if audit_index < 0:
             raise SealRefused("a decision is sealed only after its audit entry is appended")
         if ttl_s <= 0:
             raise SealRefused("ttl_s must be positive")
+        if not set(result.fields) <= set(requested):
+            raise SealRefused("the result releases fields that were not requested")
         masks = {name: rule for name, rule in result.masks.items() if rule in MASKS}
         if len(masks) != len(result.masks):
             # A mask the vault cannot apply would otherwise be silently dropped there.
@@ -62,6 +69,7 @@ class DecisionIssuer:
             action=action,
             purpose=purpose,
             fields=tuple(sorted(result.fields)),
+            requested=tuple(sorted(set(requested))),
             obligations=masks,
             legal_basis={str(k): str(v) for k, v in (result.legal_basis or {}).items()},
             policy_revision=result.policy_revision,

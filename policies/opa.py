@@ -29,6 +29,7 @@ from policies.engine import (
     policy_revision,
     result_from_document,
 )
+from policies.unix_http import UnixSocketAdapter
 
 __all__ = ["OpaEngine"]
 
@@ -48,21 +49,26 @@ class OpaEngine:
         token: str | None = None,
     ) -> None:
         parts = urlsplit(url)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise ValueError("OPA URL must be http(s)://host[:port]")
-        if parts.path not in {"", "/"}:
-            # opa-python-client builds <scheme>://host:port/v1/...; a path prefix is not kept.
-            raise ValueError("OPA URL must not carry a path")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if parts.scheme == "unix":
+            # unix:///path/to/opa.sock: a sidecar on a socket file (policies/unix_http.py).
+            if parts.netloc or not parts.path.startswith("/"):
+                raise ValueError("OPA socket URL must be unix:///absolute/path")
+            host, port, tls = "localhost", 80, False
+        else:
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise ValueError("OPA URL must be http(s)://host[:port] or unix:///path")
+            if parts.path not in {"", "/"}:
+                # opa-python-client builds <scheme>://host:port/v1/...; a path prefix is lost.
+                raise ValueError("OPA URL must not carry a path")
+            tls = parts.scheme == "https"
+            host, port = parts.hostname, parts.port or (443 if tls else 80)
         # retries=0: a caller waiting on a dead PDP should be told 503 now, not after backoff.
         self._client = OpaClient(
-            host=parts.hostname,
-            port=port,
-            ssl=parts.scheme == "https",
-            timeout=timeout,
-            retries=0,
-            token=token,
+            host=host, port=port, ssl=tls, timeout=timeout, retries=0, token=token
         )
+        if parts.scheme == "unix":
+            # The client has no transport option; its session is the one seam it offers.
+            self._client._session.mount("http://", UnixSocketAdapter(parts.path))
         self._package, _, self._rule = path.replace("/", ".").rpartition(".")
         files = policy_files(Path(policy_dir))
         self._local_revision = policy_revision(files)

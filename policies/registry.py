@@ -92,6 +92,10 @@ class ProcessingRegistry:
                 problems.append(f"entry {e.id}: consent_max_days must be positive")
         return problems
 
+    @property
+    def purposes(self) -> frozenset[str]:
+        return frozenset(e.purpose for e in self.entries)
+
     def __iter__(self) -> Iterator[RegistryEntry]:
         return iter(self.entries)
 
@@ -100,6 +104,22 @@ class ProcessingRegistry:
 
     def get(self, entry_id: str) -> RegistryEntry | None:
         return next((e for e in self.entries if e.id == entry_id), None)
+
+    def declared_fields(
+        self, *, purpose: str | None, sector: str, agency: str, action: str, now_ns: int
+    ) -> frozenset[str]:
+        """Every field a declaration in force lets ``agency`` (of ``sector``) process for
+        ``purpose`` through ``action``: the most any decision for that request may release
+        (Law 09.08 art. 12: nothing beyond what was declared to the CNDP), whatever an engine
+        answers. Empty when no declaration matches."""
+        if purpose is None:
+            return frozenset()
+        return frozenset(
+            f
+            for e in self.for_purpose(purpose, now_ns)
+            if e.sector == sector and agency in e.agencies and action in e.actions
+            for f in e.fields
+        )
 
 
 def _entry(purpose: str, raw: Mapping[str, Any]) -> RegistryEntry:
@@ -135,6 +155,25 @@ def action_scope(action: str, data_dir: Path = DATA_DIR) -> str:
         return str(actions[action]["scope"])
     except KeyError:
         raise RegistryError(f"unknown action {action!r}") from None
+
+
+def action_legal_basis(action: str, data_dir: Path = DATA_DIR) -> dict[str, str] | None:
+    """The legal basis ``data/actions.json`` names for an action the law itself grounds (an
+    office's enrolment, say): what an audit entry of that action records when no policy
+    decision stands between (a bulk import)."""
+    actions = json.loads((data_dir / "actions.json").read_text(encoding="utf-8"))["actions"]
+    try:
+        basis = actions[action].get("legal_basis")
+    except KeyError:
+        raise RegistryError(f"unknown action {action!r}") from None
+    return None if basis is None else {str(k): str(v) for k, v in basis.items()}
+
+
+def registry_bound_actions(data_dir: Path = DATA_DIR) -> frozenset[str]:
+    """The actions whose basis is the processing registry (``"basis": "registry"`` in
+    ``data/actions.json``): an agency's, whose releases the registry bounds."""
+    actions = json.loads((data_dir / "actions.json").read_text(encoding="utf-8"))["actions"]
+    return frozenset(name for name, spec in actions.items() if spec.get("basis") == "registry")
 
 
 def field_catalogue(data_dir: Path = DATA_DIR) -> frozenset[str]:

@@ -33,13 +33,19 @@ CLOCK_SKEW_NS = 5_000_000_000
 
 @dataclass(frozen=True)
 class Decision:
-    """What the policy layer released, for whom, why, and for how long."""
+    """What the policy layer released, for whom, why, and for how long.
+
+    ``requested`` are the fields the request named; ``fields``, those released, must be among
+    them: the vault refuses a decision that releases more than was asked, whatever produced it
+    (Law 09.08 art. 3(1)(c): data not excessive for the purpose).
+    """
 
     decision_id: str
     subject: str
     action: str
     purpose: str
     fields: tuple[str, ...]
+    requested: tuple[str, ...]
     obligations: Mapping[str, str]
     legal_basis: Mapping[str, str]
     policy_revision: str
@@ -84,6 +90,7 @@ def _fast_doc(d: Decision) -> dict[str, Any] | None:
         d.purpose,
         d.policy_revision,
         *d.fields,
+        *d.requested,
         *ob.values(),
         *lb.values(),
     ]
@@ -109,6 +116,7 @@ def _fast_doc(d: Decision) -> dict[str, Any] | None:
         "obligations": dict(ob),
         "policy_revision": d.policy_revision,
         "purpose": d.purpose,
+        "requested": list(d.requested),
         "subject": d.subject,
     }
 
@@ -157,6 +165,9 @@ class DecisionVerifier:
         if decision.subject != subject:
             # A decision obtained for one person cannot open another person's record.
             raise DecisionRefused("decision is about another subject")
+        if not set(decision.fields) <= set(decision.requested):
+            # An engine (or a bug) releasing fields nobody asked for opens nothing more.
+            raise DecisionRefused("decision releases fields that were not requested")
         unknown = [rule for rule in decision.obligations.values() if rule not in MASKS]
         if unknown:
             raise DecisionRefused("decision carries an obligation the vault cannot apply")

@@ -9,22 +9,32 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from gateway import __version__
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, ProgressColumn
-
     from gateway.settings import Settings
 
-# Heavy modules (SQLAlchemy through the settings, each area's services) are imported inside
-# the commands that need them, so `sijill --help` answers at once.
+# SQLAlchemy (through the settings) and each area's rooms are imported inside the commands
+# that need them, so `sijill --help` answers at once.
 
 app = typer.Typer(
     name="sijill",
@@ -63,19 +73,48 @@ def friendly(fn: F) -> F:
 def progress_bar(label: str, *extra: ProgressColumn, transient: bool = False) -> Progress:
     """The progress display of every long command: label, bar, done/total, the command's own
     columns, elapsed and remaining time. On stderr: stdout carries the command's result (a
-    JSON report, say), which a script reads."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
+    JSON report, say), which a script reads. Not on a terminal (a log file, a pipe, cron), a
+    live bar would show nothing until the end: one plain line every few seconds instead."""
+    if not err.is_terminal:
+        return LineProgress(label, *extra)
     return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), *extra,
                     TimeElapsedColumn(), TimeRemainingColumn(), console=err,
                     transient=transient)  # fmt: skip
+
+
+class LineProgress(Progress):
+    """Progress as plain lines (``PROGRESS_EVERY_S`` apart, and a last one at the end): the
+    label, done/total, the rate since the start, and the command's own fields."""
+
+    def __init__(self, label: str, *extra: ProgressColumn) -> None:
+        super().__init__(*extra, console=err, disable=True)
+        self._label = label
+        self._last = 0.0
+
+    def update(self, task_id: TaskID, **changes: Any) -> None:
+        super().update(task_id, **changes)
+        now = time.monotonic()
+        if now - self._last >= PROGRESS_EVERY_S:
+            self._last = now
+            self._line(task_id)
+
+    def stop(self) -> None:
+        for task in self.tasks:
+            self._line(task.id)
+        super().stop()
+
+    def _line(self, task_id: TaskID) -> None:
+        task = self._tasks[task_id]
+        label = Text.from_markup(self._label.format(task=task)).plain.strip()
+        done = f"{int(task.completed):,}" + (f"/{int(task.total):,}" if task.total else "")
+        rate = task.completed / task.elapsed if task.elapsed else 0.0
+        own = [f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in task.fields.items()]
+        err.print(
+            ", ".join([f"{label}: {done}", f"{rate:,.0f}/s", *own]), highlight=False, soft_wrap=True
+        )
+
+
+PROGRESS_EVERY_S = 5.0
 
 
 def print_json(data: object) -> None:
@@ -102,8 +141,13 @@ def print_table(
     out.print(table)
 
 
-def settings_from(data_dir: str | None = None, **overrides: Any) -> Settings:
-    """Settings from the environment, with command-line options on top; data dir ready."""
+def settings_from(
+    data_dir: str | None = None, *, create: bool = False, **overrides: Any
+) -> Settings:
+    """Settings from the environment, with command-line options on top, for a data directory
+    that exists (``create``: ``sijill init`` and ``sijill demo`` make it). A mistyped
+    --data-dir, or a command run from another directory, must not start a new deployment
+    with new keys beside the real one."""
     from gateway.settings import load_settings
 
     if data_dir is not None:
@@ -112,8 +156,27 @@ def settings_from(data_dir: str | None = None, **overrides: Any) -> Settings:
         if value is not None:
             os.environ[f"SIJILL_{key.upper()}"] = str(value)
     settings = load_settings()
+    if not create and not settings.data_dir.is_dir():
+        raise CliError(
+            f"no data directory at {settings.data_dir.absolute()}: name it with --data-dir "
+            "(or SIJILL_DATA_DIR), or make one with `sijill init` (or `sijill demo`)"
+        )
     settings.prepare_data_dir()
     return settings
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, before anything is initialised, a port another program listens on."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise CliError(
+                f"port {port} on {host} is already in use by another program: stop it, or "
+                "choose another port with --port"
+            ) from None
 
 
 def _upgrade(settings: Settings) -> None:
@@ -121,16 +184,58 @@ def _upgrade(settings: Settings) -> None:
 
     from gateway import db
 
-    try:
-        db.upgrade(settings.database_urls)
-    except OperationalError as exc:
-        raise CliError(f"cannot reach the database: {type(exc.orig).__name__}") from None
+    for store, url in settings.database_urls.items():
+        try:
+            db.upgrade_store(store, url)
+        except OperationalError as exc:
+            raise CliError(unreachable(store, url, exc)) from None
+
+
+def database_error(settings: Settings, exc: BaseException) -> CliError:
+    """A command's database failed: find which store does not answer, and say so."""
+    from sqlalchemy import create_engine, text
+
+    for store, url in settings.database_urls.items():
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as failure:
+            return CliError(unreachable(store, url, failure))
+        finally:
+            engine.dispose()
+    return CliError(f"a database statement failed ({type(getattr(exc, 'orig', exc)).__name__})")
+
+
+def unreachable(store: str, url: str, exc: BaseException) -> str:
+    """One line naming the store that does not answer, where it was looked for (password
+    hidden), the driver's reason, and the setting to check."""
+    from sqlalchemy.engine import make_url
+
+    where = make_url(url).render_as_string(hide_password=True)
+    cause = getattr(exc, "orig", None) or exc
+    reason = str(cause).strip().splitlines()[0][:200] if str(cause).strip() else ""
+    variable = {"main": "SIJILL_DATABASE_URL"}.get(store, f"SIJILL_{store.upper()}_DATABASE_URL")
+    return (
+        f"cannot reach the {store} database at {where} ({type(cause).__name__}: {reason}); "
+        f"check that the server is up and that {variable} names it"
+    )
 
 
 @app.command()
 def version() -> None:
     """Print the version."""
     out.print(f"sijill {__version__}")
+
+
+@app.command()
+@friendly
+def init(data_dir: str | None = typer.Option(None, help="Data directory")) -> None:
+    """Make a data directory (mode 0700) and bring every store's schema up to date: the one
+    command besides ``sijill demo`` that creates a deployment."""
+    settings = settings_from(data_dir, create=True)
+    _upgrade(settings)
+    out.print(f"initialised {settings.data_dir.absolute()}")
 
 
 @db_app.command("upgrade")
@@ -161,9 +266,27 @@ def serve(
 def run_server(settings: Settings, workers: int = 1) -> None:
     import uvicorn
 
+    from gateway.server import HeaderTimeoutProtocol
     from gateway.services import check_keys
 
     check_keys(settings)  # refuse to start, in one line, on a readable key file or a bad token
+    if settings.policy_engine != "embedded":
+        from policies import build_engine
+
+        engine = build_engine(settings.policy_engine, settings.policy_timeout_s)
+        try:
+            engine.ping()
+        except Exception as exc:
+            err.print(
+                f"[yellow]warning:[/] the policy engine at {settings.policy_engine} does not "
+                f"answer ({type(exc).__name__}); every request that needs a decision will be "
+                "denied until it does",
+                highlight=False,
+            )
+        finally:
+            close = getattr(engine, "close", None)
+            if close is not None:
+                close()
 
     from gateway import logs
 
@@ -179,6 +302,7 @@ def run_server(settings: Settings, workers: int = 1) -> None:
         access_log=False,
         proxy_headers=False,
         server_header=False,
+        http=HeaderTimeoutProtocol,
     )
 
 
@@ -188,13 +312,25 @@ def demo(
     data_dir: str | None = typer.Option(None, help="Data directory"),
     port: int | None = typer.Option(None, help="Port"),
     serve: bool = typer.Option(True, help="Start the server once initialised"),
+    reset: bool = typer.Option(False, help="Remove the demo's data directory and start over"),
 ) -> None:
-    """Initialise the data dir with demo data and run the gateway on embedded defaults."""
-    from gateway.demo import initialise
+    """Initialise the data dir with demo data (once: a rerun keeps it) and run the gateway on
+    embedded defaults."""
+    from gateway.demo import initialise, remove_demo
+    from gateway.settings import load_settings
 
+    if data_dir is not None:
+        os.environ["SIJILL_DATA_DIR"] = data_dir
+    if port is not None:
+        os.environ["SIJILL_PORT"] = str(port)
+    planned = load_settings()
+    if serve:
+        check_port_free(planned.host, planned.port)
+    if reset:
+        remove_demo(planned, out)
     # The demo runs its own witness under /witness, so the whole story of the audit log
     # (signed checkpoints, cosigned by an independent key) runs with one command.
-    settings = settings_from(data_dir, port=port, embedded_witness=True)
+    settings = settings_from(data_dir, create=True, port=port, embedded_witness=True)
     _upgrade(settings)
     credentials = initialise(settings, out)
     out.print(f"\n[bold]Sijill demo[/] on {settings.issuer}")

@@ -283,6 +283,7 @@ def verify(
             + (f"; {len(heads)} head(s) known outside the store hold" if heads else "")
             + (f" ({report.problem})" if report.problem else ""),
             highlight=False,
+            soft_wrap=True,
         )
     else:
         where = (
@@ -290,7 +291,7 @@ def verify(
             if (report.first_bad_index is not None)
             else ""
         )
-        out.print(f"[bold red]FAILED[/]:{where} {report.problem}", highlight=False)
+        out.print(f"[bold red]FAILED[/]:{where} {report.problem}", highlight=False, soft_wrap=True)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -376,13 +377,14 @@ def verify_receipt_command(
     try:
         entry = verify_receipt(receipt, verifier_key, witnesses=keys, min_witnesses=min_witnesses)
     except VerificationFailed as exc:
-        out.print(f"[bold red]FAILED[/]: {exc}", highlight=False)
+        out.print(f"[bold red]FAILED[/]: {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     out.print(
         f"[green]OK[/]: entry {receipt.get('leaf_index')} ({entry.action}, {entry.outcome}) is "
         f"in the log of size {receipt.get('tree_size')}"
         + (f", cosigned by {min_witnesses}+ witness(es)" if min_witnesses else ""),
         highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import typer
 
-from gateway.cli import CliError, friendly, out, progress_bar, settings_from
+from gateway.cli import CliError, friendly, out, progress_bar, settings_from, unreachable
 from gateway.settings import Settings
 
 NAME = "keys"
@@ -33,7 +33,7 @@ def _vault(settings: Settings) -> Iterator[object]:
         signing = load_or_create_ed25519(settings.data_dir / "keys" / "decision-signing.pem")
         yield Vault(engine, provider, DecisionVerifier(signing.public_key()))
     except OperationalError as exc:
-        raise CliError(f"cannot reach the vault database: {type(exc.orig).__name__}") from None
+        raise CliError(unreachable("vault", settings.vault_database_url, exc)) from None
     except VaultError as exc:
         raise CliError(str(exc)) from None
     finally:

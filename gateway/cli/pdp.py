@@ -85,11 +85,23 @@ def eval_(
 @app.command("test")
 @friendly
 def test(policy_dir: str | None = PolicyDir) -> None:
-    """Run the Rego ``test_*`` rules of ``*_test.rego`` and report each."""
+    """Check every Rego file for unsafe variables (OPA's safety rule), then run the Rego
+    ``test_*`` rules of ``*_test.rego`` and report each."""
     from policies import POLICY_DIR
     from policies.rego_tests import run_rego_tests
+    from policies.safety import check_files
 
-    results = run_rego_tests(Path(policy_dir) if policy_dir else POLICY_DIR)
+    directory = Path(policy_dir) if policy_dir else POLICY_DIR
+    try:
+        unsafe = check_files(directory.glob("*.rego"))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    for problem in unsafe:
+        out.print(f"UNSAFE {problem}", highlight=False)
+    if unsafe:
+        out.print(f"{len(unsafe)} unsafe variables: OPA would refuse these modules")
+        raise typer.Exit(1)
+    results = run_rego_tests(directory)
     failed = [name for name, ok in results.items() if not ok]
     for name, ok in results.items():
         out.print(f"{'PASS' if ok else 'FAIL'} {name}", highlight=False)

@@ -12,21 +12,22 @@ from typing import TYPE_CHECKING
 import typer
 from rich.progress import TextColumn
 
-from gateway.cli import CliError, friendly, out, progress_bar, settings_from
+from gateway.cli import CliError, database_error, friendly, out, progress_bar, settings_from
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from identity import Register
+    from vault import Vault
 
 NAME = "rnp"
 app = typer.Typer(help="Population register (RNP): bulk enrolment.", no_args_is_help=True)
 
 
 @contextmanager
-def open_register(settings: Settings) -> Iterator[tuple[Register, Engine]]:
-    """(Register, main engine) over the configured stores, with the vault behind it."""
+def open_register(settings: Settings) -> Iterator[tuple[Register, Engine, Vault]]:
+    """(Register, main engine, the vault behind the register) over the configured stores."""
     from sqlalchemy.exc import OperationalError
 
     from gateway.db import make_engine
@@ -52,9 +53,10 @@ def open_register(settings: Settings) -> Iterator[tuple[Register, Engine]]:
         yield (
             Register(main, vault, version_retention_days=settings.rnp_version_retention_days),
             main,
+            vault,
         )
     except OperationalError as exc:
-        raise CliError(f"cannot reach the database: {type(exc.orig).__name__}") from None
+        raise database_error(settings, exc) from None
     except VaultError as exc:
         raise CliError(str(exc)) from None
     finally:
@@ -83,11 +85,17 @@ def import_(
     migrate: bool = typer.Option(True, help="Run pending migrations first"),
 ) -> None:
     """Enrol every person of FILE. Re-running resumes where a previous run stopped."""
+    from audit import AuditUnavailable
     from gateway.cli import _upgrade
-    from identity.bulk import import_file
+    from gateway.rnp import audited_import, import_audit_log
+    from identity.bulk import ImportFileError, check_file
 
     if not file.is_file():
         raise CliError(f"no such file: {file}")
+    try:
+        check_file(file)  # before migrations or keys: a file that cannot be imported writes nothing
+    except ImportFileError as exc:
+        raise CliError(f"{file.name}: {exc}") from None
     settings = settings_from(data_dir)
     if migrate:
         _upgrade(settings)
@@ -97,7 +105,8 @@ def import_(
         "lines · {task.fields[enrolled]} enrolled · {task.fields[rejected]} rejected"
     )
     with (
-        open_register(settings) as (register, engine),
+        open_register(settings) as (register, engine, vault),
+        import_audit_log(settings, engine) as (audit, one_database),
         progress_bar("[bold]enrolling", counts) as bar,
     ):
         task = bar.add_task("import", total=total, enrolled=0, rejected=0)
@@ -105,13 +114,18 @@ def import_(
         def progress(done: int, enrolled: int, rejected: int) -> None:
             bar.update(task, completed=min(done, total), enrolled=enrolled, rejected=rejected)
 
-        result = import_file(
-            register,
-            engine,
-            file,
-            batch_size=size,
-            progress=progress,
-        )
+        try:
+            result = audited_import(
+                register, vault, audit, engine, file,
+                one_database=one_database, batch_size=size, progress=progress,
+            )  # fmt: skip
+        except ImportFileError as exc:
+            raise CliError(f"{file.name}: {exc}") from None
+        except AuditUnavailable:
+            raise CliError(
+                "the audit log could not record the import; batches not yet committed were "
+                "not enrolled (run the import again to resume)"
+            ) from None
         bar.update(task, completed=total)
     target = report or file.with_name(file.name + ".rejects.json")
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -128,7 +142,7 @@ def purge(data_dir: str | None = typer.Option(None, help="Data directory")) -> N
     """Retention: crypto-shred previous records past their date, and vault records left by
     enrolments interrupted over an hour ago. Safe to run from cron."""
     settings = settings_from(data_dir)
-    with open_register(settings) as (register, _engine):
+    with open_register(settings) as (register, _engine, _vault):
         versions = register.purge_versions()
         orphans = register.sweep_pending(older_than_s=3600)
     out.print(f"{versions} previous records and {orphans} orphaned records erased")

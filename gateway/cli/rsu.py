@@ -66,7 +66,7 @@ from sqlalchemy import (
 )
 
 from audit import AuditUnavailable
-from gateway.cli import CliError, friendly, out, progress_bar, settings_from
+from gateway.cli import CliError, database_error, friendly, out, progress_bar, settings_from
 from gateway.settings import Settings
 from storekit.bulk import among
 
@@ -737,7 +737,7 @@ def rescore(
                 on_progress=progress,
             )
         except OperationalError as exc:
-            raise CliError(f"cannot reach the database: {type(exc.orig).__name__}") from None
+            raise database_error(settings, exc) from None
     rate = report.scored_now / report.seconds if report.seconds else 0.0
     # print_json: the report stays one JSON document whatever the width (print would wrap it
     # at the console's 80 columns when stdout is not a terminal).

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from gateway.authz import Enforcer, authorize
-from gateway.problems import Problem
+from gateway.problems import Problem, responses
 from gateway.responses import model_json
 from gateway.rsu import eligible as rsu_eligible
 from gateway.services import Services, get_services
@@ -28,7 +28,11 @@ from vault.schema import PERSON
 
 CATALOGUE = field_catalogue()
 
-router = APIRouter(prefix="/v1/agency", tags=["agencies"])
+router = APIRouter(
+    prefix="/v1/agency",
+    tags=["agencies"],
+    responses=responses(400, 401, 403, 404, 408, 413, 422, 429, 503),
+)
 
 Purpose = Annotated[
     str,
@@ -120,6 +124,22 @@ class EligibilityOut(BaseModel):
     decision_id: str
 
 
+def _registered_purpose(enforcer: Enforcer, purpose: str) -> None:
+    """A purpose this client is not registered for is refused before anything is looked up:
+    the answer says only what the client's own registration says, nothing about a person
+    (where the policy's denial would look like an unknown person, 404)."""
+    mine = enforcer.principal.purposes
+    if purpose not in mine:
+        raise Problem(
+            403,
+            "purpose-not-registered",
+            f"This client is not registered for the purpose {purpose!r}; its purposes are: "
+            f"{', '.join(sorted(mine)) or 'none'}. The registry's administrator registers "
+            "purposes (GET /v1/registry/purposes lists the declared ones).",
+            purpose=purpose,
+        )
+
+
 def _context(services: Services, idcs: str) -> dict[str, Any]:
     consents, objections = services.consents.policy_context(idcs)
     return {
@@ -139,10 +159,14 @@ def lookup(
     enforcer: Enforcer = Depends(authorize("lookup", kinds=["agency"])),
     services: Services = Depends(get_services),
 ) -> Response:
+    _registered_purpose(enforcer, body.purpose)
     resource = {"kind": "person", "fields": []}
     idcs = services.register.find_by_cnie(body.cnie)
     if idcs is None:
-        enforcer.refuse_unknown(resource=resource, purpose=body.purpose)
+        # Asked about a keyed stand-in as about a person: an unknown number then costs what
+        # a known person's denial costs, and the 404s cannot be told apart by their timing.
+        stand_in = _context(services, services.register.stand_in(body.cnie))
+        enforcer.refuse_unknown(resource=resource, purpose=body.purpose, stand_in=stand_in)
     assert idcs is not None
     outcome = enforcer.decide(resource=resource, purpose=body.purpose, **_context(services, idcs))
     if not outcome.allowed:
@@ -175,7 +199,16 @@ def query(
     enforcer: Enforcer = Depends(authorize("read_attributes", kinds=["agency"])),
     services: Services = Depends(get_services),
 ) -> Response:
+    _registered_purpose(enforcer, body.purpose)
     requested = sorted(set(body.fields))
+    if not set(requested) & CATALOGUE:
+        raise Problem(
+            422,
+            "unknown-field",
+            f"No field of the request is known: {', '.join(requested)}. The field catalogue "
+            "is in GET /v1/registry/purposes (each purpose's fields).",
+            fields=requested,
+        )
     resource = {"kind": "person", "fields": requested}
     found = _resolve(services, enforcer, pseudonym, resource, body.purpose)
     idcs, person, household = found.idcs, found.person, found.household
@@ -239,6 +272,7 @@ def eligibility(
     enforcer: Enforcer = Depends(authorize("eligibility", kinds=["agency"])),
     services: Services = Depends(get_services),
 ) -> Response:
+    _registered_purpose(enforcer, body.purpose)
     resource = {"kind": "household", "fields": [], "program": body.program}
     found = _resolve(services, enforcer, pseudonym, resource, body.purpose)
     idcs, household = found.idcs, found.household

@@ -1,16 +1,16 @@
 """The audit log over HTTP (DESIGN.md, "HTTP surface"): checkpoints, the verifier key and
 proofs for anyone to check the log; pseudonymised entries and statistics for CNDP auditors.
 
-Checkpoints, the verifier key and consistency proofs carry no personal data (hashes and sizes
-only) and are public, so that witnesses and citizens can hold the log to its history. Entries,
-statistics and inclusion proofs are for CNDP auditors, through the policy enforcement point
-(citizens get inclusion proofs for their own entries in their receipts, /v1/me/access-log).
+Checkpoints, the verifier key, consistency and inclusion proofs carry no personal data (hashes
+and sizes only) and are public, so that witnesses and citizens can hold the log to its
+history. Entries and statistics are for CNDP auditors, through the policy enforcement point
+(citizens get their own entries with receipts, /v1/me/access-log).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,10 +18,14 @@ from fastapi.responses import PlainTextResponse
 
 from audit import AuditLog, AuditUnavailable, EntryFilter, InvalidProof
 from gateway.authz import Enforcer, authorize
-from gateway.problems import Problem
+from gateway.params import MAX_INDEX, LogTime
+from gateway.problems import Problem, responses
 from gateway.services import services_of
+from gateway.timefmt import rfc3339, to_ns
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=responses(503))
+# The auditor-only reads, and what their parameters may be.
+_AUDITOR_ONLY = responses(401, 403, 422)
 MAX_PAGE = 500
 
 
@@ -56,21 +60,21 @@ def _unavailable() -> Problem:
     )
 
 
-def _rfc3339(ns: int | None) -> str | None:
-    if ns is None:
-        return None
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat().replace("+00:00", "Z")
-
-
 def _ns(value: datetime | None) -> int | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp() * 1_000_000) * 1000
+    return to_ns(value) if value is not None else None
 
 
-@router.get("/checkpoint", response_model=None)
+@router.get(
+    "/checkpoint",
+    response_model=None,
+    responses={
+        200: {
+            "description": "The signed note (text), or its JSON view with ?format=json",
+            "content": {"text/plain": {"schema": {"type": "string"}}, "application/json": {}},
+        },
+        **responses(400),
+    },
+)
 def checkpoint(audit: Audit, format: str | None = None) -> PlainTextResponse | dict[str, Any]:
     """The latest signed checkpoint (C2SP tlog-checkpoint); ``?format=json`` for a JSON view."""
     try:
@@ -82,7 +86,7 @@ def checkpoint(audit: Audit, format: str | None = None) -> PlainTextResponse | d
             "origin": cp.origin,
             "tree_size": cp.tree_size,
             "root_hash": cp.root_hash.hex(),
-            "timestamp": _rfc3339(cp.timestamp_ns),
+            "timestamp": rfc3339(cp.timestamp_ns) if cp.timestamp_ns is not None else None,
             "note": cp.note,
         }
     if format not in (None, "note", "text"):
@@ -100,13 +104,13 @@ def verifier_key(audit: Audit) -> PlainTextResponse:
     return PlainTextResponse(key + "\n", media_type="text/plain; charset=utf-8")
 
 
-@router.get("/proofs/inclusion", dependencies=[Depends(_audit_read("read_inclusion_proof"))])
+@router.get("/proofs/inclusion", responses=responses(400, 422))
 def inclusion_proof(
     audit: Audit,
-    index: Annotated[int, Query(ge=0)],
-    tree_size: Annotated[int | None, Query(ge=1)] = None,
+    index: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+    tree_size: Annotated[int | None, Query(ge=1, le=MAX_INDEX)] = None,
 ) -> dict[str, Any]:
-    """RFC 9162 audit path for one leaf (auditors; citizens for their own entries)."""
+    """RFC 9162 audit path for one leaf: hashes only, public like consistency proofs."""
     try:
         return audit.inclusion_proof(index, tree_size).to_json()
     except InvalidProof as exc:
@@ -115,11 +119,11 @@ def inclusion_proof(
         raise _unavailable() from None
 
 
-@router.get("/proofs/consistency")
+@router.get("/proofs/consistency", responses=responses(400, 422))
 def consistency_proof(
     audit: Audit,
-    first: Annotated[int, Query(ge=0)],
-    second: Annotated[int | None, Query(ge=0)] = None,
+    first: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+    second: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
 ) -> dict[str, Any]:
     """RFC 9162 proof that the tree of size ``second`` extends the tree of size ``first``."""
     try:
@@ -130,16 +134,20 @@ def consistency_proof(
         raise _unavailable() from None
 
 
-@router.get("/entries", dependencies=[Depends(_audit_read("read_audit_entries"))])
+@router.get(
+    "/entries",
+    dependencies=[Depends(_audit_read("read_audit_entries"))],
+    responses=_AUDITOR_ONLY,
+)
 def entries(
     audit: Audit,
     agency: str | None = None,
     purpose: str | None = None,
     action: str | None = None,
     outcome: Annotated[str | None, Query(pattern="^(allow|deny|error)$")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    after: Annotated[int | None, Query(ge=-1)] = None,
+    since: LogTime | None = None,
+    until: LogTime | None = None,
+    after: Annotated[int | None, Query(ge=-1, le=MAX_INDEX)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> dict[str, Any]:
     """Pseudonymised entries (subjects are keyed hashes), oldest first; page with ``after``."""
@@ -156,14 +164,23 @@ def entries(
     except AuditUnavailable:
         raise _unavailable() from None
     return {
-        "entries": [r.to_json() for r in rows],
+        "entries": [_public_entry(r.to_json()) for r in rows],
         "next_after": rows[-1].index if len(rows) == limit else None,
     }
 
 
-@router.get("/stats", dependencies=[Depends(_audit_read("read_audit_stats"))])
+def _public_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry as auditors read it: ``time`` in RFC 3339, and ``time_ns`` as the integer the
+    canonical entry holds (to rebuild it and check its leaf hash)."""
+    ns = int(entry.pop("time_ns"))
+    return {**entry, "time": rfc3339(ns), "time_ns": ns}
+
+
+@router.get(
+    "/stats", dependencies=[Depends(_audit_read("read_audit_stats"))], responses=_AUDITOR_ONLY
+)
 def stats(
-    audit: Audit, since: datetime | None = None, until: datetime | None = None
+    audit: Audit, since: LogTime | None = None, until: LogTime | None = None
 ) -> dict[str, Any]:
     """Counts by agency, purpose, action and outcome, and the current tree head."""
     try:

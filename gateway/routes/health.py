@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.problems import problem_response
+from gateway.problems import problem_response, responses
 from gateway.services import Services, get_services
 
 router = APIRouter(tags=["operations"])
@@ -20,7 +20,11 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: databases, policy engine and key provider reachable")
+@router.get(
+    "/readyz",
+    summary="Readiness: databases, policy engine and key provider reachable",
+    responses=responses(503),
+)
 def readyz(request: Request, services: Services = Depends(get_services)) -> Response:
     failing = []
     for name, check in services.readiness.items():

@@ -14,14 +14,19 @@ from audit import AuditUnavailable, EntryFilter, NotYetCheckpointed
 from consent import ConsentNotFound, InvalidConsent
 from consent.receipts import iso27560_record
 from gateway.authz import Enforcer, Outcome, authorize, citizen_tag
-from gateway.problems import Problem
+from gateway.params import MAX_INDEX, StorableAwareTime
+from gateway.problems import Problem, responses
 from gateway.services import Services, get_services
+from gateway.timefmt import public_times, rfc3339, to_ns
 from identity import PersonErased, UnknownPerson
 
-router = APIRouter(prefix="/v1/me", tags=["citizens"])
-S = 1_000_000_000
+router = APIRouter(
+    prefix="/v1/me",
+    tags=["citizens"],
+    responses=responses(400, 401, 403, 404, 408, 413, 422, 503),
+)
 # Above every index a log can reach (a BIGINT): the access log's first page starts below it.
-_PAST_THE_END = (1 << 63) - 1
+_PAST_THE_END = MAX_INDEX
 
 
 def _own(
@@ -51,7 +56,7 @@ def _pseudonym(services: Services, idcs: str, sector: str) -> str:
 
 class AccessLogEntry(BaseModel):
     index: int
-    time_ns: int
+    time: str = Field(description="When, RFC 3339 UTC")
     agency: str | None
     actor_kind: str
     action: str
@@ -74,7 +79,7 @@ class AccessLog(BaseModel):
     summary="Who used my data, when, what, why and on which basis",
 )
 def access_log(
-    before: Annotated[int | None, Query(ge=0)] = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     include_own: bool = False,
     enforcer: Enforcer = Depends(authorize("read_access_log", kinds=["citizen"])),
@@ -93,7 +98,7 @@ def access_log(
         out.append(
             AccessLogEntry(
                 index=logged.index,
-                time_ns=e.time_ns,
+                time=rfc3339(e.time_ns),
                 agency=e.actor.get("id") if e.actor["kind"] == "agency" else None,
                 actor_kind=e.actor["kind"],
                 action=e.action,
@@ -117,7 +122,7 @@ RECEIPT_WAIT_S = 3.0
     summary="Entry + inclusion proof + signed checkpoint, checkable offline",
 )
 def access_log_receipt(
-    index: Annotated[int, Path(ge=0)],
+    index: Annotated[int, Path(ge=0, le=MAX_INDEX)],
     enforcer: Enforcer = Depends(authorize("read_receipt", kinds=["citizen"])),
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
@@ -159,7 +164,7 @@ class ConsentIn(BaseModel):
     fields: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]] = Field(
         min_length=1, max_length=32
     )
-    expires_at: int = Field(description="Expiry, seconds since the epoch (UTC)", gt=0)
+    expires_at: StorableAwareTime = Field(description="Expiry, RFC 3339 with an offset (Z: UTC)")
     collection_method: Literal["portal", "counter"] = "portal"
 
 
@@ -174,7 +179,7 @@ def list_consents(
 ) -> dict[str, Any]:
     _own(enforcer, services, kind="consents")
     consents = services.consents.of_subject(enforcer.principal.subject)
-    return {"consents": [c.as_public() for c in consents]}
+    return {"consents": [public_times(c.as_public()) for c in consents]}
 
 
 @router.post("/consents", status_code=201, summary="Give a consent; returns its receipt")
@@ -187,7 +192,7 @@ def grant_consent(
     idcs = enforcer.principal.subject
     request: dict[str, Any] = {
         "recipient": body.recipient, "purpose": body.purpose, "fields": body.fields,
-        "expires_at_ns": body.expires_at * S, "method": body.collection_method,
+        "expires_at_ns": to_ns(body.expires_at), "method": body.collection_method,
     }  # fmt: skip
     try:
         # Checked before the receipt's pseudonym is computed: a refused request leaves no
@@ -197,7 +202,7 @@ def grant_consent(
         consent = services.consents.grant(subject=idcs, principal_id=pseudonym, **request)
     except InvalidConsent as exc:
         raise _invalid(exc) from None
-    return consent.as_public()
+    return public_times(consent.as_public())
 
 
 @router.delete("/consents/{consent_id}", summary="Withdraw a consent; returns the new artefact")
@@ -217,7 +222,7 @@ def revoke_consent(
         )
     except ConsentNotFound:
         raise Problem(404, "not-found", "No active consent with this id.") from None
-    return revoked.as_public()
+    return public_times(revoked.as_public())
 
 
 @router.get("/consents/{consent_id}/iso27560", summary="The consent as an ISO/IEC TS 27560 record")
@@ -269,7 +274,10 @@ def object_(
         )
     except InvalidConsent as exc:
         raise _invalid(exc) from None
-    return {**objection.as_public(), "effects": services.consents.objection_effects(objection)}
+    return {
+        **public_times(objection.as_public()),
+        "effects": services.consents.objection_effects(objection),
+    }
 
 
 @router.get("/objections", summary="My objections and what each one changes")
@@ -281,7 +289,8 @@ def list_objections(
     found = services.consents.objections(enforcer.principal.subject)
     return {
         "objections": [
-            {**o.as_public(), "effects": services.consents.objection_effects(o)} for o in found
+            {**public_times(o.as_public()), "effects": services.consents.objection_effects(o)}
+            for o in found
         ]
     }
 
@@ -308,8 +317,8 @@ def my_data(
         "idcs": idcs,
         "person": released,
         "status": services.register.status(idcs),
-        "consents": [c.as_public() for c in services.consents.of_subject(idcs)],
-        "objections": [o.as_public() for o in services.consents.objections(idcs)],
+        "consents": [public_times(c.as_public()) for c in services.consents.of_subject(idcs)],
+        "objections": [public_times(o.as_public()) for o in services.consents.objections(idcs)],
     }
 
 
@@ -346,7 +355,7 @@ def request_review(
         "id": request.id,
         "about": "rsu_score",
         "status": "pending",
-        "created_at_ns": request.created_at_ns,
+        "created_at": rfc3339(request.created_at_ns),
         "law": "Law 09.08 art. 11: a decision may not rest solely on automated "
         "processing; a registration officer reviews your declaration and score.",
     }

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway.problems import MEDIA_TYPE, TYPE_BASE
+from gateway.problems import MEDIA_TYPE, TYPE_BASE, responses
 from gateway.services import Services, services_of
 from identity.oauth import (
     Authenticator,
@@ -36,7 +36,58 @@ from identity.oauth import (
     build_oauth_service,
 )
 
-router = APIRouter(tags=["oauth"])
+router = APIRouter(tags=["oauth"], responses=responses(503))
+# The token, introspection and revocation endpoints: OAuth errors as problem documents.
+_FORM_ERRORS = responses(400, 401, 408, 413)
+# The sign-in page answers its own errors as pages (the browser shows them).
+_GRANT_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type"],
+                    "properties": {
+                        "grant_type": {
+                            "type": "string",
+                            "enum": ["client_credentials", "authorization_code"],
+                        },
+                        "client_assertion_type": {"type": "string"},
+                        "client_assertion": {"type": "string"},
+                        "scope": {"type": "string"},
+                        "code": {"type": "string"},
+                        "redirect_uri": {"type": "string"},
+                        "code_verifier": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+_TOKEN_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["token"],
+                    "properties": {
+                        "token": {"type": "string"},
+                        "token_type_hint": {"type": "string"},
+                        "client_assertion_type": {"type": "string"},
+                        "client_assertion": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+_PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+    for status, description in ((400, "Invalid authorization request"), (401, "Sign-in refused"))
+}
 _build_lock = threading.Lock()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 SESSION_COOKIE = "sijill_session"
@@ -136,7 +187,12 @@ def openid_configuration(request: Request) -> dict[str, Any]:
     return get_oauth(request).openid_configuration()
 
 
-@router.post("/oauth/token", summary="Token endpoint (RFC 6749 §3.2; private_key_jwt; DPoP)")
+@router.post(
+    "/oauth/token",
+    summary="Token endpoint (RFC 6749 §3.2; private_key_jwt; DPoP)",
+    responses=_FORM_ERRORS,
+    openapi_extra=_GRANT_FORM,
+)
 async def token(request: Request) -> Response:
     oauth = get_oauth(request)
     url = oauth.endpoint("/oauth/token")
@@ -156,7 +212,12 @@ async def token(request: Request) -> Response:
     return _respond(response)
 
 
-@router.post("/oauth/introspect", summary="Token introspection (RFC 7662)")
+@router.post(
+    "/oauth/introspect",
+    summary="Token introspection (RFC 7662)",
+    responses=_FORM_ERRORS,
+    openapi_extra=_TOKEN_FORM,
+)
 async def introspect(request: Request) -> Response:
     oauth = get_oauth(request)
     http = HttpRequest(
@@ -167,7 +228,12 @@ async def introspect(request: Request) -> Response:
     )
 
 
-@router.post("/oauth/revoke", summary="Token revocation (RFC 7009)")
+@router.post(
+    "/oauth/revoke",
+    summary="Token revocation (RFC 7009)",
+    responses=_FORM_ERRORS,
+    openapi_extra=_TOKEN_FORM,
+)
 async def revoke(request: Request) -> Response:
     oauth = get_oauth(request)
     http = HttpRequest(
@@ -190,6 +256,7 @@ _TEXT = {
         "submit": "Se connecter",
         "failed": "Connexion refusée. Vérifiez vos informations.",
         "locked": "Trop d'essais : compte bloqué pour un moment. Réessayez plus tard.",
+        "reused": "Ce code a déjà servi. Attendez le code suivant de votre application.",
         "invalid": "Cette demande de connexion n'est pas valide.",
         "for": "Demandé par",
         "signed_out": "Vous êtes déconnecté de Sijill.",
@@ -205,6 +272,7 @@ _TEXT = {
         "submit": "دخول",
         "failed": "تعذر تسجيل الدخول. تحقق من معلوماتك.",
         "locked": "محاولات كثيرة: الحساب مقفل مؤقتا. حاول لاحقا.",
+        "reused": "سبق استعمال هذا الرمز. انتظر الرمز التالي في تطبيقك.",
         "invalid": "طلب تسجيل الدخول هذا غير صالح.",
         "for": "مطلوب من طرف",
         "signed_out": "تم تسجيل خروجك من سجل.",
@@ -220,6 +288,7 @@ _TEXT = {
         "submit": "Sign in",
         "failed": "Sign-in refused. Check your details.",
         "locked": "Too many attempts: the account is locked for a while. Try again later.",
+        "reused": "This code was already used. Wait for the next code from your app.",
         "invalid": "This sign-in request is not valid.",
         "for": "Requested by",
         "signed_out": "You are signed out of Sijill.",
@@ -377,6 +446,7 @@ def _with_csrf(oauth: OAuthService, response: HTMLResponse, csrf: str) -> HTMLRe
     "/oauth/authorize",
     summary="Authorization endpoint: the sign-in page",
     response_class=HTMLResponse,
+    responses=_PAGE_ERRORS,
 )
 async def authorize_page(request: Request) -> Response:
     oauth = get_oauth(request)
@@ -402,6 +472,7 @@ async def authorize_page(request: Request) -> Response:
     "/oauth/authorize",
     summary="Authorization endpoint: sign-in submission",
     response_class=HTMLResponse,
+    responses={**_PAGE_ERRORS, **responses(408, 413)},
 )
 async def authorize_submit(request: Request) -> Response:
     oauth = get_oauth(request)
@@ -424,7 +495,7 @@ async def authorize_submit(request: Request) -> Response:
     try:
         user = await run_in_threadpool(authenticator.authenticate, form)
     except LoginFailed as failure:
-        error = "locked" if failure.locked else "failed"
+        error = "locked" if failure.locked else "reused" if failure.reused else "failed"
         return _with_csrf(oauth, _login_form(lang, login, client_name, params, csrf, error), csrf)
     return await run_in_threadpool(_redirect, oauth, params, user)
 

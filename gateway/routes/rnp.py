@@ -9,11 +9,15 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.authz import Enforcer, authorize
-from gateway.problems import Problem
+from gateway.problems import Problem, responses
 from gateway.services import Services, get_services
 from identity import DuplicatePerson, PersonErased, PersonIn, StaleVersion, UnknownPerson
 
-router = APIRouter(prefix="/v1/rnp", tags=["registration offices"])
+router = APIRouter(
+    prefix="/v1/rnp",
+    tags=["registration offices"],
+    responses=responses(400, 401, 403, 404, 408, 409, 413, 422, 503),
+)
 IdcsPath = Annotated[str, Path(pattern=r"^[2-9][0-9]{9}$", description="The person's IDCS")]
 
 

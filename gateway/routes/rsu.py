@@ -12,12 +12,16 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.authz import Enforcer, authorize
-from gateway.problems import Problem
+from gateway.problems import Problem, responses
 from gateway.services import Services, get_services
 from identity import AlreadyInHousehold, DeclarationIn, MemberIn, UnknownMember
 from identity.rsu import problems_of, validate_members
 
-router = APIRouter(prefix="/v1/rsu", tags=["registration offices"])
+router = APIRouter(
+    prefix="/v1/rsu",
+    tags=["registration offices"],
+    responses=responses(400, 401, 403, 408, 413, 422, 503),
+)
 
 
 class HouseholdIn(BaseModel):

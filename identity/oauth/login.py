@@ -37,9 +37,12 @@ _CODE = re.compile(r"^[0-9]{6}$")
 class LoginFailed(Exception):
     """Wrong credentials, unknown account or locked account: deliberately one error."""
 
-    def __init__(self, locked: bool = False) -> None:
+    def __init__(self, locked: bool = False, reused: bool = False) -> None:
         super().__init__("sign-in failed")
         self.locked = locked
+        # The right code, used once already (RFC 6238 §5.2): saying so tells only someone who
+        # holds the current code that they must wait for the next one.
+        self.reused = reused
 
 
 class Authenticator(Protocol):
@@ -78,7 +81,7 @@ class _Accounts:
                 .first()
             )
 
-    def _fail(self, account: str) -> LoginFailed:
+    def _fail(self, account: str, *, reused: bool = False) -> LoginFailed:
         now = int(time.time())
         table, key = self._table, self._table.c[self._key]
         with self._engine.begin() as conn:
@@ -95,7 +98,7 @@ class _Accounts:
                     .values(failed_count=0, locked_until=now + self.lock_s)
                 )
                 return LoginFailed(locked=True)
-        return LoginFailed()
+        return LoginFailed(reused=reused)
 
     def check(self, account: str, code: str, extra_ok: bool = True) -> Any:
         """Verify the TOTP code (and whatever ``extra_ok`` says) under throttling."""
@@ -115,8 +118,10 @@ class _Accounts:
                 if totp.verify(code, for_time=at):
                     step = int(at // totp.interval)
                     break
-        if step is None or step <= row["last_totp_step"] or not extra_ok:
+        if step is None or not extra_ok:
             raise self._fail(account)
+        if step <= row["last_totp_step"]:
+            raise self._fail(account, reused=True)
         table, key = self._table, self._table.c[self._key]
         with self._engine.begin() as conn:
             # Compare-and-set on the step: two requests racing with one code cannot both pass.
@@ -127,7 +132,7 @@ class _Accounts:
                 .values(failed_count=0, last_totp_step=step)
             ).rowcount
         if not done:
-            raise self._fail(account)
+            raise self._fail(account, reused=True)
         return row
 
     def seal(self, account: str, secret: str) -> bytes:
@@ -226,5 +231,9 @@ class StaffAuthenticator:
             password_ok = self._hasher.verify(row["password_hash"], form.get("password", ""))
         except (VerificationError, InvalidHashError):
             password_ok = False
-        self._accounts.check(username, form.get("code", "").strip(), extra_ok=password_ok)
+        try:
+            self._accounts.check(username, form.get("code", "").strip(), extra_ok=password_ok)
+        except LoginFailed as failure:
+            # "Already used" would tell a holder of a seen code that the password is right.
+            raise LoginFailed(locked=failure.locked) from None
         return SignedInUser(username, self.kind, int(time.time()), ("pwd", "otp"))

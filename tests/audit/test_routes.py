@@ -65,11 +65,21 @@ def test_auditor_routes_need_an_auditor_token(world: World) -> None:
     for path, params in (
         ("/v1/audit/entries", {}),
         ("/v1/audit/stats", {}),
-        ("/v1/audit/proofs/inclusion", {"index": 0, "tree_size": 2}),
     ):
         assert world.api.get(path, params=params).status_code == 401
         r = world.call("cnss", "GET", path, params=params)  # an agency is not an auditor
         assert r.status_code == 403, r.text
+
+
+def test_inclusion_proofs_are_public_like_consistency_proofs(client: TestClient) -> None:
+    log = _fill(client, 5)
+    log.issue_checkpoint()
+    r = client.get("/v1/audit/proofs/inclusion", params={"index": 3, "tree_size": 5})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    path = [bytes.fromhex(h) for h in body["audit_path"]]
+    assert verify_inclusion(bytes.fromhex(body["leaf_hash"]), 3, 5, path, log.root(5))
+    assert set(body) == {"leaf_index", "tree_size", "leaf_hash", "audit_path"}  # hashes only
 
 
 def test_auditors_get_inclusion_proofs_entries_and_stats(world: World) -> None:

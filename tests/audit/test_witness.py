@@ -283,3 +283,36 @@ def test_the_gateway_takes_each_checkpoint_to_its_witness_within_seconds(
             time.sleep(0.1)
         else:
             raise AssertionError(f"no cosigned checkpoint of the whole log: {note}")
+
+
+def test_verify_receipt_on_the_command_line_requires_the_witnesses_asked_for(
+    log: AuditLog, witness: WitnessProcess, tmp_path: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from gateway.cli import app as root_app
+    from gateway.cli import register
+
+    if not any(g.name == "audit" for g in root_app.registered_groups):
+        register.all(root_app)
+    client = WitnessClient(log, [WitnessEndpoint(witness.url, witness.key)], _no_alarm)
+    for n in range(6):
+        log.append(make_entry(n))
+    assert client.bring_up_to(log.issue_checkpoint()) == ["w1.test"]
+    client.close()
+    receipt = tmp_path / "receipt.json"
+    receipt.write_text(json.dumps(log.receipt(2)))
+    base = ["audit", "verify-receipt", str(receipt), "--verifier-key", log.verifier_key]
+    ok = CliRunner().invoke(
+        root_app, [*base, "--witness", str(witness.key), "--min-witnesses", "1"]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "OK: entry 2" in ok.output and "cosigned by 1+ witness" in ok.output
+    from audit import Cosigner
+
+    stranger = str(Cosigner("w2.test", Ed25519PrivateKey.generate()).verifier)
+    refused = CliRunner().invoke(root_app, [*base, "--witness", stranger, "--min-witnesses", "1"])
+    assert refused.exit_code == 1
+    assert "cosigned by 0 of the required witnesses" in refused.output

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import random
 import secrets
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 from jwt.algorithms import ECAlgorithm
@@ -91,6 +86,12 @@ class World:
         return self.clients[client_id]
 
     def token(self, client_id: str, scope: str | None = None) -> str:
+        response = self.token_response(client_id, scope)
+        assert response.status_code == 200, response.text
+        return str(response.json()["access_token"])
+
+    def token_response(self, client_id: str, scope: str | None = None) -> Any:
+        """The token endpoint's answer to a client-credentials grant (private_key_jwt)."""
         client = self.clients[client_id]
         now = int(time.time())
         audience = f"{self.issuer}/oauth/token"
@@ -114,9 +115,7 @@ class World:
         }
         if scope:
             data["scope"] = scope
-        response = self.api.post("/oauth/token", data=data)
-        assert response.status_code == 200, response.text
-        return str(response.json()["access_token"])
+        return self.api.post("/oauth/token", data=data)
 
     def citizen_token(self, name: str) -> str:
         """A citizen's portal token, as the authorization-code flow mints it after the
@@ -184,32 +183,3 @@ def build_world(app, settings) -> World:  # type: ignore[no-untyped-def]
         redirect_uris=["http://127.0.0.1:8000/portal/callback"],
     )
     return w
-
-
-@pytest.fixture
-def live_url(tmp_path: Path) -> Iterator[str]:
-    """The gateway served by uvicorn on a free loopback port, on a SQLite store."""
-    from gateway import db
-    from gateway.app import create_app
-    from gateway.settings import load_settings
-
-    url = f"sqlite:///{tmp_path / 'sijill.db'}"
-    db.upgrade({"main": url, "vault": url, "audit": url})
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    settings = load_settings(
-        data_dir=tmp_path / "data", database_url=url, host="127.0.0.1", port=port
-    )
-    settings.prepare_data_dir()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_config=None))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the gateway did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()

@@ -4,6 +4,7 @@ data-access API). Each test names the behaviour it proves."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -81,7 +82,7 @@ def test_consent_purpose_is_denied_without_consent_allowed_with_it_and_denied_af
         recipient="men",
         purpose=purpose,
         fields=["given_name_lat", "region"],
-        expires_at=int(time.time()) + 30 * 86400,
+        expires_at=datetime.fromtimestamp(int(time.time()) + 30 * 86400, tz=UTC).isoformat(),
     )
     assert granted.status_code == 201, granted.text
     p = pseudonym(world, "men", "AB123456", purpose)
@@ -149,7 +150,7 @@ def test_pseudonyms_differ_between_sectors_and_are_stable_within_one(world: Worl
         recipient="men",
         purpose="scholarship_outreach",
         fields=["region"],
-        expires_at=int(time.time()) + 86400,
+        expires_at=datetime.fromtimestamp(int(time.time()) + 86400, tz=UTC).isoformat(),
     )
     men = pseudonym(world, "men", "AB123456", "scholarship_outreach")
     assert men != cnss and world.people["fatima"] not in men

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ def grant(world: World, **overrides: Any) -> Any:
         "recipient": "men",
         "purpose": PURPOSE,
         "fields": ["given_name_lat", "region"],
-        "expires_at": int(time.time()) + 86400,
+        "expires_at": datetime.fromtimestamp(int(time.time()) + 86400, tz=UTC).isoformat(),
     }
     body.update(overrides)
     return world.api.post("/v1/me/consents", json=body, headers=as_citizen(world, "fatima"))
@@ -96,8 +97,15 @@ def test_consent_receipt_verifies_against_the_published_jwks(world: World) -> No
         ({"purpose": "no_such_purpose"}, "consent-unknown-purpose"),
         ({"recipient": "nobody"}, "consent-unknown-recipient"),
         ({"fields": ["cnie"]}, "consent-fields-outside-registry"),
-        ({"expires_at": 1_000_000}, "consent-expiry-in-past"),
-        ({"expires_at": int(time.time()) + 400 * 86400}, "consent-expiry-beyond-maximum"),
+        ({"expires_at": "1970-01-12T13:46:40Z"}, "consent-expiry-in-past"),
+        (
+            {
+                "expires_at": datetime.fromtimestamp(
+                    int(time.time()) + 400 * 86400, tz=UTC
+                ).isoformat()
+            },
+            "consent-expiry-beyond-maximum",
+        ),
     ],
 )
 def test_invalid_consent_is_422_and_stores_nothing(
@@ -127,7 +135,7 @@ def test_invalid_consent_is_422_and_stores_nothing(
 def test_consent_expiring_at_t_allows_at_t_minus_one_second_and_denies_at_t(world: World) -> None:
     """The policy sees the consent's expiry and the request time, nothing cached."""
     expiry = int(time.time()) + 3600
-    consent = grant(world, expires_at=expiry).json()
+    consent = grant(world, expires_at=datetime.fromtimestamp(expiry, tz=UTC).isoformat()).json()
     idcs = world.people["fatima"]
     consents = world.services.consents.for_policy(idcs)
     assert [c["id"] for c in consents] == [consent["id"]]

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.gateway.live import LiveGateway
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -17,6 +21,15 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+@pytest.fixture
+def live_url(tmp_path: Path) -> Iterator[str]:
+    gateway = LiveGateway(tmp_path / "data")
+    try:
+        yield gateway.url
+    finally:
+        gateway.stop()
 
 
 def _page_without_network(browser_context):  # type: ignore[no-untyped-def]

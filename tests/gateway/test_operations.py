@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway import logs
 from tests.gateway.conftest import World
+from tests.gateway.live import LiveGateway
 from tests.gateway.test_agency_api import lookup, pseudonym, query
 
 
@@ -40,8 +42,12 @@ def json_logs() -> Iterator[io.StringIO]:
         logging.getLogger().handlers.clear()
 
 
+def lines_of_text(text: str) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
 def lines_of(stream: io.StringIO) -> list[dict]:  # type: ignore[type-arg]
-    return [json.loads(line) for line in stream.getvalue().splitlines() if line]
+    return lines_of_text(stream.getvalue())
 
 
 def test_metrics_count_decisions_by_outcome_reveals_and_engine_latency(world: World) -> None:
@@ -95,13 +101,15 @@ def test_each_decision_log_line_is_json_and_names_the_agency(
     assert "AB123456" not in json_logs.getvalue()
 
 
-def test_uvicorn_log_lines_are_json_without_colour_escapes(
-    json_logs: io.StringIO, live_url: str
-) -> None:
-    assert httpx.get(f"{live_url}/healthz").status_code == 200
-    text = json_logs.getvalue()
+def test_uvicorn_log_lines_are_json_without_colour_escapes(tmp_path: Path) -> None:
+    gateway = LiveGateway(tmp_path / "data", log_level="INFO")
+    try:
+        assert httpx.get(f"{gateway.url}/healthz").status_code == 200
+        text = gateway.stderr()
+    finally:
+        gateway.stop()
     assert "\x1b" not in text and "color_message" not in text
-    lines = lines_of(json_logs)
+    lines = lines_of_text(text)
     started = [line for line in lines if line["logger"] == "uvicorn.error"]
-    assert any("Started server process" in line["msg"] for line in started)
+    assert any("Started server process" in line["msg"] for line in started), text[-800:]
     assert any(line.get("msg") == "request" and line["route"] == "/healthz" for line in lines)

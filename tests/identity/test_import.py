@@ -127,6 +127,7 @@ def test_sigkill_during_import_then_rerun_enrols_every_row_exactly_once(
     persons = 2500
     path = tmp_path / "population.jsonl"
     population_file(path, persons, seed=77)
+    (tmp_path / "data").mkdir(mode=0o700)  # the deployment `sijill init` would have made
     env = {
         **os.environ,
         "SIJILL_DATA_DIR": str(tmp_path / "data"),

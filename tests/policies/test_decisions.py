@@ -43,7 +43,12 @@ def test_sealed_decision_verifies_in_the_vault_and_binds_the_release(engine) -> 
         )
     )
     decision = issuer.seal(
-        result, subject="subj-1", action="read_attributes", purpose="asd_payment", audit_index=41
+        result,
+        subject="subj-1",
+        action="read_attributes",
+        purpose="asd_payment",
+        audit_index=41,
+        requested=["phone", "birth_date"],
     )
     DecisionVerifier(issuer.public_key).verify(decision, "subj-1")
     assert decision.fields == result.fields == ("birth_date", "phone")
@@ -59,7 +64,9 @@ def test_a_field_added_after_sealing_breaks_the_signature(engine) -> None:
     result = engine.decide(
         agency_input("read_attributes", "asd_payment", {"kind": "person", "fields": ["phone"]})
     )
-    decision = issuer.seal(result, "subj-1", "read_attributes", "asd_payment", 1)
+    decision = issuer.seal(
+        result, "subj-1", "read_attributes", "asd_payment", 1, requested=["phone"]
+    )
     forged = dataclasses.replace(decision, fields=("cnie", "phone"))
     with pytest.raises(DecisionRefused):
         DecisionVerifier(issuer.public_key).verify(forged, "subj-1")
@@ -70,7 +77,7 @@ def test_another_issuers_key_is_refused(engine) -> None:
         agency_input("read_attributes", "asd_payment", {"kind": "person", "fields": ["phone"]})
     )
     decision = DecisionIssuer(Ed25519PrivateKey.generate()).seal(
-        result, "subj-1", "read_attributes", "asd_payment", 1
+        result, "subj-1", "read_attributes", "asd_payment", 1, requested=["phone"]
     )
     with pytest.raises(DecisionRefused):
         DecisionVerifier(Ed25519PrivateKey.generate().public_key()).verify(decision, "subj-1")
@@ -83,7 +90,7 @@ def test_a_denied_result_is_never_sealed(engine) -> None:
     assert not result.allow
     with pytest.raises(SealRefused):
         DecisionIssuer(Ed25519PrivateKey.generate()).seal(
-            result, "s", "read_attributes", "marketing", 1
+            result, "s", "read_attributes", "marketing", 1, requested=["phone"]
         )
 
 
@@ -93,6 +100,17 @@ def test_eligibility_decision_releases_no_field_and_keeps_the_predicate_aside(en
         agency_input("eligibility", "asd_payment", {"kind": "household", "program": "asd"})
     )
     assert result.predicate == {"program": "asd", "threshold": "9.743001", "comparison": "lte"}
-    decision = issuer.seal(result, "household-1", "eligibility", "asd_payment", 3)
+    decision = issuer.seal(result, "household-1", "eligibility", "asd_payment", 3, requested=[])
     DecisionVerifier(issuer.public_key).verify(decision, "household-1")
     assert decision.fields == () and dict(decision.obligations) == {}
+
+
+def test_a_result_releasing_unrequested_fields_is_never_sealed(engine) -> None:
+    result = engine.decide(
+        agency_input("read_attributes", "asd_payment", {"kind": "person", "fields": ["phone"]})
+    )
+    assert result.fields == ("phone",)
+    with pytest.raises(SealRefused):
+        DecisionIssuer(Ed25519PrivateKey.generate()).seal(
+            result, "s", "read_attributes", "asd_payment", 1, requested=["birth_date"]
+        )

@@ -124,3 +124,12 @@ def test_pdp_serve_reloads_changed_policy_files(tmp_path: Path) -> None:
     finally:
         process.stop()
         remote.close()
+
+
+def test_opa_engine_over_a_socket_file_nobody_listens_on_fails_closed(tmp_path: Path) -> None:
+    remote = OpaEngine(f"unix://{tmp_path / 'absent.sock'}", timeout=1)
+    try:
+        with pytest.raises(PolicyUnavailable):
+            remote.decide(CORPUS[0])
+    finally:
+        remote.close()

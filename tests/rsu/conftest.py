@@ -50,7 +50,7 @@ class Rsu:
             policy_revision="test",
         )
         return self.issuer.seal(
-            result, subject=subject, action=action, purpose="test", audit_index=0
+            result, subject=subject, action=action, purpose="test", audit_index=0, requested=()
         )
 
     def seal(self, subject: str, values: Mapping[str, object]) -> None:

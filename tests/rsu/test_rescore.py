@@ -102,7 +102,7 @@ def check_every_household_once(
     models = ModelSet.load("v2", models_dir)
     for subject, version in rows:
         decision = issuer.seal(
-            result, subject=subject, action="read_score", purpose="t", audit_index=0
+            result, subject=subject, action="read_score", purpose="t", audit_index=0, requested=()
         )
         explanation = services.vault.explain(subject, decision, models=models)
         assert explanation.model_version == version

@@ -102,6 +102,7 @@ class PolicyStandIn:
         ttl_s: float = 30,
         issued_at_ns: int | None = None,
         audit_index: int = 7,
+        requested: Sequence[str] | None = None,
     ) -> Decision:
         now = time.time_ns() if issued_at_ns is None else issued_at_ns
         decision = Decision(
@@ -110,6 +111,7 @@ class PolicyStandIn:
             action="read_attributes",
             purpose="amo_tadamon_enrolment",
             fields=tuple(sorted(fields)),
+            requested=tuple(sorted(fields if requested is None else requested)),
             obligations=dict(obligations or {}),
             legal_basis={"type": "law", "ref": "72.18 art. 8"},
             policy_revision="rev-test",

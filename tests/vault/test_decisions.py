@@ -36,6 +36,22 @@ def test_decision_signed_by_another_key_is_refused(stored: Vault) -> None:
         stored.reveal("s-1", ("cnie",), forger.seal("s-1", ("cnie",)))
 
 
+def test_decision_releasing_more_than_was_requested_reveals_nothing(
+    stored: Vault, policy: PolicyStandIn
+) -> None:
+    # Genuinely signed, but the policy layer released the CNIE and the phone for a request of
+    # the region alone (a permissive or spoofed engine): the vault opens nothing at all.
+    generous = policy.seal("s-1", ("cnie", "phone", "region"), requested=("region",))
+    with pytest.raises(DecisionRefused, match="not requested"):
+        stored.reveal("s-1", ("cnie", "phone", "region"), generous)
+    with pytest.raises(DecisionRefused, match="not requested"):
+        stored.reveal("s-1", ("region",), generous)
+    # Widening what was requested after sealing breaks the signature instead.
+    widened = dataclasses.replace(generous, requested=("cnie", "phone", "region"))
+    with pytest.raises(DecisionRefused, match="signature"):
+        stored.reveal("s-1", ("cnie",), widened)
+
+
 def test_decision_widened_after_sealing_is_refused(stored: Vault, policy: PolicyStandIn) -> None:
     sealed = policy.seal("s-1", ("region",))
     widened = dataclasses.replace(sealed, fields=("cnie", "region"))
@@ -137,6 +153,7 @@ DECISIONS = st.builds(
     action=TEXT,
     purpose=TEXT,
     fields=st.lists(TEXT, max_size=4).map(tuple),
+    requested=st.lists(TEXT, max_size=4).map(tuple),
     obligations=st.dictionaries(TEXT, TEXT, max_size=3),
     legal_basis=st.dictionaries(TEXT, TEXT, max_size=3),
     policy_revision=TEXT,
@@ -160,6 +177,7 @@ def contract_document(d: Decision) -> dict[str, object]:
         "action": d.action,
         "purpose": d.purpose,
         "fields": list(d.fields),
+        "requested": list(d.requested),
         "obligations": dict(d.obligations),
         "legal_basis": dict(d.legal_basis),
         "policy_revision": d.policy_revision,

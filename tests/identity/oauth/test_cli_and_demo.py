@@ -14,6 +14,7 @@ from tests.identity.oauth.conftest import Agent, new_key, token_request
 
 @pytest.fixture
 def cli_env(settings, monkeypatch):  # type: ignore[no-untyped-def]
+    settings.prepare_data_dir()  # a deployment's directory, as `sijill init` makes it
     monkeypatch.setenv("SIJILL_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("SIJILL_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("SIJILL_HOST", settings.host)

@@ -164,8 +164,24 @@ def test_totp_code_cannot_be_used_twice(oauth, citizen_secret):  # type: ignore[
 
     code = pyotp.TOTP(citizen_secret).now()
     assert oauth.citizens.authenticate({"idcs": IDCS, "code": code}).subject == IDCS
-    with pytest.raises(LoginFailed):
+    with pytest.raises(LoginFailed) as refused:
         oauth.citizens.authenticate({"idcs": IDCS, "code": code})
+    assert refused.value.reused and not refused.value.locked
+
+
+def test_a_reused_code_tells_the_citizen_to_wait_for_the_next(api, portal, citizen_secret):  # type: ignore[no-untyped-def]
+    _, challenge = _pkce()
+    params = _params(portal, challenge)
+    code = pyotp.TOTP(citizen_secret).now()
+    assert _sign_in(api, params, idcs=IDCS, code=code).status_code in (302, 303)
+    api.cookies.clear()  # another browser: no session to sign in with
+    again = _sign_in(api, params, idcs=IDCS, code=code)
+    assert again.status_code == 401
+    assert "déjà servi" in again.text and "code suivant" in again.text
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    api.cookies.clear()
+    other = _sign_in(api, params, idcs=IDCS, code=wrong)
+    assert "déjà servi" not in other.text  # a wrong code is only "refused"
 
 
 def test_totp_secret_is_stored_encrypted(oauth, citizen_secret):  # type: ignore[no-untyped-def]
