@@ -551,10 +551,21 @@ async def _logout(request: Request, params: dict[str, str]) -> Response:
     return response
 
 
+_LOGOUT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    303: {"description": "Signed out; back to the client's registered post_logout_redirect_uri"},
+    400: {
+        "description": "Invalid sign-out request (no or a foreign id_token_hint, or a target "
+        "the client did not register)",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    },
+}
+
+
 @router.get(
     "/oauth/logout",
     summary="End-session endpoint (OpenID Connect RP-Initiated Logout 1.0)",
     response_class=HTMLResponse,
+    responses=_LOGOUT_RESPONSES,
 )
 async def logout(request: Request) -> Response:
     return await _logout(request, dict(request.query_params))
@@ -564,6 +575,7 @@ async def logout(request: Request) -> Response:
     "/oauth/logout",
     summary="End-session endpoint, form-posted (OpenID Connect RP-Initiated Logout 1.0 §2)",
     response_class=HTMLResponse,
+    responses={**_LOGOUT_RESPONSES, **responses(408, 413)},
 )
 async def logout_submit(request: Request) -> Response:
     return await _logout(request, dict(await _form(request)))

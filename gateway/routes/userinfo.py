@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from gateway.auth import Principal, require_principal
+from gateway.problems import responses
 from gateway.routes.oauth import NO_STORE, get_oauth
 
 router = APIRouter(tags=["oauth"])
@@ -24,11 +25,19 @@ def _claims(request: Request, principal: Principal) -> JSONResponse:
     return JSONResponse(body, headers=NO_STORE)
 
 
-@router.get("/oauth/userinfo", summary="UserInfo (OpenID Connect Core §5.3)")
+@router.get(
+    "/oauth/userinfo",
+    summary="UserInfo (OpenID Connect Core §5.3)",
+    responses=responses(401, 403, 503),
+)
 def userinfo(request: Request, principal: Principal = _citizen) -> JSONResponse:
     return _claims(request, principal)
 
 
-@router.post("/oauth/userinfo", summary="UserInfo, form-posted (OpenID Connect Core §5.3.1)")
+@router.post(
+    "/oauth/userinfo",
+    summary="UserInfo, form-posted (OpenID Connect Core §5.3.1)",
+    responses=responses(401, 403, 408, 413, 503),
+)
 def userinfo_post(request: Request, principal: Principal = _citizen) -> JSONResponse:
     return _claims(request, principal)
