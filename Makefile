@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint install bench soak clean
+.PHONY: demo test lint install bench soak clean system-packages-test system-packages-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +18,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-demo: $(STAMP)
+# The Debian packages each target needs, installed when missing (root with apt), else one line
+# saying how; .ci/run goes through the same step.
+system-packages-test system-packages-demo:
+	scripts/system-packages $(@:system-packages-%=%)
+
+demo: system-packages-demo $(STAMP)
 	$(BIN)/sijill demo
 
 # The local PostgreSQL, when one answers, unless SIJILL_TEST_DATABASE_URL says otherwise.
 LOCAL_PG := postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-test: $(STAMP)
+test: system-packages-test $(STAMP)
 	@if [ -z "$$SIJILL_TEST_DATABASE_URL" ] && command -v pg_isready >/dev/null \
 	    && pg_isready -q -h 127.0.0.1 -p 5432; then \
 	  echo "PostgreSQL tests against $(LOCAL_PG)"; \

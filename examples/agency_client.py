@@ -2,10 +2,15 @@
 ``private_key_jwt`` (RFC 7523) through Authlib's own client, DPoP-bound tokens (RFC 9449),
 then a lookup, a field query and an eligibility question.
 
-Run it against ``make demo`` (it reads the demo's credentials file):
+Run it against ``make demo`` (it reads the demo's credentials file, whose agencies are
+``cnss`` and ``men``):
 
-    .venv/bin/python examples/agency_client.py --cnie AB123456
-    .venv/bin/python examples/agency_client.py --agency ms_sante --purpose maternal_health_followup
+    .venv/bin/python examples/agency_client.py --agency cnss --purpose amo_tadamon_enrolment
+    .venv/bin/python examples/agency_client.py --agency men --purpose scholarship_outreach
+
+CNSS's purpose rests on a law, so the first run finds the person at once. The ministry's rests
+on the citizen's consent: its lookup answers 404 until that citizen grants it (portal, or
+``POST /v1/me/consents``), exactly as for an unknown person (docs/agency-guide.md).
 
 An agency integrating for real replaces the credentials file with its own key store; nothing
 else changes.
@@ -25,7 +30,7 @@ from typing import Any
 
 import httpx
 import jwt
-from authlib.integrations.httpx_client import OAuth2Client
+from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import import_key
@@ -93,17 +98,19 @@ def main() -> int:
     token_url = f"{issuer}/oauth/token"
     dpop = DPoPKey()
 
-    program = OAuth2Client(
+    # Authlib's requests integration: its httpx one warns of a move to httpx2.
+    program = OAuth2Session(
         client_id=agency["client_id"],
         client_secret=import_key(agency["private_jwk"]),
         token_endpoint_auth_method="private_key_jwt",  # noqa: S106 - a method name
         scope=agency["scopes"] if isinstance(agency["scopes"], str) else " ".join(agency["scopes"]),
-        base_url=issuer,
-        timeout=10,
     )
     program.register_client_auth_method(ShortAssertion(token_url))
     token = program.fetch_token(
-        token_url, grant_type="client_credentials", headers={"DPoP": dpop.proof("POST", token_url)}
+        token_url,
+        grant_type="client_credentials",
+        headers={"DPoP": dpop.proof("POST", token_url)},
+        timeout=10,
     )
     access = token["access_token"]
     print(

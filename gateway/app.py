@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.routing import BaseRoute
 
 from gateway import __version__, problems
@@ -14,12 +15,14 @@ from gateway.lifecycle import record_policy_revision, report_policy_engine, star
 from gateway.middleware import BoundedBody, RequestContext
 from gateway.routes import agency as agency_routes
 from gateway.routes import audit as audit_routes
+from gateway.routes import docs as docs_routes
 from gateway.routes import health
 from gateway.routes import me as me_routes
 from gateway.routes import oauth as oauth_routes
 from gateway.routes import registry as registry_routes
 from gateway.routes import rnp as rnp_routes
 from gateway.routes import rsu as rsu_routes
+from gateway.routes import userinfo as userinfo_routes
 from gateway.services import Services, build_services
 from gateway.settings import Settings, load_settings
 from gateway.witnessing import witness_app
@@ -45,6 +48,12 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
     ("POST", "/oauth/revoke"),
     ("GET", "/oauth/authorize"),
     ("POST", "/oauth/authorize"),
+    ("GET", "/oauth/logout"),
+    ("POST", "/oauth/logout"),
+    # UserInfo authenticates the citizen's token itself and answers the token's own subject,
+    # never register data (OIDC Core §5.3).
+    ("GET", "/oauth/userinfo"),
+    ("POST", "/oauth/userinfo"),
     # Audit log transparency: signed tree heads, the key that verifies them and consistency
     # proofs are hashes and sizes only, published so anyone can hold the log to its history.
     ("GET", "/v1/audit/checkpoint"),
@@ -94,7 +103,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             services.checkpointer.stop()  # signs the tail: a clean stop leaves none unsigned
         services.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc are served from the pinned fastapi-offline package, not a CDN:
+    # government networks are often closed to the internet.
+    app = FastAPIOffline(
+        static_url=docs_routes.DOCS_ASSETS,
+        redoc_url=None,
         title="Sijill",
         version=__version__,
         lifespan=lifespan,
@@ -117,8 +130,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.mount("/witness", witness_app(services.witness))
     problems.install(app)
     app.include_router(health.router)
+    app.include_router(docs_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(oauth_routes.router)
+    app.include_router(userinfo_routes.router)
     app.include_router(agency_routes.router)
     app.include_router(me_routes.router)
     app.include_router(rnp_routes.router)

@@ -1,48 +1,84 @@
-"""JSON logs, one object a line, each carrying the request id of the request it belongs to.
+"""JSON logs through structlog, one object a line, each carrying its request's id.
 
-Nothing here formats exception messages: a database error's message can quote the
-parameters of the statement. Errors are logged by class and stack location only.
+Every logger of the process (ours, uvicorn's, libraries') goes through one structlog
+``ProcessorFormatter``. Nothing here formats exception messages: a database error's message
+can quote the parameters of the statement, so errors are logged by class and stack location
+only. uvicorn's ``color_message`` (the same message with ANSI colour escapes) is dropped, and
+escapes are stripped from messages: a log collector stores them as garbage.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
-import time
 import traceback
 from contextvars import ContextVar
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, WrappedLogger
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, object] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-            "request_id": request_id.get(),
-        }
-        for key, value in record.__dict__.items():
-            if key not in _RESERVED and not key.startswith("_"):
-                out[key] = value
-        if record.exc_info and record.exc_info[1] is not None:
-            exc = record.exc_info[1]
-            out["error_class"] = type(exc).__name__
-            out["stack"] = [
-                f"{f.filename}:{f.lineno} {f.name}" for f in traceback.extract_tb(exc.__traceback__)
-            ]
-        return json.dumps(out, default=str, ensure_ascii=False)
+def _request_id(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    event["request_id"] = request_id.get()
+    return event
+
+
+def _plain(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    event.pop("color_message", None)
+    if isinstance(event.get("msg"), str):
+        event["msg"] = _ANSI.sub("", event["msg"])
+    return event
+
+
+def _error_location(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    info = event.pop("exc_info", None)
+    exc = info[1] if isinstance(info, tuple) else info if isinstance(info, BaseException) else None
+    if exc is not None:
+        event["error_class"] = type(exc).__name__
+        event["stack"] = [
+            f"{f.filename}:{f.lineno} {f.name}" for f in traceback.extract_tb(exc.__traceback__)
+        ]
+    return event
+
+
+def _level_lower(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    event["level"] = str(event.get("level", "")).lower()
+    return event
+
+
+def formatter() -> structlog.stdlib.ProcessorFormatter:
+    chain: list[Any] = [
+        structlog.stdlib.add_log_level,
+        _level_lower,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+        _request_id,
+        structlog.processors.EventRenamer("msg"),
+        _plain,
+        _error_location,
+    ]
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=chain,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.JSONRenderer(
+                serializer=json.dumps, default=str, ensure_ascii=False
+            ),
+        ],
+    )
 
 
 def configure(level: str = "INFO", stream: object = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(formatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

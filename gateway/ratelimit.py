@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.problems import Problem
@@ -21,9 +22,12 @@ class _Bucket:
 
 
 class RateLimiter:
-    def __init__(self, rate_per_s: float, burst: int) -> None:
+    def __init__(
+        self, rate_per_s: float, burst: int, *, refused: Callable[[], None] | None = None
+    ) -> None:
         self.rate = rate_per_s
         self.burst = burst
+        self._refused = refused
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
 
@@ -44,6 +48,8 @@ class RateLimiter:
     def check(self, key: str) -> None:
         wait = self.take(key)
         if wait > 0:
+            if self._refused is not None:
+                self._refused()
             raise Problem(
                 429,
                 "rate-limited",

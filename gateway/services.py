@@ -18,6 +18,7 @@ from audit import AuditLog, SqlStorage, Witness
 from consent import ConsentService
 from gateway.db import make_engine, ping
 from gateway.keys import audit_alarm, audit_identity, build_audit_log, build_key_provider
+from gateway.metrics import CountedDecisionVerifier, DomainMetrics, MeteredPolicy
 from gateway.middleware import Metrics
 from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings, SettingsError
@@ -39,6 +40,8 @@ class Services:
     extras: dict[str, Any] = field(default_factory=dict)
     # Served at /metrics (the app's request metrics and the enforcement point's counters).
     metrics: Metrics = field(default_factory=Metrics)
+    # The domain's own (decisions, reveals, refusals, the audit log), in the same registry.
+    domain_metrics: DomainMetrics = field(default_factory=DomainMetrics)
     vault: Vault = None  # type: ignore[assignment]  # set by build_services (_build_vault)
     audit: AuditLog = None  # type: ignore[assignment]  # set by build_services (_build_audit)
     policy: PolicyEngine = None  # type: ignore[assignment]  # set by _build_policy
@@ -75,7 +78,13 @@ def build_services(settings: Settings) -> Services:
     _build_policy(settings, services)
     _build_consents(settings, services)
     _build_households(settings, services)
-    services.rate_limiter = RateLimiter(settings.agency_rate_per_s, settings.agency_burst)
+    services.rate_limiter = RateLimiter(
+        settings.agency_rate_per_s,
+        settings.agency_burst,
+        refused=services.domain_metrics.rate_limited.inc,
+    )
+    services.domain_metrics.audit = services.audit
+    services.metrics.registry.register(services.domain_metrics)
     return services
 
 
@@ -150,7 +159,9 @@ def _build_vault(settings: Settings, services: Services) -> None:
     # The policy layer signs decisions with the private half (policies.DecisionIssuer).
     signing = load_or_create_ed25519(settings.data_dir / "keys" / "decision-signing.pem")
     services.vault = Vault(
-        services.engines["vault"], provider, DecisionVerifier(signing.public_key())
+        services.engines["vault"],
+        provider,
+        CountedDecisionVerifier(DecisionVerifier(signing.public_key()), services.domain_metrics),
     )
     services.readiness["key_provider"] = provider.ping
     services.readiness["vault"] = services.vault.ping
@@ -195,9 +206,10 @@ def _build_policy(settings: Settings, services: Services) -> None:
     from policies import build_engine
 
     # SIJILL_POLICY_ENGINE: "embedded" (regopy in process) or the URL of an OPA server.
-    services.policy = build_engine(settings.policy_engine, settings.policy_timeout_s)
+    engine = build_engine(settings.policy_engine, settings.policy_timeout_s)
+    services.policy = MeteredPolicy(engine, services.domain_metrics)
     services.readiness["policy_engine"] = services.policy.ping
-    close = getattr(services.policy, "close", None)
+    close = getattr(engine, "close", None)
     if close is not None:
         services.closers.append(close)
     # Same key file as the vault's verifier (_build_vault): the private half signs here.

@@ -38,15 +38,19 @@ class DecisionLog:
         registry = data.get("registry") or {}
         fields = data.get("fields") or {}
         sectors: set[str] = set()
+        agencies: set[str] = set()
         if isinstance(registry, Mapping):
             for entries in registry.values():
                 for entry in entries if isinstance(entries, list) else []:
                     if isinstance(entry, Mapping) and isinstance(entry.get("sector"), str):
                         sectors.add(entry["sector"])
+                    if isinstance(entry, Mapping) and isinstance(entry.get("agencies"), list):
+                        agencies.update(a for a in entry["agencies"] if isinstance(a, str))
         self._actions = frozenset(actions) if isinstance(actions, Mapping) else frozenset()
         self._purposes = frozenset(registry) if isinstance(registry, Mapping) else frozenset()
         self._fields = frozenset(fields) if isinstance(fields, Mapping) else frozenset()
         self._sectors = frozenset(sectors)
+        self._agencies = frozenset(agencies)
 
     @staticmethod
     def _listed(value: object, vocabulary: frozenset[str]) -> str | None:
@@ -76,6 +80,8 @@ class DecisionLog:
             "purpose": self._listed(input.get("purpose"), self._purposes),
             "subject_kind": kind if isinstance(kind, str) and kind in _KINDS else UNLISTED,
             "sector": self._listed(subject.get("sector"), self._sectors),
+            # Who asked, when it is an agency of the processing registry.
+            "agency": self._listed(subject.get("agency"), self._agencies),
             "requested": self._field_names(requested if isinstance(requested, list) else []),
             "released": self._field_names(result.fields),
             "legal_basis_type": (result.legal_basis or {}).get("type"),
@@ -87,11 +93,14 @@ class DecisionLog:
 
     def failure(self, input: Mapping[str, Any], error: str) -> dict[str, Any]:
         """A decision that could not be made (the caller denies)."""
+        subject = input.get("subject")
+        subject = subject if isinstance(subject, Mapping) else {}
         record = {
             "outcome": "error",
             "error": error if _CODE.match(error) else UNLISTED,
             "action": self._listed(input.get("action"), self._actions),
             "purpose": self._listed(input.get("purpose"), self._purposes),
+            "agency": self._listed(subject.get("agency"), self._agencies),
         }
         self._logger.warning("policy decision failed", extra={"decision": record})
         return record

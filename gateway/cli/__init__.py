@@ -6,12 +6,13 @@ top-level commands and the one place where a bad setting becomes one readable li
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -28,7 +29,12 @@ from rich.progress import (
 from rich.text import Text
 
 from gateway import __version__
-from gateway.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
+
+# SQLAlchemy (through the settings) and each area's rooms are imported inside the commands
+# that need them, so `sijill --help` answers at once.
 
 app = typer.Typer(
     name="sijill",
@@ -53,6 +59,8 @@ def friendly(fn: F) -> F:
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from gateway.settings import SettingsError
+
         try:
             return fn(*args, **kwargs)
         except (SettingsError, CliError) as exc:
@@ -109,6 +117,30 @@ class LineProgress(Progress):
 PROGRESS_EVERY_S = 5.0
 
 
+def print_json(data: object) -> None:
+    """A list command's ``--json``: plain JSON on stdout, never wrapped, cut or coloured."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def print_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], *, ids: Sequence[str] = ()
+) -> None:
+    """A listing for a person to read. Columns named in ``ids`` are never cut, however narrow
+    the terminal (they are what a person copies into the next command); other cells fold."""
+    from rich.table import Column, Table
+
+    columns = [
+        Column(h, no_wrap=True, min_width=max([len(h), *(len(r[i]) for r in rows)]))
+        if h in ids
+        else Column(h, overflow="fold")
+        for i, h in enumerate(headers)
+    ]
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
 def settings_from(
     data_dir: str | None = None, *, create: bool = False, **overrides: Any
 ) -> Settings:
@@ -116,6 +148,8 @@ def settings_from(
     that exists (``create``: ``sijill init`` and ``sijill demo`` make it). A mistyped
     --data-dir, or a command run from another directory, must not start a new deployment
     with new keys beside the real one."""
+    from gateway.settings import load_settings
+
     if data_dir is not None:
         os.environ["SIJILL_DATA_DIR"] = data_dir
     for key, value in overrides.items():
@@ -283,6 +317,7 @@ def demo(
     """Initialise the data dir with demo data (once: a rerun keeps it) and run the gateway on
     embedded defaults."""
     from gateway.demo import initialise, remove_demo
+    from gateway.settings import load_settings
 
     if data_dir is not None:
         os.environ["SIJILL_DATA_DIR"] = data_dir
@@ -312,8 +347,10 @@ def demo(
 def main() -> None:
     from gateway.cli import register
 
-    register.all(app)
+    # Only the area named on the command line is imported; the others are listed by name.
+    named = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    command = register.command(app, load=named)
     try:
-        app()
+        command.main(prog_name="sijill")
     except KeyboardInterrupt:
         sys.exit(130)

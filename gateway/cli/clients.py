@@ -10,10 +10,9 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
-from gateway.cli import CliError, friendly, out, settings_from
+from gateway.cli import CliError, friendly, out, print_json, print_table, settings_from
 from gateway.db import make_engine
 from gateway.settings import Settings
 from identity.oauth import (
@@ -52,7 +51,7 @@ def add(
     kind: str = typer.Option(..., help=f"One of: {', '.join(CLIENT_KINDS)}"),
     sector: str = typer.Option(..., help="Sector whose pseudonyms it sees, e.g. social"),
     jwks: Path = typer.Option(
-        ..., help="File with the client's PUBLIC JWKS (ES256/EdDSA)", exists=False
+        ..., help="File with the client's PUBLIC JWKS (ES256 or Ed25519)", exists=False
     ),
     scopes: str = typer.Option(..., help="Space-separated scopes, e.g. 'agency:lookup'"),
     purposes: str = typer.Option("", help="Space-separated declared purposes"),
@@ -86,18 +85,52 @@ def add(
     )
 
 
+@app.command("keygen")
+@friendly
+def keygen(
+    client_id: str = typer.Option(..., help="The agency's client id; names the key (kid)"),
+    private_key: Path = typer.Option(
+        ..., help="File for the PRIVATE JWK (created mode 0600; it never leaves the agency)"
+    ),
+    jwks: Path | None = typer.Option(
+        None, help="File for the public JWKS (printed on stdout if omitted)"
+    ),
+) -> None:
+    """Make an agency's EC P-256 (ES256) key pair: keep the private JWK, hand the public JWKS
+    to the registry's operator for sijill clients add --jwks. Runs anywhere: no data dir."""
+    import os
+    import secrets
+
+    public, private = _keypair(f"{client_id}-{secrets.token_hex(2)}")
+    try:
+        # O_EXCL: an agency's existing key is never overwritten (its clients would lose access).
+        fd = os.open(private_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise CliError(f"{private_key} exists; keygen never overwrites a private key") from None
+    except OSError as exc:
+        raise CliError(f"cannot create {private_key}: {exc.strerror}") from None
+    with os.fdopen(fd, "w") as fh:
+        json.dump(private, fh, indent=2)
+    document = {"keys": [public]}
+    if jwks is None:
+        print_json(document)
+        return
+    jwks.write_text(json.dumps(document, indent=2) + "\n")
+    out.print(f"private key: {private_key} (keep it); public JWKS: {jwks} (send it)")
+
+
 @app.command("list")
 @friendly
 def list_(
     data_dir: str | None = typer.Option(None, help="Data directory"),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (full ids, for scripts)"),
 ) -> None:
     """List registered clients."""
     with _oauth(settings_from(data_dir)) as oauth:
         clients = oauth.registry.list()
     if as_json:
-        out.print_json(
-            data=[
+        print_json(
+            [
                 {
                     "client_id": c.client_id,
                     "name": c.name,
@@ -111,18 +144,22 @@ def list_(
             ]
         )
         return
-    table = Table("client_id", "name", "kind", "sector", "scopes", "purposes", "status")
-    for c in clients:
-        table.add_row(
-            c.client_id,
-            c.name,
-            c.kind,
-            c.sector,
-            " ".join(c.scopes),
-            " ".join(c.purposes),
-            "disabled" if c.disabled else "active",
-        )
-    out.print(table)
+    print_table(
+        ("client_id", "name", "kind", "sector", "scopes", "purposes", "status"),
+        [
+            (
+                c.client_id,
+                c.name,
+                c.kind,
+                c.sector,
+                " ".join(c.scopes),
+                " ".join(c.purposes),
+                "disabled" if c.disabled else "active",
+            )
+            for c in clients
+        ],
+        ids=("client_id",),
+    )
 
 
 @app.command("disable")

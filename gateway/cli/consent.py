@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 
 import typer
-from rich.table import Table
 
 from consent import Outbox
-from gateway.cli import CliError, friendly, out, settings_from
+from gateway.cli import CliError, friendly, out, print_json, print_table, settings_from
 
 NAME = "consent"
 app = typer.Typer(help="Consent-status notifications to agencies.", no_args_is_help=True)
@@ -35,13 +34,21 @@ def endpoint(recipient: str, url: str) -> None:
 
 @app.command("endpoints")
 @friendly
-def endpoints() -> None:
+def endpoints(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (full ids, for scripts)"),
+) -> None:
     """List the registered endpoints and how many notifications wait."""
     outbox = _outbox()
-    table = Table("recipient", "url")
-    for recipient, url in sorted(outbox.endpoints().items()):
-        table.add_row(recipient, url)
-    out.print(table)
+    rows = sorted(outbox.endpoints().items())
+    if as_json:
+        print_json(
+            {
+                "endpoints": [{"recipient": r, "url": u} for r, u in rows],
+                "pending": outbox.pending(),
+            }
+        )
+        return
+    print_table(("recipient", "url"), rows, ids=("recipient", "url"))
     out.print(f"{outbox.pending()} notifications pending")
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 
 import typer
-from rich.table import Table
 
-from gateway.cli import CliError, friendly, out
+from gateway.cli import CliError, friendly, out, print_json, print_table
 from policies.registry import ProcessingRegistry, RegistryError
 
 NAME = "registry"
@@ -26,20 +25,42 @@ def _load() -> ProcessingRegistry:
 
 @app.command("list")
 @friendly
-def list_entries() -> None:
+def list_entries(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (full ids, for scripts)"),
+) -> None:
     """One line per declared processing."""
     now = time.time_ns()
-    table = Table("id", "purpose", "sector", "basis", "CNDP", "in force")
-    for e in _load():
-        table.add_row(
-            e.id,
-            e.purpose,
-            e.sector,
-            e.basis_type,
-            e.cndp_declaration,
-            "yes" if e.in_force(now) else "no",
+    entries = list(_load())
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": e.id,
+                    "purpose": e.purpose,
+                    "sector": e.sector,
+                    "basis": e.basis_type,
+                    "cndp_declaration": e.cndp_declaration,
+                    "in_force": e.in_force(now),
+                }
+                for e in entries
+            ]
         )
-    out.print(table)
+        return
+    print_table(
+        ("id", "purpose", "sector", "basis", "CNDP", "in force"),
+        [
+            (
+                e.id,
+                e.purpose,
+                e.sector,
+                e.basis_type,
+                e.cndp_declaration,
+                "yes" if e.in_force(now) else "no",
+            )
+            for e in entries
+        ],
+        ids=("id", "purpose"),
+    )
 
 
 @app.command()

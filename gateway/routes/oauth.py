@@ -13,9 +13,11 @@ import hmac
 import html
 import secrets
 import threading
+import time
 from typing import Any
 from urllib.parse import urlencode
 
+from authlib.common.urls import add_params_to_uri
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +29,7 @@ from identity.oauth import (
     DpopError,
     HttpRequest,
     HttpResponse,
+    InvalidToken,
     LoginFailed,
     OAuthService,
     SignedInUser,
@@ -99,6 +102,7 @@ _AUTHZ_PARAMS = (
     "nonce",
     "code_challenge",
     "code_challenge_method",
+    "ui_locales",
 )
 # Which sign-in a client's users go through.
 _LOGIN_FOR_CLIENT = {"portal": "citizen", "office": "officer", "auditor": "auditor"}
@@ -255,6 +259,9 @@ _TEXT = {
         "reused": "Ce code a déjà servi. Attendez le code suivant de votre application.",
         "invalid": "Cette demande de connexion n'est pas valide.",
         "for": "Demandé par",
+        "signed_out": "Vous êtes déconnecté de Sijill.",
+        "logout_invalid": "Cette demande de déconnexion n'est pas valide.",
+        "logout_needs_hint": "La déconnexion demande l'id_token_hint de l'application.",
     },
     "ar": {
         "title": "تسجيل الدخول إلى سجل",
@@ -268,6 +275,9 @@ _TEXT = {
         "reused": "سبق استعمال هذا الرمز. انتظر الرمز التالي في تطبيقك.",
         "invalid": "طلب تسجيل الدخول هذا غير صالح.",
         "for": "مطلوب من طرف",
+        "signed_out": "تم تسجيل خروجك من سجل.",
+        "logout_invalid": "طلب تسجيل الخروج هذا غير صالح.",
+        "logout_needs_hint": "يتطلب تسجيل الخروج id_token_hint من التطبيق.",
     },
     "en": {
         "title": "Sign in to Sijill",
@@ -281,6 +291,9 @@ _TEXT = {
         "reused": "This code was already used. Wait for the next code from your app.",
         "invalid": "This sign-in request is not valid.",
         "for": "Requested by",
+        "signed_out": "You are signed out of Sijill.",
+        "logout_invalid": "This sign-out request is not valid.",
+        "logout_needs_hint": "Sign-out needs the application's id_token_hint.",
     },
 }
 
@@ -296,8 +309,18 @@ _CSS = (
 
 
 def _lang(request: Request, form: dict[str, str] | None = None) -> str:
-    lang = (form or {}).get("lang") or request.query_params.get("lang") or "fr"
-    return lang if lang in _TEXT else "fr"
+    """The page's language: the one the person picked (``lang``), else the first of the
+    client's ``ui_locales`` we speak (OIDC Core §3.1.2.1), else French."""
+    form = form or {}
+    picked = form.get("lang") or request.query_params.get("lang")
+    if picked in _TEXT:
+        return str(picked)
+    wanted = form.get("ui_locales") or request.query_params.get("ui_locales") or ""
+    for tag in wanted.split():
+        base = tag.split("-")[0].lower()
+        if base in _TEXT:
+            return base
+    return "fr"
 
 
 def _page(lang: str, body: str, status: int = 200) -> HTMLResponse:
@@ -435,7 +458,11 @@ async def authorize_page(request: Request) -> Response:
         return _page(lang, f'<p role="alert">{_TEXT[lang]["invalid"]}</p>', 400)
     login, client_name = checked
     user = oauth.sessions.open(request.cookies.get(SESSION_COOKIE))
-    if user is not None and user.kind == login:
+    if (
+        user is not None
+        and user.kind == login
+        and not oauth.revocations.is_session_revoked(user.session_id)
+    ):
         return await run_in_threadpool(_redirect, oauth, params, user)
     csrf = secrets.token_urlsafe(24)
     return _with_csrf(oauth, _login_form(lang, login, client_name, params, csrf), csrf)
@@ -471,3 +498,84 @@ async def authorize_submit(request: Request) -> Response:
         error = "locked" if failure.locked else "reused" if failure.reused else "failed"
         return _with_csrf(oauth, _login_form(lang, login, client_name, params, csrf, error), csrf)
     return await run_in_threadpool(_redirect, oauth, params, user)
+
+
+# -- RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) ---------------------------
+
+
+def _end_session(oauth: OAuthService, params: dict[str, str]) -> str | None:
+    """Ends the sign-in the ``id_token_hint`` names; returns where to send the browser
+    (None: show our own page). Raises ValueError with the page's message key."""
+    hint = params.get("id_token_hint")
+    if not hint:
+        # Without the hint anyone could sign a citizen out from another site (logout CSRF).
+        raise ValueError("logout_needs_hint")
+    try:
+        claims = oauth.verifier.id_token_hint(hint)
+    except InvalidToken:
+        raise ValueError("logout_invalid") from None
+    client_id = str(claims.get("azp") or claims["aud"])
+    if params.get("client_id", client_id) != client_id:
+        raise ValueError("logout_invalid")
+    client = oauth.server.query_client(client_id)
+    target = params.get("post_logout_redirect_uri")
+    # §3: only a URI the client registered, matched exactly, or we would be an open redirect.
+    if target and (client is None or not client.check_redirect_uri(target)):
+        raise ValueError("logout_invalid")
+    sid = claims.get("sid")
+    if isinstance(sid, str):
+        # A sealed session cookie lives ttl_s from its last use and a token minted then lives
+        # the issuer's ttl_s more: the revocation outlasts both.
+        until = int(time.time()) + oauth.sessions.ttl_s + oauth.issuer.ttl_s
+        oauth.revocations.revoke_session(sid, client_id, until)
+    if not target:
+        return None
+    state = params.get("state")
+    return add_params_to_uri(target, [("state", state)]) if state else target
+
+
+async def _logout(request: Request, params: dict[str, str]) -> Response:
+    oauth = get_oauth(request)
+    lang = _lang(request, params)
+    try:
+        target = await run_in_threadpool(_end_session, oauth, params)
+    except ValueError as refused:
+        # Not redirected: the target is not one this client registered.
+        return _page(lang, f'<p role="alert">{_TEXT[lang][str(refused)]}</p>', 400)
+    response: Response = (
+        RedirectResponse(target, status_code=303, headers=NO_STORE)
+        if target
+        else _page(lang, f"<p>{_TEXT[lang]['signed_out']}</p>")
+    )
+    response.delete_cookie(SESSION_COOKIE, path="/oauth/authorize")
+    return response
+
+
+_LOGOUT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    303: {"description": "Signed out; back to the client's registered post_logout_redirect_uri"},
+    400: {
+        "description": "Invalid sign-out request (no or a foreign id_token_hint, or a target "
+        "the client did not register)",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    },
+}
+
+
+@router.get(
+    "/oauth/logout",
+    summary="End-session endpoint (OpenID Connect RP-Initiated Logout 1.0)",
+    response_class=HTMLResponse,
+    responses=_LOGOUT_RESPONSES,
+)
+async def logout(request: Request) -> Response:
+    return await _logout(request, dict(request.query_params))
+
+
+@router.post(
+    "/oauth/logout",
+    summary="End-session endpoint, form-posted (OpenID Connect RP-Initiated Logout 1.0 §2)",
+    response_class=HTMLResponse,
+    responses={**_LOGOUT_RESPONSES, **responses(408, 413)},
+)
+async def logout_submit(request: Request) -> Response:
+    return await _logout(request, dict(await _form(request)))

@@ -26,9 +26,13 @@ from storekit import hot_sql
 
 ClientKind = Literal["agency", "office", "auditor", "portal"]
 CLIENT_KINDS: tuple[ClientKind, ...] = ("agency", "office", "auditor", "portal")
-# Signature algorithms accepted on client assertions (FAPI 2.0 §5.4: PS256, ES256, EdDSA;
-# we take the two elliptic-curve ones). Never "none", never HMAC.
-CLIENT_ASSERTION_ALGS: tuple[str, ...] = ("ES256", "EdDSA")
+# Signature algorithms of client assertions (FAPI 2.0 §5.4: PS256, ES256, EdDSA; we take the
+# two elliptic-curve ones), advertised by their RFC 9864 fully-specified names. Never "none",
+# never HMAC.
+CLIENT_ASSERTION_ALGS: tuple[str, ...] = ("ES256", "Ed25519")
+# RFC 9864 §2 deprecates "EdDSA": accepted from agencies whose libraries still sign with that
+# name (the key is the same Ed25519 key), never advertised.
+ACCEPTED_ASSERTION_ALGS: tuple[str, ...] = (*CLIENT_ASSERTION_ALGS, "EdDSA")
 # Only these members may appear in a registered key; "d", "p", "q", "k"… mean private keys.
 _PUBLIC_MEMBERS = {
     "kty",
@@ -117,7 +121,7 @@ def validate_public_jwks(jwks: Any) -> dict[str, Any]:
         if private:
             raise ClientRegistryError("jwks must hold public keys only (private members found)")
         if (key.get("kty"), key.get("crv")) not in {("EC", "P-256"), ("OKP", "Ed25519")}:
-            raise ClientRegistryError("jwks keys must be EC P-256 (ES256) or OKP Ed25519 (EdDSA)")
+            raise ClientRegistryError("jwks keys must be EC P-256 (ES256) or OKP Ed25519")
         kid = key.get("kid")
         if not isinstance(kid, str) or not kid or kid in kids:
             raise ClientRegistryError("every jwks key needs a distinct, non-empty 'kid'")

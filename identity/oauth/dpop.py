@@ -22,8 +22,16 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 
 from identity.oauth.replay import ReplayStore
 
-# §4.3 item 5: asymmetric algorithms only. The two FAPI 2.0 elliptic-curve ones.
-DPOP_ALGS: tuple[str, ...] = ("ES256", "EdDSA")
+# §4.3 item 5: asymmetric algorithms only. The two FAPI 2.0 elliptic-curve ones, by their
+# RFC 9864 fully-specified names (what the metadata and WWW-Authenticate advertise).
+DPOP_ALGS: tuple[str, ...] = ("ES256", "Ed25519")
+# RFC 9864 §2 deprecates the polymorphic "EdDSA"; proofs from clients that still send it are
+# accepted (same Ed25519 key check), never advertised.
+_ACCEPTED_ALGS: tuple[str, ...] = (*DPOP_ALGS, "EdDSA")
+# pyjwt knows Ed25519 only as "EdDSA"; this signer/verifier also answers to the new name.
+_JWS = jwt.PyJWS()
+_JWS.register_algorithm("Ed25519", OKPAlgorithm())
+_REQUIRED_CLAIMS = ("jti", "htm", "htu", "iat")
 _REQUIRED_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}
 _PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k"}
 
@@ -94,7 +102,7 @@ class DpopVerifier:
         if header.get("typ") != "dpop+jwt":
             raise DpopError("the DPoP proof must have typ dpop+jwt")
         alg = header.get("alg")
-        if alg not in DPOP_ALGS:
+        if alg not in _ACCEPTED_ALGS:
             raise DpopError("the DPoP proof uses an algorithm that is not allowed")
         jwk = header.get("jwk")
         if not isinstance(jwk, dict) or _PRIVATE_MEMBERS & set(jwk):
@@ -102,22 +110,15 @@ class DpopVerifier:
         try:
             if alg == "ES256" and jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":
                 key: Any = ECAlgorithm.from_jwk(jwk)
-            elif alg == "EdDSA" and jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519":
+            elif alg != "ES256" and jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519":
                 key = OKPAlgorithm.from_jwk(jwk)
             else:
                 raise DpopError("the DPoP proof key does not match its algorithm")
-            claims = jwt.decode(
-                proof,
-                key,
-                algorithms=[alg],
-                options={
-                    "verify_aud": False,
-                    "verify_exp": False,
-                    "require": ["jti", "htm", "htu", "iat"],
-                },
-            )
-        except jwt.PyJWTError:
+            claims = json.loads(_JWS.decode_complete(proof, key, algorithms=[alg])["payload"])
+        except (jwt.PyJWTError, ValueError):
             raise DpopError("the DPoP proof signature or claims are invalid") from None
+        if not isinstance(claims, dict) or any(c not in claims for c in _REQUIRED_CLAIMS):
+            raise DpopError("the DPoP proof signature or claims are invalid")
         if claims["htm"] != method.upper():
             raise DpopError("the DPoP proof was made for another HTTP method")
         if not isinstance(claims["htu"], str) or normalise_htu(claims["htu"]) != normalise_htu(url):
@@ -160,6 +161,9 @@ def make_proof(
     }
     if access_token is not None:
         claims["ath"] = access_token_hash(access_token)
-    return jwt.encode(
-        claims, private_key, algorithm=alg, headers={"typ": "dpop+jwt", "jwk": public_jwk}
+    return _JWS.encode(
+        json.dumps(claims, separators=(",", ":")).encode(),
+        private_key,
+        algorithm=alg,
+        headers={"typ": "dpop+jwt", "jwk": public_jwk},
     )

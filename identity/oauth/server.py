@@ -12,6 +12,7 @@ only, PKCE with S256 only, exact redirect URI match, ``iss`` in the authorizatio
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
 from collections import defaultdict
@@ -38,7 +39,7 @@ from joserfc import jwt as jose_jwt
 from joserfc.errors import JoseError
 from sqlalchemy import Engine, delete, insert
 
-from identity.oauth.clients import CLIENT_ASSERTION_ALGS, Client, ClientRegistry
+from identity.oauth.clients import ACCEPTED_ASSERTION_ALGS, Client, ClientRegistry
 from identity.oauth.replay import ReplayStore
 from identity.oauth.schema import authorization_codes
 from identity.oauth.tokens import AccessToken, AccessTokenVerifier, InvalidToken, TokenIssuer
@@ -87,6 +88,13 @@ class SignedInUser:
 
     def get_user_id(self) -> str:
         return self.subject
+
+    @property
+    def session_id(self) -> str:
+        """OIDC ``sid``: names this sign-in in the tokens minted from it, so RP-initiated
+        logout can revoke them all. Derived, not stored: a code redeemed later rebuilds it."""
+        digest = hashlib.sha256(f"{self.kind}:{self.subject}:{self.auth_time}".encode()).digest()
+        return base64.urlsafe_b64encode(digest[:18]).decode("ascii")
 
 
 class _Payload(OAuth2Payload):  # type: ignore[misc]
@@ -143,7 +151,9 @@ class PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
 
     def process_assertion_claims(self, assertion: str, resolve_key: Any) -> Any:
         try:
-            token = jose_jwt.decode(assertion, resolve_key, algorithms=list(CLIENT_ASSERTION_ALGS))
+            token = jose_jwt.decode(
+                assertion, resolve_key, algorithms=list(ACCEPTED_ASSERTION_ALGS)
+            )
         except JoseError as exc:
             raise InvalidClientError(
                 description="The client assertion signature is invalid "
@@ -200,6 +210,7 @@ class _MintsSijillTokens:
             subject_kind=user.kind if user else None,
             jkt=jkt,
             auth_time=user.auth_time if user else None,
+            session_id=user.session_id if user else None,
         )
         result: dict[str, Any] = {
             "access_token": token,
@@ -215,6 +226,7 @@ class _MintsSijillTokens:
                 auth_time=user.auth_time,
                 nonce=getattr(code, "nonce", None),
                 amr=list(user.amr),
+                session_id=user.session_id,
             )
         return result
 

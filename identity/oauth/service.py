@@ -35,6 +35,9 @@ SCOPES: tuple[str, ...] = (
     "audit:read",
     "citizen:self",
 )
+# OpenID Connect Core §5.4: the UserInfo claims each scope releases. Sijill's portal scopes
+# release the subject only; register data is read through the policy-mediated API, never here.
+SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {"openid": ("sub",)}
 
 
 @dataclass
@@ -91,10 +94,21 @@ class OAuthService:
             "ui_locales_supported": ["fr", "ar", "en"],
         }
 
+    def userinfo(self, token_scopes: frozenset[str], subject: str) -> dict[str, Any]:
+        """OpenID Connect Core §5.3.2: the claims the token's scopes allow, nothing else."""
+        values = {"sub": subject}
+        return {
+            claim: values[claim]
+            for scope in sorted(token_scopes)
+            for claim in SCOPE_CLAIMS.get(scope, ())
+        }
+
     def openid_configuration(self) -> dict[str, Any]:
         """OpenID Connect Discovery 1.0 §3: the RFC 8414 document plus the OIDC members."""
         return {
             **self.metadata(),
+            "userinfo_endpoint": self.endpoint("/oauth/userinfo"),
+            "end_session_endpoint": self.endpoint("/oauth/logout"),
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": list(ACCESS_TOKEN_ALGS),
             "claims_supported": [
@@ -107,6 +121,7 @@ class OAuthService:
                 "nonce",
                 "amr",
                 "azp",
+                "sid",
             ],
         }
 

@@ -31,6 +31,8 @@ ACCESS_TOKEN_ALGS: tuple[str, ...] = ("ES256",)
 ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 - a media type, not a secret
 ACCESS_TOKEN_TTL_S = 300
 ID_TOKEN_TTL_S = 300
+# Revoked sessions share the jti list; a jti is url-safe base64, so it never holds ':'.
+SESSION_PREFIX = "sid:"
 # Access tokens whose signature and claims were checked, kept by the verifier (see verify).
 VERIFIED_CACHE_SIZE = 4096
 
@@ -53,6 +55,7 @@ class AccessToken:
     issued_at: int
     expires_at: int
     jkt: str | None
+    session_id: str | None = None
 
 
 class RevocationList:
@@ -74,6 +77,13 @@ class RevocationList:
                 )
         except IntegrityError:
             pass  # already revoked: RFC 7009 §2.2 answers 200 either way
+
+    def revoke_session(self, session_id: str, client_id: str, until: int) -> None:
+        """Every token minted from one sign-in (OIDC ``sid``), until ``until``."""
+        self.revoke(SESSION_PREFIX + session_id, client_id, until)
+
+    def is_session_revoked(self, session_id: str) -> bool:
+        return self.is_revoked(SESSION_PREFIX + session_id)
 
     def is_revoked(self, jti: str) -> bool:
         # Read on every use of a token (hot path): a revocation applies to the next request.
@@ -98,6 +108,7 @@ class TokenIssuer:
         subject_kind: str | None = None,
         jkt: str | None = None,
         auth_time: int | None = None,
+        session_id: str | None = None,
     ) -> tuple[str, dict[str, Any]]:
         now = int(time.time())
         claims: dict[str, Any] = {
@@ -117,6 +128,8 @@ class TokenIssuer:
             claims["auth_time"] = auth_time
         if jkt:
             claims["cnf"] = {"jkt": jkt}  # RFC 9449 §6.1
+        if session_id:
+            claims["sid"] = session_id
         key = self._keys.current()
         token = jwt.encode(
             claims,
@@ -127,7 +140,14 @@ class TokenIssuer:
         return token, claims
 
     def id_token(
-        self, *, client_id: str, subject: str, auth_time: int, nonce: str | None, amr: list[str]
+        self,
+        *,
+        client_id: str,
+        subject: str,
+        auth_time: int,
+        nonce: str | None,
+        amr: list[str],
+        session_id: str | None = None,
     ) -> str:
         """OpenID Connect Core §2 ID token for the client that ran the code flow."""
         now = int(time.time())
@@ -143,6 +163,8 @@ class TokenIssuer:
         }
         if nonce:
             claims["nonce"] = nonce
+        if session_id:
+            claims["sid"] = session_id
         key = self._keys.current()
         return jwt.encode(
             claims, key.private_key, algorithm="ES256", headers={"typ": "JWT", "kid": key.kid}
@@ -188,7 +210,31 @@ class AccessTokenVerifier:
     def _unrevoked(self, checked: AccessToken) -> AccessToken:
         if self._revocations.is_revoked(checked.token_id):
             raise InvalidToken("the access token has been revoked")
+        if checked.session_id and self._revocations.is_session_revoked(checked.session_id):
+            raise InvalidToken("the sign-in this token came from has ended")
         return checked
+
+    def id_token_hint(self, token: str) -> dict[str, Any]:
+        """The claims of an ID token we issued, expired or not (OIDC RP-Initiated Logout 1.0
+        §2: the hint names a past sign-in, so expiry does not void it; the signature does)."""
+        try:
+            header = jwt.get_unverified_header(token)
+            kid = header.get("kid")
+            key = self._keys.find(kid) if isinstance(kid, str) else None
+            if key is None or header.get("alg") not in ACCESS_TOKEN_ALGS:
+                raise InvalidToken("the id_token_hint is not signed by this server")
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.private_key.public_key(),
+                algorithms=list(ACCESS_TOKEN_ALGS),
+                issuer=self.issuer,
+                options={"verify_exp": False, "verify_aud": False, "require": ["sub", "aud"]},
+            )
+        except jwt.PyJWTError:
+            raise InvalidToken("the id_token_hint is not an ID token of this server") from None
+        if str(header.get("typ", "JWT")).lower() == ACCESS_TOKEN_TYP:
+            raise InvalidToken("the id_token_hint is an access token, not an ID token")
+        return claims
 
     def _check(self, token: str) -> tuple[AccessToken, str]:
         """Signature and claims (not revocation): the checks whose answer cannot change
@@ -237,5 +283,6 @@ class AccessTokenVerifier:
             issued_at=int(claims["iat"]),
             expires_at=int(claims["exp"]),
             jkt=jkt if isinstance(jkt, str) else None,
+            session_id=claims["sid"] if isinstance(claims.get("sid"), str) else None,
         )
         return checked, kid

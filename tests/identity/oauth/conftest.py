@@ -126,6 +126,27 @@ def agency(oauth: OAuthService) -> Agent:
     return register(oauth)
 
 
+IDCS = "1234567890"
+REDIRECT = "https://portal.example/callback"
+
+
+@pytest.fixture
+def portal(oauth: OAuthService) -> Agent:
+    return register(
+        oauth,
+        kind="portal",
+        sector="citizen",
+        scopes="openid citizen:self",
+        purposes="",
+        redirect_uris=(REDIRECT,),
+    )
+
+
+@pytest.fixture
+def citizen_secret(oauth: OAuthService) -> str:
+    return str(oauth.citizens.enrol(IDCS))
+
+
 def client_assertion(
     agent: Agent,
     audience: str,

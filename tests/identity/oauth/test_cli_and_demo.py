@@ -8,6 +8,7 @@ import jwt
 import pytest
 from typer.testing import CliRunner
 
+from tests.gateway.test_cli import run_sijill
 from tests.identity.oauth.conftest import Agent, new_key, token_request
 
 
@@ -148,3 +149,56 @@ def test_demo_step_rerun_rekeys_the_same_clients(api, oauth, settings):  # type:
     assert [a.client_id for a in first] == [a.client_id for a in second] == ["cnss", "men"]
     assert token_request(api, second[0]).status_code == 200
     assert token_request(api, first[0]).status_code == 401  # the lost key no longer works
+
+
+def test_keygen_makes_a_key_pair_the_token_endpoint_accepts(  # type: ignore[no-untyped-def]
+    api, oauth, tmp_path
+) -> None:
+    private_file = tmp_path / "cnss.jwk"
+    made = run_sijill(
+        "clients", "keygen", "--client-id", "cnss", "--private-key", str(private_file)
+    )
+    assert made.returncode == 0, made.stderr
+    document = json.loads(made.stdout)
+    (public,) = document["keys"]
+    assert public["kty"] == "EC" and public["crv"] == "P-256" and "d" not in public
+    assert oct(private_file.stat().st_mode & 0o777) == "0o600"
+    private = json.loads(private_file.read_text())
+    assert private["kid"] == public["kid"] and "d" in private
+
+    oauth.registry.add(
+        name="CNSS",
+        kind="agency",
+        sector="social",
+        jwks=document,
+        scopes="agency:lookup",
+        purposes="asd_payment",
+        client_id="cnss",
+    )
+    agent = Agent("cnss", jwt.PyJWK(private).key, public, private, "ES256")
+    assert token_request(api, agent, scope="agency:lookup").status_code == 200
+
+    again = run_sijill(
+        "clients", "keygen", "--client-id", "cnss", "--private-key", str(private_file)
+    )
+    assert again.returncode == 2 and "never overwrites" in again.stderr
+    assert json.loads(private_file.read_text()) == private
+
+
+def test_clients_list_json_and_table_show_full_client_ids(cli_env, oauth) -> None:  # type: ignore[no-untyped-def]
+    long_id = "agence-nationale-de-l-assurance-maladie-" + "x" * 20
+    _, public, _ = new_key()
+    oauth.registry.add(
+        name="ANAM",
+        kind="agency",
+        sector="social",
+        jwks={"keys": [public]},
+        scopes="agency:lookup",
+        client_id=long_id,
+    )
+    runner = CliRunner()
+    listed = runner.invoke(cli_env, ["list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [c["client_id"] for c in json.loads(listed.output)] == [long_id]
+    table = runner.invoke(cli_env, ["list"], terminal_width=80)
+    assert long_id in table.output

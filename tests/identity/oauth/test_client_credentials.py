@@ -81,7 +81,33 @@ def test_access_token_is_rfc9068_jwt_signed_by_published_key(api, agency, settin
         assert "d" not in public
 
 
-def test_eddsa_client_assertion_is_accepted(api, oauth):  # type: ignore[no-untyped-def]
+def test_ed25519_client_assertion_is_accepted_under_its_rfc_9864_name(api, oauth, settings):  # type: ignore[no-untyped-def]
+    import secrets
+    import time
+
+    from joserfc import jwt as jose_jwt
+    from joserfc.jwk import OKPKey
+
+    agent = register(oauth, alg="EdDSA")  # an Ed25519 key pair
+    now = int(time.time())
+    claims = {
+        "iss": agent.client_id,
+        "sub": agent.client_id,
+        "aud": f"{settings.issuer}/oauth/token",
+        "jti": secrets.token_urlsafe(16),
+        "iat": now,
+        "exp": now + 60,
+    }
+    assertion = jose_jwt.encode(
+        {"alg": "Ed25519", "kid": agent.public_jwk["kid"]},
+        claims,
+        OKPKey.import_key(agent.private_jwk),
+        algorithms=["Ed25519"],
+    )
+    assert token_request(api, agent, assertion=assertion).status_code == 200
+
+
+def test_ed25519_client_assertion_under_the_deprecated_eddsa_name_is_still_accepted(api, oauth):  # type: ignore[no-untyped-def]
     agent = register(oauth, alg="EdDSA")
     assert token_request(api, agent).status_code == 200
 

@@ -130,3 +130,19 @@ def test_htu_normalisation_ignores_query_fragment_and_default_port() -> None:
 
     assert normalise_htu("HTTPS://Api.Example:443/a/b?q=1#f") == "https://api.example/a/b"
     assert normalise_htu("http://h:8000/x") == "http://h:8000/x"
+
+
+@pytest.mark.parametrize("alg", ["Ed25519", "EdDSA"])
+def test_ed25519_proof_binds_a_token_under_either_name(api, agency, settings, alg):  # type: ignore[no-untyped-def]
+    key, public, _ = new_key("EdDSA")
+    public.pop("kid")
+    url = f"{settings.issuer}/oauth/token"
+    response = token_request(
+        api, agency, dpop=make_proof(key, public, method="POST", url=url, alg=alg)
+    )
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    proof = make_proof(
+        key, public, method="GET", url=f"{settings.issuer}/test/lookup", access_token=token, alg=alg
+    )
+    assert _call(api, token, proof).status_code == 200

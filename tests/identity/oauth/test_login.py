@@ -13,27 +13,14 @@ import jwt
 import pyotp
 import pytest
 
-from tests.identity.oauth.conftest import Agent, assert_problem, client_assertion, register
-
-IDCS = "1234567890"
-REDIRECT = "https://portal.example/callback"
-
-
-@pytest.fixture
-def portal(oauth) -> Agent:  # type: ignore[no-untyped-def]
-    return register(
-        oauth,
-        kind="portal",
-        sector="citizen",
-        scopes="openid citizen:self",
-        purposes="",
-        redirect_uris=(REDIRECT,),
-    )
-
-
-@pytest.fixture
-def citizen_secret(oauth) -> str:  # type: ignore[no-untyped-def]
-    return str(oauth.citizens.enrol(IDCS))
+from tests.identity.oauth.conftest import (
+    IDCS,
+    REDIRECT,
+    Agent,
+    assert_problem,
+    client_assertion,
+    register,
+)
 
 
 def _pkce() -> tuple[str, str]:

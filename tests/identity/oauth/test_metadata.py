@@ -52,6 +52,16 @@ def test_every_advertised_endpoint_answers(api, settings):  # type: ignore[no-un
     )  # no parameters: an invalid request, but it is there
 
 
+def test_metadata_advertises_ed25519_never_the_deprecated_eddsa(api):  # type: ignore[no-untyped-def]
+    oidc = api.get("/.well-known/openid-configuration").json()
+    advertised = [v for k, v in oidc.items() if k.endswith("alg_values_supported")]
+    assert advertised and all("EdDSA" not in algs for algs in advertised)  # RFC 9864 §2
+    assert "Ed25519" in oidc["token_endpoint_auth_signing_alg_values_supported"]
+    assert "Ed25519" in oidc["dpop_signing_alg_values_supported"]
+    challenge = api.get("/test/me").headers["www-authenticate"]
+    assert "EdDSA" not in challenge and "Ed25519" in challenge
+
+
 def test_openid_configuration_extends_the_metadata(api):  # type: ignore[no-untyped-def]
     meta = api.get("/.well-known/oauth-authorization-server").json()
     oidc = api.get("/.well-known/openid-configuration").json()
