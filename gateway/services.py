@@ -99,8 +99,7 @@ def _build_households(settings: Settings, services: Services) -> None:
 
 
 def _build_consents(settings: Settings, services: Services) -> None:
-    import jwt
-
+    from identity.oauth.jose import sign_jwt
     from identity.oauth.keys import SigningKeys
 
     # Receipts are signed with the authorization server's current key, so anyone can check
@@ -109,9 +108,7 @@ def _build_consents(settings: Settings, services: Services) -> None:
 
     def sign(claims: dict[str, Any]) -> str:
         key = keys.current()
-        return jwt.encode(
-            claims, key.private_key, algorithm="ES256", headers={"kid": key.kid, "typ": "JWT"}
-        )
+        return sign_jwt(claims, key.private_key, kid=key.kid, typ="JWT")
 
     services.registry = ProcessingRegistry.load()
     services.consents = ConsentService(

@@ -231,10 +231,10 @@ AUDITOR_SCOPES = "audit:read"
 
 def _keypair(kid: str) -> tuple[dict[str, Any], dict[str, Any]]:
     from cryptography.hazmat.primitives.asymmetric import ec
-    from jwt.algorithms import ECAlgorithm
+    from joserfc.jwk import ECKey
 
     key = ec.generate_private_key(ec.SECP256R1())
-    private = {**ECAlgorithm.to_jwk(key, as_dict=True), "kid": kid, "alg": "ES256"}
+    private = {**ECKey.import_key(key).as_dict(private=True), "kid": kid, "alg": "ES256"}
     public = {k: v for k, v in private.items() if k != "d"}
     return public, private
 

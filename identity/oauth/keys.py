@@ -22,7 +22,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from jwt.algorithms import ECAlgorithm
+
+from identity.oauth.jose import public_jwk
 
 _PREFIX = "oauth-signing-"
 PUBLISHED = 2  # current + previous
@@ -35,7 +36,7 @@ class SigningKey:
 
     @property
     def public_jwk(self) -> dict[str, Any]:
-        jwk: dict[str, Any] = ECAlgorithm.to_jwk(self.private_key.public_key(), as_dict=True)
+        jwk = public_jwk(self.private_key.public_key())
         return {**jwk, "kid": self.kid, "use": "sig", "alg": "ES256"}
 
 

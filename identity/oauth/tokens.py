@@ -2,7 +2,7 @@
 
 Authlib's ``rfc9068.JWTBearerTokenGenerator`` has no view of the HTTP request, so it cannot put
 the DPoP key thumbprint (``cnf.jkt``) into a token, and it signs without a ``kid``; minting is
-therefore ours, on pyjwt, with the claims RFC 9068 §2.2 requires.
+therefore ours, on joserfc (``identity.oauth.jose``), with the claims RFC 9068 §2.2 requires.
 
 The verifier is the resource server's half and trusts nothing in the token before its
 signature checks out: the algorithm comes from our allow-list (never ``none`` or an HMAC, whose
@@ -13,16 +13,25 @@ trust cannot be replayed as an access token (RFC 9068 §4, RFC 8725 §3.11).
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
+from joserfc import jwt
+from joserfc.errors import (
+    ExpiredTokenError,
+    InvalidClaimError,
+    InvalidTokenError,
+    JoseError,
+    MissingClaimError,
+)
 from sqlalchemy import Engine, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from identity.oauth.jose import sign_jwt, unverified_header, verify_jws
 from identity.oauth.keys import SigningKeys
 from identity.oauth.schema import revoked_tokens
 from storekit import hot_sql
@@ -131,12 +140,7 @@ class TokenIssuer:
         if session_id:
             claims["sid"] = session_id
         key = self._keys.current()
-        token = jwt.encode(
-            claims,
-            key.private_key,
-            algorithm="ES256",
-            headers={"typ": ACCESS_TOKEN_TYP, "kid": key.kid},
-        )
+        token = sign_jwt(claims, key.private_key, kid=key.kid, typ=ACCESS_TOKEN_TYP)
         return token, claims
 
     def id_token(
@@ -166,9 +170,14 @@ class TokenIssuer:
         if session_id:
             claims["sid"] = session_id
         key = self._keys.current()
-        return jwt.encode(
-            claims, key.private_key, algorithm="ES256", headers={"typ": "JWT", "kid": key.kid}
-        )
+        return sign_jwt(claims, key.private_key, kid=key.kid, typ="JWT")
+
+
+def _json_object(payload: bytes) -> dict[str, Any]:
+    claims = json.loads(payload)
+    if not isinstance(claims, dict):
+        raise ValueError("the token's claims are not a JSON object")
+    return claims
 
 
 class AccessTokenVerifier:
@@ -186,6 +195,16 @@ class AccessTokenVerifier:
         self.issuer = issuer
         self.audience = audience
         self._leeway_s = leeway_s
+        self._claims = jwt.JWTClaimsRegistry(
+            leeway=leeway_s,
+            iss={"essential": True, "value": issuer},
+            aud={"essential": True, "value": audience},
+            sub={"essential": True},
+            exp={"essential": True},
+            iat={"essential": True},
+            jti={"essential": True},
+            client_id={"essential": True},
+        )
         # token -> (its checked claims, the kid that signed it). An agency presents one token
         # for up to ACCESS_TOKEN_TTL_S; its ECDSA signature is checked the first time only.
         # Every use still checks expiry, that the signing key is still ours, and revocation.
@@ -218,19 +237,21 @@ class AccessTokenVerifier:
         """The claims of an ID token we issued, expired or not (OIDC RP-Initiated Logout 1.0
         §2: the hint names a past sign-in, so expiry does not void it; the signature does)."""
         try:
-            header = jwt.get_unverified_header(token)
+            header = unverified_header(token)
             kid = header.get("kid")
             key = self._keys.find(kid) if isinstance(kid, str) else None
             if key is None or header.get("alg") not in ACCESS_TOKEN_ALGS:
                 raise InvalidToken("the id_token_hint is not signed by this server")
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key.private_key.public_key(),
-                algorithms=list(ACCESS_TOKEN_ALGS),
-                issuer=self.issuer,
-                options={"verify_exp": False, "verify_aud": False, "require": ["sub", "aud"]},
+            _header, payload = verify_jws(
+                token, key.private_key.public_key(), list(ACCESS_TOKEN_ALGS)
             )
-        except jwt.PyJWTError:
+            claims: dict[str, Any] = _json_object(payload)
+            jwt.JWTClaimsRegistry(
+                iss={"essential": True, "value": self.issuer},
+                sub={"essential": True},
+                aud={"essential": True},
+            ).validate(claims)
+        except (JoseError, ValueError):
             raise InvalidToken("the id_token_hint is not an ID token of this server") from None
         if str(header.get("typ", "JWT")).lower() == ACCESS_TOKEN_TYP:
             raise InvalidToken("the id_token_hint is an access token, not an ID token")
@@ -240,8 +261,8 @@ class AccessTokenVerifier:
         """Signature and claims (not revocation): the checks whose answer cannot change
         while the token is unexpired and its key is still in our JWKS."""
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
+            header = unverified_header(token)
+        except (JoseError, ValueError):
             raise InvalidToken("the access token is not a JWT") from None
         if header.get("alg") not in ACCESS_TOKEN_ALGS:
             raise InvalidToken("the access token is signed with an algorithm not allowed")
@@ -252,24 +273,20 @@ class AccessTokenVerifier:
         if key is None or not isinstance(kid, str):
             raise InvalidToken("the access token is signed by an unknown key")
         try:
-            claims = jwt.decode(
-                token,
-                key.private_key.public_key(),
-                algorithms=list(ACCESS_TOKEN_ALGS),
-                audience=self.audience,
-                issuer=self.issuer,
-                leeway=self._leeway_s,
-                options={"require": ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"]},
+            _header, payload = verify_jws(
+                token, key.private_key.public_key(), list(ACCESS_TOKEN_ALGS)
             )
-        except jwt.ExpiredSignatureError:
+            claims = _json_object(payload)
+            self._claims.validate(claims)
+        except ExpiredTokenError:
             raise InvalidToken("the access token has expired") from None
-        except jwt.ImmatureSignatureError:
+        except InvalidClaimError as exc:
+            which = {"iss": "was issued by another issuer", "aud": "is meant for another audience"}
+            detail = which.get(exc.claim, "signature or claims are invalid")
+            raise InvalidToken(f"the access token {detail}") from None
+        except InvalidTokenError:
             raise InvalidToken("the access token is not valid yet") from None
-        except jwt.InvalidIssuerError:
-            raise InvalidToken("the access token was issued by another issuer") from None
-        except jwt.InvalidAudienceError:
-            raise InvalidToken("the access token is meant for another audience") from None
-        except jwt.PyJWTError:
+        except (MissingClaimError, JoseError, ValueError):
             raise InvalidToken("the access token signature or claims are invalid") from None
         cnf = claims.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, dict) else None

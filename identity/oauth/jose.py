@@ -1,0 +1,63 @@
+"""The server's one JOSE library, joserfc (which Authlib itself is built on): JWS/JWT signing
+and verification (RFC 7515, 7519) and JWK export (RFC 7517), behind the few calls the
+authorization server, the DPoP verifier and the consent receipts make."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, OKPKey
+
+__all__ = ["JoseError", "public_jwk", "sign_jwt", "unverified_header", "verify_jws"]
+
+
+def sign_jwt(
+    claims: dict[str, Any],
+    private_key: Any,
+    *,
+    kid: str | None,
+    typ: str,
+    alg: str = "ES256",
+    jwk: dict[str, Any] | None = None,
+) -> str:
+    """A compact JWT of ``claims`` signed with ``private_key`` (a cryptography key); ``jwk``
+    puts the public key in the header (a DPoP proof, RFC 9449 §4.2)."""
+    header: dict[str, Any] = {"alg": alg, "typ": typ}
+    if kid is not None:
+        header["kid"] = kid
+    if jwk is not None:
+        header["jwk"] = jwk
+    return jwt.encode(header, claims, _import(private_key), algorithms=[alg])
+
+
+def unverified_header(token: str) -> dict[str, Any]:
+    """The protected header of a compact JWS, before any check (to pick the key)."""
+    return dict(jws.extract_compact(token.encode("ascii")).protected)
+
+
+def verify_jws(token: str, key: Any, algorithms: list[str]) -> tuple[dict[str, Any], bytes]:
+    """(header, payload) of a compact JWS whose signature ``key`` verifies with one of
+    ``algorithms``; raises :class:`JoseError` otherwise."""
+    obj = jws.deserialize_compact(token.encode("ascii"), _import(key), algorithms=algorithms)
+    return dict(obj.protected), obj.payload
+
+
+def import_jwk(jwk: dict[str, Any]) -> Any:
+    """A public key from its JWK (EC P-256 or OKP Ed25519)."""
+    return OKPKey.import_key(jwk) if jwk.get("kty") == "OKP" else ECKey.import_key(jwk)
+
+
+def public_jwk(public_key: Any) -> dict[str, Any]:
+    """The JWK of a cryptography public key (its public members only)."""
+    return dict(_import(public_key).as_dict(private=False))
+
+
+def _import(key: Any) -> Any:
+    if isinstance(key, ECKey | OKPKey):
+        return key
+    try:
+        return ECKey.import_key(key)
+    except (JoseError, ValueError, TypeError):
+        return OKPKey.import_key(key)
