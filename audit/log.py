@@ -106,6 +106,7 @@ class _Pending:
 
 _UNQUEUED = threading.Event()
 _Heads = tuple[TreeHead | None, TreeHead | None]  # a batch's (written, signed) heads
+MEMORY_EVERY_S = 0.05  # how often batch heads are written to the signer's memory, at most
 
 
 def prepare_entry(entry: AuditEntry) -> StoredEntry:
@@ -259,6 +260,9 @@ class AuditLog:
         self.witnesses_expected = witnesses_expected
         self._own_written: TreeHead | None = None
         self._own_signed: TreeHead | None = None
+        self._unwritten: list[TreeHead] = []  # batch heads not yet in the memory
+        self._unwritten_lock = threading.Lock()
+        self._memory_written_at = 0.0
         self.refused: str | None = None
         # Wakes the checkpointer: a batch crossed checkpoint_every_entries, or a reader waits.
         self.grew = threading.Event()
@@ -467,16 +471,36 @@ class AuditLog:
             raise CheckpointRefused(self.refused)
 
     def _remember_head(self, kind: str, head: TreeHead) -> None:
-        """Keep ``head`` (``written`` or ``signed``) in this process and in the memory."""
+        """Keep ``head`` (``written`` or ``signed``) in this process and in the memory. Written
+        heads go to the memory together, at most every :data:`MEMORY_EVERY_S` (and at each
+        checkpointer tick and at close): one file replaced per interval rather than per
+        batch, every batch's head still in it."""
         own = f"_own_{kind}"
         known: TreeHead | None = getattr(self, own)
         if known is None or head.size > known.size:
             setattr(self, own, head)
+        if kind == "signed":
+            self._to_memory(lambda memory: memory.remember_signed(head), kind)
+            return
+        with self._unwritten_lock:
+            self._unwritten.append(head)
+            if time.monotonic() - self._memory_written_at < MEMORY_EVERY_S:
+                return
+        self.flush_memory()
+
+    def flush_memory(self) -> None:
+        """Write the batches' heads not yet in the signer's memory."""
+        with self._unwritten_lock:
+            heads, self._unwritten = self._unwritten, []
+            self._memory_written_at = time.monotonic()
+        if heads:
+            self._to_memory(lambda memory: memory.remember_written(heads), "written")
+
+    def _to_memory(self, write: Callable[[HeadMemory], None], kind: str) -> None:
         try:
             memory = self.memory
             if memory is not None:
-                remember = memory.remember_written if kind == "written" else memory.remember_signed
-                remember(head)
+                write(memory)
         except (OSError, ValueError, SQLAlchemyError, AuditUnavailable) as exc:
             # The entries are durable; only the signer's extra protection is missing.
             self._raise_alarm(f"the signer could not record the {kind} head: {exc}", stop=False)
@@ -794,6 +818,8 @@ class AuditLog:
 
     def close(self) -> None:
         """Release the store's long-lived connections (the app closes it at shutdown)."""
+        if self._identity is not None:
+            self.flush_memory()
         self.storage.close()
 
     def ping(self) -> None:

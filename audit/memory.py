@@ -100,7 +100,9 @@ class HeadMemory(Protocol):
 
     def remember_signed(self, head: TreeHead) -> None: ...
 
-    def remember_written(self, head: TreeHead) -> None: ...
+    def remember_written(self, heads: Sequence[TreeHead]) -> None:
+        """Keep the heads of committed batches, oldest first (the newest is the written one)."""
+        ...
 
 
 def _head_json(head: TreeHead) -> dict[str, Any]:
@@ -165,15 +167,19 @@ class FileMemory:
         heads = (_head_of(h) for h in self._read().get("recent", []))
         return [h for h in heads if h is not None]
 
-    def _advance(self, kind: str, head: TreeHead, *, sync: bool) -> None:
+    def _advance(self, kind: str, heads: Sequence[TreeHead], *, sync: bool) -> None:
         with self._locked():
             data = self._read()
             known = _head_of(data.get(kind))
-            if known is not None and known.size >= head.size:
-                return  # another writer went as far already: never move backwards
-            data[kind] = _head_json(head)
+            floor = known.size if known is not None else -1
+            # Another writer may have gone as far already: never move backwards.
+            newer = sorted((h for h in heads if h.size > floor), key=lambda h: h.size)
+            if not newer:
+                return
+            data[kind] = _head_json(newer[-1])
             if kind == "written":
-                data["recent"] = [*data.get("recent", [])[-(RECENT - 1) :], _head_json(head)]
+                recent = [*data.get("recent", []), *(_head_json(h) for h in newer)]
+                data["recent"] = recent[-RECENT:]
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -184,13 +190,13 @@ class FileMemory:
             os.replace(tmp, self.path)
 
     def remember_signed(self, head: TreeHead) -> None:
-        self._advance("signed", head, sync=True)
+        self._advance("signed", [head], sync=True)
 
-    def remember_written(self, head: TreeHead) -> None:
+    def remember_written(self, heads: Sequence[TreeHead]) -> None:
         # Not fsynced: after a power loss the file may hold an older head, which is still a
-        # prefix of the committed tree, so the check stays sound; only the newest second of
+        # prefix of the committed tree, so the check stays sound; only the newest moment of
         # the tail loses this protection.
-        self._advance("written", head, sync=False)
+        self._advance("written", heads, sync=False)
 
 
 class SqlMemory:
@@ -229,7 +235,7 @@ class SqlMemory:
                 with contextlib.suppress(IntegrityError), conn.begin_nested():
                     conn.execute(t.insert().values(origin=self.origin, **values))
 
-    def remember_written(self, head: TreeHead) -> None:
+    def remember_written(self, heads: Sequence[TreeHead]) -> None:
         return None
 
 
@@ -253,6 +259,6 @@ class Memories:
         for m in self.memories:
             m.remember_signed(head)
 
-    def remember_written(self, head: TreeHead) -> None:
+    def remember_written(self, heads: Sequence[TreeHead]) -> None:
         for m in self.memories:
-            m.remember_written(head)
+            m.remember_written(heads)

@@ -153,6 +153,7 @@ class Checkpointer:
         """Sign if the tree grew, then bring the witnesses up to the newest checkpoint."""
         if self.audit.refused is not None:
             return
+        self.audit.flush_memory()
         try:
             cp = self.audit.checkpoint_if_grown()
             if self.witnesses is not None:
