@@ -4,13 +4,27 @@ authorization server, the DPoP verifier and the consent receipts make."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey
 
-__all__ = ["JoseError", "public_jwk", "sign_jwt", "unverified_header", "verify_jws"]
+__all__ = [
+    "JoseError",
+    "is_low_s",
+    "public_jwk",
+    "sign_jwt",
+    "unverified_header",
+    "verify_jws",
+]
+
+# The order of the P-256 group. An ECDSA signature (r, s) verifies as (r, n - s) too, so anyone
+# holding a token can make a second, different string of it; we sign with s ≤ n/2 only and
+# refuse the other form, so each token we issue has exactly one spelling (as Bitcoin's BIP 62
+# and Ethereum's EIP-2 do for theirs).
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 def sign_jwt(
@@ -29,7 +43,32 @@ def sign_jwt(
         header["kid"] = kid
     if jwk is not None:
         header["jwk"] = jwk
-    return jwt.encode(header, claims, _import(private_key), algorithms=[alg])
+    token = jwt.encode(header, claims, _import(private_key), algorithms=[alg])
+    return _low_s(token) if alg == "ES256" else token
+
+
+def _signature(token: str) -> tuple[str, int, int]:
+    signing_input, _, encoded = token.rpartition(".")
+    raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    if len(raw) != 64:
+        raise ValueError("not an ES256 signature")
+    return signing_input, int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+
+
+def _low_s(token: str) -> str:
+    signing_input, r, s = _signature(token)
+    if s <= P256_ORDER // 2:
+        return token
+    raw = r.to_bytes(32, "big") + (P256_ORDER - s).to_bytes(32, "big")
+    return f"{signing_input}.{base64.urlsafe_b64encode(raw).rstrip(b'=').decode()}"
+
+
+def is_low_s(token: str) -> bool:
+    """Whether an ES256 token's signature is in the one form we issue (s ≤ n/2)."""
+    try:
+        return _signature(token)[2] <= P256_ORDER // 2
+    except ValueError:
+        return False
 
 
 def unverified_header(token: str) -> dict[str, Any]:

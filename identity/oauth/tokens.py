@@ -31,7 +31,7 @@ from joserfc.errors import (
 from sqlalchemy import Engine, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from identity.oauth.jose import sign_jwt, unverified_header, verify_jws
+from identity.oauth.jose import is_low_s, sign_jwt, unverified_header, verify_jws
 from identity.oauth.keys import SigningKeys
 from identity.oauth.schema import revoked_tokens
 from storekit import hot_sql
@@ -288,6 +288,10 @@ class AccessTokenVerifier:
             raise InvalidToken("the access token is not valid yet") from None
         except (MissingClaimError, JoseError, ValueError):
             raise InvalidToken("the access token signature or claims are invalid") from None
+        if not is_low_s(token):
+            # A copy of one of our tokens with its signature's s negated: the same claims under
+            # another string, which string-keyed caches would take for a new token.
+            raise InvalidToken("the access token signature is not in its canonical form")
         cnf = claims.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
         scope = claims.get("scope", "")
