@@ -9,6 +9,7 @@ history. Entries and statistics are for CNDP auditors, through the policy enforc
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -18,8 +19,11 @@ from fastapi.responses import PlainTextResponse
 
 from audit import AuditLog, AuditUnavailable, EntryFilter, InvalidProof
 from gateway.authz import Enforcer, authorize
+from gateway.lifecycle import ACTION as POLICY_REVISION
 from gateway.params import MAX_INDEX, LogTime
 from gateway.problems import Problem, responses
+from gateway.routes.oauth import get_oauth
+from gateway.routes.registry import declaration
 from gateway.services import services_of
 from gateway.timefmt import rfc3339, to_ns
 
@@ -187,3 +191,53 @@ def stats(
         return audit.stats(_ns(since), _ns(until))
     except AuditUnavailable:
         raise _unavailable() from None
+
+
+@router.get(
+    "/registry",
+    dependencies=[Depends(_audit_read("read_registry"))],
+    responses=_AUDITOR_ONLY,
+)
+def registry(request: Request) -> dict[str, Any]:
+    """Every declaration of the processing registry, in force or not (Law 09.08 art. 12: the
+    CNDP checks what was declared, for when), each with its CNDP declaration and validity."""
+    services = services_of(request)
+    now = time.time_ns()
+    names = {c.client_id: c.name for c in get_oauth(request).registry.list()}
+    return {
+        "entries": [
+            {**declaration(e, names).model_dump(), "in_force": e.in_force(now)}
+            for e in services.registry
+        ]
+    }
+
+
+@router.get(
+    "/policy-revisions",
+    dependencies=[Depends(_audit_read("read_policy_revisions"))],
+    responses=_AUDITOR_ONLY,
+)
+def policy_revisions(
+    request: Request,
+    audit: Audit,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> dict[str, Any]:
+    """The policy revisions (digest of the Rego rules and their data) the gateway enforced,
+    newest first, as each first worker to load one put it on the record; and the one in force
+    in this worker now."""
+    try:
+        found = audit.entries(EntryFilter(action=POLICY_REVISION), before=audit.size(), limit=limit)
+    except AuditUnavailable:
+        raise _unavailable() from None
+    return {
+        "in_force": services_of(request).policy.revision,
+        "revisions": [
+            {
+                "revision": e.entry.policy_revision,
+                "loaded_at": rfc3339(e.entry.time_ns),
+                "loaded_by": e.entry.actor["id"],
+                "audit_index": e.index,
+            }
+            for e in found
+        ],
+    }

@@ -46,7 +46,8 @@ class Purposes(BaseModel):
     purposes: list[Purpose]
 
 
-def _purpose(entry: RegistryEntry, names: dict[str, str]) -> Purpose:
+def declaration(entry: RegistryEntry, names: dict[str, str]) -> Purpose:
+    """One registry entry as the API shows it (agencies by their registered names)."""
     consent = entry.basis_type == "consent"
     return Purpose(
         entry=entry.id,
@@ -84,4 +85,4 @@ def purposes(
         if (not in_force or e.in_force(now))
         and (consent is None or (e.basis_type == "consent") == consent)
     ]
-    return {"purposes": [_purpose(e, names) for e in chosen]}
+    return {"purposes": [declaration(e, names) for e in chosen]}
