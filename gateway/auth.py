@@ -73,6 +73,14 @@ def _principal(oauth: OAuthService, token: AccessToken) -> Principal:
     client = oauth.registry.get(token.client_id)
     if client is None or client.disabled:
         raise _unauthorized("The client this token was issued to is not enabled.")
+    if client.dpop_bound and token.jkt is None:
+        # RFC 9449 §5.2: this client's tokens are sender-constrained; a bearer token of it
+        # (issued before the client was so registered) is refused, not served.
+        raise _unauthorized(
+            "This client must use DPoP-bound tokens; ask for a new token with a DPoP proof.",
+            "DPoP",
+            "invalid_token",
+        )
     kind: PrincipalKind
     subject, actor = client.client_id, None
     if token.subject_kind == "citizen":

@@ -57,6 +57,11 @@ def add(
     purposes: str = typer.Option("", help="Space-separated declared purposes"),
     redirect_uri: list[str] = typer.Option([], help="Redirect URI (code flow clients)"),
     client_id: str | None = typer.Option(None, help="Client id (generated if omitted)"),
+    dpop: bool | None = typer.Option(
+        None,
+        "--dpop/--no-dpop",
+        help="Issue DPoP-bound tokens only, never bearer ones (default: yes for agencies)",
+    ),
     data_dir: str | None = typer.Option(None, help="Data directory"),
 ) -> None:
     """Register a client with its public keys; no secret is ever issued."""
@@ -77,6 +82,8 @@ def add(
                 purposes=purposes,
                 redirect_uris=redirect_uri,
                 client_id=client_id,
+                # An agency's token must not be usable by whoever copies it (RFC 9449).
+                dpop_bound=kind == "agency" if dpop is None else dpop,
             )
         except ClientRegistryError as exc:
             raise CliError(str(exc)) from None

@@ -74,6 +74,8 @@ class Client:
     redirect_uris: tuple[str, ...] = ()
     disabled: bool = False
     created_at: int = field(default=0, compare=False)
+    # RFC 9449 §5.2 ``dpop_bound_access_tokens``: sender-constrained tokens only.
+    dpop_bound: bool = False
 
     # -- Authlib ClientMixin ------------------------------------------------------------------
     def get_client_id(self) -> str:
@@ -171,6 +173,7 @@ class ClientRegistry:
         purposes: Sequence[str] | str = (),
         redirect_uris: Sequence[str] = (),
         client_id: str | None = None,
+        dpop_bound: bool = False,
     ) -> Client:
         if kind not in CLIENT_KINDS:
             raise ClientRegistryError(f"kind must be one of {', '.join(CLIENT_KINDS)}")
@@ -200,6 +203,7 @@ class ClientRegistry:
             grant_types=_default_grants(kind),
             redirect_uris=tuple(redirect_uris),
             created_at=int(time.time()),
+            dpop_bound=dpop_bound,
         )
         try:
             with self._engine.begin() as conn:
@@ -216,6 +220,7 @@ class ClientRegistry:
                         redirect_uris=json.dumps(list(client.redirect_uris)),
                         disabled=False,
                         created_at=client.created_at,
+                        dpop_bound_access_tokens=client.dpop_bound,
                     )
                 )
         except IntegrityError:
@@ -271,4 +276,5 @@ def _client(row: Any) -> Client:
         redirect_uris=tuple(json.loads(row["redirect_uris"])),
         disabled=bool(row["disabled"]),
         created_at=int(row["created_at"]),
+        dpop_bound=bool(row["dpop_bound_access_tokens"]),
     )

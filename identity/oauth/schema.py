@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -36,6 +37,8 @@ clients = Table(
     Column("redirect_uris", Text, nullable=False),
     Column("disabled", Boolean, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # RFC 9449 §5.2: DPoP-bound tokens only, never a bearer token (migration oauth_0002).
+    Column("dpop_bound_access_tokens", Boolean, nullable=False, server_default=false()),
 )
 
 # One row per JWT id seen (client assertions, DPoP proofs). The primary key is the replay

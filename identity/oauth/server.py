@@ -27,6 +27,7 @@ from authlib.oauth2.rfc6749 import (
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
+    OAuth2Error,
     OAuth2Payload,
     OAuth2Request,
 )
@@ -185,6 +186,14 @@ class PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
         )
 
 
+class DpopRequired(OAuth2Error):  # type: ignore[misc]
+    """RFC 9449 §5.2: a client registered ``dpop_bound_access_tokens`` gets no bearer token."""
+
+    error = "invalid_dpop_proof"
+    description = "this client must prove possession of its key with a DPoP proof (RFC 9449)"
+    status_code = 400
+
+
 class _MintsSijillTokens:
     """Token minting for both grants: RFC 9068 JWT, DPoP-bound when a proof came along."""
 
@@ -203,6 +212,8 @@ class _MintsSijillTokens:
         client: Client = self.request.client
         scope = scope or " ".join(client.scopes)
         jkt = self.request.dpop_jkt
+        if client.dpop_bound and jkt is None:
+            raise DpopRequired()
         token, claims = server.issuer.access_token(
             client_id=client.client_id,
             scope=scope,
