@@ -29,6 +29,29 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def demo_deployment(prefix: str, database_url: str | None) -> tuple[int, dict[str, str], Any]:
+    """A demo data directory initialised for a benchmark: (a free port, the environment a
+    gateway on it runs with, the demo's credentials)."""
+    data_dir = Path(tempfile.mkdtemp(prefix=f"sijill-{prefix}-"))
+    port = free_port()
+    env = {
+        **os.environ,
+        "SIJILL_DATA_DIR": str(data_dir),
+        "SIJILL_PORT": str(port),
+        "SIJILL_AGENCY_RATE_PER_S": "1000000",
+        "SIJILL_AGENCY_BURST": "1000000",
+        "SIJILL_LOG_LEVEL": "WARNING",
+    }
+    if database_url:
+        env["SIJILL_DATABASE_URL"] = database_url
+    sijill = [sys.executable, "-c", "from gateway.cli import main; main()"]
+    subprocess.run(
+        [*sijill, "demo", "--no-serve"], env=env, check=True, cwd=ROOT, capture_output=True
+    )
+    creds = json.loads((data_dir / "demo" / "credentials.json").read_text())
+    return port, env, creds
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -206,23 +229,7 @@ def main() -> None:
 
     import httpx
 
-    data_dir = Path(tempfile.mkdtemp(prefix="sijill-bench-"))
-    port = free_port()
-    env = {
-        **os.environ,
-        "SIJILL_DATA_DIR": str(data_dir),
-        "SIJILL_PORT": str(port),
-        "SIJILL_AGENCY_RATE_PER_S": "1000000",
-        "SIJILL_AGENCY_BURST": "1000000",
-        "SIJILL_LOG_LEVEL": "WARNING",
-    }
-    if args.database_url:
-        env["SIJILL_DATABASE_URL"] = args.database_url
-    sijill = [sys.executable, "-c", "from gateway.cli import main; main()"]
-    subprocess.run(
-        [*sijill, "demo", "--no-serve"], env=env, check=True, cwd=ROOT, capture_output=True
-    )
-    creds = json.loads((data_dir / "demo" / "credentials.json").read_text())
+    port, env, creds = demo_deployment("bench", args.database_url)
     issuer = creds["issuer"]
     agency = next(a for a in creds["agencies"] if a["client_id"] == "cnss")
     cnie = next(c["cnie"] for c in creds["citizens"] if c.get("cnie"))

@@ -17,10 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -29,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.gateway import agency_token, free_port, run_load, wait_ready  # noqa: E402
+from bench.gateway import agency_token, demo_deployment, run_load, wait_ready  # noqa: E402
 
 TOKEN_REFRESH_S = 120  # well inside the access token's lifetime
 MAX_IN_FLIGHT = 256
@@ -129,23 +127,7 @@ def main() -> None:
 
     import httpx
 
-    data_dir = Path(tempfile.mkdtemp(prefix="sijill-soak-"))
-    port = free_port()
-    env = {
-        **os.environ,
-        "SIJILL_DATA_DIR": str(data_dir),
-        "SIJILL_PORT": str(port),
-        "SIJILL_AGENCY_RATE_PER_S": "1000000",
-        "SIJILL_AGENCY_BURST": "1000000",
-        "SIJILL_LOG_LEVEL": "WARNING",
-    }
-    if args.database_url:
-        env["SIJILL_DATABASE_URL"] = args.database_url
-    sijill = [sys.executable, "-c", "from gateway.cli import main; main()"]
-    subprocess.run(
-        [*sijill, "demo", "--no-serve"], env=env, check=True, cwd=ROOT, capture_output=True
-    )
-    creds = json.loads((data_dir / "demo" / "credentials.json").read_text())
+    port, env, creds = demo_deployment("soak", args.database_url)
     issuer = creds["issuer"]
     agency = next(a for a in creds["agencies"] if a["client_id"] == "cnss")
     cnie = next(c["cnie"] for c in creds["citizens"] if c.get("cnie"))
