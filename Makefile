@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint install bench soak clean system-packages-test system-packages-demo
+.PHONY: demo test test-fast lint install bench soak clean system-packages-test system-packages-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test: system-packages-test $(STAMP)
 	  export SIJILL_TEST_DATABASE_URL="$(LOCAL_PG)"; \
 	fi; \
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+# Everyday work: every test but those marked slow (crash-and-resume runs); CI runs them all.
+test-fast:
+	$(MAKE) test PYTEST_ARGS='-m "not slow" $(PYTEST_ARGS)'
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

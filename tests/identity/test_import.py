@@ -121,6 +121,7 @@ def test_rerunning_a_finished_import_enrols_nothing_twice(
     assert registered(engine) == 60 and live_subjects(vault) == 60
 
 
+@pytest.mark.slow
 def test_sigkill_during_import_then_rerun_enrols_every_row_exactly_once(
     database_url: str, migrated_urls: dict[str, str], tmp_path: Path
 ) -> None:

@@ -143,6 +143,7 @@ def test_a_model_change_rescored_reaches_and_audits_every_household(
     check_every_household_once(services, settings, tmp_path / "models", digests, count)
 
 
+@pytest.mark.slow
 def test_sigkill_in_the_middle_then_resume_scores_each_household_exactly_once(
     services: Services, settings: Settings, tmp_path: Path
 ) -> None:
