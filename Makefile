@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint install bench soak clean system-packages-test system-packages-demo
+.PHONY: demo test test-fast lint install bench bench-smoke soak clean system-packages-test system-packages-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ BENCHES ?= vault audit policy enrol scoring oauth storekit gateway
 bench: $(STAMP)
 	@if [ -z "$$SIJILL_TEST_DATABASE_URL" ]; then export SIJILL_TEST_DATABASE_URL="$(LOCAL_PG)"; fi; \
 	for b in $(BENCHES); do $(BIN)/python bench/$$b.py || exit 1; done
+
+# Every benchmark once at tiny sizes (about two minutes): they must run and report their ratios.
+bench-smoke: $(STAMP)
+	@if [ -z "$$SIJILL_TEST_DATABASE_URL" ] && command -v pg_isready >/dev/null \
+	    && pg_isready -q -h 127.0.0.1 -p 5432; then export SIJILL_TEST_DATABASE_URL="$(LOCAL_PG)"; fi; \
+	$(BIN)/python bench/smoke.py
 
 # Five minutes at 70 % of the measured capacity (not in CI); its last result is in
 # docs/performance.md.
