@@ -27,8 +27,10 @@ def sizes(database_url: str | None) -> dict[str, list[str]]:
     pg = ["--postgres", database_url] if database_url else []
     return {
         "vault": ["--persons", "200", *pg],
-        "audit": ["--threads", "4", "--per-thread", "10", "--proof-size", "1000"]
-        + ["--backends", backends],
+        "audit": [
+            *("--threads", "4", "--per-thread", "10", "--proof-size", "1000"),
+            *("--backends", backends),
+        ],
         "policy": ["--decisions", "100", "--rest-decisions", "50"],
         "oauth": ["--tokens", "20", "--requests", "40"],
         "storekit": ["--reads", "500", "--backends", backends],
