@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 from audit.storage import EntryFilter
-from identity import AlreadyInHousehold, PersonIn, UnknownMember
+from identity import PersonIn
 from identity.idcs import random_idcs
-from identity.rsu import households, memberships
-from identity.rsu_synth import household_request
+from rsu import AlreadyInHousehold, UnknownMember
+from rsu.synthetic import household_request
+from rsu.tables import households, memberships
 from tests.identity.oauth.conftest import register as register_client
 from tests.identity.oauth.conftest import token_request
 from tests.rsu.conftest import Rsu
