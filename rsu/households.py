@@ -332,7 +332,9 @@ class HouseholdRegister:
         """Note the model version of each scored ``(household id, vault subject)`` and tell
         the listener (audit). Within ``conn``'s transaction when given (the national
         rescoring's batch), else in a transaction of its own; one statement a model version,
-        whatever the count of households."""
+        whatever the count of households. With ``conn`` the listener is told before that
+        transaction ends: a caller that writes its own audit entries (the national rescoring)
+        builds the register without one."""
         version_of = {e.subject: e.model_version for e in events}
         by_version: dict[str | None, list[str]] = {}
         for household_id, subject in pairs:
