@@ -40,16 +40,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gateway import db
 from gateway.settings import load_settings
-from identity.rsu import DeclarationIn, households
-from identity.rsu_synth import declaration
 from identity.synth import REGIONS
+from rsu.declarations import DeclarationIn
+from rsu.synthetic import declaration
+from rsu.tables import households
 from vault import ModelSet, ScoringModel
 
 RSU_HOUSEHOLDS = 2_800_000
 
 
 def synthetic(n: int, batch: int, seed: int = 1) -> Iterator[list[dict[str, object]]]:
-    """``n`` declarations with members, as identity/rsu.py stores them in the vault, in chunks
+    """``n`` declarations with members, as rsu/declarations.py records them in the vault, in chunks
     of ``batch`` (a million households are never all in memory at once)."""
     rng = random.Random(seed)
     regions = list(REGIONS)
@@ -104,7 +105,7 @@ def load(
     now = datetime.now(UTC)
     models = ModelSet.load("v1")
     bare_s = 0.0
-    # Identifiers as identity/rsu.py draws them (random tokens, unrelated to each other): a
+    # Identifiers as rsu/households.py draws them (random tokens, unrelated to each other): a
     # batch, a range of household ids, then reaches vault records all over the table, as it
     # does in a register in service. Seeded, so every run loads the same layout. With
     # ``ordered_ids`` both follow the load order instead: the best case, where a batch's rows
@@ -122,7 +123,7 @@ def load(
             for area, positions in areas.items()
         }
         bare_s += time.perf_counter() - t0
-        # Registration scores each household (identity/rsu.py), so a register in service has a
+        # Registration scores each household (rsu/households.py), so a register in service has a
         # score on every record, which a rescoring replaces in place: stored here the same way
         # (the baseline's scores, in their published form).
         scored: dict[int, tuple[str, ScoringModel]] = {}

@@ -72,8 +72,8 @@ def register_demo_households(
     import random
 
     from gateway.services import build_services
-    from identity import HouseholdError
-    from identity.rsu_synth import group_households, household_request
+    from rsu import HouseholdError
+    from rsu.synthetic import group_households, household_request
 
     population = credentials.pop("_rnp_population", [])
     if not population:

@@ -21,7 +21,8 @@ from gateway.settings import Settings
 from vault import Decision, Explanation, ModelSet, ScoreEvent, Vault
 
 if TYPE_CHECKING:  # the register is built by the gateway; scoring's audit entries need none of it
-    from identity import HouseholdRegister, Register
+    from identity import Register
+    from rsu import HouseholdRegister
 
 __all__ = [
     "SCORE_ACTION",
@@ -114,7 +115,7 @@ def build_household_register(
     """The RSU register, auditing every scoring it does (fail closed: if the audit log cannot
     record the scorings, the call raises :class:`audit.AuditUnavailable`)."""
 
-    from identity import HouseholdRegister
+    from rsu import HouseholdRegister
 
     def on_scored(events: Sequence[ScoreEvent], reason: str) -> None:
         if events:

@@ -24,9 +24,10 @@ from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings, SettingsError
 from gateway.witnesses import all_witnesses, embedded_witness
 from gateway.witnessing import Checkpointer, WitnessClient
-from identity import HouseholdRegister, Register, SectorPseudonyms
+from identity import Register, SectorPseudonyms
 from policies import DecisionIssuer, PolicyEngine
 from policies.registry import ProcessingRegistry
+from rsu import HouseholdRegister
 from vault import DecisionVerifier, Vault
 
 

@@ -30,13 +30,8 @@ from typing import Any, TextIO
 import charset_normalizer
 from pydantic import ValidationError
 from sqlalchemy import (
-    Column,
     Connection,
-    DateTime,
     Engine,
-    Integer,
-    String,
-    Table,
     insert,
     select,
     update,
@@ -44,7 +39,8 @@ from sqlalchemy import (
 
 from identity.idcs import Idcs
 from identity.person import PersonIn, field_problems
-from identity.register import Register, metadata
+from identity.register import Register
+from identity.tables import import_jobs, import_rejects
 
 __all__ = [
     "ImportFileError",
@@ -71,27 +67,6 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 class ImportFileError(ValueError):
     """The file cannot be imported at all (empty, no header, wrong columns); nothing was
     written. The message names columns and positions, never a cell's value."""
-
-
-_TS = DateTime(timezone=True)
-jobs = Table(
-    "rnp_import_jobs", metadata,
-    Column("job_id", String(64), primary_key=True),
-    Column("file_name", String(255), nullable=False),
-    Column("lines_done", Integer, nullable=False),
-    Column("enrolled", Integer, nullable=False),
-    Column("rejected", Integer, nullable=False),
-    Column("started_at", _TS, nullable=False),
-    Column("updated_at", _TS, nullable=False),
-    Column("finished_at", _TS),
-)  # fmt: skip
-rejects = Table(
-    "rnp_import_rejects", metadata,
-    Column("job_id", String(64), primary_key=True),
-    Column("line", Integer, primary_key=True),
-    Column("field", String(64), primary_key=True),
-    Column("reason", String(200), nullable=False),
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -328,10 +303,14 @@ def import_file(
     job_id = file_digest(path)
     now = datetime.now(UTC)
     with engine.begin() as conn:
-        job = conn.execute(select(jobs).where(jobs.c.job_id == job_id)).mappings().first()
+        job = (
+            conn.execute(select(import_jobs).where(import_jobs.c.job_id == job_id))
+            .mappings()
+            .first()
+        )
         if job is None:
             conn.execute(
-                insert(jobs).values(job_id=job_id, file_name=path.name[:255], lines_done=0,
+                insert(import_jobs).values(job_id=job_id, file_name=path.name[:255], lines_done=0,
                                     enrolled=0, rejected=0, started_at=now, updated_at=now)
             )  # fmt: skip
             done, enrolled, rejected = 0, 0, 0
@@ -361,16 +340,16 @@ def import_file(
             every = list({(r.line, r.field): r for r in invalid + dupes}.values())
             if every:
                 conn.execute(
-                    insert(rejects),
+                    insert(import_rejects),
                     [{"job_id": job_id, "line": r.line, "field": r.field[:64],
                       "reason": r.reason[:200]} for r in every],
                 )  # fmt: skip
             counts["enrolled"] = len(results) - len(dupes)
             counts["rejected"] = len({r.line for r in every})
             conn.execute(
-                update(jobs).where(jobs.c.job_id == job_id)
-                .values(lines_done=upto, enrolled=jobs.c.enrolled + counts["enrolled"],
-                        rejected=jobs.c.rejected + counts["rejected"],
+                update(import_jobs).where(import_jobs.c.job_id == job_id)
+                .values(lines_done=upto, enrolled=import_jobs.c.enrolled + counts["enrolled"],
+                        rejected=import_jobs.c.rejected + counts["rejected"],
                         updated_at=datetime.now(UTC))
             )  # fmt: skip
             if on_enrolled is not None:
@@ -405,13 +384,15 @@ def import_file(
         flush(last_line)
     with engine.begin() as conn:
         conn.execute(
-            update(jobs).where(jobs.c.job_id == job_id).values(finished_at=datetime.now(UTC))
+            update(import_jobs)
+            .where(import_jobs.c.job_id == job_id)
+            .values(finished_at=datetime.now(UTC))
         )
         all_rejects = [
             Reject(r.line, r.field, r.reason)
             for r in conn.execute(
-                select(rejects).where(rejects.c.job_id == job_id)
-                .order_by(rejects.c.line, rejects.c.field)
+                select(import_rejects).where(import_rejects.c.job_id == job_id)
+                .order_by(import_rejects.c.line, import_rejects.c.field)
             )
         ]  # fmt: skip
     return ImportReport(job_id=job_id, file=path.name, lines=last_line, enrolled=enrolled,

@@ -24,13 +24,8 @@ import re
 from datetime import UTC, datetime
 
 from sqlalchemy import (
-    Column,
     Connection,
-    DateTime,
     Engine,
-    Integer,
-    String,
-    Table,
     bindparam,
     delete,
     func,
@@ -41,45 +36,29 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 
 from identity.idcs import Idcs
-from identity.register import RegisterVault, UnknownPerson, metadata, persons
+from identity.register import RegisterVault, UnknownPerson
+from identity.tables import persons, pseudonym_keys, pseudonyms
 
 __all__ = ["SectorPseudonym", "SectorPseudonyms", "UnknownPseudonym", "format_pseudonym"]
 
 _SECTOR = re.compile(r"\A[a-z][a-z0-9_]{0,31}\Z")
 _PSEUDONYM = re.compile(r"\A([a-z][a-z0-9_]{0,31})\.v([1-9][0-9]{0,5})\.([a-z2-7]{52})\Z")
-_TS = DateTime(timezone=True)
-
-keys = Table(
-    "rnp_pseudonym_keys", metadata,
-    Column("sector", String(32), primary_key=True),
-    Column("version", Integer, primary_key=True),
-    Column("state", String(8), nullable=False),
-    Column("created_at", _TS, nullable=False),
-    Column("retired_at", _TS),
-)  # fmt: skip
-pseudonyms = Table(
-    "rnp_pseudonyms", metadata,
-    Column("pseudonym", String(128), primary_key=True),
-    Column("sector", String(32), nullable=False),
-    Column("key_version", Integer, nullable=False),
-    Column("idcs", String(10), nullable=False),
-    Column("created_at", _TS, nullable=False),
-)  # fmt: skip
 
 
 # A live pseudonym of the caller's sector, with bind parameters "pseudonym" and "sector"
 # (live_params). Scoped by the sector in SQL: another sector's entry is never even read, so
-# the answer (and its timing) cannot depend on it. identity.subjects joins the person's
-# records onto this same lookup.
+# the answer (and its timing) cannot depend on it. rsu.subjects joins the person's and the
+# household's records onto this lookup: the one resolution of a pseudonym.
 LIVE_PSEUDONYMS = pseudonyms.join(
-    keys, (keys.c.sector == pseudonyms.c.sector) & (keys.c.version == pseudonyms.c.key_version)
+    pseudonym_keys,
+    (pseudonym_keys.c.sector == pseudonyms.c.sector)
+    & (pseudonym_keys.c.version == pseudonyms.c.key_version),
 )
 LIVE_PSEUDONYM = (
     pseudonyms.c.pseudonym == bindparam("pseudonym"),
     pseudonyms.c.sector == bindparam("sector"),
-    keys.c.state != "retired",
+    pseudonym_keys.c.state != "retired",
 )
-_RESOLVE = select(pseudonyms.c.idcs).select_from(LIVE_PSEUDONYMS).where(*LIVE_PSEUDONYM)
 
 
 class UnknownPseudonym(LookupError):
@@ -132,7 +111,8 @@ def format_pseudonym(sector: str, version: int, mac: bytes) -> SectorPseudonym:
 
 
 class SectorPseudonyms:
-    """Issue and resolve per-sector pseudonyms of enrolled persons."""
+    """Issue, rotate and retire per-sector pseudonyms of enrolled persons (resolution:
+    :func:`rsu.resolve_subjects`)."""
 
     def __init__(self, engine: Engine, vault: RegisterVault) -> None:
         self._engine = engine
@@ -152,7 +132,7 @@ class SectorPseudonyms:
         try:
             with self._engine.begin() as conn:
                 conn.execute(
-                    insert(keys).values(sector=sector, version=1, state="current",
+                    insert(pseudonym_keys).values(sector=sector, version=1, state="current",
                                         created_at=datetime.now(UTC))
                 )  # fmt: skip
         except sa_exc.IntegrityError:
@@ -165,7 +145,9 @@ class SectorPseudonyms:
     @staticmethod
     def _current(conn: Connection, sector: str) -> int | None:
         found = conn.execute(
-            select(keys.c.version).where(keys.c.sector == sector, keys.c.state == "current")
+            select(pseudonym_keys.c.version).where(
+                pseudonym_keys.c.sector == sector, pseudonym_keys.c.state == "current"
+            )
         ).scalar_one_or_none()
         return int(found) if found is not None else None
 
@@ -196,32 +178,26 @@ class SectorPseudonyms:
                 pass  # the same (deterministic) pseudonym was indexed concurrently
         return value
 
-    def resolve(self, sector: str, pseudonym: str) -> Idcs:
-        """The IDCS behind ``pseudonym`` if it belongs to ``sector`` and is still valid.
-
-        Every failure is the same :class:`UnknownPseudonym`, whatever the reason.
-        """
-        with self._engine.connect() as conn:
-            row = conn.execute(_RESOLVE, live_params(sector, pseudonym)).first()
-        if row is None:
-            raise UnknownPseudonym()
-        return Idcs(row[0])
-
     def rotate(self, sector: str) -> int:
         """Start a new key version for ``sector``; the previous one stays resolvable."""
         current = self.current_version(sector)
         with self._engine.begin() as conn:
             newest = conn.execute(
-                select(func.max(keys.c.version)).where(keys.c.sector == sector)
+                select(func.max(pseudonym_keys.c.version)).where(pseudonym_keys.c.sector == sector)
             ).scalar_one()
             conn.execute(
-                update(keys).where(keys.c.sector == sector, keys.c.version == current)
+                update(pseudonym_keys)
+                .where(pseudonym_keys.c.sector == sector, pseudonym_keys.c.version == current)
                 .values(state="active")
-            )  # fmt: skip
+            )
             conn.execute(
-                insert(keys).values(sector=sector, version=int(newest) + 1, state="current",
-                                    created_at=datetime.now(UTC))
-            )  # fmt: skip
+                insert(pseudonym_keys).values(
+                    sector=sector,
+                    version=int(newest) + 1,
+                    state="current",
+                    created_at=datetime.now(UTC),
+                )
+            )
         return int(newest) + 1
 
     def retire(self, sector: str, version: int) -> int:
@@ -230,9 +206,10 @@ class SectorPseudonyms:
             raise ValueError("rotate before retiring the current version")
         with self._engine.begin() as conn:
             conn.execute(
-                update(keys).where(keys.c.sector == sector, keys.c.version == version)
+                update(pseudonym_keys)
+                .where(pseudonym_keys.c.sector == sector, pseudonym_keys.c.version == version)
                 .values(state="retired", retired_at=datetime.now(UTC))
-            )  # fmt: skip
+            )
             return int(
                 conn.execute(
                     delete(pseudonyms).where(

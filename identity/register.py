@@ -31,14 +31,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import (
-    Column,
     Connection,
-    DateTime,
     Engine,
-    Integer,
-    MetaData,
-    String,
-    Table,
     delete,
     func,
     insert,
@@ -49,6 +43,7 @@ from sqlalchemy import exc as sa_exc
 
 from identity.idcs import Idcs, random_idcs
 from identity.person import PersonIn
+from identity.tables import pending_vault, person_versions, persons, pseudonyms
 from storekit.bulk import among, bound, chunks, insert_rows
 from vault.errors import UnknownSubject
 
@@ -65,35 +60,6 @@ __all__ = [
 ]
 
 PersonStatus = Literal["active", "deceased", "erased"]
-
-metadata = MetaData()
-_TS = DateTime(timezone=True)
-persons = Table(
-    "rnp_persons", metadata,
-    Column("idcs", String(10), primary_key=True),
-    Column("vault_subject", String(64), nullable=False),
-    Column("status", String(10), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("cnie_index", String(128)),
-    Column("name_birth_ar_index", String(128)),
-    Column("name_birth_lat_index", String(128)),
-    Column("created_at", _TS, nullable=False),
-    Column("updated_at", _TS, nullable=False),
-)  # fmt: skip
-versions = Table(
-    "rnp_person_versions", metadata,
-    Column("idcs", String(10), primary_key=True),
-    Column("version", Integer, primary_key=True),
-    Column("vault_subject", String(64), nullable=False),
-    Column("superseded_at", _TS, nullable=False),
-    Column("retain_until", _TS, nullable=False),
-)  # fmt: skip
-pending = Table(
-    "rnp_pending_vault", metadata,
-    Column("vault_subject", String(64), primary_key=True),
-    Column("job_id", String(64)),
-    Column("created_at", _TS, nullable=False),
-)  # fmt: skip
 
 _INDEX_COLUMNS = ("cnie_index", "name_birth_ar_index", "name_birth_lat_index")
 
@@ -324,13 +290,15 @@ class Register:
         if not subjects:
             return
         with self._engine.begin() as conn:
-            now = bound(conn, pending.c.created_at, _now())
-            insert_rows(conn, pending, [(s, job_id, now) for s in subjects])
+            now = bound(conn, pending_vault.c.created_at, _now())
+            insert_rows(conn, pending_vault, [(s, job_id, now) for s in subjects])
 
     @staticmethod
     def _unmark_pending(conn: Connection, subjects: Sequence[str]) -> None:
         for chunk in chunks(subjects):
-            conn.execute(delete(pending).where(among(conn, pending.c.vault_subject, chunk)))
+            conn.execute(
+                delete(pending_vault).where(among(conn, pending_vault.c.vault_subject, chunk))
+            )
 
     def _discard(self, subjects: Sequence[str]) -> None:
         """Erase vault records that no register row references, then forget them."""
@@ -348,12 +316,12 @@ class Register:
         """Erase vault records left by interrupted enrolments (of ``job_id``, or any older than
         ``older_than_s`` seconds when ``job_id`` is None); returns how many were swept."""
         with self._engine.connect() as conn:
-            query = select(pending.c.vault_subject)
+            query = select(pending_vault.c.vault_subject)
             if job_id is not None:
-                query = query.where(pending.c.job_id == job_id)
+                query = query.where(pending_vault.c.job_id == job_id)
             else:
                 cutoff = _now() - timedelta(seconds=older_than_s)
-                query = query.where(pending.c.created_at <= cutoff)
+                query = query.where(pending_vault.c.created_at <= cutoff)
             subjects = [r[0] for r in conn.execute(query)]
         self._discard(subjects)
         return len(subjects)
@@ -433,7 +401,7 @@ class Register:
                 if changed != 1:
                     raise StaleVersion()
                 conn.execute(
-                    insert(versions).values(
+                    insert(person_versions).values(
                         idcs=idcs, version=row["version"], vault_subject=row["vault_subject"],
                         superseded_at=now, retain_until=now + self._retention,
                     )
@@ -453,9 +421,9 @@ class Register:
         with self._engine.connect() as conn:
             self._row(conn, idcs)
             rows = conn.execute(
-                select(versions.c.version, versions.c.retain_until)
-                .where(versions.c.idcs == idcs)
-                .order_by(versions.c.version)
+                select(person_versions.c.version, person_versions.c.retain_until)
+                .where(person_versions.c.idcs == idcs)
+                .order_by(person_versions.c.version)
             )
             return [(int(r[0]), r[1]) for r in rows]
 
@@ -464,15 +432,19 @@ class Register:
         cutoff = now or _now()
         with self._engine.connect() as conn:
             due = conn.execute(
-                select(versions.c.idcs, versions.c.version, versions.c.vault_subject).where(
-                    versions.c.retain_until <= cutoff
-                )
+                select(
+                    person_versions.c.idcs,
+                    person_versions.c.version,
+                    person_versions.c.vault_subject,
+                ).where(person_versions.c.retain_until <= cutoff)
             ).all()
         for idcs, version, subject in due:
             self._erase_quietly(subject)
             with self._engine.begin() as conn:
                 conn.execute(
-                    delete(versions).where(versions.c.idcs == idcs, versions.c.version == version)
+                    delete(person_versions).where(
+                        person_versions.c.idcs == idcs, person_versions.c.version == version
+                    )
                 )
         return len(due)
 
@@ -488,7 +460,7 @@ class Register:
         with self._engine.connect() as conn:
             row = self._row(conn, idcs)
             old = conn.execute(
-                select(versions.c.vault_subject).where(versions.c.idcs == idcs)
+                select(person_versions.c.vault_subject).where(person_versions.c.idcs == idcs)
             ).all()
         if row["status"] == "erased":
             if status == "erased":
@@ -506,12 +478,9 @@ class Register:
         # finishes the job; the reverse order could claim an erasure that did not happen.
         for subject in [str(row["vault_subject"]), *(str(r[0]) for r in old)]:
             self._erase_quietly(subject)
-        # Imported here: pseudonyms.py builds on this module's tables.
-        from identity.pseudonyms import pseudonyms as pseudonym_table
-
         with self._engine.begin() as conn:
-            conn.execute(delete(pseudonym_table).where(pseudonym_table.c.idcs == idcs))
-            conn.execute(delete(versions).where(versions.c.idcs == idcs))
+            conn.execute(delete(pseudonyms).where(pseudonyms.c.idcs == idcs))
+            conn.execute(delete(person_versions).where(person_versions.c.idcs == idcs))
             conn.execute(
                 update(persons).where(persons.c.idcs == idcs)
                 .values(status="erased", updated_at=now, cnie_index=None,

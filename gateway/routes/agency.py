@@ -21,8 +21,9 @@ from gateway.problems import Problem, responses
 from gateway.responses import model_json
 from gateway.rsu import eligible as rsu_eligible
 from gateway.services import Services, get_services
-from identity import PersonErased, Subjects, UnknownPseudonym, resolve_subjects
+from identity import PersonErased, UnknownPseudonym
 from policies.registry import RegistryEntry, field_catalogue
+from rsu import Subjects, resolve_subjects
 from vault import NotScored
 from vault.schema import PERSON
 

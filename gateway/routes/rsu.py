@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gateway.authz import Enforcer, authorize
 from gateway.problems import Problem, responses
 from gateway.services import Services, get_services
-from identity import AlreadyInHousehold, DeclarationIn, MemberIn, UnknownMember
-from identity.rsu import problems_of, validate_members
+from rsu import AlreadyInHousehold, DeclarationIn, MemberIn, UnknownMember
+from rsu.declarations import problems_of, validate_members
 
 router = APIRouter(
     prefix="/v1/rsu",

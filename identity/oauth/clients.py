@@ -21,7 +21,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from identity.oauth.schema import clients as clients_table
+from identity.oauth.tables import clients as clients_table
 from storekit import hot_sql
 
 ClientKind = Literal["agency", "office", "auditor", "portal"]

@@ -23,9 +23,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from identity.oauth.schema import citizen_credentials, users
 from identity.oauth.secrets import SecretBox
 from identity.oauth.server import SignedInUser
+from identity.oauth.tables import citizen_credentials, users
 
 MAX_FAILURES = 5
 LOCK_S = 900

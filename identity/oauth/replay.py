@@ -12,7 +12,7 @@ import time
 from sqlalchemy import Engine, delete, insert
 from sqlalchemy.exc import IntegrityError
 
-from identity.oauth.schema import used_jti
+from identity.oauth.tables import used_jti
 
 _PURGE_EVERY_S = 60.0
 

@@ -42,7 +42,7 @@ from sqlalchemy import Engine, delete, insert
 
 from identity.oauth.clients import ACCEPTED_ASSERTION_ALGS, Client, ClientRegistry
 from identity.oauth.replay import ReplayStore
-from identity.oauth.schema import authorization_codes
+from identity.oauth.tables import authorization_codes
 from identity.oauth.tokens import AccessToken, AccessTokenVerifier, InvalidToken, TokenIssuer
 
 CLIENT_AUTH_METHODS: tuple[str, ...] = ("private_key_jwt",)

@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from identity.oauth.jose import is_low_s, sign_jwt, unverified_header, verify_jws
 from identity.oauth.keys import SigningKeys
-from identity.oauth.schema import revoked_tokens
+from identity.oauth.tables import revoked_tokens
 from storekit import hot_sql
 
 ACCESS_TOKEN_ALGS: tuple[str, ...] = ("ES256",)

@@ -18,7 +18,7 @@ from jwt.algorithms import ECAlgorithm
 
 from identity import PersonIn
 from identity.oauth import OAuthService, build_oauth_service
-from identity.rsu_synth import household_request
+from rsu.synthetic import household_request
 
 AGENCY_SCOPES = "agency:lookup agency:query agency:eligibility"
 

@@ -113,7 +113,8 @@ def test_invalid_consent_is_422_and_stores_nothing(
 ) -> None:
     from sqlalchemy import func, select
 
-    from identity.pseudonyms import keys, pseudonyms
+    from identity.tables import pseudonym_keys as keys
+    from identity.tables import pseudonyms
 
     def pseudonym_rows() -> tuple[int, int]:
         with world.services.engines["main"].connect() as conn:

@@ -3,7 +3,7 @@ with file keys: the same parts the gateway builds."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
 from gateway.db import make_engine
-from identity import Register, SectorPseudonyms
+from identity import Idcs, Register, SectorPseudonyms
+from rsu import resolve_subjects
 from vault import DecisionVerifier, FileKeyProvider, Vault
 
 
@@ -36,3 +37,13 @@ def register(engine: Engine, vault: Vault) -> Register:
 @pytest.fixture
 def sector_pseudonyms(engine: Engine, vault: Vault) -> SectorPseudonyms:
     return SectorPseudonyms(engine, vault)
+
+
+@pytest.fixture
+def resolve(engine: Engine) -> Callable[[str, str], Idcs]:
+    """The IDCS behind a sector's pseudonym, as the gateway resolves it for an agency."""
+
+    def resolve(sector: str, pseudonym: str) -> Idcs:
+        return resolve_subjects(engine, sector, pseudonym).idcs
+
+    return resolve

@@ -3,6 +3,7 @@ and PostgreSQL with the real vault."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -219,7 +220,10 @@ def test_death_is_recorded_and_can_be_corrected(register: Register) -> None:
 
 
 def test_erasure_crypto_shreds_every_version_and_unlinks_the_person(
-    register: Register, vault: Vault, sector_pseudonyms: SectorPseudonyms
+    register: Register,
+    vault: Vault,
+    sector_pseudonyms: SectorPseudonyms,
+    resolve: Callable[[str, str], str],
 ) -> None:
     idcs = register.enrol(person())
     first = register.vault_subject(idcs)
@@ -230,7 +234,7 @@ def test_erasure_crypto_shreds_every_version_and_unlinks_the_person(
     assert register.status(idcs) == "erased"
     assert live_keys(vault, first) == 0 and live_keys(vault, second) == 0
     with pytest.raises(UnknownPseudonym):
-        sector_pseudonyms.resolve("health", alias)
+        resolve("health", alias)
     with pytest.raises(PersonErased):
         register.vault_subject(idcs)
     with pytest.raises(PersonErased):

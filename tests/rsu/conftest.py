@@ -17,10 +17,11 @@ from audit import AuditLog
 from gateway.db import make_engine
 from gateway.keys import build_audit_log
 from gateway.rsu import build_household_register
-from identity import HouseholdRegister, PersonIn, Register
-from identity.rsu_synth import group_households, household_request
+from identity import PersonIn, Register
 from identity.synth import generate
 from policies import DecisionIssuer, PolicyResult
+from rsu import HouseholdRegister
+from rsu.synthetic import group_households, household_request
 
 # The authorization server's app, client registry and HTTP client, for the office route tests.
 from tests.identity.oauth.conftest import api, oauth, oauth_app  # noqa: F401

@@ -18,8 +18,8 @@ from alembic import command
 from sqlalchemy import inspect, select
 
 from gateway import db
-from identity.rsu_synth import declaration as synth_declaration
 from identity.synth import REGIONS
+from rsu.synthetic import declaration as synth_declaration
 from tests.rsu.conftest import Rsu
 from tests.rsu.test_scoring import worked_example
 from tests.vault.conftest import PolicyStandIn
@@ -29,7 +29,7 @@ from vault.errors import Erased
 
 
 def _declarations(n: int, seed: int) -> list[dict[str, Any]]:
-    """Synthetic declarations with members, as identity/rsu.py stores them."""
+    """Synthetic declarations with members, as rsu/declarations.py records them."""
     rng = random.Random(seed)
     out = []
     for i in range(n):

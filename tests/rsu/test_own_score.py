@@ -13,8 +13,8 @@ from gateway.authz import Enforcer
 from gateway.problems import Problem
 from gateway.rsu import own_score
 from identity import PersonIn
-from identity.rsu_synth import group_households, household_request
 from identity.synth import generate
+from rsu.synthetic import group_households, household_request
 
 
 def citizen(idcs: str) -> Principal:

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 from audit.storage import EntryFilter
-from identity import AlreadyInHousehold, PersonIn, UnknownMember
+from identity import PersonIn
 from identity.idcs import random_idcs
-from identity.rsu import households, memberships
-from identity.rsu_synth import household_request
+from rsu import AlreadyInHousehold, HouseholdRegister, UnknownMember
+from rsu.synthetic import household_request
+from rsu.tables import households, memberships
 from tests.identity.oauth.conftest import register as register_client
 from tests.identity.oauth.conftest import token_request
 from tests.rsu.conftest import Rsu
@@ -161,3 +162,31 @@ def test_office_registers_a_household_over_http_and_gets_422_for_a_stranger(
     assert again.status_code == 422
     assert again.json()["type"].endswith("/already-in-household")
     assert services.households.count() == 1
+
+
+class _Rollback(Exception):
+    pass
+
+
+def test_scores_recorded_in_a_callers_transaction_commit_and_roll_back_with_it(rsu: Rsu) -> None:
+    ids = rsu.populate(12, 3)
+    # As the national rescoring builds it: no listener, the caller audits.
+    register = HouseholdRegister(rsu.engine, rsu.vault, rsu.register, models=rsu.households.models)
+    pairs = [(h, register.get(h).vault_subject) for h in ids]
+    events = [e._replace(model_version="x") for e in rsu.vault.score_many(
+        [s for _, s in pairs], register.models)]  # fmt: skip
+
+    def versions() -> dict[str, str | None]:
+        with rsu.engine.connect() as conn:
+            rows = conn.execute(select(households.c.household_id, households.c.model_version))
+            return {str(h): v for h, v in rows}
+
+    noted = versions()
+    assert set(noted.values()) != {"x"}
+    with pytest.raises(_Rollback), rsu.engine.begin() as conn:
+        register.record_scores(pairs, events, "rescore", conn=conn)
+        raise _Rollback
+    assert versions() == noted
+    with rsu.engine.begin() as conn:
+        register.record_scores(pairs[:2], events, "rescore", conn=conn)
+    assert versions() == {**noted, ids[0]: "x", ids[1]: "x"}

@@ -22,15 +22,16 @@ import pytest
 from sqlalchemy import func, select
 
 from audit.storage import EntryFilter
-from gateway.cli.rsu import batches, run_rescore
 from gateway.keys import load_or_create_ed25519
+from gateway.rescore import RescoreError, run_rescore
+from gateway.rescore.tables import batches
 from gateway.services import Services, build_services
 from gateway.settings import Settings
 from identity import PersonIn
-from identity.rsu import households
-from identity.rsu_synth import group_households, household_request
 from identity.synth import generate
 from policies import DecisionIssuer, PolicyResult
+from rsu.synthetic import group_households, household_request
+from rsu.tables import households
 from vault import ModelSet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -330,7 +331,7 @@ def test_batches_follow_the_registration_order_and_cover_each_household_once(
 ) -> None:
     from sqlalchemy import update
 
-    from gateway.cli.rsu import _plan, _Planned
+    from gateway.rescore.planner import PlannedBatch, plan
 
     count = populate(services, 60, 14)
     write_v2(tmp_path / "models")
@@ -352,11 +353,10 @@ def test_batches_follow_the_registration_order_and_cover_each_household_once(
             .where(households.c.household_id.in_(first_two))
             .values(created_at=stamp)
         )
-    _plan(main, ModelSet.load("v2", tmp_path / "models"), "v2", 3)
+    plan(main, ModelSet.load("v2", tmp_path / "models"), "v2", 3)
     with main.connect() as conn:
-        planned = [
-            _Planned(*row) for row in conn.execute(_Planned.query().order_by(batches.c.batch_no))
-        ]
+        rows = conn.execute(PlannedBatch.query().order_by(batches.c.batch_no))
+        planned = [PlannedBatch(*row) for row in rows]
         registered = (
             conn.execute(
                 select(households.c.household_id).order_by(
@@ -380,68 +380,34 @@ def test_batches_follow_the_registration_order_and_cover_each_household_once(
     assert [h for t in taken for h in t] == registered
 
 
-def test_a_job_planned_as_household_id_ranges_by_an_earlier_release_still_runs(
-    services: Services, settings: Settings, tmp_path: Path
-) -> None:
-    from sqlalchemy import insert
-
-    from gateway.cli.rsu import _job_prefix, jobs
-
-    count = populate(services, 60, 14)
-    digests = write_v2(tmp_path / "models")
-    models = ModelSet.load("v2", tmp_path / "models")
-    job_id = f"{_job_prefix(models)}-0000000000000000"
-    with services.engines["main"].begin() as conn:
-        ids = (
-            conn.execute(select(households.c.household_id).order_by(households.c.household_id))
-            .scalars()
-            .all()
-        )
-        conn.execute(
-            insert(jobs),
-            {"job_id": job_id, "model": "v2", "batch_size": 5, "total": count,
-             "started_at_ns": time.time_ns(), "finished_at_ns": None},
-        )  # fmt: skip
-        conn.execute(
-            insert(batches),
-            [
-                {"job_id": job_id, "batch_no": n, "first_household": ids[i],
-                 "last_household": ids[min(i + 4, count - 1)], "size": len(ids[i : i + 5]),
-                 "status": "pending"}
-                for n, i in enumerate(range(0, count, 5))
-            ],
-        )  # fmt: skip
-    report = run_rescore(settings, "v2", models_dir=tmp_path / "models", batch_size=3, workers=1)
-    assert report.resumed and report.job_id == job_id and report.scored_now == count
-    check_every_household_once(services, settings, tmp_path / "models", digests, count)
-
-
 @contextmanager
 def _one_computed_batch(
     services: Services, settings: Settings, tmp_path: Path
 ) -> Iterator[tuple[Any, str, Any, Any]]:
     """A populated register, a v2 job of one batch, and that batch computed as a scoring
     process computes it (what reaches the writer went through pickle); the stores close after."""
-    from gateway.cli.rsu import _plan, _Planned, _Scorer, _Stores, jobs
+    from gateway.rescore.planner import PlannedBatch, plan
+    from gateway.rescore.scorer import Scorer, Stores
+    from gateway.rescore.tables import jobs
 
     populate(services, 60, 14)
     write_v2(tmp_path / "models")
-    stores = _Stores(settings, "v2", tmp_path / "models")
+    stores = Stores(settings, "v2", tmp_path / "models")
     try:
-        job_id, _ = _plan(stores.main, ModelSet.load("v2", tmp_path / "models"), "v2", 1000)
+        job_id, _ = plan(stores.main, ModelSet.load("v2", tmp_path / "models"), "v2", 1000)
         with stores.main.connect() as conn:
-            planned = _Planned(*conn.execute(_Planned.query()).one())
+            planned = PlannedBatch(*conn.execute(PlannedBatch.query()).one())
             assert conn.execute(select(jobs.c.total)).scalar_one() >= 14
-        computed = pickle.loads(pickle.dumps(_Scorer(stores, job_id).compute(planned)))
+        computed = pickle.loads(pickle.dumps(Scorer(stores, job_id).compute(planned)))
         yield stores, job_id, planned, computed
     finally:
         stores.close()
 
 
 def _write(stores: Any, job_id: str, planned: Any, computed: Any) -> int:
-    from gateway.cli.rsu import _Writer
+    from gateway.rescore.writer import Writer
 
-    writer = _Writer(stores, job_id, [planned])
+    writer = Writer(stores, job_id)
     try:
         return writer.write(computed)
     finally:
@@ -502,14 +468,12 @@ def test_a_household_dissolved_between_scoring_and_writing_is_left_out_of_the_ba
 def test_a_registered_household_without_its_vault_record_stops_the_rescoring_with_a_clear_error(
     services: Services, settings: Settings, tmp_path: Path
 ) -> None:
-    from gateway.cli import CliError
-
     populate(services, 60, 14)
     write_v2(tmp_path / "models")
     household = services.households.get(_a_household(services))
     services.vault.erase(household.vault_subject)  # the register still lists the household
 
-    with pytest.raises(CliError, match="registered households have no vault record"):
+    with pytest.raises(RescoreError, match="registered households have no vault record"):
         run_rescore(settings, "v2", models_dir=tmp_path / "models", batch_size=1000, workers=1)
     assert _job_entries(services) == []
     with services.engines["main"].connect() as conn:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import update
 
 from identity.oauth import make_proof
-from identity.oauth.schema import clients
+from identity.oauth.tables import clients
 from tests.identity.oauth.conftest import Agent, assert_problem, new_key, token_request
 
 

@@ -187,7 +187,7 @@ def test_a_reused_code_tells_the_citizen_to_wait_for_the_next(api, portal, citiz
 def test_totp_secret_is_stored_encrypted(oauth, citizen_secret):  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
-    from identity.oauth.schema import citizen_credentials
+    from identity.oauth.tables import citizen_credentials
 
     with oauth.registry._engine.connect() as conn:
         stored = conn.execute(select(citizen_credentials.c.totp_secret)).scalar_one()

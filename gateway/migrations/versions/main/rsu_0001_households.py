@@ -30,6 +30,10 @@ def upgrade() -> None:
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
     )
+    # Registration order (created_at, then id) is the order every table received a
+    # household's rows: the national rescoring's batches follow it, so a batch's rows lie
+    # together. The index serves the planning scan and each batch's read.
+    op.create_index("ix_rsu_households_created", "rsu_households", ["created_at", "household_id"])
     op.create_table(
         "rsu_members",
         # Primary key on the IDCS alone: a person is in at most one household at a time,
@@ -54,6 +58,9 @@ def upgrade() -> None:
         sa.Column("batch_no", sa.Integer, primary_key=True),
         sa.Column("first_household", sa.String(32), nullable=False),
         sa.Column("last_household", sa.String(32), nullable=False),
+        # The batch's bounds in registration order (with first/last_household).
+        sa.Column("first_created_at", TS, nullable=False),
+        sa.Column("last_created_at", TS, nullable=False),
         sa.Column("size", sa.Integer, nullable=False),
         # pending -> claimed (a worker started it; set before any side effect) -> done
         # (committed together with the households' model versions).
@@ -69,4 +76,5 @@ def downgrade() -> None:
     op.drop_table("rsu_rescore_jobs")
     op.drop_index("ix_rsu_members_household_id", table_name="rsu_members")
     op.drop_table("rsu_members")
+    op.drop_index("ix_rsu_households_created", table_name="rsu_households")
     op.drop_table("rsu_households")

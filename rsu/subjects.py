@@ -1,10 +1,12 @@
-"""From an agency's sector pseudonym to the records a request concerns, in one read.
+"""From an agency's sector pseudonym to the records a request concerns, in one read: the one
+resolution of a pseudonym.
 
 An agency call names a person by its sector pseudonym; the gateway needs the IDCS (for the
 person's consents and objections), the vault subject of the person's current record, and that
-of their household, if they are in the RSU. Those live in four tables of the main store; this
-joins them in one indexed statement on the hot-path runner (``storekit``) instead of three
-lookups through three services.
+of their household, if they are in the RSU. Those live in four tables of the main store, two
+of identity's and two of this room's (the lowest room that sees both); this joins them in one
+indexed statement on the hot-path runner (``storekit``) instead of three lookups through
+three services.
 """
 
 from __future__ import annotations
@@ -14,15 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 
 from identity.idcs import Idcs
-from identity.pseudonyms import (
-    LIVE_PSEUDONYM,
-    LIVE_PSEUDONYMS,
-    UnknownPseudonym,
-    live_params,
-    pseudonyms,
-)
-from identity.register import PersonErased, persons
-from identity.rsu import households, memberships
+from identity.pseudonyms import LIVE_PSEUDONYM, LIVE_PSEUDONYMS, UnknownPseudonym, live_params
+from identity.register import PersonErased
+from identity.tables import persons, pseudonyms
+from rsu.tables import households, memberships
 from storekit import hot_sql
 
 __all__ = ["Subjects", "resolve_subjects"]

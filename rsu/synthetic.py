@@ -127,7 +127,7 @@ def declaration(rng: random.Random, region: str, province: str, size: int) -> di
 def household_request(
     rng: random.Random, people: Sequence[tuple[str, Mapping[str, Any]]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """``(members, declaration)`` for :meth:`identity.HouseholdRegister.register_household`
+    """``(members, declaration)`` for :meth:`rsu.HouseholdRegister.register_household`
     from ``(idcs, synth record)`` pairs of one synthetic household (head first)."""
     head = people[0][1]
     members = [_member(rng, idcs, person) for idcs, person in people]

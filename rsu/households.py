@@ -19,70 +19,32 @@ row points to, readable by nobody (its subject id is random and unrecorded).
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Engine,
-    Index,
-    MetaData,
-    String,
-    Table,
-    delete,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 
-from identity.geography import REGIONS
-from identity.idcs import verhoeff_valid
 from identity.register import PersonErased, Register, UnknownPerson
+from rsu.declarations import DeclarationIn, MemberIn, validate_members, vault_record
+from rsu.tables import households, memberships
+from storekit.bulk import among
 from vault import ModelSet, ScoreEvent
 
 __all__ = [
     "AlreadyInHousehold",
-    "DeclarationIn",
     "Household",
     "HouseholdError",
     "HouseholdRegister",
     "HouseholdVault",
-    "MemberIn",
     "ScoreListener",
     "UnknownHousehold",
     "UnknownMember",
-    "households",
-    "memberships",
 ]
-
-metadata = MetaData()
-_TS = DateTime(timezone=True)
-households = Table(
-    "rsu_households", metadata,
-    Column("household_id", String(32), primary_key=True),
-    Column("vault_subject", String(64), nullable=False, unique=True),
-    Column("model_version", String(64)),
-    Column("scored_at", _TS),
-    Column("created_at", _TS, nullable=False),
-    Column("updated_at", _TS, nullable=False),
-    # Registration order: the national rescoring's batches (rows lie together in that order).
-    Index("ix_rsu_households_created", "created_at", "household_id"),
-)  # fmt: skip
-memberships = Table(
-    "rsu_members", metadata,
-    # The primary key is the rule "each person in at most one household at a time".
-    Column("idcs", String(10), primary_key=True),
-    Column("household_id", String(32), nullable=False, index=True),
-    Column("joined_at", _TS, nullable=False),
-)  # fmt: skip
 
 
 class HouseholdError(Exception):
@@ -102,119 +64,6 @@ class AlreadyInHousehold(HouseholdError):
 class UnknownHousehold(HouseholdError):
     def __init__(self) -> None:
         super().__init__("no such household")
-
-
-# -- the declaration -------------------------------------------------------------------------
-Relation = Literal[
-    "head", "spouse", "child", "parent", "sibling", "grandchild", "other_relative", "non_relative"
-]
-Education = Literal["none", "primary", "secondary", "higher"]
-Occupation = Literal["employed", "self_employed", "unemployed", "inactive", "retired", "student"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class MemberIn(_Strict):
-    """One member as the registration office declares them (their civil data is in the RNP)."""
-
-    idcs: str = Field(pattern=r"^[2-9]\d{9}$")
-    relation: Relation
-    sex: Literal["F", "M"]
-    age: int = Field(ge=0, le=130)
-    education: Education = "none"
-    occupation: Occupation = "inactive"
-    disability: bool = False
-
-    @model_validator(mode="after")
-    def _check_digit(self) -> MemberIn:
-        if not verhoeff_valid(self.idcs):
-            raise ValueError("idcs: check digit is wrong")
-        return self
-
-
-class Housing(_Strict):
-    type: Literal[
-        "villa", "apartment", "moroccan_house", "traditional_house", "rural_dwelling", "shanty",
-        "other",
-    ]  # fmt: skip
-    occupancy: Literal["owner", "tenant", "free", "other"]
-    rooms: int = Field(ge=1, le=50)
-    bathroom: bool
-    kitchen: bool
-
-
-class Utilities(_Strict):
-    water: Literal["network", "standpipe", "well", "other"]
-    electricity: Literal["network", "solar", "none"]
-    sanitation: Literal["sewer", "septic", "none"]
-    cooking_fuel: Literal["gas", "electricity", "wood", "other"]
-
-
-class Spending(_Strict):
-    """Monthly spending in dirhams (MAD)."""
-
-    water: int = Field(ge=0, le=100_000)
-    electricity: int = Field(ge=0, le=100_000)
-    telephone: int = Field(ge=0, le=100_000)
-
-
-class Durables(_Strict):
-    refrigerator: bool = False
-    television: bool = False
-    satellite_dish: bool = False
-    washing_machine: bool = False
-    computer: bool = False
-    internet: bool = False
-    car: bool = False
-    motorcycle: bool = False
-    air_conditioner: bool = False
-    water_heater: bool = False
-    oven: bool = False
-    landline: bool = False
-    mobile_phones: int = Field(default=0, ge=0, le=50)
-
-
-class Agriculture(_Strict):
-    cattle: int = Field(default=0, ge=0, le=100_000)
-    sheep_goats: int = Field(default=0, ge=0, le=100_000)
-    land_ha: float = Field(default=0.0, ge=0, le=100_000)
-    tractor: bool = False
-
-
-class DeclarationIn(_Strict):
-    """The socio-economic declaration of a household (the proxy-means-test questionnaire)."""
-
-    area: Literal["urban", "rural"]
-    region: str = Field(max_length=64)
-    province: str = Field(max_length=64)
-    address: str | None = Field(default=None, max_length=300)
-    housing: Housing
-    utilities: Utilities
-    spending: Spending
-    durables: Durables = Durables()
-    agriculture: Agriculture | None = None
-
-    @model_validator(mode="after")
-    def _territory(self) -> DeclarationIn:
-        provinces = REGIONS.get(self.region)
-        if provinces is None:
-            raise ValueError("region: not one of the 12 regions")
-        if self.province not in provinces:
-            raise ValueError("province: not a province of this region")
-        return self
-
-
-def validate_members(members: Sequence[MemberIn]) -> None:
-    if not members:
-        raise ValueError("members: at least one member")
-    if len(members) > 100:
-        raise ValueError("members: at most 100")
-    if sum(1 for m in members if m.relation == "head") != 1:
-        raise ValueError("members: exactly one head")
-    if len({m.idcs for m in members}) != len(members):
-        raise ValueError("members: a person is listed twice")
 
 
 # -- the register ----------------------------------------------------------------------------
@@ -319,7 +168,7 @@ class HouseholdRegister:
         self._check_members(m.idcs for m in parsed)
         subject = _vault_subject()
         household_id = _household_id()
-        self._vault.store(subject, "household", _record(parsed, decl))
+        self._vault.store(subject, "household", vault_record(parsed, decl))
         now = _now()
         try:
             with self._engine.begin() as conn:
@@ -473,49 +322,30 @@ class HouseholdRegister:
         return events[-1].model_version if events else None
 
     def record_scores(
-        self, pairs: Sequence[tuple[str, str]], events: Sequence[ScoreEvent], reason: str
+        self,
+        pairs: Sequence[tuple[str, str]],
+        events: Sequence[ScoreEvent],
+        reason: str,
+        *,
+        conn: Connection | None = None,
     ) -> None:
-        """Note the model version of each scored household and tell the listener (audit)."""
+        """Note the model version of each scored ``(household id, vault subject)`` and tell
+        the listener (audit). Within ``conn``'s transaction when given (the national
+        rescoring's batch), else in a transaction of its own; one statement a model version,
+        whatever the count of households. With ``conn`` the listener is told before that
+        transaction ends: a caller that writes its own audit entries (the national rescoring)
+        builds the register without one."""
         version_of = {e.subject: e.model_version for e in events}
+        by_version: dict[str | None, list[str]] = {}
+        for household_id, subject in pairs:
+            by_version.setdefault(version_of.get(subject), []).append(household_id)
         now = _now()
-        with self._engine.begin() as conn:
-            for household_id, subject in pairs:
-                conn.execute(
+        with nullcontext(conn) if conn is not None else self._engine.begin() as writing:
+            for version, ids in by_version.items():
+                writing.execute(
                     update(households)
-                    .where(households.c.household_id == household_id)
-                    .values(model_version=version_of.get(subject), scored_at=now, updated_at=now)
+                    .where(among(writing, households.c.household_id, ids))
+                    .values(model_version=version, scored_at=now, updated_at=now)
                 )
         if self._on_scored is not None:
             self._on_scored(events, reason)
-
-
-def _record(members: Sequence[MemberIn], decl: DeclarationIn) -> dict[str, object]:
-    """The vault record: the declaration as vault/scoring.py reads it, and the membership."""
-    head = next(m.idcs for m in members if m.relation == "head")
-    body = decl.model_dump(exclude={"address"})
-    body["members"] = [m.model_dump() for m in members]
-    record: dict[str, object] = {
-        "head": head,
-        "members": json.dumps(
-            [{"idcs": m.idcs, "relation": m.relation} for m in members], separators=(",", ":")
-        ),
-        "size": len(members),
-        "area": decl.area,
-        "region": decl.region,
-        "province": decl.province,
-        "declaration": json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-    }
-    if decl.address is not None:
-        record["address"] = decl.address
-    return record
-
-
-def problems_of(exc: ValidationError | ValueError) -> list[tuple[str, str]]:
-    """(field, reason) pairs of a refused registration; never a submitted value."""
-    if isinstance(exc, ValidationError):
-        from identity.person import field_problems
-
-        return list(field_problems(exc))
-    message = str(exc)
-    field, _, reason = message.partition(": ")
-    return [(field, reason)] if reason else [("record", message)]
