@@ -68,7 +68,7 @@ def _payload(token: str) -> dict[str, Any]:
 
 
 def _tampered(token: str, change: dict[str, Any]) -> str:
-    header, payload, signature = token.split(".")
+    header, _, signature = token.split(".")
     document = {**_payload(token), **change}
     raw = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
     forged = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
