@@ -32,7 +32,7 @@ from identity import PersonErased, UnknownPerson
 router = APIRouter(
     prefix="/v1/breaches",
     tags=["breach handling"],
-    responses=responses(401, 403, 413, 422, 503),
+    responses=responses(400, 401, 403, 408, 413, 422, 503),
 )
 BreachId = Annotated[
     str,

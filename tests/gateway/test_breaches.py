@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from consent import tables as consent_tables
 from gateway.breaches import InvalidNotification, tables, verify_notification
 from tests.gateway.conftest import World
+from tests.gateway.test_cli import run_sijill
 
 HOUR = timedelta(hours=1)
 HOUR_NS = 3600 * 1_000_000_000
@@ -353,3 +355,38 @@ def test_register_lists_by_status_newest_detection_first(world: World) -> None:
     assert [b["id"] for b in listed] == [newer["id"], older["id"]]
     assessed = world.api.get("/v1/breaches", params={"status": "assessed"}, headers=officer)
     assert [b["id"] for b in assessed.json()["breaches"]] == [older["id"]]
+
+
+def test_sijill_breaches_lists_exports_and_verifies_the_cndp_notification(
+    world: World, settings: Any, tmp_path: Path
+) -> None:
+    officer = _officer(world)
+    late = _register(world, officer, detected=datetime.now(UTC) - 80 * HOUR)
+    path = f"/v1/breaches/{late['id']}"
+    world.api.post(f"{path}/assessment", json={"risk": "risk"}, headers=officer)
+    env = {
+        "SIJILL_DATA_DIR": str(settings.data_dir),
+        "SIJILL_DATABASE_URL": settings.database_urls["main"],
+    }
+    listed = run_sijill("breaches", "list", "--overdue", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert [(b["id"], b["overdue"]) for b in json.loads(listed.stdout)] == [(late["id"], True)]
+
+    reason = {"delay_reason": "Detected on a holiday weekend."}
+    assert world.api.post(f"{path}/cndp-notification", json=reason, headers=officer).is_success
+    exported = tmp_path / "notification.jws"
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(_jwks(world)))
+    done = run_sijill("breaches", "export", late["id"], "--out", str(exported), env=env)
+    assert done.returncode == 0, done.stderr
+    verified = run_sijill("breaches", "verify", str(exported), "--jwks", str(jwks))
+    assert verified.returncode == 0, verified.stderr
+    document = json.loads(verified.stdout)
+    assert document["breach"]["id"] == late["id"]
+    assert document["delay_reason"] == reason["delay_reason"]
+
+    forged = tmp_path / "forged.jws"
+    forged.write_text(_tampered(exported.read_text().strip(), {"within_deadline": True}))
+    refused = run_sijill("breaches", "verify", str(forged), "--jwks", str(jwks))
+    assert refused.returncode == 2
+    assert "does not verify" in refused.stderr
