@@ -7,7 +7,8 @@ in a JWS) and its verification, and the notices to persons, written to the conse
 notification outbox in the same transaction as the step.
 
 May import: the standard library, SQLAlchemy, rfc8785, prometheus_client, ``consent`` (the
-outbox table and the controller's contact) and ``identity.oauth.jose`` (the one JOSE library).
+outbox table and the controller's contact), ``identity.oauth.jose`` (the one JOSE library)
+and ``gateway.timefmt``; never ``gateway.services`` or a route (they import this room).
 It never decides access (the route asks the policy, and hands each step the audit entry that
 recorded the decision), never holds an IDCS (persons are their vault's keyed tags) and never
 writes a person's name or identifier into a notice, a step or a metric.
