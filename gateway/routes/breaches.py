@@ -235,13 +235,13 @@ def _export(breach: Breach, decision_id: str) -> CndpNotificationOut:
     )
 
 
-Register = Annotated[Services, Depends(get_services)]
+AppServices = Annotated[Services, Depends(get_services)]
 
 
 @router.post("", status_code=201, response_model=BreachOut, summary="Register a breach")
 def register(
     body: BreachIn,
-    services: Register,
+    services: AppServices,
     enforcer: Enforcer = Depends(authorize("register_breach", kinds=["office"])),
 ) -> BreachOut:
     report = body.report()
@@ -256,7 +256,7 @@ def register(
 
 @router.get("", response_model=BreachList, summary="The breach register")
 def list_breaches(
-    services: Register,
+    services: AppServices,
     enforcer: Enforcer = Depends(authorize("read_breaches", kinds=["office"])),
     status: Annotated[StatusName | None, Query(description="Only breaches in this status")] = None,
     overdue: Annotated[
@@ -276,7 +276,7 @@ def list_breaches(
 )
 def get_breach(
     breach_id: BreachId,
-    services: Register,
+    services: AppServices,
     enforcer: Enforcer = Depends(authorize("read_breaches", kinds=["office"])),
 ) -> BreachOut:
     step = _step(enforcer)
@@ -296,7 +296,7 @@ def get_breach(
 def assess(
     breach_id: BreachId,
     body: AssessmentIn,
-    services: Register,
+    services: AppServices,
     enforcer: Enforcer = Depends(authorize("assess_breach", kinds=["office"])),
 ) -> BreachOut:
     step = _step(enforcer)
@@ -318,7 +318,7 @@ def assess(
 def notify_cndp(
     breach_id: BreachId,
     body: CndpNotificationIn,
-    services: Register,
+    services: AppServices,
     enforcer: Enforcer = Depends(authorize("notify_cndp", kinds=["office"])),
 ) -> CndpNotificationOut:
     step = _step(enforcer)
@@ -337,7 +337,7 @@ def notify_cndp(
 )
 def cndp_notification(
     breach_id: BreachId,
-    services: Register,
+    services: AppServices,
     enforcer: Enforcer = Depends(authorize("read_breaches", kinds=["office"])),
 ) -> CndpNotificationOut:
     step = _step(enforcer)
@@ -357,7 +357,7 @@ def cndp_notification(
 def notify_persons(
     breach_id: BreachId,
     body: PersonNoticesIn,
-    services: Register,
+    services: AppServices,
     enforcer: Enforcer = Depends(authorize("notify_persons", kinds=["office"])),
 ) -> NoticesOut:
     step = _step(enforcer)
@@ -399,7 +399,7 @@ def notify_persons(
 def close(
     breach_id: BreachId,
     body: ClosureIn,
-    services: Register,
+    services: AppServices,
     enforcer: Enforcer = Depends(authorize("close_breach", kinds=["office"])),
 ) -> BreachOut:
     step = _step(enforcer)
