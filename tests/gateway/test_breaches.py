@@ -390,3 +390,24 @@ def test_sijill_breaches_lists_exports_and_verifies_the_cndp_notification(
     refused = run_sijill("breaches", "verify", str(forged), "--jwks", str(jwks))
     assert refused.returncode == 2
     assert "does not verify" in refused.stderr
+
+
+def test_a_correctly_signed_notification_that_is_not_canonical_json_is_refused(
+    world: World, settings: Any
+) -> None:
+    from gateway.breaches.notification import JWS_TYP
+    from identity.oauth.jose import sign_jws
+    from identity.oauth.keys import SigningKeys
+
+    key = SigningKeys(settings.data_dir / "keys").current()
+    document = {"format": "sijill-breach-notification/1", "breach": {"id": "x"}}
+    spaced = json.dumps(document, indent=1).encode()
+    canonical = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+    good = sign_jws(canonical, key.private_key, kid=key.kid, typ=JWS_TYP)
+    assert verify_notification(good, _jwks(world)) == document
+    bad = sign_jws(spaced, key.private_key, kid=key.kid, typ=JWS_TYP)
+    with pytest.raises(InvalidNotification, match="canonical"):
+        verify_notification(bad, _jwks(world))
+    other = sign_jws(canonical, key.private_key, kid=key.kid, typ="JWT")
+    with pytest.raises(InvalidNotification, match="typ"):
+        verify_notification(other, _jwks(world))
