@@ -15,6 +15,7 @@ from gateway.lifecycle import record_policy_revision, report_policy_engine, star
 from gateway.middleware import BoundedBody, RequestContext
 from gateway.routes import agency as agency_routes
 from gateway.routes import audit as audit_routes
+from gateway.routes import breaches as breach_routes
 from gateway.routes import docs as docs_routes
 from gateway.routes import health
 from gateway.routes import me as me_routes
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(rnp_routes.router)
     app.include_router(registry_routes.router)
     app.include_router(rsu_routes.router)
+    app.include_router(breach_routes.router)
 
     def body_limit(method: str, path: str) -> int:
         if (method, path) in BULK_ROUTES:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from audit import AuditLog, SqlStorage, Witness
 from consent import ConsentService
+from gateway.breaches import BreachMetrics, BreachRegister
 from gateway.db import make_engine, ping
 from gateway.keys import audit_alarm, audit_identity, build_audit_log, build_key_provider
 from gateway.metrics import CountedDecisionVerifier, DomainMetrics, MeteredPolicy
@@ -53,6 +54,7 @@ class Services:
     registry: ProcessingRegistry = None  # type: ignore[assignment]  # set by _build_consents
     rate_limiter: RateLimiter = None  # type: ignore[assignment]  # set by build_services
     households: HouseholdRegister = None  # type: ignore[assignment]  # set by _build_households
+    breaches: BreachRegister = None  # type: ignore[assignment]  # set by _build_breaches
     checkpointer: Checkpointer | None = None  # set by _build_audit
     witness: Witness | None = None  # the demo's own witness (SIJILL_EMBEDDED_WITNESS)
 
@@ -79,6 +81,7 @@ def build_services(settings: Settings) -> Services:
     _build_policy(settings, services)
     _build_consents(settings, services)
     _build_households(settings, services)
+    _build_breaches(settings, services)
     services.rate_limiter = RateLimiter(
         settings.agency_rate_per_s,
         settings.agency_burst,
@@ -86,7 +89,34 @@ def build_services(settings: Settings) -> Services:
     )
     services.domain_metrics.audit = services.audit
     services.metrics.registry.register(services.domain_metrics)
+    services.metrics.registry.register(BreachMetrics(services.breaches))
     return services
+
+
+def _build_breaches(settings: Settings, services: Services) -> None:
+    from gateway.breaches.notification import JWS_TYP
+    from identity.oauth.jose import sign_jws, sign_jwt
+    from identity.oauth.keys import SigningKeys
+
+    # Signed with the authorization server's current key, like consent receipts: the CNDP and
+    # the persons check them against GET /oauth/jwks.
+    keys = SigningKeys(settings.data_dir / "keys")
+    assert settings.issuer is not None  # set by the settings' validation
+
+    def sign_document(payload: bytes) -> str:
+        key = keys.current()
+        return sign_jws(payload, key.private_key, kid=key.kid, typ=JWS_TYP)
+
+    def sign_notice(claims: dict[str, Any]) -> str:
+        key = keys.current()
+        return sign_jwt(claims, key.private_key, kid=key.kid, typ="JWT")
+
+    services.breaches = BreachRegister(
+        services.engines["main"],
+        sign_document=sign_document,
+        sign_notice=sign_notice,
+        issuer=settings.issuer,
+    )
 
 
 def _build_households(settings: Settings, services: Services) -> None:

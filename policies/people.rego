@@ -21,6 +21,25 @@ direct_released contains f if {
 office_allowed if {
 	direct_subject
 	subject_kind == "office"
+	named_officer_ok
+}
+
+# Some office actions are an individual's accountable act, not a system's (the breach steps:
+# Law 09.08 art. 23 makes the controller answer for the security of the data, and the record
+# must say who acted): they need an officer signed in through the console, never a machine
+# client's token. The action says so in data.actions (named_officer).
+named_officer_ok if not object.get(action, "named_officer", false)
+
+named_officer_ok if {
+	object.get(action, "named_officer", false)
+	is_string(input.subject.actor)
+	input.subject.actor != ""
+}
+
+deny_reasons contains "named_officer_required" if {
+	direct_subject
+	subject_kind == "office"
+	not named_officer_ok
 }
 
 # A citizen reaches only their own data (Law 09.08 art. 7: the right of access is the data

@@ -15,6 +15,7 @@ __all__ = [
     "JoseError",
     "is_low_s",
     "public_jwk",
+    "sign_jws",
     "sign_jwt",
     "unverified_header",
     "verify_jws",
@@ -44,6 +45,18 @@ def sign_jwt(
     if jwk is not None:
         header["jwk"] = jwk
     token = jwt.encode(header, claims, _import(private_key), algorithms=[alg])
+    return _low_s(token) if alg == "ES256" else token
+
+
+def sign_jws(
+    payload: bytes, private_key: Any, *, kid: str | None, typ: str, alg: str = "ES256"
+) -> str:
+    """A compact JWS over exactly ``payload`` (RFC 7515 §7.1): for documents whose bytes are
+    themselves the artefact (canonical JSON, RFC 8785), which a JWT library would re-encode."""
+    header: dict[str, Any] = {"alg": alg, "typ": typ}
+    if kid is not None:
+        header["kid"] = kid
+    token = jws.serialize_compact(header, payload, _import(private_key), algorithms=[alg])
     return _low_s(token) if alg == "ES256" else token
 
 
