@@ -59,11 +59,12 @@ def friendly(fn: F) -> F:
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from gateway.deploy import DeploymentError
         from gateway.settings import SettingsError
 
         try:
             return fn(*args, **kwargs)
-        except (SettingsError, CliError) as exc:
+        except (SettingsError, CliError, DeploymentError) as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
@@ -179,47 +180,18 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def _upgrade(settings: Settings) -> None:
+def upgrade(settings: Settings) -> None:
+    """Bring every store's schema up to date; one line naming a store that does not answer."""
     from sqlalchemy.exc import OperationalError
 
     from gateway import db
+    from gateway.deploy import unreachable
 
     for store, url in settings.database_urls.items():
         try:
             db.upgrade_store(store, url)
         except OperationalError as exc:
             raise CliError(unreachable(store, url, exc)) from None
-
-
-def database_error(settings: Settings, exc: BaseException) -> CliError:
-    """A command's database failed: find which store does not answer, and say so."""
-    from sqlalchemy import create_engine, text
-
-    for store, url in settings.database_urls.items():
-        engine = create_engine(url)
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as failure:
-            return CliError(unreachable(store, url, failure))
-        finally:
-            engine.dispose()
-    return CliError(f"a database statement failed ({type(getattr(exc, 'orig', exc)).__name__})")
-
-
-def unreachable(store: str, url: str, exc: BaseException) -> str:
-    """One line naming the store that does not answer, where it was looked for (password
-    hidden), the driver's reason, and the setting to check."""
-    from sqlalchemy.engine import make_url
-
-    where = make_url(url).render_as_string(hide_password=True)
-    cause = getattr(exc, "orig", None) or exc
-    reason = str(cause).strip().splitlines()[0][:200] if str(cause).strip() else ""
-    variable = {"main": "SIJILL_DATABASE_URL"}.get(store, f"SIJILL_{store.upper()}_DATABASE_URL")
-    return (
-        f"cannot reach the {store} database at {where} ({type(cause).__name__}: {reason}); "
-        f"check that the server is up and that {variable} names it"
-    )
 
 
 @app.command()
@@ -234,7 +206,7 @@ def init(data_dir: str | None = typer.Option(None, help="Data directory")) -> No
     """Make a data directory (mode 0700) and bring every store's schema up to date: the one
     command besides ``sijill demo`` that creates a deployment."""
     settings = settings_from(data_dir, create=True)
-    _upgrade(settings)
+    upgrade(settings)
     out.print(f"initialised {settings.data_dir.absolute()}")
 
 
@@ -243,7 +215,7 @@ def init(data_dir: str | None = typer.Option(None, help="Data directory")) -> No
 def db_upgrade(data_dir: str | None = typer.Option(None, help="Data directory")) -> None:
     """Run the migrations of every store (main, vault, audit) up to the newest."""
     settings = settings_from(data_dir)
-    _upgrade(settings)
+    upgrade(settings)
     out.print("database schema is up to date")
 
 
@@ -259,7 +231,7 @@ def serve(
     """Run the gateway."""
     settings = settings_from(data_dir, host=host, port=port)
     if migrate:
-        _upgrade(settings)
+        upgrade(settings)
     run_server(settings, workers)
 
 
@@ -331,7 +303,7 @@ def demo(
     # The demo runs its own witness under /witness, so the whole story of the audit log
     # (signed checkpoints, cosigned by an independent key) runs with one command.
     settings = settings_from(data_dir, create=True, port=port, embedded_witness=True)
-    _upgrade(settings)
+    upgrade(settings)
     credentials = initialise(settings, out)
     out.print(f"\n[bold]Sijill demo[/] on {settings.issuer}")
     out.print(f"  API docs:     {settings.issuer}/docs")
