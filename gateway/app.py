@@ -96,11 +96,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         start_audit(services)
         report_policy_engine(services)
         record_policy_revision(services)
-        if services.checkpointer is not None:
-            services.checkpointer.start()
+        services.checkpointer.start()
         yield
-        if services.checkpointer is not None:
-            services.checkpointer.stop()  # signs the tail: a clean stop leaves none unsigned
+        services.checkpointer.stop()  # signs the tail: a clean stop leaves none unsigned
         services.close()
 
     # Swagger UI and ReDoc are served from the pinned fastapi-offline package, not a CDN:
@@ -124,7 +122,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         metrics.audit_alarms.inc()
 
     services.audit.alarm = alarm
-    if services.checkpointer is not None and services.checkpointer.witnesses is not None:
+    if services.checkpointer.witnesses is not None:
         services.checkpointer.witnesses.alarm = alarm
     if services.witness is not None:
         app.mount("/witness", witness_app(services.witness))

@@ -66,7 +66,8 @@ from sqlalchemy import (
 )
 
 from audit import AuditUnavailable
-from gateway.cli import CliError, database_error, friendly, out, progress_bar, settings_from
+from gateway.cli import CliError, friendly, out, progress_bar, settings_from
+from gateway.deploy import database_error
 from gateway.settings import Settings
 from storekit.bulk import among
 
@@ -308,7 +309,7 @@ class _Scorer:
         self.job_id = job_id
 
     def compute(self, batch: _Planned) -> _Computed:
-        from gateway.rsu import prepared_score_entries
+        from gateway.score_audit import prepared_score_entries
         from identity.rsu import households
 
         s = self.stores
@@ -408,7 +409,7 @@ class _Writer:
         return self._store(computed, row, None)
 
     def _store(self, computed: _Computed, row: Any, conn: Connection | None) -> int:
-        from gateway.rsu import prepared_score_entries
+        from gateway.score_audit import prepared_score_entries
 
         s = self.stores
         original = {
@@ -471,7 +472,7 @@ class _Writer:
 
     def _already_audited(self, since_ns: int) -> set[str]:
         from audit.storage import EntryFilter
-        from gateway.rsu import SCORE_ACTION
+        from gateway.score_audit import SCORE_ACTION
 
         seen: set[str] = set()
         after = -1
@@ -637,7 +638,7 @@ def _run_parallel(
     # here once. No engine or key session is open in this process at this point; each process
     # opens its own, and the writer's are opened after the fork.
     import gateway.keys
-    import gateway.rsu  # noqa: F401
+    import gateway.score_audit  # noqa: F401
 
     ctx: Any = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     taken = ctx.Value("q", 0)  # how many of ``pending`` the scoring processes have taken

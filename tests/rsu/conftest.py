@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from audit import AuditLog
 from gateway.db import make_engine
 from gateway.keys import build_audit_log
-from gateway.rsu import build_household_register
+from gateway.services import build_household_register
 from identity import HouseholdRegister, PersonIn, Register
 from identity.rsu_synth import group_households, household_request
 from identity.synth import generate
