@@ -21,6 +21,8 @@ from sqlalchemy import Connection, Engine
 
 from audit import AuditEntry, AuditLog, AuditUnavailable, EntryTemplate
 from audit.entry import Actor, Outcome
+from gateway.db import make_engine
+from gateway.keys import build_audit_log
 from gateway.settings import Settings
 from identity import PersonIn, Register
 from identity.bulk import ImportReport, check_file, file_digest, import_file
@@ -91,8 +93,6 @@ def import_audit_log(settings: Settings, main: Engine) -> Iterator[tuple[AuditLo
     """The audit log an import appends to, as the server builds it (its heads remembered in
     the main store too), and whether it shares ``main``'s database (then the entries commit in
     each batch's transaction)."""
-    from gateway.db import make_engine
-    from gateway.keys import build_audit_log
 
     assert settings.audit_database_url
     one_database = settings.audit_database_url == settings.database_url

@@ -17,10 +17,12 @@ from audit import AuditLog, SqlStorage, Witness
 from consent import ConsentService
 from gateway.db import make_engine, ping
 from gateway.keys import (
+    all_witnesses,
     audit_alarm,
     audit_identity,
     build_audit_log,
     build_key_provider,
+    embedded_witness,
     load_or_create_ed25519,
 )
 from gateway.metrics import CountedDecisionVerifier, DomainMetrics, MeteredPolicy
@@ -28,7 +30,6 @@ from gateway.middleware import Metrics
 from gateway.ratelimit import RateLimiter
 from gateway.score_audit import prepared_score_entries
 from gateway.settings import Settings, SettingsError
-from gateway.witnesses import all_witnesses, embedded_witness
 from gateway.witnessing import Checkpointer, WitnessClient
 from identity import HouseholdRegister, Register, SectorPseudonyms
 from identity.oauth import OAuthService, build_oauth_service
