@@ -12,9 +12,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Required, TypedDict
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from starlette.routing import BaseRoute
 
 from audit import AppendReceipt, AuditEntry, AuditUnavailable
 from audit.entry import Actor
@@ -97,6 +99,40 @@ def person_records(subjects: Subjects) -> dict[str, Mapping[str, str]]:
     return records
 
 
+class Resource(TypedDict, total=False):
+    """``input.resource`` of policies/README.md: what a request is about."""
+
+    kind: Required[str]
+    fields: list[str]
+    owner: str  # the IDCS whose own data a citizen asks about
+    program: str  # the program an eligibility question names
+
+
+class PolicySubject(TypedDict, total=False):
+    """``input.subject`` of policies/README.md: who asks."""
+
+    kind: Required[str]
+    client_id: Required[str]
+    sector: Required[str]
+    scopes: Required[list[str]]
+    agency: str
+    purposes: list[str]
+    idcs: str
+    actor: str
+
+
+class PolicyInput(TypedDict):
+    """The one input document of a decision (DESIGN.md "Policy decisions")."""
+
+    subject: PolicySubject
+    action: str
+    resource: Resource
+    purpose: str | None
+    consents: list[Mapping[str, Any]]
+    objections: list[Mapping[str, Any]]
+    time_ns: int
+
+
 @dataclass(frozen=True)
 class PolicyContext:
     """What the policy needs to know about the person a request concerns, besides the
@@ -150,16 +186,16 @@ class Enforcer:
 
     def policy_input(
         self,
-        resource: Mapping[str, Any],
+        resource: Resource,
         purpose: str | None,
         consents: Sequence[Mapping[str, Any]],
         objections: Sequence[Mapping[str, Any]],
         now_ns: int,
-    ) -> dict[str, Any]:
+    ) -> PolicyInput:
         return {
             "subject": policy_subject(self.principal),
             "action": self.action,
-            "resource": dict(resource),
+            "resource": resource.copy(),
             "purpose": purpose,
             "consents": list(consents),
             "objections": list(objections),
@@ -169,7 +205,7 @@ class Enforcer:
     def decide(
         self,
         *,
-        resource: Mapping[str, Any],
+        resource: Resource,
         purpose: str | None,
         vault_subjects: Sequence[str] | Mapping[str, Mapping[str, str] | None] = (),
         subject_tag: str | None = None,
@@ -273,7 +309,7 @@ class Enforcer:
 
     def _ask(
         self,
-        resource: Mapping[str, Any],
+        resource: Resource,
         purpose: str | None,
         consents: Sequence[Mapping[str, Any]],
         objections: Sequence[Mapping[str, Any]],
@@ -303,7 +339,7 @@ class Enforcer:
     def refuse_unknown(
         self,
         *,
-        resource: Mapping[str, Any],
+        resource: Resource,
         purpose: str | None,
         stand_in: PolicyContext | None = None,
     ) -> None:
@@ -389,9 +425,9 @@ def _scoped(result: PolicyResult, names: Mapping[str, str]) -> PolicyResult:
     )
 
 
-def policy_subject(principal: Principal) -> dict[str, Any]:
+def policy_subject(principal: Principal) -> PolicySubject:
     """The ``input.subject`` document of policies/README.md for this caller."""
-    subject: dict[str, Any] = {
+    subject: PolicySubject = {
         "kind": principal.kind,
         "client_id": principal.client_id,
         "sector": principal.sector,
@@ -439,7 +475,7 @@ def authorize(
     return dependency
 
 
-def is_mediated(dependant: Any) -> bool:
+def is_mediated(dependant: Dependant) -> bool:
     """Whether a route's dependency tree contains an :func:`authorize` dependency."""
     stack = [dependant]
     while stack:
@@ -450,7 +486,7 @@ def is_mediated(dependant: Any) -> bool:
     return False
 
 
-def unmediated_routes(routes: Iterable[Any], public: set[tuple[str, str]]) -> list[str]:
+def unmediated_routes(routes: Iterable[BaseRoute], public: set[tuple[str, str]]) -> list[str]:
     """``METHOD path`` of every route that is neither public nor goes through the policy."""
     missing = []
     for route in routes:

@@ -15,12 +15,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import Connection, Engine
 
 from audit import AuditEntry, AuditLog, AuditUnavailable, EntryTemplate
 from audit.entry import Actor, Outcome
+from audit.storage import StoredEntry
 from gateway.db import make_engine
 from gateway.keys import build_audit_log
 from gateway.settings import Settings
@@ -58,13 +59,15 @@ def _job_entry(job_id: str, outcome: Outcome, reasons: list[str]) -> AuditEntry:
     )
 
 
-def _enrolment_entries(vault: Vault, job_id: str) -> Callable[[list[tuple[Idcs, PersonIn]]], Any]:
+def _enrolment_entries(
+    vault: Vault, job_id: str
+) -> Callable[[list[tuple[Idcs, PersonIn]]], list[StoredEntry]]:
     """Per-person entries as HTTP enrolment writes them (action ``enrol``, the fields given),
     filed under the person's keyed tag, prepared from one template per field set."""
     templates: dict[tuple[str, ...], EntryTemplate] = {}
     basis = action_legal_basis(ENROL)
 
-    def entries(enrolled: list[tuple[Idcs, PersonIn]]) -> list[Any]:
+    def entries(enrolled: list[tuple[Idcs, PersonIn]]) -> list[StoredEntry]:
         now = time.time_ns()
         out = []
         for idcs, person in enrolled:

@@ -1,18 +1,28 @@
 """The ``sijill`` command.
 
-Each area has its own module here (``sijill keys``, ``sijill audit`` …); this one holds the
-top-level commands and the one place where a bad setting becomes one readable line.
+Owns: parsing the command line and printing results. Each area has its own module here
+(``sijill keys``, ``sijill audit`` …), registered in :mod:`gateway.cli.register`; this one
+holds the top-level commands and the one place where a bad setting or an unreachable store
+becomes one readable line.
+
+May import: the gateway's composition (:mod:`gateway.services`, :mod:`gateway.deploy`,
+:mod:`gateway.demo`, settings) and the rooms' public names.
+
+Must never: hold tables, jobs or business rules (a command parses and calls), print personal
+data it was not asked for, or be imported by anything but its own area modules and the
+``sijill`` entry point.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
 from functools import wraps
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -29,12 +39,14 @@ from rich.progress import (
 from rich.text import Text
 
 from gateway import __version__
+from gateway.cli import register
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
 
-# SQLAlchemy (through the settings) and each area's rooms are imported inside the commands
-# that need them, so `sijill --help` answers at once.
+# The command's help must answer at once, and importing SQLAlchemy (through the settings) or
+# any room takes seconds: this module imports them inside the commands that need them, and
+# gateway.cli.register imports only the area named on the command line.
 
 app = typer.Typer(
     name="sijill",
@@ -47,18 +59,19 @@ app.add_typer(db_app, name="db")
 err = Console(stderr=True)
 out = Console()
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class CliError(Exception):
     """An error the operator can act on; printed as one line, exit status 2."""
 
 
-def friendly(fn: F) -> F:
+def friendly(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn expected errors into one line on stderr and a non-zero exit, never a traceback."""
 
     @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         from gateway.deploy import DeploymentError
         from gateway.settings import SettingsError
 
@@ -68,7 +81,7 @@ def friendly(fn: F) -> F:
             err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def progress_bar(label: str, *extra: ProgressColumn, transient: bool = False) -> Progress:
@@ -143,7 +156,7 @@ def print_table(
 
 
 def settings_from(
-    data_dir: str | None = None, *, create: bool = False, **overrides: Any
+    data_dir: str | None = None, *, create: bool = False, **overrides: object
 ) -> Settings:
     """Settings from the environment, with command-line options on top, for a data directory
     that exists (``create``: ``sijill init`` and ``sijill demo`` make it). A mistyped
@@ -168,8 +181,6 @@ def settings_from(
 
 def check_port_free(host: str, port: int) -> None:
     """Refuse, before anything is initialised, a port another program listens on."""
-    import socket
-
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         try:
             probe.bind((host, port))
@@ -317,8 +328,6 @@ def demo(
 
 
 def main() -> None:
-    from gateway.cli import register
-
     # Only the area named on the command line is imported; the others are listed by name.
     named = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
     command = register.command(app, load=named)

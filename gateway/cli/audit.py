@@ -80,7 +80,6 @@ class _Store:
 
 @contextmanager
 def _read_only(data_dir: str | None, database_url: str | None) -> Iterator[_Store]:
-
     if data_dir is not None:
         os.environ["SIJILL_DATA_DIR"] = data_dir
     settings = load_settings()

@@ -16,7 +16,6 @@ app = typer.Typer(help="Consent-status notifications to agencies.", no_args_is_h
 
 
 def _outbox() -> Outbox:
-
     settings = settings_from()
     assert settings.database_url is not None
     return Outbox(make_engine(settings.database_url))

@@ -24,8 +24,7 @@ PolicyDir = typer.Option(None, help="Directory of the Rego modules (default: the
 DataDirOpt = typer.Option(None, help="Directory of the policy data files (default: <policy>/data)")
 
 
-def _engine(policy_dir: str | None, data_dir: str | None):  # type: ignore[no-untyped-def]
-
+def _engine(policy_dir: str | None, data_dir: str | None) -> EmbeddedEngine:
     try:
         return EmbeddedEngine(
             Path(policy_dir) if policy_dir else POLICY_DIR,

@@ -20,8 +20,7 @@ WitnessDir = typer.Option(Path("witness"), help="The witness's own directory (ke
 Name = typer.Option("witness.local", help="The witness's key name (one word, no '+')")
 
 
-def _cosigner(directory: Path, name: str):  # type: ignore[no-untyped-def]
-
+def _cosigner(directory: Path, name: str) -> Cosigner:
     key = load_or_create_ed25519(directory / "witness-signing.pem")
     try:
         return Cosigner(name, key)

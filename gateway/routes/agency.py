@@ -17,7 +17,14 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from gateway.authz import Enforcer, Outcome, PolicyContext, authorize, person_records
+from gateway.authz import (
+    Enforcer,
+    Outcome,
+    PolicyContext,
+    Resource,
+    authorize,
+    person_records,
+)
 from gateway.problems import Problem, responses
 from gateway.responses import model_json
 from gateway.services import Services, get_services
@@ -119,7 +126,7 @@ class EligibilityOut(BaseModel):
     decision_id: str
 
 
-def _registered_purpose(enforcer: Enforcer, resource: dict[str, Any], purpose: str) -> None:
+def _registered_purpose(enforcer: Enforcer, resource: Resource, purpose: str) -> None:
     """A purpose this client is not registered for is decided before anything is looked up:
     the policy denies it whoever the person is, the denial is on the record (one entry, no
     subject), and the answer says only what the client's own registration says (where a
@@ -184,7 +191,7 @@ def lookup(
     enforcer: Enforcer = Depends(authorize("lookup", kinds=["agency"])),
     services: Services = Depends(get_services),
 ) -> Response:
-    resource = {"kind": "person", "fields": []}
+    resource: Resource = {"kind": "person", "fields": []}
     _registered_purpose(enforcer, resource, body.purpose)
     idcs = services.register.find_by_cnie(body.cnie)
     if idcs is None:
@@ -210,7 +217,7 @@ def lookup(
 
 
 def _resolve(
-    services: Services, enforcer: Enforcer, pseudonym: str, resource: dict[str, Any], purpose: str
+    services: Services, enforcer: Enforcer, pseudonym: str, resource: Resource, purpose: str
 ) -> Subjects:
     try:
         return resolve_subjects(services.engines["main"], enforcer.principal.sector, pseudonym)
@@ -232,7 +239,7 @@ def query(
     services: Services = Depends(get_services),
 ) -> Response:
     requested = sorted(set(body.fields))
-    resource = {"kind": "person", "fields": requested}
+    resource: Resource = {"kind": "person", "fields": requested}
     _registered_purpose(enforcer, resource, body.purpose)
     _known_fields(requested)
     found = _resolve(services, enforcer, pseudonym, resource, body.purpose)
@@ -267,7 +274,7 @@ def eligibility(
     enforcer: Enforcer = Depends(authorize("eligibility", kinds=["agency"])),
     services: Services = Depends(get_services),
 ) -> Response:
-    resource = {"kind": "household", "fields": [], "program": body.program}
+    resource: Resource = {"kind": "household", "fields": [], "program": body.program}
     _registered_purpose(enforcer, resource, body.purpose)
     found = _resolve(services, enforcer, pseudonym, resource, body.purpose)
     household = found.household
