@@ -94,7 +94,6 @@ def rectify(
     enforcer: Enforcer = Depends(authorize("rectify", kinds=["office"])),
     services: Services = Depends(get_services),
 ) -> Rectified:
-
     updates = changes.model_dump(exclude_unset=True)
     new_status = updates.pop("status", None)
     if not updates and new_status is None:
@@ -112,7 +111,7 @@ def rectify(
         resource={"kind": "person", "fields": fields},
         purpose=None,
         vault_subjects=(current,),
-        subject_tag=services.vault.subject_tag(idcs),
+        subject_tag=enforcer.subject_tag(idcs),
     )
     outcome.require_allowed()
     version = None
