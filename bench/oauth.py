@@ -65,8 +65,7 @@ def main() -> None:
             return {"client": p.client_id}
 
         with TestClient(app, base_url=settings.issuer) as api:
-            api.get("/oauth/jwks")  # builds the service
-            oauth = app.state.services.extras["oauth"]
+            oauth = app.state.services.oauth
             key = ec.generate_private_key(ec.SECP256R1())
             public = {**ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "k1"}
             client = oauth.registry.add(

@@ -1,9 +1,15 @@
 """The gateway: Sijill's policy enforcement point and composition root.
 
-Owns the HTTP API, the web pages, the command line, settings and database migrations.
-It may import every other room (`identity`, `consent`, `policies`, `vault`, `audit`);
-nothing imports it. It must never hold personal data beyond the response to the request
-that a policy decision released it for, and never log it.
+Owns: the HTTP API (``routes/``), the web pages, the command line (``cli/``), the enforcement
+point (``authz.py``: decide, record, reveal), the composition root (``services.py``: every
+room's service object, built once per app), settings and database migrations.
+
+May import: every other room (``identity``, ``consent``, ``policies``, ``vault``, ``audit``,
+``storekit``); nothing imports the gateway.
+
+Must never: hold personal data beyond the response to the request that a policy decision
+released it for, or log it; touch a key, a ciphertext or a table of another room (it calls
+the room's public names); keep global state outside :class:`gateway.services.Services`.
 """
 
 # regopy's native library carries its own allocator and exports operator new/delete; loaded

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+import anyio.to_thread
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Mount, Route
 
 from gateway import __version__, problems
 from gateway.keys import audit_alarm
@@ -77,11 +79,33 @@ BULK_ROUTES: set[tuple[str, str]] = {
 }
 
 
-def iter_routes(app: FastAPI) -> Iterator[BaseRoute]:
-    """Every route of the app with its full path, included routers flattened."""
-    from fastapi.routing import _iter_included_route_candidates
+# The JSON API's routers, included as they are: each carries its own prefix, so a route's
+# path in its router is its path in the app. A new router is added here, which puts it both
+# in the app and in the route walk (tests/gateway/test_route_walk.py).
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    docs_routes.router,
+    audit_routes.router,
+    oauth_routes.router,
+    userinfo_routes.router,
+    agency_routes.router,
+    me_routes.router,
+    rnp_routes.router,
+    registry_routes.router,
+    rsu_routes.router,
+    breach_routes.router,
+)
 
-    yield from _iter_included_route_candidates(app.routes)
+
+def iter_routes(app: FastAPI) -> Iterator[BaseRoute]:
+    """Every route of the app with its full path: those declared on the app itself, then each
+    of :data:`ROUTERS`' (the public ``routes`` of the app and of each router; FastAPI keeps an
+    included router as one entry of ``app.routes``)."""
+    for route in app.routes:
+        if isinstance(route, APIRoute | Route | Mount):
+            yield route
+    for router in ROUTERS:
+        yield from router.routes
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -90,18 +114,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        import anyio.to_thread
-
         # Requests run in this many threads at once; more only fight over the GIL.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         start_audit(services)
         report_policy_engine(services)
         record_policy_revision(services)
-        if services.checkpointer is not None:
-            services.checkpointer.start()
+        services.checkpointer.start()
         yield
-        if services.checkpointer is not None:
-            services.checkpointer.stop()  # signs the tail: a clean stop leaves none unsigned
+        services.checkpointer.stop()  # signs the tail: a clean stop leaves none unsigned
         services.close()
 
     # Swagger UI and ReDoc are served from the pinned fastapi-offline package, not a CDN:
@@ -125,22 +145,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         metrics.audit_alarms.inc()
 
     services.audit.alarm = alarm
-    if services.checkpointer is not None and services.checkpointer.witnesses is not None:
+    if services.checkpointer.witnesses is not None:
         services.checkpointer.witnesses.alarm = alarm
     if services.witness is not None:
         app.mount("/witness", witness_app(services.witness))
     problems.install(app)
-    app.include_router(health.router)
-    app.include_router(docs_routes.router)
-    app.include_router(audit_routes.router)
-    app.include_router(oauth_routes.router)
-    app.include_router(userinfo_routes.router)
-    app.include_router(agency_routes.router)
-    app.include_router(me_routes.router)
-    app.include_router(rnp_routes.router)
-    app.include_router(registry_routes.router)
-    app.include_router(rsu_routes.router)
-    app.include_router(breach_routes.router)
+    for router in ROUTERS:
+        app.include_router(router)
 
     def body_limit(method: str, path: str) -> int:
         if (method, path) in BULK_ROUTES:

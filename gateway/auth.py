@@ -18,7 +18,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from gateway.problems import Problem
-from gateway.routes.oauth import get_oauth
+from gateway.services import services_of
 from identity.oauth import DPOP_ALGS, AccessToken, DpopError, InvalidToken, OAuthService
 
 PrincipalKind = Literal["agency", "office", "citizen", "auditor"]
@@ -143,7 +143,7 @@ def _authenticate(
 
 async def authenticate(request: Request) -> Principal:
     """The caller of this request, or a 401 problem."""
-    oauth = get_oauth(request)
+    oauth = services_of(request).oauth
     url = oauth.issuer_url + request.url.path
     return await run_in_threadpool(
         _authenticate,

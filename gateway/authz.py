@@ -12,9 +12,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Required, TypedDict
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from starlette.routing import BaseRoute
 
 from audit import AppendReceipt, AuditEntry, AuditUnavailable
 from audit.entry import Actor
@@ -25,7 +27,9 @@ from gateway.services import Services, get_services
 from policies import PolicyResult, PolicyUnavailable
 from policies.decision_log import UNLISTED
 from policies.registry import action_scope, field_catalogue, registry_bound_actions
+from rsu import Subjects
 from vault import Decision
+from vault.schema import PERSON
 
 log = logging.getLogger("sijill.authz")
 
@@ -50,6 +54,9 @@ class Outcome:
     result: PolicyResult
     receipt: AppendReceipt
     decisions: Mapping[str, Decision] = field(default_factory=dict)
+    # vault subject -> (policy field -> vault field) of each record :meth:`Enforcer.reveal`
+    # reads; empty when the decision was asked without naming the records' fields.
+    records: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def allowed(self) -> bool:
@@ -76,26 +83,119 @@ class Outcome:
         return self
 
 
+# The records a question about a person reads, each with the policy fields it holds (policy
+# name -> vault name): the person's own record, and their household's, whose ``size`` and
+# ``area`` an agency asks about as ``household_size`` and ``milieu``.
+PERSON_FIELDS: Mapping[str, str] = {name: name for name in PERSON}
+HOUSEHOLD_FIELDS: Mapping[str, str] = {"household_size": "size", "milieu": "area"}
+
+
+def person_records(subjects: Subjects) -> dict[str, Mapping[str, str]]:
+    """The vault records behind a resolved pseudonym, for :meth:`Enforcer.decide`: each record
+    then gets a decision narrowed to its own fields (least privilege per subject)."""
+    records: dict[str, Mapping[str, str]] = {subjects.person: PERSON_FIELDS}
+    if subjects.household:
+        records[subjects.household] = HOUSEHOLD_FIELDS
+    return records
+
+
+class Resource(TypedDict, total=False):
+    """``input.resource`` of policies/README.md: what a request is about."""
+
+    kind: Required[str]
+    fields: list[str]
+    owner: str  # the IDCS whose own data a citizen asks about
+    program: str  # the program an eligibility question names
+
+
+class PolicySubject(TypedDict, total=False):
+    """``input.subject`` of policies/README.md: who asks."""
+
+    kind: Required[str]
+    client_id: Required[str]
+    sector: Required[str]
+    scopes: Required[list[str]]
+    agency: str
+    purposes: list[str]
+    idcs: str
+    actor: str
+
+
+class PolicyInput(TypedDict):
+    """The one input document of a decision (DESIGN.md "Policy decisions")."""
+
+    subject: PolicySubject
+    action: str
+    resource: Resource
+    purpose: str | None
+    consents: list[Mapping[str, Any]]
+    objections: list[Mapping[str, Any]]
+    time_ns: int
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """What the policy needs to know about the person a request concerns, besides the
+    request: their audit tag, their consents and their objections (policies/README.md)."""
+
+    subject_tag: str
+    consents: list[dict[str, Any]]
+    objections: list[dict[str, Any]]
+
+
 @dataclass
 class Enforcer:
-    """Bound to one request's principal and action; routes call :meth:`decide` once."""
+    """Bound to one request's principal and action; routes call :meth:`decide` once, then
+    :meth:`reveal` what it released."""
 
     services: Services
     principal: Principal
     action: str
+    _tags: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+
+    def subject_tag(self, idcs: str) -> str:
+        """The keyed hash under which a person's audit entries are filed: of the IDCS, which
+        stays when a rectification gives the person a new vault record. Computed once a
+        request (the entry's subject and a citizen's actor id are the same tag)."""
+        tag = self._tags.get(idcs)
+        if tag is None:
+            tag = self._tags[idcs] = self.services.vault.subject_tag(idcs)
+        return tag
+
+    def context(self, idcs: str) -> PolicyContext:
+        """The person's tag, consents and objections, read in one round trip."""
+        consents, objections = self.services.consents.policy_context(idcs)
+        return PolicyContext(self.subject_tag(idcs), consents, objections)
+
+    def reveal(self, outcome: Outcome, fields: Iterable[str]) -> dict[str, object]:
+        """The values of ``fields`` the decision released, each read from the record that
+        holds it (:attr:`Outcome.records`) with that record's own sealed decision; a field
+        nobody released, or that no record holds, is simply absent."""
+        released = set(outcome.result.fields)
+        asked = set(fields) & released
+        values: dict[str, object] = {}
+        for subject, names in outcome.records.items():
+            wanted = sorted(f for f in asked if f in names)
+            if not wanted:
+                continue
+            found = self.services.vault.reveal(
+                subject, [names[f] for f in wanted], outcome.decisions[subject]
+            )
+            values.update({f: found[names[f]] for f in wanted if names[f] in found})
+        return values
 
     def policy_input(
         self,
-        resource: Mapping[str, Any],
+        resource: Resource,
         purpose: str | None,
         consents: Sequence[Mapping[str, Any]],
         objections: Sequence[Mapping[str, Any]],
         now_ns: int,
-    ) -> dict[str, Any]:
+    ) -> PolicyInput:
         return {
             "subject": policy_subject(self.principal),
             "action": self.action,
-            "resource": dict(resource),
+            "resource": resource.copy(),
             "purpose": purpose,
             "consents": list(consents),
             "objections": list(objections),
@@ -105,7 +205,7 @@ class Enforcer:
     def decide(
         self,
         *,
-        resource: Mapping[str, Any],
+        resource: Resource,
         purpose: str | None,
         vault_subjects: Sequence[str] | Mapping[str, Mapping[str, str] | None] = (),
         subject_tag: str | None = None,
@@ -157,7 +257,12 @@ class Enforcer:
                     audit_index=receipt.index,
                     requested=fields if names is None else [names[f] for f in fields if f in names],
                 )
-        return Outcome(result=result, receipt=receipt, decisions=decisions)
+        records = (
+            {s: names for s, names in vault_subjects.items() if names is not None}
+            if isinstance(vault_subjects, Mapping)
+            else {}
+        )
+        return Outcome(result=result, receipt=receipt, decisions=decisions, records=records)
 
     def _bounded(
         self, result: PolicyResult, requested: Sequence[str], purpose: str | None, now_ns: int
@@ -204,7 +309,7 @@ class Enforcer:
 
     def _ask(
         self,
-        resource: Mapping[str, Any],
+        resource: Resource,
         purpose: str | None,
         consents: Sequence[Mapping[str, Any]],
         objections: Sequence[Mapping[str, Any]],
@@ -234,14 +339,14 @@ class Enforcer:
     def refuse_unknown(
         self,
         *,
-        resource: Mapping[str, Any],
+        resource: Resource,
         purpose: str | None,
-        stand_in: Mapping[str, Any] | None = None,
+        stand_in: PolicyContext | None = None,
     ) -> None:
         """Record a request about a subject that does not exist (or is not the caller's to
         know) and answer 404; the attempt is on the record like any other call.
 
-        ``stand_in`` (the ``consents`` and ``objections`` of a keyed stand-in subject) makes
+        ``stand_in`` (the context of a keyed stand-in subject) makes
         the refusal ask the policy about it, as :meth:`decide` would about a person, and
         discard the answer: where a known person's denial answers the same 404, the two then
         cost the same work, so timing does not reveal who is registered."""
@@ -250,8 +355,8 @@ class Enforcer:
             self._ask(
                 resource,
                 purpose,
-                stand_in["consents"],
-                stand_in["objections"],
+                stand_in.consents,
+                stand_in.objections,
                 now_ns,
                 None,  # a stand-in's tag is no one's: never on the record
             )
@@ -274,7 +379,7 @@ class Enforcer:
     ) -> AuditEntry:
         return AuditEntry(
             time_ns=now_ns,
-            actor=audit_actor(self.principal, self.services),
+            actor=self.actor(),
             action=self.action,
             subject=subject_tag,
             fields=sorted(fields),
@@ -285,6 +390,16 @@ class Enforcer:
             outcome=outcome,
             reasons=reasons,
         )
+
+    def actor(self) -> Actor:
+        """Who acted, as the audit log records it: never a citizen's IDCS (their keyed tag)."""
+        principal = self.principal
+        if principal.kind == "citizen":
+            return {"kind": "citizen", "id": self.subject_tag(principal.subject), "sector": None}
+        actor_id = principal.client_id
+        if principal.actor is not None:
+            actor_id = f"{principal.client_id}/{principal.actor}"
+        return {"kind": principal.kind, "id": actor_id, "sector": principal.sector or None}
 
     def _append(self, entry: AuditEntry, *, must: bool) -> AppendReceipt | None:
         try:
@@ -310,9 +425,9 @@ def _scoped(result: PolicyResult, names: Mapping[str, str]) -> PolicyResult:
     )
 
 
-def policy_subject(principal: Principal) -> dict[str, Any]:
+def policy_subject(principal: Principal) -> PolicySubject:
     """The ``input.subject`` document of policies/README.md for this caller."""
-    subject: dict[str, Any] = {
+    subject: PolicySubject = {
         "kind": principal.kind,
         "client_id": principal.client_id,
         "sector": principal.sector,
@@ -327,22 +442,6 @@ def policy_subject(principal: Principal) -> dict[str, Any]:
     elif principal.actor is not None:
         subject["actor"] = principal.actor
     return subject
-
-
-def audit_actor(principal: Principal, services: Services) -> Actor:
-    """Who acted, as the audit log records it: never a citizen's IDCS (their keyed tag)."""
-    if principal.kind == "citizen":
-        return {"kind": "citizen", "id": citizen_tag(services, principal.subject), "sector": None}
-    actor_id = principal.client_id
-    if principal.actor is not None:
-        actor_id = f"{principal.client_id}/{principal.actor}"
-    return {"kind": principal.kind, "id": actor_id, "sector": principal.sector or None}
-
-
-def citizen_tag(services: Services, idcs: str) -> str:
-    """The keyed hash under which a person's audit entries are filed: of the IDCS, which
-    stays when a rectification gives the person a new vault record."""
-    return services.vault.subject_tag(idcs)
 
 
 def authorize(
@@ -376,7 +475,7 @@ def authorize(
     return dependency
 
 
-def is_mediated(dependant: Any) -> bool:
+def is_mediated(dependant: Dependant) -> bool:
     """Whether a route's dependency tree contains an :func:`authorize` dependency."""
     stack = [dependant]
     while stack:
@@ -387,7 +486,7 @@ def is_mediated(dependant: Any) -> bool:
     return False
 
 
-def unmediated_routes(routes: Iterable[Any], public: set[tuple[str, str]]) -> list[str]:
+def unmediated_routes(routes: Iterable[BaseRoute], public: set[tuple[str, str]]) -> list[str]:
     """``METHOD path`` of every route that is neither public nor goes through the policy."""
     missing = []
     for route in routes:

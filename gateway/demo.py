@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import secrets
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from gateway.db import make_engine
+from gateway.deploy import DeploymentError, client_keypair, open_oauth, open_register
+from gateway.keys import build_audit_log
+from gateway.services import build_services
 from gateway.settings import Settings
+from identity import PersonIn
+from identity.synth import generate
+from rsu import HouseholdError
+from rsu.synthetic import group_households, household_request
 
 Credentials = dict[str, Any]
 # Each step receives the settings, the credentials being built and a console for progress.
@@ -23,17 +34,12 @@ STEPS: list[Callable[[Settings, Credentials, Console], None]] = []
 
 def enrol_demo_population(settings: Settings, credentials: Credentials, console: Console) -> None:
     """RNP: enrol 50 synthetic persons (seed 2026); three adults become demo citizens."""
-    from gateway.cli.rnp import open_register
-    from identity import PersonIn, Register
-    from identity.synth import generate
-
     records = list(generate(50, 12, seed=2026))
     people = [
         PersonIn.model_validate({k: v for k, v in r.items() if k not in ("household", "role")})
         for r in records
     ]
     with open_register(settings) as (register, _engine, _vault):
-        assert isinstance(register, Register)
         issued = register.enrol_many(people)
     console.print(f"enrolled {sum(i is not None for i in issued)} synthetic persons in the RNP")
     # Handed to register_demo_households (RSU), which removes it before the file is written.
@@ -54,11 +60,109 @@ def enrol_demo_population(settings: Settings, credentials: Credentials, console:
 STEPS.append(enrol_demo_population)
 
 
-def register_demo_clients(settings: Settings, credentials: Credentials, console: Console) -> None:
-    """OAuth: demo agencies (two sectors), an office, an auditor; citizens' TOTP secrets."""
-    from gateway.cli.clients import demo_step
+# The client ids are the agency codes of policies/data/registry.json: the policy decision
+# matches a caller's client_id against the agencies each processing declaration names.
+DEMO_AGENCIES = (
+    # (client_id, name, sector, purposes)
+    (
+        "cnss",
+        "CNSS — AMO Tadamon, aide sociale directe (démo)",
+        "social",
+        "amo_tadamon_enrolment asd_payment",
+    ),
+    (
+        "men",
+        "Ministère de l'Éducation nationale — bourses (démo)",
+        "education",
+        "scholarship_outreach",
+    ),
+)
+AGENCY_SCOPES = "agency:lookup agency:query agency:eligibility"
+OFFICE_SCOPES = "rnp:enrol rnp:rectify rsu:register"
+AUDITOR_SCOPES = "audit:read"
 
-    demo_step(settings, credentials, console)
+
+def register_demo_clients(settings: Settings, credentials: Credentials, console: Console) -> None:
+    """OAuth: demo agencies (two sectors), an office, an auditor (their private keys go into
+    the credentials); citizens' TOTP secrets."""
+    with open_oauth(settings) as oauth:
+        existing = {c.client_id for c in oauth.registry.list()}
+
+        def client(
+            client_id: str,
+            name: str,
+            kind: str,
+            sector: str,
+            scopes: str,
+            purposes: str = "",
+            redirect_uris: tuple[str, ...] = (),
+        ) -> dict[str, Any]:
+            public, private = client_keypair(f"{client_id}-{secrets.token_hex(2)}")
+            if client_id in existing:
+                # A re-run (new issuer or lost credentials file): the old private key is gone,
+                # so the client gets a new key pair under the same id.
+                oauth.registry.replace_keys(client_id, {"keys": [public]})
+                oauth.registry.set_disabled(client_id, False)
+            else:
+                oauth.registry.add(
+                    name=name,
+                    kind=kind,
+                    sector=sector,
+                    jwks={"keys": [public]},
+                    scopes=scopes,
+                    purposes=purposes,
+                    redirect_uris=redirect_uris,
+                    client_id=client_id,
+                )
+            return {"client_id": client_id, "private_jwk": private}
+
+        for client_id, name, sector, purposes in DEMO_AGENCIES:
+            registered = client(client_id, name, "agency", sector, AGENCY_SCOPES, purposes)
+            credentials["agencies"].append(
+                {
+                    "client_id": registered["client_id"],
+                    "name": name,
+                    "sector": sector,
+                    "private_jwk": registered["private_jwk"],
+                    "scopes": AGENCY_SCOPES,
+                    "purposes": purposes,
+                }
+            )
+        office = client(
+            "office-casa-demo",
+            "Bureau d'enregistrement Casablanca (démo)",
+            "office",
+            "registration",
+            f"openid {OFFICE_SCOPES}",
+            redirect_uris=(f"{settings.issuer}/console/callback",),
+        )
+        credentials["office"] = {**office, "scopes": OFFICE_SCOPES}
+        auditor_client = client(
+            "cndp-console-demo",
+            "CNDP — console d'audit (démo)",
+            "auditor",
+            "cndp",
+            f"openid {AUDITOR_SCOPES}",
+            redirect_uris=(f"{settings.issuer}/console/callback",),
+        )
+        username, password = "cndp-auditor", secrets.token_urlsafe(12)
+        staff = oauth.staff("auditor")
+        try:
+            totp_secret = staff.add_user(username, password)
+        except ValueError:
+            username = f"cndp-auditor-{secrets.token_hex(2)}"
+            totp_secret = staff.add_user(username, password)
+        credentials["auditor"] = {
+            "username": username,
+            "password": password,
+            "totp_secret": totp_secret,
+            **auditor_client,
+        }
+        # Citizens another step created get a TOTP secret for the portal sign-in.
+        for citizen in credentials.get("citizens") or []:
+            if isinstance(citizen, dict) and citizen.get("idcs") and not citizen.get("totp_secret"):
+                citizen["totp_secret"] = oauth.citizens.enrol(str(citizen["idcs"]))
+    console.print(f"registered {len(DEMO_AGENCIES)} demo agencies, an office and an auditor")
 
 
 STEPS.append(register_demo_clients)
@@ -69,12 +173,6 @@ def register_demo_households(
 ) -> None:
     """RSU: the demo population's families become households, scored with the shipped
     (illustrative) models; each scoring is audited."""
-    import random
-
-    from gateway.services import build_services
-    from rsu import HouseholdError
-    from rsu.synthetic import group_households, household_request
-
     population = credentials.pop("_rnp_population", [])
     if not population:
         return
@@ -106,9 +204,6 @@ STEPS.append(register_demo_households)
 
 def sign_demo_checkpoint(settings: Settings, credentials: Credentials, console: Console) -> None:
     """Audit: sign a checkpoint over whatever the steps above logged; show how to check it."""
-    from gateway.db import make_engine
-    from gateway.keys import build_audit_log
-
     engine = make_engine(settings.database_urls["audit"])
     main = make_engine(settings.database_urls["main"])
     try:
@@ -169,18 +264,14 @@ def _write_credentials(path: Path, credentials: Credentials) -> None:
 def remove_demo(settings: Settings, console: Console) -> None:
     """``sijill demo --reset``: remove a demo's data directory, and only a demo's (one that
     holds demo credentials and keeps its databases inside)."""
-    import shutil
-
-    from gateway.cli import CliError
-
     data = settings.data_dir
     if not data.exists():
         return
     if not (data / "demo" / "credentials.json").is_file():
-        raise CliError(f"--reset removes a demo's data directory only; {data} holds no demo")
+        raise DeploymentError(f"--reset removes a demo's data directory only; {data} holds no demo")
     inside = str(data.absolute())
     if any(not url.startswith(f"sqlite:///{inside}/") for url in settings.database_urls.values()):
-        raise CliError("--reset removes SQLite stores in the data directory only; the "
+        raise DeploymentError("--reset removes SQLite stores in the data directory only; the "
                        "configured databases are elsewhere: drop them yourself")  # fmt: skip
     shutil.rmtree(data)
     console.print(f"removed the demo data in {data}")

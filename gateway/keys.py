@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from audit import (
     AuditLog,
     CheckpointRefused,
+    Cosigner,
     FileMemory,
     HeadMemory,
     LogIdentity,
@@ -33,7 +34,7 @@ from audit import (
     SqlStorage,
 )
 from gateway.settings import Settings, SettingsError
-from gateway.witnesses import all_witnesses
+from gateway.witnesses import EMBEDDED_WITNESS, WitnessEndpoint
 from vault import (
     FileKeyProvider,
     KeyProvider,
@@ -155,3 +156,18 @@ def audit_identity(
             "initialised with; start with that key (or the data directory that holds it)"
         )
     return origin, verifier_key
+
+
+def embedded_witness(settings: Settings) -> Cosigner:
+    """The demo's own witness key (``SIJILL_EMBEDDED_WITNESS``), in <data dir>/witness."""
+    key = load_or_create_ed25519(settings.data_dir / "witness" / "witness-signing.pem")
+    return Cosigner(EMBEDDED_WITNESS, key)
+
+
+def all_witnesses(settings: Settings) -> list[WitnessEndpoint]:
+    """The witnesses the log submits to: SIJILL_AUDIT_WITNESSES, and the demo's own."""
+    endpoints = settings.witness_endpoints
+    if settings.embedded_witness:
+        cosigner = embedded_witness(settings)
+        endpoints.append(WitnessEndpoint(f"{settings.issuer}/witness", cosigner.verifier))
+    return endpoints

@@ -15,10 +15,9 @@ import re
 import sys
 import traceback
 from contextvars import ContextVar
-from typing import Any
 
 import structlog
-from structlog.typing import EventDict, WrappedLogger
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -54,7 +53,7 @@ def _level_lower(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
 
 
 def formatter() -> structlog.stdlib.ProcessorFormatter:
-    chain: list[Any] = [
+    chain: list[Processor] = [
         structlog.stdlib.add_log_level,
         _level_lower,
         structlog.stdlib.add_logger_name,

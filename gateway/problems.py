@@ -7,6 +7,7 @@ value: the request may carry personal data, and error bodies end up in agency lo
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -124,7 +125,7 @@ class Problem(Exception):
         *,
         title: str | None = None,
         headers: dict[str, str] | None = None,
-        **extra: Any,
+        **extra: object,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -143,9 +144,9 @@ def problem_response(
     *,
     instance: str | None = None,
     headers: dict[str, str] | None = None,
-    **extra: Any,
+    **extra: object,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
+    body: dict[str, object] = {
         "type": TYPE_BASE + kind,
         "title": title,
         "status": status,
@@ -169,7 +170,7 @@ def outage_response(request: Request, kind: str, detail: str) -> JSONResponse:
     )
 
 
-def _where(loc: tuple[Any, ...] | list[Any]) -> str:
+def _where(loc: Sequence[object]) -> str:
     parts = [str(p) for p in loc if p not in ("body",)]
     return ".".join(parts) or "body"
 

@@ -15,12 +15,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import Connection, Engine
 
 from audit import AuditEntry, AuditLog, AuditUnavailable, EntryTemplate
 from audit.entry import Actor, Outcome
+from audit.storage import StoredEntry
+from gateway.db import make_engine
+from gateway.keys import build_audit_log
 from gateway.settings import Settings
 from identity import PersonIn, Register
 from identity.bulk import ImportReport, check_file, file_digest, import_file
@@ -56,13 +59,15 @@ def _job_entry(job_id: str, outcome: Outcome, reasons: list[str]) -> AuditEntry:
     )
 
 
-def _enrolment_entries(vault: Vault, job_id: str) -> Callable[[list[tuple[Idcs, PersonIn]]], Any]:
+def _enrolment_entries(
+    vault: Vault, job_id: str
+) -> Callable[[list[tuple[Idcs, PersonIn]]], list[StoredEntry]]:
     """Per-person entries as HTTP enrolment writes them (action ``enrol``, the fields given),
     filed under the person's keyed tag, prepared from one template per field set."""
     templates: dict[tuple[str, ...], EntryTemplate] = {}
     basis = action_legal_basis(ENROL)
 
-    def entries(enrolled: list[tuple[Idcs, PersonIn]]) -> list[Any]:
+    def entries(enrolled: list[tuple[Idcs, PersonIn]]) -> list[StoredEntry]:
         now = time.time_ns()
         out = []
         for idcs, person in enrolled:
@@ -91,8 +96,6 @@ def import_audit_log(settings: Settings, main: Engine) -> Iterator[tuple[AuditLo
     """The audit log an import appends to, as the server builds it (its heads remembered in
     the main store too), and whether it shares ``main``'s database (then the entries commit in
     each batch's transaction)."""
-    from gateway.db import make_engine
-    from gateway.keys import build_audit_log
 
     assert settings.audit_database_url
     one_database = settings.audit_database_url == settings.database_url

@@ -16,13 +16,12 @@ from typing import Any
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from gateway.problems import MEDIA_TYPE, TYPE_BASE
+from gateway.settings import load_settings
 
 
 @cache
 def _header_timeout_s() -> float:
     # Worker processes re-read the settings from the environment, as create_app does.
-    from gateway.settings import load_settings
-
     return load_settings().header_read_timeout_s
 
 

@@ -5,7 +5,7 @@ Routes reach these through :func:`get_services`; nothing else holds global state
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -17,45 +17,59 @@ from sqlalchemy.exc import SQLAlchemyError
 from audit import AuditLog, SqlStorage, Witness
 from consent import ConsentService
 from gateway.breaches import BreachMetrics, BreachRegister
+from gateway.breaches.notification import JWS_TYP
 from gateway.db import make_engine, ping
-from gateway.keys import audit_alarm, audit_identity, build_audit_log, build_key_provider
+from gateway.keys import (
+    all_witnesses,
+    audit_alarm,
+    audit_identity,
+    build_audit_log,
+    build_key_provider,
+    embedded_witness,
+    load_or_create_ed25519,
+)
 from gateway.metrics import CountedDecisionVerifier, DomainMetrics, MeteredPolicy
 from gateway.middleware import Metrics
 from gateway.ratelimit import RateLimiter
+from gateway.score_audit import prepared_score_entries
 from gateway.settings import Settings, SettingsError
-from gateway.witnesses import all_witnesses, embedded_witness
 from gateway.witnessing import Checkpointer, WitnessClient
 from identity import Register, SectorPseudonyms
-from policies import DecisionIssuer, PolicyEngine
+from identity.oauth import OAuthService, build_oauth_service
+from identity.oauth.jose import sign_jws, sign_jwt
+from identity.oauth.keys import SigningKeys
+from policies import DecisionIssuer, OpaEngine, PolicyEngine, build_engine
 from policies.registry import ProcessingRegistry
 from rsu import HouseholdRegister
-from vault import DecisionVerifier, Vault
+from vault import DecisionVerifier, ModelSet, ScoreEvent, Vault, VaultError
 
 
 @dataclass
 class Services:
+    """Every room's service object of one app, built together by :func:`build_services`."""
+
     settings: Settings
     engines: dict[str, Engine]
+    vault: Vault
+    audit: AuditLog
+    checkpointer: Checkpointer
+    policy: PolicyEngine
+    decision_issuer: DecisionIssuer
+    register: Register
+    pseudonyms: SectorPseudonyms
+    consents: ConsentService
+    registry: ProcessingRegistry
+    households: HouseholdRegister
+    breaches: BreachRegister
+    oauth: OAuthService
+    rate_limiter: RateLimiter
+    # Served at /metrics (the app's request metrics and the enforcement point's counters).
+    metrics: Metrics
+    # The domain's own (decisions, reveals, refusals, the audit log), in the same registry.
+    domain_metrics: DomainMetrics
     # name -> check that raises when that dependency is unreachable (see /readyz)
     readiness: dict[str, Callable[[], None]] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
-    # Served at /metrics (the app's request metrics and the enforcement point's counters).
-    metrics: Metrics = field(default_factory=Metrics)
-    # The domain's own (decisions, reveals, refusals, the audit log), in the same registry.
-    domain_metrics: DomainMetrics = field(default_factory=DomainMetrics)
-    vault: Vault = None  # type: ignore[assignment]  # set by build_services (_build_vault)
-    audit: AuditLog = None  # type: ignore[assignment]  # set by build_services (_build_audit)
-    policy: PolicyEngine = None  # type: ignore[assignment]  # set by _build_policy
-    decision_issuer: DecisionIssuer = None  # type: ignore[assignment]  # set by _build_policy
-    register: Register = None  # type: ignore[assignment]  # set by _build_register
-    pseudonyms: SectorPseudonyms = None  # type: ignore[assignment]  # set by _build_register
-    consents: ConsentService = None  # type: ignore[assignment]  # set by _build_consents
-    registry: ProcessingRegistry = None  # type: ignore[assignment]  # set by _build_consents
-    rate_limiter: RateLimiter = None  # type: ignore[assignment]  # set by build_services
-    households: HouseholdRegister = None  # type: ignore[assignment]  # set by _build_households
-    breaches: BreachRegister = None  # type: ignore[assignment]  # set by _build_breaches
-    checkpointer: Checkpointer | None = None  # set by _build_audit
     witness: Witness | None = None  # the demo's own witness (SIJILL_EMBEDDED_WITNESS)
 
     def close(self) -> None:
@@ -72,83 +86,106 @@ def build_services(settings: Settings) -> Services:
         if url not in by_url:
             by_url[url] = make_engine(url)
         engines[store] = by_url[url]
-    services = Services(settings=settings, engines=engines)
-    for store, engine in engines.items():
-        services.readiness[f"database.{store}"] = partial(ping, engine)
-    _build_vault(settings, services)
-    _build_register(settings, services)
-    _build_audit(settings, services)
-    _build_policy(settings, services)
-    _build_consents(settings, services)
-    _build_households(settings, services)
-    _build_breaches(settings, services)
-    services.rate_limiter = RateLimiter(
-        settings.agency_rate_per_s,
-        settings.agency_burst,
-        refused=services.domain_metrics.rate_limited.inc,
+    readiness: dict[str, Callable[[], None]] = {
+        f"database.{store}": partial(ping, engine) for store, engine in engines.items()
+    }
+    closers: list[Callable[[], None]] = []
+    domain_metrics = DomainMetrics()
+    main = engines["main"]
+    keys_dir = settings.data_dir / "keys"
+    provider = build_key_provider(settings)
+    closers.append(provider.close)
+    readiness["key_provider"] = provider.ping
+    # The policy layer signs decisions with the private half (policies.DecisionIssuer), the
+    # vault checks them with the public half.
+    decision_key = load_or_create_ed25519(keys_dir / "decision-signing.pem")
+    vault = Vault(
+        engines["vault"],
+        provider,
+        CountedDecisionVerifier(DecisionVerifier(decision_key.public_key()), domain_metrics),
     )
-    services.domain_metrics.audit = services.audit
-    services.metrics.registry.register(services.domain_metrics)
-    services.metrics.registry.register(BreachMetrics(services.breaches))
-    return services
-
-
-def _build_breaches(settings: Settings, services: Services) -> None:
-    from gateway.breaches.notification import JWS_TYP
-    from identity.oauth.jose import sign_jws, sign_jwt
-    from identity.oauth.keys import SigningKeys
-
-    # Signed with the authorization server's current key, like consent receipts: the CNDP and
-    # the persons check them against GET /oauth/jwks.
-    keys = SigningKeys(settings.data_dir / "keys")
-    assert settings.issuer is not None  # set by the settings' validation
-
-    def sign_document(payload: bytes) -> str:
-        key = keys.current()
-        return sign_jws(payload, key.private_key, kid=key.kid, typ=JWS_TYP)
-
-    def sign_notice(claims: dict[str, Any]) -> str:
-        key = keys.current()
-        return sign_jwt(claims, key.private_key, kid=key.kid, typ="JWT")
-
-    services.breaches = BreachRegister(
-        services.engines["main"],
-        sign_document=sign_document,
-        sign_notice=sign_notice,
-        issuer=settings.issuer,
+    readiness["vault"] = vault.ping
+    # The RNP lives in the main store; its personal data goes through the vault.
+    register = Register(main, vault, version_retention_days=settings.rnp_version_retention_days)
+    audit = build_audit_log(settings, engines["audit"], main)
+    closers.append(audit.close)
+    readiness["audit"] = audit.ping
+    checkpointer, witness = _build_checkpointing(settings, audit, closers)
+    policy = _build_policy(settings, domain_metrics, readiness, closers)
+    registry = ProcessingRegistry.load()
+    metrics = Metrics()
+    domain_metrics.audit = audit
+    metrics.registry.register(domain_metrics)
+    assert settings.issuer is not None  # Settings fills it in
+    breaches = _build_breaches(settings, main)
+    metrics.registry.register(BreachMetrics(breaches))
+    return Services(
+        settings=settings,
+        engines=engines,
+        vault=vault,
+        audit=audit,
+        checkpointer=checkpointer,
+        policy=policy,
+        decision_issuer=DecisionIssuer(decision_key),
+        register=register,
+        pseudonyms=SectorPseudonyms(main, vault),
+        consents=_build_consents(settings, main, registry, vault),
+        registry=registry,
+        households=build_household_register(settings, main, vault, register, audit),
+        breaches=breaches,
+        oauth=build_oauth_service(main, keys_dir, settings.issuer),
+        rate_limiter=RateLimiter(
+            settings.agency_rate_per_s,
+            settings.agency_burst,
+            refused=domain_metrics.rate_limited.inc,
+        ),
+        metrics=metrics,
+        domain_metrics=domain_metrics,
+        readiness=readiness,
+        closers=closers,
+        witness=witness,
     )
 
 
-def _build_households(settings: Settings, services: Services) -> None:
-    # RSU: households in the main store, declarations and scores in the vault (gateway/rsu.py).
-    from gateway.rsu import build_household_register
+def load_models(settings: Settings, version: str | None = None) -> ModelSet:
+    """The scoring models of ``version`` (default: SIJILL_SCORING_MODEL)."""
+    return ModelSet.load(version or settings.scoring_model, settings.scoring_models_dir)
 
-    assert services.vault is not None
-    services.households = build_household_register(
-        settings, services.engines["main"], services.vault, services.register, services.audit
+
+def build_household_register(
+    settings: Settings, engine: Engine, vault: Vault, register: Register, audit: AuditLog
+) -> HouseholdRegister:
+    """The RSU register (households in the main store, declarations and scores in the vault),
+    auditing every scoring it does (fail closed: if the audit log cannot record the scorings,
+    the call raises :class:`audit.AuditUnavailable`)."""
+
+    def on_scored(events: Sequence[ScoreEvent], reason: str) -> None:
+        if events:
+            audit.append_many(prepared_score_entries(vault, events, reason))
+
+    return HouseholdRegister(
+        engine, vault, register, models=load_models(settings), on_scored=on_scored
     )
 
 
-def _build_consents(settings: Settings, services: Services) -> None:
-    from identity.oauth.jose import sign_jwt
-    from identity.oauth.keys import SigningKeys
-
+def _build_consents(
+    settings: Settings, engine: Engine, registry: ProcessingRegistry, vault: Vault
+) -> ConsentService:
     # Receipts are signed with the authorization server's current key, so anyone can check
     # them against GET /oauth/jwks.
     keys = SigningKeys(settings.data_dir / "keys")
 
-    def sign(claims: dict[str, Any]) -> str:
+    def sign(claims: dict[str, object]) -> str:
         key = keys.current()
         return sign_jwt(claims, key.private_key, kid=key.kid, typ="JWT")
 
-    services.registry = ProcessingRegistry.load()
-    services.consents = ConsentService(
-        services.engines["main"],
-        services.registry,
+    return ConsentService(
+        engine,
+        registry,
         sign,
         policy_url=f"{settings.issuer}/privacy",
         # Filed under the same keyed hash of the IDCS as the person's audit entries.
-        subject_key=services.vault.subject_tag,
+        subject_key=vault.subject_tag,
     )
 
 
@@ -156,9 +193,6 @@ def check_keys(settings: Settings) -> None:
     """Open the key provider and the decision-signing key once, before any worker starts;
     raise :class:`SettingsError` (one line) if a key file is readable by others or the token
     cannot be opened."""
-    from gateway.keys import load_or_create_ed25519
-    from vault import VaultError
-
     try:
         build_key_provider(settings).close()
         load_or_create_ed25519(settings.data_dir / "keys" / "decision-signing.pem")
@@ -179,70 +213,42 @@ def check_keys(settings: Settings) -> None:
         audit_identity(settings, recorded, key)
 
 
-def _build_vault(settings: Settings, services: Services) -> None:
-    from gateway.keys import load_or_create_ed25519
-
-    provider = build_key_provider(settings)
-    services.closers.append(provider.close)
-    # The policy layer signs decisions with the private half (policies.DecisionIssuer).
-    signing = load_or_create_ed25519(settings.data_dir / "keys" / "decision-signing.pem")
-    services.vault = Vault(
-        services.engines["vault"],
-        provider,
-        CountedDecisionVerifier(DecisionVerifier(signing.public_key()), services.domain_metrics),
-    )
-    services.readiness["key_provider"] = provider.ping
-    services.readiness["vault"] = services.vault.ping
-
-
-def _build_register(settings: Settings, services: Services) -> None:
-    # The RNP lives in the main store; its personal data goes through the vault.
-    assert services.vault is not None
-    services.register = Register(
-        services.engines["main"],
-        services.vault,
-        version_retention_days=settings.rnp_version_retention_days,
-    )
-    services.pseudonyms = SectorPseudonyms(services.engines["main"], services.vault)
-
-
-def _build_audit(settings: Settings, services: Services) -> None:
-    services.audit = build_audit_log(settings, services.engines["audit"], services.engines["main"])
-    services.closers.append(services.audit.close)
-    services.readiness["audit"] = services.audit.ping
+def _build_checkpointing(
+    settings: Settings, audit: AuditLog, closers: list[Callable[[], None]]
+) -> tuple[Checkpointer, Witness | None]:
+    """The checkpointer (started and stopped by the app's lifespan, gateway/app.py), with its
+    witnesses, and the demo's own witness when SIJILL_EMBEDDED_WITNESS asks for one."""
     witnesses = all_witnesses(settings)
     client = None
     if witnesses:
-        client = WitnessClient(services.audit, witnesses, services.audit.alarm or audit_alarm)
-        services.closers.append(client.close)
-    # Started and stopped by the app's lifespan (gateway/app.py).
-    services.checkpointer = Checkpointer(services.audit, client, settings.checkpoint_every_seconds)
-    if settings.embedded_witness:
-        witness_engine = make_engine(
-            f"sqlite:///{(settings.data_dir / 'witness' / 'witness.db').absolute()}"
-        )
-        services.witness = Witness(
-            witness_engine,
-            embedded_witness(settings),
-            {services.audit.origin: services.audit.signer.verifier},
-        )
-        services.closers.append(witness_engine.dispose)
+        client = WitnessClient(audit, witnesses, audit.alarm or audit_alarm)
+        closers.append(client.close)
+    checkpointer = Checkpointer(audit, client, settings.checkpoint_every_seconds)
+    if not settings.embedded_witness:
+        return checkpointer, None
+    witness_engine = make_engine(
+        f"sqlite:///{(settings.data_dir / 'witness' / 'witness.db').absolute()}"
+    )
+    closers.append(witness_engine.dispose)
+    witness = Witness(
+        witness_engine, embedded_witness(settings), {audit.origin: audit.signer.verifier}
+    )
+    return checkpointer, witness
 
 
-def _build_policy(settings: Settings, services: Services) -> None:
-    from gateway.keys import load_or_create_ed25519
-    from policies import build_engine
-
+def _build_policy(
+    settings: Settings,
+    metrics: DomainMetrics,
+    readiness: dict[str, Callable[[], None]],
+    closers: list[Callable[[], None]],
+) -> PolicyEngine:
     # SIJILL_POLICY_ENGINE: "embedded" (regopy in process) or the URL of an OPA server.
     engine = build_engine(settings.policy_engine, settings.policy_timeout_s)
-    services.policy = MeteredPolicy(engine, services.domain_metrics)
-    services.readiness["policy_engine"] = services.policy.ping
-    close = getattr(engine, "close", None)
-    if close is not None:
-        services.closers.append(close)
-    # Same key file as the vault's verifier (_build_vault): the private half signs here.
-    signing = load_or_create_ed25519(settings.data_dir / "keys" / "decision-signing.pem")
-    services.decision_issuer = DecisionIssuer(signing)
+    policy = MeteredPolicy(engine, metrics)
+    readiness["policy_engine"] = policy.ping
+    if isinstance(engine, OpaEngine):
+        closers.append(engine.close)
+    return policy
 
 
 def services_of(request: Request) -> Services:
@@ -255,3 +261,22 @@ async def get_services(request: Request) -> Services:
     """The app's services, as a route dependency. Asynchronous because it never blocks:
     a synchronous dependency would cost a thread-pool hop on every request."""
     return services_of(request)
+
+
+def _build_breaches(settings: Settings, main: Engine) -> BreachRegister:
+    # Signed with the authorization server's current key, like consent receipts: the CNDP and
+    # the persons check them against GET /oauth/jwks.
+    keys = SigningKeys(settings.data_dir / "keys")
+    assert settings.issuer is not None  # set by the settings' validation
+
+    def sign_document(payload: bytes) -> str:
+        key = keys.current()
+        return sign_jws(payload, key.private_key, kid=key.kid, typ=JWS_TYP)
+
+    def sign_notice(claims: dict[str, Any]) -> str:
+        key = keys.current()
+        return sign_jwt(claims, key.private_key, kid=key.kid, typ="JWT")
+
+    return BreachRegister(
+        main, sign_document=sign_document, sign_notice=sign_notice, issuer=settings.issuer
+    )

@@ -7,7 +7,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -15,8 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-if TYPE_CHECKING:
-    from gateway.witnesses import WitnessEndpoint
+from gateway.witnesses import WitnessEndpoint
 
 
 def _is_loopback(host: str) -> bool:
@@ -143,8 +142,6 @@ class Settings(BaseSettings):
     @field_validator("audit_witnesses")
     @classmethod
     def _valid_witnesses(cls, value: str) -> str:
-        from gateway.witnesses import WitnessEndpoint
-
         WitnessEndpoint.parse_list(value)
         return value
 
@@ -157,8 +154,6 @@ class Settings(BaseSettings):
 
     @property
     def witness_endpoints(self) -> list[WitnessEndpoint]:
-        from gateway.witnesses import WitnessEndpoint
-
         return WitnessEndpoint.parse_list(self.audit_witnesses)
 
     @property

@@ -1,15 +1,12 @@
-"""The witnesses an audit log submits to, as configured (light: no web framework, so that
-command-line work and every process it starts can build the log)."""
+"""The witnesses an audit log submits to, as the settings name them (light: no web framework
+and nothing else of the gateway, so that the settings parse them and every command-line
+process can build the log)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from audit import CosignatureVerifier, Cosigner, InvalidCheckpoint
-
-if TYPE_CHECKING:
-    from gateway.settings import Settings
+from audit import CosignatureVerifier, InvalidCheckpoint
 
 
 @dataclass(frozen=True)
@@ -35,20 +32,3 @@ class WitnessEndpoint:
 
 
 EMBEDDED_WITNESS = "witness.sijill.demo"
-
-
-def embedded_witness(settings: Settings) -> Cosigner:
-    """The demo's own witness key (``SIJILL_EMBEDDED_WITNESS``), in <data dir>/witness."""
-    from gateway.keys import load_or_create_ed25519
-
-    key = load_or_create_ed25519(settings.data_dir / "witness" / "witness-signing.pem")
-    return Cosigner(EMBEDDED_WITNESS, key)
-
-
-def all_witnesses(settings: Settings) -> list[WitnessEndpoint]:
-    """The witnesses the log submits to: SIJILL_AUDIT_WITNESSES, and the demo's own."""
-    endpoints = settings.witness_endpoints
-    if settings.embedded_witness:
-        cosigner = embedded_witness(settings)
-        endpoints.append(WitnessEndpoint(f"{settings.issuer}/witness", cosigner.verifier))
-    return endpoints

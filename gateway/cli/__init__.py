@@ -1,18 +1,28 @@
 """The ``sijill`` command.
 
-Each area has its own module here (``sijill keys``, ``sijill audit`` …); this one holds the
-top-level commands and the one place where a bad setting becomes one readable line.
+Owns: parsing the command line and printing results. Each area has its own module here
+(``sijill keys``, ``sijill audit`` …), registered in :mod:`gateway.cli.register`; this one
+holds the top-level commands and the one place where a bad setting or an unreachable store
+becomes one readable line.
+
+May import: the gateway's composition (:mod:`gateway.services`, :mod:`gateway.deploy`,
+:mod:`gateway.demo`, settings) and the rooms' public names.
+
+Must never: hold tables, jobs or business rules (a command parses and calls), print personal
+data it was not asked for, or be imported by anything but its own area modules and the
+``sijill`` entry point.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
 from functools import wraps
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -29,12 +39,14 @@ from rich.progress import (
 from rich.text import Text
 
 from gateway import __version__
+from gateway.cli import register
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
 
-# SQLAlchemy (through the settings) and each area's rooms are imported inside the commands
-# that need them, so `sijill --help` answers at once.
+# The command's help must answer at once, and importing SQLAlchemy (through the settings) or
+# any room takes seconds: this module imports them inside the commands that need them, and
+# gateway.cli.register imports only the area named on the command line.
 
 app = typer.Typer(
     name="sijill",
@@ -47,27 +59,29 @@ app.add_typer(db_app, name="db")
 err = Console(stderr=True)
 out = Console()
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class CliError(Exception):
     """An error the operator can act on; printed as one line, exit status 2."""
 
 
-def friendly(fn: F) -> F:
+def friendly(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn expected errors into one line on stderr and a non-zero exit, never a traceback."""
 
     @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from gateway.deploy import DeploymentError
         from gateway.settings import SettingsError
 
         try:
             return fn(*args, **kwargs)
-        except (SettingsError, CliError) as exc:
+        except (SettingsError, CliError, DeploymentError) as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def progress_bar(label: str, *extra: ProgressColumn, transient: bool = False) -> Progress:
@@ -142,7 +156,7 @@ def print_table(
 
 
 def settings_from(
-    data_dir: str | None = None, *, create: bool = False, **overrides: Any
+    data_dir: str | None = None, *, create: bool = False, **overrides: object
 ) -> Settings:
     """Settings from the environment, with command-line options on top, for a data directory
     that exists (``create``: ``sijill init`` and ``sijill demo`` make it). A mistyped
@@ -167,8 +181,6 @@ def settings_from(
 
 def check_port_free(host: str, port: int) -> None:
     """Refuse, before anything is initialised, a port another program listens on."""
-    import socket
-
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         try:
             probe.bind((host, port))
@@ -179,47 +191,18 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def _upgrade(settings: Settings) -> None:
+def upgrade(settings: Settings) -> None:
+    """Bring every store's schema up to date; one line naming a store that does not answer."""
     from sqlalchemy.exc import OperationalError
 
     from gateway import db
+    from gateway.deploy import unreachable
 
     for store, url in settings.database_urls.items():
         try:
             db.upgrade_store(store, url)
         except OperationalError as exc:
             raise CliError(unreachable(store, url, exc)) from None
-
-
-def database_error(settings: Settings, exc: BaseException) -> CliError:
-    """A command's database failed: find which store does not answer, and say so."""
-    from sqlalchemy import create_engine, text
-
-    for store, url in settings.database_urls.items():
-        engine = create_engine(url)
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as failure:
-            return CliError(unreachable(store, url, failure))
-        finally:
-            engine.dispose()
-    return CliError(f"a database statement failed ({type(getattr(exc, 'orig', exc)).__name__})")
-
-
-def unreachable(store: str, url: str, exc: BaseException) -> str:
-    """One line naming the store that does not answer, where it was looked for (password
-    hidden), the driver's reason, and the setting to check."""
-    from sqlalchemy.engine import make_url
-
-    where = make_url(url).render_as_string(hide_password=True)
-    cause = getattr(exc, "orig", None) or exc
-    reason = str(cause).strip().splitlines()[0][:200] if str(cause).strip() else ""
-    variable = {"main": "SIJILL_DATABASE_URL"}.get(store, f"SIJILL_{store.upper()}_DATABASE_URL")
-    return (
-        f"cannot reach the {store} database at {where} ({type(cause).__name__}: {reason}); "
-        f"check that the server is up and that {variable} names it"
-    )
 
 
 @app.command()
@@ -234,7 +217,7 @@ def init(data_dir: str | None = typer.Option(None, help="Data directory")) -> No
     """Make a data directory (mode 0700) and bring every store's schema up to date: the one
     command besides ``sijill demo`` that creates a deployment."""
     settings = settings_from(data_dir, create=True)
-    _upgrade(settings)
+    upgrade(settings)
     out.print(f"initialised {settings.data_dir.absolute()}")
 
 
@@ -243,7 +226,7 @@ def init(data_dir: str | None = typer.Option(None, help="Data directory")) -> No
 def db_upgrade(data_dir: str | None = typer.Option(None, help="Data directory")) -> None:
     """Run the migrations of every store (main, vault, audit) up to the newest."""
     settings = settings_from(data_dir)
-    _upgrade(settings)
+    upgrade(settings)
     out.print("database schema is up to date")
 
 
@@ -259,7 +242,7 @@ def serve(
     """Run the gateway."""
     settings = settings_from(data_dir, host=host, port=port)
     if migrate:
-        _upgrade(settings)
+        upgrade(settings)
     run_server(settings, workers)
 
 
@@ -331,7 +314,7 @@ def demo(
     # The demo runs its own witness under /witness, so the whole story of the audit log
     # (signed checkpoints, cosigned by an independent key) runs with one command.
     settings = settings_from(data_dir, create=True, port=port, embedded_witness=True)
-    _upgrade(settings)
+    upgrade(settings)
     credentials = initialise(settings, out)
     out.print(f"\n[bold]Sijill demo[/] on {settings.issuer}")
     out.print(f"  API docs:     {settings.issuer}/docs")
@@ -345,8 +328,6 @@ def demo(
 
 
 def main() -> None:
-    from gateway.cli import register
-
     # Only the area named on the command line is imported; the others are listed by name.
     named = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
     command = register.command(app, load=named)

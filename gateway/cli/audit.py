@@ -9,20 +9,39 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import typer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.progress import Progress
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from audit import (
     AuditLog,
     AuditUnavailable,
     CosignatureVerifier,
+    Cosigner,
+    Export,
+    FileMemory,
     InvalidCheckpoint,
+    SqlMemory,
     SqlStorage,
     TrustedHead,
+    VerificationFailed,
     export_lines,
+    open_checkpoint,
+    remembered_heads,
+    verify_receipt,
 )
+from audit import verify as verify_export
+from audit.witness import latest_cosigned
 from gateway.cli import CliError, err, friendly, out, progress_bar, settings_from
-from gateway.settings import Settings
+from gateway.db import make_engine
+from gateway.keys import build_audit_log
+from gateway.settings import Settings, load_settings
+from gateway.witnesses import EMBEDDED_WITNESS, WitnessEndpoint
 
 NAME = "audit"
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -34,10 +53,6 @@ DatabaseUrl = typer.Option(None, help="The audit database (default: the data dir
 @contextmanager
 def _log(data_dir: str | None) -> Iterator[AuditLog]:
     """The log as the gateway opens it: the writer side (it signs)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from gateway.db import make_engine
-    from gateway.keys import build_audit_log
 
     settings = settings_from(data_dir)
     engine = make_engine(settings.database_urls["audit"])
@@ -65,12 +80,6 @@ class _Store:
 
 @contextmanager
 def _read_only(data_dir: str | None, database_url: str | None) -> Iterator[_Store]:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from gateway.db import make_engine
-    from gateway.settings import load_settings
-
     if data_dir is not None:
         os.environ["SIJILL_DATA_DIR"] = data_dir
     settings = load_settings()
@@ -105,10 +114,6 @@ def _read_only(data_dir: str | None, database_url: str | None) -> Iterator[_Stor
 def _signer_memory(store: _Store) -> list[TrustedHead]:
     """What the signer remembers (its file in the data directory, its row in the main
     database), for the verifier to hold the store to."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from audit import FileMemory, SqlMemory, remembered_heads
-    from gateway.db import make_engine
 
     heads: list[TrustedHead] = []
     path = store.settings.data_dir / "audit" / "signer-state.json"
@@ -140,9 +145,6 @@ def _witness_heads(
     store: _Store, keys: list[CosignatureVerifier], urls: dict[str, str]
 ) -> list[TrustedHead]:
     """The newest checkpoint each witness cosigned, asked of the witness itself."""
-    import httpx
-
-    from audit import open_checkpoint
 
     heads = []
     for key in keys:
@@ -232,9 +234,6 @@ def verify(
     """Recompute the tree; check every checkpoint's signature and cosignatures, the tree against
     every checkpoint, the signer's memory and the witnesses; name the first bad index and its
     cause (exit status 1). Reads only: it creates no file and no key."""
-    from audit import Export, VerificationFailed
-    from audit import verify as verify_export
-    from gateway.witnesses import WitnessEndpoint
 
     keys = [_witness_key(k) for k in witness]
     heads: list[TrustedHead] = []
@@ -310,11 +309,6 @@ def _embedded_store(store: _Store) -> Path | None:
 
 def _embedded_witness_key(store: _Store) -> list[CosignatureVerifier]:
     """The demo witness's key, read from its key file (never created here)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from audit import Cosigner
-    from gateway.witnesses import EMBEDDED_WITNESS
 
     path = store.settings.data_dir / "witness" / "witness-signing.pem"
     if not path.is_file():
@@ -326,11 +320,6 @@ def _embedded_witness_key(store: _Store) -> list[CosignatureVerifier]:
 
 def _embedded_witness_head(store: _Store) -> list[TrustedHead]:
     """The demo witness's newest cosigned checkpoint, read from its own store."""
-    from sqlalchemy import create_engine
-
-    from audit import open_checkpoint
-    from audit.witness import latest_cosigned
-    from gateway.witnesses import EMBEDDED_WITNESS
 
     path = _embedded_store(store)
     if path is None:
@@ -361,7 +350,6 @@ def verify_receipt_command(
 ) -> None:
     """Check a citizen's receipt offline: the entry is in the log under a signed checkpoint,
     cosigned by at least --min-witnesses of the given witnesses."""
-    from audit import VerificationFailed, verify_receipt
 
     try:
         receipt = json.loads(file.read_text(encoding="utf-8"))

@@ -3,45 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+import os
+import secrets
 from pathlib import Path
-from typing import Any
 
 import typer
-from rich.console import Console
-from sqlalchemy.exc import DBAPIError
 
 from gateway.cli import CliError, friendly, out, print_json, print_table, settings_from
-from gateway.db import make_engine
-from gateway.settings import Settings
-from identity.oauth import (
-    CLIENT_KINDS,
-    ClientRegistryError,
-    OAuthService,
-    build_oauth_service,
-)
+from gateway.deploy import client_keypair, open_oauth
+from identity.oauth import CLIENT_KINDS, ClientRegistryError
 
 NAME = "clients"
 app = typer.Typer(
     help="OAuth clients: agencies, registration offices, auditors, the portal.",
     no_args_is_help=True,
 )
-
-
-@contextmanager
-def _oauth(settings: Settings) -> Iterator[OAuthService]:
-    assert settings.database_url and settings.issuer
-    engine = make_engine(settings.database_url)
-    try:
-        yield build_oauth_service(engine, settings.data_dir / "keys", settings.issuer)
-    except DBAPIError as exc:
-        raise CliError(
-            f"database error ({type(exc.orig).__name__}); is the schema up to date? "
-            "Run: sijill db upgrade"
-        ) from None
-    finally:
-        engine.dispose()
 
 
 @app.command("add")
@@ -71,7 +47,7 @@ def add(
         raise CliError(f"cannot read the JWKS file: {exc.strerror}") from None
     except ValueError:
         raise CliError("the JWKS file is not JSON") from None
-    with _oauth(settings_from(data_dir)) as oauth:
+    with open_oauth(settings_from(data_dir)) as oauth:
         try:
             client = oauth.registry.add(
                 name=name,
@@ -105,10 +81,7 @@ def keygen(
 ) -> None:
     """Make an agency's EC P-256 (ES256) key pair: keep the private JWK, hand the public JWKS
     to the registry's operator for sijill clients add --jwks. Runs anywhere: no data dir."""
-    import os
-    import secrets
-
-    public, private = _keypair(f"{client_id}-{secrets.token_hex(2)}")
+    public, private = client_keypair(f"{client_id}-{secrets.token_hex(2)}")
     try:
         # O_EXCL: an agency's existing key is never overwritten (its clients would lose access).
         fd = os.open(private_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -133,7 +106,7 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print JSON (full ids, for scripts)"),
 ) -> None:
     """List registered clients."""
-    with _oauth(settings_from(data_dir)) as oauth:
+    with open_oauth(settings_from(data_dir)) as oauth:
         clients = oauth.registry.list()
     if as_json:
         print_json(
@@ -176,7 +149,7 @@ def disable(
     data_dir: str | None = typer.Option(None, help="Data directory"),
 ) -> None:
     """Disable a client: no new tokens, and its live tokens are refused at once."""
-    with _oauth(settings_from(data_dir)) as oauth:
+    with open_oauth(settings_from(data_dir)) as oauth:
         if not oauth.registry.set_disabled(client_id):
             raise CliError("no such client")
     out.print(f"client {client_id} disabled")
@@ -186,7 +159,7 @@ def disable(
 @friendly
 def rotate_signing_key(data_dir: str | None = typer.Option(None, help="Data directory")) -> None:
     """Start signing tokens with a new key; the previous one stays published for overlap."""
-    with _oauth(settings_from(data_dir)) as oauth:
+    with open_oauth(settings_from(data_dir)) as oauth:
         key = oauth.keys.rotate()
     out.print(
         f"new signing key {key.kid}; the previous key stays in the JWKS until the next rotation"
@@ -202,7 +175,7 @@ def add_user(
 ) -> None:
     """Create an officer or auditor account; prints the TOTP secret to activate once."""
     password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with _oauth(settings_from(data_dir)) as oauth:
+    with open_oauth(settings_from(data_dir)) as oauth:
         if kind not in {"officer", "auditor"}:
             raise CliError("kind must be officer or auditor")
         try:
@@ -210,121 +183,3 @@ def add_user(
         except ValueError as exc:
             raise CliError(str(exc)) from None
     out.print(f"account {username} created; TOTP secret (shown once): {secret}")
-
-
-# -- sijill demo -------------------------------------------------------------------------
-
-# The client ids are the agency codes of policies/data/registry.json: the policy decision
-# matches a caller's client_id against the agencies each processing declaration names.
-_DEMO_AGENCIES = (
-    # (client_id, name, sector, purposes)
-    (
-        "cnss",
-        "CNSS — AMO Tadamon, aide sociale directe (démo)",
-        "social",
-        "amo_tadamon_enrolment asd_payment",
-    ),
-    (
-        "men",
-        "Ministère de l'Éducation nationale — bourses (démo)",
-        "education",
-        "scholarship_outreach",
-    ),
-)
-AGENCY_SCOPES = "agency:lookup agency:query agency:eligibility"
-OFFICE_SCOPES = "rnp:enrol rnp:rectify rsu:register"
-AUDITOR_SCOPES = "audit:read"
-
-
-def _keypair(kid: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from joserfc.jwk import ECKey
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = {**ECKey.import_key(key).as_dict(private=True), "kid": kid, "alg": "ES256"}
-    public = {k: v for k, v in private.items() if k != "d"}
-    return public, private
-
-
-def demo_step(settings: Settings, credentials: dict[str, Any], console: Console) -> None:
-    """Register the demo agencies, office and auditor; write their private keys."""
-    import secrets
-
-    with _oauth(settings) as oauth:
-        existing = {c.client_id for c in oauth.registry.list()}
-
-        def client(
-            client_id: str,
-            name: str,
-            kind: str,
-            sector: str,
-            scopes: str,
-            purposes: str = "",
-            redirect_uris: tuple[str, ...] = (),
-        ) -> dict[str, Any]:
-            public, private = _keypair(f"{client_id}-{secrets.token_hex(2)}")
-            if client_id in existing:
-                # A re-run (new issuer or lost credentials file): the old private key is gone,
-                # so the client gets a new key pair under the same id.
-                oauth.registry.replace_keys(client_id, {"keys": [public]})
-                oauth.registry.set_disabled(client_id, False)
-            else:
-                oauth.registry.add(
-                    name=name,
-                    kind=kind,
-                    sector=sector,
-                    jwks={"keys": [public]},
-                    scopes=scopes,
-                    purposes=purposes,
-                    redirect_uris=redirect_uris,
-                    client_id=client_id,
-                )
-            return {"client_id": client_id, "private_jwk": private}
-
-        for client_id, name, sector, purposes in _DEMO_AGENCIES:
-            registered = client(client_id, name, "agency", sector, AGENCY_SCOPES, purposes)
-            credentials["agencies"].append(
-                {
-                    "client_id": registered["client_id"],
-                    "name": name,
-                    "sector": sector,
-                    "private_jwk": registered["private_jwk"],
-                    "scopes": AGENCY_SCOPES,
-                    "purposes": purposes,
-                }
-            )
-        office = client(
-            "office-casa-demo",
-            "Bureau d'enregistrement Casablanca (démo)",
-            "office",
-            "registration",
-            f"openid {OFFICE_SCOPES}",
-            redirect_uris=(f"{settings.issuer}/console/callback",),
-        )
-        credentials["office"] = {**office, "scopes": OFFICE_SCOPES}
-        auditor_client = client(
-            "cndp-console-demo",
-            "CNDP — console d'audit (démo)",
-            "auditor",
-            "cndp",
-            f"openid {AUDITOR_SCOPES}",
-            redirect_uris=(f"{settings.issuer}/console/callback",),
-        )
-        username, password = "cndp-auditor", secrets.token_urlsafe(12)
-        staff = oauth.staff("auditor")
-        try:
-            totp_secret = staff.add_user(username, password)
-        except ValueError:
-            username = f"cndp-auditor-{secrets.token_hex(2)}"
-            totp_secret = staff.add_user(username, password)
-        credentials["auditor"] = {
-            "username": username,
-            "password": password,
-            "totp_secret": totp_secret,
-            **auditor_client,
-        }
-        # Citizens another step created get a TOTP secret for the portal sign-in.
-        for citizen in credentials.get("citizens") or []:
-            if isinstance(citizen, dict) and citizen.get("idcs") and not citizen.get("totp_secret"):
-                citizen["totp_secret"] = oauth.citizens.enrol(str(citizen["idcs"]))
-    console.print(f"registered {len(_DEMO_AGENCIES)} demo agencies, an office and an auditor")

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import typer
 
 from consent import Outbox
 from gateway.cli import CliError, friendly, out, print_json, print_table, settings_from
+from gateway.db import make_engine
 
 NAME = "consent"
 app = typer.Typer(help="Consent-status notifications to agencies.", no_args_is_help=True)
 
 
 def _outbox() -> Outbox:
-    from gateway.db import make_engine
-
     settings = settings_from()
     assert settings.database_url is not None
     return Outbox(make_engine(settings.database_url))
@@ -59,7 +59,6 @@ def deliver(
     interval: float = typer.Option(2.0, min=0.1, help="Seconds between passes"),
 ) -> None:
     """Post due notifications (retried with exponential backoff until delivered)."""
-    import httpx
 
     outbox = _outbox()
     with httpx.Client(timeout=10) as http:

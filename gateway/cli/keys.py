@@ -2,54 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import typer
 
-from gateway.cli import CliError, friendly, out, progress_bar, settings_from, unreachable
-from gateway.settings import Settings
+from gateway.cli import CliError, friendly, out, progress_bar, settings_from
+from gateway.deploy import open_vault
+from vault import rotate as rotate_keys
 
 NAME = "keys"
 app = typer.Typer(help="Key-encryption keys: status and rotation.", no_args_is_help=True)
-
-
-@contextmanager
-def _vault(settings: Settings) -> Iterator[object]:
-    from sqlalchemy.exc import OperationalError
-
-    from gateway.db import make_engine
-    from gateway.keys import build_key_provider, load_or_create_ed25519
-    from vault import DecisionVerifier, Vault, VaultError
-
-    assert settings.vault_database_url
-    engine = make_engine(settings.vault_database_url)
-    try:
-        provider = build_key_provider(settings)
-    except VaultError as exc:
-        engine.dispose()
-        raise CliError(str(exc)) from None
-    try:
-        signing = load_or_create_ed25519(settings.data_dir / "keys" / "decision-signing.pem")
-        yield Vault(engine, provider, DecisionVerifier(signing.public_key()))
-    except OperationalError as exc:
-        raise CliError(unreachable("vault", settings.vault_database_url, exc)) from None
-    except VaultError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        provider.close()
-        engine.dispose()
 
 
 @app.command("status")
 @friendly
 def status(data_dir: str | None = typer.Option(None, help="Data directory")) -> None:
     """Show the KEK versions and how many data keys each one wraps."""
-    from vault import Vault
-
     settings = settings_from(data_dir)
-    with _vault(settings) as vault:
-        assert isinstance(vault, Vault)
+    with open_vault(settings) as vault:
         info = vault.status()
     out.print(f"key provider:     {info['provider']}")
     out.print(f"current version:  {info['current_version']}")
@@ -73,19 +41,14 @@ def rotate(
     retire: bool = typer.Option(True, help="Retire old KEK versions once nothing uses them"),
 ) -> None:
     """Add a KEK version and re-wrap every data key under it, online and resumable."""
-    from vault import Vault
-    from vault import rotate as rotate_keys
-
     settings = settings_from(data_dir)
-    with _vault(settings) as vault:
-        assert isinstance(vault, Vault)
-        with progress_bar("re-wrapping data keys") as bar:
-            task = bar.add_task("rotate", total=None)
+    with open_vault(settings) as vault, progress_bar("re-wrapping data keys") as bar:
+        task = bar.add_task("rotate", total=None)
 
-            def progress(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
 
-            report = rotate_keys(vault, batch_size=batch_size, progress=progress, retire=retire)
+        report = rotate_keys(vault, batch_size=batch_size, progress=progress, retire=retire)
     verb = "resumed and finished" if report.resumed else "finished"
     out.print(f"rotation to KEK v{report.target_version} {verb}: {report.rewrapped} re-wrapped")
     if report.retired:

@@ -7,8 +7,13 @@ import sys
 from pathlib import Path
 
 import typer
+import uvicorn
 
 from gateway.cli import CliError, friendly, out
+from policies import POLICY_DIR, EmbeddedEngine, PolicyError, PolicyUnavailable
+from policies.pdp import create_pdp_app
+from policies.rego_tests import run_rego_tests
+from policies.safety import check_files
 
 NAME = "pdp"
 app = typer.Typer(
@@ -19,9 +24,7 @@ PolicyDir = typer.Option(None, help="Directory of the Rego modules (default: the
 DataDirOpt = typer.Option(None, help="Directory of the policy data files (default: <policy>/data)")
 
 
-def _engine(policy_dir: str | None, data_dir: str | None):  # type: ignore[no-untyped-def]
-    from policies import POLICY_DIR, EmbeddedEngine, PolicyError
-
+def _engine(policy_dir: str | None, data_dir: str | None) -> EmbeddedEngine:
     try:
         return EmbeddedEngine(
             Path(policy_dir) if policy_dir else POLICY_DIR,
@@ -43,9 +46,6 @@ def serve(
     ),
 ) -> None:
     """Serve POST /v1/data/{path} from the embedded engine, as OPA would."""
-    import uvicorn
-
-    from policies.pdp import create_pdp_app
 
     engine = _engine(policy_dir, data_dir)
     out.print(f"pdp: policy revision {engine.revision} on http://{host}:{port}", highlight=False)
@@ -68,7 +68,6 @@ def eval_(
     data_dir: str | None = DataDirOpt,
 ) -> None:
     """Evaluate one input document and print the decision."""
-    from policies import PolicyUnavailable
 
     text = sys.stdin.read() if input_file == "-" else Path(input_file).read_text()
     try:
@@ -87,9 +86,6 @@ def eval_(
 def test(policy_dir: str | None = PolicyDir) -> None:
     """Check every Rego file for unsafe variables (OPA's safety rule), then run the Rego
     ``test_*`` rules of ``*_test.rego`` and report each."""
-    from policies import POLICY_DIR
-    from policies.rego_tests import run_rego_tests
-    from policies.safety import check_files
 
     directory = Path(policy_dir) if policy_dir else POLICY_DIR
     try:

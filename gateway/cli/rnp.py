@@ -4,65 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import TextColumn
 
-from gateway.cli import CliError, database_error, friendly, out, progress_bar, settings_from
-from gateway.settings import Settings
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from identity import Register
-    from vault import Vault
+from audit import AuditUnavailable
+from gateway.cli import CliError, friendly, out, progress_bar, settings_from, upgrade
+from gateway.deploy import open_register
+from gateway.rnp import audited_import, import_audit_log
+from identity.bulk import ImportFileError, check_file
 
 NAME = "rnp"
 app = typer.Typer(help="Population register (RNP): bulk enrolment.", no_args_is_help=True)
-
-
-@contextmanager
-def open_register(settings: Settings) -> Iterator[tuple[Register, Engine, Vault]]:
-    """(Register, main engine, the vault behind the register) over the configured stores."""
-    from sqlalchemy.exc import OperationalError
-
-    from gateway.db import make_engine
-    from gateway.keys import build_key_provider, load_or_create_ed25519
-    from identity import Register
-    from vault import DecisionVerifier, Vault, VaultError
-
-    assert settings.database_url and settings.vault_database_url
-    main = make_engine(settings.database_url)
-    vault_engine = (
-        main if settings.vault_database_url == settings.database_url
-        else make_engine(settings.vault_database_url)
-    )  # fmt: skip
-    try:
-        provider = build_key_provider(settings)
-    except VaultError as exc:
-        main.dispose()
-        vault_engine.dispose()
-        raise CliError(str(exc)) from None
-    try:
-        signing = load_or_create_ed25519(settings.data_dir / "keys" / "decision-signing.pem")
-        vault = Vault(vault_engine, provider, DecisionVerifier(signing.public_key()))
-        yield (
-            Register(main, vault, version_retention_days=settings.rnp_version_retention_days),
-            main,
-            vault,
-        )
-    except OperationalError as exc:
-        raise database_error(settings, exc) from None
-    except VaultError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        provider.close()
-        main.dispose()
-        vault_engine.dispose()
 
 
 def _count_lines(path: Path) -> int:
@@ -85,11 +39,6 @@ def import_(
     migrate: bool = typer.Option(True, help="Run pending migrations first"),
 ) -> None:
     """Enrol every person of FILE. Re-running resumes where a previous run stopped."""
-    from audit import AuditUnavailable
-    from gateway.cli import _upgrade
-    from gateway.rnp import audited_import, import_audit_log
-    from identity.bulk import ImportFileError, check_file
-
     if not file.is_file():
         raise CliError(f"no such file: {file}")
     try:
@@ -98,7 +47,7 @@ def import_(
         raise CliError(f"{file.name}: {exc}") from None
     settings = settings_from(data_dir)
     if migrate:
-        _upgrade(settings)
+        upgrade(settings)
     size = batch_size or settings.rnp_import_batch_size
     total = _count_lines(file)
     counts = TextColumn(

@@ -13,7 +13,8 @@ from typing import Any
 
 import typer
 
-from gateway.cli import CliError, database_error, friendly, out, progress_bar, settings_from
+from gateway.cli import CliError, friendly, out, progress_bar, settings_from
+from gateway.deploy import database_error
 
 NAME = "rsu"
 app = typer.Typer(

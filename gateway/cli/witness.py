@@ -5,8 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+import uvicorn
 
+from audit import Cosigner, InvalidCheckpoint, NoteVerifier, Witness
 from gateway.cli import CliError, friendly, out
+from gateway.db import make_engine
+from gateway.keys import load_or_create_ed25519
+from gateway.witnessing import witness_app
 
 NAME = "witness"
 app = typer.Typer(help="An independent witness of audit logs.", no_args_is_help=True)
@@ -15,10 +20,7 @@ WitnessDir = typer.Option(Path("witness"), help="The witness's own directory (ke
 Name = typer.Option("witness.local", help="The witness's key name (one word, no '+')")
 
 
-def _cosigner(directory: Path, name: str):  # type: ignore[no-untyped-def]
-    from audit import Cosigner, InvalidCheckpoint
-    from gateway.keys import load_or_create_ed25519
-
+def _cosigner(directory: Path, name: str) -> Cosigner:
     key = load_or_create_ed25519(directory / "witness-signing.pem")
     try:
         return Cosigner(name, key)
@@ -46,11 +48,6 @@ def serve(
 
     The witness keeps its own key and store in DIRECTORY; it refuses rolled-back or forked
     checkpoints, and remembers across restarts."""
-    import uvicorn
-
-    from audit import InvalidCheckpoint, NoteVerifier, Witness
-    from gateway.db import make_engine
-    from gateway.witnessing import witness_app
 
     logs = {}
     for text in log:

@@ -9,7 +9,7 @@ May import: ``rsu`` (the household register: its tables to read a batch's househ
 :meth:`rsu.HouseholdRegister.record_scores`, through which every model version is noted),
 ``identity``, ``vault`` (the public ``Vault`` API: ``score_compute``/``score_store``),
 ``audit`` (the log and its prepared entries), ``storekit``, and the gateway's wiring
-(``gateway.db``, ``gateway.keys``, ``gateway.rsu``, ``gateway.settings``).
+(``gateway.db``, ``gateway.keys``, ``gateway.score_audit``, ``gateway.settings``).
 
 Must never: write the register's household table itself (the register notes scores);
 import the command line (``gateway.cli``: it imports this room); log a score, a declared value

@@ -19,7 +19,7 @@ from audit.storage import StoredEntry
 from gateway.db import make_engine
 from gateway.keys import build_key_provider, load_or_create_ed25519
 from gateway.rescore.planner import PlannedBatch, RescoreError, load_models
-from gateway.rsu import prepared_score_entries
+from gateway.score_audit import prepared_score_entries
 from gateway.settings import Settings
 from identity import Register
 from rsu import HouseholdRegister

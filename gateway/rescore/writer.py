@@ -32,7 +32,7 @@ from gateway.keys import build_audit_log
 from gateway.rescore.planner import writing
 from gateway.rescore.scorer import Computed, Stores, check_dissolved
 from gateway.rescore.tables import batches
-from gateway.rsu import SCORE_ACTION, prepared_score_entries
+from gateway.score_audit import SCORE_ACTION, prepared_score_entries
 from vault import ScoreEvent
 
 __all__ = ["Writer"]

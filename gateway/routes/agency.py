@@ -10,22 +10,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from gateway.authz import Enforcer, authorize
+from gateway.authz import (
+    Enforcer,
+    Outcome,
+    PolicyContext,
+    Resource,
+    authorize,
+    person_records,
+)
 from gateway.problems import Problem, responses
 from gateway.responses import model_json
-from gateway.rsu import eligible as rsu_eligible
 from gateway.services import Services, get_services
 from identity import PersonErased, UnknownPseudonym
 from policies.registry import RegistryEntry, field_catalogue
 from rsu import Subjects, resolve_subjects
 from vault import NotScored
-from vault.schema import PERSON
 
 CATALOGUE = field_catalogue()
 
@@ -50,10 +56,6 @@ PseudonymPath = Annotated[
         description="This agency's sector pseudonym",
     ),
 ]
-
-# Household attributes an agency may ask about by name, and the vault field behind each.
-HOUSEHOLD_FIELDS = {"household_size": "size", "milieu": "area"}
-PERSON_FIELDS = {name: name for name in PERSON}
 
 
 def _withheld_reason(
@@ -125,7 +127,7 @@ class EligibilityOut(BaseModel):
     decision_id: str
 
 
-def _registered_purpose(enforcer: Enforcer, resource: dict[str, Any], purpose: str) -> None:
+def _registered_purpose(enforcer: Enforcer, resource: Resource, purpose: str) -> None:
     """A purpose this client is not registered for is decided before anything is looked up:
     the policy denies it whoever the person is, the denial is on the record (one entry, no
     subject), and the answer says only what the client's own registration says (where a
@@ -143,13 +145,41 @@ def _registered_purpose(enforcer: Enforcer, resource: dict[str, Any], purpose: s
         )
 
 
-def _context(services: Services, idcs: str) -> dict[str, Any]:
-    consents, objections = services.consents.policy_context(idcs)
-    return {
-        "subject_tag": services.vault.subject_tag(idcs),
-        "consents": consents,
-        "objections": objections,
-    }
+def _known_fields(requested: list[str]) -> None:
+    """A request none of whose fields the catalogue knows is a mistake, not a question."""
+    if not set(requested) & CATALOGUE:
+        raise Problem(
+            422,
+            "unknown-field",
+            f"No field of the request is known: {', '.join(requested)}. The field catalogue "
+            "is in GET /v1/registry/purposes (each purpose's fields).",
+            fields=requested,
+        )
+
+
+def _withheld(
+    enforcer: Enforcer,
+    outcome: Outcome,
+    requested: list[str],
+    released: Mapping[str, object],
+    purpose: str,
+    context: PolicyContext,
+) -> list[Withheld]:
+    """Each requested field the response does not carry, and why."""
+    entries = [
+        e
+        for e in enforcer.services.registry.for_purpose(purpose, time.time_ns())
+        if enforcer.principal.client_id in e.agencies
+    ]
+    decided = set(outcome.result.fields)
+    return [
+        Withheld(
+            field=name,
+            reason=_withheld_reason(name, decided, purpose, entries, context.consents),
+        )
+        for name in requested
+        if name not in released
+    ]
 
 
 @router.post(
@@ -162,16 +192,23 @@ def lookup(
     enforcer: Enforcer = Depends(authorize("lookup", kinds=["agency"])),
     services: Services = Depends(get_services),
 ) -> Response:
-    resource = {"kind": "person", "fields": []}
+    resource: Resource = {"kind": "person", "fields": []}
     _registered_purpose(enforcer, resource, body.purpose)
     idcs = services.register.find_by_cnie(body.cnie)
     if idcs is None:
         # Asked about a keyed stand-in as about a person: an unknown number then costs what
         # a known person's denial costs, and the 404s cannot be told apart by their timing.
-        stand_in = _context(services, services.register.stand_in(body.cnie))
+        stand_in = enforcer.context(services.register.stand_in(body.cnie))
         enforcer.refuse_unknown(resource=resource, purpose=body.purpose, stand_in=stand_in)
     assert idcs is not None
-    outcome = enforcer.decide(resource=resource, purpose=body.purpose, **_context(services, idcs))
+    context = enforcer.context(idcs)
+    outcome = enforcer.decide(
+        resource=resource,
+        purpose=body.purpose,
+        subject_tag=context.subject_tag,
+        consents=context.consents,
+        objections=context.objections,
+    )
     if not outcome.allowed:
         # The same answer as an unknown number: a denial must not confirm that a person
         # holds this CNIE (an objection, for one, depends on the person).
@@ -181,7 +218,7 @@ def lookup(
 
 
 def _resolve(
-    services: Services, enforcer: Enforcer, pseudonym: str, resource: dict[str, Any], purpose: str
+    services: Services, enforcer: Enforcer, pseudonym: str, resource: Resource, purpose: str
 ) -> Subjects:
     try:
         return resolve_subjects(services.engines["main"], enforcer.principal.sector, pseudonym)
@@ -203,61 +240,24 @@ def query(
     services: Services = Depends(get_services),
 ) -> Response:
     requested = sorted(set(body.fields))
-    _registered_purpose(enforcer, {"kind": "person", "fields": requested}, body.purpose)
-    if not set(requested) & CATALOGUE:
-        raise Problem(
-            422,
-            "unknown-field",
-            f"No field of the request is known: {', '.join(requested)}. The field catalogue "
-            "is in GET /v1/registry/purposes (each purpose's fields).",
-            fields=requested,
-        )
-    resource = {"kind": "person", "fields": requested}
+    resource: Resource = {"kind": "person", "fields": requested}
+    _registered_purpose(enforcer, resource, body.purpose)
+    _known_fields(requested)
     found = _resolve(services, enforcer, pseudonym, resource, body.purpose)
-    idcs, person, household = found.idcs, found.person, found.household
-    # Each record gets a decision narrowed to its own fields (least privilege per subject).
-    subjects: dict[str, Mapping[str, str] | None] = {person: PERSON_FIELDS}
-    if household:
-        subjects[household] = HOUSEHOLD_FIELDS
-    context = _context(services, idcs)
+    context = enforcer.context(found.idcs)
     outcome = enforcer.decide(
-        resource=resource, purpose=body.purpose, vault_subjects=subjects, **context
-    )
-    outcome.require_allowed()
-    released_fields = set(outcome.result.fields)
-    person_fields = sorted(f for f in released_fields if f in PERSON_FIELDS)
-    released = (
-        services.vault.reveal(person, person_fields, outcome.decisions[person])
-        if person_fields
-        else {}
-    )
-    house_fields = sorted(f for f in released_fields if f in HOUSEHOLD_FIELDS)
-    if house_fields and household:
-        values = services.vault.reveal(
-            household, [HOUSEHOLD_FIELDS[f] for f in house_fields], outcome.decisions[household]
-        )
-        released.update(
-            {f: values[HOUSEHOLD_FIELDS[f]] for f in house_fields if HOUSEHOLD_FIELDS[f] in values}
-        )
-    entries = [
-        e
-        for e in services.registry.for_purpose(body.purpose, time.time_ns())
-        if enforcer.principal.client_id in e.agencies
-    ]
-    withheld = [
-        Withheld(
-            field=name,
-            reason=_withheld_reason(
-                name, released_fields, body.purpose, entries, context["consents"]
-            ),
-        )
-        for name in requested
-        if name not in released
-    ]
+        resource=resource,
+        purpose=body.purpose,
+        vault_subjects=person_records(found),
+        subject_tag=context.subject_tag,
+        consents=context.consents,
+        objections=context.objections,
+    ).require_allowed()
+    released = enforcer.reveal(outcome, requested)
     return model_json(
         QueryOut(
             released=released,
-            withheld=withheld,
+            withheld=_withheld(enforcer, outcome, requested, released, body.purpose, context),
             decision_id=outcome.decision_id,
             legal_basis=outcome.result.legal_basis,
         )
@@ -275,13 +275,18 @@ def eligibility(
     enforcer: Enforcer = Depends(authorize("eligibility", kinds=["agency"])),
     services: Services = Depends(get_services),
 ) -> Response:
-    resource = {"kind": "household", "fields": [], "program": body.program}
+    resource: Resource = {"kind": "household", "fields": [], "program": body.program}
     _registered_purpose(enforcer, resource, body.purpose)
     found = _resolve(services, enforcer, pseudonym, resource, body.purpose)
-    idcs, household = found.idcs, found.household
-    subjects = [household] if household else []
+    household = found.household
+    context = enforcer.context(found.idcs)
     outcome = enforcer.decide(
-        resource=resource, purpose=body.purpose, vault_subjects=subjects, **_context(services, idcs)
+        resource=resource,
+        purpose=body.purpose,
+        vault_subjects=[household] if household else [],
+        subject_tag=context.subject_tag,
+        consents=context.consents,
+        objections=context.objections,
     )
     predicate = outcome.result.predicate
     if not outcome.allowed or predicate is None:
@@ -290,7 +295,12 @@ def eligibility(
         # Not in the RSU: not eligible for an RSU-targeted program.
         return model_json(EligibilityOut(eligible=False, decision_id=outcome.decision_id))
     try:
-        eligible = rsu_eligible(services.vault, household, predicate, outcome.decisions[household])
+        eligible = services.vault.eligible(
+            household,
+            Decimal(str(predicate["threshold"])),
+            outcome.decisions[household],
+            comparison=str(predicate.get("comparison", "lte")),
+        )
     except NotScored:
         # Registered but not yet scored: no score, so no eligibility to assert.
         eligible = False

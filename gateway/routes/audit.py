@@ -22,7 +22,6 @@ from gateway.authz import Enforcer, authorize
 from gateway.lifecycle import ACTION as POLICY_REVISION
 from gateway.params import MAX_INDEX, LogTime
 from gateway.problems import Problem, responses
-from gateway.routes.oauth import get_oauth
 from gateway.routes.registry import declaration
 from gateway.services import services_of
 from gateway.timefmt import rfc3339, to_ns
@@ -203,7 +202,7 @@ def registry(request: Request) -> dict[str, Any]:
     CNDP checks what was declared, for when), each with its CNDP declaration and validity."""
     services = services_of(request)
     now = time.time_ns()
-    names = {c.client_id: c.name for c in get_oauth(request).registry.list()}
+    names = {c.client_id: c.name for c in services.oauth.registry.list()}
     return {
         "entries": [
             {**declaration(e, names).model_dump(), "in_force": e.in_force(now)}

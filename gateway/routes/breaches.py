@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.authz import Enforcer, audit_actor, authorize
+from gateway.authz import Enforcer, authorize
 from gateway.breaches import (
     FORMAT,
     Assessment,
@@ -166,7 +166,7 @@ class NoticesOut(BaseModel):
 def _step(enforcer: Enforcer) -> Step:
     """The step's policy decision, on the record before anything changes or is returned."""
     outcome = enforcer.decide(resource={"kind": "breach"}, purpose=None).require_allowed()
-    actor = audit_actor(enforcer.principal, enforcer.services)["id"]
+    actor = enforcer.actor()["id"]
     return Step(actor=actor, audit_index=outcome.receipt.index, decision_id=outcome.decision_id)
 
 

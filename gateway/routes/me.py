@@ -5,6 +5,7 @@ the caller is the data subject, and the request goes on the record.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -13,12 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from audit import AuditUnavailable, EntryFilter, NotYetCheckpointed
 from consent import ConsentNotFound, InvalidConsent
 from consent.receipts import iso27560_record
-from gateway.authz import Enforcer, Outcome, authorize, citizen_tag
+from gateway.authz import Enforcer, Outcome, authorize
 from gateway.params import MAX_INDEX, StorableAwareTime
 from gateway.problems import Problem, responses
 from gateway.services import Services, get_services
 from gateway.timefmt import public_times, rfc3339, to_ns
 from identity import PersonErased, UnknownPerson
+from vault import Explanation, NotScored
+from vault.schema import PERSON
 
 router = APIRouter(
     prefix="/v1/me",
@@ -43,7 +46,7 @@ def _own(
         resource={"kind": kind, "owner": idcs, "fields": fields or []},
         purpose=None,
         vault_subjects=vault_subjects,
-        subject_tag=citizen_tag(services, idcs),
+        subject_tag=enforcer.subject_tag(idcs),
     ).require_allowed()
 
 
@@ -86,7 +89,7 @@ def access_log(
     services: Services = Depends(get_services),
 ) -> AccessLog:
     _own(enforcer, services, kind="access_log")
-    tag = citizen_tag(services, enforcer.principal.subject)
+    tag = enforcer.subject_tag(enforcer.principal.subject)
     # Newest first, the first page included: ``next_before`` continues below its last entry.
     newest = before if before is not None else _PAST_THE_END
     found = services.audit.entries(EntryFilter(subject=tag), before=newest, limit=limit)
@@ -127,7 +130,7 @@ def access_log_receipt(
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
     _own(enforcer, services, kind="receipt")
-    tag = citizen_tag(services, enforcer.principal.subject)
+    tag = enforcer.subject_tag(enforcer.principal.subject)
     logged = services.audit.entry(index)
     if logged is None or logged.entry.subject != tag:
         # Another person's entry is "not found", like a missing one.
@@ -303,8 +306,6 @@ def my_data(
     enforcer: Enforcer = Depends(authorize("read_own_data", kinds=["citizen"])),
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
-    from vault.schema import PERSON
-
     idcs = enforcer.principal.subject
     try:
         person = services.register.vault_subject(idcs)
@@ -333,9 +334,66 @@ def my_score(
     enforcer: Enforcer = Depends(authorize("read_score", kinds=["citizen"])),
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
-    from gateway.rsu import own_score
-
     return own_score(services, enforcer, enforcer.principal.subject, lang)
+
+
+def own_score(
+    services: Services, enforcer: Enforcer, idcs: str, language: Language = "fr"
+) -> dict[str, Any]:
+    """The body of ``GET /v1/me/score`` for the citizen ``idcs`` (enforcer of the action
+    ``read_score``): one policy decision and audit entry, then the vault's explanation of the
+    household's score in ``language``. Raises :class:`gateway.problems.Problem` (404 when the
+    citizen is in no household, 403 on a denial, 409 when not scored yet)."""
+    household = services.households.household_of(idcs)
+    if household is None:
+        raise Problem(404, "no-household", "You are not a member of a household in the RSU.")
+    outcome = enforcer.decide(
+        # The owner rule (policies/people.rego): a citizen reads their own household's score.
+        resource={"kind": "household", "owner": idcs, "fields": []},
+        purpose=None,
+        vault_subjects=[household],
+        subject_tag=enforcer.subject_tag(idcs),
+    ).require_allowed()
+    try:
+        explanation = services.vault.explain(
+            household,
+            outcome.decisions[household],
+            language=language,
+            models=services.households.models,
+        )
+    except NotScored:
+        raise Problem(409, "not-scored", "Your household has not been scored yet.") from None
+    return {**score_view(explanation), "decision_id": outcome.decision_id}
+
+
+def score_view(explanation: Explanation) -> dict[str, Any]:
+    """The citizen's own score and how it was computed, largest contributions first."""
+    return {
+        "score": explanation.score,
+        "model": {
+            "version": explanation.model_version,
+            "digest": explanation.model_digest,
+            "illustrative": explanation.illustrative,
+        },
+        "language": explanation.language,
+        "intercept": explanation.intercept,
+        "territorial": {
+            "label": explanation.territorial.label,
+            "region": explanation.territorial.value,
+            "contribution": explanation.territorial.contribution,
+        },
+        "contributions": [
+            {
+                "variable": c.variable,
+                "label": c.label,
+                "value": c.value,
+                "contribution": c.contribution,
+            }
+            for c in sorted(
+                explanation.contributions, key=lambda c: abs(Decimal(c.contribution)), reverse=True
+            )
+        ],
+    }
 
 
 @router.post(

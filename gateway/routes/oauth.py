@@ -12,7 +12,6 @@ from __future__ import annotations
 import hmac
 import html
 import secrets
-import threading
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -23,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 
 from gateway.problems import MEDIA_TYPE, TYPE_BASE, responses
-from gateway.services import Services, services_of
+from gateway.services import services_of
 from identity.oauth import (
     Authenticator,
     DpopError,
@@ -33,7 +32,6 @@ from identity.oauth import (
     LoginFailed,
     OAuthService,
     SignedInUser,
-    build_oauth_service,
 )
 
 router = APIRouter(tags=["oauth"], responses=responses(503))
@@ -88,7 +86,6 @@ _PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
     for status, description in ((400, "Invalid authorization request"), (401, "Sign-in refused"))
 }
-_build_lock = threading.Lock()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 SESSION_COOKIE = "sijill_session"
 CSRF_COOKIE = "sijill_login_csrf"
@@ -106,24 +103,6 @@ _AUTHZ_PARAMS = (
 )
 # Which sign-in a client's users go through.
 _LOGIN_FOR_CLIENT = {"portal": "citizen", "office": "officer", "auditor": "auditor"}
-
-
-def get_oauth(request: Request) -> OAuthService:
-    """The app's authorization server, built on first use (one per app, shared by threads)."""
-    services: Services = services_of(request)
-    oauth = services.extras.get("oauth")
-    if oauth is None:
-        with _build_lock:
-            oauth = services.extras.get("oauth")
-            if oauth is None:
-                settings = services.settings
-                assert settings.issuer is not None
-                oauth = build_oauth_service(
-                    services.engines["main"], settings.data_dir / "keys", settings.issuer
-                )
-                services.extras["oauth"] = oauth
-    assert isinstance(oauth, OAuthService)
-    return oauth
 
 
 def _public_url(oauth: OAuthService, request: Request) -> str:
@@ -171,7 +150,7 @@ async def _form(request: Request) -> list[tuple[str, str]]:
 @router.get("/oauth/jwks", summary="The authorization server's public signing keys (RFC 7517)")
 def jwks(request: Request) -> JSONResponse:
     return JSONResponse(
-        get_oauth(request).keys.jwks(), headers={"Cache-Control": "public, max-age=60"}
+        services_of(request).oauth.keys.jwks(), headers={"Cache-Control": "public, max-age=60"}
     )
 
 
@@ -179,12 +158,12 @@ def jwks(request: Request) -> JSONResponse:
     "/.well-known/oauth-authorization-server", summary="Authorization server metadata (RFC 8414)"
 )
 def oauth_metadata(request: Request) -> dict[str, Any]:
-    return get_oauth(request).metadata()
+    return services_of(request).oauth.metadata()
 
 
 @router.get("/.well-known/openid-configuration", summary="OpenID Connect Discovery 1.0")
 def openid_configuration(request: Request) -> dict[str, Any]:
-    return get_oauth(request).openid_configuration()
+    return services_of(request).oauth.openid_configuration()
 
 
 @router.post(
@@ -194,7 +173,7 @@ def openid_configuration(request: Request) -> dict[str, Any]:
     openapi_extra=_GRANT_FORM,
 )
 async def token(request: Request) -> Response:
-    oauth = get_oauth(request)
+    oauth = services_of(request).oauth
     url = oauth.endpoint("/oauth/token")
     proofs = request.headers.getlist("dpop")
     jkt = None
@@ -219,7 +198,7 @@ async def token(request: Request) -> Response:
     openapi_extra=_TOKEN_FORM,
 )
 async def introspect(request: Request) -> Response:
-    oauth = get_oauth(request)
+    oauth = services_of(request).oauth
     http = HttpRequest(
         "POST", oauth.endpoint("/oauth/introspect"), dict(request.headers), await _form(request)
     )
@@ -235,7 +214,7 @@ async def introspect(request: Request) -> Response:
     openapi_extra=_TOKEN_FORM,
 )
 async def revoke(request: Request) -> Response:
-    oauth = get_oauth(request)
+    oauth = services_of(request).oauth
     http = HttpRequest(
         "POST", oauth.endpoint("/oauth/revoke"), dict(request.headers), await _form(request)
     )
@@ -449,7 +428,7 @@ def _with_csrf(oauth: OAuthService, response: HTMLResponse, csrf: str) -> HTMLRe
     responses=_PAGE_ERRORS,
 )
 async def authorize_page(request: Request) -> Response:
-    oauth = get_oauth(request)
+    oauth = services_of(request).oauth
     lang = _lang(request)
     params = _authorization_params(list(request.query_params.multi_items()))
     checked = await run_in_threadpool(_check_request, oauth, params)
@@ -475,7 +454,7 @@ async def authorize_page(request: Request) -> Response:
     responses={**_PAGE_ERRORS, **responses(408, 413)},
 )
 async def authorize_submit(request: Request) -> Response:
-    oauth = get_oauth(request)
+    oauth = services_of(request).oauth
     pairs = await _form(request)
     form = dict(pairs)
     lang = _lang(request, form)
@@ -535,7 +514,7 @@ def _end_session(oauth: OAuthService, params: dict[str, str]) -> str | None:
 
 
 async def _logout(request: Request, params: dict[str, str]) -> Response:
-    oauth = get_oauth(request)
+    oauth = services_of(request).oauth
     lang = _lang(request, params)
     try:
         target = await run_in_threadpool(_end_session, oauth, params)

@@ -9,11 +9,10 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from gateway.problems import responses
-from gateway.routes.oauth import get_oauth
 from gateway.services import Services, get_services
 from gateway.timefmt import rfc3339
 from policies.registry import RegistryEntry
@@ -68,7 +67,6 @@ def declaration(entry: RegistryEntry, names: dict[str, str]) -> Purpose:
 
 @router.get("/purposes", response_model=Purposes)
 def purposes(
-    request: Request,
     services: Annotated[Services, Depends(get_services)],
     consent: Annotated[
         bool | None, Query(description="Only purposes that rest on consent (true) or not")
@@ -78,7 +76,7 @@ def purposes(
     """The processing registry: purposes, agencies by name, fields, legal basis, retention and
     CNDP declaration."""
     now = time.time_ns()
-    names = {c.client_id: c.name for c in get_oauth(request).registry.list()}
+    names = {c.client_id: c.name for c in services.oauth.registry.list()}
     chosen = [
         e
         for e in services.registry

@@ -12,6 +12,7 @@ from gateway.authz import Enforcer, authorize
 from gateway.problems import Problem, responses
 from gateway.services import Services, get_services
 from identity import DuplicatePerson, PersonErased, PersonIn, StaleVersion, UnknownPerson
+from vault.schema import PERSON
 
 router = APIRouter(
     prefix="/v1/rnp",
@@ -93,8 +94,6 @@ def rectify(
     enforcer: Enforcer = Depends(authorize("rectify", kinds=["office"])),
     services: Services = Depends(get_services),
 ) -> Rectified:
-    from vault.schema import PERSON
-
     updates = changes.model_dump(exclude_unset=True)
     new_status = updates.pop("status", None)
     if not updates and new_status is None:
@@ -112,7 +111,7 @@ def rectify(
         resource={"kind": "person", "fields": fields},
         purpose=None,
         vault_subjects=(current,),
-        subject_tag=services.vault.subject_tag(idcs),
+        subject_tag=enforcer.subject_tag(idcs),
     )
     outcome.require_allowed()
     version = None

@@ -62,12 +62,11 @@ def register_household(
             errors=[{"field": f, "reason": r} for f, r in problems_of(exc)],
         ) from None  # fmt: skip
     head = next(m.idcs for m in body.members if m.relation == "head")
-    assert services.vault is not None
     fields = sorted([*_FIELDS, "address"] if body.declaration.address else _FIELDS)
     outcome = enforcer.decide(
         resource={"kind": "household", "fields": fields},
         purpose=None,
-        subject_tag=services.vault.subject_tag(head),
+        subject_tag=enforcer.subject_tag(head),
     )
     outcome.require_allowed()
     try:

@@ -14,14 +14,15 @@ from fastapi.responses import JSONResponse
 
 from gateway.auth import Principal, require_principal
 from gateway.problems import responses
-from gateway.routes.oauth import NO_STORE, get_oauth
+from gateway.routes.oauth import NO_STORE
+from gateway.services import services_of
 
 router = APIRouter(tags=["oauth"])
 _citizen = Depends(require_principal(kinds=["citizen"], scopes=["openid"]))
 
 
 def _claims(request: Request, principal: Principal) -> JSONResponse:
-    body: dict[str, Any] = get_oauth(request).userinfo(principal.scopes, principal.subject)
+    body: dict[str, Any] = services_of(request).oauth.userinfo(principal.scopes, principal.subject)
     return JSONResponse(body, headers=NO_STORE)
 
 

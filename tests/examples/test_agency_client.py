@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.cli.clients import _DEMO_AGENCIES
+from gateway.demo import DEMO_AGENCIES
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "agency_client.py"
 
@@ -15,7 +15,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "agency_client.py"
 def test_docstring_commands_name_demo_agencies_and_their_purposes() -> None:
     doc = EXAMPLE.read_text().split('"""')[1]
     runs = re.findall(r"agency_client\.py --agency (\S+) --purpose (\S+)", doc)
-    demo = {client_id: purposes.split() for client_id, _, _, purposes in _DEMO_AGENCIES}
+    demo = {client_id: purposes.split() for client_id, _, _, purposes in DEMO_AGENCIES}
     assert runs, doc
     assert {agency for agency, _ in runs} == set(demo)
     for agency, purpose in runs:

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from jwt.algorithms import ECAlgorithm
 
 from identity import PersonIn
-from identity.oauth import OAuthService, build_oauth_service
+from identity.oauth import OAuthService
 from rsu.synthetic import household_request
 
 AGENCY_SCOPES = "agency:lookup agency:query agency:eligibility"
@@ -148,10 +148,7 @@ def world(app, settings) -> Iterator[World]:  # type: ignore[no-untyped-def]
 
 def build_world(app, settings) -> World:  # type: ignore[no-untyped-def]
     services = app.state.services
-    oauth = build_oauth_service(
-        services.engines["main"], settings.data_dir / "keys", settings.issuer
-    )
-    services.extras["oauth"] = oauth
+    oauth = services.oauth
     api = TestClient(app, base_url=settings.issuer, raise_server_exceptions=False)
     w = World(api=api, oauth=oauth, services=services, issuer=settings.issuer)
     w.people["fatima"] = str(services.register.enrol(PersonIn(**FATIMA)))

@@ -56,3 +56,23 @@ def test_human_review_of_the_score_is_recorded_and_audited(world: World) -> None
     assert [o["reason"] for o in listed["objections"]] == ["automated_decision"]
     # A review request contests the result; it does not stop lawful processing.
     assert world.services.consents.objections_for_policy(world.people["fatima"]) == []
+
+
+def test_a_citizen_request_computes_the_subject_tag_once(world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The entry's subject and the citizen's actor id are the same keyed hash of the IDCS.
+    vault = world.services.vault
+    original = vault.subject_tag
+    tagged: list[str] = []
+
+    def counted(subject: str) -> str:
+        tagged.append(subject)
+        return original(subject)
+
+    monkeypatch.setattr(vault, "subject_tag", counted)
+    before = world.audit_size()
+    response = world.api.get("/v1/me/access-log", headers=headers(world, "fatima"))
+    assert response.status_code == 200, response.text
+    assert tagged == [world.people["fatima"]]
+    entry = world.services.audit.entry(before)
+    assert entry is not None
+    assert entry.entry.subject == entry.entry.actor["id"] == original(world.people["fatima"])

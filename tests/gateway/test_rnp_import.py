@@ -19,8 +19,8 @@ from typer.testing import CliRunner, Result
 from audit import AuditLog, EntryFilter
 from gateway.cli import app as root_app
 from gateway.cli import register as register_commands
-from gateway.cli.rnp import open_register
 from gateway.db import make_engine
+from gateway.deploy import open_register
 from gateway.keys import build_audit_log
 from identity.synth import CSV_COLUMNS, generate, write_csv
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from audit import AuditLog
 from gateway.db import make_engine
 from gateway.keys import build_audit_log
-from gateway.rsu import build_household_register
+from gateway.services import build_household_register
 from identity import PersonIn, Register
 from identity.synth import generate
 from policies import DecisionIssuer, PolicyResult

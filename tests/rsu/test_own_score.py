@@ -11,7 +11,7 @@ import pytest
 from gateway.auth import Principal
 from gateway.authz import Enforcer
 from gateway.problems import Problem
-from gateway.rsu import own_score
+from gateway.routes.me import own_score
 from identity import PersonIn
 from identity.synth import generate
 from rsu.synthetic import group_households, household_request

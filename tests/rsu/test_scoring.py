@@ -382,16 +382,16 @@ def test_a_stored_batch_checks_each_declaration_only_when_one_was_rewritten_mean
         event.remove(rsu.vault.engine, "before_cursor_execute", seen)
 
 
-def test_prepared_score_entries_are_the_score_entries_serialised_and_hashed(
+def test_each_scoring_is_one_audit_entry_naming_model_and_inputs_digest_never_the_score(
     rsu: Rsu, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import types
 
-    from audit import prepare_entry
-    from gateway import rsu as wiring
+    from audit import AuditEntry, prepare_entry
+    from gateway import score_audit
     from vault import ScoreEvent
 
-    monkeypatch.setattr(wiring, "time", types.SimpleNamespace(time_ns=lambda: 1_790_000_000))
+    monkeypatch.setattr(score_audit, "time", types.SimpleNamespace(time_ns=lambda: 1_790_000_000))
     models = ModelSet.load("v1")
     events = [
         ScoreEvent(f"hh-{i}", model.version, model.digest, f"{i:064x}", 5, head_tag=head)
@@ -400,7 +400,26 @@ def test_prepared_score_entries_are_the_score_entries_serialised_and_hashed(
         )
     ]
     expected = [
-        prepare_entry(e) for e in wiring.score_entries(rsu.vault, events, "rescore", job="j-1")
+        prepare_entry(
+            AuditEntry(
+                time_ns=1_790_000_000,
+                actor={"kind": "system", "id": "rsu-scoring", "sector": None},
+                action="rsu_score",
+                subject=e.head_tag or rsu.vault.subject_tag(e.subject),
+                fields=["score", "score_model", "score_model_digest"],
+                purpose="rsu_scoring",
+                legal_basis={"type": "law", "ref": "Law 72.18 (RSU socio-economic index)"},
+                outcome="allow",
+                reasons=[
+                    "trigger:rescore",
+                    f"model:{e.model_version}",
+                    f"model_digest:{e.model_digest}",
+                    f"inputs_digest:{e.inputs_digest}",
+                    "job:j-1",
+                ],
+            )
+        )
+        for e in events
     ]
-    assert wiring.prepared_score_entries(rsu.vault, events, "rescore", job="j-1") == expected
+    assert score_audit.prepared_score_entries(rsu.vault, events, "rescore", job="j-1") == expected
     assert expected[2].subject == rsu.vault.subject_tag("hh-2")

@@ -14,7 +14,7 @@ from fastapi import Depends
 from fastapi.testclient import TestClient
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 
-from identity.oauth import OAuthService, build_oauth_service
+from identity.oauth import OAuthService
 
 
 @dataclass
@@ -51,9 +51,6 @@ def oauth_app(settings):  # type: ignore[no-untyped-def]
     settings.prepare_data_dir()
     app = create_app(settings)
     services = app.state.services
-    services.extras["oauth"] = build_oauth_service(
-        services.engines["main"], settings.data_dir / "keys", settings.issuer
-    )
 
     # Tiny protected routes standing in for the registry API.
     @app.get("/test/lookup")
@@ -86,8 +83,7 @@ def oauth_app(settings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def oauth(oauth_app) -> OAuthService:  # type: ignore[no-untyped-def]
-    service = oauth_app.state.services.extras["oauth"]
-    assert isinstance(service, OAuthService)
+    service: OAuthService = oauth_app.state.services.oauth
     return service
 
 

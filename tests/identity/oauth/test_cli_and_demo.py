@@ -89,12 +89,11 @@ def test_clients_add_list_disable(cli_env, tmp_path):  # type: ignore[no-untyped
 def test_demo_step_writes_working_agency_credentials(api, oauth, settings):  # type: ignore[no-untyped-def]
     from rich.console import Console
 
-    from gateway.cli.clients import demo_step
-    from gateway.demo import empty_credentials
+    from gateway.demo import empty_credentials, register_demo_clients
 
     credentials = empty_credentials(settings)
     credentials["citizens"].append({"idcs": "1234567890", "totp_secret": None})
-    demo_step(settings, credentials, Console(quiet=True))
+    register_demo_clients(settings, credentials, Console(quiet=True))
 
     sectors = {a["sector"] for a in credentials["agencies"]}
     assert len(sectors) == 2 and "social" in sectors
@@ -128,12 +127,11 @@ def test_demo_step_writes_working_agency_credentials(api, oauth, settings):  # t
 def test_demo_step_rerun_rekeys_the_same_clients(api, oauth, settings):  # type: ignore[no-untyped-def]
     from rich.console import Console
 
-    from gateway.cli.clients import demo_step
-    from gateway.demo import empty_credentials
+    from gateway.demo import empty_credentials, register_demo_clients
 
     def agents() -> list[Agent]:
         credentials = empty_credentials(settings)
-        demo_step(settings, credentials, Console(quiet=True))
+        register_demo_clients(settings, credentials, Console(quiet=True))
         return [
             Agent(
                 a["client_id"],
