@@ -47,7 +47,7 @@ def test_upgrade_moves_earlier_scores_to_their_table_readable_and_downgrade_move
         vault.store("hh-1", "household", HOUSEHOLD)
         # The score row as the earlier release wrote it: a field among the others.
         with engine.begin() as conn:
-            key_id, aead = vault._current_keys(conn, ["hh-1"])["hh-1"]
+            key_id, aead = vault.records.current_keys(conn, ["hh-1"])["hh-1"]
             written = encrypt_record(aead, key_id, "hh-1", {"score": "9.1234567 v1 ab"})
             insert_rows(conn, t.fields, written)
         assert _score_rows_in_fields(vault) == 1
