@@ -29,15 +29,13 @@ down_revision = "vault_0004"
 branch_labels = None
 depends_on = None
 
-_LEGACY = "('score_model', 'score_model_digest')"
-
 
 def upgrade() -> None:
     op.execute(
-        "DELETE FROM vault_scores WHERE subject IN "
-        f"(SELECT subject FROM vault_fields WHERE field IN {_LEGACY})"  # noqa: S608
+        "DELETE FROM vault_scores WHERE subject IN (SELECT subject FROM vault_fields "
+        "WHERE field IN ('score_model', 'score_model_digest'))"
     )
-    op.execute(f"DELETE FROM vault_fields WHERE field IN {_LEGACY}")  # noqa: S608
+    op.execute("DELETE FROM vault_fields WHERE field IN ('score_model', 'score_model_digest')")
 
 
 def downgrade() -> None:
