@@ -2,7 +2,7 @@
 
 A household's score is one field, ``score``, holding "<index> <model version> <model SHA-256>"
 in one ciphertext (vault.scoring). A record that also holds the fields ``score_model`` and
-``score_model_digest`` keeps its score in a three-field form this release does not read: the
+``score_model_digest`` keeps its score in a three-field form the vault does not read: the
 vault migration ``vault_0005`` removes such scores, and :func:`check_store` tells whether any
 are left (a store restored from an older backup, say). The field names are plaintext, so the
 check decrypts nothing.
@@ -34,7 +34,7 @@ class StoreCheck:
 
 
 def check_store(engine: Engine) -> StoreCheck:
-    """Count what the store holds in a form this release does not read."""
+    """Count what the store holds in a form the vault does not read."""
     with engine.connect() as conn:
         legacy = conn.execute(
             select(func.count(func.distinct(t.fields.c.subject))).where(

@@ -107,7 +107,7 @@ class Derivations:
 
         The keyed HMAC is set up once a label and copied for each message: ``hmac.digest`` sets
         the key up on every call (two SHA-256 blocks and OpenSSL's algorithm lookup), which
-        doubles the cost of the short messages hashed here (subject tags, blind indexes: two
+        outweighs the hashing of the short messages hashed here (subject tags, blind indexes: two
         a household in a national rescoring)."""
         keyed = self._hmacs.get(label)
         if keyed is None:

@@ -13,7 +13,7 @@ app = typer.Typer(help="The vault store: checks after an upgrade.", no_args_is_h
 @app.command("check")
 @friendly
 def check(data_dir: str | None = typer.Option(None, help="Data directory")) -> None:
-    """Report whether the vault store holds anything in a form this release does not read
+    """Report whether the vault store holds anything in a form the vault does not read
     (exit status 1 if it does). Decrypts nothing and names no subject."""
     from sqlalchemy.exc import OperationalError
 
