@@ -22,14 +22,19 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from vault.errors import IntegrityError
 
 __all__ = [
+    "Aead",
     "decode_value",
     "decrypt_field",
     "derive_key",
     "encode_value",
     "encrypt_field",
     "encrypt_record",
+    "generate_key",
     "key_id_of",
 ]
+
+# AES-256-GCM under one key: a subject's data key, or a KEK version (vault.keys.file).
+Aead = AESGCM
 
 FORMAT = 0x01
 _HEADER = struct.Struct(">BI")
@@ -119,3 +124,8 @@ def derive_key(secret: bytes, label: str) -> bytes:
     return HKDF(
         algorithm=hashes.SHA256(), length=32, salt=b"sijill/vault/v1", info=label.encode()
     ).derive(secret)
+
+
+def generate_key() -> bytes:
+    """A fresh random 256-bit AES key."""
+    return AESGCM.generate_key(bit_length=256)

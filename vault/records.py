@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import (
     Column,
     ColumnElement,
@@ -39,12 +38,11 @@ from sqlalchemy import (
 from storekit import hot_sql
 from storekit.bulk import among, chunks
 from vault import tables as t
-from vault.envelope import decode_value, decrypt_field, key_id_of
+from vault.envelope import Aead, decode_value, decrypt_field, generate_key, key_id_of
 from vault.errors import Erased, IntegrityError, InvalidRecord, KeyProviderError, UnknownSubject
 from vault.keys.base import KeyProvider, wrapped_version
 
 __all__ = [
-    "Aead",
     "Records",
     "SubjectRows",
     "check_subject",
@@ -53,9 +51,6 @@ __all__ = [
     "key_context",
     "new_data_key",
 ]
-
-# An unwrapped data key, ready to seal and open fields (vault.envelope).
-Aead = AESGCM
 
 _SUBJECT = re.compile(r"\A[A-Za-z0-9._:\-]{1,128}\Z")
 # pg_advisory_xact_lock key of the KEK rotation lock (any constant unique to this lock).
@@ -77,8 +72,8 @@ def key_context(subject: str, version: int) -> bytes:
 
 def new_data_key() -> tuple[bytes, Aead]:
     """A fresh 256-bit data key, and the AEAD over it."""
-    dek = AESGCM.generate_key(bit_length=256)
-    return dek, AESGCM(dek)
+    dek = generate_key()
+    return dek, Aead(dek)
 
 
 def declaration_writes(conn: Connection, *, lock: bool = False) -> int | None:
@@ -226,7 +221,7 @@ class Records:
 
     def unwrap(self, conn: Connection, subject: str, version: int, wrapped: bytes) -> Aead:
         try:
-            return AESGCM(self.keys.unwrap(wrapped, key_context(subject, version)))
+            return Aead(self.keys.unwrap(wrapped, key_context(subject, version)))
         except IntegrityError:
             # A rotation may have re-wrapped this key and retired the old KEK version between
             # our read and now: read the row again once before calling it an integrity failure.
@@ -237,7 +232,7 @@ class Records:
             ).scalar_one_or_none()
             if again is None or bytes(again) == wrapped:
                 raise
-            return AESGCM(self.keys.unwrap(bytes(again), key_context(subject, version)))
+            return Aead(self.keys.unwrap(bytes(again), key_context(subject, version)))
 
     def current_keys(
         self, conn: Connection, subjects: Sequence[str]

@@ -12,8 +12,9 @@ from dataclasses import replace
 
 from sqlalchemy import Connection
 
+from vault.envelope import Aead
 from vault.errors import Erased, IntegrityError, InvalidRecord, UnknownSubject
-from vault.records import Aead, Records, SubjectRows
+from vault.records import Records, SubjectRows
 
 __all__ = ["Opened", "open_rows", "read_households"]
 

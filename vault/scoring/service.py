@@ -24,9 +24,9 @@ from storekit.bulk import among, chunks, upsert_rows
 from vault import tables as t
 from vault.derive import Derivations
 from vault.envelope import NONCE_END as _NONCE_END
-from vault.envelope import encrypt_record
+from vault.envelope import Aead, encrypt_record
 from vault.errors import InvalidRecord
-from vault.records import Aead, Records, SubjectRows, declaration_writes
+from vault.records import Records, SubjectRows, declaration_writes
 from vault.scoring.features import (
     AREA,
     FEATURES_FIELD,
