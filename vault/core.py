@@ -67,6 +67,8 @@ class Vault:
     ) -> None:
         self._verifier = verifier
         self._clock = clock
+        # The services the facade is made of, for the vault's own modules (rotation, checks)
+        # and its tests; callers outside the vault use the methods below.
         self.records = Records(engine, keys, clock=clock)
         self.derive = Derivations(self.records)
         self._scoring = HouseholdScoring(self.records, self.derive, clock)

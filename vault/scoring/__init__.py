@@ -9,8 +9,7 @@ May import: the vault's own ``records``, ``derive``, ``envelope``, ``tables``, `
 ``decision`` and ``errors``; storekit; numpy and orjson. Never ``vault.core``: the ``Vault``
 facade builds these services, they do not call back into it.
 
-(The function ``features`` is ``vault.scoring.features.features``: the package leaves the name
-``features`` to its module.)
+The name ``features`` here is the module; the function is ``vault.scoring.features.features``.
 
 Must never: hand a caller a score, a declared value or a ciphertext other than through the
 decision-checked answers of ``household``; evaluate anything from a model file.
