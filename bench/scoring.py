@@ -104,8 +104,8 @@ def load(
     models = ModelSet.load("v1")
     bare_s = 0.0
     # Identifiers as identity/rsu.py draws them (random tokens, unrelated to each other): a
-    # batch, a range of household ids, then reaches vault records all over the table, as it
-    # does in a register in service. Seeded, so every run loads the same layout. With
+    # batch of households in registration order then reaches vault records all over the
+    # table, as it does in a register in service. Seeded, so every run loads the same layout. With
     # ``ordered_ids`` both follow the load order instead: the best case, where a batch's rows
     # lie together in every table.
     ids = random.Random(7)
