@@ -220,7 +220,8 @@ class HouseholdScoring:
         self, conn: Connection, computed: dict[str, _Scored], models: Models, batch: ScoredBatch
     ) -> None:
         since = batch._since
-        # Unless no declaration was rewritten since the batch read them: nothing to score again.
+        # The count moved (or is unknown): some declaration was rewritten since the batch read
+        # them, and the households concerned are scored again. Unmoved, nothing is.
         if since is None or declaration_writes(conn, lock=True) != since:
             self._rescore_stale(conn, computed, models, skip_gone=batch._gone is not None)
         rows = [row for scored in computed.values() for row in scored.rows]
