@@ -10,9 +10,9 @@ against the bare numpy scoring of the same plaintext declarations in the same ru
 ``--households 1000000`` for the large run. SQLite (a temporary data dir) unless ``--postgres``
 names a server (a scratch schema is created and dropped). Household ids and vault subjects are
 random, as the register draws them, unless ``--ordered-ids`` (the best case). Every household
-was scored at registration, which keeps its feature vector; ``--no-vectors`` loads records as a
-release before vectors left them (the first rescoring after the upgrade, which derives each
-vector from the declaration and stores it). Prints one JSON
+was scored at registration, which keeps its feature vector; ``--no-vectors`` loads records
+with a score and no vector (the worst case: the rescoring derives each vector from the
+declaration and stores it). Prints one JSON
 object, with the projection to the RSU's 2.8 million households.
 """
 
@@ -88,9 +88,8 @@ def load(
     features + X·β on plaintext already in memory, no decryption, storage or audit).
 
     Each household is then scored by the vault, as registration does, which also keeps the
-    feature vector it scored from (vault.scoring). Without ``vectors``, the records are as a
-    release before vectors left them: the score stored, no vector (the first rescoring after
-    the upgrade derives every vector from its declaration)."""
+    feature vector it scored from (vault.scoring). Without ``vectors``, the records hold the
+    score and no vector (the rescoring then derives every vector from its declaration)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from gateway.keys import build_key_provider
@@ -106,8 +105,8 @@ def load(
     models = ModelSet.load("v1")
     bare_s = 0.0
     # Identifiers as rsu/households.py draws them (random tokens, unrelated to each other): a
-    # batch, a range of household ids, then reaches vault records all over the table, as it
-    # does in a register in service. Seeded, so every run loads the same layout. With
+    # batch of households in registration order then reaches vault records all over the
+    # table, as it does in a register in service. Seeded, so every run loads the same layout. With
     # ``ordered_ids`` both follow the load order instead: the best case, where a batch's rows
     # lie together in every table.
     ids = random.Random(7)
@@ -220,8 +219,7 @@ def main() -> None:
     parser.add_argument(
         "--no-vectors",
         action="store_true",
-        help="records as a release before feature vectors left them (the first rescoring "
-        "after the upgrade)",
+        help="records with a score and no feature vector (the rescoring derives each one)",
     )
     parser.add_argument(
         "--rounds",

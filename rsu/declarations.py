@@ -1,6 +1,6 @@
 """The household's declaration as a registration office submits it: the members (by IDCS, each
 already in the RNP) and the socio-economic questionnaire of the proxy-means test, validated
-here, and the vault record it becomes (what vault/scoring.py reads).
+here, and the vault record it becomes (what vault/scoring/ reads).
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def validate_members(members: Sequence[MemberIn]) -> None:
 
 
 def vault_record(members: Sequence[MemberIn], decl: DeclarationIn) -> dict[str, object]:
-    """The vault record: the declaration as vault/scoring.py reads it, and the membership."""
+    """The vault record: the declaration as vault/scoring/ reads it, and the membership."""
     head = next(m.idcs for m in members if m.relation == "head")
     body = decl.model_dump(exclude={"address"})
     body["members"] = [m.model_dump() for m in members]

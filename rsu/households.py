@@ -5,7 +5,7 @@ record, the version of the model that last scored it, timestamps, and the member
 household; one household per person at a time, held by the primary key). Everything declared
 (members' relations, ages, education, occupation, disability; the dwelling, spending and goods;
 even urban/rural and the region) is in the vault, encrypted, and is scored there
-(vault/scoring.py): this room never sees the declaration again after handing it over, nor the
+(vault/scoring/): this room never sees the declaration again after handing it over, nor the
 score.
 
 Registration requires prior registration in the RNP (Law 72.18): every member must be an

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 
-__all__ = ["CHUNK", "among", "bound", "chunks", "insert_rows"]
+__all__ = ["CHUNK", "among", "bound", "chunks", "insert_rows", "upsert_rows"]
 
 # Values per set-valued lookup: far below SQLite's and PostgreSQL's parameter limits.
 CHUNK = 500
@@ -91,3 +91,52 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[tuple[object, ...
         raise sa_exc.DBAPIError.instance(
             statement, None, exc, dbapi_error, hide_parameters=True, dialect=conn.dialect
         ) from exc
+
+
+def _array_type(column: Column[Any], conn: Connection) -> str:
+    """The PostgreSQL array element type ``column``'s values travel as (text for strings:
+    psycopg sends a list of str as text[], which the column's own type then takes)."""
+    if isinstance(column.type, String):
+        return "text"
+    return column.type.compile(dialect=conn.dialect)
+
+
+def upsert_rows(conn: Connection, table: Table, rows: Sequence[tuple[object, ...]]) -> None:
+    """INSERT ``rows`` (values in ``table``'s column order) or, where a row with the same
+    primary key exists, replace its other columns, inside ``conn``'s transaction: one statement
+    for all the rows, handed to the driver as they are, with none of SQLAlchemy's per-row
+    parameter processing. SQLite: ``INSERT … ON CONFLICT DO UPDATE`` through sqlite3's
+    ``executemany`` (a loop in C). PostgreSQL: one array a column, sent in binary (no hex text
+    of a bytea value), which ``unnest`` turns back into rows. Values are bound as they are
+    (see :func:`bound` for a column type whose values need processing first)."""
+    if not rows:
+        return
+    # Table and column names come from the caller's Table, never from input.
+    names = [c.name for c in table.columns]
+    key = [c.name for c in table.primary_key.columns]
+    rest = [name for name in names if name not in key]
+    if not key or not rest:
+        raise ValueError("upsert_rows needs a table with a primary key and another column")
+    columns = ", ".join(names)
+    conflict = ", ".join(key)
+    if conn.dialect.name == "postgresql":
+        arrays = ", ".join(
+            f"%(c{i})b::{_array_type(c, conn)}[]" for i, c in enumerate(table.columns)
+        )
+        updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in rest)
+        statement = (
+            f"INSERT INTO {table.name} ({columns}) SELECT * FROM unnest({arrays}) "  # noqa: S608
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+        )
+        values = {f"c{i}": list(column) for i, column in enumerate(zip(*rows, strict=True))}
+        conn.exec_driver_sql(statement, values)
+    elif conn.dialect.name == "sqlite":
+        marks = ", ".join("?" * len(names))
+        updates = ", ".join(f"{name} = excluded.{name}" for name in rest)
+        statement = (
+            f"INSERT INTO {table.name} ({columns}) VALUES ({marks}) "  # noqa: S608
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+        )
+        conn.exec_driver_sql(statement, list(rows))
+    else:
+        raise NotImplementedError(f"upsert_rows: no upsert for {conn.dialect.name}")

@@ -15,18 +15,26 @@ import struct
 from collections.abc import Mapping
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from vault.errors import IntegrityError
 
 __all__ = [
+    "Aead",
     "decode_value",
     "decrypt_field",
+    "derive_key",
     "encode_value",
     "encrypt_field",
     "encrypt_record",
+    "generate_key",
     "key_id_of",
 ]
+
+# AES-256-GCM under one key: a subject's data key, or a KEK version (vault.keys.file).
+Aead = AESGCM
 
 FORMAT = 0x01
 _HEADER = struct.Struct(">BI")
@@ -108,3 +116,16 @@ def decrypt_field(aead: AESGCM, subject: str, field: str, ciphertext: bytes) -> 
         )
     except InvalidTag:
         raise IntegrityError("field ciphertext failed authentication") from None
+
+
+def derive_key(secret: bytes, label: str) -> bytes:
+    """A 256-bit key for ``label`` from the vault's root ``secret`` (HKDF-SHA-256, RFC 5869):
+    different labels give unrelated keys (§3.2), and none of them reveals the secret."""
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=b"sijill/vault/v1", info=label.encode()
+    ).derive(secret)
+
+
+def generate_key() -> bytes:
+    """A fresh random 256-bit AES key."""
+    return AESGCM.generate_key(bit_length=256)

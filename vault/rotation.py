@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from vault import tables as t
-from vault.core import Vault, _key_context
+from vault.core import Vault
 from vault.errors import IntegrityError
 from vault.keys.base import wrapped_version
+from vault.records import Records, key_context
 
 __all__ = ["RotationReport", "rotate"]
 
@@ -57,8 +58,9 @@ def rotate(
     retire: bool = True,
 ) -> RotationReport:
     """Rotate the KEK (or finish an interrupted rotation) and return what was done."""
-    keys = vault.keys
-    engine = vault.engine
+    records = vault.records
+    keys = records.keys
+    engine = records.engine
     with engine.connect() as conn:
         pending = conn.execute(
             select(t.rotations.c.target_version, t.rotations.c.rewrapped)
@@ -72,7 +74,7 @@ def rotate(
         report = RotationReport(target)
         with engine.connect() as conn:
             total = _remaining(conn, target)
-        with vault._write() as conn:
+        with records.write() as conn:
             conn.execute(
                 insert(t.rotations),
                 {
@@ -92,12 +94,12 @@ def rotate(
 
     for _ in range(MAX_PASSES):
         report.failed = 0
-        _rewrap_secrets(vault, target, report)
-        _rewrap_data_keys(vault, target, batch_size, report, progress, total)
+        _rewrap_secrets(records, target, report)
+        _rewrap_data_keys(records, target, batch_size, report, progress, total)
         # Final check and retirement under the exclusive rotation lock: a writer whose data
         # key is still under an old version has either committed (and is counted here, so we
         # make another pass) or will read the new floor when it gets the lock after us.
-        with vault._write(exclusive=True) as conn:
+        with records.write(exclusive=True) as conn:
             left = _remaining(conn, target)
             if left > report.failed:
                 total = report.rewrapped + left
@@ -122,17 +124,17 @@ def rotate(
 
 
 def _rewrap_data_keys(
-    vault: Vault,
+    records: Records,
     target: int,
     batch_size: int,
     report: RotationReport,
     progress: Progress | None,
     total: int,
 ) -> None:
-    keys = vault.keys
+    keys = records.keys
     cursor: tuple[str, int] = ("", -1)
     while True:
-        with vault.engine.connect() as conn:
+        with records.engine.connect() as conn:
             batch = conn.execute(
                 select(
                     t.data_keys.c.subject,
@@ -155,7 +157,7 @@ def _rewrap_data_keys(
         cursor = (batch[-1].subject, batch[-1].version)
         updates = []
         for row in batch:
-            context = _key_context(row.subject, row.version)
+            context = key_context(row.subject, row.version)
             try:
                 dek = keys.unwrap(bytes(row.wrapped), context)
             except IntegrityError:
@@ -166,11 +168,11 @@ def _rewrap_data_keys(
                     row.subject,
                     row.version,
                     row.kek_version,
-                    vault._wrap_at_least(target, dek, context),
+                    records.wrap_at_least(target, dek, context),
                 )
             )
         done = 0
-        with vault._write() as conn:
+        with records.write() as conn:
             for subject, version, old_kek, new in updates:
                 # Compare-and-set on the old version: an erase in between deletes the row and
                 # this updates nothing.
@@ -194,9 +196,9 @@ def _rewrap_data_keys(
             progress(report.rewrapped, max(total, report.rewrapped))
 
 
-def _rewrap_secrets(vault: Vault, target: int, report: RotationReport) -> None:
-    keys = vault.keys
-    with vault.engine.connect() as conn:
+def _rewrap_secrets(records: Records, target: int, report: RotationReport) -> None:
+    keys = records.keys
+    with records.engine.connect() as conn:
         rows = conn.execute(
             select(t.secrets.c.name, t.secrets.c.kek_version, t.secrets.c.wrapped).where(
                 t.secrets.c.kek_version < target
@@ -205,11 +207,11 @@ def _rewrap_secrets(vault: Vault, target: int, report: RotationReport) -> None:
     for row in rows:
         context = f"secret\x00{row.name}".encode()
         try:
-            new = vault._wrap_at_least(target, keys.unwrap(bytes(row.wrapped), context), context)
+            new = records.wrap_at_least(target, keys.unwrap(bytes(row.wrapped), context), context)
         except IntegrityError:
             report.failed += 1
             continue
-        with vault._write() as conn:
+        with records.write() as conn:
             conn.execute(
                 update(t.secrets)
                 .where(t.secrets.c.name == row.name, t.secrets.c.kek_version == row.kek_version)

@@ -91,12 +91,9 @@ HOUSEHOLD: Mapping[str, FieldSpec] = {
     "region": _text(64),
     "province": _text(64),
     "declaration": _text(20000),  # JSON of the proxy-means-test variables
-    # Written by vault/scoring.py only: "<index> <model version> <model SHA-256>", the index
-    # as decimal text (the model's decimals). Records scored by earlier releases hold the
-    # version and digest in the two fields after it (read, never written any more).
+    # Written by vault.scoring only: "<index> <model version> <model SHA-256>", the index as
+    # decimal text (the model's decimals), sealed in one ciphertext with the model behind it.
     "score": _text(200),
-    "score_model": _text(64),
-    "score_model_digest": _text(64),
 }
 
 KINDS: Mapping[str, Mapping[str, FieldSpec]] = {"person": PERSON, "household": HOUSEHOLD}

@@ -88,9 +88,10 @@ def _own_table(name: str) -> Table:
 
 
 # A household's score (vault.scoring), one small row a household in a table of its own
-# (migration vault_0003). A national rescoring rewrites every household's score: among its
-# record's other fields (about 2 KiB a household) each rewrite dirtied a page of its own, here
-# a batch's scores share a few pages. Read, written and erased as the record's field "score".
+# (migration vault_0003). A national rescoring rewrites every household's score: among the
+# record's other fields (about 2 KiB a household) each rewrite would dirty a page of its own;
+# here a batch's scores share a few pages. Read, written and erased as the record's field
+# "score".
 scores = _own_table("vault_scores")
 
 # The vector of model variables a household was last scored from (vault.scoring, migration

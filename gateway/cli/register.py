@@ -26,6 +26,7 @@ AREAS: dict[str, str] = {
     "consent": "Consent-status notifications to agencies.",
     "witness": "An independent witness of audit logs.",
     "breaches": "Breach register: listing, CNDP notification export and verification.",
+    "vault": "The vault store: checks after an upgrade.",
 }
 
 _RST_LITERAL = re.compile(r"``(.*?)``")

@@ -59,7 +59,7 @@ class Rsu:
         key), replacing those fields, past the record schema: a record as an earlier release,
         or damage, left it."""
         with self.vault.engine.begin() as conn:
-            key_id, aead = self.vault._current_keys(conn, [subject])[subject]
+            key_id, aead = self.vault.records.current_keys(conn, [subject])[subject]
             t.write_fields(
                 conn,
                 encrypt_record(aead, key_id, subject, values),

@@ -65,11 +65,15 @@ def test_a_feature_vector_scores_exactly_as_the_declaration_it_was_derived_from(
 def test_the_vector_format_names_the_feature_code_so_a_change_to_it_is_never_misread(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import vault.scoring as scoring
+    import vault.scoring.features as scoring
 
     # The same in another process, under another hash seed: a stored vector stays readable.
     elsewhere = subprocess.run(
-        [sys.executable, "-c", "import vault.scoring as s; print(s.catalogue_digest().hex())"],
+        [
+            sys.executable,
+            "-c",
+            "import vault.scoring.features as s; print(s.catalogue_digest().hex())",
+        ],
         env={**os.environ, "PYTHONHASHSEED": "12345"},
         capture_output=True,
         text=True,
@@ -99,14 +103,14 @@ def _stored_vector(vault: Vault, subject: str) -> bytes | None:
             is None
         ):
             return None
-    _kind, plain = vault._read_one(subject, ["features"])
+    _kind, plain = vault.records.read_one(subject, ["features"])
     value = plain["features"]
     assert isinstance(value, bytes)
     return value
 
 
 def _declaration_of(vault: Vault, subject: str) -> dict[str, Any]:
-    _kind, plain = vault._read_one(subject, ["declaration"])
+    _kind, plain = vault.records.read_one(subject, ["declaration"])
     text = plain["declaration"]
     assert isinstance(text, str)
     loaded: dict[str, Any] = json.loads(text)
@@ -240,10 +244,10 @@ def test_a_stored_vector_of_this_version_but_malformed_is_an_integrity_error_not
     rsu: Rsu, tail: bytes
 ) -> None:
     from vault.errors import IntegrityError
-    from vault.scoring import _VECTOR_HEADER
+    from vault.scoring.features import VECTOR_HEADER
 
     members, declaration = worked_example(rsu)
     subject = rsu.households.register_household(members, declaration).vault_subject
-    rsu.seal(subject, {"features": _VECTOR_HEADER + tail})
+    rsu.seal(subject, {"features": VECTOR_HEADER + tail})
     with pytest.raises(IntegrityError):
         rsu.vault.score(subject, ModelSet.load("v1"))

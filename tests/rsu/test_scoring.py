@@ -280,47 +280,8 @@ def test_a_declaration_changed_while_scoring_is_scored_again_before_the_write(rs
     assert rsu.vault.explain(subject, rsu.decision(subject, "read_score")).score == stored
 
 
-def test_a_score_stored_in_the_earlier_three_field_form_is_read_and_replaced_when_rescored(
-    rsu: Rsu,
-) -> None:
-    from vault import tables as t
-
-    members, declaration = worked_example(rsu)
-    subject = rsu.households.register_household(members, declaration).vault_subject
-    current = rsu.vault.explain(subject, rsu.decision(subject, "read_score"))
-
-    def stored_fields() -> set[str]:
-        with rsu.vault.engine.connect() as conn:
-            rows = conn.execute(t.record_query(lambda column: column == subject)).all()
-        return {row.field for row in rows}
-
-    # The record as an earlier release wrote it: the index alone in "score", the model's
-    # version and digest in two fields of their own, and no feature vector.
-    with rsu.vault.engine.begin() as conn:
-        conn.execute(t.features.delete().where(t.features.c.subject == subject))
-    rsu.seal(subject, {
-        "score": current.score,
-        "score_model": current.model_version,
-        "score_model_digest": current.model_digest,
-    })  # fmt: skip
-    assert {"score_model", "score_model_digest"} <= stored_fields()
-
-    assert rsu.vault.explain(subject, rsu.decision(subject, "read_score")) == current
-    score = Decimal(current.score)
-    assert rsu.vault.eligible(subject, str(score), rsu.decision(subject, "eligibility"))
-    assert not rsu.vault.eligible(
-        subject, str(score - Decimal("1e-7")), rsu.decision(subject, "eligibility")
-    )
-
-    rsu.vault.score(subject, ModelSet.load("v1"))
-    fields = stored_fields()
-    assert "score" in fields
-    assert not fields & {"score_model", "score_model_digest"}
-    assert rsu.vault.explain(subject, rsu.decision(subject, "read_score")) == current
-
-
 def test_declaration_rewrites_are_counted_and_nothing_else_moves_the_count(rsu: Rsu) -> None:
-    from vault.scoring import declaration_writes
+    from vault.records import declaration_writes
 
     def count() -> int | None:
         with rsu.vault.engine.connect() as conn:

@@ -163,7 +163,7 @@ def test_macs_tags_and_blind_indexes_are_hmac_sha256_under_their_derived_keys(
     vault = Vault(vault_engine, FileKeyProvider(tmp_path / "k1"), policy.verifier)
 
     def reference(label: str, value: bytes) -> bytes:
-        return hmac.digest(vault._derived_key(label), value, hashlib.sha256)
+        return hmac.digest(vault.derive.derived_key(label), value, hashlib.sha256)
 
     messages = [os.urandom(n) for n in (0, 1, 31, 32, 63, 64, 65, 1200, 5000) for _ in range(3)]
     for value in messages:

@@ -1,6 +1,6 @@
-"""Households' scores live in a table of their own (migration vault_0003): scores stored by
-earlier releases move there, stay readable, and move back on a downgrade; every write path
-and the erasure reach them."""
+"""Households' scores live in a table of their own (migration vault_0003): scores kept among
+the record's other fields move there, stay readable, and move back on a downgrade; every write
+path and the erasure reach them."""
 
 from __future__ import annotations
 
@@ -45,9 +45,9 @@ def test_upgrade_moves_earlier_scores_to_their_table_readable_and_downgrade_move
     try:
         vault = Vault(engine, keys, policy.verifier)
         vault.store("hh-1", "household", HOUSEHOLD)
-        # The score row as the earlier release wrote it: a field among the others.
+        # The score row among the record's other fields, where migration vault_0003 finds it.
         with engine.begin() as conn:
-            key_id, aead = vault._current_keys(conn, ["hh-1"])["hh-1"]
+            key_id, aead = vault.records.current_keys(conn, ["hh-1"])["hh-1"]
             written = encrypt_record(aead, key_id, "hh-1", {"score": "9.1234567 v1 ab"})
             insert_rows(conn, t.fields, written)
         assert _score_rows_in_fields(vault) == 1

@@ -132,8 +132,8 @@ def test_erased_ciphertext_stays_unreadable_with_every_remaining_wrapped_key(
     data key left in the store."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    from vault.core import _key_context
     from vault.envelope import decrypt_field
+    from vault.records import key_context
 
     vault.store("s-1", "person", sample_person("a"))
     vault.store("s-2", "person", sample_person("b"))
@@ -143,7 +143,7 @@ def test_erased_ciphertext_stays_unreadable_with_every_remaining_wrapped_key(
         remaining = conn.execute(select(t.data_keys)).all()
         assert {r.subject for r in remaining} == {"s-2"}
     for row in remaining:
-        dek = vault.keys.unwrap(bytes(row.wrapped), _key_context(row.subject, row.version))
+        dek = vault.keys.unwrap(bytes(row.wrapped), key_context(row.subject, row.version))
         for subject in ("s-1", row.subject):
             with pytest.raises(IntegrityError):
                 decrypt_field(AESGCM(dek), subject, "cnie", backup)

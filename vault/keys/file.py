@@ -13,8 +13,8 @@ import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from vault.envelope import Aead, generate_key
 from vault.errors import IntegrityError, KeyFilePermissions, KeyProviderError
 from vault.keys.base import VersionedKeyProvider
 
@@ -38,7 +38,7 @@ class FileKeyProvider(VersionedKeyProvider):
 
     def __init__(self, directory: Path | str) -> None:
         super().__init__()
-        self._keys: dict[int, AESGCM] = {}
+        self._keys: dict[int, Aead] = {}
         self._dir = Path(directory)
         try:
             self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -71,7 +71,7 @@ class FileKeyProvider(VersionedKeyProvider):
         path = self._path(version)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.write(fd, AESGCM.generate_key(bit_length=256))
+            os.write(fd, generate_key())
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -88,7 +88,7 @@ class FileKeyProvider(VersionedKeyProvider):
         path.unlink()
         self._keys.pop(version, None)
 
-    def _key(self, version: int) -> AESGCM:
+    def _key(self, version: int) -> Aead:
         key = self._keys.get(version)
         if key is None:
             path = self._path(version)
@@ -98,7 +98,7 @@ class FileKeyProvider(VersionedKeyProvider):
             raw = path.read_bytes()
             if len(raw) != 32:
                 raise KeyProviderError(f"key file {path} is not a 256-bit key")
-            key = self._keys[version] = AESGCM(raw)
+            key = self._keys[version] = Aead(raw)
         return key
 
     def _seal(self, version: int, nonce: bytes, key: bytes, aad: bytes) -> bytes:

@@ -1,10 +1,10 @@
 """vault store: households' scores in a table of their own
 
-A national rescoring rewrites every household's score. Stored as a row of vault_fields, among
-the record's other fields (about 2 KiB a household), each rewrite dirtied a page of its own:
-a batch of 5,000 households wrote some 2,500 pages. In vault_scores, one small row a household
-in the order households were first scored, a batch's scores share about 150 pages. On
-PostgreSQL the table keeps half of each page free, so that a rewritten score stays in its page.
+A national rescoring rewrites every household's score. As a row of vault_fields, among the
+record's other fields (about 2 KiB a household), each rewrite dirties a page of its own. In
+vault_scores, one small row a household in the order households were first scored, a batch's
+scores share a few pages (docs/performance.md, bench/scoring.py). On PostgreSQL the table keeps
+half of each page free, so that a rewritten score stays in its page.
 
 The rows move as they are: the ciphertexts are bound to (subject, "score"), not to a table.
 
@@ -33,8 +33,7 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         # Half of each page left free: a rescoring's new row version then fits in the page of
         # the old one (a HOT update: no new index entry), and the next one's pruning frees the
-        # dead version without a VACUUM. PostgreSQL 100k: server CPU 163 -> 135 µs a
-        # household, 5,100 -> 6,150 households/s (two alternated runs each).
+        # dead version without a VACUUM.
         op.execute("ALTER TABLE vault_scores SET (fillfactor = 50)")
     op.execute(
         "INSERT INTO vault_scores (subject, ciphertext) "

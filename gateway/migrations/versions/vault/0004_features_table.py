@@ -1,14 +1,14 @@
 """vault store: the feature vector each household was last scored from
 
-A national rescoring used to decrypt, parse and walk every household's declaration (about 2 KiB
-of JSON) to compute the variables its model reads. The vault now keeps, beside the declaration,
-the compact vector of those variables it last scored the household from (vault.scoring,
+Computing the variables a model reads means decrypting, parsing and walking the household's
+declaration (about 2 KiB of JSON). So the vault keeps, beside the declaration, the compact
+vector of those variables it last scored the household from (vault.scoring.features,
 docs/scoring.md): a rescoring with another model over the same feature catalogue decrypts that
 vector instead. Rewriting or erasing the declaration deletes the vector; the next scoring
 derives it again from the declaration and stores it with the score.
 
-Nothing moves: records stored before have no vector, and their next scoring writes one.
-The downgrade drops the table (every vector can be derived again from its declaration).
+Nothing moves: a record without a vector gets one at its next scoring. The downgrade drops the
+table (every vector can be derived again from its declaration).
 
 Revision ID: vault_0004
 Revises: vault_0003

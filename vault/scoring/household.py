@@ -1,0 +1,196 @@
+"""Per-household operations of the scoring: membership changes, eligibility, explanations.
+
+What leaves here: to an agency, through :meth:`HouseholdOperations.eligible`, one boolean under
+a decision for the action ``eligibility`` (Law 72.18: programs get "eligible or not", not the
+index); to the household's own member, through :meth:`HouseholdOperations.explain`, each
+variable's contribution to their score (Law 09.08 art. 11: a person may object to a decision
+based solely on automated processing, which presupposes being able to see how it was reached).
+Eligibility compares :class:`Decimal` values, so binary floating point never decides a boundary
+case.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from vault import tables as t
+from vault.decision import Decision, DecisionVerifier
+from vault.envelope import encrypt_record
+from vault.errors import DecisionRefused, InvalidRecord, VaultError
+from vault.records import Records, count_declaration_write
+from vault.schema import validate
+from vault.scoring.features import parse_declaration
+from vault.scoring.model import (
+    LANGUAGES,
+    Explanation,
+    Models,
+    NotScored,
+    explanation,
+    model_by_digest,
+    remember,
+)
+from vault.scoring.reading import read_households
+
+__all__ = ["SCORE_FIELD", "HouseholdOperations"]
+
+# The scoring writes one field on a household record (vault/schema.py HOUSEHOLD): ``score``,
+# holding "<index> <model version> <model SHA-256>", one ciphertext, so the index and the model
+# that produced it are sealed together and can never be read apart.
+SCORE_FIELD = "score"
+
+
+class HouseholdOperations:
+    """Membership changes, eligibility answers and explanations of one vault's households."""
+
+    def __init__(
+        self, records: Records, verifier: DecisionVerifier, clock: Callable[[], int]
+    ) -> None:
+        self._records = records
+        self._verifier = verifier
+        self._clock = clock
+
+    def amend_members(
+        self,
+        subject: str,
+        *,
+        add: Sequence[Mapping[str, object]] = (),
+        remove: Sequence[str] = (),
+        new_head: str | None = None,
+    ) -> int:
+        """Change a household's membership inside the vault (birth, death, departure, split)
+        and return its new size; the caller rescores. Members are matched by IDCS, which only
+        the vault holds next to the declaration. A departing head needs ``new_head``."""
+        with self._records.write() as conn:
+            count_declaration_write(conn)
+            plain, keys = read_households(
+                self._records, conn, [subject], ("members", "declaration")
+            )
+            record = plain[subject]
+            members_text, text = record.get("members"), record.get("declaration")
+            if not isinstance(members_text, str) or not isinstance(text, str):
+                raise InvalidRecord("household record has no members or declaration")
+            members: list[dict[str, Any]] = json.loads(members_text)
+            declaration = parse_declaration(text)
+            detail: list[dict[str, Any]] = declaration.get("members", [])
+            gone = set(remove)
+            known = {m.get("idcs") for m in members}
+            if not gone <= known:
+                raise InvalidRecord("a member to remove is not in this household")
+            head_leaves = any(
+                m.get("relation") == "head" and m.get("idcs") in gone for m in members
+            )
+            members = [m for m in members if m.get("idcs") not in gone]
+            detail = [m for m in detail if m.get("idcs") not in gone]
+            for new in add:
+                if new.get("idcs") in known - gone or new.get("relation") == "head":
+                    raise InvalidRecord("an added member is already here or claims to be head")
+                members.append({"idcs": new.get("idcs"), "relation": new.get("relation")})
+                detail.append(dict(new))
+            if new_head is not None or head_leaves:
+                if new_head is None or new_head not in {m.get("idcs") for m in members}:
+                    raise InvalidRecord("the household needs a head among its members")
+                for row in (*members, *detail):
+                    if row.get("relation") == "head":
+                        row["relation"] = "other_relative"
+                    if row.get("idcs") == new_head:
+                        row["relation"] = "head"
+            if not members:
+                raise InvalidRecord("a household cannot be left without members")
+            if len(members) > 100:
+                raise InvalidRecord("household: above 100 members")
+            declaration["members"] = detail
+            (head,) = (str(m["idcs"]) for m in members if m.get("relation") == "head")
+            values: dict[str, object] = {
+                "members": json.dumps(members, separators=(",", ":")),
+                "declaration": json.dumps(declaration, ensure_ascii=False, separators=(",", ":")),
+                "size": len(members),
+                "head": head,
+            }
+            validate("household", values)
+            key_id, aead = keys[subject]
+            t.write_fields(
+                conn,
+                encrypt_record(aead, key_id, subject, values),
+                [(subject, name) for name in values],
+            )
+            return len(members)
+
+    def eligible(
+        self, subject: str, threshold: Decimal | str, decision: Decision, *, comparison: str = "lte"
+    ) -> bool:
+        """Whether the household's score is at or below ``threshold`` (``lte``; ``lt`` for a
+        strict rule). Needs a valid decision for the action ``eligibility`` about ``subject``;
+        answers a boolean and nothing else."""
+        self._verifier.verify(decision, subject, now_ns=self._clock())
+        if decision.action != "eligibility":
+            raise DecisionRefused("decision is not for an eligibility answer")
+        if comparison not in ("lte", "lt"):
+            raise VaultError("comparison must be lte or lt")
+        limit = _decimal(threshold)
+        # One read: the agency hot path.
+        kind, plain = self._records.read_one(subject, (SCORE_FIELD,))
+        if kind != "household":
+            raise InvalidRecord("only a household record can be scored")
+        score = _decimal(_score_index(plain))
+        return score <= limit if comparison == "lte" else score < limit
+
+    def explain(
+        self, subject: str, decision: Decision, *, language: str = "fr",
+        models: Models | None = None,
+    ) -> Explanation:  # fmt: skip
+        """Each variable's contribution to the household's stored score, labelled in
+        ``language`` (ar, fr or en): for a member reading their own score (action
+        ``read_score``), never for an agency."""
+        self._verifier.verify(decision, subject, now_ns=self._clock())
+        if decision.action != "read_score":
+            raise DecisionRefused("decision is not for reading one's own score")
+        if language not in LANGUAGES:
+            language = "fr"
+        with self._records.engine.connect() as conn:
+            plain, _ = read_households(self._records, conn, [subject], ("declaration", SCORE_FIELD))
+        record = plain[subject]
+        score, version, digest = _stored_score(record)
+        text = record.get("declaration")
+        if not isinstance(text, str):
+            raise InvalidRecord("household record has no declaration")
+        if models is not None:
+            remember(models)
+        model = model_by_digest(version, digest)
+        return explanation(model, parse_declaration(text), score, language)
+
+
+def _stored_score(record: Mapping[str, object]) -> tuple[str, str, str]:
+    """(index, model version, model digest) of a household's stored score."""
+    stored = record.get(SCORE_FIELD)
+    if isinstance(stored, str):
+        parts = stored.split(" ")
+        if len(parts) == 3:
+            return parts[0], parts[1], parts[2]
+    raise NotScored("this household has no score yet")
+
+
+def _score_index(record: Mapping[str, object]) -> str:
+    """The index alone (eligibility reads the ``score`` field only)."""
+    stored = record.get(SCORE_FIELD)
+    if not isinstance(stored, str):
+        raise NotScored("this household has no score yet")
+    return stored.partition(" ")[0]
+
+
+def _decimal(value: Decimal | str) -> Decimal:
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value)
+        except InvalidOperation:
+            raise VaultError("a threshold is a decimal number") from None
+    else:
+        # A float threshold would already carry binary rounding: refuse it.
+        raise VaultError("a threshold is a Decimal or decimal text, never a float")
+    if not result.is_finite():
+        raise VaultError("a threshold is a finite decimal number")
+    return result
