@@ -51,7 +51,9 @@ from sqlalchemy import Engine, bindparam, create_engine, select, text
 
 from audit import AuditEntry, AuditLog, EntryFilter, NoteSigner, SqlStorage
 from audit.merkle import CompactRange, leaf_hash, verify_inclusion
-from audit.storage import StoredEntry, _row_entry, entries_table
+from audit.storage import StoredEntry
+from audit.storage.sql import _row_entry
+from audit.storage.tables import entries_table
 from gateway import db
 
 ORIGIN = "bench.sijill/audit"

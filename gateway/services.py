@@ -12,9 +12,8 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from audit import AuditLog, SqlStorage, Witness
+from audit import AuditLog, AuditUnavailable, SqlStorage, Witness
 from consent import ConsentService
 from gateway.db import make_engine, ping
 from gateway.keys import audit_alarm, audit_identity, build_audit_log, build_key_provider
@@ -139,7 +138,7 @@ def check_keys(settings: Settings) -> None:
     try:
         storage = SqlStorage(engine)
         recorded = storage.meta()
-    except SQLAlchemyError:
+    except AuditUnavailable:
         recorded = None
     finally:
         engine.dispose()

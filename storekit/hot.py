@@ -47,7 +47,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-__all__ = ["MAX_COMPILED", "HotSQL", "Prepared", "Transaction", "hot_sql"]
+__all__ = ["MAX_COMPILED", "HotSQL", "Prepared", "Transaction", "durable_writer", "hot_sql"]
 
 Row = tuple[Any, ...]
 _T = TypeVar("_T")
@@ -114,6 +114,11 @@ class Transaction:
         finally:
             cursor.close()
 
+    def send(self, stmt: ClauseElement, **params: Any) -> None:
+        """Run a write without reading its result: inside :meth:`pipeline`, it costs no
+        round trip of its own."""
+        self.hot._run(self.driver, stmt, params)
+
     def execute(self, stmt: ClauseElement, **params: Any) -> int:
         cursor = self.hot._run(self.driver, stmt, params)
         try:
@@ -160,7 +165,8 @@ class HotSQL:
 
     Thread-safe: each call takes a connection of its own from the idle set (opening one when
     none is idle) and puts it back afterwards; a connection that raised is closed, never
-    reused. :func:`hot_sql` gives the one instance every component on an engine shares.
+    reused. Its connections close when the engine is disposed, or :meth:`close` is called.
+    :func:`hot_sql` gives the one instance every component on an engine shares.
 
     ``durable``: commits survive a power loss (SQLite: ``synchronous=FULL`` on these
     connections; PostgreSQL commits are durable already). ``lock_timeout_s``: the longest a
@@ -191,7 +197,6 @@ class HotSQL:
         self._idle: queue.LifoQueue[_Kept] = queue.LifoQueue(maxsize=keep)
         self._compiled: dict[int, tuple[ClauseElement, Prepared]] = {}
         self._lock = threading.Lock()
-        self._closed = False
         ref = weakref.ref(self)
 
         def disposed(_engine: Engine) -> None:
@@ -371,7 +376,7 @@ class HotSQL:
         self._checkin(kept)
 
     def _checkin(self, kept: _Kept) -> None:
-        if self._closed or kept.generation != self._generation:
+        if kept.generation != self._generation:
             self._drop(kept)
             return
         try:
@@ -408,8 +413,6 @@ class HotSQL:
             kept.driver.close()
 
     def _open(self) -> _Kept:
-        if self._closed:
-            raise RuntimeError("this engine has been disposed")
         generation = self._generation
         # Through the engine's pool, so its connect-time setup (SQLite pragmas, the driver's
         # prepared-statement setting) runs; then detached: this connection is ours.
@@ -437,7 +440,10 @@ class HotSQL:
         return _Kept(driver, generation)
 
     def close(self) -> None:
-        self._closed = True
+        """Close every kept connection (those in use, when they come back). The runner stays
+        usable, as a disposed engine does: it opens new connections as needed."""
+        with self._lock:
+            self._generation += 1
         while True:
             try:
                 kept = self._idle.get_nowait()
@@ -451,10 +457,23 @@ _BY_ENGINE_LOCK = threading.Lock()
 
 
 def hot_sql(engine: Engine) -> HotSQL:
-    """The one shared :class:`HotSQL` of ``engine``; its connections close when the engine is
-    disposed (and a disposed engine used again gets a new one)."""
+    """The one shared :class:`HotSQL` of ``engine``."""
     with _BY_ENGINE_LOCK:
         hot = _BY_ENGINE.get(engine)
-        if hot is None or hot._closed:
+        if hot is None:
             hot = _BY_ENGINE[engine] = HotSQL(engine)
         return hot
+
+
+def durable_writer(conn: Connection) -> Connection:
+    """``conn`` made fit for a writer whose commits must survive a power loss and whose
+    transactions hold the write lock from their first read (the audit log's sequencer, and a
+    caller appending to the log in its own transaction). On SQLite: ``synchronous=FULL`` (a WAL
+    commit fsynced before it returns) and transactions begun IMMEDIATE (the engine's
+    ``sqlite_begin`` execution option, which ``gateway.db`` honours). PostgreSQL needs neither:
+    its commits are durable and its writers lock rows as they go."""
+    if conn.dialect.name != "sqlite":
+        return conn
+    # On the driver connection, so that the pragma does not open a transaction of its own.
+    conn.connection.dbapi_connection.execute("PRAGMA synchronous=FULL")  # type: ignore[union-attr]
+    return conn.execution_options(sqlite_begin="IMMEDIATE")

@@ -66,7 +66,6 @@ class _Store:
 @contextmanager
 def _read_only(data_dir: str | None, database_url: str | None) -> Iterator[_Store]:
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
 
     from gateway.db import make_engine
     from gateway.settings import load_settings
@@ -86,7 +85,7 @@ def _read_only(data_dir: str | None, database_url: str | None) -> Iterator[_Stor
         storage = SqlStorage(engine)
         try:
             recorded = storage.meta()
-        except SQLAlchemyError as exc:
+        except AuditUnavailable as exc:
             raise CliError(
                 f"cannot read the audit log at {parsed.render_as_string(hide_password=True)}: "
                 f"{type(exc).__name__} (is the database up and migrated?)"
@@ -105,7 +104,6 @@ def _read_only(data_dir: str | None, database_url: str | None) -> Iterator[_Stor
 def _signer_memory(store: _Store) -> list[TrustedHead]:
     """What the signer remembers (its file in the data directory, its row in the main
     database), for the verifier to hold the store to."""
-    from sqlalchemy.exc import SQLAlchemyError
 
     from audit import FileMemory, SqlMemory, remembered_heads
     from gateway.db import make_engine
@@ -123,7 +121,7 @@ def _signer_memory(store: _Store) -> list[TrustedHead]:
         engine = make_engine(main, pool_size=1)
         try:
             row = SqlMemory(engine, store.origin).signed()
-        except SQLAlchemyError:
+        except AuditUnavailable:
             row = None  # no main database here, or not migrated: the file and witnesses remain
         finally:
             engine.dispose()

@@ -372,10 +372,10 @@ class _Writer:
         """The one connection every batch is written on (one database): kept for the whole
         run, so that on SQLite its page cache stays warm."""
         if self._conn is None:
-            from audit.storage import sqlite_appending
+            from storekit import durable_writer
 
             # The batch's audit entries commit here: with the log's own durability.
-            self._conn = sqlite_appending(self.stores.main.connect())
+            self._conn = durable_writer(self.stores.main.connect())
         return self._conn
 
     def write(self, computed: _Computed) -> int:
