@@ -57,7 +57,7 @@ def make_engine(
             max_overflow=10,
             # The connection returned last is handed out next: each SQLite connection has its
             # own page cache, which stays warm only on a connection used again before another
-            # one writes (national rescoring: 7 % more households/s, alternated runs).
+            # one writes (docs/operations.md, "SQLite page caches").
             pool_use_lifo=True,
         )
 
@@ -72,7 +72,7 @@ def make_engine(
             cur.execute("PRAGMA busy_timeout=30000")
             # Up to 32 MiB of page cache a connection (SQLite's default is 2 MiB), filled only
             # as pages are read: a rescoring batch's declarations and index pages fit, and are
-            # read again from memory (14 % more households/s, three alternated runs).
+            # read again from memory.
             cur.execute("PRAGMA cache_size=-32768")
             cur.close()
 
