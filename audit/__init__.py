@@ -2,11 +2,14 @@
 
 Owns: audit entries (RFC 8785 canonical JSON), the RFC 6962/9162 Merkle tree over them, signed
 C2SP checkpoints, inclusion and consistency proofs, receipts and the offline verifier, the
-storage driver (SQLAlchemy; SQLite and PostgreSQL) behind a narrow seam, the signer's memory
-kept outside that store, and the C2SP witness (its protocol logic; HTTP is the gateway's).
+signer's guard and its memory kept outside the store, the store behind a narrow seam
+(``audit.storage``: SQLite and PostgreSQL, one code path), and the C2SP witness (its protocol
+logic; HTTP is the gateway's).
 
-May import: the standard library, SQLAlchemy, cryptography, rfc8785. It imports none of the other
-Sijill packages (import-linter checks this); the signing key is handed in by the gateway.
+May import: the standard library, cryptography, SQLAlchemy Core (table definitions and
+statements, in ``audit.storage``, ``audit.memory`` and ``audit.witness`` only) and ``storekit``
+(the only way to a database driver, and the RFC 8785 encoder). It imports none of the rooms
+(import-linter checks this); the signing key is handed in by the gateway.
 
 Must never: hold personal values (subjects are keyed hashes made by the vault), update or delete a
 logged row, or return from ``append`` before the entry is durable (callers fail closed on
@@ -24,17 +27,11 @@ from audit.errors import (
     InvalidEntry,
     InvalidProof,
     NotYetCheckpointed,
+    StoreUnavailable,
 )
-from audit.log import (
-    AuditLog,
-    ConsistencyProof,
-    EntryTemplate,
-    InclusionProof,
-    LoggedEntry,
-    LogIdentity,
-    export_lines,
-    prepare_entry,
-)
+from audit.export import ConsistencyProof, InclusionProof, LoggedEntry, export_lines
+from audit.guard import LogIdentity
+from audit.log import AuditLog
 from audit.memory import (
     FileMemory,
     HeadMemory,
@@ -45,6 +42,7 @@ from audit.memory import (
     remembered_heads,
 )
 from audit.storage import EntryFilter, LogStorage, SqlStorage
+from audit.template import EntryTemplate, prepare_entry
 from audit.verify import (
     Export,
     VerificationFailed,
@@ -85,6 +83,7 @@ __all__ = [
     "NoteVerifier",
     "SqlMemory",
     "SqlStorage",
+    "StoreUnavailable",
     "TreeHead",
     "TrustedHead",
     "VerificationFailed",

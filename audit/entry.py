@@ -1,6 +1,6 @@
 """One audit entry and its leaf hash.
 
-Entries are serialised as RFC 8785 canonical JSON (the ``rfc8785`` library), so every verifier
+Entries are serialised as RFC 8785 canonical JSON (``storekit.jcs``), so every verifier
 recomputes the same bytes and therefore the same RFC 6962 leaf hash ``SHA-256(0x00 ‖ entry)``.
 An entry holds no personal value: ``subject`` is a keyed hash (``vault.subject_tag``) and the
 other fields name agencies, purposes and legal bases, never people.
@@ -13,11 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, cast
 
-import orjson
-import rfc8785
-
 from audit.errors import InvalidEntry
 from audit.merkle import leaf_hash
+from storekit import jcs
 
 ActorKind = Literal["agency", "office", "citizen", "auditor", "system"]
 Outcome = Literal["allow", "deny", "error"]
@@ -32,50 +30,13 @@ class Actor(TypedDict):
     sector: str | None
 
 
-def _plain(value: object) -> bool:
-    """Strings, booleans, nulls, arrays and objects with ASCII keys only (no numbers)."""
-    # Loops rather than all(...) over generators, and plain strings (nearly every value of an
-    # entry) recognised without a call: this runs for every entry appended.
-    if type(value) is str or value is None or isinstance(value, str | bool):
-        return True
-    if isinstance(value, list):
-        for v in value:  # noqa: SIM110 - a loop, not all() over a generator (see above)
-            if type(v) is not str and not _plain(v):
-                return False
-        return True
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if not (isinstance(k, str) and k.isascii()):
-                return False
-            if type(v) is not str and v is not None and not _plain(v):
-                return False
-        return True
-    return False
-
-
 def canonical_json(document: Mapping[str, Any], *, plain: bool | None = None) -> bytes:
-    """RFC 8785 canonical JSON of ``document``.
-
-    The ``rfc8785`` library is the reference; it is pure Python (~120 µs an entry here), which
-    alone would cap appends near 8,000/s on one core. For documents without numbers and with
-    ASCII keys, RFC 8785's output is exactly orjson's with sorted keys (compact, UTF-8, no
-    ``ensure_ascii``): its string escaping matches ECMAScript's (RFC 8785 §3.2.2.2) for every
-    code point, and UTF-16 key order equals code-point order on ASCII. tests/audit/test_entry.py
-    holds the two outputs equal on random documents and on every code point; anything else
-    (numbers, non-ASCII keys, lone surrogates) goes through the library.
-
-    ``plain``: whether the caller already knows the document to be plain (see
-    :meth:`AuditEntry.canonical`); by default it is checked here.
-    """
-    if _plain(document) if plain is None else plain:
-        try:
-            return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
-        except orjson.JSONEncodeError:
-            pass  # a lone surrogate: let the library decide
+    """RFC 8785 canonical JSON of ``document`` (:func:`storekit.jcs.canonical_json`), refused as
+    :class:`InvalidEntry` when it has none."""
     try:
-        return rfc8785.dumps(document)
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
-        raise InvalidEntry(f"entry is not canonicalisable JSON: {type(exc).__name__}") from None
+        return jcs.canonical_json(document, plain=plain)
+    except jcs.NotCanonicalisable as exc:
+        raise InvalidEntry(f"entry is not canonicalisable JSON: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -156,9 +117,9 @@ class AuditEntry:
         """RFC 8785 canonical JSON: the exact bytes the leaf hash commits to."""
         # __post_init__ has checked every member to be a string, null or list of strings,
         # under fixed ASCII keys, except what legal_basis holds: when that is plain too, the
-        # whole entry is, and :func:`canonical_json`'s walk over it can be skipped (it runs
-        # for every entry appended).
-        plain = self.legal_basis is None or _plain(self.legal_basis)
+        # whole entry is, and the encoder's walk over it can be skipped (it runs for every
+        # entry appended).
+        plain = self.legal_basis is None or jcs.is_plain(self.legal_basis)
         return canonical_json(self.to_dict(), plain=plain)
 
     def leaf_hash(self) -> bytes:

@@ -35,3 +35,8 @@ class CheckpointRefused(AuditUnavailable):
 class NotYetCheckpointed(AuditUnavailable):
     """No signed checkpoint covers the entry yet (it is in the unsigned tail, at most a
     checkpoint interval old): ask again shortly."""
+
+
+class StoreUnavailable(AuditUnavailable):
+    """The audit store's database failed (unreachable, restarted, a statement refused). The
+    driver's error is the cause; the message carries none of its parameters."""

@@ -1,21 +1,16 @@
 """Log semantics: sequencing with group commit, the tree, checkpoints, proofs, receipts.
 
-Written against :class:`audit.storage.LogStorage`; nothing here knows SQL.
+Written against :class:`audit.storage.LogStorage`; nothing here knows SQL. The signer's guard
+is :mod:`audit.guard`, entry preparation :mod:`audit.template`, the export :mod:`audit.export`.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from typing import Any
-
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from audit.checkpoint import Checkpoint, NoteSigner, open_checkpoint
 from audit.cosignature import with_signature_lines
@@ -23,21 +18,25 @@ from audit.entry import AppendReceipt, AuditEntry
 from audit.errors import (
     AuditUnavailable,
     CheckpointRefused,
-    InvalidEntry,
     InvalidProof,
     NotYetCheckpointed,
+    StoreUnavailable,
 )
+from audit.export import (
+    ConsistencyProof,
+    InclusionProof,
+    LoggedEntry,
+    export_lines,
+)
+from audit.guard import Heads, LogIdentity, SignerGuard
 from audit.memory import HeadMemory, TreeHead
 from audit.merkle import (
     EMPTY_ROOT,
     CompactRange,
     NodeKey,
-    NodeReader,
     consistency_ranges,
     hashes_for,
     inclusion_ranges,
-    leaf_hash,
-    verify_consistency,
 )
 from audit.storage import (
     EntryFilter,
@@ -47,48 +46,10 @@ from audit.storage import (
     StoredCheckpoint,
     StoredEntry,
 )
+from audit.storage.sql import SqlEngine
+from audit.template import prepare_entry
 
-EXPORT_FORMAT = "sijill-audit-export/1"
-_STORE_ERRORS = (SQLAlchemyError, LookupError, OSError)
-
-
-@dataclass(frozen=True)
-class InclusionProof:
-    leaf_index: int
-    tree_size: int
-    leaf_hash: bytes
-    audit_path: list[bytes]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "leaf_index": self.leaf_index,
-            "tree_size": self.tree_size,
-            "leaf_hash": self.leaf_hash.hex(),
-            "audit_path": [h.hex() for h in self.audit_path],
-        }
-
-
-@dataclass(frozen=True)
-class ConsistencyProof:
-    first: int
-    second: int
-    proof: list[bytes]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"first": self.first, "second": self.second, "proof": [h.hex() for h in self.proof]}
-
-
-@dataclass(frozen=True)
-class LoggedEntry:
-    """An entry as read back: its index, leaf hash and decoded content."""
-
-    index: int
-    leaf_hash: bytes
-    entry: AuditEntry
-    canonical: bytes
-
-    def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "leaf_hash": self.leaf_hash.hex(), **self.entry.to_dict()}
+_STORE_ERRORS = (StoreUnavailable, LookupError, OSError)
 
 
 class _Pending:
@@ -105,118 +66,6 @@ class _Pending:
 
 
 _UNQUEUED = threading.Event()
-_Heads = tuple[TreeHead | None, TreeHead | None]  # a batch's (written, signed) heads
-MEMORY_EVERY_S = 0.05  # how often batch heads are written to the signer's memory, at most
-
-
-def prepare_entry(entry: AuditEntry) -> StoredEntry:
-    """``entry`` serialised and hashed for :meth:`AuditLog.append_many`: the costly part of an
-    append, done by the caller (in a worker process, say), outside the sequencer. Its index is
-    -1 until the sequencer assigns one."""
-    data = entry.canonical()
-    # The index is filled in by the sequencer.
-    return StoredEntry(
-        index=-1,
-        leaf_hash=leaf_hash(data),  # hashed by the caller, outside the sequencer's lock
-        entry=data,
-        time_ns=entry.time_ns,
-        subject=entry.subject,
-        actor_kind=entry.actor["kind"],
-        actor_id=entry.actor["id"],
-        action=entry.action,
-        purpose=entry.purpose,
-        outcome=entry.outcome,
-    )
-
-
-# What a template value may hold: printable ASCII that JSON writes as it is (no quote, no
-# backslash, no control character), so a value joined into the canonical bytes is its own
-# serialisation.
-_VERBATIM = re.compile(r"[ !#-\[\]-~]*")
-
-
-class EntryTemplate:
-    """Entries alike but for some string values, each prepared as :func:`prepare_entry` would
-    prepare it, without building, checking and serialising an entry each time (a national
-    rescoring makes one entry a household, the same but for the subject and a digest).
-
-    ``entry`` holds each of ``placeholders`` once, in a string of its canonical JSON (the
-    subject may be one, whole); :meth:`prepare` joins the bytes around them with the values.
-    A value JSON would escape is refused, so the result is byte for byte the filled entry's
-    (tests/audit/test_entry_template.py holds the two equal)."""
-
-    __slots__ = ("_columns", "_order", "_parts", "_subject")
-
-    def __init__(self, entry: AuditEntry, placeholders: Sequence[str]) -> None:
-        data = entry.canonical().decode()
-        found: list[tuple[int, int]] = []
-        for slot, placeholder in enumerate(placeholders):
-            if not placeholder or not _VERBATIM.fullmatch(placeholder):
-                raise ValueError("a placeholder must be non-empty printable ASCII, unescaped")
-            if data.count(placeholder) != 1:
-                raise ValueError("each placeholder must occur once in the entry")
-            found.append((data.index(placeholder), slot))
-        found.sort()
-        parts: list[str] = []
-        start = 0
-        for at, slot in found:
-            parts.append(data[start:at])
-            start = at + len(placeholders[slot])
-        parts.append(data[start:])
-        self._parts = parts
-        self._order = [slot for _at, slot in found]
-        self._columns = (
-            entry.time_ns,
-            entry.actor["kind"],
-            entry.actor["id"],
-            entry.action,
-            entry.purpose,
-            entry.outcome,
-        )
-        fixed = [c for c in self._columns[1:] if isinstance(c, str)]
-        if any(p in column for p in placeholders for column in fixed):
-            raise ValueError("only the subject and values inside the entry may vary")
-        subject = entry.subject
-        self._subject: int | str | None = subject
-        if subject is not None and any(p in subject for p in placeholders):
-            if subject not in placeholders:
-                raise ValueError("a varying subject must be a placeholder, whole")
-            self._subject = list(placeholders).index(subject)
-
-    def prepare(self, values: Sequence[str]) -> StoredEntry:
-        """The entry with ``values`` (in the placeholders' order) in place of them."""
-        parts = self._parts
-        pieces = [parts[0]]
-        for i, slot in enumerate(self._order, 1):
-            value = values[slot]
-            if not _VERBATIM.fullmatch(value):
-                raise InvalidEntry("a template value would need escaping in JSON")
-            pieces.append(value)
-            pieces.append(parts[i])
-        data = "".join(pieces).encode()
-        subject = self._subject
-        time_ns, kind, actor_id, action, purpose, outcome = self._columns
-        return StoredEntry(
-            -1,
-            leaf_hash(data),
-            data,
-            time_ns,
-            values[subject] if type(subject) is int else subject,  # type: ignore[arg-type]
-            kind,
-            actor_id,
-            action,
-            purpose,
-            outcome,
-        )
-
-
-@dataclass(frozen=True)
-class LogIdentity:
-    """Who the log is: the key that signs its checkpoints, its origin, the signer's memory."""
-
-    signer: NoteSigner
-    origin: str
-    memory: HeadMemory | None = None
 
 
 class AuditLog:
@@ -256,14 +105,8 @@ class AuditLog:
         self.every_entries = checkpoint_every_entries
         self.every_ns = int(checkpoint_every_seconds * 1e9)
         self.clock = clock
-        self.alarm = alarm
         self.witnesses_expected = witnesses_expected
-        self._own_written: TreeHead | None = None
-        self._own_signed: TreeHead | None = None
-        self._unwritten: list[TreeHead] = []  # batch heads not yet in the memory
-        self._unwritten_lock = threading.Lock()
-        self._memory_written_at = 0.0
-        self.refused: str | None = None
+        self.guard = SignerGuard(storage, self._bound, alarm)
         # Wakes the checkpointer: a batch crossed checkpoint_every_entries, or a reader waits.
         self.grew = threading.Event()
         self.max_batch = max_batch
@@ -303,9 +146,43 @@ class AuditLog:
         also remembers, in this process, the newest head it wrote or signed itself."""
         return self._bound().memory
 
+    @property
+    def alarm(self) -> Callable[[str], None] | None:
+        """Told each problem the signer finds (a critical log line, a metric)."""
+        return self.guard.alarm
+
+    @alarm.setter
+    def alarm(self, alarm: Callable[[str], None] | None) -> None:
+        self.guard.alarm = alarm
+
+    @property
+    def refused(self) -> str | None:
+        """Why the signer refuses, once it does: the log then fails closed."""
+        return self.guard.refused
+
+    def flush_memory(self) -> None:
+        """Write the batches' heads not yet in the signer's memory."""
+        self.guard.flush_memory()
+
+    def trusted_heads(self) -> list[tuple[str, TreeHead]]:
+        """What the store's tree must extend (:meth:`SignerGuard.trusted_heads`)."""
+        return self.guard.trusted_heads()
+
+    def check_store(self) -> None:
+        """Hold the store's current tree to every trusted head (at start, before appending);
+        raise :class:`CheckpointRefused`, and refuse from then on, if it is not consistent."""
+        self.guard.check_not_refused()
+        try:
+            size, root = self.storage.head()
+            self.guard.hold(self.storage.read_nodes, size, root)
+        except CheckpointRefused:
+            raise
+        except _STORE_ERRORS as exc:
+            raise AuditUnavailable("the audit store is unreachable") from exc
+
     @classmethod
     def for_engine(
-        cls, engine: Engine, signer: NoteSigner, origin: str, **options: Any
+        cls, engine: SqlEngine, signer: NoteSigner, origin: str, **options: Any
     ) -> AuditLog:
         return cls(SqlStorage(engine), signer, origin, **options)
 
@@ -317,7 +194,7 @@ class AuditLog:
 
     def append(self, entry: AuditEntry) -> AppendReceipt:
         """Append durably; the receipt names the entry's place in the one total order."""
-        self._check_not_refused()
+        self.guard.check_not_refused()
         pending = _Pending(prepare_entry(entry))
         with self._lock:
             self._queue.append(pending)
@@ -331,7 +208,7 @@ class AuditLog:
             with self._lock:
                 batch = self._queue[: self.max_batch]
                 del self._queue[: len(batch)]
-            heads: _Heads = (None, None)
+            heads: Heads = (None, None)
             try:
                 heads = self._write_batch(batch)
             finally:
@@ -346,7 +223,7 @@ class AuditLog:
                     else:
                         self._writing = False
             # Off the sequencer's path: the next batch is already being written.
-            self._remember(heads)
+            self.guard.remember(heads)
         if pending.error is not None:
             raise AuditUnavailable("the audit log could not record the entry") from pending.error
         assert pending.receipt is not None
@@ -370,20 +247,20 @@ class AuditLog:
         the entries commit together with the caller's own writes, or not at all. The entries
         are durable only once the caller has committed; the receipts say where they will be.
         """
-        self._check_not_refused()
+        self.guard.check_not_refused()
         batch = [
             _Pending(e if isinstance(e, StoredEntry) else prepare_entry(e), _UNQUEUED)
             for e in entries
         ]
         with write_guard or nullcontext():
             heads = self._write_batch(batch, transaction)
-        self._remember(heads)
+        self.guard.remember(heads)
         for p in batch:
             if p.error is not None:
                 raise AuditUnavailable("the audit log could not record the entries") from p.error
         return [p.receipt for p in batch if p.receipt is not None]
 
-    def _write_batch(self, batch: Sequence[_Pending], transaction: Any = None) -> _Heads:
+    def _write_batch(self, batch: Sequence[_Pending], transaction: Any = None) -> Heads:
         """Write ``batch``; return the heads the signer is to remember (written, signed)."""
         try:
             self._bound()  # before the sequencer's lock: binding may write the store's metadata
@@ -427,13 +304,6 @@ class AuditLog:
             p.done = True
         return written, signed
 
-    def _remember(self, heads: _Heads) -> None:
-        written, signed = heads
-        if written is not None:
-            self._remember_head("written", written)
-        if signed is not None:
-            self._remember_head("signed", signed)
-
     def _load_frontier(self, seq: Sequencer) -> CompactRange:
         cached = self._frontier
         if cached is not None and cached.size == seq.tree_size and cached.root() == seq.root_hash:
@@ -460,134 +330,9 @@ class AuditLog:
             return None
         # The batch extends the store's head by construction; the head itself must extend
         # whatever was signed or written before.
-        self._guard(seq.read_nodes, old_size, seq.root_hash)
+        self.guard.hold(seq.read_nodes, old_size, seq.root_hash)
         cp = self.signer.sign(self.origin, new_size, root, now)
         return StoredCheckpoint(cp.tree_size, cp.root_hash, now, cp.note)
-
-    # -- the signer's guard ------------------------------------------------------------------
-
-    def _check_not_refused(self) -> None:
-        if self.refused is not None:
-            raise CheckpointRefused(self.refused)
-
-    def _remember_head(self, kind: str, head: TreeHead) -> None:
-        """Keep ``head`` (``written`` or ``signed``) in this process and in the memory. Written
-        heads go to the memory together, at most every :data:`MEMORY_EVERY_S` (and at each
-        checkpointer tick and at close): one file replaced per interval rather than per
-        batch, every batch's head still in it."""
-        own = f"_own_{kind}"
-        known: TreeHead | None = getattr(self, own)
-        if known is None or head.size > known.size:
-            setattr(self, own, head)
-        if kind == "signed":
-            self._to_memory(lambda memory: memory.remember_signed(head), kind)
-            return
-        with self._unwritten_lock:
-            self._unwritten.append(head)
-            if time.monotonic() - self._memory_written_at < MEMORY_EVERY_S:
-                return
-        self.flush_memory()
-
-    def flush_memory(self) -> None:
-        """Write the batches' heads not yet in the signer's memory."""
-        with self._unwritten_lock:
-            heads, self._unwritten = self._unwritten, []
-            self._memory_written_at = time.monotonic()
-        if heads:
-            self._to_memory(lambda memory: memory.remember_written(heads), "written")
-
-    def _to_memory(self, write: Callable[[HeadMemory], None], kind: str) -> None:
-        try:
-            memory = self.memory
-            if memory is not None:
-                write(memory)
-        except (OSError, ValueError, SQLAlchemyError, AuditUnavailable) as exc:
-            # The entries are durable; only the signer's extra protection is missing.
-            self._raise_alarm(f"the signer could not record the {kind} head: {exc}", stop=False)
-
-    def trusted_heads(self) -> list[tuple[str, TreeHead]]:
-        """What the store's tree must extend: the newest checkpoint signed and tree head
-        written, as remembered outside the store and in this process, and the newest
-        checkpoint in the store whose signature is ours."""
-        heads: list[tuple[str, TreeHead]] = []
-        signed = [self._own_signed]
-        written = [self._own_written]
-        memory = self.memory
-        if memory is not None:
-            try:
-                signed.append(memory.signed())
-                written.append(memory.written())
-            except (OSError, ValueError) as exc:
-                # Unreadable memory proves nothing either way: refuse rather than sign blind.
-                self._raise_alarm(f"the signer's memory is unreadable: {exc}", stop=True)
-        known_signed = [h for h in signed if h is not None]
-        if known_signed:
-            heads.append(
-                ("the checkpoint the signer last signed", max(known_signed, key=lambda h: h.size))
-            )
-        known_written = [h for h in written if h is not None]
-        if known_written:
-            heads.append(
-                ("the tree head the log last wrote", max(known_written, key=lambda h: h.size))
-            )
-        stored = self.storage.latest_checkpoint()
-        if stored is not None:
-            try:
-                cp = open_checkpoint(stored.note, self.signer.verifier, self.origin)
-            except ValueError:
-                pass  # not ours: verify reports it; it proves nothing to the signer
-            else:
-                heads.append(("the newest stored checkpoint", TreeHead(cp.tree_size, cp.root_hash)))
-        return heads
-
-    def _guard(self, read: NodeReader, size: int, root: bytes) -> None:
-        """Refuse (for good, in this process) unless the tree of ``size`` and ``root`` in the
-        store extends every trusted head (RFC 9162 §2.1.4.2 consistency proof, its hashes read
-        from the store and checked against the trusted root)."""
-        for label, head in self.trusted_heads():
-            if head.size > size:
-                problem = (
-                    f"the audit store's tree has {size} entries, fewer than the {head.size} "
-                    f"of {label}: entries were removed or the store was rolled back"
-                )
-            elif head.size == size:
-                if head.root == root:
-                    continue
-                problem = f"the audit store's tree of size {size} differs from {label}"
-            elif head.size == 0:
-                continue
-            else:
-                try:
-                    proof = hashes_for(consistency_ranges(head.size, size), read)
-                except LookupError:
-                    proof = []
-                if verify_consistency(head.size, size, head.root, root, proof):
-                    continue
-                problem = (
-                    f"the audit store's tree of size {size} is not consistent with {label} "
-                    f"(size {head.size}): entries before index {head.size} were rewritten"
-                )
-            self._raise_alarm(problem, stop=True)
-
-    def check_store(self) -> None:
-        """Hold the store's current tree to every trusted head (at start, before appending);
-        raise :class:`CheckpointRefused`, and refuse from then on, if it is not consistent."""
-        self._check_not_refused()
-        try:
-            size, root = self.storage.head()
-            self._guard(self.storage.read_nodes, size, root)
-        except CheckpointRefused:
-            raise
-        except _STORE_ERRORS as exc:
-            raise AuditUnavailable("the audit store is unreachable") from exc
-
-    def _raise_alarm(self, problem: str, *, stop: bool) -> None:
-        if stop:
-            self.refused = problem
-        if self.alarm is not None:
-            self.alarm(problem)
-        if stop:
-            raise CheckpointRefused(problem)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -677,7 +422,7 @@ class AuditLog:
         return self._sign(only_if_grown=True)
 
     def _sign(self, *, only_if_grown: bool) -> Checkpoint | None:
-        self._check_not_refused()
+        self.guard.check_not_refused()
         self._bound()
         try:
             with self.storage.sequencer() as seq:
@@ -686,7 +431,7 @@ class AuditLog:
                     latest = self.storage.latest_checkpoint()
                     if latest is not None and latest.tree_size >= size:
                         return None
-                self._guard(seq.read_nodes, size, root)
+                self.guard.hold(seq.read_nodes, size, root)
                 now = self.clock()
                 cp = self.signer.sign(self.origin, size, root, now)
                 seq.write([], [], size, root, StoredCheckpoint(size, root, now, cp.note))
@@ -695,7 +440,7 @@ class AuditLog:
         except _STORE_ERRORS as exc:
             raise AuditUnavailable("the audit store is unreachable") from exc
         self._last_checkpoint_ns = now
-        self._remember_head("signed", TreeHead(size, root, cp.note))
+        self.guard.remember_head("signed", TreeHead(size, root, cp.note))
         return cp
 
     def checkpoint(self, *, min_size: int = 0, wait_s: float = 0.0) -> Checkpoint:
@@ -823,37 +568,8 @@ class AuditLog:
         self.storage.close()
 
     def ping(self) -> None:
-        self._check_not_refused()  # readiness: a refusing log is not ready
+        self.guard.check_not_refused()  # readiness: a refusing log is not ready
         try:
             self.storage.ping()
         except _STORE_ERRORS as exc:
             raise AuditUnavailable("the audit store is unreachable") from exc
-
-
-def export_lines(storage: LogStorage, origin: str, verifier_key: str) -> Iterator[str]:
-    """A store's whole log as JSON Lines (``sijill-audit-export/1``): a header, one line an
-    entry, the complete-subtree nodes, then every checkpoint with the cosignatures gathered
-    for it. Needs no signing key: a verifier runs it too."""
-    try:
-        checkpoints = storage.checkpoints()
-        size, _ = storage.head()
-        yield json.dumps(
-            {
-                "format": EXPORT_FORMAT,
-                "origin": origin,
-                "verifier_key": verifier_key,
-                "tree_size": size,
-            }
-        )
-        for row in storage.entries(0, size):
-            yield json.dumps(
-                {"index": row.index, "leaf_hash": row.leaf_hash.hex(), "entry": row.entry.decode()}
-            )
-        for level, index, h in storage.nodes(0):
-            if (index + 1) << level <= size:
-                yield json.dumps({"node": [level, index], "hash": h.hex()})
-        for cp in checkpoints:
-            lines = storage.cosignatures(cp.tree_size, cp.root_hash)
-            yield json.dumps({"checkpoint": with_signature_lines(cp.note, lines)})
-    except _STORE_ERRORS as exc:
-        raise AuditUnavailable("the audit store is unreachable") from exc

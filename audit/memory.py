@@ -43,6 +43,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from audit.storage.sql import store_errors
+
 metadata = MetaData()
 RECENT = 64  # written heads a FileMemory keeps (FileMemory.recent)
 
@@ -208,7 +210,7 @@ class SqlMemory:
 
     def signed(self) -> TreeHead | None:
         t = signer_state_table
-        with self.engine.connect() as conn:
+        with store_errors(), self.engine.connect() as conn:
             row = conn.execute(
                 select(t.c.tree_size, t.c.root_hash, t.c.note).where(t.c.origin == self.origin)
             ).one_or_none()
@@ -220,7 +222,7 @@ class SqlMemory:
     def remember_signed(self, head: TreeHead) -> None:
         t = signer_state_table
         values = {"tree_size": head.size, "root_hash": head.root, "note": head.note or ""}
-        with self.engine.begin() as conn:
+        with store_errors(), self.engine.begin() as conn:
             moved = conn.execute(
                 update(t)
                 .where(t.c.origin == self.origin, t.c.tree_size < head.size)

@@ -1,12 +1,9 @@
 """RFC 9162 (Certificate Transparency 2.0, same tree as RFC 6962) Merkle tree hashing and proofs.
 
-Evaluated first: pymerkle 7. Its roots are RFC 6962-exact (the tests use it as an independent
-oracle), but its proofs are its own format (leaf-inclusive paths with direction bits, not RFC 9162
-audit paths), and its storage seam is leaves only: a storage-backed tree (``BaseMerkleTree``
-subclasses such as its ``SqliteTree``) recomputes subtree roots from leaves, with a per-process
-LRU cache. Measured here (bench/audit.py --pymerkle): a cold ``SqliteTree`` inclusion proof takes
-~300 ms at 100,000 leaves, growing linearly; its fast ``InmemoryTree`` holds the whole tree in one
-process's memory and cannot be shared by worker processes. So the tree code is our own.
+The tree code is our own: pymerkle (the tests' independent oracle for roots) writes proofs in
+its own format (leaf-inclusive paths with direction bits, not RFC 9162 audit paths), and its
+storage seam holds leaves only, so a stored tree recomputes subtree roots from leaves and a proof
+costs time linear in the tree size (``bench/audit.py --pymerkle``).
 
 Every *complete* subtree hash is written once, when it becomes complete, and addressed as
 ``(level, index)`` (the subtree over leaves ``[index·2^level, (index+1)·2^level)``). Any RFC
@@ -128,21 +125,7 @@ def verify_inclusion(
     """RFC 9162 §2.1.3.2: does ``path`` prove leaf hash ``leaf`` at ``index`` under ``root``?"""
     if index >= size or index < 0:
         return False
-    fn, sn, r = index, size - 1, leaf
-    for p in path:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            r = node_hash(r, p)
-        fn >>= 1
-        sn >>= 1
-    return sn == 0 and r == root
+    return root_from_inclusion(leaf, index, size, path) == root
 
 
 def verify_consistency(

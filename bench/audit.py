@@ -47,12 +47,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alembic import command
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, bindparam, create_engine, select, text
+from sqlalchemy import (
+    Column,
+    Engine,
+    MetaData,
+    Table,
+    bindparam,
+    create_engine,
+    insert,
+    select,
+    text,
+)
 
 from audit import AuditEntry, AuditLog, EntryFilter, NoteSigner, SqlStorage
 from audit.merkle import CompactRange, leaf_hash, verify_inclusion
-from audit.storage import StoredEntry, _row_entry, entries_table
+from audit.storage import StoredEntry
+from audit.storage.sql import _row_entry
+from audit.storage.tables import entries_table
 from gateway import db
+from storekit import durable_writer
 
 ORIGIN = "bench.sijill/audit"
 
@@ -273,41 +286,36 @@ def plain_insert_rate(url: str, threads: int, per: int) -> dict[str, float]:
     shared PostgreSQL server's connection limit demands)."""
     sqlite = url.startswith("sqlite")
     engine = db.make_engine(url) if sqlite else create_engine(url, pool_size=16, max_overflow=0)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(
-            "CREATE TABLE bench_plain (idx BIGINT PRIMARY KEY, leaf_hash BYTEA, entry TEXT, "
-            "time_ns BIGINT, subject VARCHAR(128), actor_kind VARCHAR(16), actor_id "
-            "VARCHAR(200), action VARCHAR(100), purpose VARCHAR(200), outcome VARCHAR(8))".replace(
-                "BYTEA", "BLOB" if sqlite else "BYTEA"
-            )
-        )
-    placeholder = "?" if sqlite else "%s"
-    sql = f"INSERT INTO bench_plain VALUES ({', '.join([placeholder] * 10)})"
+    plain = Table(
+        "bench_plain",
+        MetaData(),
+        *(Column(c.name, c.type, primary_key=c.primary_key) for c in entries_table.columns),
+    )
+    plain.create(engine)
+    add = insert(plain)
 
     def work(t: int) -> None:
         for n in range(per):
             i = t * per + n
             e = entry(i)
             raw = e.canonical()
-            with engine.connect() as conn:
-                if sqlite:  # same durability as the audit writer
-                    conn.connection.dbapi_connection.execute("PRAGMA synchronous=FULL")  # type: ignore[union-attr]
-                with conn.begin():
-                    conn.exec_driver_sql(
-                        sql,
-                        (
-                            i,
-                            leaf_hash(raw),
-                            raw.decode(),
-                            e.time_ns,
-                            e.subject,
-                            "agency",
-                            e.actor["id"],
-                            e.action,
-                            e.purpose,
-                            e.outcome,
-                        ),
-                    )
+            # The same durability as the audit writer.
+            with durable_writer(engine.connect()) as conn, conn.begin():
+                conn.execute(
+                    add,
+                    {
+                        "idx": i,
+                        "leaf_hash": leaf_hash(raw),
+                        "entry": raw.decode(),
+                        "time_ns": e.time_ns,
+                        "subject": e.subject,
+                        "actor_kind": "agency",
+                        "actor_id": e.actor["id"],
+                        "action": e.action,
+                        "purpose": e.purpose,
+                        "outcome": e.outcome,
+                    },
+                )
 
     try:
         seconds = run_threads(threads, work)

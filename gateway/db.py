@@ -7,13 +7,17 @@ and version table, so they can be separated without rewriting history.
 
 from __future__ import annotations
 
+import os
 from contextlib import suppress
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from pydantic import TypeAdapter
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+
+from gateway.settings import Settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 STORES = ("main", "vault", "audit")
@@ -25,8 +29,21 @@ STORES = ("main", "vault", "audit")
 POOL_SIZE = 40
 
 
-def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
-    """One engine per URL; SQLite gets WAL, foreign keys and a busy timeout."""
+def prepared_statements_setting() -> bool:
+    """``SIJILL_DB_PREPARED_STATEMENTS`` (:attr:`Settings.db_prepared_statements`), read where
+    every engine is built, so the command line, the migrations and the server all follow it."""
+    raw = os.environ.get("SIJILL_DB_PREPARED_STATEMENTS")
+    if raw is None:
+        return bool(Settings.model_fields["db_prepared_statements"].default)
+    return TypeAdapter(bool).validate_python(raw)
+
+
+def make_engine(
+    url: str, *, pool_size: int = POOL_SIZE, prepared_statements: bool | None = None
+) -> Engine:
+    """One engine per URL; SQLite gets WAL, foreign keys and a busy timeout. On PostgreSQL,
+    ``prepared_statements`` (default: the setting) lets psycopg prepare statements on the
+    server; storekit's kept connections are opened through this engine and follow it too."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -40,7 +57,7 @@ def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
             max_overflow=10,
             # The connection returned last is handed out next: each SQLite connection has its
             # own page cache, which stays warm only on a connection used again before another
-            # one writes (national rescoring: 7 % more households/s, alternated runs).
+            # one writes (docs/operations.md, "SQLite page caches").
             pool_use_lifo=True,
         )
 
@@ -55,7 +72,7 @@ def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             # Up to 32 MiB of page cache a connection (SQLite's default is 2 MiB), filled only
             # as pages are read: a rescoring batch's declarations and index pages fit, and are
-            # read again from memory (14 % more households/s, three alternated runs).
+            # read again from memory.
             cur.execute("PRAGMA cache_size=-32768")
             cur.close()
 
@@ -70,7 +87,13 @@ def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
         return engine
     # No pre-ping: it would add a round trip to every checkout (a dozen per request);
     # connections are recycled instead, and a dead one fails its request, which fails closed.
-    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_recycle=1800)
+    if prepared_statements is None:
+        prepared_statements = prepared_statements_setting()
+    # psycopg's prepare_threshold: None never prepares on the server.
+    connect_args = {} if prepared_statements else {"prepare_threshold": None}
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=10, pool_recycle=1800, connect_args=connect_args
+    )
 
 
 def alembic_config(store: str, url: str) -> Config:

@@ -12,9 +12,8 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from audit import AuditLog, SqlStorage, Witness
+from audit import AuditLog, AuditUnavailable, SqlStorage, Witness
 from consent import ConsentService
 from gateway.breaches import BreachMetrics, BreachRegister
 from gateway.breaches.notification import JWS_TYP
@@ -204,7 +203,7 @@ def check_keys(settings: Settings) -> None:
     try:
         storage = SqlStorage(engine)
         recorded = storage.meta()
-    except SQLAlchemyError:
+    except AuditUnavailable:
         recorded = None
     finally:
         engine.dispose()

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     audit_witnesses: str = ""
     # The demo's own witness, served under /witness with its state in <data dir>/witness.
     embedded_witness: bool = False
+    # Server-side prepared statements on PostgreSQL (psycopg prepares a statement run five
+    # times on a connection). Off behind a PgBouncer in transaction pooling mode, which may run
+    # a connection's next transaction on another server connection (docs/operations.md).
+    db_prepared_statements: bool = True
     # RNP: how long a rectified person's previous record is kept before it is crypto-shredded.
     rnp_version_retention_days: int = Field(default=3650, ge=0)
     # Per agency client, per worker process (gateway/ratelimit.py).

@@ -95,7 +95,7 @@ def _read_only(data_dir: str | None, database_url: str | None) -> Iterator[_Stor
         storage = SqlStorage(engine)
         try:
             recorded = storage.meta()
-        except SQLAlchemyError as exc:
+        except AuditUnavailable as exc:
             raise CliError(
                 f"cannot read the audit log at {parsed.render_as_string(hide_password=True)}: "
                 f"{type(exc).__name__} (is the database up and migrated?)"
@@ -128,7 +128,7 @@ def _signer_memory(store: _Store) -> list[TrustedHead]:
         engine = make_engine(main, pool_size=1)
         try:
             row = SqlMemory(engine, store.origin).signed()
-        except SQLAlchemyError:
+        except AuditUnavailable:
             row = None  # no main database here, or not migrated: the file and witnesses remain
         finally:
             engine.dispose()

@@ -27,12 +27,13 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from audit import AuditUnavailable
-from audit.storage import EntryFilter, StoredEntry, sqlite_appending
+from audit.storage import EntryFilter, StoredEntry
 from gateway.keys import build_audit_log
 from gateway.rescore.planner import writing
 from gateway.rescore.scorer import Computed, Stores, check_dissolved
 from gateway.rescore.tables import batches
 from gateway.score_audit import SCORE_ACTION, prepared_score_entries
+from storekit import durable_writer
 from vault import ScoreEvent
 
 __all__ = ["Writer"]
@@ -63,7 +64,7 @@ class Writer:
         run, so that on SQLite its page cache stays warm."""
         if self._conn is None:
             # The batch's audit entries commit here: with the log's own durability.
-            self._conn = sqlite_appending(self.stores.main.connect())
+            self._conn = durable_writer(self.stores.main.connect())
         return self._conn
 
     def write(self, computed: Computed) -> int:

@@ -26,6 +26,7 @@ from audit import (
     verify_receipt,
 )
 from audit.merkle import verify_consistency, verify_inclusion
+from storekit import durable_writer
 from tests.audit.conftest import ORIGIN, make_entry
 
 
@@ -275,10 +276,7 @@ def test_the_database_refuses_to_rewrite_history(
 
 
 def _immediate(engine: Engine) -> Connection:
-    conn = engine.connect()
-    return (
-        conn.execution_options(sqlite_begin="IMMEDIATE") if conn.dialect.name == "sqlite" else conn
-    )
+    return durable_writer(engine.connect())
 
 
 def test_entries_appended_in_a_callers_transaction_commit_with_it_or_not_at_all(

@@ -9,7 +9,8 @@ from alembic import command
 from sqlalchemy import Engine, event, text
 
 from audit import AuditLog, EntryFilter
-from audit.storage import SEGMENTS_A_STATEMENT, SUBJECT_SEGMENT, SqlStorage
+from audit.storage import SUBJECT_SEGMENT, SqlStorage
+from audit.storage.sql import SEGMENTS_A_STATEMENT
 from gateway import db
 from tests.audit.conftest import make_entry
 

@@ -6,11 +6,24 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 
 from gateway.db import make_engine
-from storekit.bulk import among, bound, insert_rows
+from storekit import HotSQL
+from storekit.bulk import among, bound, insert_columns, insert_rows
 
 metadata = MetaData()
 rows_table = Table(
@@ -88,3 +101,39 @@ def test_a_unique_conflict_is_sqlalchemys_integrity_error_and_writes_nothing(
     assert "[parameters:" not in str(caught.value)
     with engine.connect() as conn:
         assert conn.execute(select(rows_table.c.id)).scalars().all() == [1]
+
+
+columns_table = Table(
+    "bulk_columns",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("hash", LargeBinary(32), nullable=False),
+    Column("note", String(16)),
+    Column("body", Text, nullable=False),
+)
+
+
+def test_rows_inserted_as_columns_in_a_pipeline_read_back_exactly(engine: Engine) -> None:
+    hot = HotSQL(engine)
+    rows = [(i, bytes([i]) * 32, None if i % 2 else f"n{i}", 'عربي "q"') for i in range(250)]
+    with hot.begin() as tx, tx.pipeline():
+        insert_columns(tx, columns_table, rows)
+        insert_columns(tx, columns_table, [])
+    with engine.connect() as conn:
+        got = conn.execute(select(columns_table).order_by(columns_table.c.id)).all()
+    assert [tuple(r) for r in got] == rows
+
+
+def test_a_column_insert_that_conflicts_writes_nothing_and_hides_the_values(
+    engine: Engine,
+) -> None:
+    hot = HotSQL(engine)
+    with hot.begin() as tx:
+        insert_columns(tx, columns_table, [(1, b"\x01" * 32, None, "secret-body")])
+    with pytest.raises(IntegrityError) as caught, hot.begin() as tx, tx.pipeline():
+        insert_columns(
+            tx, columns_table, [(2, b"\x02" * 32, None, "x"), (1, b"\x01" * 32, None, "y")]
+        )
+    assert "secret-body" not in str(caught.value) and "[parameters:" not in str(caught.value)
+    with engine.connect() as conn:
+        assert conn.execute(select(columns_table.c.id)).scalars().all() == [1]

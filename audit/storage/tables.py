@@ -1,0 +1,91 @@
+"""The audit store's tables, as the audit migrations create them.
+
+Rows are append-only: the audit migration installs triggers that reject UPDATE/DELETE (and
+TRUNCATE on PostgreSQL) of entries, nodes and checkpoints, and any shrinking of the head.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from audit.merkle import NodeKey
+
+metadata = MetaData()
+
+head_table = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+)
+entries_table = Table(
+    "audit_entries",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("entry", Text, nullable=False),
+    Column("time_ns", BigInteger, nullable=False),
+    Column("subject", String(128)),
+    Column("actor_kind", String(16), nullable=False),
+    Column("actor_id", String(200), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("purpose", String(200)),
+    Column("outcome", String(8), nullable=False),
+)
+nodes_table = Table(
+    "audit_nodes",
+    metadata,
+    # (level << 48) | index: one integer key so a proof is a single primary-key IN lookup.
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+checkpoints_table = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("timestamp_ns", BigInteger, nullable=False),
+    Column("note", Text, nullable=False),
+)
+
+meta_table = Table(
+    "audit_meta",
+    metadata,
+    # Set once when the log is initialised (origin, verifier key), never changed: a verifier
+    # reads them here instead of deriving them from how the server happens to be run.
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+cosignatures_table = Table(
+    "audit_cosignatures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("witness", String(200), nullable=False),
+    Column("line", Text, nullable=False),
+)
+
+LEVEL_SHIFT = 48
+# The subject index (migration audit_0002) is keyed by segment first: idx / SUBJECT_SEGMENT.
+SUBJECT_SEGMENT = 1 << 16
+
+
+def node_id(key: NodeKey) -> int:
+    level, index = key
+    return (level << LEVEL_SHIFT) | index
+
+
+def node_key(ident: int) -> NodeKey:
+    return ident >> LEVEL_SHIFT, ident & ((1 << LEVEL_SHIFT) - 1)
