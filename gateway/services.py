@@ -20,7 +20,7 @@ from gateway.db import make_engine, ping
 from gateway.keys import audit_alarm, audit_identity, build_audit_log, build_key_provider
 from gateway.metrics import CountedDecisionVerifier, DomainMetrics, MeteredPolicy
 from gateway.middleware import Metrics
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import RateLimiter, SharedRateLimiter
 from gateway.settings import Settings, SettingsError
 from gateway.witnesses import all_witnesses, embedded_witness
 from gateway.witnessing import Checkpointer, WitnessClient
@@ -78,7 +78,8 @@ def build_services(settings: Settings) -> Services:
     _build_policy(settings, services)
     _build_consents(settings, services)
     _build_households(settings, services)
-    services.rate_limiter = RateLimiter(
+    services.rate_limiter = SharedRateLimiter(
+        engines["main"],
         settings.agency_rate_per_s,
         settings.agency_burst,
         refused=services.domain_metrics.rate_limited.inc,
