@@ -18,6 +18,7 @@ from audit import AuditLog, SqlStorage, Witness
 from consent import ConsentService
 from gateway.db import make_engine, ping
 from gateway.keys import audit_alarm, audit_identity, build_audit_log, build_key_provider
+from gateway.leases import Lease
 from gateway.metrics import CountedDecisionVerifier, DomainMetrics, MeteredPolicy
 from gateway.middleware import Metrics
 from gateway.ratelimit import RateLimiter, SharedRateLimiter
@@ -186,7 +187,15 @@ def _build_audit(settings: Settings, services: Services) -> None:
         client = WitnessClient(services.audit, witnesses, services.audit.alarm or audit_alarm)
         services.closers.append(client.close)
     # Started and stopped by the app's lifespan (gateway/app.py).
-    services.checkpointer = Checkpointer(services.audit, client, settings.checkpoint_every_seconds)
+    # One signer across processes and hosts: the holder of this lease (gateway/leases.py).
+    lease = Lease(
+        services.engines["main"],
+        "audit-checkpoints",
+        ttl_s=max(5.0, 3 * settings.checkpoint_every_seconds),
+    )
+    services.checkpointer = Checkpointer(
+        services.audit, client, settings.checkpoint_every_seconds, lease
+    )
     if settings.embedded_witness:
         witness_engine = make_engine(
             f"sqlite:///{(settings.data_dir / 'witness' / 'witness.db').absolute()}"
