@@ -11,8 +11,7 @@ already has the main store, and every host already reaches it; a Redis (the shar
 pyrate-limiter and its kind) would be one more service to run, secure and keep highly
 available, and the gateway fails closed when it is gone, so it would be one more way to refuse
 every agency. One round trip per agency request is what the bucket costs (``bench/ratelimit.py``
-prints it beside the in-process limiter's; docs/performance.md), small beside the several a
-lookup makes anyway. On PostgreSQL the table is UNLOGGED (no WAL, no disk flush per request)
+prints it beside the in-process limiter's), beside the several a lookup makes anyway. On PostgreSQL the table is UNLOGGED (no WAL, no disk flush per request)
 and the time is the server's clock, so hosts whose clocks disagree still share one bucket; on
 SQLite (a single-host deployment) the workers share the database file and the host's clock.
 
