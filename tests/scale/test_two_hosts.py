@@ -272,7 +272,6 @@ def test_two_hosts_behind_a_round_robin_proxy_share_one_state(
         connections_before = dict(proxy.connections)
         statuses, elapsed, limited = drive_load(world, world.token("cnss"))
         allowed, refused = statuses[200], statuses[429]
-        print("LOAD", statuses, elapsed)
         assert set(statuses) <= {200, 429}, statuses
         bound_allowed = BURST + RATE * elapsed
         # The load was well over what the hosts would allow each on its own bucket ...
