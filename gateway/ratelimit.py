@@ -6,14 +6,17 @@ DO UPDATE … WHERE … RETURNING`` that refills the bucket for the time elapsed
 one is there and leaves the row untouched otherwise. The row lock that statement takes is the
 only coordination, so N workers on M hosts together allow the configured rate, not N×M times it.
 
-Why the database and not a rate-limiting library with a shared backend: every deployment
-already has the main store, and every host already reaches it; a Redis (the shared backend of
-pyrate-limiter and its kind) would be one more service to run, secure and keep highly
-available, and the gateway fails closed when it is gone, so it would be one more way to refuse
-every agency. One round trip per agency request is what the bucket costs (``bench/ratelimit.py``
-prints it beside the in-process limiter's), beside the several a lookup makes anyway. On PostgreSQL the table is UNLOGGED (no WAL, no disk flush per request)
-and the time is the server's clock, so hosts whose clocks disagree still share one bucket; on
-SQLite (a single-host deployment) the workers share the database file and the host's clock.
+Why the database and not a rate-limiting library with a shared backend: every deployment already
+has the main store, and every host already reaches it; a Redis (pyrate-limiter's and its kind's
+shared backend) would be one more service to run, secure and keep available, and the gateway
+fails closed when it is gone, so one more way to refuse every agency. pyrate-limiter's
+PostgreSQL bucket keeps a row per request and counts a window (several statements and a growing
+table per request, a schema it creates outside the migrations, a pool of its own); a bucket
+needs one row per client and one statement. One round trip per agency request is what the bucket
+costs (``bench/ratelimit.py`` prints it beside the in-process limiter's), beside the several a
+lookup makes anyway. On PostgreSQL the table is UNLOGGED (no WAL, no disk flush per request) and
+the time is the server's clock, so hosts whose clocks disagree still share one bucket; on SQLite
+(a single-host deployment) the workers share the database file and the host's clock.
 
 The gateway fails closed: a store that does not answer makes the request fail (503), as the
 lookup behind it would. :class:`ProcessRateLimiter` is the same bucket in this process only, for
