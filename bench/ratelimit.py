@@ -2,13 +2,14 @@
 (``gateway.ratelimit.SharedRateLimiter``, one upsert) against the in-process bucket
 (``ProcessRateLimiter``, the baseline), in one run, on SQLite and PostgreSQL: a request let
 through, a request refused (two statements), and several threads spending from one client's
-bucket at once (the row lock they share).
+bucket at once (the row lock they share); with a bare ``SELECT 1`` round trip on the same kind
+of kept connection as the floor a shared bucket cannot go under.
 
     .venv/bin/python bench/ratelimit.py [--checks 5000] [--threads 4] [--backends sqlite,postgresql]
 
 PostgreSQL comes from SIJILL_BENCH_DATABASE_URL or SIJILL_TEST_DATABASE_URL (a fresh schema,
-dropped afterwards). Prints one JSON object: microseconds per check and the shared bucket's
-ratio to the in-process one.
+dropped afterwards). Prints one JSON object: microseconds per check, the shared bucket's ratio
+to the in-process one and to the round trip.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import text
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.audit import database, run_threads
 from gateway.db import make_engine, upgrade_store
 from gateway.ratelimit import ProcessRateLimiter, RateLimiter, SharedRateLimiter
+from storekit import hot_sql
 
 OPEN = 1e9  # tokens a second: every check is let through
 SHUT = 1e-9  # every check after the first is refused
@@ -61,7 +65,9 @@ def run(url: str, checks: int, threads: int) -> dict[str, object]:
         shared_shut = SharedRateLimiter(engine, SHUT, 1)
         assert shared.take("cnss") == 0.0 and shared_shut.take("dgi") == 0.0
         assert shared_shut.take("dgi") > 0
+        hot, ping = hot_sql(engine), text("SELECT 1")
         figures = {
+            "round_trip_us": per_check_us(checks, lambda i: hot.one(ping)),
             "process_allowed_us": per_check_us(checks, lambda i: local.take("cnss")),
             "shared_allowed_us": per_check_us(checks, lambda i: shared.take("cnss")),
             "process_refused_us": per_check_us(checks, lambda i: local_shut.take("dgi")),
@@ -80,6 +86,9 @@ def run(url: str, checks: int, threads: int) -> dict[str, object]:
         "shared_ratio_to_process_allowed": ratio("allowed"),
         "shared_ratio_to_process_refused": ratio("refused"),
         f"shared_ratio_to_process_{threads}_threads": ratio(f"{threads}_threads"),
+        "shared_allowed_over_round_trip": round(
+            figures["shared_allowed_us"] / figures["round_trip_us"], 2
+        ),
     }
 
 

@@ -36,6 +36,7 @@ import anyio.to_thread
 from sqlalchemy import Engine, text
 
 from gateway.problems import Problem
+from storekit import hot_sql
 
 
 class RateLimiter(ABC):
@@ -134,14 +135,10 @@ class SharedRateLimiter(RateLimiter):
     ) -> None:
         super().__init__(rate_per_s, burst, refused=refused)
         self._postgres = engine.dialect.name == "postgresql"
-        if self._postgres:
-            # One round trip: no BEGIN/COMMIT around the single statement.
-            self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-            least, greatest = "LEAST", "GREATEST"
-        else:
-            # The write lock up front: a deferred transaction could fail SQLITE_BUSY_SNAPSHOT.
-            self._engine = engine.execution_options(sqlite_begin="IMMEDIATE")
-            least, greatest = "min", "max"  # SQLite's scalar min/max of several arguments
+        # Compiled once, run on a kept DBAPI connection (storekit): the bucket is on every
+        # agency request's path.
+        self._hot = hot_sql(engine)
+        least, greatest = ("LEAST", "GREATEST") if self._postgres else ("min", "max")
         refilled = _REFILLED.format(least=least, greatest=greatest)
         self._take = {
             clock: text(_TAKE.format(now=now, refilled=refilled, greatest=greatest))
@@ -159,12 +156,21 @@ class SharedRateLimiter(RateLimiter):
         clock = "server" if self._postgres and now is None else "given"
         if clock == "given":
             params["now"] = time.time() if now is None else now
-        with self._engine.begin() as conn:
-            if conn.execute(self._take[clock], params).first() is not None:
+        if self._postgres:
+            # One statement in autocommit: one round trip, no BEGIN/COMMIT. (A driver failure
+            # runs it once more on a fresh connection: at worst a second token spent.)
+            if self._hot.one(self._take[clock], **params) is not None:
                 return 0.0
-            level = conn.execute(self._level[clock], params).scalar_one()
+            row = self._hot.one(self._level[clock], **params)
+        else:
+            # The write lock up front: a deferred transaction could fail SQLITE_BUSY_SNAPSHOT.
+            with self._hot.begin(immediate=True) as tx:
+                if tx.one(self._take[clock], **params) is not None:
+                    return 0.0
+                row = tx.one(self._level[clock], **params)
+        level = float(row[0]) if row is not None else 0.0
         # Another process may have refilled or spent since: never answer "now" to a refusal.
-        return max((1.0 - float(level)) / self.rate, 1e-3)
+        return max((1.0 - level) / self.rate, 1e-3)
 
     async def check_async(self, key: str) -> None:
         # A database round trip: in a worker thread, not on the event loop.
