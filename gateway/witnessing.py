@@ -171,30 +171,52 @@ class Checkpointer:
             return
         self.audit.flush_memory()
         try:
-            if self.lease is not None and not self.lease.acquire():
+            if not self.holds_lease():
                 return  # another process signs
-            fence: AbstractContextManager[object] = (
-                self.lease.guard() if self.lease is not None else nullcontext()
-            )
-            with fence:
-                cp = self.audit.checkpoint_if_grown()
+            cp = self.sign_if_grown()
             if self.witnesses is not None:
                 if cp is None:
                     cp = self.audit.checkpoint()
                 self.witnesses.bring_up_to(cp)
-        except LeaseLost:
-            log.warning("checkpoint not signed: the lease expired before it was signed")
         except CheckpointRefused:
             pass  # the alarm is raised; appends fail closed from now on
         except NotYetCheckpointed:
             pass
         except AuditUnavailable:
             log.warning("checkpoint not signed: the audit store is unreachable")
+
+    def holds_lease(self) -> bool:
+        """Take or renew the lease; whether this process is the one that signs."""
+        if self.lease is None:
+            return True
+        try:
+            return self.lease.acquire()
         except SQLAlchemyError as exc:
             log.warning(
                 "checkpoint not signed: the lease's store is unreachable",
                 extra={"error_class": type(exc).__name__},
             )
+            return False
+
+    def sign_if_grown(self) -> Checkpoint | None:
+        """Sign a checkpoint if the tree grew, under the lease's fence, if this process holds
+        the lease (None otherwise). Raises what ``AuditLog.checkpoint_if_grown`` raises."""
+        if self.lease is not None and not self.lease.token and not self.holds_lease():
+            return None
+        fence: AbstractContextManager[object] = (
+            self.lease.guard() if self.lease is not None else nullcontext()
+        )
+        try:
+            with fence:
+                return self.audit.checkpoint_if_grown()
+        except LeaseLost:
+            log.warning("checkpoint not signed: the lease expired before it was signed")
+        except SQLAlchemyError as exc:  # the audit store's errors come as AuditUnavailable
+            log.warning(
+                "checkpoint not signed: the lease's store is unreachable",
+                extra={"error_class": type(exc).__name__},
+            )
+        return None
 
     def _run(self) -> None:
         while not self._stop.is_set():
