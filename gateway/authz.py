@@ -467,7 +467,7 @@ def authorize(
         services: Services = Depends(get_services),
     ) -> Enforcer:
         if principal.kind == "agency":
-            services.rate_limiter.check(principal.client_id)
+            await services.rate_limiter.check_async(principal.client_id)
         return Enforcer(services=services, principal=principal, action=action)
 
     setattr(dependency, MEDIATED_ATTR, action)

@@ -24,7 +24,11 @@ def start_audit(services: Services) -> None:
     try:
         services.audit.check_store()
         # Witnesses are brought up to date by the checkpointer's thread, once serving.
-        services.audit.checkpoint_if_grown()
+        # Under the checkpoint lease: one signer across processes and hosts.
+        if services.checkpointer is not None:
+            services.checkpointer.sign_if_grown()
+        else:
+            services.audit.checkpoint_if_grown()
     except CheckpointRefused:
         log.critical("the audit log refuses the store's tree; requests fail closed")
     except AuditUnavailable:

@@ -27,9 +27,10 @@ from gateway.keys import (
     embedded_witness,
     load_or_create_ed25519,
 )
+from gateway.leases import Lease
 from gateway.metrics import CountedDecisionVerifier, DomainMetrics, MeteredPolicy
 from gateway.middleware import Metrics
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import RateLimiter, SharedRateLimiter
 from gateway.score_audit import prepared_score_entries
 from gateway.settings import Settings, SettingsError
 from gateway.witnessing import Checkpointer, WitnessClient
@@ -109,7 +110,7 @@ def build_services(settings: Settings) -> Services:
     audit = build_audit_log(settings, engines["audit"], main)
     closers.append(audit.close)
     readiness["audit"] = audit.ping
-    checkpointer, witness = _build_checkpointing(settings, audit, closers)
+    checkpointer, witness = _build_checkpointing(settings, audit, main, closers)
     policy = _build_policy(settings, domain_metrics, readiness, closers)
     registry = ProcessingRegistry.load()
     metrics = Metrics()
@@ -133,7 +134,8 @@ def build_services(settings: Settings) -> Services:
         households=build_household_register(settings, main, vault, register, audit),
         breaches=breaches,
         oauth=build_oauth_service(main, keys_dir, settings.issuer),
-        rate_limiter=RateLimiter(
+        rate_limiter=SharedRateLimiter(
+            main,
             settings.agency_rate_per_s,
             settings.agency_burst,
             refused=domain_metrics.rate_limited.inc,
@@ -213,7 +215,7 @@ def check_keys(settings: Settings) -> None:
 
 
 def _build_checkpointing(
-    settings: Settings, audit: AuditLog, closers: list[Callable[[], None]]
+    settings: Settings, audit: AuditLog, main: Engine, closers: list[Callable[[], None]]
 ) -> tuple[Checkpointer, Witness | None]:
     """The checkpointer (started and stopped by the app's lifespan, gateway/app.py), with its
     witnesses, and the demo's own witness when SIJILL_EMBEDDED_WITNESS asks for one."""
@@ -222,7 +224,13 @@ def _build_checkpointing(
     if witnesses:
         client = WitnessClient(audit, witnesses, audit.alarm or audit_alarm)
         closers.append(client.close)
-    checkpointer = Checkpointer(audit, client, settings.checkpoint_every_seconds)
+    # One signer across processes and hosts: the holder of this lease (gateway/leases.py).
+    lease = Lease(
+        main,
+        "audit-checkpoints",
+        ttl_s=max(5.0, 3 * settings.checkpoint_every_seconds),
+    )
+    checkpointer = Checkpointer(audit, client, settings.checkpoint_every_seconds, lease)
     if not settings.embedded_witness:
         return checkpointer, None
     witness_engine = make_engine(

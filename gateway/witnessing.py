@@ -1,10 +1,14 @@
 """Checkpoints signed every second and taken to the witnesses; the witness's HTTP server.
 
-- :class:`Checkpointer`: a thread a worker process runs. Each tick (``SIJILL_CHECKPOINT_EVERY_
-  SECONDS``, or sooner when a batch crosses ``SIJILL_CHECKPOINT_EVERY_ENTRIES``) it signs a
-  checkpoint if the tree grew (``AuditLog.checkpoint_if_grown``: the signer's guard first), then
-  brings every witness up to the newest checkpoint. It signs once more at shutdown, so a clean
-  stop leaves no unsigned tail.
+- :class:`Checkpointer`: a thread every worker process runs; one of them, on one host, signs.
+  Each tick (``SIJILL_CHECKPOINT_EVERY_SECONDS``, or sooner when a batch crosses
+  ``SIJILL_CHECKPOINT_EVERY_ENTRIES``) it writes out what this process buffered, then takes or
+  renews the lease ``audit-checkpoints`` (gateway/leases.py); the holder signs a checkpoint if
+  the tree grew (``AuditLog.checkpoint_if_grown``: the signer's guard first) under the lease's
+  fence, so a holder whose lease expired cannot sign, then brings every witness up to the
+  newest checkpoint. A crashed holder's lease expires and another process takes over. At a clean
+  stop a process signs once more if it holds (or can take) the lease, then gives it up, so no
+  unsigned tail is left.
 - :class:`WitnessClient`: the log's side of C2SP tlog-witness (``add-checkpoint`` with an RFC 9162
   consistency proof from the size the witness last cosigned); cosignatures are checked against
   the witness's published key before they are kept.
@@ -17,11 +21,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext, suppress
 
 import anyio.to_thread
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 
 from audit import (
     SIZE_CONTENT_TYPE,
@@ -36,6 +42,7 @@ from audit import (
     format_submission,
     with_signature_lines,
 )
+from gateway.leases import Lease, LeaseLost
 from gateway.witnesses import WitnessEndpoint
 
 log = logging.getLogger("sijill.audit")
@@ -140,22 +147,33 @@ class WitnessClient:
 
 class Checkpointer:
     """The writer side's clock: a checkpoint at least every ``interval_s`` while the log grows,
-    each taken to the witnesses."""
+    each taken to the witnesses, signed only by the holder of ``lease`` (every process signs
+    when there is none: a single process, or tests)."""
 
-    def __init__(self, audit: AuditLog, witnesses: WitnessClient | None, interval_s: float) -> None:
+    def __init__(
+        self,
+        audit: AuditLog,
+        witnesses: WitnessClient | None,
+        interval_s: float,
+        lease: Lease | None = None,
+    ) -> None:
         self.audit = audit
         self.witnesses = witnesses
         self.interval_s = interval_s
+        self.lease = lease
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def tick(self) -> None:
-        """Sign if the tree grew, then bring the witnesses up to the newest checkpoint."""
+        """Write out this process's buffer; then, as the lease's holder, sign if the tree grew
+        and bring the witnesses up to the newest checkpoint."""
         if self.audit.refused is not None:
             return
         self.audit.flush_memory()
         try:
-            cp = self.audit.checkpoint_if_grown()
+            if not self.holds_lease():
+                return  # another process signs
+            cp = self.sign_if_grown()
             if self.witnesses is not None:
                 if cp is None:
                     cp = self.audit.checkpoint()
@@ -166,6 +184,39 @@ class Checkpointer:
             pass
         except AuditUnavailable:
             log.warning("checkpoint not signed: the audit store is unreachable")
+
+    def holds_lease(self) -> bool:
+        """Take or renew the lease; whether this process is the one that signs."""
+        if self.lease is None:
+            return True
+        try:
+            return self.lease.acquire()
+        except SQLAlchemyError as exc:
+            log.warning(
+                "checkpoint not signed: the lease's store is unreachable",
+                extra={"error_class": type(exc).__name__},
+            )
+            return False
+
+    def sign_if_grown(self) -> Checkpoint | None:
+        """Sign a checkpoint if the tree grew, under the lease's fence, if this process holds
+        the lease (None otherwise). Raises what ``AuditLog.checkpoint_if_grown`` raises."""
+        if self.lease is not None and not self.lease.token and not self.holds_lease():
+            return None
+        fence: AbstractContextManager[object] = (
+            self.lease.guard() if self.lease is not None else nullcontext()
+        )
+        try:
+            with fence:
+                return self.audit.checkpoint_if_grown()
+        except LeaseLost:
+            log.warning("checkpoint not signed: the lease expired before it was signed")
+        except SQLAlchemyError as exc:  # the audit store's errors come as AuditUnavailable
+            log.warning(
+                "checkpoint not signed: the lease's store is unreachable",
+                extra={"error_class": type(exc).__name__},
+            )
+        return None
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -180,12 +231,16 @@ class Checkpointer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the clock and sign what is left, so a clean stop leaves no unsigned tail."""
+        """Stop the clock, sign what is left if this process holds (or can take) the lease,
+        and give the lease up, so a clean stop leaves no unsigned tail."""
         self._stop.set()
         self.audit.grew.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.tick()
+        if self.lease is not None:
+            with suppress(SQLAlchemyError):  # unreachable: the lease expires on its own
+                self.lease.release()
 
 
 def witness_app(witness: Witness) -> FastAPI:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import ProcessRateLimiter
 from tests.gateway.conftest import World
 
 
 def test_bucket_refills_at_the_configured_rate() -> None:
-    limiter = RateLimiter(rate_per_s=2.0, burst=2)
+    limiter = ProcessRateLimiter(rate_per_s=2.0, burst=2)
     assert limiter.take("cnss", now=0.0) == 0.0
     assert limiter.take("cnss", now=0.0) == 0.0
     assert limiter.take("cnss", now=0.0) == 0.5  # one token in half a second
@@ -16,7 +16,8 @@ def test_bucket_refills_at_the_configured_rate() -> None:
 
 
 def test_an_agency_over_its_rate_gets_429_with_retry_after(world: World) -> None:
-    world.services.rate_limiter = RateLimiter(rate_per_s=0.01, burst=2)
+    limiter = world.services.rate_limiter
+    limiter.rate, limiter.burst = 0.01, 2
     token = world.token("cnss")
     headers = {"Authorization": f"Bearer {token}"}
     body = {"cnie": "AB123456", "purpose": "amo_tadamon_enrolment"}
