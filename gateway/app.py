@@ -25,6 +25,7 @@ from gateway.routes import rsu as rsu_routes
 from gateway.routes import userinfo as userinfo_routes
 from gateway.services import Services, build_services
 from gateway.settings import Settings, load_settings
+from gateway.web.app import mount_web
 from gateway.witnessing import witness_app
 
 # Routes that touch no personal data and need no policy decision; every other route must be
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(rnp_routes.router)
     app.include_router(registry_routes.router)
     app.include_router(rsu_routes.router)
+    mount_web(app, services)
 
     def body_limit(method: str, path: str) -> int:
         if (method, path) in BULK_ROUTES:

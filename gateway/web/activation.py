@@ -1,0 +1,9 @@
+"""The citizen's activation page (``/portal/activate``)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+
+def routes() -> list[BaseRoute]:
+    return []
