@@ -151,10 +151,12 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-def new_page(browser: Any, demo: WebDemo, lang: str) -> Any:
+def new_page(browser: Any, demo: WebDemo, lang: str, *, inject: bool = False) -> Any:
     """A fresh browser (own cookies) 360 px wide, with the language picked; anything
-    outside the gateway is refused."""
+    outside the gateway is refused. ``inject``: the test may add its own scripts (axe-core)
+    to the pages, which their Content-Security-Policy would otherwise refuse."""
     context = browser.new_context(
+        bypass_csp=inject,
         viewport={"width": 360, "height": 780},
         locale={"ar": "ar-MA", "fr": "fr-MA"}.get(lang, "en-GB"),
     )

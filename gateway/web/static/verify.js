@@ -212,7 +212,7 @@
         const size = await verifyLog(progress, out);
         progress.value = 100;
         show(out, true, "ok");
-        out.textContent = out.textContent.replace("{size}", size.toLocaleString(document.documentElement.lang));
+        out.textContent = out.textContent.replace("{0}", size.toLocaleString(document.documentElement.lang));
       } catch (e) {
         show(out, false, e instanceof Failure ? e.key : "fetch");
       }
