@@ -47,7 +47,8 @@ _AXE = """async () => {
   const found = await axe.run(document, {resultTypes: ['violations']});
   return found.violations
     .filter(v => v.impact === 'serious' || v.impact === 'critical')
-    .map(v => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map(n => n.target.join(' ')).join(', ')}`);
+    .map(v => `${v.id} (${v.impact}): ${v.help} at ` +
+              v.nodes.map(n => n.target.join(' ')).join(', '));
 }"""
 
 
