@@ -13,6 +13,7 @@ from gateway import __version__, problems
 from gateway.keys import audit_alarm
 from gateway.lifecycle import record_policy_revision, report_policy_engine, start_audit
 from gateway.middleware import BoundedBody, RequestContext
+from gateway.routes import activation as activation_routes
 from gateway.routes import agency as agency_routes
 from gateway.routes import audit as audit_routes
 from gateway.routes import docs as docs_routes
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(rnp_routes.router)
     app.include_router(registry_routes.router)
     app.include_router(rsu_routes.router)
+    app.include_router(activation_routes.router)
     mount_web(app, services)
 
     def body_limit(method: str, path: str) -> int:

@@ -25,6 +25,7 @@ AREAS: dict[str, str] = {
     "rsu": "Social register (RSU): national rescoring, bulk registration.",
     "consent": "Consent-status notifications to agencies.",
     "witness": "An independent witness of audit logs.",
+    "citizens": "Citizens' access to the portal: activation codes.",
 }
 
 _RST_LITERAL = re.compile(r"``(.*?)``")

@@ -12,7 +12,7 @@ import pytest
 from gateway.web.i18n import message_ids
 from tests.web.conftest import AXE, LANGS, WebDemo, new_page, sign_in_auditor, sign_in_citizen
 
-ANONYMOUS = ["/portal/", "/console/", "/portal/callback"]
+ANONYMOUS = ["/portal/", "/console/", "/portal/callback", "/portal/activate"]
 PORTAL = ["/portal/", "/portal/log", "/portal/consents", "/portal/data", "/portal/score",
           "/portal/objections"]  # fmt: skip
 CONSOLE = ["/console/", "/console/entries", "/console/stats", "/console/registry",
