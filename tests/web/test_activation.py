@@ -152,3 +152,26 @@ def test_an_office_reissues_a_code_and_the_old_sign_in_stops(browser: Any, demo:
     assert after["tree_size"] >= audit_before["tree_size"] + 2
     unknown = httpx.post(f"{demo.url}/v1/rnp/persons/2999999999/activation-code", headers=headers)
     assert unknown.status_code in (403, 404)
+
+
+def test_enrolment_at_an_office_yields_an_activation_code_that_opens_the_portal(
+    browser: Any, demo: WebDemo
+) -> None:
+    headers = {"Authorization": f"Bearer {_office_token(demo)}"}
+    newcomer = {
+        "given_name_ar": "سلمى", "family_name_ar": "بنعلي", "given_name_lat": "Salma",
+        "family_name_lat": "Benali", "sex": "F", "birth_date": "1996-02-11", "birth_place": "Fès",
+        "cnie": "EE918273", "address": "12 Derb Sidi Ahmed, Fès", "region": "Fès-Meknès",
+        "province": "Fès", "phone": "+212611119999",
+    }  # fmt: skip
+    enrolled = httpx.post(f"{demo.url}/v1/rnp/persons", headers=headers, json=newcomer)
+    assert enrolled.status_code == 201, enrolled.text
+    body = enrolled.json()
+    assert re.fullmatch(r"[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}", body["activation_code"])
+    page = new_page(browser, demo, "ar")
+    try:
+        secret = _activate(page, demo, body["idcs"], body["activation_code"])
+        _sign_in(page, demo, body["idcs"], pyotp.TOTP(secret).now())
+        page.wait_for_url(re.compile(re.escape(f"{demo.url}/portal/log")))
+    finally:
+        page.context.close()
