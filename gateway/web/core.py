@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp
@@ -60,7 +61,20 @@ def _environment(lang: str) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    catalogue = translations(lang)
+    env.install_gettext_translations(catalogue, newstyle=True)  # type: ignore[attr-defined]
+
+    def term(kind: str, key: str | None, default: str | None = None) -> str:
+        """A register's word (a purpose, a field, an action) in the page's language; one the
+        catalogue does not know yet is shown as it is, marked as data, never as an id."""
+        msgid = f"{kind}.{key}"
+        found = catalogue.gettext(msgid)
+        if found != msgid:
+            return found
+        shown = default if default is not None else key or ""
+        return Markup('<bdi translate="no" class="data">{}</bdi>').format(shown)
+
+    env.globals["term"] = term
     return env
 
 

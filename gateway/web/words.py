@@ -37,6 +37,7 @@ def consent_purposes(request: Request, *, consent_only: bool = True) -> list[dic
                     "agency_name": names.get(agency, agency),
                     "fields": list(entry.fields),
                     "retention": entry.retention,
+                    "description": entry.description,
                     "max_days": entry.consent_max_days,
                     "declaration": entry.cndp_declaration,
                 }

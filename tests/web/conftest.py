@@ -1,5 +1,5 @@
-"""One demo deployment per test module, served by ``sijill serve`` on a loopback port, and
-Debian's Chromium driven by Playwright (never a downloaded browser).
+"""One demo deployment per test session (per xdist worker), served by ``sijill serve`` on a
+loopback port, and Debian's Chromium driven by Playwright (never a downloaded browser).
 
 The demo's data directory is made by ``sijill demo --no-serve`` (synthetic citizens with TOTP
 secrets, households with scores, agencies, an auditor); every demo citizen then has their
@@ -78,7 +78,7 @@ def _env(data_dir: Path, port: int) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def demo() -> Iterator[WebDemo]:
     with tempfile.TemporaryDirectory(prefix="sijill-web-") as tmp:
         data_dir = Path(tmp) / "data"
