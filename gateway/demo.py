@@ -194,14 +194,16 @@ def print_web_accounts(settings: Settings, credentials_file: Path, console: Cons
     if citizens:
         first = citizens[0]
         console.print(
-            f"                sign in as citizen {first['idcs']} ({first.get('name', '')}); "
-            f"code: sijill demo totp {first['idcs']}"
+            f"    citizen     {first['idcs']} ({first.get('name', '')}), "
+            f"code: sijill demo totp {first['idcs']}",
+            soft_wrap=True,
         )
     console.print(f"  Console:      {settings.issuer}/console/")
     if auditor:
         console.print(
-            f"                sign in as {auditor['username']}, password in {credentials_file}; "
-            f"code: sijill demo totp {auditor['username']}"
+            f"    auditor     {auditor['username']}, password in the credentials file, "
+            f"code: sijill demo totp {auditor['username']}",
+            soft_wrap=True,
         )
 
 

@@ -175,3 +175,17 @@ def test_enrolment_at_an_office_yields_an_activation_code_that_opens_the_portal(
         page.wait_for_url(re.compile(re.escape(f"{demo.url}/portal/log")))
     finally:
         page.context.close()
+
+
+def test_sijill_demo_totp_prints_a_demo_accounts_current_code(demo: WebDemo) -> None:
+    for account, secret in (
+        (demo.citizen(0)["idcs"], demo.citizen(0)["totp_secret"]),
+        (demo.auditor["username"], demo.auditor["totp_secret"]),
+    ):
+        result = demo.cli("demo", "totp", account)
+        assert result.returncode == 0, result.stderr
+        totp = pyotp.TOTP(secret)
+        assert result.stdout.strip() in {totp.now(), totp.at(time.time() - 30)}
+    unknown = demo.cli("demo", "totp", "0000000000")
+    assert unknown.returncode != 0
+    assert "not a demo account" in unknown.stderr
