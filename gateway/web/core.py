@@ -4,10 +4,9 @@ CSRF checks, and the bridge to the JSON API (called in process with the session'
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -291,10 +290,3 @@ def local_path(target: str | None, default: str) -> str:
     if parts.scheme or parts.netloc:
         return default
     return target
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
-
-
-Handler = Callable[[Request], Awaitable[Response]]

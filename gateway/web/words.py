@@ -58,12 +58,3 @@ def programs() -> list[dict[str, Any]]:
         {"id": pid, "threshold": float(p["threshold"]), "comparison": p["comparison"]}
         for pid, p in doc["programs"].items()
     ]
-
-
-def retention_days(duration: str) -> int:
-    """An ISO 8601 duration of years, months or days (P5Y, P18M, P30D) in days."""
-    body = duration.removeprefix("P")
-    for unit, days in (("Y", 365), ("M", 30), ("D", 1)):
-        if body.endswith(unit) and body[:-1].isdigit():
-            return int(body[:-1]) * days
-    return 0
