@@ -240,15 +240,19 @@ class WebClient:
         )
         return tokens, str(pending.get("next") or f"/{self.spec.name}/")
 
-    def sign_out(self, access_token: str, sid: str | None) -> None:
-        """Revoke the access token (RFC 7009) and the sign-in it came from."""
+    def sign_out(self, access_token: str, sid: str | None) -> bool:
+        """Revoke the access token (RFC 7009) and the sign-in it came from; whether the
+        revocation endpoint accepted the request."""
         endpoint = self.oauth.endpoint("/oauth/revoke")
         form = [("token", access_token), ("token_type_hint", "access_token")]
-        self.oauth.server.create_endpoint_response(
-            "revocation", HttpRequest("POST", endpoint, {}, [*form, *self._assertion(endpoint)])
+        # The server takes its issuer (or its token endpoint) as an assertion's audience.
+        response = self.oauth.server.create_endpoint_response(
+            "revocation",
+            HttpRequest("POST", endpoint, {}, [*form, *self._assertion(self.oauth.issuer_url)]),
         )
         if sid:
             # As RP-initiated logout does: no token minted from this sign-in is honoured, and
             # the sign-in cookie of the authorization endpoint no longer signs anyone in.
             until = int(time.time()) + self.oauth.sessions.ttl_s + self.oauth.issuer.ttl_s
             self.oauth.revocations.revoke_session(sid, self.client_id, until)
+        return bool(response.status == 200)

@@ -197,7 +197,8 @@ class WebRoom:
         return response
 
     def sign_out(self, request: Request, client: str, session: WebSession) -> Response:
-        self.clients[client].sign_out(session.access_token, session.sid)
+        if not self.clients[client].sign_out(session.access_token, session.sid):
+            log.warning("the %s's access token was not revoked at sign-out", client)
         self.sessions.end(request.cookies.get(SESSION_COOKIE[client]))
         response = self.redirect(f"/{client}/?signed_out=1")
         response.delete_cookie(SESSION_COOKIE[client], path="/")
