@@ -23,7 +23,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_timedelta
+from babel.dates import format_date, format_datetime, format_skeleton, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
@@ -105,6 +105,10 @@ class Formats:
 
     def date(self, value: dt.datetime) -> str:
         return format_date(value, "medium", locale=self.locale)
+
+    def day(self, value: dt.datetime) -> str:
+        """A day of the current year, short (``6 déc.``)."""
+        return format_skeleton("MMMd", value, locale=self.locale)
 
     def duration(self, iso: str) -> str:
         """An ISO 8601 duration of years, months or days (``P5Y``) in words."""
