@@ -15,6 +15,7 @@ from gateway import __version__, problems
 from gateway.keys import audit_alarm
 from gateway.lifecycle import record_policy_revision, report_policy_engine, start_audit
 from gateway.middleware import BoundedBody, RequestContext
+from gateway.routes import activation as activation_routes
 from gateway.routes import agency as agency_routes
 from gateway.routes import audit as audit_routes
 from gateway.routes import breaches as breach_routes
@@ -28,6 +29,7 @@ from gateway.routes import rsu as rsu_routes
 from gateway.routes import userinfo as userinfo_routes
 from gateway.services import Services, build_services
 from gateway.settings import Settings, load_settings
+from gateway.web.app import mount_web
 from gateway.witnessing import witness_app
 
 # Routes that touch no personal data and need no policy decision; every other route must be
@@ -94,6 +96,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     registry_routes.router,
     rsu_routes.router,
     breach_routes.router,
+    activation_routes.router,
 )
 
 
@@ -152,6 +155,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    mount_web(app, services)
 
     def body_limit(method: str, path: str) -> int:
         if (method, path) in BULK_ROUTES:

@@ -261,6 +261,45 @@ def _write_credentials(path: Path, credentials: Credentials) -> None:
     partial.replace(path)
 
 
+def totp_now(settings: Settings, account: str) -> str:
+    """The current TOTP code of a demo citizen (by IDCS) or of the demo auditor."""
+    import pyotp
+
+    path = settings.data_dir / "demo" / "credentials.json"
+    if not path.is_file():
+        raise DeploymentError(f"{settings.data_dir} holds no demo (run sijill demo first)")
+    credentials: Credentials = json.loads(path.read_text())
+    accounts = {str(c["idcs"]): c.get("totp_secret") for c in credentials.get("citizens") or []}
+    auditor = credentials.get("auditor") or {}
+    accounts[str(auditor.get("username"))] = auditor.get("totp_secret")
+    secret = accounts.get(account)
+    if not secret:
+        raise DeploymentError(f"{account} is not a demo account with a TOTP secret")
+    return str(pyotp.TOTP(secret).now())
+
+
+def print_web_accounts(settings: Settings, credentials_file: Path, console: Console) -> None:
+    """Where the portal and the console are, and whom to sign in as."""
+    credentials: Credentials = json.loads(credentials_file.read_text())
+    citizens = credentials.get("citizens") or []
+    auditor = credentials.get("auditor") or {}
+    console.print(f"  Portal:       {settings.issuer}/portal/")
+    if citizens:
+        first = citizens[0]
+        console.print(
+            f"    citizen     {first['idcs']} ({first.get('name', '')}), "
+            f"code: sijill demo totp {first['idcs']}",
+            soft_wrap=True,
+        )
+    console.print(f"  Console:      {settings.issuer}/console/")
+    if auditor:
+        console.print(
+            f"    auditor     {auditor['username']}, password in the credentials file, "
+            f"code: sijill demo totp {auditor['username']}",
+            soft_wrap=True,
+        )
+
+
 def remove_demo(settings: Settings, console: Console) -> None:
     """``sijill demo --reset``: remove a demo's data directory, and only a demo's (one that
     holds demo credentials and keeps its databases inside)."""

@@ -35,9 +35,11 @@ from gateway.score_audit import prepared_score_entries
 from gateway.settings import Settings, SettingsError
 from gateway.witnessing import Checkpointer, WitnessClient
 from identity import Register, SectorPseudonyms
+from identity.activation import ActivationCodes
 from identity.oauth import OAuthService, build_oauth_service
 from identity.oauth.jose import sign_jws, sign_jwt
 from identity.oauth.keys import SigningKeys
+from identity.oauth.secrets import SecretBox
 from policies import DecisionIssuer, OpaEngine, PolicyEngine, build_engine
 from policies.registry import ProcessingRegistry
 from rsu import HouseholdRegister
@@ -61,6 +63,7 @@ class Services:
     registry: ProcessingRegistry
     households: HouseholdRegister
     breaches: BreachRegister
+    activation_codes: ActivationCodes
     oauth: OAuthService
     rate_limiter: RateLimiter
     # Served at /metrics (the app's request metrics and the enforcement point's counters).
@@ -133,6 +136,8 @@ def build_services(settings: Settings) -> Services:
         registry=registry,
         households=build_household_register(settings, main, vault, register, audit),
         breaches=breaches,
+        # One-time codes that turn into a citizen's portal sign-in (gateway/web/activation.py).
+        activation_codes=ActivationCodes(main, SecretBox(keys_dir / "web-sessions.key")),
         oauth=build_oauth_service(main, keys_dir, settings.issuer),
         rate_limiter=SharedRateLimiter(
             main,

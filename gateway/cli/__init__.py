@@ -292,6 +292,10 @@ def run_server(settings: Settings, workers: int = 1) -> None:
 @app.command()
 @friendly
 def demo(
+    what: str | None = typer.Argument(
+        None, help="totp: print the current code of a demo account (with its IDCS or username)"
+    ),
+    account: str | None = typer.Argument(None, help="The demo citizen's IDCS or the auditor"),
     data_dir: str | None = typer.Option(None, help="Data directory"),
     port: int | None = typer.Option(None, help="Port"),
     serve: bool = typer.Option(True, help="Start the server once initialised"),
@@ -299,9 +303,14 @@ def demo(
 ) -> None:
     """Initialise the data dir with demo data (once: a rerun keeps it) and run the gateway on
     embedded defaults."""
-    from gateway.demo import initialise, remove_demo
+    from gateway.demo import initialise, print_web_accounts, remove_demo, totp_now
     from gateway.settings import load_settings
 
+    if what is not None:
+        if what != "totp" or not account:
+            raise CliError("usage: sijill demo totp <IDCS or auditor username>")
+        out.print(totp_now(settings_from(data_dir), account))
+        return
     if data_dir is not None:
         os.environ["SIJILL_DATA_DIR"] = data_dir
     if port is not None:
@@ -323,6 +332,7 @@ def demo(
     out.print("  Agency API:   .venv/bin/python examples/agency_client.py")
     out.print("  Verify log:   .venv/bin/sijill audit verify")
     out.print(f"  Witness:      {settings.issuer}/witness (the demo's own, on its own key)")
+    print_web_accounts(settings, credentials, out)
     if serve:
         run_server(settings)
 

@@ -27,6 +27,7 @@ AREAS: dict[str, str] = {
     "witness": "An independent witness of audit logs.",
     "breaches": "Breach register: listing, CNDP notification export and verification.",
     "vault": "The vault store: checks after an upgrade.",
+    "citizens": "Citizens' access to the portal: activation codes.",
 }
 
 _RST_LITERAL = re.compile(r"``(.*?)``")

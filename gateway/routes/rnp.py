@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.authz import Enforcer, authorize
@@ -25,6 +25,9 @@ IdcsPath = Annotated[str, Path(pattern=r"^[2-9][0-9]{9}$", description="The pers
 class Enrolled(BaseModel):
     idcs: str
     decision_id: str
+    activation_code: str = Field(
+        description="One-time code for the citizen's portal sign-in, also queued to them"
+    )
 
 
 class Rectification(BaseModel):
@@ -69,6 +72,7 @@ def _duplicate() -> Problem:
     summary="Enrol a person; returns the new IDCS",
 )
 def enrol(
+    request: Request,
     person: PersonIn,
     enforcer: Enforcer = Depends(authorize("enrol", kinds=["office"])),
     services: Services = Depends(get_services),
@@ -80,7 +84,13 @@ def enrol(
         idcs = services.register.enrol(person)
     except DuplicatePerson:
         raise _duplicate() from None
-    return Enrolled(idcs=str(idcs), decision_id=outcome.decision_id)
+    from gateway.web.activation import issue_activation_code
+
+    # The person's first portal sign-in starts here (gateway/web/activation.py).
+    activation = issue_activation_code(services, str(idcs), enforcer.actor())
+    return Enrolled(
+        idcs=str(idcs), decision_id=outcome.decision_id, activation_code=activation.code
+    )
 
 
 @router.patch(

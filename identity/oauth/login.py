@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, Table, insert, select, update
+from sqlalchemy import Engine, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from identity.oauth.secrets import SecretBox
@@ -148,11 +148,12 @@ class CitizenTotpAuthenticator:
         self._engine = engine
         self._accounts = _Accounts(engine, box, citizen_credentials, "idcs", **limits)
 
-    def enrol(self, idcs: str) -> str:
-        """Create (or replace) the citizen's TOTP secret; returns it for activation (base32)."""
+    def enrol(self, idcs: str, secret: str | None = None) -> str:
+        """Create (or replace) the citizen's TOTP secret (a new one, or ``secret`` that an
+        activation confirmed); returns it (base32)."""
         if not _IDCS.match(idcs):
             raise ValueError("an IDCS is 10 digits")
-        secret = pyotp.random_base32()
+        secret = secret or pyotp.random_base32()
         sealed = self._accounts.seal(idcs, secret)
         now = int(time.time())
         with self._engine.begin() as conn:
@@ -173,6 +174,16 @@ class CitizenTotpAuthenticator:
                     )
                 )
         return secret
+
+    def disable(self, idcs: str) -> bool:
+        """Remove the citizen's TOTP secret (a lost phone): no code signs them in until they
+        activate again. Returns whether there was one."""
+        with self._engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    delete(citizen_credentials).where(citizen_credentials.c.idcs == idcs)
+                ).rowcount
+            )
 
     def authenticate(self, form: Mapping[str, str]) -> SignedInUser:
         idcs = form.get("idcs", "").strip()

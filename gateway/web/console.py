@@ -1,0 +1,264 @@
+"""The CNDP auditor console (``/console``): the latest signed checkpoint and its age, a whole-
+log verification run in the inspector's browser, the pseudonymised entries, statistics, the
+processing registry and the policy revisions. Every read goes through the auditor-only API
+with the inspector's own token, so each one is itself decided and on the record."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from gateway.web.core import ApiError, WebRoom, local_path, room_of
+from gateway.web.i18n import LANG_COOKIE, LANGUAGES
+from gateway.web.sessions import WebSession
+from gateway.web.words import agency_names, declared_agencies
+
+CLIENT = "console"
+PAGE = 50
+OUTCOMES = ("allow", "deny", "error")
+STATS_DAYS = 7
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.multi_items() if isinstance(v, str)}
+
+
+def _signed_in(request: Request) -> tuple[WebRoom, WebSession | None]:
+    room = room_of(request)
+    return room, room.session(request, CLIENT)
+
+
+def _error(room: WebRoom, request: Request, message: str, status: int) -> Response:
+    return room.render(request, "error.html", {"message": message, "room": CLIENT}, status=status)
+
+
+def _api_failed(room: WebRoom, request: Request, exc: ApiError) -> Response:
+    if exc.status == 401:
+        return room.sign_in(request, CLIENT)
+    message = {403: "error.forbidden", 404: "error.not_found"}.get(exc.status, "error.api")
+    return _error(room, request, message, exc.status)
+
+
+async def home(request: Request) -> Response:
+    room, session = _signed_in(request)
+    if session is None:
+        return room.render(
+            request,
+            "console/signin.html",
+            {"signed_out": request.query_params.get("signed_out") == "1"},
+        )
+    try:
+        checkpoint = json.loads(await room.public("/v1/audit/checkpoint", {"format": "json"}))
+    except ApiError:
+        checkpoint = None
+    return room.render(request, "console/home.html", {"checkpoint": checkpoint}, session=session)
+
+
+async def sign_in(request: Request) -> Response:
+    from gateway.web.client import PENDING_COOKIE
+
+    room = room_of(request)
+    target = local_path(request.query_params.get("next"), "/console/")
+    url, pending = room.clients[CLIENT].start(target, room.lang(request))
+    response = room.redirect(url)
+    room.set_cookie(response, PENDING_COOKIE, pending, 600)
+    return response
+
+
+async def callback(request: Request) -> Response:
+    return room_of(request).callback(request, CLIENT)
+
+
+async def sign_out(request: Request) -> Response:
+    room, session = _signed_in(request)
+    form = await _form(request)
+    if session is None:
+        return _error(room, request, "error.signed_out", 401)
+    if not session.csrf_ok(form.get("csrf")):
+        return _error(room, request, "error.csrf", 403)
+    return room.sign_out(request, CLIENT, session)
+
+
+async def language(request: Request) -> Response:
+    room = room_of(request)
+    lang = request.query_params.get("to", "")
+    response = room.redirect(local_path(request.query_params.get("next"), "/console/"))
+    if lang in LANGUAGES:
+        room.set_cookie(response, LANG_COOKIE, lang, 365 * 86400)
+    return response
+
+
+def _filters(request: Request) -> dict[str, str]:
+    q = request.query_params
+    out = {k: q.get(k, "").strip() for k in ("agency", "purpose", "outcome", "since", "until")}
+    if out["outcome"] not in OUTCOMES:
+        out["outcome"] = ""
+    for key in ("since", "until"):
+        # An <input type="date"> sends YYYY-MM-DD: the day's start, in UTC.
+        if out[key]:
+            try:
+                day = datetime.strptime(out[key], "%Y-%m-%d").replace(tzinfo=UTC)
+            except ValueError:
+                out[key] = ""
+                continue
+            if key == "until":
+                day += timedelta(days=1)
+            out[key + "_rfc3339"] = day.isoformat().replace("+00:00", "Z")
+    return out
+
+
+async def entries(request: Request) -> Response:
+    room, session = _signed_in(request)
+    if session is None:
+        return room.sign_in(request, CLIENT)
+    f = _filters(request)
+    after = request.query_params.get("after", "")
+    params: dict[str, Any] = {
+        "agency": f["agency"],
+        "purpose": f["purpose"],
+        "outcome": f["outcome"],
+        "since": f.get("since_rfc3339"),
+        "until": f.get("until_rfc3339"),
+        "limit": PAGE,
+        "after": after if after.lstrip("-").isdigit() else None,
+    }
+    try:
+        body = await room.api(session, "GET", "/v1/audit/entries", params=params)
+    except ApiError as exc:
+        return _api_failed(room, request, exc)
+    names = agency_names(request)
+    return room.render(
+        request,
+        "console/entries.html",
+        {
+            "entries": body["entries"],
+            "next_after": body.get("next_after"),
+            "filters": f,
+            "outcomes": OUTCOMES,
+            "agencies": [(a, names.get(a, a)) for a in declared_agencies(request)],
+            "names": names,
+        },
+        session=session,
+    )
+
+
+async def entries_json(request: Request) -> Response:
+    """A page of entries for the console's script (the whole-log verification)."""
+    room, session = _signed_in(request)
+    if session is None:
+        return room.secure(JSONResponse({"error": "signed-out"}, status_code=401))
+    after = request.query_params.get("after", "-1")
+    try:
+        body = await room.api(
+            session,
+            "GET",
+            "/v1/audit/entries",
+            params={"after": after if after.lstrip("-").isdigit() else "-1", "limit": 500},
+        )
+    except ApiError as exc:
+        return room.secure(JSONResponse({"error": "unavailable"}, status_code=exc.status))
+    for entry in body["entries"]:
+        # The canonical entry holds time_ns as a decimal string (beyond a script's exact
+        # integers); handed back in that form, the script rebuilds the hashed bytes exactly.
+        entry["time_ns"] = str(entry["time_ns"])
+    return room.secure(JSONResponse(body))
+
+
+def _chart(counter: Counter[str]) -> list[dict[str, Any]]:
+    widest = max(counter.values(), default=1) or 1
+    return [
+        {"key": key, "count": count, "share": count / widest}
+        for key, count in counter.most_common()
+    ]
+
+
+async def stats(request: Request) -> Response:
+    room, session = _signed_in(request)
+    if session is None:
+        return room.sign_in(request, CLIENT)
+    try:
+        total = await room.api(session, "GET", "/v1/audit/stats")
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        days = []
+        for back in range(STATS_DAYS - 1, -1, -1):
+            start = today - timedelta(days=back)
+            day = await room.api(
+                session,
+                "GET",
+                "/v1/audit/stats",
+                params={
+                    "since": start.isoformat().replace("+00:00", "Z"),
+                    "until": (start + timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+                },
+            )
+            days.append({"day": start, "by_outcome": day["by_outcome"]})
+    except ApiError as exc:
+        return _api_failed(room, request, exc)
+    by_agency: Counter[str] = Counter()
+    by_purpose: Counter[str] = Counter()
+    by_outcome: Counter[str] = Counter()
+    for g in total["groups"]:
+        by_agency[g.get("agency") or "-"] += g["count"]
+        by_purpose[g.get("purpose") or "-"] += g["count"]
+        by_outcome[g["outcome"]] += g["count"]
+    busiest = max((sum(d["by_outcome"].values()) for d in days), default=1) or 1
+    return room.render(
+        request,
+        "console/stats.html",
+        {
+            "total": total,
+            "agencies": _chart(by_agency),
+            "purposes": _chart(by_purpose),
+            "outcomes": _chart(by_outcome),
+            "days": days,
+            "busiest": busiest,
+            "names": agency_names(request),
+        },
+        session=session,
+    )
+
+
+async def registry(request: Request) -> Response:
+    room, session = _signed_in(request)
+    if session is None:
+        return room.sign_in(request, CLIENT)
+    try:
+        body = await room.api(session, "GET", "/v1/audit/registry")
+    except ApiError as exc:
+        return _api_failed(room, request, exc)
+    return room.render(
+        request, "console/registry.html", {"entries": body["entries"]}, session=session
+    )
+
+
+async def policies(request: Request) -> Response:
+    room, session = _signed_in(request)
+    if session is None:
+        return room.sign_in(request, CLIENT)
+    try:
+        body = await room.api(session, "GET", "/v1/audit/policy-revisions")
+    except ApiError as exc:
+        return _api_failed(room, request, exc)
+    return room.render(request, "console/policies.html", {"body": body}, session=session)
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/", home),
+        Route("/signin", sign_in),
+        Route("/callback", callback),
+        Route("/signout", sign_out, methods=["POST"]),
+        Route("/language", language),
+        Route("/entries", entries),
+        Route("/entries.json", entries_json),
+        Route("/stats", stats),
+        Route("/registry", registry),
+        Route("/policies", policies),
+    ]
