@@ -132,6 +132,12 @@ class AuditLog:
                     raise AuditUnavailable("the audit store is unreachable") from exc
             return self._identity
 
+    def bind(self) -> None:
+        """Know who the log is now (recording origin and key in a store that has neither) rather
+        than at the first append. A caller that appends inside its own transaction binds first:
+        on SQLite that record would wait for the write lock the caller's transaction holds."""
+        self._bound()
+
     @property
     def signer(self) -> NoteSigner:
         return self._bound().signer

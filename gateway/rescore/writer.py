@@ -48,6 +48,8 @@ class Writer:
         self.audit = build_audit_log(
             stores.settings, stores.engines["audit"], stores.engines["main"]
         )
+        # Batches append inside their own transactions (AuditLog.bind says why this comes first).
+        self.audit.bind()
         self._conn: Connection | None = None
 
     def close(self) -> None:

@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from gateway.app import create_app
 from gateway.cli import app as root_app
 from gateway.cli import register
+from gateway.db import make_engine
+from gateway.keys import build_audit_log
 from gateway.settings import SettingsError, load_settings
 from tests.audit.conftest import make_entry
 
@@ -78,3 +81,25 @@ def test_an_origin_other_than_the_log_was_initialised_with_is_a_start_error(
     renamed = settings.model_copy(update={"audit_origin": "elsewhere.example/audit"})
     with pytest.raises(SettingsError, match=r"initialised as '127\.0\.0\.1/audit'"):
         check_keys(renamed)
+
+
+def test_a_bound_log_takes_its_very_first_entries_inside_the_callers_transaction(
+    tmp_path: Path, migrated_urls: dict[str, str]
+) -> None:
+    # A rescoring on a log nobody has opened yet: on SQLite, recording the log's origin on a
+    # connection of its own would wait for the caller's write lock.
+    settings = load_settings(data_dir=tmp_path / "data", database_url=migrated_urls["main"])
+    settings.prepare_data_dir()
+    engine = make_engine(migrated_urls["main"])
+    log = build_audit_log(settings, engine, engine)
+    try:
+        log.bind()
+        with engine.begin() as conn:
+            # The caller's own writes come first (on SQLite they take the database's write lock).
+            conn.execute(text("UPDATE leases SET holder = holder WHERE name = 'none'"))
+            log.append_many([make_entry(0), make_entry(1)], transaction=conn)
+        assert log.size() == 2
+        assert log.origin == "127.0.0.1/audit"
+    finally:
+        log.close()
+        engine.dispose()
