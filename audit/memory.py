@@ -30,32 +30,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
     Engine,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
 from audit.storage.sql import store_errors
+from audit.storage.tables import signer_state_table
 
-metadata = MetaData()
 RECENT = 64  # written heads a FileMemory keeps (FileMemory.recent)
-
-signer_state_table = Table(
-    "audit_signer_state",
-    metadata,
-    Column("origin", String(200), primary_key=True),
-    Column("tree_size", BigInteger, nullable=False),
-    Column("root_hash", LargeBinary(32), nullable=False),
-    Column("note", Text, nullable=False),
-)
 
 
 @dataclass(frozen=True)

@@ -30,14 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
     Engine,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
     insert,
     select,
     update,
@@ -48,19 +41,10 @@ from audit.checkpoint import NoteVerifier, open_checkpoint
 from audit.cosignature import Cosigner, with_signature_lines
 from audit.errors import InvalidCheckpoint
 from audit.merkle import verify_consistency
+from audit.storage.tables import witness_logs_table, witness_metadata
 
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 MAX_PROOF_LINES = 63  # C2SP tlog-witness: enough for any uint64 tree size
-
-metadata = MetaData()
-witness_logs_table = Table(
-    "witness_logs",
-    metadata,
-    Column("origin", String(200), primary_key=True),
-    Column("tree_size", BigInteger, nullable=False),
-    Column("root_hash", LargeBinary(32), nullable=False),
-    Column("note", Text, nullable=False),  # the latest cosigned note, cosignature included
-)
 
 
 class WitnessRefusal(Exception):
@@ -153,7 +137,7 @@ class Witness:
         self.cosigner = cosigner
         self.logs = dict(logs)
         self.clock = clock
-        metadata.create_all(engine)
+        witness_metadata.create_all(engine)
 
     def _state(self, origin: str) -> tuple[int, bytes | None]:
         t = witness_logs_table

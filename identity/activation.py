@@ -19,14 +19,7 @@ from dataclasses import dataclass
 
 import pyotp
 from sqlalchemy import (
-    BigInteger,
-    Column,
     Engine,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
     delete,
     insert,
     select,
@@ -34,6 +27,7 @@ from sqlalchemy import (
 )
 
 from identity.oauth.secrets import SecretBox
+from identity.tables import activation_codes
 
 TTL_S = 14 * 86400
 MAX_FAILURES = 5
@@ -41,20 +35,6 @@ MAX_FAILURES = 5
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 _IDCS = re.compile(r"^[0-9]{10}$")
 _CODE = re.compile(r"^[0-9]{6}$")
-
-metadata = MetaData()
-# Created by the migration web_0001 (main store).
-activation_codes = Table(
-    "citizen_activation_codes",
-    metadata,
-    Column("idcs", String(10), primary_key=True),
-    Column("code_hash", String(64), nullable=False),
-    Column("issued_by", String(64), nullable=False),
-    Column("issued_at", BigInteger, nullable=False),
-    Column("expires_at", BigInteger, nullable=False),
-    Column("failed_count", Integer, nullable=False),
-    Column("pending_secret", LargeBinary, nullable=True),
-)
 
 
 class ActivationFailed(Exception):

@@ -1,16 +1,17 @@
 """The identity room's tables in the main store: the population register (persons, their
 superseded versions, the enrolment saga's pending vault subjects), the sector pseudonyms and
-their keys, and the bulk import's jobs and rejects. The OAuth server's are in
-``identity.oauth.tables``.
+their keys, the bulk import's jobs and rejects, and the portal's one-time activation codes.
+The OAuth server's are in ``identity.oauth.tables``.
 
 No personal data in clear: identifiers, vault subject ids, keyed blind indexes, timestamps.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, DateTime, Integer, LargeBinary, MetaData, String, Table
 
 __all__ = [
+    "activation_codes",
     "import_jobs",
     "import_rejects",
     "metadata",
@@ -89,3 +90,16 @@ import_rejects = Table(
     Column("field", String(64), primary_key=True),
     Column("reason", String(200), nullable=False),
 )  # fmt: skip
+
+# One-time codes that turn into a portal sign-in (identity/activation.py; migration web_0001).
+activation_codes = Table(
+    "citizen_activation_codes",
+    metadata,
+    Column("idcs", String(10), primary_key=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("issued_by", String(64), nullable=False),
+    Column("issued_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("failed_count", Integer, nullable=False),
+    Column("pending_secret", LargeBinary, nullable=True),
+)

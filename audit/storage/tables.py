@@ -89,3 +89,29 @@ def node_id(key: NodeKey) -> int:
 
 def node_key(ident: int) -> NodeKey:
     return ident >> LEVEL_SHIFT, ident & ((1 << LEVEL_SHIFT) - 1)
+
+
+# Tables the log keeps outside its own store.
+main_metadata = MetaData()
+witness_metadata = MetaData()
+
+# The signer's memory in the main store (audit/memory.py; migration audit_signer_0001).
+signer_state_table = Table(
+    "audit_signer_state",
+    main_metadata,
+    Column("origin", String(200), primary_key=True),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+)
+
+
+# A witness's own store: the newest checkpoint it cosigned of each log (audit/witness.py).
+witness_logs_table = Table(
+    "witness_logs",
+    witness_metadata,
+    Column("origin", String(200), primary_key=True),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),  # the latest cosigned note, cosignature included
+)
