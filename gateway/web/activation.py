@@ -11,6 +11,7 @@ Forms of a person not signed in carry a token bound to a cookie (double submit).
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import secrets
@@ -28,11 +29,20 @@ from audit import Actor, AuditEntry
 from gateway.services import Services, services_of
 from gateway.web.core import room_of
 from identity.activation import ActivationFailed, IssuedCode
+from identity.oauth.secrets import SecretBox
 
 ACTION = "activation_code"
 FORM_COOKIE = "sijill_web_form"
 # Where a deployment's SMS or mail gateway picks the citizen's messages from the outbox.
 CITIZEN_CHANNEL = "citizen-notices"
+NOTICE_KEY_FILE = "citizen-notices.key"
+NOTICE_ACCOUNT = "citizen-notice:activation"  # the sealed notice's associated data
+
+
+def notice_box(services: Services) -> SecretBox:
+    """The key citizens' notices are sealed under (``<data_dir>/keys/citizen-notices.key``),
+    which the deployment's SMS or mail sender holds."""
+    return SecretBox(services.settings.data_dir / "keys" / NOTICE_KEY_FILE)
 
 
 def issue_activation_code(services: Services, idcs: str, actor: Actor) -> IssuedCode:
@@ -47,12 +57,17 @@ def issue_activation_code(services: Services, idcs: str, actor: Actor) -> Issued
     now = time.time_ns()
     notice = {"type": "activation_code", "idcs": idcs, "code": issued.code,
               "expires_at": issued.expires_at}  # fmt: skip
+    # Sealed: the main database holds the notice until the sender takes it, and a reader of
+    # that database must not be able to activate the person's sign-in with the code.
+    sealed = notice_box(services).seal(json.dumps(notice), NOTICE_ACCOUNT)
+    body = {"type": "activation_code", "expires_at": issued.expires_at,
+            "sealed": base64.b64encode(sealed).decode()}  # fmt: skip
     with services.engines["main"].begin() as conn:
         conn.execute(
             insert(outbox).values(
                 recipient=CITIZEN_CHANNEL,
                 event="activation",
-                body=json.dumps(notice),
+                body=json.dumps(body),
                 attempts=0,
                 next_attempt_ns=now,
             )

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from gateway.db import make_engine
-from identity.activation import ActivationCodes, ActivationFailed, activation_codes
+from identity.activation import ActivationCodes, ActivationFailed
 from identity.oauth.secrets import SecretBox
+from identity.tables import activation_codes
 
 IDCS = "2345678901"
 
