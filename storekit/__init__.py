@@ -12,6 +12,22 @@ Must never: import a room of the gateway (import-linter checks this), know a tab
 or put a statement's parameters (personal data, possibly) into an error it raises.
 """
 
-from storekit.hot import MAX_COMPILED, HotSQL, Prepared, Transaction, durable_writer, hot_sql
+from storekit.hot import (
+    MAX_COMPILED,
+    HotSQL,
+    Prepared,
+    Transaction,
+    durable_writer,
+    hot_sql,
+    truncate_wal,
+)
 
-__all__ = ["MAX_COMPILED", "HotSQL", "Prepared", "Transaction", "durable_writer", "hot_sql"]
+__all__ = [
+    "MAX_COMPILED",
+    "HotSQL",
+    "Prepared",
+    "Transaction",
+    "durable_writer",
+    "hot_sql",
+    "truncate_wal",
+]

@@ -20,6 +20,7 @@ expanding ``IN`` parameters are refused. Driver errors are raised as SQLAlchemy'
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -477,3 +478,17 @@ def durable_writer(conn: Connection) -> Connection:
     # On the driver connection, so that the pragma does not open a transaction of its own.
     conn.connection.dbapi_connection.execute("PRAGMA synchronous=FULL")  # type: ignore[union-attr]
     return conn.execution_options(sqlite_begin="IMMEDIATE")
+
+
+def truncate_wal(engine: Engine) -> None:
+    """SQLite: move the committed pages into the main file and empty the write-ahead log, so
+    that pages a transaction overwrote (an erased key) leave the disk too. Best effort: a long
+    reader can hold the checkpoint back, and the next one completes it. Nothing elsewhere."""
+    if engine.dialect.name != "sqlite":
+        return
+    raw = engine.raw_connection()  # outside any transaction, as the pragma needs
+    try:
+        with contextlib.suppress(Exception):
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+    finally:
+        raw.close()

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select, text, update
 from sqlalchemy import exc as sa_exc
 
+from storekit import truncate_wal
 from storekit.bulk import CHUNK, among, chunks, insert_rows
 from vault import tables as t
 from vault.decision import Decision, DecisionVerifier
@@ -232,18 +233,8 @@ class Vault:
                     .where(t.subjects.c.subject == subject)
                     .values(erased_at_ns=self._clock())
                 )
-        if self.records.sqlite:
-            # Move the zeroed pages into the main file and empty the WAL, so the old frames
-            # holding the wrapped key are gone from disk too. Best effort: a long reader can
-            # hold the checkpoint back; the next one completes it.
-            raw = self.engine.raw_connection()  # outside any transaction, as the pragma needs
-            try:
-                with suppress(Exception):
-                    raw.driver_connection.execute(  # type: ignore[union-attr]
-                        "PRAGMA wal_checkpoint(TRUNCATE)"
-                    )
-            finally:
-                raw.close()
+        # On SQLite the old pages holding the wrapped key leave the write-ahead log too.
+        truncate_wal(self.engine)
 
     def exists(self, subject: str) -> bool:
         """Whether a (possibly erased) record exists for ``subject``."""

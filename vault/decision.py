@@ -11,10 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from storekit.jcs import canonical_json
 from vault.errors import DecisionRefused
@@ -113,10 +112,17 @@ def signing_payload(decision: Decision) -> bytes:
     return canonical_json(_document(decision))
 
 
+class PublicKey(Protocol):
+    """The issuer's Ed25519 public key (cryptography's ``Ed25519PublicKey``): raises on a
+    signature it did not make."""
+
+    def verify(self, signature: bytes, data: bytes) -> None: ...
+
+
 class DecisionVerifier:
     """Checks a decision before the vault acts on it; holds only the issuer's public key."""
 
-    def __init__(self, public_key: Ed25519PublicKey) -> None:
+    def __init__(self, public_key: PublicKey) -> None:
         self._public_key = public_key
 
     def verify(self, decision: Decision, subject: str, *, now_ns: int | None = None) -> None:

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 VAULT = Path(__file__).resolve().parents[2] / "vault"
-# The decision verifier names its issuer's Ed25519 key type; everything else that encrypts,
-# wraps or derives goes through vault.envelope.
-HAZMAT_ALLOWED = {"envelope.py", "decision.py"}
+# Everything that encrypts, wraps or derives goes through vault.envelope.
+HAZMAT_ALLOWED = {"envelope.py"}
 
 
 def _modules() -> list[Path]:
@@ -66,4 +65,10 @@ def test_scoring_features_and_models_touch_no_store_and_no_key(name: str) -> Non
 @pytest.mark.parametrize("path", _modules(), ids=_name)
 def test_no_vault_module_hands_sql_to_the_driver_itself(path: Path) -> None:
     text = path.read_text()
-    assert "exec_driver_sql" not in text and "dbapi_connection" not in text, _name(path)
+    for driver_call in (
+        "exec_driver_sql",
+        "dbapi_connection",
+        "raw_connection",
+        "driver_connection",
+    ):
+        assert driver_call not in text, _name(path)
