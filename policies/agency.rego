@@ -259,3 +259,40 @@ deny_reasons contains "program_not_declared" if {
 	program != null
 	not input.resource.program in entry.programs
 }
+
+# Why each requested field was withheld from an allowed read, from the rules that decided
+# (the agency's explanation can never disagree with its decision). Evaluated only when the
+# decision document is built for an allowed read_attributes (authz.rego `withheld_out`).
+agency_withheld[f] := "unknown_field" if {
+	some f in requested
+	not data.fields[f]
+}
+
+agency_withheld[f] := "not_declared_for_purpose" if {
+	some f in requested
+	data.fields[f]
+	not f in entry.fields
+}
+
+agency_withheld[f] := "not_consented" if {
+	basis_type == "consent"
+	some f in requested
+	data.fields[f]
+	f in entry.fields
+	not f in consented_fields
+}
+
+agency_withheld[f] := "not_released" if {
+	basis_type != "consent"
+	some f in requested
+	f in entry.fields
+	not f in agency_released
+}
+
+agency_withheld[f] := "not_released" if {
+	basis_type == "consent"
+	some f in requested
+	f in entry.fields
+	f in consented_fields
+	not f in agency_released
+}

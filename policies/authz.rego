@@ -10,12 +10,14 @@ import rego.v1
 
 # The decision document. `fields`, `obligations` and `legal_basis` are empty/null whenever
 # `allow` is false, so a caller that forgets to check `allow` still releases nothing.
+# `withheld` maps each requested field an allowed agency read does not release to why.
 decision := {
 	"allow": allow,
 	"fields": released_list,
 	"obligations": obligations_out,
 	"reasons": reasons_list,
 	"legal_basis": basis_out,
+	"withheld": withheld_out,
 }
 
 default allow := false
@@ -39,6 +41,12 @@ obligations_out := obligations if {
 basis_out := legal_basis if {
 	allow
 } else := null
+
+# Requested fields an allowed agency read does not release, each with its reason code.
+withheld_out := agency_withheld if {
+	agency_allowed
+	input.action == "read_attributes"
+} else := {}
 
 # Reasons are stable codes, never values from the input (they go to the audit log). An
 # allowed decision carries its notes (fields withheld, objection overridden by law); a

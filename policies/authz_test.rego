@@ -64,6 +64,23 @@ test_undeclared_fields_are_withheld if {
 	d.allow
 	as_set(d.fields) == {"phone"}
 	"fields_withheld" in d.reasons
+	d.withheld == {"cnie": "not_declared_for_purpose", "address": "not_declared_for_purpose"}
+}
+
+input_a_field_outside_the_catalogue_is_withheld_as_unknown := read(cnss_read, "asd_payment", ["phone", "shoe_size"])
+
+test_a_field_outside_the_catalogue_is_withheld_as_unknown if {
+	d := authz.decision
+	d.allow
+	d.withheld == {"shoe_size": "unknown_field"}
+}
+
+input_a_denied_read_explains_no_field := read(agency("cnss", "social", "agency:read"), "no_such_purpose", ["phone"])
+
+test_a_denied_read_explains_no_field if {
+	d := authz.decision
+	not d.allow
+	d.withheld == {}
 }
 
 input_lookup_allowed_for_declared_purpose := {

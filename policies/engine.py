@@ -64,6 +64,8 @@ class PolicyResult:
     legal_basis: dict[str, Any] | None
     decision_id: str
     policy_revision: str
+    # Requested fields an allowed agency read does not release -> the policy's reason code.
+    withheld: dict[str, str] = field(default_factory=dict)
     masks: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -90,6 +92,7 @@ class PolicyResult:
             "obligations": dict(self.obligations),
             "reasons": list(self.reasons),
             "legal_basis": None if self.legal_basis is None else dict(self.legal_basis),
+            "withheld": dict(self.withheld),
         }
 
 
@@ -125,6 +128,7 @@ def result_from_document(doc: object, decision_id: str, revision: str) -> Policy
     obligations = doc.get("obligations")
     reasons = doc.get("reasons")
     basis = doc.get("legal_basis")
+    withheld = doc.get("withheld")
     if (
         not isinstance(allow, bool)
         or not isinstance(fields, list)
@@ -133,6 +137,8 @@ def result_from_document(doc: object, decision_id: str, revision: str) -> Policy
         or not isinstance(reasons, list)
         or not all(isinstance(r, str) for r in reasons)
         or not (basis is None or isinstance(basis, dict))
+        or not isinstance(withheld, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in withheld.items())
     ):
         raise PolicyUnavailable("policy returned a malformed decision document")
     if allow and basis is None:
@@ -146,6 +152,7 @@ def result_from_document(doc: object, decision_id: str, revision: str) -> Policy
         legal_basis=dict(basis) if allow and basis is not None else None,
         decision_id=decision_id,
         policy_revision=revision,
+        withheld=dict(withheld) if allow else {},
     )
 
 

@@ -8,7 +8,6 @@ every call, and every call, allowed or denied, leaves exactly one audit entry.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any
@@ -20,7 +19,6 @@ from starlette.responses import Response
 from gateway.authz import (
     Enforcer,
     Outcome,
-    PolicyContext,
     Resource,
     authorize,
     person_records,
@@ -29,7 +27,7 @@ from gateway.problems import Problem, responses
 from gateway.responses import model_json
 from gateway.services import Services, get_services
 from identity import PersonErased, UnknownPseudonym
-from policies.registry import RegistryEntry, field_catalogue
+from policies.registry import field_catalogue
 from rsu import Subjects, resolve_subjects
 from vault import NotScored
 
@@ -56,30 +54,6 @@ PseudonymPath = Annotated[
         description="This agency's sector pseudonym",
     ),
 ]
-
-
-def _withheld_reason(
-    name: str,
-    released: set[str],
-    purpose: str,
-    entries: list[RegistryEntry],
-    consents: list[dict[str, Any]],
-) -> str:
-    """Why one requested field was not released, told from the same registry the policy
-    decided on (an explanation only: the release itself is the policy's)."""
-    if name in released:
-        return "not_recorded"
-    if name not in CATALOGUE:
-        return "unknown_field"
-    if not any(name in e.fields for e in entries):
-        return "not_declared_for_purpose"
-    if any(e.basis_type == "consent" for e in entries):
-        consented = {
-            f for c in consents if c["purpose"] == purpose and not c["revoked"] for f in c["fields"]
-        }
-        if name not in consented:
-            return "not_consented"
-    return "not_released"
 
 
 class LookupIn(BaseModel):
@@ -158,24 +132,17 @@ def _known_fields(requested: list[str]) -> None:
 
 
 def _withheld(
-    enforcer: Enforcer,
-    outcome: Outcome,
-    requested: list[str],
-    released: Mapping[str, object],
-    purpose: str,
-    context: PolicyContext,
+    outcome: Outcome, requested: list[str], released: Mapping[str, object]
 ) -> list[Withheld]:
-    """Each requested field the response does not carry, and why."""
-    entries = [
-        e
-        for e in enforcer.services.registry.for_purpose(purpose, time.time_ns())
-        if enforcer.principal.client_id in e.agencies
-    ]
+    """Each requested field the response does not carry, and why: the policy's reason, or
+    ``not_recorded`` for a released field the register holds no value of."""
     decided = set(outcome.result.fields)
     return [
         Withheld(
             field=name,
-            reason=_withheld_reason(name, decided, purpose, entries, context.consents),
+            reason="not_recorded"
+            if name in decided
+            else outcome.result.withheld.get(name, "not_released"),
         )
         for name in requested
         if name not in released
@@ -257,7 +224,7 @@ def query(
     return model_json(
         QueryOut(
             released=released,
-            withheld=_withheld(enforcer, outcome, requested, released, body.purpose, context),
+            withheld=_withheld(outcome, requested, released),
             decision_id=outcome.decision_id,
             legal_basis=outcome.result.legal_basis,
         )

@@ -45,6 +45,7 @@ class _AllowEverything(BaseHTTPRequestHandler):
                     "obligations": {},
                     "reasons": [],
                     "legal_basis": {"type": "law", "ref": "spoofed"},
+                    "withheld": {},
                 },
             }
         ).encode()

@@ -120,7 +120,7 @@ def test_a_conflicting_policy_fails_closed_not_open(tmp_path: Path) -> None:
 def test_allow_without_legal_basis_is_refused_as_malformed(tmp_path: Path) -> None:
     (tmp_path / "p.rego").write_text(
         'package sijill.authz\n\ndecision := {"allow": true, "fields": ["phone"], '
-        '"obligations": {}, "reasons": [], "legal_basis": null}\n'
+        '"obligations": {}, "reasons": [], "legal_basis": null, "withheld": {}}\n'
     )
     with pytest.raises(PolicyUnavailable):
         EmbeddedEngine(tmp_path).decide(asd_read())
