@@ -46,6 +46,7 @@ basis_out := legal_basis if {
 withheld_out := agency_withheld if {
 	agency_allowed
 	input.action == "read_attributes"
+	count(requested - agency_released) > 0
 } else := {}
 
 # Reasons are stable codes, never values from the input (they go to the audit log). An
