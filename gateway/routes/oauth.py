@@ -238,6 +238,7 @@ _TEXT = {
         "reused": "Ce code a déjà servi. Attendez le code suivant de votre application.",
         "invalid": "Cette demande de connexion n'est pas valide.",
         "for": "Demandé par",
+        "language": "Langue",
         "signed_out": "Vous êtes déconnecté de Sijill.",
         "logout_invalid": "Cette demande de déconnexion n'est pas valide.",
         "logout_needs_hint": "La déconnexion demande l'id_token_hint de l'application.",
@@ -254,6 +255,7 @@ _TEXT = {
         "reused": "سبق استعمال هذا الرمز. انتظر الرمز التالي في تطبيقك.",
         "invalid": "طلب تسجيل الدخول هذا غير صالح.",
         "for": "مطلوب من طرف",
+        "language": "اللغة",
         "signed_out": "تم تسجيل خروجك من سجل.",
         "logout_invalid": "طلب تسجيل الخروج هذا غير صالح.",
         "logout_needs_hint": "يتطلب تسجيل الخروج id_token_hint من التطبيق.",
@@ -270,6 +272,7 @@ _TEXT = {
         "reused": "This code was already used. Wait for the next code from your app.",
         "invalid": "This sign-in request is not valid.",
         "for": "Requested by",
+        "language": "Language",
         "signed_out": "You are signed out of Sijill.",
         "logout_invalid": "This sign-out request is not valid.",
         "logout_needs_hint": "Sign-out needs the application's id_token_hint.",
@@ -355,8 +358,9 @@ def _login_form(
         )
     alert = f'<p role="alert">{t[error]}</p>' if error else ""
     body = (
-        f'<nav aria-label="language">{langs}</nav><h1>{t["title"]}</h1>'
-        f"<p>{t['for']}: <strong>{esc(client_name)}</strong></p>{alert}"
+        f'<nav aria-label="{t["language"]}">{langs}</nav><h1>{t["title"]}</h1>'
+        # The client's registered name is data, shown as registered.
+        f'<p>{t["for"]}: <strong translate="no">{esc(client_name)}</strong></p>{alert}'
         f'<form method="post" action="/oauth/authorize">{hidden}'
         f'<input type="hidden" name="lang" value="{lang}">'
         f'<input type="hidden" name="csrf" value="{esc(csrf)}">{fields}'

@@ -106,6 +106,23 @@ def test_every_page_is_translated_and_accessible_in_each_language(
     assert problems == [], "\n".join(problems)
 
 
+def test_the_sign_in_page_is_translated_and_accessible_in_each_language(
+    browser: Any, demo: WebDemo
+) -> None:
+    # The authorization server's own page, reached as a citizen reaches it: from the portal,
+    # which asks for the language the person picked (ui_locales).
+    problems = []
+    for lang in LANGS:
+        page = new_page(browser, demo, lang, inject=True)
+        try:
+            page.goto(f"{demo.url}/portal/language?to={lang}&next=/portal/log")
+            assert "/oauth/authorize" in page.url, page.url
+            problems += _check(page, lang, "/oauth/authorize")
+        finally:
+            page.context.close()
+    assert problems == [], "\n".join(problems)
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_every_catalogue_translates_every_message_the_templates_use(lang: str) -> None:
     from pathlib import Path
