@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 
 from audit import Actor, AuditEntry
 from gateway.services import Services, services_of
-from gateway.web.core import room_of
+from gateway.web.core import form_values, room_of
 from identity.activation import ActivationFailed, IssuedCode
 from identity.oauth.secrets import SecretBox
 
@@ -107,8 +107,7 @@ def _render(
 
 
 async def _posted(request: Request) -> dict[str, str] | None:
-    form = await request.form()
-    values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+    values = await form_values(request)
     cookie = request.cookies.get(FORM_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie, values.get("csrf", "")):
         return None

@@ -15,7 +15,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.web.core import ApiError, WebRoom, local_path, room_of
-from gateway.web.i18n import LANG_COOKIE, LANGUAGES
 from gateway.web.sessions import WebSession
 from gateway.web.words import agency_names, declared_agencies
 
@@ -25,25 +24,9 @@ OUTCOMES = ("allow", "deny", "error")
 STATS_DAYS = 7
 
 
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.multi_items() if isinstance(v, str)}
-
-
 def _signed_in(request: Request) -> tuple[WebRoom, WebSession | None]:
     room = room_of(request)
     return room, room.session(request, CLIENT)
-
-
-def _error(room: WebRoom, request: Request, message: str, status: int) -> Response:
-    return room.render(request, "error.html", {"message": message, "room": CLIENT}, status=status)
-
-
-def _api_failed(room: WebRoom, request: Request, exc: ApiError) -> Response:
-    if exc.status == 401:
-        return room.sign_in(request, CLIENT)
-    message = {403: "error.forbidden", 404: "error.not_found"}.get(exc.status, "error.api")
-    return _error(room, request, message, exc.status)
 
 
 async def home(request: Request) -> Response:
@@ -62,14 +45,8 @@ async def home(request: Request) -> Response:
 
 
 async def sign_in(request: Request) -> Response:
-    from gateway.web.client import PENDING_COOKIE
-
-    room = room_of(request)
     target = local_path(request.query_params.get("next"), "/console/")
-    url, pending = room.clients[CLIENT].start(target, room.lang(request))
-    response = room.redirect(url)
-    room.set_cookie(response, PENDING_COOKIE, pending, 600)
-    return response
+    return room_of(request).sign_in(request, CLIENT, target)
 
 
 async def callback(request: Request) -> Response:
@@ -77,22 +54,15 @@ async def callback(request: Request) -> Response:
 
 
 async def sign_out(request: Request) -> Response:
-    room, session = _signed_in(request)
-    form = await _form(request)
-    if session is None:
-        return _error(room, request, "error.signed_out", 401)
-    if not session.csrf_ok(form.get("csrf")):
-        return _error(room, request, "error.csrf", 403)
-    return room.sign_out(request, CLIENT, session)
+    room = room_of(request)
+    checked = await room.checked_post(request, CLIENT)
+    if isinstance(checked, Response):
+        return checked
+    return room.sign_out(request, CLIENT, checked[0])
 
 
 async def language(request: Request) -> Response:
-    room = room_of(request)
-    lang = request.query_params.get("to", "")
-    response = room.redirect(local_path(request.query_params.get("next"), "/console/"))
-    if lang in LANGUAGES:
-        room.set_cookie(response, LANG_COOKIE, lang, 365 * 86400)
-    return response
+    return room_of(request).pick_language(request, "/console/")
 
 
 def _filters(request: Request) -> dict[str, str]:
@@ -132,7 +102,7 @@ async def entries(request: Request) -> Response:
     try:
         body = await room.api(session, "GET", "/v1/audit/entries", params=params)
     except ApiError as exc:
-        return _api_failed(room, request, exc)
+        return room.api_failed(request, CLIENT, exc)
     names = agency_names(request)
     return room.render(
         request,
@@ -200,7 +170,7 @@ async def stats(request: Request) -> Response:
             )
             days.append({"day": start, "by_outcome": day["by_outcome"]})
     except ApiError as exc:
-        return _api_failed(room, request, exc)
+        return room.api_failed(request, CLIENT, exc)
     by_agency: Counter[str] = Counter()
     by_purpose: Counter[str] = Counter()
     by_outcome: Counter[str] = Counter()
@@ -232,7 +202,7 @@ async def registry(request: Request) -> Response:
     try:
         body = await room.api(session, "GET", "/v1/audit/registry")
     except ApiError as exc:
-        return _api_failed(room, request, exc)
+        return room.api_failed(request, CLIENT, exc)
     return room.render(
         request, "console/registry.html", {"entries": body["entries"]}, session=session
     )
@@ -245,7 +215,7 @@ async def policies(request: Request) -> Response:
     try:
         body = await room.api(session, "GET", "/v1/audit/policy-revisions")
     except ApiError as exc:
-        return _api_failed(room, request, exc)
+        return room.api_failed(request, CLIENT, exc)
     return room.render(request, "console/policies.html", {"body": body}, session=session)
 
 

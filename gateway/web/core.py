@@ -163,15 +163,50 @@ class WebRoom:
     def session(self, request: Request, client: str) -> WebSession | None:
         return self.sessions.get(client, request.cookies.get(SESSION_COOKIE[client]))
 
-    def sign_in(self, request: Request, client: str) -> Response:
-        """Off to the authorization endpoint, back to this page afterwards."""
-        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    def sign_in(self, request: Request, client: str, target: str | None = None) -> Response:
+        """Off to the authorization endpoint, back to ``target`` (default: this page)
+        afterwards."""
+        if target is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         url, pending = self.clients[client].start(
-            local_path(here, f"/{client}/"), self.lang(request)
+            local_path(target, f"/{client}/"), self.lang(request)
         )
         response = self.redirect(url)
         self.set_cookie(response, PENDING_COOKIE, pending, 600)
         return response
+
+    def pick_language(self, request: Request, home: str) -> Response:
+        """Remember the language picked (a cookie for a year) and go back to the page."""
+        lang = request.query_params.get("to", "")
+        response = self.redirect(local_path(request.query_params.get("next"), home))
+        if lang in LANGUAGES:
+            self.set_cookie(response, LANG_COOKIE, lang, 365 * 86400)
+        return response
+
+    async def checked_post(
+        self, request: Request, client: str
+    ) -> tuple[WebSession, dict[str, str]] | Response:
+        """A form post of a signed-in person carrying the session's CSRF token, else a
+        refusal page."""
+        form = await form_values(request)
+        session = self.session(request, client)
+        if session is None:
+            return self.error(request, client, "error.signed_out", 401)
+        if not session.csrf_ok(form.get("csrf")):
+            return self.error(request, client, "error.csrf", 403)
+        return session, form
+
+    def error(self, request: Request, client: str, message: str, status: int) -> Response:
+        return self.render(
+            request, "error.html", {"message": message, "room": client}, status=status
+        )
+
+    def api_failed(self, request: Request, client: str, exc: ApiError) -> Response:
+        """An API refusal as a page: an expired token signs in again and comes back here."""
+        if exc.status == 401:
+            return self.sign_in(request, client)
+        message = {403: "error.forbidden", 404: "error.not_found"}.get(exc.status, "error.api")
+        return self.error(request, client, message, exc.status)
 
     def callback(self, request: Request, client: str) -> Response:
         web_client = self.clients[client]
@@ -269,6 +304,12 @@ def room_of(request: Request) -> WebRoom:
     room = request.app.state.web_room
     assert isinstance(room, WebRoom)
     return room
+
+
+async def form_values(request: Request) -> dict[str, str]:
+    """A posted form's text fields (files are never accepted)."""
+    form = await request.form()
+    return {k: v for k, v in form.multi_items() if isinstance(v, str)}
 
 
 def local_path(target: str | None, default: str) -> str:

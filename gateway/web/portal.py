@@ -13,7 +13,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.web.core import ApiError, WebRoom, local_path, room_of
-from gateway.web.i18n import LANG_COOKIE, LANGUAGES
 from gateway.web.sessions import WebSession
 from gateway.web.words import agency_names, consent_purposes, programs
 
@@ -23,36 +22,18 @@ OUTCOMES = ("allow", "deny", "error")
 OBJECTION_REASONS = ("personal_situation", "direct_marketing", "other")
 
 
-def _room(request: Request) -> WebRoom:
-    return room_of(request)
-
-
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.multi_items() if isinstance(v, str)}
-
-
 def _signed_in(request: Request) -> tuple[WebRoom, WebSession | None]:
-    room = _room(request)
+    room = room_of(request)
     return room, room.session(request, CLIENT)
 
 
 async def _checked_post(request: Request) -> tuple[WebRoom, WebSession, dict[str, str]] | Response:
     """A form post of a signed-in citizen carrying the session's CSRF token, else a refusal."""
-    room, session = _signed_in(request)
-    form = await _form(request)
-    if session is None:
-        return room.render(request, "error.html", {"message": "error.signed_out"}, status=401)
-    if not session.csrf_ok(form.get("csrf")):
-        return room.render(request, "error.html", {"message": "error.csrf"}, status=403)
-    return room, session, form
-
-
-def _api_failed(room: WebRoom, request: Request, exc: ApiError) -> Response:
-    if exc.status == 401:
-        return room.sign_in(request, CLIENT)  # the token expired: sign in again, come back here
-    message = {403: "error.forbidden", 404: "error.not_found"}.get(exc.status, "error.api")
-    return room.render(request, "error.html", {"message": message}, status=exc.status)
+    room = room_of(request)
+    checked = await room.checked_post(request, CLIENT)
+    if isinstance(checked, Response):
+        return checked
+    return room, checked[0], checked[1]
 
 
 # -- sign-in, sign-out, language ----------------------------------------------------------------
@@ -69,18 +50,12 @@ async def home(request: Request) -> Response:
 
 
 async def sign_in(request: Request) -> Response:
-    room = _room(request)
     target = local_path(request.query_params.get("next"), "/portal/log")
-    url, pending = room.clients[CLIENT].start(target, room.lang(request))
-    from gateway.web.client import PENDING_COOKIE
-
-    response = room.redirect(url)
-    room.set_cookie(response, PENDING_COOKIE, pending, 600)
-    return response
+    return room_of(request).sign_in(request, CLIENT, target)
 
 
 async def callback(request: Request) -> Response:
-    return _room(request).callback(request, CLIENT)
+    return room_of(request).callback(request, CLIENT)
 
 
 async def sign_out(request: Request) -> Response:
@@ -92,13 +67,7 @@ async def sign_out(request: Request) -> Response:
 
 
 async def language(request: Request) -> Response:
-    """Remember the language picked (a cookie for a year) and go back to the page."""
-    room = _room(request)
-    lang = request.query_params.get("to", "")
-    response = room.redirect(local_path(request.query_params.get("next"), "/portal/"))
-    if lang in LANGUAGES:
-        room.set_cookie(response, LANG_COOKIE, lang, 365 * 86400)
-    return response
+    return room_of(request).pick_language(request, "/portal/")
 
 
 # -- access log ---------------------------------------------------------------------------------
@@ -117,7 +86,7 @@ async def access_log(request: Request) -> Response:
     try:
         body = await room.api(session, "GET", "/v1/me/access-log", params=params)
     except ApiError as exc:
-        return _api_failed(room, request, exc)
+        return room.api_failed(request, CLIENT, exc)
     names = agency_names(request)
     rows = [
         e
@@ -168,7 +137,7 @@ async def consents(request: Request) -> Response:
     try:
         body = await room.api(session, "GET", "/v1/me/consents")
     except ApiError as exc:
-        return _api_failed(room, request, exc)
+        return room.api_failed(request, CLIENT, exc)
     return room.render(
         request,
         "portal/consents.html",
@@ -201,7 +170,7 @@ async def give_consent(request: Request) -> Response:
     try:
         await room.api(session, "POST", "/v1/me/consents", json=payload)
     except ApiError as exc:
-        return _api_failed(room, request, exc)
+        return room.api_failed(request, CLIENT, exc)
     return room.redirect("/portal/consents?done=given")
 
 
@@ -214,7 +183,7 @@ async def withdraw_consent(request: Request) -> Response:
     try:
         await room.api(session, "DELETE", f"/v1/me/consents/{consent_id}")
     except ApiError as exc:
-        return _api_failed(room, request, exc)
+        return room.api_failed(request, CLIENT, exc)
     return room.redirect("/portal/consents?done=withdrawn")
 
 
@@ -226,7 +195,7 @@ async def consent_receipt(request: Request) -> Response:
     try:
         body = await room.api(session, "GET", "/v1/me/consents")
     except ApiError as exc:
-        return _api_failed(room, request, exc)
+        return room.api_failed(request, CLIENT, exc)
     found = next((c for c in body["consents"] if c["id"] == consent_id), None)
     if found is None:
         return room.render(request, "error.html", {"message": "error.not_found"}, status=404)
@@ -248,7 +217,7 @@ async def my_data(request: Request) -> Response:
     try:
         body = await room.api(session, "GET", "/v1/me/data")
     except ApiError as exc:
-        return _api_failed(room, request, exc)
+        return room.api_failed(request, CLIENT, exc)
     if request.url.path.endswith(".json"):
         response = Response(
             json.dumps(body, ensure_ascii=False, indent=2),
@@ -272,7 +241,7 @@ async def my_score(request: Request) -> Response:
         score = await room.api(session, "GET", "/v1/me/score", params={"lang": lang})
     except ApiError as exc:
         if exc.status not in (404, 409):
-            return _api_failed(room, request, exc)
+            return room.api_failed(request, CLIENT, exc)
         score = None
     bars: list[dict[str, Any]] = []
     if score is not None:
@@ -309,7 +278,7 @@ async def request_review(request: Request) -> Response:
     try:
         await room.api(session, "POST", "/v1/me/score/review")
     except ApiError as exc:
-        return _api_failed(room, request, exc)
+        return room.api_failed(request, CLIENT, exc)
     return room.redirect("/portal/score?done=review")
 
 
@@ -323,7 +292,7 @@ async def objections(request: Request) -> Response:
     try:
         body = await room.api(session, "GET", "/v1/me/objections")
     except ApiError as exc:
-        return _api_failed(room, request, exc)
+        return room.api_failed(request, CLIENT, exc)
     purposes = sorted({p["purpose"] for p in consent_purposes(request, consent_only=False)})
     return room.render(
         request,
@@ -349,7 +318,7 @@ async def submit_objection(request: Request) -> Response:
     try:
         await room.api(session, "POST", "/v1/me/objections", json=payload)
     except ApiError as exc:
-        return _api_failed(room, request, exc)
+        return room.api_failed(request, CLIENT, exc)
     return room.redirect("/portal/objections?done=objected")
 
 
