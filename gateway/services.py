@@ -120,7 +120,10 @@ def build_services(settings: Settings) -> Services:
     domain_metrics.audit = audit
     metrics.registry.register(domain_metrics)
     assert settings.issuer is not None  # Settings fills it in
-    breaches = _build_breaches(settings, main)
+    # Consent receipts and breach documents are signed with the authorization server's current
+    # key, so anyone can check them against GET /oauth/jwks.
+    server_keys = SigningKeys(keys_dir)
+    breaches = _build_breaches(settings, main, server_keys)
     metrics.registry.register(BreachMetrics(breaches))
     return Services(
         settings=settings,
@@ -132,7 +135,7 @@ def build_services(settings: Settings) -> Services:
         decision_issuer=DecisionIssuer(decision_key),
         register=register,
         pseudonyms=SectorPseudonyms(main, vault),
-        consents=_build_consents(settings, main, registry, vault),
+        consents=_build_consents(settings, main, registry, vault, server_keys),
         registry=registry,
         households=build_household_register(settings, main, vault, register, audit),
         breaches=breaches,
@@ -174,21 +177,27 @@ def build_household_register(
     )
 
 
-def _build_consents(
-    settings: Settings, engine: Engine, registry: ProcessingRegistry, vault: Vault
-) -> ConsentService:
-    # Receipts are signed with the authorization server's current key, so anyone can check
-    # them against GET /oauth/jwks.
-    keys = SigningKeys(settings.data_dir / "keys")
+def _jwt_signer(keys: SigningKeys) -> Callable[[dict[str, Any]], str]:
+    """Signs claims as a JWT with the authorization server's current key."""
 
-    def sign(claims: dict[str, object]) -> str:
+    def sign(claims: dict[str, Any]) -> str:
         key = keys.current()
         return sign_jwt(claims, key.private_key, kid=key.kid, typ="JWT")
 
+    return sign
+
+
+def _build_consents(
+    settings: Settings,
+    engine: Engine,
+    registry: ProcessingRegistry,
+    vault: Vault,
+    keys: SigningKeys,
+) -> ConsentService:
     return ConsentService(
         engine,
         registry,
-        sign,
+        _jwt_signer(keys),
         policy_url=f"{settings.issuer}/privacy",
         # Filed under the same keyed hash of the IDCS as the person's audit entries.
         subject_key=vault.subject_tag,
@@ -275,20 +284,13 @@ async def get_services(request: Request) -> Services:
     return services_of(request)
 
 
-def _build_breaches(settings: Settings, main: Engine) -> BreachRegister:
-    # Signed with the authorization server's current key, like consent receipts: the CNDP and
-    # the persons check them against GET /oauth/jwks.
-    keys = SigningKeys(settings.data_dir / "keys")
+def _build_breaches(settings: Settings, main: Engine, keys: SigningKeys) -> BreachRegister:
     assert settings.issuer is not None  # set by the settings' validation
 
     def sign_document(payload: bytes) -> str:
         key = keys.current()
         return sign_jws(payload, key.private_key, kid=key.kid, typ=JWS_TYP)
 
-    def sign_notice(claims: dict[str, Any]) -> str:
-        key = keys.current()
-        return sign_jwt(claims, key.private_key, kid=key.kid, typ="JWT")
-
     return BreachRegister(
-        main, sign_document=sign_document, sign_notice=sign_notice, issuer=settings.issuer
+        main, sign_document=sign_document, sign_notice=_jwt_signer(keys), issuer=settings.issuer
     )
