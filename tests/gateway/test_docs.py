@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from tests.chromium import chromium
 from tests.gateway.live import LiveGateway
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
@@ -49,25 +40,14 @@ def _page_without_network(browser_context):  # type: ignore[no-untyped-def]
 
 
 def test_docs_render_the_operations_list_in_chromium_without_network(live_url: str) -> None:
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(
-            f"{CHROMIUM} is missing: run `scripts/system-packages test` "
-            "(or `sudo apt-get install -y chromium`)"
-        )
-    from playwright.sync_api import sync_playwright
+    with chromium() as browser:
+        page, outside = _page_without_network(browser.new_context())
+        page.goto(f"{live_url}/docs")
+        page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        assert "/oauth/token" in paths
+        assert any(p.startswith("/v1/agency/") for p in paths)
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page, outside = _page_without_network(browser.new_context())
-            page.goto(f"{live_url}/docs")
-            page.wait_for_selector(".opblock-summary-path", timeout=20_000)
-            paths = page.locator(".opblock-summary-path").all_inner_texts()
-            assert "/oauth/token" in paths
-            assert any(p.startswith("/v1/agency/") for p in paths)
-
-            page.goto(f"{live_url}/redoc")
-            page.wait_for_selector("[data-section-id^='tag/']", timeout=20_000)
-        finally:
-            browser.close()
+        page.goto(f"{live_url}/redoc")
+        page.wait_for_selector("[data-section-id^='tag/']", timeout=20_000)
     assert outside == []

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,20 +25,12 @@ import httpx
 import pyotp
 import pytest
 
+from tests.chromium import chromium
 from tests.policies.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTEFACTS = Path(__file__).with_name("artefacts")
 AXE = Path(__file__).with_name("vendor") / "axe-core" / "axe.min.js"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 LANGS = ("ar", "fr", "en")
 SIJILL = [sys.executable, "-c", "from gateway.cli import main; main()"]
 
@@ -136,19 +127,8 @@ def demo() -> Iterator[WebDemo]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(
-            f"{CHROMIUM} is missing: run `scripts/system-packages test` "
-            "(or `sudo apt-get install -y chromium`)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 def new_page(browser: Any, demo: WebDemo, lang: str, *, inject: bool = False) -> Any:
