@@ -123,7 +123,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         report_policy_engine(services)
         record_policy_revision(services)
         services.checkpointer.start()
+        for job in services.jobs:
+            job.start()
         yield
+        for job in services.jobs:
+            job.stop()
         services.checkpointer.stop()  # signs the tail: a clean stop leaves none unsigned
         services.close()
 

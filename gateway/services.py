@@ -18,6 +18,7 @@ from consent import ConsentService
 from gateway.breaches import BreachMetrics, BreachRegister
 from gateway.breaches.notification import JWS_TYP
 from gateway.db import make_engine, ping
+from gateway.jobs import ScheduledJob
 from gateway.keys import (
     all_witnesses,
     audit_alarm,
@@ -74,6 +75,8 @@ class Services:
     readiness: dict[str, Callable[[], None]] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
     witness: Witness | None = None  # the demo's own witness (SIJILL_EMBEDDED_WITNESS)
+    # Started and stopped by the lifespan; one process at a time runs each (gateway/jobs.py).
+    jobs: list[ScheduledJob] = field(default_factory=list)
 
     def close(self) -> None:
         for closer in reversed(self.closers):

@@ -96,3 +96,35 @@ def test_a_released_lease_is_taken_at_once(engine: Engine) -> None:
     a.release()
     assert a.token == 0
     assert b.acquire()
+
+
+def test_a_scheduled_job_runs_in_one_process_at_a_time_and_moves_when_given_up(
+    engine: Engine,
+) -> None:
+    from gateway.jobs import ScheduledJob
+
+    runs: list[str] = []
+    first = ScheduledJob("retention", 60, lambda: runs.append("first"), engine=engine)
+    second = ScheduledJob("retention", 60, lambda: runs.append("second"), engine=engine)
+    assert first.tick()
+    assert not second.tick()  # the first holds the job's lease
+    assert first.tick()
+    first.stop()  # a clean stop gives the lease up
+    assert second.tick()
+    assert runs == ["first", "first", "second"]
+
+
+def test_a_failing_job_is_logged_and_runs_again_at_the_next_tick(engine: Engine) -> None:
+    from gateway.jobs import ScheduledJob
+
+    attempts: list[int] = []
+
+    def work() -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("the sender is down")
+
+    job = ScheduledJob("notifications", 60, work, engine=engine)
+    assert not job.tick()
+    assert job.tick()
+    assert len(attempts) == 2
