@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Required, TypedDict
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from starlette.routing import BaseRoute
 
@@ -24,6 +25,7 @@ from audit.entry import Outcome as EntryOutcome
 from gateway.auth import Principal, PrincipalKind, require_principal
 from gateway.problems import Problem
 from gateway.services import Services, get_services
+from identity import UnknownPerson
 from policies import PolicyResult, PolicyUnavailable
 from policies.decision_log import UNLISTED
 from policies.registry import action_scope, field_catalogue, registry_bound_actions
@@ -106,6 +108,7 @@ class Resource(TypedDict, total=False):
     fields: list[str]
     owner: str  # the IDCS whose own data a citizen asks about
     program: str  # the program an eligibility question names
+    requested_by: str  # the officer who asked for an erasure ("" a machine client; four eyes)
 
 
 class PolicySubject(TypedDict, total=False):
@@ -468,11 +471,29 @@ def authorize(
     ) -> Enforcer:
         if principal.kind == "agency":
             await services.rate_limiter.check_async(principal.client_id)
+        elif principal.kind == "citizen":
+            await run_in_threadpool(_serves_citizen, services, principal.subject)
         return Enforcer(services=services, principal=principal, action=action)
 
     setattr(dependency, MEDIATED_ATTR, action)
     dependency.__name__ = f"authorize_{action}"
     return dependency
+
+
+def _serves_citizen(services: Services, idcs: str) -> None:
+    """An erased person's sign-in token, minted before the erasure and not yet expired, no
+    longer serves anything (Law 09.08 art. 8: nothing is processed about them any more)."""
+    try:
+        erased = services.register.status(idcs) == "erased"
+    except UnknownPerson:
+        return  # the routes answer for a person the register does not know
+    if erased:
+        raise Problem(
+            401,
+            "invalid-token",
+            "The person this token was issued for is no longer in the register.",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
 
 
 def is_mediated(dependant: Dependant) -> bool:

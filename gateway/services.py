@@ -18,6 +18,7 @@ from consent import ConsentService
 from gateway.breaches import BreachMetrics, BreachRegister
 from gateway.breaches.notification import JWS_TYP
 from gateway.db import make_engine, ping
+from gateway.erasure import ErasureDesk, person_steps
 from gateway.jobs import ScheduledJob
 from gateway.keys import (
     all_witnesses,
@@ -64,6 +65,7 @@ class Services:
     registry: ProcessingRegistry
     households: HouseholdRegister
     breaches: BreachRegister
+    erasures: ErasureDesk
     activation_codes: ActivationCodes
     oauth: OAuthService
     rate_limiter: RateLimiter
@@ -128,6 +130,20 @@ def build_services(settings: Settings) -> Services:
     server_keys = SigningKeys(keys_dir)
     breaches = _build_breaches(settings, main, server_keys)
     metrics.registry.register(BreachMetrics(breaches))
+    consents = _build_consents(settings, main, registry, vault, server_keys)
+    households = build_household_register(settings, main, vault, register, audit)
+    # One-time codes that turn into a citizen's portal sign-in (gateway/web/activation.py).
+    activation_codes = ActivationCodes(main, SecretBox(keys_dir / "web-sessions.key"))
+    oauth = build_oauth_service(main, keys_dir, settings.issuer)
+    steps = person_steps(
+        register=register,
+        households=households,
+        consents=consents,
+        citizens=oauth.citizens,
+        activation_codes=activation_codes,
+        engine=main,
+        data_dir=settings.data_dir,
+    )
     return Services(
         settings=settings,
         engines=engines,
@@ -138,13 +154,13 @@ def build_services(settings: Settings) -> Services:
         decision_issuer=DecisionIssuer(decision_key),
         register=register,
         pseudonyms=SectorPseudonyms(main, vault),
-        consents=_build_consents(settings, main, registry, vault, server_keys),
+        consents=consents,
         registry=registry,
-        households=build_household_register(settings, main, vault, register, audit),
+        households=households,
         breaches=breaches,
-        # One-time codes that turn into a citizen's portal sign-in (gateway/web/activation.py).
-        activation_codes=ActivationCodes(main, SecretBox(keys_dir / "web-sessions.key")),
-        oauth=build_oauth_service(main, keys_dir, settings.issuer),
+        erasures=ErasureDesk(main, register, steps, audit, vault.subject_tag),
+        activation_codes=activation_codes,
+        oauth=oauth,
         rate_limiter=SharedRateLimiter(
             main,
             settings.agency_rate_per_s,
