@@ -5,9 +5,14 @@ interrupted half-way resumes. Each test runs on SQLite and PostgreSQL (the world
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import subprocess
+import time
 from typing import Any
 
+import pyotp
 import pytest
 from sqlalchemy import func, select
 
@@ -18,7 +23,7 @@ from policies import PolicyResult
 from rsu.synthetic import household_request
 from rsu.tables import households
 from tests.gateway.conftest import World
-from tests.gateway.test_cli import run_sijill
+from tests.gateway.test_cli import SIJILL, run_sijill
 from vault import Decision
 from vault import tables as vault_tables
 from vault.errors import Erased
@@ -325,3 +330,53 @@ def test_a_carry_out_that_stopped_half_way_resumes_where_it_stopped(world: World
     assert finished["steps"][0] == halfway["steps"][0]
     assert services.households.household_id_of(amina) is None
     assert services.households.household_id_of(karim) == household_id
+
+
+def _sijill(settings: Any, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "COLUMNS": "80",
+        "SIJILL_DATA_DIR": str(settings.data_dir),
+        "SIJILL_DATABASE_URL": settings.database_urls["main"],
+    }
+    return subprocess.run(
+        [str(SIJILL), *args], input=stdin, capture_output=True, text=True, env=env
+    )
+
+
+def test_the_command_line_takes_the_same_steps_signed_in_as_an_officer(
+    world: World, settings: Any
+) -> None:
+    amina, _karim, _household = _couple(world)
+    world.register("office-meknes", "office", "registry", "rnp:erase")
+    staff = world.services.oauth.staff("officer")
+    totp = {name: pyotp.TOTP(staff.add_user(name, "correct horse battery")) for name in
+            ("amina.b", "youssef.t")}  # fmt: skip
+
+    def signed(name: str, later: int = 0) -> str:
+        # A code is good once: a second sign-in within its 30 s uses the next step's code,
+        # which the server accepts for clock drift (RFC 6238 §5.2).
+        return f"correct horse battery\n{totp[name].at(time.time() + later)}\n"
+
+    office = ("--office", "office-meknes")
+    asked = _sijill(settings, "rnp", "erasure", "request", amina, "--ground", "court_order",
+                    "--reference", "TPI-Meknes-2026-0413", *office, "--officer", "amina.b",
+                    stdin=signed("amina.b"))  # fmt: skip
+    assert asked.returncode == 0, asked.stderr
+    request = json.loads(asked.stdout)
+    assert request["requested_by"] == "office-meknes/amina.b"
+    own = _sijill(settings, "rnp", "erasure", "approve", request["id"], *office,
+                  "--officer", "amina.b", stdin=signed("amina.b", 30))  # fmt: skip
+    assert own.returncode == 2
+    assert "four-eyes" in own.stderr
+    wrong = _sijill(settings, "rnp", "erasure", "approve", request["id"], *office,
+                    "--officer", "youssef.t", stdin="not the password\n000000\n")  # fmt: skip
+    assert (wrong.returncode, "sign-in failed" in wrong.stderr) == (2, True)
+    approved = _sijill(settings, "rnp", "erasure", "approve", request["id"], *office,
+                       "--officer", "youssef.t", stdin=signed("youssef.t"))  # fmt: skip
+    assert approved.returncode == 0, approved.stderr
+    assert json.loads(approved.stdout)["status"] == "carried_out"
+    assert world.services.register.status(amina) == "erased"
+    listed = _sijill(settings, "rnp", "erasure", "list", "--status", "carried_out", *office,
+                     "--json")  # fmt: skip
+    assert [r["id"] for r in json.loads(listed.stdout)] == [request["id"]]
