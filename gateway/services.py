@@ -33,6 +33,7 @@ from gateway.leases import Lease
 from gateway.metrics import CountedDecisionVerifier, DomainMetrics, MeteredPolicy
 from gateway.middleware import Metrics
 from gateway.ratelimit import RateLimiter, SharedRateLimiter
+from gateway.retention import Retention
 from gateway.score_audit import prepared_score_entries
 from gateway.settings import Settings, SettingsError
 from gateway.witnessing import Checkpointer, WitnessClient
@@ -66,6 +67,7 @@ class Services:
     households: HouseholdRegister
     breaches: BreachRegister
     erasures: ErasureDesk
+    retention: Retention
     activation_codes: ActivationCodes
     oauth: OAuthService
     rate_limiter: RateLimiter
@@ -144,6 +146,13 @@ def build_services(settings: Settings) -> Services:
         engine=main,
         data_dir=settings.data_dir,
     )
+    erasures = ErasureDesk(main, register, steps, audit, vault.subject_tag)
+    retention = Retention(main, register, registry, erasures, audit)
+    jobs = []
+    if settings.retention_every_seconds > 0:
+        jobs.append(
+            ScheduledJob("retention", settings.retention_every_seconds, retention.run, engine=main)
+        )
     return Services(
         settings=settings,
         engines=engines,
@@ -158,7 +167,8 @@ def build_services(settings: Settings) -> Services:
         registry=registry,
         households=households,
         breaches=breaches,
-        erasures=ErasureDesk(main, register, steps, audit, vault.subject_tag),
+        erasures=erasures,
+        retention=retention,
         activation_codes=activation_codes,
         oauth=oauth,
         rate_limiter=SharedRateLimiter(
@@ -172,6 +182,7 @@ def build_services(settings: Settings) -> Services:
         readiness=readiness,
         closers=closers,
         witness=witness,
+        jobs=jobs,
     )
 
 

@@ -1,5 +1,5 @@
-"""``sijill rnp``: the population register from the command line (bulk import, retention of
-previous versions, the erasure procedure)."""
+"""``sijill rnp``: the population register from the command line (bulk import, the erasure
+procedure); its retention is ``sijill retention run``'s."""
 
 from __future__ import annotations
 
@@ -32,9 +32,7 @@ if TYPE_CHECKING:
     from gateway.erasure import ErasureRequest, Ground, Status
 
 NAME = "rnp"
-app = typer.Typer(
-    help="Population register (RNP): bulk enrolment, retention, erasure.", no_args_is_help=True
-)
+app = typer.Typer(help="Population register (RNP): bulk enrolment, erasure.", no_args_is_help=True)
 
 
 def _count_lines(path: Path) -> int:
@@ -101,18 +99,6 @@ def import_(
     if result.resumed_from_line:
         out.print(f"resumed after line {result.resumed_from_line}")
     out.print(f"{result.enrolled} enrolled, {result.rejected} rejected; report: {target}")
-
-
-@app.command("purge")
-@friendly
-def purge(data_dir: str | None = typer.Option(None, help="Data directory")) -> None:
-    """Retention: crypto-shred previous records past their date, and vault records left by
-    enrolments interrupted over an hour ago. Safe to run from cron."""
-    settings = settings_from(data_dir)
-    with open_register(settings) as (register, _engine, _vault):
-        versions = register.purge_versions()
-        orphans = register.sweep_pending(older_than_s=3600)
-    out.print(f"{versions} previous records and {orphans} orphaned records erased")
 
 
 erasure_app = typer.Typer(
