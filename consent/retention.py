@@ -15,7 +15,7 @@ from consent import tables
 from consent.models import ConsentStatus
 from storekit.bulk import among, chunks
 
-__all__ = ["purge_ended_consents", "purge_delivered"]
+__all__ = ["purge_delivered", "purge_ended_consents"]
 
 
 def purge_ended_consents(

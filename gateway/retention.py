@@ -78,6 +78,10 @@ class RetentionReport:
         }
 
 
+# Kinds whose rows carry their own due date (a version's retain_until, set from the period
+# when it was superseded; an interrupted enrolment's hour; an erasure under way): given now.
+_OWN_DATES = frozenset({"unfinished_erasures", "rectification_versions", "interrupted_enrolments"})
+
 # kind, entry id, retention, and the work: given the cutoff and dry_run, how many.
 _Task = tuple[str, str, str, Callable[[datetime, bool], int]]
 
@@ -134,7 +138,7 @@ class Retention:
         report = RetentionReport(moment, dry_run)
         tasks = self.tasks()
         for done, (kind, entry, retention, work) in enumerate(tasks, start=1):
-            cutoff = moment if retention in ("P0D", "PT1H") else retention_cutoff(retention, moment)
+            cutoff = moment if kind in _OWN_DATES else retention_cutoff(retention, moment)
             report.items.append(Expiry(kind, entry, retention, work(cutoff, dry_run)))
             if progress is not None:
                 progress(done, len(tasks), kind)
@@ -160,7 +164,6 @@ class Retention:
 
         return work
 
-    # These two are given ``now`` as their cutoff: the dates are the rows' own.
     def _versions(self, now: datetime, dry_run: bool) -> int:
         return self._register.purge_versions(now, dry_run=dry_run)
 
