@@ -209,3 +209,9 @@ def test_each_period_takes_exactly_what_it_ended_and_each_run_is_audited(
     assert Counter(would) == went + Counter(year) + Counter(two) + Counter(ten)
     # Nothing is left to do.
     assert _run(world, start + 11 * YEAR) == {}
+
+
+def test_the_server_applies_retention_daily_as_a_scheduled_job(world: World) -> None:
+    (job,) = [j for j in world.services.jobs if j.name == "retention"]
+    assert job.interval_s == 86400
+    assert job.work == world.services.retention.run
