@@ -241,8 +241,8 @@ class ErasureDesk:
             with self._engine.connect() as conn:
                 request_id = conn.execute(select(r.c.id).where(r.c.open_idcs == idcs)).scalar_one()
             if self.get(request_id).status != "carrying_out":
-                # An officer's request waits for its decision; the retention run does not
-                # take it out of their hands, it approves nothing.
+                # An officer's request still waiting: the law's period decides it now, and
+                # the request records the system as its decider.
                 self._decide(request_id, by, "carrying_out")
         self.carry_out(request_id, by.actor)
         return request_id

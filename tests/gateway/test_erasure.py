@@ -10,15 +10,22 @@ import os
 import random
 import subprocess
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pyotp
 import pytest
 from sqlalchemy import func, select
 
+from audit import Actor
+from consent import tables as consent_tables
+from consent.tables import outbox
 from gateway.erasure import STEP_NAMES, tables
+from gateway.notices import CITIZEN_CHANNEL
+from gateway.web.activation import issue_activation_code
 from identity import PersonIn, Register
 from identity.idcs import random_idcs
+from identity.tables import activation_codes
 from policies import PolicyResult
 from rsu.synthetic import household_request
 from rsu.tables import households
@@ -123,6 +130,19 @@ def _release(world: World, subject: str) -> Decision:
     )
 
 
+def _traces(world: World, idcs: str) -> dict[str, int]:
+    """The person's consents, activation code and the notices waiting about them (to the
+    citizen channel, and to the agency their consent names)."""
+    consents = consent_tables.consents
+    tag = world.services.vault.subject_tag(idcs)
+    return {
+        "consents": _count(world, consents, consents.c.subject == tag),
+        "codes": _count(world, activation_codes, activation_codes.c.idcs == idcs),
+        "notices": _count(world, outbox, outbox.c.recipient == CITIZEN_CHANNEL),
+        "agency_notices": _count(world, outbox, outbox.c.recipient == "men"),
+    }
+
+
 def _scored_at(world: World, household_id: str) -> Any:
     with world.services.engines["main"].connect() as conn:
         return conn.execute(
@@ -163,6 +183,19 @@ def test_an_approved_erasure_leaves_nothing_served_nor_decryptable(
     }
     citizen = {"Authorization": f"Bearer {world.citizen_token('amina')}"}
     assert world.api.get("/v1/me/data", headers=citizen).status_code == 200
+    # A consent given, an activation code queued to her: both go with her.
+    expires = datetime.fromtimestamp(int(time.time()) + 30 * 86400, tz=UTC).isoformat()
+    consent = world.api.post(
+        "/v1/me/consents",
+        json={"recipient": "men", "purpose": "scholarship_outreach",
+              "fields": ["given_name_lat"], "expires_at": expires},
+        headers=citizen,
+    )  # fmt: skip
+    assert consent.status_code == 201, consent.text
+    office: Actor = {"kind": "office", "id": "office-fes", "sector": None}
+    issue_activation_code(services, amina, office)
+    waiting = _traces(world, amina)
+    assert all(waiting.values()), waiting
     requester, approver = _officer(world, "amina.b"), _officer(world, "youssef.t")
 
     asked = _ask(world, requester, amina, statement="Order of 3 November, served today.")
@@ -214,6 +247,8 @@ def test_an_approved_erasure_leaves_nothing_served_nor_decryptable(
     assert _scored_at(world, household_id) > scored_before
     assert services.households.household_id_of(karim) == household_id
     assert services.households.household_id_of(amina) is None
+    # Her consents, her code and the notices not yet sent about her are gone.
+    assert _traces(world, amina) == dict.fromkeys(waiting, 0)
     # The person's data key is gone: nothing of theirs can be decrypted.
     assert _count(world, vault_tables.data_keys, vault_tables.data_keys.c.subject == subject,
                   store="vault") == 0  # fmt: skip
