@@ -191,7 +191,9 @@ class ErasureDesk:
                     extra={"step": name, "error_class": type(exc).__name__},
                 )
                 raise ErasureIncomplete(name) from exc
-            with self._engine.begin() as conn:
+            # A concurrent carry-out of the same request (two approvals at once) may have
+            # recorded the step first; the step being idempotent, its record stands.
+            with suppress(IntegrityError), self._engine.begin() as conn:
                 conn.execute(
                     insert(tables.erasure_steps).values(
                         request_id=request_id,
