@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         yield
         for job in services.jobs:
             job.stop()
+        services.security_events.flush(final=True)  # what this process counted, summarised
         services.checkpointer.stop()  # signs the tail: a clean stop leaves none unsigned
         services.close()
 

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute
 from audit import AppendReceipt, AuditEntry, AuditUnavailable
 from audit.entry import Actor
 from audit.entry import Outcome as EntryOutcome
-from gateway.auth import Principal, PrincipalKind, require_principal
+from gateway.auth import Principal, PrincipalKind, refusal_reporter, require_principal
 from gateway.problems import Problem
 from gateway.services import Services, get_services
 from policies import PolicyResult, PolicyUnavailable
@@ -286,6 +286,9 @@ class Enforcer:
         if not dropped:
             return result
         self.services.metrics.policy_anomalies.labels(action=self.action).inc()
+        self.services.security_events.record(
+            "policy_anomaly", "release_beyond_bound", actor=self.actor()
+        )
         log.warning(
             "policy anomaly: the engine released fields beyond request and registry; dropped",
             extra={
@@ -467,7 +470,11 @@ def authorize(
         services: Services = Depends(get_services),
     ) -> Enforcer:
         if principal.kind == "agency":
-            await services.rate_limiter.check_async(principal.client_id)
+            try:
+                await services.rate_limiter.check_async(principal.client_id)
+            except Problem:
+                refusal_reporter(request)("rate_limited", "over_rate", principal.client_id)
+                raise
         return Enforcer(services=services, principal=principal, action=action)
 
     setattr(dependency, MEDIATED_ATTR, action)

@@ -17,11 +17,13 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from audit import AuditLog, AuditUnavailable
 from gateway.db import make_engine
-from gateway.keys import build_key_provider, load_or_create_ed25519
+from gateway.keys import build_audit_log, build_key_provider, load_or_create_ed25519
+from gateway.security import SecurityKind, configuration_change
 from gateway.settings import Settings
 from identity import Register
-from identity.oauth import OAuthService, build_oauth_service
+from identity.oauth import Client, OAuthService, build_oauth_service
 from vault import DecisionVerifier, Vault, VaultError
 
 
@@ -128,6 +130,32 @@ def open_oauth(settings: Settings) -> Iterator[OAuthService]:
         ) from None
     finally:
         engine.dispose()
+
+
+@contextmanager
+def open_audit_log(settings: Settings) -> Iterator[AuditLog]:
+    """The audit log as the gateway opens it (the writer side), for a command that puts an
+    operator's act on the record."""
+    engine = make_engine(settings.database_urls["audit"])
+    main = make_engine(settings.database_urls["main"])
+    try:
+        log = build_audit_log(settings, engine, main)
+        yield log
+        log.close()
+    except (DBAPIError, AuditUnavailable) as exc:
+        raise DeploymentError(
+            f"the audit log is unavailable ({type(exc).__name__}): the change is made but not "
+            "on the record; run the command again once the audit store answers"
+        ) from None
+    finally:
+        engine.dispose()
+        main.dispose()
+
+
+def record_client_change(settings: Settings, kind: SecurityKind, client: Client) -> None:
+    """Put a change of the client registry on the record (gateway/security.py)."""
+    with open_audit_log(settings) as log:
+        log.append(configuration_change(kind, client.client_id, client.kind))
 
 
 def client_keypair(kid: str) -> tuple[dict[str, Any], dict[str, Any]]:
