@@ -79,6 +79,7 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
 # every other route the JSON API's (SIJILL_MAX_BODY_BYTES).
 BULK_ROUTES: set[tuple[str, str]] = {
     ("POST", "/v1/rsu/households"),
+    ("POST", "/v1/agency/pseudonyms/translate"),
 }
 
 

@@ -106,6 +106,7 @@ class Resource(TypedDict, total=False):
     fields: list[str]
     owner: str  # the IDCS whose own data a citizen asks about
     program: str  # the program an eligibility question names
+    sector: str  # the sector whose pseudonyms a translation concerns
 
 
 class PolicySubject(TypedDict, total=False):
@@ -211,6 +212,7 @@ class Enforcer:
         subject_tag: str | None = None,
         consents: Sequence[Mapping[str, Any]] = (),
         objections: Sequence[Mapping[str, Any]] = (),
+        recorded: Sequence[str] = (),
     ) -> Outcome:
         """One decision, recorded before anything is released.
 
@@ -220,7 +222,8 @@ class Enforcer:
         household's decision then releases ``household_size`` as the vault's ``size`` and no
         person field at all, and a record none of whose fields is released gets no decision;
         ``subject_tag`` is the person's keyed hash for
-        the audit entry (never the IDCS).
+        the audit entry (never the IDCS); ``recorded`` are codes the entry carries after the
+        decision's reasons (a batch's ``count=N``).
         """
         now_ns = time.time_ns()
         fields = [str(f) for f in resource.get("fields", ())]
@@ -234,7 +237,7 @@ class Enforcer:
             purpose,
             result,
             outcome,
-            list(result.reasons),
+            [*result.reasons, *recorded],
         )
         receipt = self._append(entry, must=True)
         assert receipt is not None

@@ -22,8 +22,8 @@ from gateway.db import make_engine
 from gateway.keys import build_audit_log, build_key_provider, load_or_create_ed25519
 from gateway.security import SecurityKind, configuration_change
 from gateway.settings import Settings
-from identity import Register
-from identity.oauth import Client, OAuthService, build_oauth_service
+from identity import Register, SectorPseudonyms
+from identity.oauth import OAuthService, build_oauth_service
 from vault import DecisionVerifier, Vault, VaultError
 
 
@@ -152,10 +152,10 @@ def open_audit_log(settings: Settings) -> Iterator[AuditLog]:
         main.dispose()
 
 
-def record_client_change(settings: Settings, kind: SecurityKind, client: Client) -> None:
-    """Put a change of the client registry on the record (gateway/security.py)."""
+def record_change(settings: Settings, kind: SecurityKind, **what: object) -> None:
+    """Put an operator's change on the record (gateway/security.py ``configuration_change``)."""
     with open_audit_log(settings) as log:
-        log.append(configuration_change(kind, client.client_id, client.kind))
+        log.append(configuration_change(kind, **what))
 
 
 def client_keypair(kid: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -164,3 +164,10 @@ def client_keypair(kid: str) -> tuple[dict[str, Any], dict[str, Any]]:
     private = {**ECKey.import_key(key).as_dict(private=True), "kid": kid, "alg": "ES256"}
     public = {k: v for k, v in private.items() if k != "d"}
     return public, private
+
+
+@contextmanager
+def open_pseudonyms(settings: Settings) -> Iterator[SectorPseudonyms]:
+    """The sector pseudonyms' keys and index (main store), their MACs computed in the vault."""
+    with open_register(settings) as (_register, main, vault):
+        yield SectorPseudonyms(main, vault)

@@ -55,6 +55,8 @@ SecurityKind = Literal[
     "policy_anomaly",
     "client_registered",
     "client_disabled",
+    "pseudonym_key_rotated",
+    "pseudonym_key_retired",
 ]
 SECURITY_KINDS: tuple[SecurityKind, ...] = (
     "token_refused",
@@ -66,6 +68,12 @@ SECURITY_KINDS: tuple[SecurityKind, ...] = (
     "policy_anomaly",
     "client_registered",
     "client_disabled",
+    "pseudonym_key_rotated",
+    "pseudonym_key_retired",
+)
+# Operators' changes, appended one by one (and not refusals: outcome allow).
+CONFIGURATION_KINDS = frozenset(
+    {"client_registered", "client_disabled", "pseudonym_key_rotated", "pseudonym_key_retired"}
 )
 ACTION_PREFIX = "security."
 # Keys held per window beyond which every new (kind, client or source) shares one bucket: an
@@ -153,7 +161,7 @@ class SecurityEvents:
             actor=who,
             action=security_action(kind),
             subject=subject,
-            outcome="allow" if kind in ("client_registered", "client_disabled") else "deny",
+            outcome="allow" if kind in CONFIGURATION_KINDS else "deny",
             reasons=reasons,
         )
         # The bucket: the client when the credential names one, else the source.
@@ -213,16 +221,17 @@ class SecurityEvents:
         return len(entries)
 
 
-def configuration_change(kind: SecurityKind, client_id: str, client_kind: str) -> AuditEntry:
-    """The entry of an operator's change of the client registry (``sijill clients``): one per
-    change, appended at once and unbounded (a few a day), before the command reports success."""
+def configuration_change(kind: SecurityKind, **what: object) -> AuditEntry:
+    """The entry of an operator's change (``sijill clients``, ``sijill pseudonyms``): one per
+    change, appended at once and unbounded (a few a day), before the command reports success.
+    ``what`` names what changed (``client=cnss``, ``sector=social``), never a person."""
     return AuditEntry(
         time_ns=time.time_ns(),
         actor={"kind": "system", "id": "operator", "sector": None},
         action=security_action(kind),
         subject=None,
         outcome="allow",
-        reasons=[kind, f"client={client_id}", f"client_kind={client_kind}"],
+        reasons=[kind, *(f"{k}={v}" for k, v in what.items())],
     )
 
 

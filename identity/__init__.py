@@ -29,9 +29,12 @@ from identity.oauth import (
 )
 from identity.person import PersonIn, field_problems
 from identity.pseudonyms import (
+    MAX_TRANSLATE,
     HeldPseudonym,
+    KeyVersion,
     SectorPseudonym,
     SectorPseudonyms,
+    TransitionNotOver,
     UnknownPseudonym,
 )
 from identity.register import (
@@ -66,6 +69,9 @@ __all__ = [
     "StaleVersion",
     "UnknownPerson",
     "UnknownPseudonym",
+    "TransitionNotOver",
+    "KeyVersion",
+    "MAX_TRANSLATE",
     "build_oauth_service",
     "field_problems",
     "passes_filters",

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from gateway.cli import CliError, friendly, out, print_json, print_table, settings_from
-from gateway.deploy import client_keypair, open_oauth, record_client_change
+from gateway.deploy import client_keypair, open_oauth, record_change
 from identity.oauth import CLIENT_KINDS, ClientRegistryError
 
 NAME = "clients"
@@ -63,7 +63,12 @@ def add(
             )
         except ClientRegistryError as exc:
             raise CliError(str(exc)) from None
-    record_client_change(settings_from(data_dir), "client_registered", client)
+    record_change(
+        settings_from(data_dir),
+        "client_registered",
+        client=client.client_id,
+        client_kind=client.kind,
+    )
     out.print(
         f"registered client [bold]{client.client_id}[/] ({client.kind}, sector {client.sector})"
     )
@@ -156,7 +161,7 @@ def disable(
             raise CliError("no such client")
         client = oauth.registry.get(client_id)
     assert client is not None
-    record_client_change(settings, "client_disabled", client)
+    record_change(settings, "client_disabled", client=client.client_id, client_kind=client.kind)
     out.print(f"client {client_id} disabled")
 
 
