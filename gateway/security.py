@@ -94,7 +94,7 @@ class _Bucket:
     appended: int = 0
     suppressed: int = 0
     # What the summary says of the events it counts (the first suppressed one's).
-    actor: Actor = field(default_factory=lambda: dict(_GATEWAY))  # type: ignore[assignment]
+    actor: Actor = field(default_factory=lambda: _GATEWAY)
     reasons: list[str] = field(default_factory=list)
 
 

@@ -49,6 +49,7 @@ from identity.register import (
 
 # Public names, one per line so each room adds its own without touching the other's.
 __all__ = [
+    "MAX_TRANSLATE",
     "AccessToken",
     "Authenticator",
     "Client",
@@ -57,6 +58,7 @@ __all__ = [
     "HeldPseudonym",
     "Idcs",
     "InvalidIdcs",
+    "KeyVersion",
     "OAuthService",
     "PersonErased",
     "PersonIn",
@@ -67,11 +69,9 @@ __all__ = [
     "SectorPseudonyms",
     "SignedInUser",
     "StaleVersion",
+    "TransitionNotOver",
     "UnknownPerson",
     "UnknownPseudonym",
-    "TransitionNotOver",
-    "KeyVersion",
-    "MAX_TRANSLATE",
     "build_oauth_service",
     "field_problems",
     "passes_filters",

@@ -216,9 +216,7 @@ class SectorPseudonyms:
                 pass  # the same (deterministic) pseudonym was indexed concurrently
         return value
 
-    def rotate(
-        self, sector: str, transition_days: int = 0, *, now: datetime | None = None
-    ) -> int:
+    def rotate(self, sector: str, transition_days: int = 0, *, now: datetime | None = None) -> int:
         """Start a new key version for ``sector``; the previous one keeps resolving, and may
         not be retired (unforced) for ``transition_days``. Returns the new version."""
         if transition_days < 0:
@@ -331,9 +329,7 @@ class SectorPseudonyms:
             with self._engine.connect() as conn:
                 rows = conn.execute(
                     select(pseudonyms.c.pseudonym, pseudonyms.c.idcs)
-                    .select_from(
-                        LIVE_PSEUDONYMS.join(persons, persons.c.idcs == pseudonyms.c.idcs)
-                    )
+                    .select_from(LIVE_PSEUDONYMS.join(persons, persons.c.idcs == pseudonyms.c.idcs))
                     .where(
                         pseudonyms.c.pseudonym.in_(wanted),
                         pseudonyms.c.sector == sector,

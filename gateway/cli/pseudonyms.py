@@ -31,7 +31,11 @@ def rotate(
         except ValueError as exc:
             raise CliError(str(exc)) from None
     record_change(
-        settings, "pseudonym_key_rotated", sector=sector, version=version, transition_days=transition
+        settings,
+        "pseudonym_key_rotated",
+        sector=sector,
+        version=version,
+        transition_days=transition,
     )
     out.print(
         f"sector {sector}: key v{version} is current; v{version - 1} resolves for {transition} "
@@ -57,9 +61,7 @@ def retire(
             raise CliError(f"{exc}; retire then, or now with --force") from None
         except ValueError as exc:
             raise CliError(str(exc)) from None
-    record_change(
-        settings, "pseudonym_key_retired", sector=sector, version=version, forced=force
-    )
+    record_change(settings, "pseudonym_key_retired", sector=sector, version=version, forced=force)
     out.print(f"sector {sector}: key v{version} retired, {dropped} pseudonyms no longer resolve")
 
 
@@ -93,12 +95,16 @@ def status(
     if json_:
         print_json(rows)
         return
-    print_table(
-        ["sector", "version", "state", "transition ends", "pseudonyms"],
+    table = [
         [
-            [r["sector"], f"v{r['version']}", str(r["state"]),
-             str(r["transition_ends_at"] or "-"), str(r["pseudonyms"])]
-            for r in rows
-        ],  # fmt: skip
-        ids=("sector",),
+            str(r["sector"]),
+            f"v{r['version']}",
+            str(r["state"]),
+            str(r["transition_ends_at"] or "-"),
+            str(r["pseudonyms"]),
+        ]
+        for r in rows
+    ]
+    print_table(
+        ["sector", "version", "state", "transition ends", "pseudonyms"], table, ids=("sector",)
     )

@@ -270,7 +270,9 @@ class AccessTokenVerifier:
         except (JoseError, ValueError):
             raise InvalidToken("the access token is not a JWT", "malformed") from None
         if header.get("alg") not in ACCESS_TOKEN_ALGS:
-            raise InvalidToken("the access token is signed with an algorithm not allowed", "bad_algorithm")
+            raise InvalidToken(
+                "the access token is signed with an algorithm not allowed", "bad_algorithm"
+            )
         if str(header.get("typ", "")).lower() not in {"at+jwt", "application/at+jwt"}:
             raise InvalidToken("the access token must have typ at+jwt", "malformed")
         kid = header.get("kid")
@@ -292,11 +294,15 @@ class AccessTokenVerifier:
         except InvalidTokenError:
             raise InvalidToken("the access token is not valid yet", "not_yet_valid") from None
         except (MissingClaimError, JoseError, ValueError):
-            raise InvalidToken("the access token signature or claims are invalid", "bad_signature") from None
+            raise InvalidToken(
+                "the access token signature or claims are invalid", "bad_signature"
+            ) from None
         if not is_low_s(token):
             # A copy of one of our tokens with its signature's s negated: the same claims under
             # another string, which string-keyed caches would take for a new token.
-            raise InvalidToken("the access token signature is not in its canonical form", "bad_signature")
+            raise InvalidToken(
+                "the access token signature is not in its canonical form", "bad_signature"
+            )
         cnf = claims.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
         scope = claims.get("scope", "")

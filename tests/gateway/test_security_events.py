@@ -253,7 +253,9 @@ def test_client_registry_changes_land_in_the_log(
     assert [e["reasons"] for e in registered] == [
         ["client_registered", "client=onee", "client_kind=agency"]
     ]
-    assert [e["reasons"] for e in gone] == [["client_disabled", "client=onee", "client_kind=agency"]]
+    assert [e["reasons"] for e in gone] == [
+        ["client_disabled", "client=onee", "client_kind=agency"]
+    ]
     assert registered[0]["outcome"] == "allow"
     assert registered[0]["actor"] == {"kind": "system", "id": "operator", "sector": None}
 
@@ -272,7 +274,9 @@ def test_a_flood_of_refused_tokens_gives_a_bounded_number_of_entries_with_the_tr
     assert len(events) <= 4 * (per_window + 1)
     summaries = [e for e in events if e["reasons"][0] == "summary"]
     singles = [e for e in events if e["reasons"][0] != "summary"]
-    counted = sum(int(r.split("=", 1)[1]) for e in summaries for r in e["reasons"] if r.startswith("count="))
+    counted = sum(
+        int(r.split("=", 1)[1]) for e in summaries for r in e["reasons"] if r.startswith("count=")
+    )
     assert len(singles) + counted == flood
     assert world.audit_size() - before < 100
     metrics = world.api.get("/metrics").text
@@ -297,7 +301,8 @@ def test_the_refusal_stands_when_the_log_is_down(
 
 def test_the_auditor_route_filters_security_events_by_kind(world: World) -> None:
     world.api.post(LOOKUP, json=BODY, headers=_bearer("x.y.z"))
-    world.api.post("/oauth/token", data=_token_form(_assertion(world, "cnss", key=ec.generate_private_key(ec.SECP256R1()))))  # fmt: skip
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    world.api.post("/oauth/token", data=_token_form(_assertion(world, "cnss", key=stranger)))
     every = _events(world)
     assert {e["action"] for e in every} >= {
         "security.token_refused",
