@@ -175,10 +175,15 @@ def client_actor(oauth: OAuthService, client_id: str | None) -> Actor | None:
     return {"kind": kind, "id": client.client_id, "sector": client.sector or None}
 
 
+def source_of(request: Request) -> str | None:
+    """The address the request came from, for a security event (truncated and tagged there)."""
+    return request.client.host if request.client is not None else None
+
+
 def refusal_reporter(request: Request) -> Report:
-    """Records this request's refusals as security events (route template, source network)."""
+    """Records this request's refusals as security events (route template, source network).
+    It reads the client registry: call it off the event loop."""
     services = services_of(request)
-    source = request.client.host if request.client is not None else None
 
     def report(kind: SecurityKind, reason: str, client_id: str | None) -> None:
         services.security_events.record(
@@ -186,7 +191,7 @@ def refusal_reporter(request: Request) -> Report:
             reason,
             actor=client_actor(services.oauth, client_id),
             route=route_template(request.scope),
-            source=source,
+            source=source_of(request),
         )
 
     return report
@@ -243,4 +248,12 @@ def require_principal(
     return dependency
 
 
-__all__ = ["Principal", "PrincipalKind", "authenticate", "require_principal"]
+__all__ = [
+    "Principal",
+    "PrincipalKind",
+    "authenticate",
+    "client_actor",
+    "refusal_reporter",
+    "require_principal",
+    "source_of",
+]

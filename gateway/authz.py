@@ -21,7 +21,8 @@ from starlette.routing import BaseRoute
 from audit import AppendReceipt, AuditEntry, AuditUnavailable
 from audit.entry import Actor
 from audit.entry import Outcome as EntryOutcome
-from gateway.auth import Principal, PrincipalKind, refusal_reporter, require_principal
+from gateway.auth import Principal, PrincipalKind, require_principal, source_of
+from gateway.middleware import route_template
 from gateway.problems import Problem
 from gateway.services import Services, get_services
 from policies import PolicyResult, PolicyUnavailable
@@ -476,7 +477,13 @@ def authorize(
             try:
                 await services.rate_limiter.check_async(principal.client_id)
             except Problem:
-                refusal_reporter(request)("rate_limited", "over_rate", principal.client_id)
+                services.security_events.record(
+                    "rate_limited",
+                    "over_rate",
+                    actor={"kind": "agency", "id": principal.client_id, "sector": principal.sector},
+                    route=route_template(request.scope),
+                    source=source_of(request),
+                )
                 raise
         return Enforcer(services=services, principal=principal, action=action)
 

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway.auth import refusal_reporter
+from gateway.auth import refusal_reporter, source_of
 from gateway.middleware import route_template
 from gateway.problems import MEDIA_TYPE, TYPE_BASE, responses
 from gateway.security import claimed_client
@@ -185,14 +185,14 @@ async def token(request: Request) -> Response:
     # The client the assertion claims to come from (unchecked: only to name it on the record).
     claimed = claimed_client(dict(form).get("client_assertion", ""))
     if len(proofs) > 1:
-        report("dpop_refused", "proof_count", claimed)
+        await run_in_threadpool(report, "dpop_refused", "proof_count", claimed)
         return oauth_problem(400, "invalid_dpop_proof", "Send at most one DPoP proof.")
     if proofs:
         try:
             # RFC 9449 §5: the proof binds the token to the client's key (no ath here).
             proof = await run_in_threadpool(oauth.dpop.verify, proofs[0], method="POST", url=url)
         except DpopError as exc:
-            report("dpop_refused", exc.reason, claimed)
+            await run_in_threadpool(report, "dpop_refused", exc.reason, claimed)
             return oauth_problem(400, "invalid_dpop_proof", f"{str(exc).capitalize()}.")
         jkt = proof.jkt
     http = HttpRequest("POST", url, dict(request.headers), form, dpop_jkt=jkt)
@@ -202,9 +202,9 @@ async def token(request: Request) -> Response:
         # RFC 7523 §3: a refused assertion (forged, expired, replayed, another audience).
         described = str(response.body.get("error_description", ""))
         reason = "replayed" if "used before" in described else "invalid"
-        report("client_assertion_refused", reason, claimed)
+        await run_in_threadpool(report, "client_assertion_refused", reason, claimed)
     elif error == "invalid_dpop_proof":
-        report("dpop_refused", "proof_required", claimed)
+        await run_in_threadpool(report, "dpop_refused", "proof_required", claimed)
     return _respond(response)
 
 
@@ -502,7 +502,7 @@ async def authorize_submit(request: Request) -> Response:
             "account_locked" if failure.locked else "sign_in_failed",
             f"{login}_{error}",
             route=route_template(request.scope),
-            source=request.client.host if request.client is not None else None,
+            source=source_of(request),
             account=f"{login}:{account}" if account else None,
         )
         return _with_csrf(oauth, _login_form(lang, login, client_name, params, csrf, error), csrf)
