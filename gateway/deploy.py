@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from audit import AuditLog, AuditUnavailable
 from gateway.db import make_engine
@@ -142,11 +142,8 @@ def open_audit_log(settings: Settings) -> Iterator[AuditLog]:
         log = build_audit_log(settings, engine, main)
         yield log
         log.close()
-    except (DBAPIError, AuditUnavailable) as exc:
-        raise DeploymentError(
-            f"the audit log is unavailable ({type(exc).__name__}): the change is made but not "
-            "on the record; run the command again once the audit store answers"
-        ) from None
+    except SQLAlchemyError as exc:
+        raise DeploymentError(f"the audit database is unreachable: {type(exc).__name__}") from None
     finally:
         engine.dispose()
         main.dispose()
@@ -154,8 +151,14 @@ def open_audit_log(settings: Settings) -> Iterator[AuditLog]:
 
 def record_change(settings: Settings, kind: SecurityKind, **what: object) -> None:
     """Put an operator's change on the record (gateway/security.py ``configuration_change``)."""
-    with open_audit_log(settings) as log:
-        log.append(configuration_change(kind, **what))
+    try:
+        with open_audit_log(settings) as log:
+            log.append(configuration_change(kind, **what))
+    except (DeploymentError, AuditUnavailable) as exc:
+        raise DeploymentError(
+            f"the change is made but not on the record ({exc}); tell the CNDP's auditor, "
+            "with the time and the command"
+        ) from None
 
 
 def client_keypair(kid: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from audit import AuditEntry, AuditLog, AuditUnavailable
 from audit.entry import Actor
@@ -58,19 +58,7 @@ SecurityKind = Literal[
     "pseudonym_key_rotated",
     "pseudonym_key_retired",
 ]
-SECURITY_KINDS: tuple[SecurityKind, ...] = (
-    "token_refused",
-    "client_assertion_refused",
-    "dpop_refused",
-    "sign_in_failed",
-    "account_locked",
-    "rate_limited",
-    "policy_anomaly",
-    "client_registered",
-    "client_disabled",
-    "pseudonym_key_rotated",
-    "pseudonym_key_retired",
-)
+SECURITY_KINDS: tuple[SecurityKind, ...] = get_args(SecurityKind)
 # Operators' changes, appended one by one (and not refusals: outcome allow).
 CONFIGURATION_KINDS = frozenset(
     {"client_registered", "client_disabled", "pseudonym_key_rotated", "pseudonym_key_retired"}

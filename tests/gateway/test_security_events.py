@@ -8,10 +8,8 @@ import base64
 import hashlib
 import json
 import secrets
-import time
 from typing import Any
 
-import jwt
 import pyotp
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -28,21 +26,7 @@ BODY = {"cnie": FATIMA["cnie"], "purpose": "amo_tadamon_enrolment"}
 
 
 def _assertion(world: World, client_id: str, key: Any = None) -> str:
-    client = world.clients[client_id]
-    now = int(time.time())
-    return jwt.encode(
-        {
-            "iss": client_id,
-            "sub": client_id,
-            "aud": f"{world.issuer}/oauth/token",
-            "jti": secrets.token_urlsafe(16),
-            "iat": now,
-            "exp": now + 60,
-        },
-        key or client.key,
-        algorithm="ES256",
-        headers={"kid": client.kid},
-    )
+    return world.assertion(client_id, key)
 
 
 def _token_form(assertion: str) -> dict[str, str]:
