@@ -84,6 +84,7 @@ class _Bucket:
     # What the summary says of the events it counts (the first suppressed one's).
     actor: Actor = field(default_factory=lambda: _GATEWAY)
     reasons: list[str] = field(default_factory=list)
+    subject: str | None = None
 
 
 class SecurityEvents:
@@ -169,6 +170,7 @@ class SecurityEvents:
                 return
             if bucket.suppressed == 0:
                 bucket.actor = who
+                bucket.subject = subject
                 bucket.reasons = [r for r in reasons if not r.startswith("source=")]
                 if key[1] == _OVERFLOW:
                     bucket.reasons.append("source=many")
@@ -192,7 +194,7 @@ class SecurityEvents:
                             time_ns=time.time_ns(),
                             actor=bucket.actor,
                             action=ACTION_PREFIX + key[0],
-                            subject=None,
+                            subject=bucket.subject,
                             outcome="deny",
                             reasons=["summary", *bucket.reasons, f"count={bucket.suppressed}"],
                         )
