@@ -79,6 +79,7 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
 # every other route the JSON API's (SIJILL_MAX_BODY_BYTES).
 BULK_ROUTES: set[tuple[str, str]] = {
     ("POST", "/v1/rsu/households"),
+    ("POST", "/v1/agency/pseudonyms/translate"),
 }
 
 
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         yield
         for job in services.jobs:
             job.stop()
+        services.security_events.flush(final=True)  # what this process counted, summarised
         services.checkpointer.stop()  # signs the tail: a clean stop leaves none unsigned
         services.close()
 

@@ -21,7 +21,8 @@ from starlette.routing import BaseRoute
 from audit import AppendReceipt, AuditEntry, AuditUnavailable
 from audit.entry import Actor
 from audit.entry import Outcome as EntryOutcome
-from gateway.auth import Principal, PrincipalKind, require_principal
+from gateway.auth import Principal, PrincipalKind, require_principal, source_of
+from gateway.middleware import route_template
 from gateway.problems import Problem
 from gateway.services import Services, get_services
 from policies import PolicyResult, PolicyUnavailable
@@ -106,6 +107,7 @@ class Resource(TypedDict, total=False):
     fields: list[str]
     owner: str  # the IDCS whose own data a citizen asks about
     program: str  # the program an eligibility question names
+    sector: str  # the sector whose pseudonyms a translation concerns
 
 
 class PolicySubject(TypedDict, total=False):
@@ -211,6 +213,7 @@ class Enforcer:
         subject_tag: str | None = None,
         consents: Sequence[Mapping[str, Any]] = (),
         objections: Sequence[Mapping[str, Any]] = (),
+        recorded: Sequence[str] = (),
     ) -> Outcome:
         """One decision, recorded before anything is released.
 
@@ -220,7 +223,8 @@ class Enforcer:
         household's decision then releases ``household_size`` as the vault's ``size`` and no
         person field at all, and a record none of whose fields is released gets no decision;
         ``subject_tag`` is the person's keyed hash for
-        the audit entry (never the IDCS).
+        the audit entry (never the IDCS); ``recorded`` are codes the entry carries after the
+        decision's reasons (a batch's ``count=N``).
         """
         now_ns = time.time_ns()
         fields = [str(f) for f in resource.get("fields", ())]
@@ -234,7 +238,7 @@ class Enforcer:
             purpose,
             result,
             outcome,
-            list(result.reasons),
+            [*result.reasons, *recorded],
         )
         receipt = self._append(entry, must=True)
         assert receipt is not None
@@ -286,6 +290,9 @@ class Enforcer:
         if not dropped:
             return result
         self.services.metrics.policy_anomalies.labels(action=self.action).inc()
+        self.services.security_events.record(
+            "policy_anomaly", "release_beyond_bound", actor=self.actor()
+        )
         log.warning(
             "policy anomaly: the engine released fields beyond request and registry; dropped",
             extra={
@@ -467,7 +474,17 @@ def authorize(
         services: Services = Depends(get_services),
     ) -> Enforcer:
         if principal.kind == "agency":
-            await services.rate_limiter.check_async(principal.client_id)
+            try:
+                await services.rate_limiter.check_async(principal.client_id)
+            except Problem:
+                services.security_events.record(
+                    "rate_limited",
+                    "over_rate",
+                    actor={"kind": "agency", "id": principal.client_id, "sector": principal.sector},
+                    route=route_template(request.scope),
+                    source=source_of(request),
+                )
+                raise
         return Enforcer(services=services, principal=principal, action=action)
 
     setattr(dependency, MEDIATED_ATTR, action)

@@ -29,9 +29,12 @@ from identity.oauth import (
 )
 from identity.person import PersonIn, field_problems
 from identity.pseudonyms import (
+    MAX_TRANSLATE,
     HeldPseudonym,
+    KeyVersion,
     SectorPseudonym,
     SectorPseudonyms,
+    TransitionNotOver,
     UnknownPseudonym,
 )
 from identity.register import (
@@ -46,6 +49,7 @@ from identity.register import (
 
 # Public names, one per line so each room adds its own without touching the other's.
 __all__ = [
+    "MAX_TRANSLATE",
     "AccessToken",
     "Authenticator",
     "Client",
@@ -54,6 +58,7 @@ __all__ = [
     "HeldPseudonym",
     "Idcs",
     "InvalidIdcs",
+    "KeyVersion",
     "OAuthService",
     "PersonErased",
     "PersonIn",
@@ -64,6 +69,7 @@ __all__ = [
     "SectorPseudonyms",
     "SignedInUser",
     "StaleVersion",
+    "TransitionNotOver",
     "UnknownPerson",
     "UnknownPseudonym",
     "build_oauth_service",

@@ -28,6 +28,7 @@ AREAS: dict[str, str] = {
     "breaches": "Breach register: listing, CNDP notification export and verification.",
     "vault": "The vault store: checks after an upgrade.",
     "citizens": "Citizens' access to the portal: activation codes.",
+    "pseudonyms": "Sector pseudonym keys: rotation with a transition, retirement.",
 }
 
 _RST_LITERAL = re.compile(r"``(.*?)``")
