@@ -22,6 +22,7 @@ from gateway.routes import breaches as breach_routes
 from gateway.routes import docs as docs_routes
 from gateway.routes import health
 from gateway.routes import me as me_routes
+from gateway.routes import me_household as me_household_routes
 from gateway.routes import oauth as oauth_routes
 from gateway.routes import registry as registry_routes
 from gateway.routes import rnp as rnp_routes
@@ -92,6 +93,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     userinfo_routes.router,
     agency_routes.router,
     me_routes.router,
+    me_household_routes.router,
     rnp_routes.router,
     registry_routes.router,
     rsu_routes.router,

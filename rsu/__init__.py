@@ -18,7 +18,14 @@ vault); put an IDCS or a declared value in an error message.
 """
 
 from rsu.declarations import DeclarationIn, MemberIn, problems_of, validate_members
-from rsu.history import ADD_REASONS, REMOVE_REASONS, ChangedBy, HouseholdEvent
+from rsu.history import (
+    ADD_REASONS,
+    REMOVE_REASONS,
+    AddReason,
+    ChangedBy,
+    HouseholdEvent,
+    RemoveReason,
+)
 from rsu.households import (
     AlreadyInHousehold,
     Household,
@@ -35,6 +42,7 @@ from rsu.subjects import Subjects, resolve_subjects
 __all__ = [
     "ADD_REASONS",
     "REMOVE_REASONS",
+    "AddReason",
     "AlreadyInHousehold",
     "ChangedBy",
     "DeclarationIn",
@@ -45,6 +53,7 @@ __all__ = [
     "HouseholdVault",
     "MemberIn",
     "NotAMember",
+    "RemoveReason",
     "ScoreListener",
     "Subjects",
     "UnknownHousehold",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from sqlalchemy import Connection, insert, select
 
@@ -21,9 +21,11 @@ from rsu.tables import household_events
 __all__ = [
     "ADD_REASONS",
     "REMOVE_REASONS",
+    "AddReason",
     "ChangedBy",
     "EventKind",
     "HouseholdEvent",
+    "RemoveReason",
     "events_of",
     "record_event",
 ]
@@ -32,8 +34,10 @@ EventKind = Literal[
     "registered", "member_added", "member_removed", "split", "split_from", "declared", "dissolved"
 ]
 # Why someone joins or leaves a household (codes, so that no free text reaches the main store).
-ADD_REASONS = ("birth", "marriage", "adoption", "return", "other")
-REMOVE_REASONS = ("death", "departure", "marriage", "divorce", "other")
+AddReason = Literal["birth", "marriage", "adoption", "return", "other"]
+RemoveReason = Literal["death", "departure", "marriage", "divorce", "other"]
+ADD_REASONS: tuple[str, ...] = get_args(AddReason)
+REMOVE_REASONS: tuple[str, ...] = get_args(RemoveReason)
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,38 @@
-"""The RSU registration API for registration offices (DESIGN.md "HTTP surface").
+"""The RSU API for registration offices (DESIGN.md "HTTP surface").
 
 ``POST /v1/rsu/households``: members by IDCS (each already in the RNP, each in no other
 household, exactly one head) and the socio-economic declaration. The declaration goes to the
 vault, the household is scored there, and the answer carries ids only, never the score (an
 office registers; it does not learn the index).
+
+The household's changes (Law 72.18: the RSU follows births, deaths, marriages, departures),
+each decided, audited, recorded in the household's history and rescored in the vault at once
+(``gateway/households.py``): ``POST …/{household_id}/members`` (a member joins),
+``DELETE …/{household_id}/members/{idcs}?reason=`` (a member leaves), ``POST …/split`` (named
+members form a new household), ``PUT …/declaration`` (a new declaration). Another sector's
+household answers as an unknown one: 404.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gateway import households as changes
 from gateway.authz import Enforcer, authorize
 from gateway.problems import Problem, responses
 from gateway.services import Services, get_services
-from rsu import AlreadyInHousehold, DeclarationIn, MemberIn, UnknownMember
+from rsu import (
+    AddReason,
+    AlreadyInHousehold,
+    DeclarationIn,
+    Household,
+    MemberIn,
+    RemoveReason,
+    UnknownMember,
+)
 from rsu.declarations import problems_of, validate_members
 
 router = APIRouter(
@@ -70,7 +88,9 @@ def register_household(
     )
     outcome.require_allowed()
     try:
-        household = services.households.register_household(body.members, body.declaration)
+        household = services.households.register_household(
+            body.members, body.declaration, by=changes.changed_by(enforcer)
+        )
     except UnknownMember:
         # Law 72.18: RSU registration requires prior RNP registration. Which member is not
         # said: the answer must not confirm or deny any one IDCS.
@@ -94,3 +114,126 @@ def register_household(
         model_version=household.model_version,
         decision_id=outcome.decision_id,
     )
+
+
+# -- household changes -------------------------------------------------------------------------
+HouseholdId = Annotated[str, Path(pattern=r"^h_[0-9a-f]{24}$", description="The household's id")]
+IdcsPath = Annotated[str, Path(pattern=r"^[2-9]\d{9}$", description="The member's IDCS")]
+_RSU = ["rsu:register"]
+
+
+class Counted(BaseModel):
+    household_id: str
+    size: int
+    model_version: str | None
+
+
+class ChangedOut(BaseModel):
+    """Ids and counts only: an office changes a household; it does not learn its score."""
+
+    household_id: str
+    size: int = Field(description="Members now (0: dissolved, its last member left)")
+    dissolved: bool
+    model_version: str | None = Field(description="The model that rescored it")
+    new_household: Counted | None = Field(default=None, description="A split's new household")
+    decision_id: str
+
+
+def _counted(household: Household) -> Counted:
+    return Counted(
+        household_id=household.household_id,
+        size=household.size,
+        model_version=household.model_version,
+    )
+
+
+def _out(household_id: str, changed: changes.Changed) -> ChangedOut:
+    household = changed.household
+    return ChangedOut(
+        household_id=household_id,
+        size=household.size if household else 0,
+        dissolved=household is None,
+        model_version=household.model_version if household else None,
+        new_household=_counted(changed.new_household) if changed.new_household else None,
+        decision_id=changed.decision_id,
+    )
+
+
+class MemberAdded(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    member: MemberIn
+    reason: AddReason
+
+
+class SplitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    members: list[MemberIn] = Field(
+        min_length=1, max_length=100, description="Who leaves (one of them heads the new one)"
+    )
+    declaration: DeclarationIn = Field(description="The new household's declaration")
+    new_head: str | None = Field(
+        default=None, pattern=r"^[2-9]\d{9}$", description="Who heads the household left behind"
+    )
+
+
+@router.post(
+    "/households/{household_id}/members",
+    responses=responses(404),
+    response_model=ChangedOut,
+    summary="A member joins (birth, marriage, ...): an RNP person in no other household",
+)
+def add_member(
+    household_id: HouseholdId,
+    body: MemberAdded,
+    enforcer: Enforcer = Depends(authorize("add_household_member", kinds=["office"], scopes=_RSU)),
+) -> ChangedOut:
+    return _out(household_id, changes.add_member(enforcer, household_id, body.member, body.reason))
+
+
+@router.delete(
+    "/households/{household_id}/members/{idcs}",
+    responses=responses(404),
+    response_model=ChangedOut,
+    summary="A member leaves (death, departure, ...); the last one leaving dissolves it",
+)
+def remove_member(
+    household_id: HouseholdId,
+    idcs: IdcsPath,
+    reason: RemoveReason,
+    new_head: Annotated[str | None, Query(pattern=r"^[2-9]\d{9}$")] = None,
+    enforcer: Enforcer = Depends(
+        authorize("remove_household_member", kinds=["office"], scopes=_RSU)
+    ),
+) -> ChangedOut:
+    changed = changes.remove_member(enforcer, household_id, idcs, reason, new_head)
+    return _out(household_id, changed)
+
+
+@router.post(
+    "/households/{household_id}/split",
+    responses=responses(404),
+    response_model=ChangedOut,
+    summary="Named members leave with their own declaration and form a new household",
+)
+def split(
+    household_id: HouseholdId,
+    body: SplitIn,
+    enforcer: Enforcer = Depends(authorize("split_household", kinds=["office"], scopes=_RSU)),
+) -> ChangedOut:
+    changed = changes.split(enforcer, household_id, body.members, body.declaration, body.new_head)
+    return _out(household_id, changed)
+
+
+@router.put(
+    "/households/{household_id}/declaration",
+    responses=responses(404),
+    response_model=ChangedOut,
+    summary="A new declaration of the whole household (every member listed); rescored",
+)
+def declare(
+    household_id: HouseholdId,
+    body: HouseholdIn,
+    enforcer: Enforcer = Depends(authorize("declare_household", kinds=["office"], scopes=_RSU)),
+) -> ChangedOut:
+    changed = changes.declare(enforcer, household_id, body.members, body.declaration)
+    return _out(household_id, changed)

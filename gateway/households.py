@@ -1,0 +1,177 @@
+"""Household changes as an office makes them, over HTTP or from the command line: one path
+for both (``gateway/routes/rsu.py`` and ``sijill rsu household``).
+
+Each change is decided by the policy and on the audit log before anything is written (the
+enforcement point), then made by the register (``rsu.HouseholdRegister``), which records it in
+the household's history and has the vault rescore the household at once. What comes back
+carries ids and counts only: an office changes a household, it does not learn its score.
+Refusals are problems whose detail names no IDCS and no declared value; a refused change
+writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from pydantic import ValidationError
+
+from gateway.authz import Enforcer, Resource
+from gateway.problems import Problem
+from rsu import (
+    AlreadyInHousehold,
+    ChangedBy,
+    DeclarationIn,
+    Household,
+    MemberIn,
+    NotAMember,
+    UnknownHousehold,
+    UnknownMember,
+    problems_of,
+)
+
+__all__ = ["Changed", "add_member", "changed_by", "declare", "remove_member", "split"]
+
+T = TypeVar("T")
+
+# The policy's field names of a household record (policies/data/fields.json) a change writes.
+_FIELDS = ["declaration", "household_size", "members", "milieu", "province", "region"]
+_MEMBERS = ["declaration", "household_size", "members"]
+
+
+@dataclass(frozen=True)
+class Changed:
+    """What an office learns of its change: ids, counts, the model that rescored, and the
+    decision to quote."""
+
+    household: Household | None  # None: dissolved (its last member left)
+    decision_id: str
+    new_household: Household | None = None
+
+
+def changed_by(enforcer: Enforcer) -> ChangedBy:
+    """The office (and officer) an enforcer acts for, as the household's history records it."""
+    principal = enforcer.principal
+    return ChangedBy(office=principal.client_id, sector=principal.sector, officer=principal.actor)
+
+
+def _change(
+    enforcer: Enforcer,
+    household_id: str,
+    *,
+    about: str,
+    fields: Sequence[str],
+    make: Callable[[ChangedBy], T],
+    not_a_member_status: int = 422,
+) -> tuple[T, str]:
+    """Decide (and record) the change about the member ``about``, then make it."""
+    services = enforcer.services
+    resource: Resource = {"kind": "household", "fields": sorted(fields)}
+    by = changed_by(enforcer)
+    try:
+        services.households.get(household_id, sector=by.sector)
+    except UnknownHousehold:
+        # Unknown, or another sector's: one answer, so an office learns nothing of the others.
+        enforcer.refuse_unknown(resource=resource, purpose=None, detail=_NO_HOUSEHOLD)
+    outcome = enforcer.decide(
+        resource=resource, purpose=None, subject_tag=enforcer.subject_tag(about)
+    ).require_allowed()
+    try:
+        return make(by), outcome.decision_id
+    except UnknownHousehold:
+        raise Problem(404, "not-found", _NO_HOUSEHOLD) from None
+    except UnknownMember:
+        # Law 72.18: the RSU takes RNP persons only. Which member is not said: the answer
+        # must not confirm or deny any one IDCS.
+        raise Problem(
+            422, "unknown-member",
+            "A member is not an active person of the population register; nothing changed.",
+        ) from None  # fmt: skip
+    except AlreadyInHousehold:
+        raise Problem(
+            422, "already-in-household",
+            "A member already belongs to a household; nothing changed.",
+        ) from None  # fmt: skip
+    except NotAMember:
+        raise Problem(
+            not_a_member_status, "not-a-member",
+            "The members named are not this household's members; nothing changed.",
+        ) from None  # fmt: skip
+    except (ValidationError, ValueError) as exc:
+        raise Problem(
+            422, "validation-error", "The change is not valid; nothing changed.",
+            errors=[{"field": f, "reason": r} for f, r in problems_of(exc)],
+        ) from None  # fmt: skip
+
+
+_NO_HOUSEHOLD = "No such household for this office."
+
+
+def add_member(enforcer: Enforcer, household_id: str, member: MemberIn, reason: str) -> Changed:
+    """A birth, a marriage, a return: an RNP person in no other household joins."""
+    household, decision = _change(
+        enforcer, household_id, about=member.idcs, fields=_MEMBERS,
+        make=lambda by: enforcer.services.households.add_member(
+            household_id, member, reason=reason, by=by
+        ),
+    )  # fmt: skip
+    return Changed(household, decision)
+
+
+def remove_member(
+    enforcer: Enforcer, household_id: str, idcs: str, reason: str, new_head: str | None
+) -> Changed:
+    """A death, a departure, a marriage out: the member leaves; the last one dissolves it."""
+    households = enforcer.services.households
+
+    def make(by: ChangedBy) -> Household | None:
+        households.remove_member(
+            idcs, reason=reason, new_head=new_head, household_id=household_id, by=by
+        )
+        try:
+            return households.get(household_id)
+        except UnknownHousehold:
+            return None  # the last member left: dissolved
+
+    household, decision = _change(
+        enforcer, household_id, about=idcs, fields=_MEMBERS, make=make, not_a_member_status=404
+    )
+    return Changed(household, decision)
+
+
+def split(
+    enforcer: Enforcer,
+    household_id: str,
+    members: Sequence[MemberIn],
+    declaration: DeclarationIn,
+    new_head: str | None,
+) -> Changed:
+    """Named members leave with their own declaration and form a new household."""
+    households = enforcer.services.households
+    head = next((m.idcs for m in members if m.relation == "head"), members[0].idcs)
+    new, decision = _change(
+        enforcer, household_id, about=head, fields=_fields(declaration),
+        make=lambda by: households.split(
+            household_id, members, declaration, new_head=new_head, by=by
+        ),
+    )  # fmt: skip
+    return Changed(households.get(household_id), decision, new_household=new)
+
+
+def declare(
+    enforcer: Enforcer, household_id: str, members: Sequence[MemberIn], declaration: DeclarationIn
+) -> Changed:
+    """A new declaration of the whole household replaces the last one."""
+    head = next((m.idcs for m in members if m.relation == "head"), members[0].idcs)
+    household, decision = _change(
+        enforcer, household_id, about=head, fields=_fields(declaration),
+        make=lambda by: enforcer.services.households.declare(
+            household_id, members, declaration, by=by
+        ),
+    )  # fmt: skip
+    return Changed(household, decision)
+
+
+def _fields(declaration: DeclarationIn) -> list[str]:
+    return [*_FIELDS, "address"] if declaration.address else _FIELDS
