@@ -19,7 +19,8 @@ from tests.gateway.conftest import FATIMA, YOUSSEF, World
 
 RSU = "/v1/rsu/households"
 AMINA = {**FATIMA, "given_name_lat": "Amina", "given_name_ar": "أمينة", "cnie": "EF246810",
-         "birth_date": "1990-05-20", "family_name_lat": "Alaoui", "family_name_ar": "العلوي"}  # fmt: skip
+         "birth_date": "1990-05-20", "family_name_lat": "Alaoui",
+         "family_name_ar": "العلوي"}  # fmt: skip
 BABY = {**AMINA, "given_name_lat": "Yasmine", "given_name_ar": "ياسمين", "cnie": None,
         "birth_date": "2025-10-01"}  # fmt: skip
 OMAR = {**YOUSSEF, "given_name_lat": "Omar", "given_name_ar": "عمر", "cnie": "GH135791",
@@ -196,7 +197,8 @@ def test_bad_input_changes_nothing(family: tuple[World, str]) -> None:
             "members": [member(p["youssef"], "head", "M", 47)],
             "declaration": a_declaration(2)}}, "not-a-member"),
         ("POST", f"{RSU}/{household}/split", {"json": {
-            "members": [member(p["youssef"], "head", "M", 47), member(p["amina"], "spouse", "F", 35),
+            "members": [member(p["youssef"], "head", "M", 47),
+                        member(p["amina"], "spouse", "F", 35),
                         member(p["omar"], "parent", "M", 76)],
             "declaration": a_declaration(3)}}, "validation-error"),  # no one left behind
     ]  # fmt: skip
