@@ -11,15 +11,19 @@ writes nothing.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gateway.auth import Principal
 from gateway.authz import Enforcer, Resource
 from gateway.problems import Problem
+from gateway.services import Services
 from rsu import (
+    AddReason,
     AlreadyInHousehold,
     ChangedBy,
     DeclarationIn,
@@ -31,13 +35,69 @@ from rsu import (
     problems_of,
 )
 
-__all__ = ["Changed", "add_member", "changed_by", "declare", "remove_member", "split"]
+__all__ = [
+    "Changed",
+    "ChangedOut",
+    "HouseholdIn",
+    "MemberAdded",
+    "OfficeUnknown",
+    "SplitIn",
+    "add_member",
+    "changed_by",
+    "declare",
+    "office_enforcer",
+    "remove_member",
+    "split",
+]
 
 T = TypeVar("T")
 
 # The policy's field names of a household record (policies/data/fields.json) a change writes.
 _FIELDS = ["declaration", "household_size", "members", "milieu", "province", "region"]
 _MEMBERS = ["declaration", "household_size", "members"]
+
+
+# -- what an office sends and gets back (the HTTP bodies; the command line reads the same) ------
+class HouseholdIn(BaseModel):
+    """A household's members (by IDCS, exactly one head) and its declaration."""
+
+    model_config = ConfigDict(extra="forbid")
+    members: list[MemberIn] = Field(min_length=1, max_length=100)
+    declaration: DeclarationIn
+
+
+class Counted(BaseModel):
+    household_id: str
+    size: int
+    model_version: str | None
+
+
+class ChangedOut(BaseModel):
+    """Ids and counts only: an office changes a household; it does not learn its score."""
+
+    household_id: str
+    size: int = Field(description="Members now (0: dissolved, its last member left)")
+    dissolved: bool
+    model_version: str | None = Field(description="The model that rescored it")
+    new_household: Counted | None = Field(default=None, description="A split's new household")
+    decision_id: str
+
+
+class MemberAdded(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    member: MemberIn
+    reason: AddReason
+
+
+class SplitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    members: list[MemberIn] = Field(
+        min_length=1, max_length=100, description="Who leaves (one of them heads the new one)"
+    )
+    declaration: DeclarationIn = Field(description="The new household's declaration")
+    new_head: str | None = Field(
+        default=None, pattern=r"^[2-9]\d{9}$", description="Who heads the household left behind"
+    )
 
 
 @dataclass(frozen=True)
@@ -48,6 +108,45 @@ class Changed:
     household: Household | None  # None: dissolved (its last member left)
     decision_id: str
     new_household: Household | None = None
+
+    def out(self, household_id: str) -> ChangedOut:
+        household, new = self.household, self.new_household
+        return ChangedOut(
+            household_id=household_id,
+            size=household.size if household else 0,
+            dissolved=household is None,
+            model_version=household.model_version if household else None,
+            new_household=Counted(
+                household_id=new.household_id, size=new.size, model_version=new.model_version
+            )
+            if new
+            else None,
+            decision_id=self.decision_id,
+        )
+
+
+class OfficeUnknown(Exception):
+    """The command line named no enabled registration office."""
+
+
+def office_enforcer(services: Services, office: str, officer: str | None, action: str) -> Enforcer:
+    """The enforcer of a change made at the command line: the named office (a registered,
+    enabled OAuth client of kind office) acts with its own sector and scopes, as its token
+    would carry them, and the officer is named on the record; the policy decides as for HTTP."""
+    client = services.oauth.registry.get(office)
+    if client is None or client.kind != "office" or client.disabled:
+        raise OfficeUnknown(f"{office!r} is not an enabled registration office")
+    principal = Principal(
+        kind="office",
+        client_id=client.client_id,
+        sector=client.sector,
+        scopes=frozenset(client.scopes),
+        purposes=frozenset(),
+        subject=client.client_id,
+        token_id="cli-" + secrets.token_hex(8),
+        actor=officer,
+    )
+    return Enforcer(services=services, principal=principal, action=action)
 
 
 def changed_by(enforcer: Enforcer) -> ChangedBy:

@@ -18,18 +18,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from gateway import households as changes
 from gateway.authz import Enforcer, authorize
+from gateway.households import ChangedOut, HouseholdIn, MemberAdded, SplitIn
 from gateway.problems import Problem, responses
 from gateway.services import Services, get_services
 from rsu import (
-    AddReason,
     AlreadyInHousehold,
-    DeclarationIn,
-    Household,
-    MemberIn,
     RemoveReason,
     UnknownMember,
 )
@@ -40,12 +37,6 @@ router = APIRouter(
     tags=["registration offices"],
     responses=responses(400, 401, 403, 408, 413, 422, 503),
 )
-
-
-class HouseholdIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    members: list[MemberIn] = Field(min_length=1, max_length=100)
-    declaration: DeclarationIn
 
 
 class Registered(BaseModel):
@@ -122,60 +113,6 @@ IdcsPath = Annotated[str, Path(pattern=r"^[2-9]\d{9}$", description="The member'
 _RSU = ["rsu:register"]
 
 
-class Counted(BaseModel):
-    household_id: str
-    size: int
-    model_version: str | None
-
-
-class ChangedOut(BaseModel):
-    """Ids and counts only: an office changes a household; it does not learn its score."""
-
-    household_id: str
-    size: int = Field(description="Members now (0: dissolved, its last member left)")
-    dissolved: bool
-    model_version: str | None = Field(description="The model that rescored it")
-    new_household: Counted | None = Field(default=None, description="A split's new household")
-    decision_id: str
-
-
-def _counted(household: Household) -> Counted:
-    return Counted(
-        household_id=household.household_id,
-        size=household.size,
-        model_version=household.model_version,
-    )
-
-
-def _out(household_id: str, changed: changes.Changed) -> ChangedOut:
-    household = changed.household
-    return ChangedOut(
-        household_id=household_id,
-        size=household.size if household else 0,
-        dissolved=household is None,
-        model_version=household.model_version if household else None,
-        new_household=_counted(changed.new_household) if changed.new_household else None,
-        decision_id=changed.decision_id,
-    )
-
-
-class MemberAdded(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    member: MemberIn
-    reason: AddReason
-
-
-class SplitIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    members: list[MemberIn] = Field(
-        min_length=1, max_length=100, description="Who leaves (one of them heads the new one)"
-    )
-    declaration: DeclarationIn = Field(description="The new household's declaration")
-    new_head: str | None = Field(
-        default=None, pattern=r"^[2-9]\d{9}$", description="Who heads the household left behind"
-    )
-
-
 @router.post(
     "/households/{household_id}/members",
     responses=responses(404),
@@ -187,7 +124,7 @@ def add_member(
     body: MemberAdded,
     enforcer: Enforcer = Depends(authorize("add_household_member", kinds=["office"], scopes=_RSU)),
 ) -> ChangedOut:
-    return _out(household_id, changes.add_member(enforcer, household_id, body.member, body.reason))
+    return changes.add_member(enforcer, household_id, body.member, body.reason).out(household_id)
 
 
 @router.delete(
@@ -206,7 +143,7 @@ def remove_member(
     ),
 ) -> ChangedOut:
     changed = changes.remove_member(enforcer, household_id, idcs, reason, new_head)
-    return _out(household_id, changed)
+    return changed.out(household_id)
 
 
 @router.post(
@@ -221,7 +158,7 @@ def split(
     enforcer: Enforcer = Depends(authorize("split_household", kinds=["office"], scopes=_RSU)),
 ) -> ChangedOut:
     changed = changes.split(enforcer, household_id, body.members, body.declaration, body.new_head)
-    return _out(household_id, changed)
+    return changed.out(household_id)
 
 
 @router.put(
@@ -236,4 +173,4 @@ def declare(
     enforcer: Enforcer = Depends(authorize("declare_household", kinds=["office"], scopes=_RSU)),
 ) -> ChangedOut:
     changed = changes.declare(enforcer, household_id, body.members, body.declaration)
-    return _out(household_id, changed)
+    return changed.out(household_id)

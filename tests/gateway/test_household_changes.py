@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import random
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from identity import PersonIn
 from identity.idcs import verhoeff_check_digit
@@ -272,3 +274,41 @@ def test_the_last_member_leaving_dissolves_the_household(world: World) -> None:
     gone = world.api.get("/v1/me/household/history", headers=citizen(world, "fatima"))
     assert gone.status_code == 404
     assert [e.kind for e in world.services.households.history(str(household))][-1] == "dissolved"
+
+
+def test_the_command_line_changes_a_household_as_the_office_through_the_policy(
+    family: tuple[World, str], settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.cli.rsu import app
+
+    world, household = family
+    p = world.people
+    monkeypatch.setenv("SIJILL_DATABASE_URL", settings.database_urls["main"])
+    monkeypatch.setenv("SIJILL_DATA_DIR", str(settings.data_dir))
+    before = score(world, "youssef")
+    body = tmp_path / "birth.json"
+    body.write_text(json.dumps({"member": member(p["baby"], "child", "F", 0), "reason": "birth"}))
+    start = world.audit_size()
+    added = CliRunner().invoke(app, [
+        "household", "add-member", household, str(body), "--office", "office-fes",
+        "--officer", "officer-nadia",
+    ])  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.stdout)["size"] == 4
+    assert_rescored_and_audited(world, before, start, "add_household_member")
+    entry = [world.services.audit.entry(i) for i in range(start, world.audit_size())]
+    assert any(e and e.entry.actor["id"] == "office-fes/officer-nadia" for e in entry)
+    assert history(world, "youssef")[-1]["kind"] == "member_added"
+
+    # An office that is not registered changes nothing; a refusal is one line, no traceback.
+    refused = CliRunner().invoke(app, [
+        "household", "remove-member", household, p["omar"], "--reason", "death",
+        "--office", "office-nowhere",
+    ])  # fmt: skip
+    assert refused.exit_code == 2 and "not an enabled registration office" in refused.output
+    gone = CliRunner().invoke(app, [
+        "household", "remove-member", "h_" + "0" * 24, p["omar"], "--reason", "death",
+        "--office", "office-fes",
+    ])  # fmt: skip
+    assert gone.exit_code == 2 and "not-found" in gone.output
+    assert world.services.households.get(household).size == 4
