@@ -12,7 +12,8 @@ writes nothing.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -46,6 +47,7 @@ __all__ = [
     "changed_by",
     "declare",
     "office_enforcer",
+    "refusals",
     "remove_member",
     "split",
 ]
@@ -176,8 +178,16 @@ def _change(
     outcome = enforcer.decide(
         resource=resource, purpose=None, subject_tag=enforcer.subject_tag(about)
     ).require_allowed()
-    try:
+    with refusals(not_a_member_status):
         return make(by), outcome.decision_id
+
+
+@contextmanager
+def refusals(not_a_member_status: int = 422) -> Iterator[None]:
+    """The register's refusals as problem documents that name no IDCS and no declared value;
+    each means nothing was written."""
+    try:
+        yield
     except UnknownHousehold:
         raise Problem(404, "not-found", _NO_HOUSEHOLD) from None
     except UnknownMember:
@@ -199,7 +209,7 @@ def _change(
         ) from None  # fmt: skip
     except (ValidationError, ValueError) as exc:
         raise Problem(
-            422, "validation-error", "The change is not valid; nothing changed.",
+            422, "validation-error", "The household is not valid; nothing changed.",
             errors=[{"field": f, "reason": r} for f, r in problems_of(exc)],
         ) from None  # fmt: skip
 

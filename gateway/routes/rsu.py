@@ -18,19 +18,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from gateway import households as changes
 from gateway.authz import Enforcer, authorize
 from gateway.households import ChangedOut, HouseholdIn, MemberAdded, SplitIn
-from gateway.problems import Problem, responses
+from gateway.problems import responses
 from gateway.services import Services, get_services
 from rsu import (
-    AlreadyInHousehold,
     RemoveReason,
-    UnknownMember,
 )
-from rsu.declarations import problems_of, validate_members
+from rsu.declarations import validate_members
 
 router = APIRouter(
     prefix="/v1/rsu",
@@ -63,13 +61,8 @@ def register_household(
     ),
     services: Services = Depends(get_services),
 ) -> Registered:
-    try:
+    with changes.refusals():
         validate_members(body.members)
-    except ValueError as exc:
-        raise Problem(
-            422, "validation-error", "The household is not valid.",
-            errors=[{"field": f, "reason": r} for f, r in problems_of(exc)],
-        ) from None  # fmt: skip
     head = next(m.idcs for m in body.members if m.relation == "head")
     fields = sorted([*_FIELDS, "address"] if body.declaration.address else _FIELDS)
     outcome = enforcer.decide(
@@ -78,27 +71,10 @@ def register_household(
         subject_tag=enforcer.subject_tag(head),
     )
     outcome.require_allowed()
-    try:
+    with changes.refusals():
         household = services.households.register_household(
             body.members, body.declaration, by=changes.changed_by(enforcer)
         )
-    except UnknownMember:
-        # Law 72.18: RSU registration requires prior RNP registration. Which member is not
-        # said: the answer must not confirm or deny any one IDCS.
-        raise Problem(
-            422, "unknown-member",
-            "A member is not an active person of the population register; nothing was stored.",
-        ) from None  # fmt: skip
-    except AlreadyInHousehold:
-        raise Problem(
-            422, "already-in-household",
-            "A member already belongs to a household; nothing was stored.",
-        ) from None  # fmt: skip
-    except ValidationError as exc:
-        raise Problem(
-            422, "validation-error", "The household is not valid.",
-            errors=[{"field": f, "reason": r} for f, r in problems_of(exc)],
-        ) from None  # fmt: skip
     return Registered(
         household_id=household.household_id,
         size=household.size,
