@@ -59,5 +59,7 @@ def test_the_household_page_shows_the_members_the_declaration_and_each_change(
     expect(newest.locator("h3")).to_contain_text(JOINED[lang])
     expect(newest.locator("h3")).to_contain_text(BIRTH[lang])
     expect(newest).to_contain_text(demo.credentials["office"]["client_id"])
+    counts = newest.locator("dd").nth(2).inner_text()
+    assert "{" not in counts and "%(" not in counts, counts
     screenshot(page, f"portal-household-{lang}")
     assert page.errors == []
