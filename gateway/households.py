@@ -24,6 +24,8 @@ from gateway.authz import Enforcer, Resource
 from gateway.problems import Problem
 from gateway.services import Services
 from rsu import (
+    ADD_REASONS,
+    REMOVE_REASONS,
     AddReason,
     AlreadyInHousehold,
     ChangedBy,
@@ -217,8 +219,17 @@ def refusals(not_a_member_status: int = 422) -> Iterator[None]:
 _NO_HOUSEHOLD = "No such household for this office."
 
 
+def _office_reason(reason: str, allowed: Sequence[str]) -> None:
+    if reason not in allowed:
+        raise Problem(
+            422, "validation-error", "The change is not valid; nothing changed.",
+            errors=[{"field": "reason", "reason": f"one of {', '.join(allowed)}"}],
+        )  # fmt: skip
+
+
 def add_member(enforcer: Enforcer, household_id: str, member: MemberIn, reason: str) -> Changed:
     """A birth, a marriage, a return: an RNP person in no other household joins."""
+    _office_reason(reason, ADD_REASONS)
     household, decision = _change(
         enforcer, household_id, about=member.idcs, fields=_MEMBERS,
         make=lambda by: enforcer.services.households.add_member(
@@ -232,6 +243,7 @@ def remove_member(
     enforcer: Enforcer, household_id: str, idcs: str, reason: str, new_head: str | None
 ) -> Changed:
     """A death, a departure, a marriage out: the member leaves; the last one dissolves it."""
+    _office_reason(reason, REMOVE_REASONS)
     households = enforcer.services.households
 
     def make(by: ChangedBy) -> Household | None:

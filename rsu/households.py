@@ -19,6 +19,7 @@ row points to, readable by nobody (its subject id is random and unrecorded).
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
@@ -32,8 +33,6 @@ from sqlalchemy import exc as sa_exc
 from identity.register import PersonErased, Register, UnknownPerson
 from rsu.declarations import DeclarationIn, MemberIn, validate_members, vault_record
 from rsu.history import (
-    ADD_REASONS,
-    REMOVE_REASONS,
     ChangedBy,
     HouseholdEvent,
     events_of,
@@ -56,6 +55,7 @@ __all__ = [
 ]
 
 MAX_MEMBERS = 100
+_REASON = re.compile(r"[a-z_]{1,16}")
 
 
 class HouseholdError(Exception):
@@ -122,9 +122,11 @@ def _parsed(
     return parsed, decl
 
 
-def _check_reason(reason: str, allowed: Sequence[str]) -> None:
-    if reason not in allowed:
-        raise ValueError(f"reason: one of {', '.join(allowed)}")
+def _check_reason(reason: str) -> None:
+    # A code, never free text (the history is in the main store). Offices pick from
+    # ADD_REASONS / REMOVE_REASONS; procedures of the register name their own ("erased").
+    if not _REASON.fullmatch(reason):
+        raise ValueError("reason: a code of lowercase letters")
 
 
 def _now() -> datetime:
@@ -321,7 +323,7 @@ class HouseholdRegister:
         new = member if isinstance(member, MemberIn) else MemberIn.model_validate(member)
         if new.relation == "head":
             raise ValueError("relation: a household has one head; name a new head on removal")
-        _check_reason(reason, ADD_REASONS)
+        _check_reason(reason)
         household = self.get(household_id, sector=by.sector if by else None)
         if household.size >= MAX_MEMBERS:
             raise ValueError("members: at most 100")
@@ -369,7 +371,7 @@ class HouseholdRegister:
         dissolved and its record crypto-shredded. Returns the household id it left (None when
         the person was in none). With ``household_id``, the person must be a member of that
         household (else :class:`NotAMember`); a departing head needs ``new_head``."""
-        _check_reason(reason, REMOVE_REASONS)
+        _check_reason(reason)
         current = self.household_id_of(idcs)
         if household_id is not None:
             self.get(household_id, sector=by.sector if by else None)
@@ -446,8 +448,9 @@ class HouseholdRegister:
         by: ChangedBy | None = None,
     ) -> Household:
         """A new declaration of the whole household (a new survey: the dwelling, spending and
-        goods, and each member's answers); it must list exactly the household's members.
-        Rescored at once; returns the household as rescored."""
+        goods, and each member's answers); it must list exactly the household's members. An
+        address not given keeps the last one declared. Rescored at once; returns the household
+        as rescored."""
         parsed, decl = _parsed(members, declaration)
         household = self.get(household_id, sector=by.sector if by else None)
         if {m.idcs for m in parsed} != set(self.members_of(household_id)):
