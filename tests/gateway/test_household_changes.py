@@ -312,3 +312,17 @@ def test_the_command_line_changes_a_household_as_the_office_through_the_policy(
     ])  # fmt: skip
     assert gone.exit_code == 2 and "not-found" in gone.output
     assert world.services.households.get(household).size == 4
+
+
+def test_the_head_leaving_names_who_heads_now(family: tuple[World, str]) -> None:
+    world, household = family
+    p = world.people
+    response = world.call(
+        "office-fes", "DELETE", f"{RSU}/{household}/members/{p['youssef']}",
+        params={"reason": "departure", "new_head": p["amina"]},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    mine = world.api.get("/v1/me/household", headers=citizen(world, "amina")).json()
+    assert [m["relation"] for m in mine["members"] if m["you"]] == ["head"]
+    assert world.api.get("/v1/me/household", headers=citizen(world, "youssef")).status_code == 404
+    assert history(world, "amina")[-1]["kind"] == "member_removed"
