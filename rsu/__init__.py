@@ -23,6 +23,7 @@ from rsu.history import (
     REMOVE_REASONS,
     AddReason,
     ChangedBy,
+    EventKind,
     HouseholdEvent,
     RemoveReason,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "AlreadyInHousehold",
     "ChangedBy",
     "DeclarationIn",
+    "EventKind",
     "Household",
     "HouseholdError",
     "HouseholdEvent",

@@ -20,6 +20,7 @@ from gateway.authz import Enforcer, authorize
 from gateway.problems import Problem, responses
 from gateway.services import Services, get_services
 from gateway.timefmt import rfc3339, to_ns
+from rsu import EventKind
 
 router = APIRouter(
     prefix="/v1/me",
@@ -82,9 +83,7 @@ def my_household(
 
 
 class HouseholdChange(BaseModel):
-    kind: str = Field(
-        description="registered, member_added, member_removed, split, split_from, declared"
-    )
+    kind: EventKind
     reason: str | None = Field(description="birth, death, departure, marriage, ... (a code)")
     at: str = Field(description="When, RFC 3339 UTC")
     office: str | None = Field(description="The registration office that made the change")
