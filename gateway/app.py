@@ -23,6 +23,7 @@ from gateway.routes import docs as docs_routes
 from gateway.routes import export as export_routes
 from gateway.routes import health
 from gateway.routes import me as me_routes
+from gateway.routes import me_household as me_household_routes
 from gateway.routes import oauth as oauth_routes
 from gateway.routes import registry as registry_routes
 from gateway.routes import rnp as rnp_routes
@@ -95,6 +96,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     agency_routes.router,
     me_routes.router,
     export_routes.router,
+    me_household_routes.router,
     rnp_routes.router,
     registry_routes.router,
     rsu_routes.router,

@@ -349,6 +349,7 @@ class Enforcer:
         resource: Resource,
         purpose: str | None,
         stand_in: PolicyContext | None = None,
+        detail: str = "No such person for this agency.",
     ) -> None:
         """Record a request about a subject that does not exist (or is not the caller's to
         know) and answer 404; the attempt is on the record like any other call.
@@ -372,7 +373,7 @@ class Enforcer:
             self._entry(now_ns, None, fields, purpose, None, "deny", ["unknown_subject"]),
             must=True,
         )
-        raise Problem(404, "not-found", "No such person for this agency.")
+        raise Problem(404, "not-found", detail)
 
     def _entry(
         self,

@@ -22,7 +22,7 @@ AREAS: dict[str, str] = {
     "synth": "Synthetic population for demos, tests and benchmarks.",
     "registry": "The processing registry: purposes, legal bases, fields, declarations.",
     "clients": "OAuth clients: agencies, registration offices, auditors, the portal.",
-    "rsu": "Social register (RSU): national rescoring, bulk registration.",
+    "rsu": "Social register (RSU): national rescoring, bulk registration, household changes.",
     "consent": "Consent-status notifications to agencies.",
     "witness": "An independent witness of audit logs.",
     "breaches": "Breach register: listing, CNDP notification export and verification.",
