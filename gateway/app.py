@@ -21,8 +21,10 @@ from gateway.routes import audit as audit_routes
 from gateway.routes import breaches as breach_routes
 from gateway.routes import docs as docs_routes
 from gateway.routes import erasure as erasure_routes
+from gateway.routes import export as export_routes
 from gateway.routes import health
 from gateway.routes import me as me_routes
+from gateway.routes import me_household as me_household_routes
 from gateway.routes import oauth as oauth_routes
 from gateway.routes import registry as registry_routes
 from gateway.routes import rnp as rnp_routes
@@ -79,6 +81,7 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
 # every other route the JSON API's (SIJILL_MAX_BODY_BYTES).
 BULK_ROUTES: set[tuple[str, str]] = {
     ("POST", "/v1/rsu/households"),
+    ("POST", "/v1/agency/pseudonyms/translate"),
 }
 
 
@@ -93,6 +96,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     userinfo_routes.router,
     agency_routes.router,
     me_routes.router,
+    export_routes.router,
+    me_household_routes.router,
     rnp_routes.router,
     registry_routes.router,
     rsu_routes.router,
@@ -130,6 +135,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         yield
         for job in services.jobs:
             job.stop()
+        services.security_events.flush(final=True)  # what this process counted, summarised
         services.checkpointer.stop()  # signs the tail: a clean stop leaves none unsigned
         services.close()
 

@@ -12,17 +12,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from audit.entry import ACTOR_KINDS, Actor, ActorKind
+from gateway.middleware import route_template
 from gateway.problems import Problem
+from gateway.security import SecurityKind, claimed_client
 from gateway.services import services_of
 from identity.oauth import DPOP_ALGS, AccessToken, DpopError, InvalidToken, OAuthService
 
 PrincipalKind = Literal["agency", "office", "citizen", "auditor"]
 REALM = "sijill"
+# Puts a refusal on the record (gateway/security.py): kind, reason code, the client the
+# credential names (None when it names none).
+Report = Callable[[SecurityKind, str, str | None], None]
 
 
 @dataclass(frozen=True)
@@ -69,11 +75,13 @@ def _unauthorized(detail: str, scheme: str = "Bearer", error: str = "invalid_tok
     )
 
 
-def _principal(oauth: OAuthService, token: AccessToken) -> Principal:
+def _principal(oauth: OAuthService, token: AccessToken, report: Report) -> Principal:
     client = oauth.registry.get(token.client_id)
     if client is None or client.disabled:
+        report("token_refused", "client_disabled", token.client_id)
         raise _unauthorized("The client this token was issued to is not enabled.")
     if client.dpop_bound and token.jkt is None:
+        report("dpop_refused", "bearer_not_allowed", token.client_id)
         # RFC 9449 §5.2: this client's tokens are sender-constrained; a bearer token of it
         # (issued before the client was so registered) is refused, not served.
         raise _unauthorized(
@@ -91,6 +99,7 @@ def _principal(oauth: OAuthService, token: AccessToken) -> Principal:
     elif client.kind != "portal" and token.subject == client.client_id:
         kind = client.kind
     else:
+        report("token_refused", "wrong_caller", token.client_id)
         raise _unauthorized("The token does not identify a caller this API serves.")
     return Principal(
         kind=kind,
@@ -105,7 +114,12 @@ def _principal(oauth: OAuthService, token: AccessToken) -> Principal:
 
 
 def _authenticate(
-    oauth: OAuthService, method: str, url: str, authorization: str, dpop: list[str]
+    oauth: OAuthService,
+    method: str,
+    url: str,
+    authorization: str,
+    dpop: list[str],
+    report: Report,
 ) -> Principal:
     scheme, _, token = authorization.partition(" ")
     scheme = scheme.lower()
@@ -121,12 +135,15 @@ def _authenticate(
     try:
         checked = oauth.verifier.verify(token)
     except InvalidToken as exc:
+        report("token_refused", exc.reason, claimed_client(token))
         raise _unauthorized(f"{str(exc).capitalize()}.", shown) from None
     if checked.jkt is not None:
         if scheme != "dpop":
             # RFC 9449 §7.2: a bound token presented as a bearer token is refused.
+            report("dpop_refused", "bound_token_as_bearer", checked.client_id)
             raise _unauthorized("This token is DPoP-bound; present it with a DPoP proof.", "DPoP")
         if len(dpop) != 1:
+            report("dpop_refused", "proof_count", checked.client_id)
             raise _unauthorized(
                 "Exactly one DPoP proof header is required.", "DPoP", "invalid_dpop_proof"
             )
@@ -135,14 +152,53 @@ def _authenticate(
                 dpop[0], method=method, url=url, access_token=token, expected_jkt=checked.jkt
             )
         except DpopError as exc:
+            report("dpop_refused", exc.reason, checked.client_id)
             raise _unauthorized(f"{str(exc).capitalize()}.", "DPoP", "invalid_dpop_proof") from None
     elif scheme == "dpop":
+        report("dpop_refused", "unbound_token_as_dpop", checked.client_id)
         raise _unauthorized("This token is not DPoP-bound; present it as a Bearer token.")
-    return _principal(oauth, checked)
+    return _principal(oauth, checked, report)
+
+
+def client_actor(oauth: OAuthService, client_id: str | None) -> Actor | None:
+    """The audit actor of a registered client a credential names, None for any other name
+    (an attacker's invented client id is not put on the record as if it were one)."""
+    if client_id is None:
+        return None
+    try:
+        client = oauth.registry.get(client_id)
+    except Exception:
+        return None  # the registry is unreachable: the refusal is recorded without it
+    if client is None:
+        return None
+    kind = cast(ActorKind, client.kind if client.kind in ACTOR_KINDS else "system")
+    return {"kind": kind, "id": client.client_id, "sector": client.sector or None}
+
+
+def source_of(request: Request) -> str | None:
+    """The address the request came from, for a security event (truncated and tagged there)."""
+    return request.client.host if request.client is not None else None
+
+
+def refusal_reporter(request: Request) -> Report:
+    """Records this request's refusals as security events (route template, source network).
+    It reads the client registry: call it off the event loop."""
+    services = services_of(request)
+
+    def report(kind: SecurityKind, reason: str, client_id: str | None) -> None:
+        services.security_events.record(
+            kind,
+            reason,
+            actor=client_actor(services.oauth, client_id),
+            route=route_template(request.scope),
+            source=source_of(request),
+        )
+
+    return report
 
 
 async def authenticate(request: Request) -> Principal:
-    """The caller of this request, or a 401 problem."""
+    """The caller of this request, or a 401 problem (the refusal on the record)."""
     oauth = services_of(request).oauth
     url = oauth.issuer_url + request.url.path
     return await run_in_threadpool(
@@ -152,6 +208,7 @@ async def authenticate(request: Request) -> Principal:
         url,
         request.headers.get("authorization", ""),
         request.headers.getlist("dpop"),
+        refusal_reporter(request),
     )
 
 
@@ -191,4 +248,12 @@ def require_principal(
     return dependency
 
 
-__all__ = ["Principal", "PrincipalKind", "authenticate", "require_principal"]
+__all__ = [
+    "Principal",
+    "PrincipalKind",
+    "authenticate",
+    "client_actor",
+    "refusal_reporter",
+    "require_principal",
+    "source_of",
+]

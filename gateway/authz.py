@@ -22,7 +22,8 @@ from starlette.routing import BaseRoute
 from audit import AppendReceipt, AuditEntry, AuditUnavailable
 from audit.entry import Actor
 from audit.entry import Outcome as EntryOutcome
-from gateway.auth import Principal, PrincipalKind, require_principal
+from gateway.auth import Principal, PrincipalKind, require_principal, source_of
+from gateway.middleware import route_template
 from gateway.problems import Problem
 from gateway.services import Services, get_services
 from identity import UnknownPerson
@@ -109,6 +110,7 @@ class Resource(TypedDict, total=False):
     owner: str  # the IDCS whose own data a citizen asks about
     program: str  # the program an eligibility question names
     requested_by: str  # the officer who asked for an erasure ("" a machine client; four eyes)
+    sector: str  # the sector whose pseudonyms a translation concerns
 
 
 class PolicySubject(TypedDict, total=False):
@@ -214,6 +216,7 @@ class Enforcer:
         subject_tag: str | None = None,
         consents: Sequence[Mapping[str, Any]] = (),
         objections: Sequence[Mapping[str, Any]] = (),
+        recorded: Sequence[str] = (),
     ) -> Outcome:
         """One decision, recorded before anything is released.
 
@@ -223,7 +226,8 @@ class Enforcer:
         household's decision then releases ``household_size`` as the vault's ``size`` and no
         person field at all, and a record none of whose fields is released gets no decision;
         ``subject_tag`` is the person's keyed hash for
-        the audit entry (never the IDCS).
+        the audit entry (never the IDCS); ``recorded`` are codes the entry carries after the
+        decision's reasons (a batch's ``count=N``).
         """
         now_ns = time.time_ns()
         fields = [str(f) for f in resource.get("fields", ())]
@@ -237,7 +241,7 @@ class Enforcer:
             purpose,
             result,
             outcome,
-            list(result.reasons),
+            [*result.reasons, *recorded],
         )
         receipt = self._append(entry, must=True)
         assert receipt is not None
@@ -289,6 +293,9 @@ class Enforcer:
         if not dropped:
             return result
         self.services.metrics.policy_anomalies.labels(action=self.action).inc()
+        self.services.security_events.record(
+            "policy_anomaly", "release_beyond_bound", actor=self.actor()
+        )
         log.warning(
             "policy anomaly: the engine released fields beyond request and registry; dropped",
             extra={
@@ -345,6 +352,7 @@ class Enforcer:
         resource: Resource,
         purpose: str | None,
         stand_in: PolicyContext | None = None,
+        detail: str = "No such person for this agency.",
     ) -> None:
         """Record a request about a subject that does not exist (or is not the caller's to
         know) and answer 404; the attempt is on the record like any other call.
@@ -368,7 +376,7 @@ class Enforcer:
             self._entry(now_ns, None, fields, purpose, None, "deny", ["unknown_subject"]),
             must=True,
         )
-        raise Problem(404, "not-found", "No such person for this agency.")
+        raise Problem(404, "not-found", detail)
 
     def _entry(
         self,
@@ -470,7 +478,17 @@ def authorize(
         services: Services = Depends(get_services),
     ) -> Enforcer:
         if principal.kind == "agency":
-            await services.rate_limiter.check_async(principal.client_id)
+            try:
+                await services.rate_limiter.check_async(principal.client_id)
+            except Problem:
+                services.security_events.record(
+                    "rate_limited",
+                    "over_rate",
+                    actor={"kind": "agency", "id": principal.client_id, "sector": principal.sector},
+                    route=route_template(request.scope),
+                    source=source_of(request),
+                )
+                raise
         elif principal.kind == "citizen":
             await run_in_threadpool(_serves_citizen, services, principal.subject)
         return Enforcer(services=services, principal=principal, action=action)

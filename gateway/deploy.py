@@ -15,12 +15,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
+from audit import AuditLog, AuditUnavailable
 from gateway.db import make_engine
-from gateway.keys import build_key_provider, load_or_create_ed25519
+from gateway.keys import build_audit_log, build_key_provider, load_or_create_ed25519
+from gateway.security import SecurityKind, configuration_change
 from gateway.settings import Settings
-from identity import Register
+from identity import Register, SectorPseudonyms
 from identity.oauth import OAuthService, build_oauth_service
 from vault import DecisionVerifier, Vault, VaultError
 
@@ -130,9 +132,45 @@ def open_oauth(settings: Settings) -> Iterator[OAuthService]:
         engine.dispose()
 
 
+@contextmanager
+def open_audit_log(settings: Settings) -> Iterator[AuditLog]:
+    """The audit log as the gateway opens it (the writer side), for a command that puts an
+    operator's act on the record."""
+    engine = make_engine(settings.database_urls["audit"])
+    main = make_engine(settings.database_urls["main"])
+    try:
+        log = build_audit_log(settings, engine, main)
+        yield log
+        log.close()
+    except SQLAlchemyError as exc:
+        raise DeploymentError(f"the audit database is unreachable: {type(exc).__name__}") from None
+    finally:
+        engine.dispose()
+        main.dispose()
+
+
+def record_change(settings: Settings, kind: SecurityKind, **what: object) -> None:
+    """Put an operator's change on the record (gateway/security.py ``configuration_change``)."""
+    try:
+        with open_audit_log(settings) as log:
+            log.append(configuration_change(kind, **what))
+    except (DeploymentError, AuditUnavailable) as exc:
+        raise DeploymentError(
+            f"the change is made but not on the record ({exc}); tell the CNDP's auditor, "
+            "with the time and the command"
+        ) from None
+
+
 def client_keypair(kid: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """A client's EC P-256 (ES256) key pair as JWKs: (public, private)."""
     key = ec.generate_private_key(ec.SECP256R1())
     private = {**ECKey.import_key(key).as_dict(private=True), "kid": kid, "alg": "ES256"}
     public = {k: v for k, v in private.items() if k != "d"}
     return public, private
+
+
+@contextmanager
+def open_pseudonyms(settings: Settings) -> Iterator[SectorPseudonyms]:
+    """The sector pseudonyms' keys and index (main store), their MACs computed in the vault."""
+    with open_register(settings) as (_register, main, vault):
+        yield SectorPseudonyms(main, vault)

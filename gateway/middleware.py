@@ -54,6 +54,14 @@ class Metrics:
             ["action"],
             registry=self.registry,
         )
+        # Every security event seen (gateway/security.py), appended or only counted.
+        self.security_events = Counter(
+            "sijill_security_events_total",
+            "Security events (refused credentials, sign-in failures, rate-limit refusals, "
+            "policy anomalies, client registry changes)",
+            ["kind"],
+            registry=self.registry,
+        )
 
 
 def route_template(scope: Scope) -> str:

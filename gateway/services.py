@@ -35,6 +35,7 @@ from gateway.middleware import Metrics
 from gateway.ratelimit import RateLimiter, SharedRateLimiter
 from gateway.retention import Retention
 from gateway.score_audit import prepared_score_entries
+from gateway.security import SecurityEvents
 from gateway.settings import Settings, SettingsError
 from gateway.witnessing import Checkpointer, WitnessClient
 from identity import Register, SectorPseudonyms
@@ -71,6 +72,8 @@ class Services:
     activation_codes: ActivationCodes
     oauth: OAuthService
     rate_limiter: RateLimiter
+    # Refusals and configuration changes on the record, bounded (gateway/security.py).
+    security_events: SecurityEvents
     # Served at /metrics (the app's request metrics and the enforcement point's counters).
     metrics: Metrics
     # The domain's own (decisions, reveals, refusals, the audit log), in the same registry.
@@ -153,6 +156,7 @@ def build_services(settings: Settings) -> Services:
         jobs.append(
             ScheduledJob("retention", settings.retention_every_seconds, retention.run, engine=main)
         )
+    security_events = build_security_events(settings, audit, vault, metrics)
     return Services(
         settings=settings,
         engines=engines,
@@ -177,12 +181,31 @@ def build_services(settings: Settings) -> Services:
             settings.agency_burst,
             refused=domain_metrics.rate_limited.inc,
         ),
+        security_events=security_events,
         metrics=metrics,
         domain_metrics=domain_metrics,
         readiness=readiness,
         closers=closers,
         witness=witness,
-        jobs=jobs,
+        # Each process appends the events it counted (no lease: the counts are its own).
+        jobs=[ScheduledJob("security-events", 1.0, security_events.flush, engine=None), *jobs],
+    )
+
+
+def build_security_events(
+    settings: Settings, audit: AuditLog, vault: Vault, metrics: Metrics
+) -> SecurityEvents:
+    """The security events' recorder: tags keyed inside the vault, counted per kind."""
+
+    def tag(label: str, value: str) -> str:
+        return vault.mac(label, value.encode()).hex()[:32]
+
+    return SecurityEvents(
+        audit,
+        tag,
+        per_window=settings.security_events_per_window,
+        window_s=settings.security_events_window_s,
+        counted=lambda kind: metrics.security_events.labels(kind=kind).inc(),
     )
 
 

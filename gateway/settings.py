@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     # Per agency client, shared by every worker process and host (gateway/ratelimit.py).
     agency_rate_per_s: float = Field(default=200.0, gt=0)
     agency_burst: int = Field(default=400, ge=1)
+    # Security events (gateway/security.py): per kind and client or source, this many entries
+    # a window, the rest counted into one summary entry when the window ends.
+    security_events_per_window: int = Field(default=5, ge=1)
+    security_events_window_s: float = Field(default=60.0, gt=0, le=86400)
     # Threads a worker process runs requests in (gateway/app.py).
     worker_threads: int = Field(default=4, ge=1, le=1000)
     # Request bodies (gateway/middleware.py BoundedBody): the most a JSON API route accepts,

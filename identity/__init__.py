@@ -28,7 +28,15 @@ from identity.oauth import (
     build_oauth_service,
 )
 from identity.person import PersonIn, field_problems
-from identity.pseudonyms import SectorPseudonym, SectorPseudonyms, UnknownPseudonym
+from identity.pseudonyms import (
+    MAX_TRANSLATE,
+    HeldPseudonym,
+    KeyVersion,
+    SectorPseudonym,
+    SectorPseudonyms,
+    TransitionNotOver,
+    UnknownPseudonym,
+)
 from identity.register import (
     DuplicatePerson,
     PersonErased,
@@ -41,13 +49,16 @@ from identity.register import (
 
 # Public names, one per line so each room adds its own without touching the other's.
 __all__ = [
+    "MAX_TRANSLATE",
     "AccessToken",
     "Authenticator",
     "Client",
     "ClientRegistry",
     "DuplicatePerson",
+    "HeldPseudonym",
     "Idcs",
     "InvalidIdcs",
+    "KeyVersion",
     "OAuthService",
     "PersonErased",
     "PersonIn",
@@ -58,6 +69,7 @@ __all__ = [
     "SectorPseudonyms",
     "SignedInUser",
     "StaleVersion",
+    "TransitionNotOver",
     "UnknownPerson",
     "UnknownPseudonym",
     "build_oauth_service",

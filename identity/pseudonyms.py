@@ -13,15 +13,22 @@ Resolution is scoped to the caller's sector: a pseudonym of another sector, of a
 version, or that was never issued, all raise the same :class:`UnknownPseudonym` (an agency must
 not learn that a string it holds is a valid pseudonym elsewhere: no oracle).
 
-Rotation: :meth:`SectorPseudonyms.rotate` makes a new version current for new lookups; older
-versions keep resolving until :meth:`SectorPseudonyms.retire` deletes their index entries.
+Rotation (Law 09.08 art. 23: keys are renewed, so that a leaked one stops linking anything):
+:meth:`SectorPseudonyms.rotate` makes a new version current for new lookups and gives the one
+it supersedes a transition period. During it the old version keeps resolving, and the sector's
+agencies translate the pseudonyms they hold to the current version
+(:meth:`SectorPseudonyms.translate`); :meth:`SectorPseudonyms.retire` then deletes the old
+version's index entries (refused before the transition's end unless forced), after which its
+pseudonyms are unknown.
 """
 
 from __future__ import annotations
 
 import base64
 import re
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     Connection,
@@ -39,7 +46,16 @@ from identity.idcs import Idcs
 from identity.register import RegisterVault, UnknownPerson
 from identity.tables import persons, pseudonym_keys, pseudonyms
 
-__all__ = ["SectorPseudonym", "SectorPseudonyms", "UnknownPseudonym", "format_pseudonym"]
+__all__ = [
+    "KeyVersion",
+    "SectorPseudonym",
+    "SectorPseudonyms",
+    "TransitionNotOver",
+    "UnknownPseudonym",
+    "format_pseudonym",
+]
+# The most pseudonyms one translation takes (the agency API's bound on a batch).
+MAX_TRANSLATE = 1000
 
 _SECTOR = re.compile(r"\A[a-z][a-z0-9_]{0,31}\Z")
 _PSEUDONYM = re.compile(r"\A([a-z][a-z0-9_]{0,31})\.v([1-9][0-9]{0,5})\.([a-z2-7]{52})\Z")
@@ -66,6 +82,28 @@ class UnknownPseudonym(LookupError):
 
     def __init__(self) -> None:
         super().__init__("unknown pseudonym")
+
+
+class TransitionNotOver(ValueError):
+    """A superseded key version's transition has not ended: its agencies may still hold
+    pseudonyms of it they have not translated."""
+
+    def __init__(self, ends_at: datetime) -> None:
+        super().__init__(f"the transition of this version ends at {ends_at.isoformat()}")
+        self.ends_at = ends_at
+
+
+@dataclass(frozen=True)
+class KeyVersion:
+    """One key version of a sector, as ``sijill pseudonyms status`` lists it."""
+
+    sector: str
+    version: int
+    state: str  # current, active (superseded, still resolving) or retired
+    created_at: datetime
+    transition_ends_at: datetime | None
+    retired_at: datetime | None
+    pseudonyms: int  # index entries still held under this version
 
 
 class SectorPseudonym(str):
@@ -178,9 +216,13 @@ class SectorPseudonyms:
                 pass  # the same (deterministic) pseudonym was indexed concurrently
         return value
 
-    def rotate(self, sector: str) -> int:
-        """Start a new key version for ``sector``; the previous one stays resolvable."""
+    def rotate(self, sector: str, transition_days: int = 0, *, now: datetime | None = None) -> int:
+        """Start a new key version for ``sector``; the previous one keeps resolving, and may
+        not be retired (unforced) for ``transition_days``. Returns the new version."""
+        if transition_days < 0:
+            raise ValueError("a transition lasts zero or more days")
         current = self.current_version(sector)
+        moment = now or datetime.now(UTC)
         with self._engine.begin() as conn:
             newest = conn.execute(
                 select(func.max(pseudonym_keys.c.version)).where(pseudonym_keys.c.sector == sector)
@@ -188,22 +230,36 @@ class SectorPseudonyms:
             conn.execute(
                 update(pseudonym_keys)
                 .where(pseudonym_keys.c.sector == sector, pseudonym_keys.c.version == current)
-                .values(state="active")
+                .values(state="active", transition_ends_at=moment + timedelta(days=transition_days))
             )
             conn.execute(
                 insert(pseudonym_keys).values(
                     sector=sector,
                     version=int(newest) + 1,
                     state="current",
-                    created_at=datetime.now(UTC),
+                    created_at=moment,
                 )
             )
         return int(newest) + 1
 
-    def retire(self, sector: str, version: int) -> int:
-        """Stop resolving ``version`` and drop its index entries; returns how many went."""
+    def retire(
+        self, sector: str, version: int, *, force: bool = False, now: datetime | None = None
+    ) -> int:
+        """Stop resolving ``version`` and drop its index entries; returns how many went.
+        Refused (:class:`TransitionNotOver`) before its transition ends unless ``force``."""
         if version == self.current_version(sector):
             raise ValueError("rotate before retiring the current version")
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(pseudonym_keys.c.state, pseudonym_keys.c.transition_ends_at).where(
+                    pseudonym_keys.c.sector == sector, pseudonym_keys.c.version == version
+                )
+            ).first()
+        if row is None:
+            raise ValueError(f"sector {sector} has no key version {version}")
+        ends = _aware(row.transition_ends_at) if row.transition_ends_at is not None else None
+        if ends is not None and not force and (now or datetime.now(UTC)) < ends:
+            raise TransitionNotOver(ends)
         with self._engine.begin() as conn:
             conn.execute(
                 update(pseudonym_keys)
@@ -217,3 +273,135 @@ class SectorPseudonyms:
                     )
                 ).rowcount
             )
+
+    def status(self, sector: str | None = None) -> list[KeyVersion]:
+        """Every key version (of ``sector``, or of all), with its state, transition and how
+        many pseudonyms it still indexes."""
+        held = (
+            select(
+                pseudonyms.c.sector,
+                pseudonyms.c.key_version,
+                func.count().label("n"),
+            )
+            .group_by(pseudonyms.c.sector, pseudonyms.c.key_version)
+            .subquery()
+        )
+        query = (
+            select(pseudonym_keys, func.coalesce(held.c.n, 0).label("held"))
+            .select_from(
+                pseudonym_keys.outerjoin(
+                    held,
+                    (held.c.sector == pseudonym_keys.c.sector)
+                    & (held.c.key_version == pseudonym_keys.c.version),
+                )
+            )
+            .order_by(pseudonym_keys.c.sector, pseudonym_keys.c.version)
+        )
+        if sector is not None:
+            query = query.where(pseudonym_keys.c.sector == _check_sector(sector))
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            KeyVersion(
+                sector=r.sector,
+                version=int(r.version),
+                state=r.state,
+                created_at=_aware(r.created_at),
+                transition_ends_at=_aware(r.transition_ends_at) if r.transition_ends_at else None,
+                retired_at=_aware(r.retired_at) if r.retired_at else None,
+                pseudonyms=int(r.held),
+            )
+            for r in rows
+        ]
+
+    def translate(self, sector: str, presented: Sequence[str]) -> dict[str, SectorPseudonym | None]:
+        """Each presented pseudonym → the person's pseudonym under ``sector``'s current key,
+        or None. Only a pseudonym the index holds for ``sector`` under a live version (one
+        issued to this sector, so one its agencies already hold) is translated: another
+        sector's, a retired version's, an invented or an erased person's is None, all alike
+        (no oracle). The current pseudonyms are indexed, as a lookup would."""
+        _check_sector(sector)
+        if len(presented) > MAX_TRANSLATE:
+            raise ValueError(f"at most {MAX_TRANSLATE} pseudonyms a translation")
+        wanted = sorted({p for p in presented if isinstance(p, str) and _PSEUDONYM.match(p)})
+        found: dict[str, str] = {}
+        if wanted:
+            with self._engine.connect() as conn:
+                rows = conn.execute(
+                    select(pseudonyms.c.pseudonym, pseudonyms.c.idcs)
+                    .select_from(LIVE_PSEUDONYMS.join(persons, persons.c.idcs == pseudonyms.c.idcs))
+                    .where(
+                        pseudonyms.c.pseudonym.in_(wanted),
+                        pseudonyms.c.sector == sector,
+                        pseudonym_keys.c.state != "retired",
+                        persons.c.status != "erased",
+                    )
+                ).all()
+            found = {r.pseudonym: r.idcs for r in rows}
+        version = self.current_version(sector) if found else 0
+        current = {idcs: self._compute(idcs, sector, version) for idcs in set(found.values())}
+        self._index(sector, version, current)
+        return {p: current[found[p]] if p in found else None for p in presented}
+
+    def _index(self, sector: str, version: int, current: dict[str, SectorPseudonym]) -> None:
+        """Index the current pseudonyms not indexed yet (a concurrent lookup may add one)."""
+        if not current:
+            return
+        with self._engine.connect() as conn:
+            known = set(
+                conn.execute(
+                    select(pseudonyms.c.pseudonym).where(
+                        pseudonyms.c.pseudonym.in_([str(p) for p in current.values()])
+                    )
+                ).scalars()
+            )
+        now = datetime.now(UTC)
+        rows = [
+            {"pseudonym": str(value), "sector": sector, "key_version": version, "idcs": idcs,
+             "created_at": now}
+            for idcs, value in current.items()
+            if str(value) not in known
+        ]  # fmt: skip
+        if not rows:
+            return
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(insert(pseudonyms), rows)
+        except sa_exc.IntegrityError:
+            # A concurrent lookup indexed one of them (the same deterministic value): one by one.
+            for row in rows:
+                try:
+                    with self._engine.begin() as conn:
+                        conn.execute(insert(pseudonyms), [row])
+                except sa_exc.IntegrityError:
+                    pass
+
+    def sectors_of(self, idcs: str) -> list[HeldPseudonym]:
+        """The sectors that hold a pseudonym of the person (one per key version still
+        resolvable), oldest first: what the right of access names, never the values."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    pseudonyms.c.sector,
+                    pseudonyms.c.key_version,
+                    func.min(pseudonyms.c.created_at).label("since"),
+                )
+                .where(pseudonyms.c.idcs == idcs)
+                .group_by(pseudonyms.c.sector, pseudonyms.c.key_version)
+                .order_by("since", pseudonyms.c.sector)
+            ).all()
+        return [HeldPseudonym(r.sector, int(r.key_version), _aware(r.since)) for r in rows]
+
+
+@dataclass(frozen=True)
+class HeldPseudonym:
+    """A sector holding a pseudonym of a person, under one key version, since ``since``."""
+
+    sector: str
+    key_version: int
+    since: datetime
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite gives back naive datetimes; the column holds UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

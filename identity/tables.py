@@ -61,6 +61,8 @@ pseudonym_keys = Table(
     Column("state", String(8), nullable=False),
     Column("created_at", _TS, nullable=False),
     Column("retired_at", _TS),
+    # Until when a superseded version must keep resolving (identity.pseudonyms.rotate).
+    Column("transition_ends_at", _TS),
 )  # fmt: skip
 pseudonyms = Table(
     "rnp_pseudonyms", metadata,

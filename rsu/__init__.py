@@ -2,11 +2,11 @@
 declarations, and the synthetic households of demos, tests and benchmarks.
 
 Owns: the household register (``households``: registration, membership changes, each one
-rescored; the note of which model scored a household, :meth:`HouseholdRegister.record_scores`,
-the only writer of that note), the declaration and its validation (``declarations``), the
-household and membership tables (``tables``), the one resolution of an agency's sector
-pseudonym to the person's and household's records (``subjects``), and synthetic declarations
-(``synthetic``).
+rescored and recorded in the household's history, ``history``; the note of which model scored a
+household, :meth:`HouseholdRegister.record_scores`, the only writer of that note), the
+declaration and its validation (``declarations``), the household, membership and history
+tables (``tables``), the one resolution of an agency's sector pseudonym to the person's and
+household's records (``subjects``), and synthetic declarations (``synthetic``).
 
 May import: ``identity`` (the population register: members must be active RNP persons; the
 pseudonym lookup), ``vault`` (the ``Vault`` is passed in, typed structurally; ``ModelSet``,
@@ -18,12 +18,22 @@ vault); put an IDCS or a declared value in an error message.
 """
 
 from rsu.declarations import DeclarationIn, MemberIn, problems_of, validate_members
+from rsu.history import (
+    ADD_REASONS,
+    REMOVE_REASONS,
+    AddReason,
+    ChangedBy,
+    EventKind,
+    HouseholdEvent,
+    RemoveReason,
+)
 from rsu.households import (
     AlreadyInHousehold,
     Household,
     HouseholdError,
     HouseholdRegister,
     HouseholdVault,
+    NotAMember,
     ScoreListener,
     UnknownHousehold,
     UnknownMember,
@@ -31,13 +41,21 @@ from rsu.households import (
 from rsu.subjects import Subjects, resolve_subjects
 
 __all__ = [
+    "ADD_REASONS",
+    "REMOVE_REASONS",
+    "AddReason",
     "AlreadyInHousehold",
+    "ChangedBy",
     "DeclarationIn",
+    "EventKind",
     "Household",
     "HouseholdError",
+    "HouseholdEvent",
     "HouseholdRegister",
     "HouseholdVault",
     "MemberIn",
+    "NotAMember",
+    "RemoveReason",
     "ScoreListener",
     "Subjects",
     "UnknownHousehold",

@@ -19,6 +19,7 @@ row points to, readable by nobody (its subject id is random and unrecorded).
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
@@ -31,9 +32,15 @@ from sqlalchemy import exc as sa_exc
 
 from identity.register import PersonErased, Register, UnknownPerson
 from rsu.declarations import DeclarationIn, MemberIn, validate_members, vault_record
-from rsu.tables import households, memberships
+from rsu.history import (
+    ChangedBy,
+    HouseholdEvent,
+    events_of,
+    record_event,
+)
+from rsu.tables import household_events, households, memberships
 from storekit.bulk import among
-from vault import ModelSet, ScoreEvent
+from vault import InvalidRecord, ModelSet, ScoreEvent
 
 __all__ = [
     "AlreadyInHousehold",
@@ -41,10 +48,14 @@ __all__ = [
     "HouseholdError",
     "HouseholdRegister",
     "HouseholdVault",
+    "NotAMember",
     "ScoreListener",
     "UnknownHousehold",
     "UnknownMember",
 ]
+
+MAX_MEMBERS = 100
+_REASON = re.compile(r"[a-z_]{1,16}")
 
 
 class HouseholdError(Exception):
@@ -64,6 +75,11 @@ class AlreadyInHousehold(HouseholdError):
 class UnknownHousehold(HouseholdError):
     def __init__(self) -> None:
         super().__init__("no such household")
+
+
+class NotAMember(HouseholdError):
+    def __init__(self) -> None:
+        super().__init__("the members named are not the household's members")
 
 
 # -- the register ----------------------------------------------------------------------------
@@ -90,6 +106,27 @@ class Household:
     vault_subject: str
     size: int
     model_version: str | None
+    sector: str | None = None
+
+
+def _parsed(
+    members: Sequence[Mapping[str, Any] | MemberIn], declaration: Mapping[str, Any] | DeclarationIn
+) -> tuple[list[MemberIn], DeclarationIn]:
+    parsed = [m if isinstance(m, MemberIn) else MemberIn.model_validate(m) for m in members]
+    validate_members(parsed)
+    decl = (
+        declaration
+        if isinstance(declaration, DeclarationIn)
+        else DeclarationIn.model_validate(declaration)
+    )
+    return parsed, decl
+
+
+def _check_reason(reason: str) -> None:
+    # A code, never free text (the history is in the main store). Offices pick from
+    # ADD_REASONS / REMOVE_REASONS; procedures of the register name their own ("erased").
+    if not _REASON.fullmatch(reason):
+        raise ValueError("reason: a code of lowercase letters")
 
 
 def _now() -> datetime:
@@ -152,35 +189,62 @@ class HouseholdRegister:
         self,
         members: Sequence[Mapping[str, Any] | MemberIn],
         declaration: Mapping[str, Any] | DeclarationIn,
+        *,
+        by: ChangedBy | None = None,
     ) -> Household:
-        """Register and score a household; returns its ids (never its score).
+        """Register and score a household; returns its ids (never its score). ``by`` is the
+        office registering it: its sector then holds the household.
 
         Raises :class:`pydantic.ValidationError`/``ValueError`` for a malformed request,
         :class:`UnknownMember` or :class:`AlreadyInHousehold`; in every case nothing is stored.
         """
-        parsed = [m if isinstance(m, MemberIn) else MemberIn.model_validate(m) for m in members]
-        validate_members(parsed)
-        decl = (
-            declaration
-            if isinstance(declaration, DeclarationIn)
-            else DeclarationIn.model_validate(declaration)
-        )
+        parsed, decl = _parsed(members, declaration)
         self._check_members(m.idcs for m in parsed)
+        household = self._create(parsed, decl, by=by)
+        version = self._rescore([(household.household_id, household.vault_subject)], "register")
+        return Household(household.household_id, household.vault_subject, len(parsed), version)
+
+    def _create(
+        self,
+        parsed: Sequence[MemberIn],
+        decl: DeclarationIn,
+        *,
+        by: ChangedBy | None,
+        split_from: Household | None = None,
+    ) -> Household:
+        """Store the declaration in the vault, then the household, its members and its first
+        event in one transaction; for a split, the same transaction takes the leaving members
+        out of ``split_from`` and records the split there too."""
         subject = _vault_subject()
         household_id = _household_id()
         self._vault.store(subject, "household", vault_record(parsed, decl))
         now = _now()
+        idcs = [m.idcs for m in parsed]
         try:
             with self._engine.begin() as conn:
+                if split_from is not None:
+                    conn.execute(delete(memberships).where(memberships.c.idcs.in_(idcs)))
+                    record_event(
+                        conn, split_from.household_id, "split", at=now, by=by,
+                        size_before=split_from.size, size_after=split_from.size - len(idcs),
+                        related_household=household_id,
+                    )  # fmt: skip
                 conn.execute(insert(households), {
                     "household_id": household_id, "vault_subject": subject,
+                    "sector": split_from.sector if split_from else (by.sector if by else None),
                     "model_version": None, "scored_at": None,
                     "created_at": now, "updated_at": now,
                 })  # fmt: skip
                 conn.execute(insert(memberships), [
-                    {"idcs": m.idcs, "household_id": household_id, "joined_at": now}
-                    for m in parsed
+                    {"idcs": one, "household_id": household_id, "joined_at": now}
+                    for one in idcs
                 ])  # fmt: skip
+                record_event(
+                    conn, household_id, "split_from" if split_from else "registered", at=now,
+                    by=by, size_before=split_from.size if split_from else 0,
+                    size_after=len(idcs),
+                    related_household=split_from.household_id if split_from else None,
+                )  # fmt: skip
         except sa_exc.IntegrityError:
             # A member joined another household between our check and this insert.
             self._vault.erase(subject)
@@ -188,8 +252,8 @@ class HouseholdRegister:
         except BaseException:
             self._vault.erase(subject)
             raise
-        version = self._rescore([(household_id, subject)], "register")
-        return Household(household_id, subject, len(parsed), version)
+        sector = split_from.sector if split_from else (by.sector if by else None)
+        return Household(household_id, subject, len(idcs), None, sector)
 
     # -- reading -----------------------------------------------------------------------------
     def household_of(self, idcs: str) -> str | None:
@@ -208,74 +272,136 @@ class HouseholdRegister:
                 select(memberships.c.household_id).where(memberships.c.idcs == idcs)
             ).scalar_one_or_none()
 
-    def get(self, household_id: str) -> Household:
+    def get(self, household_id: str, *, sector: str | None = None) -> Household:
+        """The household; with ``sector``, only if that sector's offices may change it (else
+        :class:`UnknownHousehold`, as for a household that does not exist: an office learns
+        nothing of another sector's households)."""
         with self._engine.connect() as conn:
             row = conn.execute(
                 select(households).where(households.c.household_id == household_id)
             ).first()
-            if row is None:
+            if row is None or (sector is not None and row.sector not in (None, sector)):
                 raise UnknownHousehold()
             size = conn.execute(
                 select(func.count())
                 .select_from(memberships)
                 .where(memberships.c.household_id == household_id)
             ).scalar_one()
-        return Household(row.household_id, row.vault_subject, int(size), row.model_version)
+        return Household(
+            row.household_id, row.vault_subject, int(size), row.model_version, row.sector
+        )
+
+    def members_of(self, household_id: str) -> list[str]:
+        """The IDCS of the household's members now (the register's own references)."""
+        with self._engine.connect() as conn:
+            return sorted(
+                conn.execute(
+                    select(memberships.c.idcs).where(memberships.c.household_id == household_id)
+                ).scalars()
+            )
+
+    def history(self, household_id: str) -> Sequence[HouseholdEvent]:
+        """The household's changes, oldest first."""
+        with self._engine.connect() as conn:
+            return events_of(conn, household_id)
 
     def count(self) -> int:
         with self._engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(households)).scalar_one())
 
-    # -- membership changes (each rescored) --------------------------------------------------
-    def add_member(self, household_id: str, member: Mapping[str, Any] | MemberIn) -> None:
-        """A birth, a marriage, anyone joining: the person must be in the RNP already."""
+    # -- membership changes (each recorded and rescored) -------------------------------------
+    def add_member(
+        self,
+        household_id: str,
+        member: Mapping[str, Any] | MemberIn,
+        *,
+        reason: str = "other",
+        by: ChangedBy | None = None,
+    ) -> Household:
+        """A birth, a marriage, anyone joining: the person must be an active RNP person in no
+        other household. Returns the household as rescored."""
         new = member if isinstance(member, MemberIn) else MemberIn.model_validate(member)
         if new.relation == "head":
-            raise ValueError("relation: a household has one head; use new_head on removal")
-        household = self.get(household_id)
+            raise ValueError("relation: a household has one head; name a new head on removal")
+        _check_reason(reason)
+        household = self.get(household_id, sector=by.sector if by else None)
+        if household.size >= MAX_MEMBERS:
+            raise ValueError("members: at most 100")
         self._check_members([new.idcs])
         try:
             with self._engine.begin() as conn:
+                now = _now()
                 conn.execute(
                     insert(memberships),
-                    {"idcs": new.idcs, "household_id": household_id, "joined_at": _now()},
+                    {"idcs": new.idcs, "household_id": household_id, "joined_at": now},
                 )
+                record_event(
+                    conn, household_id, "member_added", at=now, by=by, reason=reason,
+                    member_idcs=new.idcs, size_before=household.size,
+                    size_after=household.size + 1,
+                )  # fmt: skip
         except sa_exc.IntegrityError:
             raise AlreadyInHousehold() from None
         try:
             self._vault.amend_household(household.vault_subject, add=[new.model_dump()])
         except BaseException:
+            # The vault refused (or failed): the membership and its event go too.
             with self._engine.begin() as conn:
                 conn.execute(delete(memberships).where(memberships.c.idcs == new.idcs))
+                conn.execute(
+                    delete(household_events).where(
+                        household_events.c.household_id == household_id,
+                        household_events.c.member_idcs == new.idcs,
+                        household_events.c.kind == "member_added",
+                    )
+                )
             raise
-        self._rescore([(household_id, household.vault_subject)], "member_added")
+        return self._rescored(household, household.size + 1, "member_added")
 
     def remove_member(
         self,
         idcs: str,
         *,
-        reason: str = "left",
+        reason: str = "other",
         new_head: str | None = None,
+        household_id: str | None = None,
+        by: ChangedBy | None = None,
         succession: bool = False,
     ) -> str | None:
         """A death, a departure or an erasure. The household is rescored; when its last member
-        leaves it is dissolved and its record crypto-shredded. A departing head needs
-        ``new_head``, or ``succession`` (the vault names the spouse, else the first member).
-        Returns the household id it left."""
-        household_id = self.household_id_of(idcs)
-        if household_id is None:
+        leaves it is dissolved and its record crypto-shredded. Returns the household id it left
+        (None when the person was in none). With ``household_id``, the person must be a member
+        of that household (else :class:`NotAMember`); a departing head needs ``new_head``, or
+        ``succession`` (the vault names the spouse, else the first member declared)."""
+        _check_reason(reason)
+        current = self.household_id_of(idcs)
+        if household_id is not None:
+            self.get(household_id, sector=by.sector if by else None)
+            if current != household_id:
+                raise NotAMember()
+        if current is None:
             return None
-        household = self.get(household_id)
+        household = self.get(current)
+        if new_head is not None and (new_head == idcs or new_head not in self.members_of(current)):
+            raise ValueError("new_head: not one of the members who stay")
         if household.size == 1:
-            self._dissolve(household)
-            return household_id
-        self._vault.amend_household(
-            household.vault_subject, remove=[idcs], new_head=new_head, succession=succession
-        )
+            self._dissolve(household, reason=reason, by=by, member=idcs)
+            return current
+        try:
+            self._vault.amend_household(
+                household.vault_subject, remove=[idcs], new_head=new_head, succession=succession
+            )
+        except InvalidRecord:
+            # The vault checks the one rule only it can: the head leaves without a successor.
+            raise ValueError("new_head: the head leaves; name the member who heads now") from None
         with self._engine.begin() as conn:
             conn.execute(delete(memberships).where(memberships.c.idcs == idcs))
-        self._rescore([(household_id, household.vault_subject)], f"member_{reason}")
-        return household_id
+            record_event(
+                conn, current, "member_removed", at=_now(), by=by, reason=reason,
+                member_idcs=idcs, size_before=household.size, size_after=household.size - 1,
+            )  # fmt: skip
+        self._rescored(household, household.size - 1, f"member_{reason}")
+        return current
 
     def split(
         self,
@@ -284,37 +410,77 @@ class HouseholdRegister:
         declaration: Mapping[str, Any] | DeclarationIn,
         *,
         new_head: str | None = None,
+        by: ChangedBy | None = None,
     ) -> Household:
         """Some members leave to form a new household (with its own declaration); both are
-        rescored."""
-        parsed = [m if isinstance(m, MemberIn) else MemberIn.model_validate(m) for m in members]
-        validate_members(parsed)
-        decl = (
-            declaration
-            if isinstance(declaration, DeclarationIn)
-            else DeclarationIn.model_validate(declaration)
-        )
-        old = self.get(household_id)
-        leaving = [m.idcs for m in parsed]
-        with self._engine.connect() as conn:
-            here = set(
-                conn.execute(
-                    select(memberships.c.idcs).where(
-                        memberships.c.household_id == household_id, memberships.c.idcs.in_(leaving)
-                    )
-                ).scalars()
-            )
-        if here != set(leaving):
-            raise UnknownMember()
-        if len(here) >= old.size:
+        rescored. Returns the new household."""
+        parsed, decl = _parsed(members, declaration)
+        old = self.get(household_id, sector=by.sector if by else None)
+        leaving = {m.idcs for m in parsed}
+        staying = set(self.members_of(household_id))
+        if not leaving <= staying:
+            raise NotAMember()
+        staying -= leaving
+        if not staying:
             raise ValueError("members: a split leaves at least one member behind")
-        self._vault.amend_household(old.vault_subject, remove=leaving, new_head=new_head)
-        with self._engine.begin() as conn:
-            conn.execute(delete(memberships).where(memberships.c.idcs.in_(leaving)))
-        self._rescore([(household_id, old.vault_subject)], "split")
-        return self.register_household(parsed, decl)
+        if new_head is not None and new_head not in staying:
+            raise ValueError("new_head: not one of the members who stay")
+        try:
+            self._vault.amend_household(
+                old.vault_subject, remove=sorted(leaving), new_head=new_head
+            )
+        except InvalidRecord:
+            raise ValueError("new_head: the head leaves; name the member who heads now") from None
+        try:
+            new = self._create(parsed, decl, by=by, split_from=old)
+        except BaseException:
+            # Put the leaving members back into the old record (a failure of the main store).
+            back = [m.model_dump() | {"relation": "other_relative"} for m in parsed]
+            self._vault.amend_household(old.vault_subject, add=back)
+            raise
+        self._rescore(
+            [(household_id, old.vault_subject), (new.household_id, new.vault_subject)], "split"
+        )
+        return self.get(new.household_id)
 
-    def _dissolve(self, household: Household) -> None:
+    def declare(
+        self,
+        household_id: str,
+        members: Sequence[Mapping[str, Any] | MemberIn],
+        declaration: Mapping[str, Any] | DeclarationIn,
+        *,
+        by: ChangedBy | None = None,
+    ) -> Household:
+        """A new declaration of the whole household (a new survey: the dwelling, spending and
+        goods, and each member's answers); it must list exactly the household's members. An
+        address not given keeps the last one declared. Rescored at once; returns the household
+        as rescored."""
+        parsed, decl = _parsed(members, declaration)
+        household = self.get(household_id, sector=by.sector if by else None)
+        if {m.idcs for m in parsed} != set(self.members_of(household_id)):
+            raise NotAMember()
+        self._vault.store(household.vault_subject, "household", vault_record(parsed, decl))
+        with self._engine.begin() as conn:
+            record_event(
+                conn, household_id, "declared", at=_now(), by=by,
+                size_before=household.size, size_after=len(parsed),
+            )  # fmt: skip
+        return self._rescored(household, len(parsed), "declared")
+
+    def _rescored(self, household: Household, size: int, reason: str) -> Household:
+        version = self._rescore([(household.household_id, household.vault_subject)], reason)
+        return Household(
+            household.household_id, household.vault_subject, size, version, household.sector
+        )
+
+    def _dissolve(
+        self,
+        household: Household,
+        *,
+        reason: str | None = None,
+        by: ChangedBy | None = None,
+        member: str | None = None,
+    ) -> None:
         with self._engine.begin() as conn:
             conn.execute(
                 delete(memberships).where(memberships.c.household_id == household.household_id)
@@ -322,6 +488,10 @@ class HouseholdRegister:
             conn.execute(
                 delete(households).where(households.c.household_id == household.household_id)
             )
+            record_event(
+                conn, household.household_id, "dissolved", at=_now(), by=by, reason=reason,
+                member_idcs=member, size_before=household.size, size_after=0,
+            )  # fmt: skip
         self._vault.erase(household.vault_subject)
 
     # -- scoring -----------------------------------------------------------------------------

@@ -50,6 +50,8 @@ class EntryFilter:
     agency: str | None = None
     purpose: str | None = None
     action: str | None = None
+    # A family of actions by the prefix of their names (``security.`` for security events).
+    action_prefix: str | None = None
     outcome: str | None = None
     subject: str | None = None
     since_ns: int | None = None

@@ -244,6 +244,8 @@ class SqlStorage:
         ):
             if value is not None:
                 conds.append(column == value)
+        if where.action_prefix is not None:
+            conds.append(c.action.startswith(where.action_prefix, autoescape=True))
         if where.since_ns is not None:
             conds.append(c.time_ns >= where.since_ns)
         if where.until_ns is not None:

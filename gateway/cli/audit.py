@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.progress import Progress
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 from audit import (
     AuditLog,
@@ -39,7 +38,7 @@ from audit import verify as verify_export
 from audit.witness import latest_cosigned
 from gateway.cli import CliError, err, friendly, out, progress_bar, settings_from
 from gateway.db import make_engine
-from gateway.keys import build_audit_log
+from gateway.deploy import open_audit_log
 from gateway.settings import Settings, load_settings
 from gateway.witnesses import EMBEDDED_WITNESS, WitnessEndpoint
 
@@ -53,19 +52,8 @@ DatabaseUrl = typer.Option(None, help="The audit database (default: the data dir
 @contextmanager
 def _log(data_dir: str | None) -> Iterator[AuditLog]:
     """The log as the gateway opens it: the writer side (it signs)."""
-
-    settings = settings_from(data_dir)
-    engine = make_engine(settings.database_urls["audit"])
-    main = make_engine(settings.database_urls["main"])
-    try:
-        log = build_audit_log(settings, engine, main)
+    with open_audit_log(settings_from(data_dir)) as log:
         yield log
-        log.close()
-    except SQLAlchemyError as exc:
-        raise CliError(f"the audit database is unreachable: {type(exc).__name__}") from None
-    finally:
-        engine.dispose()
-        main.dispose()
 
 
 @dataclass
@@ -124,20 +112,19 @@ def _signer_memory(store: _Store) -> list[TrustedHead]:
     if state is not None and state.get("origin") == store.origin:
         heads.extend(remembered_heads(FileMemory(path, store.origin)))
     main = store.settings.database_urls["main"]
-    if main != store.settings.database_urls["audit"] or True:
-        engine = make_engine(main, pool_size=1)
-        try:
-            row = SqlMemory(engine, store.origin).signed()
-        except AuditUnavailable:
-            row = None  # no main database here, or not migrated: the file and witnesses remain
-        finally:
-            engine.dispose()
-        if row is not None:
-            heads.append(
-                TrustedHead(
-                    f"the checkpoint the signer last signed (size {row.size})", row.size, row.root
-                )
+    engine = make_engine(main, pool_size=1)
+    try:
+        row = SqlMemory(engine, store.origin).signed()
+    except AuditUnavailable:
+        row = None  # no main database here, or not migrated: the file and witnesses remain
+    finally:
+        engine.dispose()
+    if row is not None:
+        heads.append(
+            TrustedHead(
+                f"the checkpoint the signer last signed (size {row.size})", row.size, row.root
             )
+        )
     return heads
 
 

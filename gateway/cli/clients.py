@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from gateway.cli import CliError, friendly, out, print_json, print_table, settings_from
-from gateway.deploy import client_keypair, open_oauth
+from gateway.deploy import client_keypair, open_oauth, record_change
 from identity.oauth import CLIENT_KINDS, ClientRegistryError
 
 NAME = "clients"
@@ -63,6 +63,12 @@ def add(
             )
         except ClientRegistryError as exc:
             raise CliError(str(exc)) from None
+    record_change(
+        settings_from(data_dir),
+        "client_registered",
+        client=client.client_id,
+        client_kind=client.kind,
+    )
     out.print(
         f"registered client [bold]{client.client_id}[/] ({client.kind}, sector {client.sector})"
     )
@@ -149,9 +155,13 @@ def disable(
     data_dir: str | None = typer.Option(None, help="Data directory"),
 ) -> None:
     """Disable a client: no new tokens, and its live tokens are refused at once."""
-    with open_oauth(settings_from(data_dir)) as oauth:
+    settings = settings_from(data_dir)
+    with open_oauth(settings) as oauth:
         if not oauth.registry.set_disabled(client_id):
             raise CliError("no such client")
+        client = oauth.registry.get(client_id)
+    assert client is not None
+    record_change(settings, "client_disabled", client=client.client_id, client_kind=client.kind)
     out.print(f"client {client_id} disabled")
 
 

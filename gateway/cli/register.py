@@ -22,12 +22,13 @@ AREAS: dict[str, str] = {
     "synth": "Synthetic population for demos, tests and benchmarks.",
     "registry": "The processing registry: purposes, legal bases, fields, declarations.",
     "clients": "OAuth clients: agencies, registration offices, auditors, the portal.",
-    "rsu": "Social register (RSU): national rescoring, bulk registration.",
+    "rsu": "Social register (RSU): national rescoring, bulk registration, household changes.",
     "consent": "Consent-status notifications to agencies.",
     "witness": "An independent witness of audit logs.",
     "breaches": "Breach register: listing, CNDP notification export and verification.",
     "vault": "The vault store: checks after an upgrade.",
     "citizens": "Citizens' access to the portal: activation codes.",
+    "pseudonyms": "Sector pseudonym keys: rotation with a transition, retirement.",
     "retention": "Retention: erase and delete what its period no longer allows.",
 }
 

@@ -26,7 +26,7 @@ from gateway.authz import (
 from gateway.problems import Problem, responses
 from gateway.responses import model_json
 from gateway.services import Services, get_services
-from identity import PersonErased, UnknownPseudonym
+from identity import MAX_TRANSLATE, PersonErased, UnknownPseudonym
 from policies.registry import field_catalogue
 from rsu import Subjects, resolve_subjects
 from vault import NotScored
@@ -88,6 +88,26 @@ class QueryOut(BaseModel):
     withheld: list[Withheld]
     decision_id: str
     legal_basis: dict[str, Any] | None
+
+
+class TranslateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pseudonyms: list[Annotated[str, Field(max_length=128)]] = Field(
+        min_length=1,
+        max_length=MAX_TRANSLATE,
+        description="Pseudonyms of this agency's sector it holds, under any live key version",
+    )
+
+
+class Translation(BaseModel):
+    pseudonym: str
+    current: str
+
+
+class TranslateOut(BaseModel):
+    translations: list[Translation]
+    unknown: list[str]
+    decision_id: str
 
 
 class EligibilityIn(BaseModel):
@@ -272,3 +292,37 @@ def eligibility(
         # Registered but not yet scored: no score, so no eligibility to assert.
         eligible = False
     return model_json(EligibilityOut(eligible=bool(eligible), decision_id=outcome.decision_id))
+
+
+@router.post(
+    "/pseudonyms/translate",
+    response_model=TranslateOut,
+    summary="Pseudonyms this agency holds → their current key version (during a rotation)",
+)
+def translate_pseudonyms(
+    body: TranslateIn,
+    enforcer: Enforcer = Depends(authorize("translate_pseudonyms", kinds=["agency"])),
+    services: Services = Depends(get_services),
+) -> Response:
+    """Up to 1,000 pseudonyms of the agency's own sector, each to the same person's pseudonym
+    under the sector's current key; any other string (another sector's, a retired version's,
+    never issued) is listed as unknown, and nothing more is said of it. One audit entry for
+    the batch, with its count (the policy's ``audit: batch`` obligation)."""
+    sector = enforcer.principal.sector
+    outcome = enforcer.decide(
+        resource={"kind": "pseudonyms", "sector": sector},
+        purpose=None,
+        recorded=[f"count={len(body.pseudonyms)}"],
+    ).require_allowed()
+    mapped = services.pseudonyms.translate(sector, body.pseudonyms)
+    return model_json(
+        TranslateOut(
+            translations=[
+                Translation(pseudonym=old, current=str(new))
+                for old, new in mapped.items()
+                if new is not None
+            ],
+            unknown=[old for old, new in mapped.items() if new is None],
+            decision_id=outcome.decision_id,
+        )
+    )

@@ -23,6 +23,7 @@ from gateway.lifecycle import ACTION as POLICY_REVISION
 from gateway.params import MAX_INDEX, LogTime
 from gateway.problems import Problem, responses
 from gateway.routes.registry import declaration
+from gateway.security import ACTION_PREFIX, SECURITY_KINDS
 from gateway.services import services_of
 from gateway.timefmt import rfc3339, to_ns
 
@@ -30,6 +31,8 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=responses(503))
 # The auditor-only reads, and what their parameters may be.
 _AUDITOR_ONLY = responses(401, 403, 422)
 MAX_PAGE = 500
+# ?security=any lists every security event, ?security=<kind> one kind (gateway/security.py).
+SECURITY_FILTER = "^(any|" + "|".join(SECURITY_KINDS) + ")$"
 
 
 def get_audit(request: Request) -> AuditLog:
@@ -148,16 +151,23 @@ def entries(
     purpose: str | None = None,
     action: str | None = None,
     outcome: Annotated[str | None, Query(pattern="^(allow|deny|error)$")] = None,
+    security: Annotated[str | None, Query(pattern=SECURITY_FILTER)] = None,
     since: LogTime | None = None,
     until: LogTime | None = None,
     after: Annotated[int | None, Query(ge=-1, le=MAX_INDEX)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> dict[str, Any]:
-    """Pseudonymised entries (subjects are keyed hashes), oldest first; page with ``after``."""
+    """Pseudonymised entries (subjects are keyed hashes), oldest first; page with ``after``.
+    ``security`` narrows to the security events: ``any``, or one kind."""
+    if security is not None and security != "any":
+        if action is not None and action != ACTION_PREFIX + security:
+            raise Problem(422, "conflicting-filters", "action and security name different kinds")
+        action = ACTION_PREFIX + security
     where = EntryFilter(
         agency=agency,
         purpose=purpose,
         action=action,
+        action_prefix=ACTION_PREFIX if security == "any" else None,
         outcome=outcome,
         since_ns=_ns(since),
         until_ns=_ns(until),

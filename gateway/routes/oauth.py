@@ -21,7 +21,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from gateway.auth import refusal_reporter, source_of
+from gateway.middleware import route_template
 from gateway.problems import MEDIA_TYPE, TYPE_BASE, responses
+from gateway.security import claimed_client
 from gateway.services import services_of
 from identity.oauth import (
     Authenticator,
@@ -177,17 +180,31 @@ async def token(request: Request) -> Response:
     url = oauth.endpoint("/oauth/token")
     proofs = request.headers.getlist("dpop")
     jkt = None
+    form = await _form(request)
+    report = refusal_reporter(request)
+    # The client the assertion claims to come from (unchecked: only to name it on the record).
+    claimed = claimed_client(dict(form).get("client_assertion", ""))
     if len(proofs) > 1:
+        await run_in_threadpool(report, "dpop_refused", "proof_count", claimed)
         return oauth_problem(400, "invalid_dpop_proof", "Send at most one DPoP proof.")
     if proofs:
         try:
             # RFC 9449 §5: the proof binds the token to the client's key (no ath here).
             proof = await run_in_threadpool(oauth.dpop.verify, proofs[0], method="POST", url=url)
         except DpopError as exc:
+            await run_in_threadpool(report, "dpop_refused", exc.reason, claimed)
             return oauth_problem(400, "invalid_dpop_proof", f"{str(exc).capitalize()}.")
         jkt = proof.jkt
-    http = HttpRequest("POST", url, dict(request.headers), await _form(request), dpop_jkt=jkt)
+    http = HttpRequest("POST", url, dict(request.headers), form, dpop_jkt=jkt)
     response = await run_in_threadpool(oauth.server.create_token_response, http)
+    error = response.body.get("error") if isinstance(response.body, dict) else None
+    if error == "invalid_client":
+        # RFC 7523 §3: a refused assertion (forged, expired, replayed, another audience).
+        described = str(response.body.get("error_description", ""))
+        reason = "replayed" if "used before" in described else "invalid"
+        await run_in_threadpool(report, "client_assertion_refused", reason, claimed)
+    elif error == "invalid_dpop_proof":
+        await run_in_threadpool(report, "dpop_refused", "proof_required", claimed)
     return _respond(response)
 
 
@@ -479,6 +496,15 @@ async def authorize_submit(request: Request) -> Response:
         user = await run_in_threadpool(authenticator.authenticate, form)
     except LoginFailed as failure:
         error = "locked" if failure.locked else "reused" if failure.reused else "failed"
+        # The account under a keyed tag, never the IDCS or the username it was typed as.
+        account = form.get("idcs") if login == "citizen" else form.get("username")
+        services_of(request).security_events.record(
+            "account_locked" if failure.locked else "sign_in_failed",
+            f"{login}_{error}",
+            route=route_template(request.scope),
+            source=source_of(request),
+            account=f"{login}:{account}" if account else None,
+        )
         return _with_csrf(oauth, _login_form(lang, login, client_name, params, csrf, error), csrf)
     return await run_in_threadpool(_redirect, oauth, params, user)
 

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.security import SECURITY_KINDS
 from gateway.web.core import ApiError, WebRoom, local_path, room_of
 from gateway.web.sessions import WebSession
 from gateway.web.words import agency_names, declared_agencies
@@ -67,9 +68,12 @@ async def language(request: Request) -> Response:
 
 def _filters(request: Request) -> dict[str, str]:
     q = request.query_params
-    out = {k: q.get(k, "").strip() for k in ("agency", "purpose", "outcome", "since", "until")}
+    keys = ("agency", "purpose", "outcome", "security", "since", "until")
+    out = {k: q.get(k, "").strip() for k in keys}
     if out["outcome"] not in OUTCOMES:
         out["outcome"] = ""
+    if out["security"] not in ("any", *SECURITY_KINDS):
+        out["security"] = ""
     for key in ("since", "until"):
         # An <input type="date"> sends YYYY-MM-DD: the day's start, in UTC.
         if out[key]:
@@ -94,6 +98,7 @@ async def entries(request: Request) -> Response:
         "agency": f["agency"],
         "purpose": f["purpose"],
         "outcome": f["outcome"],
+        "security": f["security"] or None,
         "since": f.get("since_rfc3339"),
         "until": f.get("until_rfc3339"),
         "limit": PAGE,
@@ -112,6 +117,7 @@ async def entries(request: Request) -> Response:
             "next_after": body.get("next_after"),
             "filters": f,
             "outcomes": OUTCOMES,
+            "security_kinds": SECURITY_KINDS,
             "agencies": [(a, names.get(a, a)) for a in declared_agencies(request)],
             "names": names,
         },

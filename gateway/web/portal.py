@@ -323,7 +323,7 @@ async def submit_objection(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    from gateway.web import activation
+    from gateway.web import activation, portal_household
 
     return [
         Route("/", home),
@@ -344,4 +344,5 @@ def routes() -> list[BaseRoute]:
         Route("/objections", objections),
         Route("/objections", submit_objection, methods=["POST"]),
         *activation.routes(),
+        *portal_household.routes(),
     ]

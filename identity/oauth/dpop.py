@@ -33,7 +33,12 @@ _PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k"}
 
 
 class DpopError(ValueError):
-    """The proof is invalid; the message says which check failed (never echoes values)."""
+    """The proof is invalid; the message says which check failed (never echoes values),
+    ``reason`` as a stable code (the security event recorded for the refusal)."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def b64url(data: bytes) -> str:
@@ -127,13 +132,13 @@ class DpopVerifier:
             raise DpopError("the DPoP proof is too old or from the future")
         jkt = jwk_thumbprint(jwk)
         if expected_jkt is not None and jkt != expected_jkt:
-            raise DpopError("the DPoP proof key is not the key the token is bound to")
+            raise DpopError("the DPoP proof key is not the key the token is bound to", "wrong_key")
         if access_token is not None and claims.get("ath") != access_token_hash(access_token):
             raise DpopError("the DPoP proof does not carry the hash of this access token")
         if not isinstance(claims["jti"], str) or not self._replay.first_use(
             "dpop", jkt, claims["jti"], iat + self._max_age_s + self._leeway_s
         ):
-            raise DpopError("the DPoP proof has been used before")
+            raise DpopError("the DPoP proof has been used before", "replayed")
         return DpopProof(jkt=jkt, jti=claims["jti"], iat=iat)
 
 

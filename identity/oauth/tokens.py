@@ -49,7 +49,12 @@ _IS_REVOKED = select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == bindpar
 
 
 class InvalidToken(ValueError):
-    """The access token is not acceptable; the message says which check failed."""
+    """The access token is not acceptable; the message says which check failed, ``reason``
+    as a stable code (the security event recorded for the refusal)."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -228,9 +233,9 @@ class AccessTokenVerifier:
 
     def _unrevoked(self, checked: AccessToken) -> AccessToken:
         if self._revocations.is_revoked(checked.token_id):
-            raise InvalidToken("the access token has been revoked")
+            raise InvalidToken("the access token has been revoked", "revoked")
         if checked.session_id and self._revocations.is_session_revoked(checked.session_id):
-            raise InvalidToken("the sign-in this token came from has ended")
+            raise InvalidToken("the sign-in this token came from has ended", "session_ended")
         return checked
 
     def id_token_hint(self, token: str) -> dict[str, Any]:
@@ -263,15 +268,17 @@ class AccessTokenVerifier:
         try:
             header = unverified_header(token)
         except (JoseError, ValueError):
-            raise InvalidToken("the access token is not a JWT") from None
+            raise InvalidToken("the access token is not a JWT", "malformed") from None
         if header.get("alg") not in ACCESS_TOKEN_ALGS:
-            raise InvalidToken("the access token is signed with an algorithm not allowed")
+            raise InvalidToken(
+                "the access token is signed with an algorithm not allowed", "bad_algorithm"
+            )
         if str(header.get("typ", "")).lower() not in {"at+jwt", "application/at+jwt"}:
-            raise InvalidToken("the access token must have typ at+jwt")
+            raise InvalidToken("the access token must have typ at+jwt", "malformed")
         kid = header.get("kid")
         key = self._keys.find(kid) if isinstance(kid, str) else None
         if key is None or not isinstance(kid, str):
-            raise InvalidToken("the access token is signed by an unknown key")
+            raise InvalidToken("the access token is signed by an unknown key", "bad_signature")
         try:
             _header, payload = verify_jws(
                 token, key.private_key.public_key(), list(ACCESS_TOKEN_ALGS)
@@ -279,19 +286,23 @@ class AccessTokenVerifier:
             claims = _json_object(payload)
             self._claims.validate(claims)
         except ExpiredTokenError:
-            raise InvalidToken("the access token has expired") from None
+            raise InvalidToken("the access token has expired", "expired") from None
         except InvalidClaimError as exc:
             which = {"iss": "was issued by another issuer", "aud": "is meant for another audience"}
             detail = which.get(exc.claim, "signature or claims are invalid")
-            raise InvalidToken(f"the access token {detail}") from None
+            raise InvalidToken(f"the access token {detail}", "bad_claims") from None
         except InvalidTokenError:
-            raise InvalidToken("the access token is not valid yet") from None
+            raise InvalidToken("the access token is not valid yet", "not_yet_valid") from None
         except (MissingClaimError, JoseError, ValueError):
-            raise InvalidToken("the access token signature or claims are invalid") from None
+            raise InvalidToken(
+                "the access token signature or claims are invalid", "bad_signature"
+            ) from None
         if not is_low_s(token):
             # A copy of one of our tokens with its signature's s negated: the same claims under
             # another string, which string-keyed caches would take for a new token.
-            raise InvalidToken("the access token signature is not in its canonical form")
+            raise InvalidToken(
+                "the access token signature is not in its canonical form", "bad_signature"
+            )
         cnf = claims.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
         scope = claims.get("scope", "")

@@ -192,3 +192,14 @@ def test_a_plain_remote_engine_url_is_refused_at_start(url: str) -> None:
         load_settings(policy_engine=url)
     message = str(info.value)
     assert "SIJILL_POLICY_ENGINE" in message and "\n" not in message
+
+
+def test_a_dropped_release_lands_in_the_audit_log_as_a_security_event(spoofed: World) -> None:
+    _query(spoofed, ["region"])
+    spoofed.services.security_events.flush(final=True)
+    events = spoofed.services.audit.entries(EntryFilter(action="security.policy_anomaly"))
+    assert events  # the lookup's and the query's
+    for event in events:
+        assert event.entry.reasons == ["release_beyond_bound"]
+        assert event.entry.actor["id"] == "cnss"
+        assert event.entry.subject is None

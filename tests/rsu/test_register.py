@@ -101,8 +101,9 @@ def test_each_registration_and_membership_change_rescores_and_audits(rsu: Rsu) -
         "trigger:register",
         "trigger:member_added",
         "trigger:member_death",
+        # A split rescores both households at once: the one left and the one formed.
         "trigger:split",
-        "trigger:register",
+        "trigger:split",
     ]
     # Each entry names the model and the digests; no value of the declaration or the score.
     for reasons in scorings(rsu):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pyotp
 import pytest
 
@@ -225,3 +227,28 @@ def citizens(browser: Any, demo: WebDemo) -> Iterator[Citizens]:
     yield pool
     for page in pool.pages.values():
         page.context.close()
+
+
+def office_token(demo: WebDemo) -> str:
+    """An access token of the demo registration office (client credentials, private_key_jwt)."""
+    office = demo.credentials["office"]
+    key = jwt.PyJWK(office["private_jwk"])
+    now = int(time.time())
+    assertion = jwt.encode(
+        {"iss": office["client_id"], "sub": office["client_id"], "aud": f"{demo.url}/oauth/token",
+         "jti": secrets.token_urlsafe(16), "iat": now, "exp": now + 60},
+        key.key,
+        algorithm="ES256",
+        headers={"kid": office["private_jwk"]["kid"]},
+    )  # fmt: skip
+    response = httpx.post(
+        f"{demo.url}/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "scope": office["scopes"],
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        },
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])

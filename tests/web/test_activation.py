@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import time
 from typing import Any
 
 import httpx
-import jwt
 import pyotp
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import WebDemo, new_page, screenshot
+from tests.web.conftest import WebDemo, new_page, office_token, screenshot
 
 # Household heads who are not demo citizens: enrolled, with no sign-in yet.
 HEAD_FOR = {"ar": 1, "fr": 2, "en": 3}
@@ -71,7 +69,7 @@ def test_a_citizen_activates_with_an_offices_code_and_signs_in(
         else:
             issued = httpx.post(
                 f"{demo.url}/v1/rnp/persons/{idcs}/activation-code",
-                headers={"Authorization": f"Bearer {_office_token(demo)}"},
+                headers={"Authorization": f"Bearer {office_token(demo)}"},
             )
             assert issued.status_code == 201, issued.text
             code = issued.json()["activation_code"]
@@ -104,33 +102,9 @@ def test_a_citizen_activates_with_an_offices_code_and_signs_in(
         page.context.close()
 
 
-def _office_token(demo: WebDemo) -> str:
-    office = demo.credentials["office"]
-    key = jwt.PyJWK(office["private_jwk"])
-    now = int(time.time())
-    assertion = jwt.encode(
-        {"iss": office["client_id"], "sub": office["client_id"], "aud": f"{demo.url}/oauth/token",
-         "jti": secrets.token_urlsafe(16), "iat": now, "exp": now + 60},
-        key.key,
-        algorithm="ES256",
-        headers={"kid": office["private_jwk"]["kid"]},
-    )  # fmt: skip
-    response = httpx.post(
-        f"{demo.url}/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "scope": office["scopes"],
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            "client_assertion": assertion,
-        },
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
-
-
 def test_an_office_reissues_a_code_and_the_old_sign_in_stops(browser: Any, demo: WebDemo) -> None:
     idcs = _head(demo, 4)
-    headers = {"Authorization": f"Bearer {_office_token(demo)}"}
+    headers = {"Authorization": f"Bearer {office_token(demo)}"}
     url = f"{demo.url}/v1/rnp/persons/{idcs}/activation-code"
     first = httpx.post(url, headers=headers)
     assert first.status_code == 201, first.text
@@ -166,7 +140,7 @@ def test_an_office_reissues_a_code_and_the_old_sign_in_stops(browser: Any, demo:
 def test_enrolment_at_an_office_yields_an_activation_code_that_opens_the_portal(
     browser: Any, demo: WebDemo
 ) -> None:
-    headers = {"Authorization": f"Bearer {_office_token(demo)}"}
+    headers = {"Authorization": f"Bearer {office_token(demo)}"}
     newcomer = {
         "given_name_ar": "سلمى", "family_name_ar": "بنعلي", "given_name_lat": "Salma",
         "family_name_lat": "Benali", "sex": "F", "birth_date": "1996-02-11", "birth_place": "Fès",

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from gateway.security import SECURITY_KINDS
 from tests.web.conftest import WebDemo, new_page, screenshot, sign_in_auditor
 
 
@@ -55,6 +56,16 @@ def test_the_auditor_verifies_the_whole_log_and_reads_every_console_page(
     body = page.locator("main").inner_text()
     assert not any(c["idcs"] in body for c in demo.credentials["citizens"])
     screenshot(page, f"console-entries-{lang}")
+    # Security events: the filter lists each kind in the page's language.
+    page.select_option("#agency", "")
+    page.select_option("#outcome", "")
+    page.select_option("#security", "any")
+    page.click(".filters button")
+    expect(page).to_have_url(re.compile(r"security=any"))
+    expect(page.locator("#security")).to_have_value("any")
+    options = page.locator("#security option").all_inner_texts()
+    assert len(options) == 2 + len(SECURITY_KINDS)
+    assert not any("security." in text for text in options)  # every kind has its words
 
     _lang(page, demo, lang, "/console/stats")
     expect(page.locator("table.chart svg.bar").first).to_be_visible()
