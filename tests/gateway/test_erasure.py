@@ -415,3 +415,27 @@ def test_the_command_line_takes_the_same_steps_signed_in_as_an_officer(
     listed = _sijill(settings, "rnp", "erasure", "list", "--status", "carried_out", *office,
                      "--json")  # fmt: skip
     assert [r["id"] for r in json.loads(listed.stdout)] == [request["id"]]
+
+
+def test_the_retention_run_finishes_a_carry_out_a_crash_interrupted(world: World) -> None:
+    services = world.services
+    amina, karim, household_id = _couple(world)
+    request = _ask(world, _officer(world, "amina.b"), amina).json()
+    steps = list(services.erasures.steps)
+
+    def crash(idcs: str) -> int:
+        raise RuntimeError("the process died here")
+
+    services.erasures.steps = [(n, crash if n == "consents" else f) for n, f in steps]
+    path = f"/v1/rnp/erasure-requests/{request['id']}"
+    assert (
+        world.api.post(f"{path}/approve", headers=_officer(world, "youssef.t")).status_code == 503
+    )
+    services.erasures.steps = steps
+
+    report = services.retention.run()
+    assert [(i.kind, i.count) for i in report.items if i.count] == [("unfinished_erasures", 1)]
+    finished = services.erasures.get(request["id"])
+    assert finished.status == "carried_out"
+    assert [s.step for s in finished.steps] == list(STEP_NAMES)
+    assert services.households.household_id_of(karim) == household_id
