@@ -10,9 +10,9 @@ moves the clock for drills (``now``) and records the run. A deceased person's re
 through the erasure procedure's own carry-out (ground ``death_after_retention``, the system
 as actor), and a carry-out an earlier run or approval left half-way is finished first.
 
-Every run that changes something is one audit entry: the kinds, the registry entry or own
-retention each rests on, the period and the counts; never whose. A dry run reads only and
-reports the same counts.
+Every run is one audit entry: the kinds, the registry entry or own retention each rests on,
+the period and the counts (``nothing_due`` when nothing was); never whose. A dry run reads
+only and reports the same counts.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ class Retention:
             report.items.append(Expiry(kind, entry, retention, work(cutoff, dry_run)))
             if progress is not None:
                 progress(done, len(tasks), kind)
-        if not dry_run and report.total:
+        if not dry_run:
             receipt = self._audit.append(
                 AuditEntry(
                     time_ns=time.time_ns(),
@@ -151,7 +151,7 @@ class Retention:
                     subject=None,
                     legal_basis=dict(LEGAL_BASIS),
                     outcome="allow",
-                    reasons=[i.code() for i in report.items if i.count],
+                    reasons=[i.code() for i in report.items if i.count] or ["nothing_due"],
                 )
             )
             report.audit_index = receipt.index

@@ -152,9 +152,10 @@ def test_each_period_takes_exactly_what_it_ended_and_each_run_is_audited(
     assert _counts(world) == before
     assert world.audit_size() == size
 
-    # Nothing has ended a day later.
+    # Nothing has ended a day later; the run is on the record all the same.
     assert _run(world, start + DAY) == {}
-    assert world.audit_size() == size
+    assert world.audit_size() == size + 1
+    assert services.audit.entry(size).entry.reasons == ["nothing_due"]
 
     # Past 90 days: the delivered notifications' payloads, nothing else.
     went = Counter(_run(world, start + 91 * DAY))
