@@ -15,8 +15,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Required, TypedDict
 
 from fastapi import Depends, Request
-from fastapi.dependencies.models import Dependant
-from starlette.routing import BaseRoute
 
 from audit import AppendReceipt, AuditEntry, AuditUnavailable
 from audit.entry import Actor
@@ -596,29 +594,3 @@ def authorize(
     setattr(dependency, MEDIATED_ATTR, action)
     dependency.__name__ = f"authorize_{action}"
     return dependency
-
-
-def is_mediated(dependant: Dependant) -> bool:
-    """Whether a route's dependency tree contains an :func:`authorize` dependency."""
-    stack = [dependant]
-    while stack:
-        current = stack.pop()
-        if getattr(current.call, MEDIATED_ATTR, None) is not None:
-            return True
-        stack.extend(current.dependencies)
-    return False
-
-
-def unmediated_routes(routes: Iterable[BaseRoute], public: set[tuple[str, str]]) -> list[str]:
-    """``METHOD path`` of every route that is neither public nor goes through the policy."""
-    missing = []
-    for route in routes:
-        methods = sorted(getattr(route, "methods", None) or ())
-        path = getattr(route, "path", "?")
-        for method in methods:
-            if method == "HEAD" or (method, path) in public:
-                continue
-            dependant = getattr(route, "dependant", None)
-            if dependant is None or not is_mediated(dependant):
-                missing.append(f"{method} {path}")
-    return missing
