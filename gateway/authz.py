@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Required, TypedDict
 
@@ -259,14 +259,16 @@ class Enforcer:
 
     def decide_many(
         self, purpose: str | None, questions: Sequence[Question]
-    ) -> list[Outcome | None]:
+    ) -> Iterator[Outcome | None]:
         """One decision per question, each exactly as :meth:`decide` (or, for a question about
         no subject, :meth:`refuse_unknown`) makes it alone, their entries appended in one
         durable batch before any is sealed: if the batch cannot be recorded, none of its
         items is released (fail closed), and the caller gets the single 503.
 
-        Returns each question's outcome in order; None where the subject does not exist for
-        this caller (its refusal is on the record as ``unknown_subject``)."""
+        Yields each question's outcome in order, sealed as the caller takes it (a sealed
+        decision lives seconds: from when its item is answered, not when the batch was
+        decided); None where the subject does not exist for this caller (its refusal is on
+        the record as ``unknown_subject``)."""
         judged: list[PolicyResult | None] = []
         entries: list[AuditEntry] = []
         for question in questions:
@@ -287,12 +289,12 @@ class Enforcer:
             entries.append(entry)
             judged.append(result)
         receipts = self._append_many(entries)
-        return [
+        return (
             None
             if result is None
             else self._sealed(result, receipt, q.resource, purpose, q.vault_subjects)
             for q, result, receipt in zip(questions, judged, receipts, strict=True)
-        ]
+        )
 
     def _judge(
         self,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from itertools import islice
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -162,14 +163,14 @@ def query_batch(
 
 
 def _query_lines(
-    enforcer: Enforcer, outcomes: Sequence[Outcome | None], requested: Sequence[list[str]]
+    enforcer: Enforcer, outcomes: Iterator[Outcome | None], requested: Sequence[list[str]]
 ) -> Iterator[str]:
-    items = list(enumerate(zip(outcomes, requested, strict=True)))
-    for start in range(0, len(items), REVEAL_SLICE):
-        part = items[start : start + REVEAL_SLICE]
-        allowed = [(o, f) for _i, (o, f) in part if o is not None and o.allowed]
+    asked = iter(enumerate(requested))
+    # The slice first: zip stops at its end without taking one more of the items asked.
+    while part := list(zip(islice(outcomes, REVEAL_SLICE), asked, strict=False)):
+        allowed = [(o, f) for o, (_i, f) in part if o is not None and o.allowed]
         revealed = iter(_reveal(enforcer, allowed))
-        for item, (outcome, fields) in part:
+        for outcome, (item, fields) in part:
             if outcome is None:
                 yield _problem_line(item, unknown_subject())
             elif not outcome.allowed:
@@ -240,7 +241,7 @@ def eligibility_batch(
 
 
 def _eligibility_lines(
-    services: Services, outcomes: Sequence[Outcome | None], households: Sequence[str | None]
+    services: Services, outcomes: Iterator[Outcome | None], households: Sequence[str | None]
 ) -> Iterator[str]:
     for item, (outcome, household) in enumerate(zip(outcomes, households, strict=True)):
         if outcome is None:

@@ -15,6 +15,7 @@ import pytest
 from audit import AuditLog, StoreUnavailable
 from audit.export import LoggedEntry
 from audit.storage import sql as audit_sql
+from gateway.routes import agency_batch
 from gateway.routes.agency_batch import MAX_ITEMS
 from tests.gateway.conftest import World
 
@@ -196,6 +197,29 @@ def test_an_eligibility_batch_answers_each_item_as_the_single_route_does(world: 
     assert [line["status"] for line in answered] == [200, 200, 404, 404]
     assert set(answered[0]["body"]) == {"eligible", "decision_id"}
     assert answered[1]["body"]["eligible"] is False
+
+
+def test_a_batch_over_several_reveal_slices_answers_every_item_once_in_order(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(agency_batch, "REVEAL_SLICE", 2)
+    fatima, youssef = pseudonym(world, "fatima", "social"), pseudonym(world, "youssef", "social")
+    order = [fatima, UNKNOWN_SOCIAL, youssef, fatima, UNKNOWN_SOCIAL, youssef, fatima]
+    answered = lines(
+        world.call(
+            "cnss",
+            "POST",
+            "/v1/agency/batch/query",
+            json={
+                "purpose": "amo_tadamon_enrolment",
+                "items": [{"pseudonym": p, "fields": ["given_name_lat"]} for p in order],
+            },
+        )
+    )
+    assert [line["item"] for line in answered] == list(range(len(order)))
+    names = [line["body"].get("released", {}).get("given_name_lat") for line in answered]
+    assert names == ["Fatima", None, "Youssef", "Fatima", None, "Youssef", "Fatima"]
+    assert [line["status"] for line in answered] == [200, 404, 200, 200, 404, 200, 200]
 
 
 def test_each_item_is_a_line_of_the_citizens_access_log(world: World) -> None:
