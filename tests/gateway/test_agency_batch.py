@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from audit import AuditLog, StoreUnavailable
+from audit import AuditLog, Export, StoreUnavailable, verify
 from audit.export import LoggedEntry
 from audit.storage import sql as audit_sql
 from gateway.routes import agency_batch
@@ -243,6 +244,35 @@ def test_each_item_is_a_line_of_the_citizens_access_log(world: World) -> None:
     assert [line["status"] for line in answered] == [200, 200, 200]
     youssef = world.api.get("/v1/me/access-log", headers=as_citizen(world, "youssef")).json()
     assert youssef["entries"] == []
+
+
+def test_batches_and_single_requests_at_once_keep_one_consistent_log(world: World) -> None:
+    social = pseudonym(world, "fatima", "social")
+    headers = {"Authorization": f"Bearer {world.token('cnss')}"}
+    fields = {"fields": ["given_name_lat"], "purpose": "amo_tadamon_enrolment"}
+    batch = {
+        "purpose": "amo_tadamon_enrolment",
+        "items": [{"pseudonym": social, "fields": ["given_name_lat"]}] * 20,
+    }
+    before = world.audit_size()
+
+    def single(_: int) -> int:
+        path = f"/v1/agency/persons/{social}/query"
+        return int(world.api.post(path, json=fields, headers=headers).status_code)
+
+    def batched(_: int) -> int:
+        answer = world.api.post("/v1/agency/batch/query", json=batch, headers=headers)
+        assert all(line["status"] == 200 for line in lines(answer))
+        return 200
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        # Interleaved: a batch's one append races the single requests' group commits.
+        calls = [pool.submit(batched if i % 5 == 0 else single, i) for i in range(15)]
+        statuses = [call.result() for call in calls]
+    assert statuses == [200] * 15
+    assert world.audit_size() == before + 12 + 3 * 20
+    log: AuditLog = world.services.audit
+    assert verify(Export.from_lines(log.export_lines()), verifier_key=log.verifier_key).ok
 
 
 def test_the_rate_limit_counts_items_not_requests(world: World) -> None:
