@@ -485,6 +485,7 @@ class Enforcer:
             policy_revision=result.policy_revision if result else None,
             outcome=outcome,
             reasons=reasons,
+            reused_decision_id=result.reused if result else None,
         )
 
     def actor(self) -> Actor:

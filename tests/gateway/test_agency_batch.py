@@ -242,6 +242,11 @@ def test_each_item_is_a_line_of_the_citizens_access_log(world: World) -> None:
     assert all(e["action"] == "read_attributes" and e["agency"] == "cnss" for e in mine)
     assert all(e["fields"] == ["given_name_lat"] for e in mine)
     assert [line["status"] for line in answered] == [200, 200, 200]
+    # The same question thrice within the policy's horizon: one evaluation, reused by the
+    # next two items, each with its own decision id and an entry naming the evaluation.
+    first, *again = [e.entry for e in new_entries(world, before)[:3]]
+    assert [e.reused_decision_id for e in again] == [first.decision_id] * 2
+    assert len({first.decision_id, *(e.decision_id for e in again)}) == 3
     youssef = world.api.get("/v1/me/access-log", headers=as_citizen(world, "youssef")).json()
     assert youssef["entries"] == []
 
