@@ -3,8 +3,9 @@ of eligibility questions, one worker) against two floors measured in the same ru
 server: the single routes' items per second (closed loop, concurrency 4), and the batch floor
 (bench/batch_app.py: per item only the pseudonym read, the evaluation, the entry in one durable
 append, the sealed decision and the vault read). Targets are run in alternation, rounds times,
-and each figure is the median of its rounds. Goals (issue 22): a batch reaches at least 15× the
-single route per person.
+and each figure is the median of its rounds. The decision cache (policies/cache.py) serves all
+three alike; ``--policy-cache-entries 0`` measures them with an evaluation per item. Goal
+(issue 22): a batch reaches at least 15× the single route per person.
 
     .venv/bin/python bench/batch.py [--seconds 3] [--rounds 3] [--items 1000] [--database-url URL]
 
@@ -68,6 +69,11 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--single-concurrency", type=int, default=4)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--policy-cache-entries",
+        default=None,
+        help="the server's decision cache bound (0: every item evaluated); default its own",
+    )
     args = parser.parse_args()
 
     import httpx
@@ -75,6 +81,8 @@ def main() -> None:
     port, env, creds = demo_deployment("batch", args.database_url)
     # The floor route is the bench app's, not one of the gateway's bulk routes: same body limit.
     env["SIJILL_MAX_BODY_BYTES"] = env.get("SIJILL_MAX_BULK_BODY_BYTES", str(256 * 1024))
+    if args.policy_cache_entries is not None:
+        env["SIJILL_POLICY_CACHE_ENTRIES"] = args.policy_cache_entries
     issuer = creds["issuer"]
     agency = next(a for a in creds["agencies"] if a["client_id"] == "cnss")
     server = subprocess.Popen(
@@ -160,6 +168,7 @@ def main() -> None:
     result = {
         "benchmark": "batch",
         "database": "postgresql" if args.database_url else "sqlite",
+        "policy_cache_entries": args.policy_cache_entries or "default",
         "items": args.items,
         "seconds_per_run": args.seconds,
         "rounds": args.rounds,
