@@ -16,7 +16,7 @@ answered before anything is decided or recorded. The agency's rate limit counts 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Annotated, Any
 
@@ -46,6 +46,7 @@ from gateway.routes.agency import (
     registered_purpose,
 )
 from gateway.services import Services, get_services
+from rsu import Subjects
 from vault import VaultError
 
 # Items a batch may carry: a payment run is cut into batches of this size, each answered
@@ -150,16 +151,33 @@ def query_batch(
     enforcer.charge(len(requested))
     asked = sorted({f for fields in requested for f in fields})
     registered_purpose(enforcer, {"kind": "person", "fields": asked}, body.purpose)
-    questions = []
-    for item, fields in zip(body.items, requested, strict=True):
-        resource: Resource = {"kind": "person", "fields": fields}
-        found = find(services, enforcer, item.pseudonym)
-        if found is None:
-            questions.append(Question(resource))
-            continue
-        questions.append(Question(resource, enforcer.context(found.idcs), person_records(found)))
+    resources: list[Resource] = [{"kind": "person", "fields": fields} for fields in requested]
+    questions, _found = _questions(
+        services, enforcer, [i.pseudonym for i in body.items], resources, person_records
+    )
     outcomes = enforcer.decide_many(body.purpose, questions)
     return _stream(_query_lines(enforcer, outcomes, requested))
+
+
+def _questions(
+    services: Services,
+    enforcer: Enforcer,
+    pseudonyms: Sequence[str],
+    resources: Sequence[Resource],
+    records: Callable[[Subjects], Sequence[str] | Mapping[str, Mapping[str, str] | None]],
+) -> tuple[list[Question], list[Subjects | None]]:
+    """Each item's question for :meth:`Enforcer.decide_many`, about the records its pseudonym
+    names (``records``), or about no one where it names nobody this agency may know of."""
+    questions = []
+    found_all = []
+    for pseudonym, resource in zip(pseudonyms, resources, strict=True):
+        found = find(services, enforcer, pseudonym)
+        found_all.append(found)
+        if found is None:
+            questions.append(Question(resource))
+        else:
+            questions.append(Question(resource, enforcer.context(found.idcs), records(found)))
+    return questions, found_all
 
 
 def _query_lines(
@@ -224,18 +242,14 @@ def eligibility_batch(
     enforcer.charge(len(body.items))
     resource: Resource = {"kind": "household", "fields": [], "program": body.program}
     registered_purpose(enforcer, resource, body.purpose)
-    questions = []
-    households: list[str | None] = []
-    for item in body.items:
-        found = find(services, enforcer, item.pseudonym)
-        if found is None:
-            questions.append(Question(resource))
-            households.append(None)
-            continue
-        household = found.household
-        context = enforcer.context(found.idcs)
-        questions.append(Question(resource, context, [household] if household else []))
-        households.append(household)
+    questions, found = _questions(
+        services,
+        enforcer,
+        [i.pseudonym for i in body.items],
+        [resource] * len(body.items),
+        lambda subjects: [subjects.household] if subjects.household else [],
+    )
+    households = [None if f is None else f.household for f in found]
     outcomes = enforcer.decide_many(body.purpose, questions)
     return _stream(_eligibility_lines(services, outcomes, households))
 
