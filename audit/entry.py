@@ -54,6 +54,10 @@ class AuditEntry:
     policy_revision: str | None = None
     outcome: Outcome = "allow"
     reasons: list[str] = field(default_factory=list)
+    # The decision whose evaluation this one repeats (the same policy revision and input,
+    # within the horizon the policy stated): that entry holds the evaluation. Written only
+    # when set, so an entry of a fresh evaluation has the form it always had.
+    reused_decision_id: str | None = None
 
     def __post_init__(self) -> None:
         # Every entry appended passes here (a national rescoring, millions): direct checks,
@@ -81,6 +85,7 @@ class AuditEntry:
             ("purpose", self.purpose),
             ("decision_id", self.decision_id),
             ("policy_revision", self.policy_revision),
+            ("reused_decision_id", self.reused_decision_id),
         ):
             if value is not None and not isinstance(value, str):
                 raise InvalidEntry(f"{name} must be a string or null")
@@ -99,7 +104,7 @@ class AuditEntry:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form. ``time_ns`` is a decimal string: RFC 8785 (I-JSON, RFC 7493 §2.2)
         only admits integers up to 2^53, and nanoseconds since 1970 are ~2^60."""
-        return {
+        data = {
             "time_ns": str(self.time_ns),
             "actor": dict(self.actor),
             "action": self.action,
@@ -112,6 +117,9 @@ class AuditEntry:
             "outcome": self.outcome,
             "reasons": list(self.reasons),
         }
+        if self.reused_decision_id is not None:
+            data["reused_decision_id"] = self.reused_decision_id
+        return data
 
     def canonical(self) -> bytes:
         """RFC 8785 canonical JSON: the exact bytes the leaf hash commits to."""
@@ -140,7 +148,7 @@ class AuditEntry:
             "outcome",
             "reasons",
         }
-        if set(data) != expected:
+        if set(data) - {"reused_decision_id"} != expected:
             raise InvalidEntry("entry keys differ from the audit entry schema")
         actor = data["actor"]
         if not isinstance(actor, Mapping):
@@ -160,6 +168,7 @@ class AuditEntry:
             policy_revision=data["policy_revision"],
             outcome=data["outcome"],
             reasons=list(data["reasons"]),
+            reused_decision_id=data.get("reused_decision_id"),
         )
 
     @classmethod

@@ -17,6 +17,7 @@ from gateway.lifecycle import record_policy_revision, report_policy_engine, star
 from gateway.middleware import BoundedBody, RequestContext
 from gateway.routes import activation as activation_routes
 from gateway.routes import agency as agency_routes
+from gateway.routes import agency_batch as agency_batch_routes
 from gateway.routes import audit as audit_routes
 from gateway.routes import breaches as breach_routes
 from gateway.routes import docs as docs_routes
@@ -81,6 +82,8 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
 BULK_ROUTES: set[tuple[str, str]] = {
     ("POST", "/v1/rsu/households"),
     ("POST", "/v1/agency/pseudonyms/translate"),
+    ("POST", "/v1/agency/batch/query"),
+    ("POST", "/v1/agency/batch/eligibility"),
 }
 
 
@@ -94,6 +97,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     oauth_routes.router,
     userinfo_routes.router,
     agency_routes.router,
+    agency_batch_routes.router,
     me_routes.router,
     export_routes.router,
     me_household_routes.router,

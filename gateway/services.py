@@ -42,7 +42,7 @@ from identity.oauth import OAuthService, build_oauth_service
 from identity.oauth.jose import sign_jws, sign_jwt
 from identity.oauth.keys import SigningKeys
 from identity.oauth.secrets import SecretBox
-from policies import DecisionIssuer, OpaEngine, PolicyEngine, build_engine
+from policies import DecisionCache, DecisionIssuer, OpaEngine, PolicyEngine, build_engine
 from policies.registry import ProcessingRegistry
 from rsu import HouseholdRegister
 from vault import DecisionVerifier, ModelSet, ScoreEvent, Vault, VaultError
@@ -292,7 +292,7 @@ def _build_policy(
 ) -> PolicyEngine:
     # SIJILL_POLICY_ENGINE: "embedded" (regopy in process) or the URL of an OPA server.
     engine = build_engine(settings.policy_engine, settings.policy_timeout_s)
-    policy = MeteredPolicy(engine, metrics)
+    policy = MeteredPolicy(DecisionCache(engine, settings.policy_cache_entries), metrics)
     readiness["policy_engine"] = policy.ping
     if isinstance(engine, OpaEngine):
         closers.append(engine.close)

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     db_prepared_statements: bool = True
     # RNP: how long a rectified person's previous record is kept before it is crypto-shredded.
     rnp_version_retention_days: int = Field(default=3650, ge=0)
+    # Decisions a worker process keeps to reuse within their policy-stated horizon
+    # (policies/cache.py); 0 evaluates every request.
+    policy_cache_entries: int = Field(default=10_000, ge=0)
     # Per agency client, shared by every worker process and host (gateway/ratelimit.py).
     agency_rate_per_s: float = Field(default=200.0, gt=0)
     agency_burst: int = Field(default=400, ge=1)

@@ -36,6 +36,27 @@ live := [e |
 	now < e.valid_until
 ]
 
+# How long this answer holds: the instants after now at which a rule of this file could
+# answer otherwise (a declaration of the purpose taking effect or lapsing, art. 3(1)(e); a
+# consent expiring, art. 4), of every declaration of the purpose and every consent given,
+# not only of those that matched: the earliest of a superset comes no later. Between now
+# and the earliest, the same input gets the same decision, so the gateway may reuse it.
+horizons contains t if {
+	some e in data.registry[input.purpose]
+	some t in [e.valid_from, e.valid_until]
+	t > now
+}
+
+horizons contains c.expires_at if {
+	some c in input.consents
+	is_number(c.expires_at)
+	c.expires_at > now
+}
+
+default valid_until_ns := null
+
+valid_until_ns := min(horizons) if count(horizons) > 0
+
 # Exactly one live declaration must match; two would make the legal basis ambiguous.
 entry := live[0] if count(live) == 1
 

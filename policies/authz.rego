@@ -11,6 +11,8 @@ import rego.v1
 # The decision document. `fields`, `obligations` and `legal_basis` are empty/null whenever
 # `allow` is false, so a caller that forgets to check `allow` still releases nothing.
 # `withheld` maps each requested field an allowed agency read does not release to why.
+# `valid_until_ns` is the earliest instant after now at which a rule used could answer this
+# input otherwise (null: no such bound is known, and the decision must not be reused).
 decision := {
 	"allow": allow,
 	"fields": released_list,
@@ -18,6 +20,7 @@ decision := {
 	"reasons": reasons_list,
 	"legal_basis": basis_out,
 	"withheld": withheld_out,
+	"valid_until_ns": valid_until_ns,
 }
 
 default allow := false
