@@ -177,9 +177,7 @@ class Outbox:
         with self._engine.begin() as conn:
             return int(
                 conn.execute(
-                    delete(t).where(
-                        and_(t.c.recipient == recipient, t.c.delivered_at_ns.is_(None))
-                    )
+                    delete(t).where(and_(t.c.recipient == recipient, t.c.delivered_at_ns.is_(None)))
                 ).rowcount
             )
 

@@ -15,6 +15,7 @@ from gateway import __version__, problems
 from gateway.keys import audit_alarm
 from gateway.lifecycle import record_policy_revision, report_policy_engine, start_audit
 from gateway.middleware import BoundedBody, RequestContext
+from gateway.notify.delivery import notifications_job
 from gateway.routes import activation as activation_routes
 from gateway.routes import agency as agency_routes
 from gateway.routes import audit as audit_routes
@@ -22,6 +23,7 @@ from gateway.routes import breaches as breach_routes
 from gateway.routes import docs as docs_routes
 from gateway.routes import health
 from gateway.routes import me as me_routes
+from gateway.routes import notifications as notification_routes
 from gateway.routes import oauth as oauth_routes
 from gateway.routes import registry as registry_routes
 from gateway.routes import rnp as rnp_routes
@@ -92,6 +94,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     userinfo_routes.router,
     agency_routes.router,
     me_routes.router,
+    notification_routes.router,
     rnp_routes.router,
     registry_routes.router,
     rsu_routes.router,
@@ -114,6 +117,9 @@ def iter_routes(app: FastAPI) -> Iterator[BaseRoute]:
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     settings = settings or load_settings()
     services = services or build_services(settings)
+    # Citizens' notifications: delivered by a scheduled job (gateway/notify/delivery.py), which
+    # reads addresses through the enforcement point and so cannot be built inside services.py.
+    services.jobs.append(notifications_job(services))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -21,7 +21,8 @@ from gateway.problems import Problem
 from gateway.services import services_of
 from identity.oauth import DPOP_ALGS, AccessToken, DpopError, InvalidToken, OAuthService
 
-PrincipalKind = Literal["agency", "office", "citizen", "auditor"]
+# "system": the gateway's own processes (the notifier), never a token's caller.
+PrincipalKind = Literal["agency", "office", "citizen", "auditor", "system"]
 REALM = "sijill"
 
 
