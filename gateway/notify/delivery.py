@@ -130,7 +130,7 @@ class Notifier:
         if item.event == ACTIVATION:
             sealed = base64.b64decode(body["sealed"])
             notice = json.loads(notice_box(self.services).open(sealed, NOTICE_ACCOUNT))
-            return activation_notice(str(notice["code"]), str(notice["expires_at"]), language)
+            return activation_notice(str(notice["code"]), int(notice["expires_at"]), language)
         return breach_notice(document_of(item.body), language)
 
 

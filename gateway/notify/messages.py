@@ -35,9 +35,10 @@ def access_notice(
     return _("notice.access.subject"), f"{text}\n{_('notice.see_log').format(url=portal_url)}"
 
 
-def activation_notice(code: str, expires_at: str, language: str) -> tuple[str, str]:
+def activation_notice(code: str, expires_at_s: int, language: str) -> tuple[str, str]:
     _ = _words(language)
-    text = _("notice.activation").format(code=code, until=Formats(language).datetime(expires_at))
+    until = Formats(language).datetime(expires_at_s * 1_000_000_000)
+    text = _("notice.activation").format(code=code, until=until)
     return _("notice.activation.subject"), text
 
 

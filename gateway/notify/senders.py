@@ -98,8 +98,8 @@ class SmtpSender:
         mail["From"] = self.sender
         mail["To"] = message.address
         mail["Subject"] = message.subject
-        mail["Content-Language"] = message.language
         mail.set_content(message.text)
+        mail["Content-Language"] = message.language  # RFC 3282; after set_content, which resets
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
             if self.starttls:
                 smtp.starttls()  # RFC 3207; smtplib checks the relay's certificate
