@@ -10,11 +10,11 @@ reading the log and writing the notices.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal, cast, get_args
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, RowMapping, delete, func, insert, select, update
 
 from consent import tables
 from consent.outbox import ACCESS_NOTICE
@@ -161,7 +161,7 @@ class NotificationPreferences:
         return True
 
 
-def _preference(row: Mapping[str, object]) -> Preference:
+def _preference(row: RowMapping) -> Preference:
     return Preference(
         subject=str(row["subject"]),
         contact_subject=str(row["contact_subject"]),

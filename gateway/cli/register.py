@@ -28,6 +28,7 @@ AREAS: dict[str, str] = {
     "breaches": "Breach register: listing, CNDP notification export and verification.",
     "vault": "The vault store: checks after an upgrade.",
     "citizens": "Citizens' access to the portal: activation codes.",
+    "notifications": "Citizens' notifications: delivery by e-mail, SMS or the demo's file.",
 }
 
 _RST_LITERAL = re.compile(r"``(.*?)``")

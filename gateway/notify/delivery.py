@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from audit import EntryFilter, LoggedEntry
@@ -54,12 +54,12 @@ class Notifier:
         self.senders = senders
         self.outbox = Outbox(services.engines["main"])
 
-    def run(self) -> None:
+    def run(self) -> list[Delivery]:
         """One pass: queue the new accesses' notices, then send what is due."""
         for _ in range(TAIL_BATCHES_A_RUN):
             if self.tail() < TAIL_BATCH:
                 break
-        self.deliver()
+        return self.deliver()
 
     def tail(self, limit: int = TAIL_BATCH) -> int:
         """Turn the audit entries after the cursor into notices; how many entries it read."""
@@ -146,12 +146,15 @@ def _access(logged: LoggedEntry) -> dict[str, Any]:
     }
 
 
-def notifications_job(services: Services) -> ScheduledJob:
-    """The delivery job as ``sijill serve`` runs it (one process at a time, under its lease)."""
-    notifier = Notifier(services, build_senders(services.settings))
+def notifications_job(services: Services, work: Callable[[], object] | None = None) -> ScheduledJob:
+    """The delivery job as ``sijill serve`` runs it (one process at a time, under its lease
+    ``job:notifications``); ``work`` replaces a plain run (``sijill notifications deliver``
+    counts what each run sent)."""
+    if work is None:
+        work = Notifier(services, build_senders(services.settings)).run
     return ScheduledJob(
         "notifications",
         services.settings.notify_every_seconds,
-        notifier.run,
+        work,
         engine=services.engines["main"],
     )
