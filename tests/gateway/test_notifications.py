@@ -27,6 +27,7 @@ from gateway.settings import load_settings
 from gateway.web.activation import issue_activation_code
 from tests.gateway.conftest import FATIMA, World
 from tests.gateway.test_agency_api import lookup, pseudonym, query
+from tests.gateway.test_breaches import _officer, _register
 
 EMAIL = "fatima.benali@example.ma"
 MOBILE = "+212611223344"
@@ -261,6 +262,25 @@ def test_an_activation_code_goes_out_by_the_chosen_channel(world: World) -> None
     assert issued.code in message["text"]
     assert "code d'activation" in message["subject"]
     assert world.people["fatima"] not in message["text"]
+
+
+def test_a_breach_notice_reaches_the_person_by_their_channel(world: World) -> None:
+    _opt_in(world, language="en")
+    officer = _officer(world)
+    breach = _register(world, officer)
+    path = f"/v1/breaches/{breach['id']}"
+    for step, body in (("assessment", {"risk": "high"}), ("cndp-notification", {})):
+        assert world.api.post(f"{path}/{step}", json=body, headers=officer).status_code < 300
+    people = [world.people["fatima"], world.people["youssef"]]
+    sent = world.api.post(f"{path}/person-notices", json={"persons": people}, headers=officer)
+    assert sent.status_code == 200, sent.text
+    [message] = _wait(lambda: _sent(world))
+    assert message["to"] == EMAIL  # Youssef chose no channel: his notice waits
+    assert "personal-data breach" in message["subject"]
+    assert breach["title"] in message["text"]
+    # (The title names the office's town, Fès, which is also where Fatima was born.)
+    for secret in [s for s in _secrets(world) if s not in breach["title"]]:
+        assert secret not in message["text"]
 
 
 # -- the real senders ---------------------------------------------------------------------------
