@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -43,9 +44,6 @@ NOTIFIER = Principal(
     token_id="",
 )
 TAIL_BATCH = 2000
-# A run reads at most this many batches, then delivers: a burst of agency traffic delays the
-# notices of the next run, never the ones already queued.
-TAIL_BATCHES_A_RUN = 10
 
 
 class Notifier:
@@ -53,12 +51,15 @@ class Notifier:
         self.services = services
         self.senders = senders
         self.outbox = Outbox(services.engines["main"])
+        # A run reads the log for at most one interval, then sends: a burst of agency traffic
+        # delays the next notices, never the ones already queued.
+        self.read_budget_s = services.settings.notify_every_seconds
 
     def run(self) -> list[Delivery]:
         """One pass: queue the new accesses' notices, then send what is due."""
-        for _ in range(TAIL_BATCHES_A_RUN):
-            if self.tail() < TAIL_BATCH:
-                break
+        deadline = time.monotonic() + self.read_budget_s
+        while self.tail() == TAIL_BATCH and time.monotonic() < deadline:
+            pass
         return self.deliver()
 
     def tail(self, limit: int = TAIL_BATCH) -> int:
