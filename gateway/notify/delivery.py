@@ -69,8 +69,10 @@ class Notifier:
         if seen is None:
             # The first run starts at the first entry the oldest choice can want (a choice
             # announces the uses that follow it), or at the log's end when no one chose.
-            preferences.queue([], seen=None, upto=self._start(preferences.earliest()))
-            return 0
+            start = self._start(preferences.earliest())
+            if not preferences.queue([], seen=None, upto=start):
+                return 0  # another run began at the same time
+            seen = start
         entries = self.services.audit.entries(after=seen, limit=limit)
         if not entries:
             return 0

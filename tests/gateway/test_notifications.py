@@ -28,6 +28,7 @@ from gateway.web.activation import issue_activation_code
 from tests.gateway.conftest import FATIMA, World
 from tests.gateway.test_agency_api import lookup, pseudonym, query
 from tests.gateway.test_breaches import _officer, _register
+from tests.gateway.test_cli import run_sijill
 
 EMAIL = "fatima.benali@example.ma"
 MOBILE = "+212611223344"
@@ -281,6 +282,23 @@ def test_a_breach_notice_reaches_the_person_by_their_channel(world: World) -> No
     # (The title names the office's town, Fès, which is also where Fatima was born.)
     for secret in [s for s in _secrets(world) if s not in breach["title"]]:
         assert secret not in message["text"]
+
+
+def test_sijill_notifications_deliver_sends_what_the_server_did_not(
+    world: World, settings: Any
+) -> None:
+    for job in world.services.jobs:
+        job.stop()  # the operator runs the delivery from the shell instead
+    _opt_in(world)
+    lookup(world, "cnss", "AB123456", "amo_tadamon_enrolment")
+    env = {
+        "SIJILL_DATA_DIR": str(settings.data_dir),
+        "SIJILL_DATABASE_URL": settings.database_urls["main"],
+    }
+    done = run_sijill("notifications", "deliver", "--once", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "1 sent, 0 to retry" in done.stdout
+    assert [m["to"] for m in _sent(world)] == [EMAIL]
 
 
 # -- the real senders ---------------------------------------------------------------------------
