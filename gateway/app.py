@@ -21,6 +21,7 @@ from gateway.routes import agency as agency_routes
 from gateway.routes import audit as audit_routes
 from gateway.routes import breaches as breach_routes
 from gateway.routes import docs as docs_routes
+from gateway.routes import export as export_routes
 from gateway.routes import health
 from gateway.routes import me as me_routes
 from gateway.routes import notifications as notification_routes
@@ -94,6 +95,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     userinfo_routes.router,
     agency_routes.router,
     me_routes.router,
+    export_routes.router,
     notification_routes.router,
     rnp_routes.router,
     registry_routes.router,

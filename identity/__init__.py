@@ -28,7 +28,12 @@ from identity.oauth import (
     build_oauth_service,
 )
 from identity.person import PersonIn, field_problems
-from identity.pseudonyms import SectorPseudonym, SectorPseudonyms, UnknownPseudonym
+from identity.pseudonyms import (
+    HeldPseudonym,
+    SectorPseudonym,
+    SectorPseudonyms,
+    UnknownPseudonym,
+)
 from identity.register import (
     DuplicatePerson,
     PersonErased,
@@ -46,6 +51,7 @@ __all__ = [
     "Client",
     "ClientRegistry",
     "DuplicatePerson",
+    "HeldPseudonym",
     "Idcs",
     "InvalidIdcs",
     "OAuthService",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -217,3 +218,33 @@ class SectorPseudonyms:
                     )
                 ).rowcount
             )
+
+    def sectors_of(self, idcs: str) -> list[HeldPseudonym]:
+        """The sectors that hold a pseudonym of the person (one per key version still
+        resolvable), oldest first: what the right of access names, never the values."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    pseudonyms.c.sector,
+                    pseudonyms.c.key_version,
+                    func.min(pseudonyms.c.created_at).label("since"),
+                )
+                .where(pseudonyms.c.idcs == idcs)
+                .group_by(pseudonyms.c.sector, pseudonyms.c.key_version)
+                .order_by("since", pseudonyms.c.sector)
+            ).all()
+        return [HeldPseudonym(r.sector, int(r.key_version), _aware(r.since)) for r in rows]
+
+
+@dataclass(frozen=True)
+class HeldPseudonym:
+    """A sector holding a pseudonym of a person, under one key version, since ``since``."""
+
+    sector: str
+    key_version: int
+    since: datetime
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite gives back naive datetimes; the column holds UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -124,20 +124,19 @@ def _signer_memory(store: _Store) -> list[TrustedHead]:
     if state is not None and state.get("origin") == store.origin:
         heads.extend(remembered_heads(FileMemory(path, store.origin)))
     main = store.settings.database_urls["main"]
-    if main != store.settings.database_urls["audit"] or True:
-        engine = make_engine(main, pool_size=1)
-        try:
-            row = SqlMemory(engine, store.origin).signed()
-        except AuditUnavailable:
-            row = None  # no main database here, or not migrated: the file and witnesses remain
-        finally:
-            engine.dispose()
-        if row is not None:
-            heads.append(
-                TrustedHead(
-                    f"the checkpoint the signer last signed (size {row.size})", row.size, row.root
-                )
+    engine = make_engine(main, pool_size=1)
+    try:
+        row = SqlMemory(engine, store.origin).signed()
+    except AuditUnavailable:
+        row = None  # no main database here, or not migrated: the file and witnesses remain
+    finally:
+        engine.dispose()
+    if row is not None:
+        heads.append(
+            TrustedHead(
+                f"the checkpoint the signer last signed (size {row.size})", row.size, row.root
             )
+        )
     return heads
 
 

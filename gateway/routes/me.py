@@ -90,7 +90,14 @@ def access_log(
 ) -> AccessLog:
     _own(enforcer, services, kind="access_log")
     tag = enforcer.subject_tag(enforcer.principal.subject)
-    # Newest first, the first page included: ``next_before`` continues below its last entry.
+    return access_log_page(services, tag, before=before, limit=limit, include_own=include_own)
+
+
+def access_log_page(
+    services: Services, tag: str, *, before: int | None, limit: int, include_own: bool
+) -> AccessLog:
+    """One page of the access log of the person whose subject tag is ``tag``, newest first;
+    ``next_before`` continues below its last entry (None on the last page)."""
     newest = before if before is not None else _PAST_THE_END
     found = services.audit.entries(EntryFilter(subject=tag), before=newest, limit=limit)
     out = []
@@ -181,8 +188,12 @@ def list_consents(
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
     _own(enforcer, services, kind="consents")
-    consents = services.consents.of_subject(enforcer.principal.subject)
-    return {"consents": [public_times(c.as_public()) for c in consents]}
+    return {"consents": consent_views(services, enforcer.principal.subject)}
+
+
+def consent_views(services: Services, idcs: str) -> list[dict[str, Any]]:
+    """The person's consents, each with its signed receipt."""
+    return [public_times(c.as_public()) for c in services.consents.of_subject(idcs)]
 
 
 @router.post("/consents", status_code=201, summary="Give a consent; returns its receipt")
@@ -289,13 +300,15 @@ def list_objections(
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
     _own(enforcer, services, kind="objections")
-    found = services.consents.objections(enforcer.principal.subject)
-    return {
-        "objections": [
-            {**public_times(o.as_public()), "effects": services.consents.objection_effects(o)}
-            for o in found
-        ]
-    }
+    return {"objections": objection_views(services, enforcer.principal.subject)}
+
+
+def objection_views(services: Services, idcs: str) -> list[dict[str, Any]]:
+    """The person's objections, each with what it changes."""
+    return [
+        {**public_times(o.as_public()), "effects": services.consents.objection_effects(o)}
+        for o in services.consents.objections(idcs)
+    ]
 
 
 # -- my data ----------------------------------------------------------------------------------
@@ -307,6 +320,17 @@ def my_data(
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
     idcs = enforcer.principal.subject
+    return {
+        "idcs": idcs,
+        **own_person(services, enforcer, idcs),
+        "consents": consent_views(services, idcs),
+        "objections": [public_times(o.as_public()) for o in services.consents.objections(idcs)],
+    }
+
+
+def own_person(services: Services, enforcer: Enforcer, idcs: str) -> dict[str, Any]:
+    """The citizen's RNP record as released to them, and its status: one decision and audit
+    entry. Raises :class:`Problem` 404 when the register holds nothing about them."""
     try:
         person = services.register.vault_subject(idcs)
     except (UnknownPerson, PersonErased):
@@ -314,13 +338,7 @@ def my_data(
     fields = sorted(PERSON)
     outcome = _own(enforcer, services, fields=fields, kind="person", vault_subjects=(person,))
     released = services.vault.reveal(person, list(outcome.result.fields), outcome.decisions[person])
-    return {
-        "idcs": idcs,
-        "person": released,
-        "status": services.register.status(idcs),
-        "consents": [public_times(c.as_public()) for c in services.consents.of_subject(idcs)],
-        "objections": [public_times(o.as_public()) for o in services.consents.objections(idcs)],
-    }
+    return {"person": released, "status": services.register.status(idcs)}
 
 
 # -- my score (RSU) ----------------------------------------------------------------------------

@@ -42,6 +42,10 @@ __all__ = ["SCORE_FIELD", "HouseholdOperations"]
 SCORE_FIELD = "score"
 
 
+# The decisions under which a member reads their own household's score and its explanation.
+OWN_SCORE_ACTIONS = frozenset({"read_score", "export_own_data"})
+
+
 class HouseholdOperations:
     """Membership changes, eligibility answers and explanations of one vault's households."""
 
@@ -143,9 +147,10 @@ class HouseholdOperations:
     ) -> Explanation:  # fmt: skip
         """Each variable's contribution to the household's stored score, labelled in
         ``language`` (ar, fr or en): for a member reading their own score (action
-        ``read_score``), never for an agency."""
+        ``read_score``, or ``export_own_data`` taking everything held about them), never for
+        an agency."""
         self._verifier.verify(decision, subject, now_ns=self._clock())
-        if decision.action != "read_score":
+        if decision.action not in OWN_SCORE_ACTIONS:
             raise DecisionRefused("decision is not for reading one's own score")
         if language not in LANGUAGES:
             language = "fr"

@@ -1,0 +1,126 @@
+"""``GET /v1/me/export``: everything Sijill holds about the caller, in one portable JSON document
+(Law 09.08 art. 7, right of access: the data, its purposes, its recipients, and the logic of
+automated decisions).
+
+Each section is built by the same function as the route that serves it alone, under the
+export's own decisions (action ``export_own_data``), so the document says exactly what those
+routes say. docs/privacy.md describes it member by member.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from audit import AuditUnavailable, NotYetCheckpointed
+from gateway.authz import Enforcer, authorize
+from gateway.problems import Problem, responses
+from gateway.routes.me import (
+    RECEIPT_WAIT_S,
+    AccessLogEntry,
+    Language,
+    _own,
+    access_log_page,
+    consent_views,
+    objection_views,
+    own_person,
+    own_score,
+)
+from gateway.services import Services, get_services
+from gateway.timefmt import rfc3339
+
+router = APIRouter(
+    prefix="/v1/me",
+    tags=["citizens"],
+    responses=responses(400, 401, 403, 404, 408, 413, 422, 503),
+)
+FORMAT = "sijill-personal-data-export/1"
+_PAGE = 200
+
+
+@router.get(
+    "/export",
+    summary="Everything held about me in one JSON document, with receipts for each access",
+)
+def export(
+    lang: Language = "fr",
+    enforcer: Enforcer = Depends(authorize("export_own_data", kinds=["citizen"])),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    idcs = enforcer.principal.subject
+    # The sections the person owns outright; the person and the score are decided apart
+    # below, each for the vault records it reads.
+    _own(enforcer, services, kind="export")
+    document: dict[str, Any] = {
+        "format": FORMAT,
+        "generated_at": rfc3339(time.time_ns()),
+        "idcs": idcs,
+        **own_person(services, enforcer, idcs),
+        "score": _score_section(services, enforcer, idcs, lang),
+        "consents": consent_views(services, idcs),
+        "objections": objection_views(services, idcs),
+        "pseudonyms": _pseudonym_section(services, idcs),
+        "access_log": list(_access_log(services, enforcer.subject_tag(idcs))),
+    }
+    return document
+
+
+def _score_section(
+    services: Services, enforcer: Enforcer, idcs: str, lang: Language
+) -> dict[str, Any]:
+    """The household's score and its explanation, or why there is none (the problem type the
+    score route would answer with)."""
+    try:
+        return {"available": True, **own_score(services, enforcer, idcs, lang)}
+    except Problem as problem:
+        if problem.status in {404, 409}:
+            return {"available": False, "reason": problem.kind}
+        raise
+
+
+def _pseudonym_section(services: Services, idcs: str) -> list[dict[str, Any]]:
+    """Which sectors hold a pseudonym of the person and which agencies the processing registry
+    lets use it; never the pseudonyms' values (they would link the person across requests)."""
+    agencies: dict[str, set[str]] = {}
+    for entry in services.registry:
+        agencies.setdefault(entry.sector, set()).update(entry.agencies)
+    return [
+        {
+            "sector": held.sector,
+            "key_version": held.key_version,
+            "since": rfc3339(int(held.since.timestamp() * 1_000_000_000)),
+            "agencies": sorted(agencies.get(held.sector, ())),
+        }
+        for held in services.pseudonyms.sectors_of(idcs)
+    ]
+
+
+def _access_log(services: Services, tag: str) -> Iterator[dict[str, Any]]:
+    """The whole access log as ``GET /v1/me/access-log`` pages it, newest first, each entry
+    with its receipt (entry, inclusion proof, signed checkpoint) checkable offline; an entry
+    the checkpointer has not signed yet carries only the address of its receipt."""
+    before: int | None = None
+    while True:
+        page = access_log_page(services, tag, before=before, limit=_PAGE, include_own=False)
+        for entry in page.entries:
+            yield {**entry.model_dump(), "receipt_document": _receipt(services, entry)}
+        if page.next_before is None:
+            return
+        before = page.next_before
+
+
+def _receipt(services: Services, entry: AccessLogEntry) -> dict[str, Any] | None:
+    try:
+        return services.audit.receipt(entry.index, wait_s=RECEIPT_WAIT_S)
+    except NotYetCheckpointed:
+        return None
+    except AuditUnavailable:
+        raise Problem(
+            503,
+            "audit-unavailable",
+            "The audit log store is unreachable; try again.",
+            headers={"Retry-After": "5"},
+        ) from None
