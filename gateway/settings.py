@@ -278,6 +278,6 @@ def load_settings(**overrides: object) -> Settings:
         field = ".".join(str(p) for p in first["loc"]) or "settings"
         message = first["msg"].removeprefix("Value error, ")
         env = f"SIJILL_{field.upper()}"
-        if env in message:
+        if env in message or message.startswith("SIJILL_"):
             raise SettingsError(message) from None
         raise SettingsError(f"{env}: {message}") from None

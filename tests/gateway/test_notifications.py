@@ -23,7 +23,7 @@ from sqlalchemy import select
 from audit import EntryFilter
 from consent import tables as consent_tables
 from consent.outbox import ACCESS_NOTICE
-from gateway.settings import load_settings
+from gateway.settings import SettingsError, load_settings
 from gateway.web.activation import issue_activation_code
 from tests.gateway.conftest import FATIMA, World
 from tests.gateway.test_agency_api import lookup, pseudonym, query
@@ -397,3 +397,22 @@ def test_a_failing_sender_is_retried_until_it_takes_the_message(
         row = conn.execute(select(outbox).where(outbox.c.event == ACCESS_NOTICE)).one()
     assert (row.attempts, row.last_status) == (2, 202)
     assert row.delivered_at_ns is not None
+
+
+@pytest.mark.parametrize(
+    ("settings_in", "says"),
+    [
+        ({"notify_sender": "fax"}, "SIJILL_NOTIFY_SENDER lists senders among"),
+        ({"notify_sender": "sms-http"}, "SIJILL_NOTIFY_SENDER names sms-http: set"),
+        (
+            {"notify_sender": "sms-http", "notify_sms_url": "http://sms.example/send"},
+            "SIJILL_NOTIFY_SMS_URL must be an https:// URL",
+        ),
+    ],
+)
+def test_a_sender_setting_that_cannot_work_stops_the_start(
+    settings_in: dict[str, str], says: str
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(**settings_in)
+    assert str(refused.value).startswith(says)
