@@ -111,10 +111,19 @@ def current(
     enforcer: Enforcer = Depends(authorize(ACTION, kinds=["citizen"])),
     services: Services = Depends(get_services),
 ) -> NotificationsOut:
+    found = own_choice(services, enforcer)
+    if found is None:
+        raise Problem(404, "not-found", _NONE)
+    return found
+
+
+def own_choice(services: Services, enforcer: Enforcer) -> NotificationsOut | None:
+    """The caller's choice with its address, under one decision of the enforcer's action
+    (``GET`` here, and the export's section); None when they made none."""
     choice = services.notifications.of(enforcer.principal.subject)
     outcome = _decide(enforcer, choice)
     if choice is None:
-        raise Problem(404, "not-found", _NONE)
+        return None
     address = services.notifications.address(choice, outcome.decisions[choice.contact_subject])
     return _view(choice, address)
 
