@@ -121,7 +121,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services = services or build_services(settings)
     # Citizens' notifications: delivered by a scheduled job (gateway/notify/delivery.py), which
     # reads addresses through the enforcement point and so cannot be built inside services.py.
-    services.jobs.append(notifications_job(services))
+    if not any(job.name == "notifications" for job in services.jobs):
+        services.jobs.append(notifications_job(services))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
