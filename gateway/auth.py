@@ -24,7 +24,8 @@ from gateway.security import SecurityKind, claimed_client
 from gateway.services import services_of
 from identity.oauth import DPOP_ALGS, AccessToken, DpopError, InvalidToken, OAuthService
 
-PrincipalKind = Literal["agency", "office", "citizen", "auditor"]
+# "system": the gateway's own processes (the notifier), never a token's caller.
+PrincipalKind = Literal["agency", "office", "citizen", "auditor", "system"]
 REALM = "sijill"
 # Puts a refusal on the record (gateway/security.py): kind, reason code, the client the
 # credential names (None when it names none).

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from audit import AuditLog, AuditUnavailable, SqlStorage, Witness
 from consent import ConsentService
+from consent.notifications import NotificationPreferences
 from gateway.breaches import BreachMetrics, BreachRegister
 from gateway.breaches.notification import JWS_TYP
 from gateway.db import make_engine, ping
@@ -31,6 +32,8 @@ from gateway.keys import (
 from gateway.leases import Lease
 from gateway.metrics import CountedDecisionVerifier, DomainMetrics, MeteredPolicy
 from gateway.middleware import Metrics
+from gateway.notify.choices import NotificationChoices
+from gateway.notify.senders import build_senders
 from gateway.ratelimit import RateLimiter, SharedRateLimiter
 from gateway.score_audit import prepared_score_entries
 from gateway.security import SecurityEvents
@@ -66,6 +69,9 @@ class Services:
     households: HouseholdRegister
     breaches: BreachRegister
     activation_codes: ActivationCodes
+    # Citizens' choices to be told of the uses of their record (gateway/notify/); the delivery
+    # job is built with the app (gateway/app.py), as it goes through the enforcement point.
+    notifications: NotificationChoices
     oauth: OAuthService
     rate_limiter: RateLimiter
     # Refusals and configuration changes on the record, bounded (gateway/security.py).
@@ -148,6 +154,9 @@ def build_services(settings: Settings) -> Services:
         breaches=breaches,
         # One-time codes that turn into a citizen's portal sign-in (gateway/web/activation.py).
         activation_codes=ActivationCodes(main, SecretBox(keys_dir / "web-sessions.key")),
+        notifications=NotificationChoices(
+            vault, NotificationPreferences(main), frozenset(build_senders(settings))
+        ),
         oauth=build_oauth_service(main, keys_dir, settings.issuer),
         rate_limiter=SharedRateLimiter(
             main,

@@ -33,6 +33,8 @@ allow if citizen_allowed
 
 allow if auditor_allowed
 
+allow if system_allowed
+
 released_list := sort(released) if {
 	allow
 } else := []
@@ -99,12 +101,12 @@ deny_reasons contains "unknown_action" if action == null
 
 deny_reasons contains "unknown_subject_kind" if {
 	action != null
-	not subject_kind in {"agency", "office", "citizen", "auditor"}
+	not subject_kind in {"agency", "office", "citizen", "auditor", "system"}
 }
 
 deny_reasons contains "subject_kind_not_permitted" if {
 	action != null
-	subject_kind in {"agency", "office", "citizen", "auditor"}
+	subject_kind in {"agency", "office", "citizen", "auditor", "system"}
 	not subject_kind in action.subjects
 }
 

@@ -33,15 +33,13 @@ from identity.oauth.secrets import SecretBox
 
 ACTION = "activation_code"
 FORM_COOKIE = "sijill_web_form"
-# Where a deployment's SMS or mail gateway picks the citizen's messages from the outbox.
-CITIZEN_CHANNEL = "citizen-notices"
 NOTICE_KEY_FILE = "citizen-notices.key"
 NOTICE_ACCOUNT = "citizen-notice:activation"  # the sealed notice's associated data
 
 
 def notice_box(services: Services) -> SecretBox:
     """The key citizens' notices are sealed under (``<data_dir>/keys/citizen-notices.key``),
-    which the deployment's SMS or mail sender holds."""
+    which the notifications' delivery job holds (gateway/notify/delivery.py)."""
     return SecretBox(services.settings.data_dir / "keys" / NOTICE_KEY_FILE)
 
 
@@ -49,6 +47,7 @@ def issue_activation_code(services: Services, idcs: str, actor: Actor) -> Issued
     """A new one-time code for an enrolled person (UnknownPerson otherwise); see the module."""
     from sqlalchemy import insert
 
+    from consent.outbox import ACTIVATION
     from consent.tables import outbox
 
     services.register.status(idcs)  # raises UnknownPerson
@@ -65,8 +64,10 @@ def issue_activation_code(services: Services, idcs: str, actor: Actor) -> Issued
     with services.engines["main"].begin() as conn:
         conn.execute(
             insert(outbox).values(
-                recipient=CITIZEN_CHANNEL,
-                event="activation",
+                # Addressed as the person's notices are: by their audit tag, which their
+                # notification choice (the channel and address) is filed under.
+                recipient=services.vault.subject_tag(idcs),
+                event=ACTIVATION,
                 body=json.dumps(body),
                 attempts=0,
                 next_attempt_ns=now,
