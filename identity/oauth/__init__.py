@@ -28,6 +28,14 @@ from identity.oauth.dpop import (
     make_proof,
     normalise_htu,
 )
+from identity.oauth.exchange import (
+    CASE_PARAMETER,
+    ID_TOKEN_TYPE,
+    TOKEN_EXCHANGE,
+    OfficialIds,
+    TokenExchange,
+)
+from identity.oauth.issuers import TrustedIssuer, TrustedIssuers, validate_issuer
 from identity.oauth.keys import SigningKey, SigningKeys
 from identity.oauth.login import (
     Authenticator,
@@ -57,12 +65,15 @@ from identity.oauth.tokens import (
 
 __all__ = [
     "ACCESS_TOKEN_ALGS",
+    "CASE_PARAMETER",
     "CLIENT_ASSERTION_ALGS",
     "CLIENT_AUTH_METHODS",
     "CLIENT_KINDS",
     "CODE_CHALLENGE_METHODS",
     "DPOP_ALGS",
+    "ID_TOKEN_TYPE",
     "SCOPES",
+    "TOKEN_EXCHANGE",
     "AccessToken",
     "AccessTokenVerifier",
     "Authenticator",
@@ -79,6 +90,7 @@ __all__ = [
     "InvalidToken",
     "LoginFailed",
     "OAuthService",
+    "OfficialIds",
     "ReplayStore",
     "RevocationList",
     "SessionCookies",
@@ -87,11 +99,15 @@ __all__ = [
     "SigningKeys",
     "SijillAuthorizationServer",
     "StaffAuthenticator",
+    "TokenExchange",
     "TokenIssuer",
+    "TrustedIssuer",
+    "TrustedIssuers",
     "access_token_hash",
     "build_oauth_service",
     "jwk_thumbprint",
     "make_proof",
     "normalise_htu",
+    "validate_issuer",
     "validate_public_jwks",
 ]

@@ -10,6 +10,8 @@ from sqlalchemy import Engine
 
 from identity.oauth.clients import CLIENT_ASSERTION_ALGS, ClientRegistry
 from identity.oauth.dpop import DPOP_ALGS, DpopVerifier
+from identity.oauth.exchange import OfficialIds, TokenExchange
+from identity.oauth.issuers import TrustedIssuers
 from identity.oauth.keys import SigningKeys
 from identity.oauth.login import Authenticator, CitizenTotpAuthenticator, StaffAuthenticator
 from identity.oauth.replay import ReplayStore
@@ -53,6 +55,7 @@ class OAuthService:
     server: SijillAuthorizationServer
     authenticators: dict[str, Authenticator]
     sessions: SessionCookies
+    trusted_issuers: TrustedIssuers
 
     @property
     def citizens(self) -> CitizenTotpAuthenticator:
@@ -146,6 +149,10 @@ def build_oauth_service(
         replay=replay,
         token_endpoint=issuer_url + "/oauth/token",
     )
+    trusted_issuers = TrustedIssuers(engine)
+    server.trusted_issuers = trusted_issuers
+    server.officials = OfficialIds(keys_dir / "oauth-officials.key")
+    server.register_grant(TokenExchange)
     box = SecretBox(keys_dir / "oauth-totp.key")
     authenticators: dict[str, Authenticator] = {
         "citizen": CitizenTotpAuthenticator(engine, box),
@@ -164,4 +171,5 @@ def build_oauth_service(
         server=server,
         authenticators=authenticators,
         sessions=SessionCookies(box),
+        trusted_issuers=trusted_issuers,
     )
