@@ -99,6 +99,38 @@ def keygen(
     out.print(f"private key: {private_key} (keep it); public JWKS: {jwks} (send it)")
 
 
+@app.command("trust-idp")
+@friendly
+def trust_idp(
+    client_id: str = typer.Argument(..., help="The agency client whose officials it signs in"),
+    issuer: str = typer.Option(..., help="The identity provider's issuer identifier (https URL)"),
+    jwks: Path | None = typer.Option(
+        None, help="File with the provider's PUBLIC JWKS (ES256 or Ed25519)"
+    ),
+    jwks_json: str | None = typer.Option(None, help="The provider's public JWKS, inline"),
+    data_dir: str | None = typer.Option(None, help="Data directory"),
+) -> None:
+    """Trust an agency's identity provider for its officials' ID tokens (RFC 8693 token
+    exchange); run again to replace the provider's keys."""
+    if (jwks is None) == (jwks_json is None):
+        raise CliError("give the provider's keys with exactly one of --jwks or --jwks-json")
+    try:
+        document = json.loads(jwks.read_text() if jwks is not None else str(jwks_json))
+    except OSError as exc:
+        raise CliError(f"cannot read the JWKS file: {exc.strerror}") from None
+    except ValueError:
+        raise CliError("the JWKS is not JSON") from None
+    with open_oauth(settings_from(data_dir)) as oauth:
+        try:
+            trusted = oauth.trust_issuer(client_id, issuer, document)
+        except ClientRegistryError as exc:
+            raise CliError(str(exc)) from None
+    out.print(
+        f"client {client_id} trusts {trusted.issuer} "
+        f"({len(trusted.jwks['keys'])} key(s)) for its officials' ID tokens"
+    )
+
+
 @app.command("list")
 @friendly
 def list_(

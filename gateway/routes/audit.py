@@ -145,6 +145,7 @@ def consistency_proof(
 def entries(
     audit: Audit,
     agency: str | None = None,
+    official: Annotated[str | None, Query(pattern="^off_[a-z2-7]{32}$")] = None,
     purpose: str | None = None,
     action: str | None = None,
     outcome: Annotated[str | None, Query(pattern="^(allow|deny|error)$")] = None,
@@ -153,9 +154,11 @@ def entries(
     after: Annotated[int | None, Query(ge=-1, le=MAX_INDEX)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> dict[str, Any]:
-    """Pseudonymised entries (subjects are keyed hashes), oldest first; page with ``after``."""
+    """Pseudonymised entries (subjects are keyed hashes), oldest first; page with ``after``.
+    ``official`` lists one agency official's calls across citizens (their pseudonymous id)."""
     where = EntryFilter(
         agency=agency,
+        official=official,
         purpose=purpose,
         action=action,
         outcome=outcome,

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from identity.oauth.clients import CLIENT_ASSERTION_ALGS, ClientRegistry
+from identity.oauth.clients import CLIENT_ASSERTION_ALGS, ClientRegistry, ClientRegistryError
 from identity.oauth.dpop import DPOP_ALGS, DpopVerifier
 from identity.oauth.exchange import OfficialIds, TokenExchange
-from identity.oauth.issuers import TrustedIssuers
+from identity.oauth.issuers import TrustedIssuer, TrustedIssuers
 from identity.oauth.keys import SigningKeys
 from identity.oauth.login import Authenticator, CitizenTotpAuthenticator, StaffAuthenticator
 from identity.oauth.replay import ReplayStore
@@ -67,6 +67,17 @@ class OAuthService:
         authenticator = self.authenticators[kind]
         assert isinstance(authenticator, StaffAuthenticator)
         return authenticator
+
+    def trust_issuer(self, client_id: str, issuer: str, jwks: Any) -> TrustedIssuer:
+        """Let agency ``client_id`` exchange ID tokens of ``issuer`` (signed by ``jwks``) for
+        tokens naming its officials (``exchange.py``); again for the same issuer replaces its
+        keys. Only agencies: officers and auditors sign in here, with their own accounts."""
+        client = self.registry.get(client_id)
+        if client is None:
+            raise ClientRegistryError("no such client")
+        if client.kind != "agency":
+            raise ClientRegistryError("only an agency client may trust an identity provider")
+        return self.trusted_issuers.trust(client_id, issuer, jwks)
 
     def endpoint(self, path: str) -> str:
         return self.issuer_url + path
