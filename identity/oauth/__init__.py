@@ -32,10 +32,9 @@ from identity.oauth.exchange import (
     CASE_PARAMETER,
     ID_TOKEN_TYPE,
     TOKEN_EXCHANGE,
-    OfficialIds,
     TokenExchange,
 )
-from identity.oauth.issuers import TrustedIssuer, TrustedIssuers, validate_issuer
+from identity.oauth.issuers import OfficialIds, TrustedIssuer, TrustedIssuers, validate_issuer
 from identity.oauth.keys import SigningKey, SigningKeys
 from identity.oauth.login import (
     Authenticator,

@@ -23,8 +23,8 @@ endpoint instead of a browser client):
   authorization request, and there is none between the agency's server and ours.
 
 The official's id is ``HMAC-SHA-256(k, issuer ‖ 0 ‖ sub)`` under a key of this server
-(:class:`OfficialIds`), not the provider's ``sub``: a ``sub`` is often an employee number or a
-login (the official's own personal data, Law 09.08 art. 1), shown here to citizens and
+(``issuers.OfficialIds``), not the provider's ``sub``: a ``sub`` is often an employee number
+or a login (the official's own personal data, Law 09.08 art. 1), shown here to citizens and
 auditors; the keyed hash is stable (one official, one id across citizens, so the CNDP can list
 their accesses) and reveals nothing without the key. The agency, which knows whose ID token it
 sent, reads the id back from the access token (``act.sub``) and keeps the name: the name is the
@@ -37,13 +37,9 @@ IDCS, a CNIE number or a telephone number.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import re
 import time
-from pathlib import Path
 from typing import Any, ClassVar
 
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, UnauthorizedClientError
@@ -54,8 +50,12 @@ from joserfc.errors import JoseError
 from identity.oauth.clients import Client
 from identity.oauth.issuers import TrustedIssuers
 from identity.oauth.jose import unverified_header, unverified_payload, verify_jws
-from identity.oauth.secrets import key_file
-from identity.oauth.server import CLIENT_AUTH_METHODS, MintsSijillTokens, check_scope
+from identity.oauth.server import (
+    CLIENT_AUTH_METHODS,
+    MintsSijillTokens,
+    SijillAuthorizationServer,
+    check_scope,
+)
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - a URN
 ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"  # noqa: S105 - a URN, not a secret
@@ -69,18 +69,6 @@ CASE_PARAMETER = "case_reference"
 _CASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,63}")
 # Eight digits in a row could be an IDCS (ten), a telephone number or a CNIE's number part.
 _DIGIT_RUN = re.compile(r"[0-9]{8}")
-OFFICIAL_PREFIX = "off_"
-
-
-class OfficialIds:
-    """The official's stable pseudonymous id: a keyed hash of (issuer, sub)."""
-
-    def __init__(self, key_path: Path) -> None:
-        self._key = key_file(key_path)
-
-    def of(self, issuer: str, subject: str) -> str:
-        mac = hmac.new(self._key, issuer.encode() + b"\x00" + subject.encode(), hashlib.sha256)
-        return OFFICIAL_PREFIX + base64.b32encode(mac.digest()[:20]).decode().lower()
 
 
 def valid_case_reference(value: str | None) -> str:
@@ -173,7 +161,8 @@ class TokenExchange(MintsSijillTokens, BaseGrant, TokenEndpointMixin):  # type: 
                 "issuer's registered keys."
             )
         self._check_claims(claims)
-        return self.server.officials.of(trusted.issuer, str(claims["sub"]))
+        server: SijillAuthorizationServer = self.server
+        return server.officials.of(trusted.issuer, str(claims["sub"]))
 
     def _check_claims(self, claims: dict[str, Any]) -> None:
         audience = claims.get("aud")
@@ -196,7 +185,7 @@ class TokenExchange(MintsSijillTokens, BaseGrant, TokenEndpointMixin):  # type: 
                 f"{ID_TOKEN_MAX_AGE_S} seconds."
             )
 
-    @hooked  # type: ignore[misc]
+    @hooked  # type: ignore[untyped-decorator]
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         token = self.generate_token(
             scope=self.request.payload.scope,
@@ -213,7 +202,6 @@ __all__ = [
     "CASE_PARAMETER",
     "ID_TOKEN_TYPE",
     "TOKEN_EXCHANGE",
-    "OfficialIds",
     "TokenExchange",
     "valid_case_reference",
 ]

@@ -13,9 +13,13 @@ key rotation.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -23,10 +27,12 @@ from joserfc.jwk import KeySet
 from sqlalchemy import Engine, delete, select
 
 from identity.oauth.clients import ClientRegistryError, validate_public_jwks
+from identity.oauth.secrets import key_file
 from identity.oauth.tables import trusted_issuers
 from storekit.bulk import upsert_rows
 
 MAX_ISSUER_LENGTH = 255
+OFFICIAL_PREFIX = "off_"
 
 
 @dataclass(frozen=True)
@@ -95,3 +101,15 @@ class TrustedIssuers:
                 .order_by(trusted_issuers.c.issuer)
             ).all()
         return [TrustedIssuer(client_id, r[0], json.loads(r[1])) for r in rows]
+
+
+class OfficialIds:
+    """An official's stable pseudonymous id: a keyed hash of their provider's (issuer, sub),
+    under a key of this server (why, in ``exchange.py``)."""
+
+    def __init__(self, key_path: Path) -> None:
+        self._key = key_file(key_path)
+
+    def of(self, issuer: str, subject: str) -> str:
+        mac = hmac.new(self._key, issuer.encode() + b"\x00" + subject.encode(), hashlib.sha256)
+        return OFFICIAL_PREFIX + base64.b32encode(mac.digest()[:20]).decode().lower()

@@ -41,6 +41,7 @@ from joserfc.errors import JoseError
 from sqlalchemy import Engine, delete, insert
 
 from identity.oauth.clients import ACCEPTED_ASSERTION_ALGS, Client, ClientRegistry
+from identity.oauth.issuers import OfficialIds, TrustedIssuers
 from identity.oauth.replay import ReplayStore
 from identity.oauth.tables import authorization_codes
 from identity.oauth.tokens import AccessToken, AccessTokenVerifier, InvalidToken, TokenIssuer
@@ -436,6 +437,8 @@ class SijillAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         revocations: Any,
         replay: ReplayStore,
         token_endpoint: str,
+        trusted_issuers: TrustedIssuers,
+        officials: OfficialIds,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -443,10 +446,9 @@ class SijillAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.issuer = issuer
         self.verifier = verifier
         self.revocations = revocations
-        # The token-exchange grant's stores (identity/oauth/exchange.py), set by the service
-        # that registers that grant.
-        self.trusted_issuers: Any = None
-        self.officials: Any = None
+        # What the token-exchange grant (exchange.py, registered by service.py) reads.
+        self.trusted_issuers = trusted_issuers
+        self.officials = officials
         self.register_client_auth_method(
             "private_key_jwt", PrivateKeyJwt(issuer.issuer, token_endpoint, replay)
         )

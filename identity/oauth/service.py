@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 
 from identity.oauth.clients import CLIENT_ASSERTION_ALGS, ClientRegistry, ClientRegistryError
 from identity.oauth.dpop import DPOP_ALGS, DpopVerifier
-from identity.oauth.exchange import OfficialIds, TokenExchange
-from identity.oauth.issuers import TrustedIssuer, TrustedIssuers
+from identity.oauth.exchange import TokenExchange
+from identity.oauth.issuers import OfficialIds, TrustedIssuer, TrustedIssuers
 from identity.oauth.keys import SigningKeys
 from identity.oauth.login import Authenticator, CitizenTotpAuthenticator, StaffAuthenticator
 from identity.oauth.replay import ReplayStore
@@ -151,6 +151,7 @@ def build_oauth_service(
     revocations = RevocationList(engine)
     issuer = TokenIssuer(keys, issuer_url, audience)
     verifier = AccessTokenVerifier(keys, revocations, issuer_url, audience)
+    trusted_issuers = TrustedIssuers(engine)
     server = SijillAuthorizationServer(
         engine=engine,
         registry=registry,
@@ -159,10 +160,9 @@ def build_oauth_service(
         revocations=revocations,
         replay=replay,
         token_endpoint=issuer_url + "/oauth/token",
+        trusted_issuers=trusted_issuers,
+        officials=OfficialIds(keys_dir / "oauth-officials.key"),
     )
-    trusted_issuers = TrustedIssuers(engine)
-    server.trusted_issuers = trusted_issuers
-    server.officials = OfficialIds(keys_dir / "oauth-officials.key")
     server.register_grant(TokenExchange)
     box = SecretBox(keys_dir / "oauth-totp.key")
     authenticators: dict[str, Authenticator] = {
