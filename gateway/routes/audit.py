@@ -25,6 +25,7 @@ from gateway.problems import Problem, responses
 from gateway.routes.registry import declaration
 from gateway.services import services_of
 from gateway.timefmt import rfc3339, to_ns
+from identity.oauth import OFFICIAL_ID_PATTERN
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=responses(503))
 # The auditor-only reads, and what their parameters may be.
@@ -145,7 +146,7 @@ def consistency_proof(
 def entries(
     audit: Audit,
     agency: str | None = None,
-    official: Annotated[str | None, Query(pattern="^off_[a-z2-7]{32}$")] = None,
+    official: Annotated[str | None, Query(pattern=f"^{OFFICIAL_ID_PATTERN}$")] = None,
     purpose: str | None = None,
     action: str | None = None,
     outcome: Annotated[str | None, Query(pattern="^(allow|deny|error)$")] = None,

@@ -34,7 +34,13 @@ from identity.oauth.exchange import (
     TOKEN_EXCHANGE,
     TokenExchange,
 )
-from identity.oauth.issuers import OfficialIds, TrustedIssuer, TrustedIssuers, validate_issuer
+from identity.oauth.issuers import (
+    OFFICIAL_ID_PATTERN,
+    OfficialIds,
+    TrustedIssuer,
+    TrustedIssuers,
+    validate_issuer,
+)
 from identity.oauth.keys import SigningKey, SigningKeys
 from identity.oauth.login import (
     Authenticator,
@@ -71,6 +77,7 @@ __all__ = [
     "CODE_CHALLENGE_METHODS",
     "DPOP_ALGS",
     "ID_TOKEN_TYPE",
+    "OFFICIAL_ID_PATTERN",
     "SCOPES",
     "TOKEN_EXCHANGE",
     "AccessToken",

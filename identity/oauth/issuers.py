@@ -33,6 +33,8 @@ from storekit.bulk import upsert_rows
 
 MAX_ISSUER_LENGTH = 255
 OFFICIAL_PREFIX = "off_"
+# What an official's id looks like: the prefix and 20 bytes of the MAC in lowercase base32.
+OFFICIAL_ID_PATTERN = r"off_[a-z2-7]{32}"
 
 
 @dataclass(frozen=True)
