@@ -67,7 +67,7 @@ ID_TOKEN_MAX_AGE_S = 600
 CLOCK_LEEWAY_S = 5
 CASE_PARAMETER = "case_reference"
 _CASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,63}")
-# Eight digits in a row could be an IDCS (ten), a telephone number or a CNIE's number part.
+# A long run of digits could be an IDCS, a telephone number or a CNIE's number part.
 _DIGIT_RUN = re.compile(r"[0-9]{8}")
 
 

@@ -33,6 +33,8 @@ ARTEFACTS = Path(__file__).with_name("artefacts")
 AXE = Path(__file__).with_name("vendor") / "axe-core" / "axe.min.js"
 LANGS = ("ar", "fr", "en")
 SIJILL = [sys.executable, "-c", "from gateway.cli import main; main()"]
+# The call a named official makes on the first demo citizen's case (see the demo fixture).
+OFFICIAL_CALL = {"purpose": "asd_case_review", "case": "ASD-R-2026-0042"}
 
 
 @dataclass
@@ -114,6 +116,33 @@ def demo() -> Iterator[WebDemo]:
                     capture_output=True,
                     timeout=60,
                 )
+            # And a named official of CNSS reviews the first citizen's case (token exchange):
+            # that log then says who acted, on which case.
+            first = credentials["citizens"][0]
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(ROOT / "examples" / "agency_client.py"),
+                    "--credentials",
+                    str(data_dir / "demo" / "credentials.json"),
+                    "--agency",
+                    "cnss",
+                    "--purpose",
+                    OFFICIAL_CALL["purpose"],
+                    "--program",
+                    "asd",
+                    "--official",
+                    "agent-1187",
+                    "--case",
+                    OFFICIAL_CALL["case"],
+                    "--cnie",
+                    first["cnie"],
+                ],
+                env=env,
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
             yield WebDemo(url, data_dir, credentials, process, env)
         finally:
             process.terminate()
