@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -18,6 +19,16 @@ app = typer.Typer(
     help="OAuth clients: agencies, registration offices, auditors, the portal.",
     no_args_is_help=True,
 )
+
+
+def _jwks_document(path: Path | None, inline: str | None) -> Any:
+    """The JWKS read from ``path``, or parsed from ``inline``."""
+    try:
+        return json.loads(path.read_text() if path is not None else str(inline))
+    except OSError as exc:
+        raise CliError(f"cannot read the JWKS file: {exc.strerror}") from None
+    except ValueError:
+        raise CliError("the JWKS is not JSON") from None
 
 
 @app.command("add")
@@ -41,12 +52,7 @@ def add(
     data_dir: str | None = typer.Option(None, help="Data directory"),
 ) -> None:
     """Register a client with its public keys; no secret is ever issued."""
-    try:
-        document = json.loads(jwks.read_text())
-    except OSError as exc:
-        raise CliError(f"cannot read the JWKS file: {exc.strerror}") from None
-    except ValueError:
-        raise CliError("the JWKS file is not JSON") from None
+    document = _jwks_document(jwks, None)
     with open_oauth(settings_from(data_dir)) as oauth:
         try:
             client = oauth.registry.add(
@@ -114,12 +120,7 @@ def trust_idp(
     exchange); run again to replace the provider's keys."""
     if (jwks is None) == (jwks_json is None):
         raise CliError("give the provider's keys with exactly one of --jwks or --jwks-json")
-    try:
-        document = json.loads(jwks.read_text() if jwks is not None else str(jwks_json))
-    except OSError as exc:
-        raise CliError(f"cannot read the JWKS file: {exc.strerror}") from None
-    except ValueError:
-        raise CliError("the JWKS is not JSON") from None
+    document = _jwks_document(jwks, jwks_json)
     with open_oauth(settings_from(data_dir)) as oauth:
         try:
             trusted = oauth.trust_issuer(client_id, issuer, document)

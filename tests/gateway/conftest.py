@@ -91,16 +91,15 @@ class World:
         assert response.status_code == 200, response.text
         return str(response.json()["access_token"])
 
-    def token_response(self, client_id: str, scope: str | None = None) -> Any:
-        """The token endpoint's answer to a client-credentials grant (private_key_jwt)."""
+    def assertion(self, client_id: str) -> str:
+        """A fresh ``private_key_jwt`` client assertion (RFC 7523) of a registered client."""
         client = self.clients[client_id]
         now = int(time.time())
-        audience = f"{self.issuer}/oauth/token"
-        assertion = jwt.encode(
+        return jwt.encode(
             {
                 "iss": client_id,
                 "sub": client_id,
-                "aud": audience,
+                "aud": f"{self.issuer}/oauth/token",
                 "jti": secrets.token_urlsafe(16),
                 "iat": now,
                 "exp": now + 60,
@@ -109,9 +108,12 @@ class World:
             algorithm="ES256",
             headers={"kid": client.kid},
         )
+
+    def token_response(self, client_id: str, scope: str | None = None) -> Any:
+        """The token endpoint's answer to a client-credentials grant (private_key_jwt)."""
         data = {
             "grant_type": "client_credentials",
-            "client_assertion": assertion,
+            "client_assertion": self.assertion(client_id),
             "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
         }
         if scope:

@@ -86,30 +86,12 @@ def idp(world: World, anss: Agency) -> Provider:
     return provider
 
 
-def _assertion(world: World, client_id: str) -> str:
-    client = world.clients[client_id]
-    now = int(time.time())
-    return jwt.encode(
-        {
-            "iss": client_id,
-            "sub": client_id,
-            "aud": f"{world.issuer}/oauth/token",
-            "jti": secrets.token_urlsafe(16),
-            "iat": now,
-            "exp": now + 60,
-        },
-        client.key,
-        algorithm="ES256",
-        headers={"kid": client.kid},
-    )
-
-
 def _token_endpoint(world: World, agency: Agency, form: dict[str, str]) -> Any:
     proof = make_proof(
         agency.dpop_key, agency.dpop_jwk, method="POST", url=f"{world.issuer}/oauth/token"
     )
     data = {
-        "client_assertion": _assertion(world, agency.client_id),
+        "client_assertion": world.assertion(agency.client_id),
         "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
         **form,
     }
