@@ -1,8 +1,10 @@
 """The OAuth 2.0 / OpenID Connect authorization server (FAPI 2.0 security profile).
 
 Owns: the client registry (agencies, registration offices, auditors, the citizen portal), the
-signing keys for access and ID tokens, the replay and revocation stores, DPoP (RFC 9449), and
-the sign-in of citizens (IDCS + TOTP), officers and auditors (password + TOTP).
+signing keys for access and ID tokens, the replay and revocation stores, DPoP (RFC 9449), the
+identity providers agencies trust for their officials and the token exchange (RFC 8693) that
+names the acting official and case in an agency's token, and the sign-in of citizens
+(IDCS + TOTP), officers and auditors (password + TOTP).
 May import: Authlib, joserfc, pyjwt, cryptography, pyotp, argon2, SQLAlchemy; nothing of
 Sijill outside ``identity.oauth``. Must never: store a client's private key or a shared
 secret, accept an unsigned or HMAC-signed token, store a TOTP secret in clear, or put

@@ -407,6 +407,9 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
         }
         if t.jkt:
             body["cnf"] = {"jkt": t.jkt}
+        if t.official:
+            body["act"] = {"sub": t.official}  # RFC 8693 §4.1: the acting official
+            body["case"] = t.case
         return body
 
 

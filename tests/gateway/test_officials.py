@@ -142,6 +142,17 @@ def test_an_officials_id_token_becomes_a_token_naming_the_official_and_the_case(
     assert official.startswith("off_")
     # The provider's own subject (an employee number, a login) is not what Sijill shows.
     assert "agent-1187" not in body["access_token"]
+    # Introspection (RFC 7662) says who acts, as the token does (RFC 8693 §4.1).
+    introspected = world.api.post(
+        "/oauth/introspect",
+        data={
+            "token": body["access_token"],
+            "client_assertion": world.assertion(anss.client_id),
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        },
+    ).json()
+    assert introspected["act"] == {"sub": official}
+    assert introspected["case"] == CASE
     # One official, one id across exchanges; another official, another id.
     assert _claims(_official_token(world, anss, idp, "agent-1187"))["act"]["sub"] == official
     assert _claims(_official_token(world, anss, idp, "agent-2204"))["act"]["sub"] != official
