@@ -132,6 +132,21 @@ def trust_idp(
     )
 
 
+@app.command("distrust-idp")
+@friendly
+def distrust_idp(
+    client_id: str = typer.Argument(..., help="The agency client"),
+    issuer: str = typer.Option(..., help="The identity provider's issuer identifier"),
+    data_dir: str | None = typer.Option(None, help="Data directory"),
+) -> None:
+    """Stop trusting an agency's identity provider (a compromised or retired one): its ID
+    tokens are refused from the next exchange; tokens already issued live out their minutes."""
+    with open_oauth(settings_from(data_dir)) as oauth:
+        if not oauth.trusted_issuers.distrust(client_id, issuer):
+            raise CliError("this client does not trust this issuer")
+    out.print(f"client {client_id} no longer trusts {issuer}")
+
+
 @app.command("list")
 @friendly
 def list_(

@@ -21,7 +21,7 @@ def _cli(settings: Any, monkeypatch: Any, *args: str) -> Any:
     return CliRunner().invoke(app, list(args))
 
 
-def test_the_command_line_trusts_an_agencys_provider_and_replaces_its_keys(
+def test_the_command_line_trusts_replaces_and_withdraws_an_agencys_provider(
     oauth, agency: Agent, settings, tmp_path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     _, first, _ = new_key()
@@ -39,6 +39,11 @@ def test_the_command_line_trusts_an_agencys_provider_and_replaces_its_keys(
     assert result.exit_code == 0, result.output
     (trusted,) = oauth.trusted_issuers.of(agency.client_id)
     assert trusted.jwks["keys"][0]["kid"] == second["kid"]
+    result = _cli(settings, monkeypatch, "distrust-idp", agency.client_id, "--issuer", issuer)
+    assert result.exit_code == 0, result.output
+    assert oauth.trusted_issuers.of(agency.client_id) == []
+    again = _cli(settings, monkeypatch, "distrust-idp", agency.client_id, "--issuer", issuer)
+    assert again.exit_code != 0
 
 
 def test_only_an_agency_may_trust_a_provider(oauth) -> None:  # type: ignore[no-untyped-def]
