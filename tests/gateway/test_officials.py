@@ -274,3 +274,27 @@ def test_the_record_the_citizen_and_the_auditor_see_the_official_and_the_case(
     assert all(e["actor"]["id"] == "anss" for e in entries)
     # The colleague's call is theirs, not listed under this official.
     assert len({e["subject"] for e in entries}) == 1
+
+
+def test_only_an_agency_exchanges_and_only_for_its_own_scopes(
+    world: World, anss: Agency, idp: Provider
+) -> None:
+    id_token = idp.id_token("agent-1187", world.issuer)
+    form = {"grant_type": EXCHANGE, "subject_token": id_token, "subject_token_type": ID_TOKEN,
+            "case_reference": CASE}  # fmt: skip
+    office = world.api.post(
+        "/oauth/token",
+        data={
+            **form,
+            "client_assertion": world.assertion("office-fes"),
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        },
+    )
+    assert office.status_code == 400, office.text
+    assert office.json()["error"] == "unauthorized_client"
+    beyond = _token_endpoint(world, anss, {**form, "scope": "agency:lookup audit:read"})
+    assert beyond.status_code == 400, beyond.text
+    assert beyond.json()["error"] == "invalid_scope"
+    narrow = _token_endpoint(world, anss, {**form, "scope": "agency:lookup"})
+    assert narrow.status_code == 200, narrow.text
+    assert _claims(narrow.json()["access_token"])["scope"] == "agency:lookup"
