@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 from audit.errors import InvalidEntry
 from audit.merkle import leaf_hash
@@ -22,12 +22,18 @@ Outcome = Literal["allow", "deny", "error"]
 ACTOR_KINDS: frozenset[str] = frozenset({"agency", "office", "citizen", "auditor", "system"})
 OUTCOMES: frozenset[str] = frozenset({"allow", "deny", "error"})
 _ACTOR_KEYS = frozenset({"kind", "id", "sector"})
+# An agency's call made by a named official (RFC 8693 token exchange): the official's
+# pseudonymous id at the agency and the case reference. Entries without them keep the three
+# keys, so their canonical bytes, and every leaf hash already in the log, stay as they were.
+_ACTING_KEYS = frozenset({"kind", "id", "sector", "official", "case"})
 
 
 class Actor(TypedDict):
     kind: ActorKind
     id: str
     sector: str | None
+    official: NotRequired[str]
+    case: NotRequired[str]
 
 
 def canonical_json(document: Mapping[str, Any], *, plain: bool | None = None) -> bytes:
@@ -69,8 +75,18 @@ class AuditEntry:
         if not integer or time_ns < 0:
             raise InvalidEntry("time_ns must be a non-negative integer")
         actor = self.actor
-        if not (type(actor) is dict or isinstance(actor, Mapping)) or actor.keys() != _ACTOR_KEYS:
-            raise InvalidEntry("actor must have exactly the keys kind, id and sector")
+        if not (type(actor) is dict or isinstance(actor, Mapping)):
+            raise InvalidEntry("actor must be an object")
+        keys = actor.keys()
+        if keys != _ACTOR_KEYS and (
+            keys != _ACTING_KEYS
+            or not isinstance(actor["official"], str)
+            or not isinstance(actor["case"], str)
+        ):
+            raise InvalidEntry(
+                "actor must have exactly the keys kind, id and sector "
+                "(and official and case, both strings, for an acting official)"
+            )
         if actor["kind"] not in ACTOR_KINDS:
             raise InvalidEntry("actor.kind is not one of " + ", ".join(sorted(ACTOR_KINDS)))
         sector = actor["sector"]

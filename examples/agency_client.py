@@ -1,7 +1,8 @@
 """A complete agency program against Sijill: OAuth 2.0 client credentials with
 ``private_key_jwt`` (RFC 7523) through Authlib's own client, DPoP-bound tokens (RFC 9449),
 then a lookup, a field query and an eligibility question; with ``--batch``, a payment run
-over every demo citizen through the batch routes.
+over every demo citizen through the batch routes; or, with ``--official``, the same calls made
+by a named official on a case, through token exchange (RFC 8693).
 
 Run it against ``make demo`` (it reads the demo's credentials file, whose agencies are
 ``cnss`` and ``men``):
@@ -9,6 +10,15 @@ Run it against ``make demo`` (it reads the demo's credentials file, whose agenci
     .venv/bin/python examples/agency_client.py --agency cnss --purpose amo_tadamon_enrolment
     .venv/bin/python examples/agency_client.py --agency men --purpose scholarship_outreach
     .venv/bin/python examples/agency_client.py --agency cnss --purpose asd_payment --batch
+
+With ``--official`` the program first plays the agency's own identity provider (the demo
+registered its keys for CNSS: ``sijill clients trust-idp``), signs the official in, and
+exchanges their ID token, with a case reference, for a token naming them. A purpose that
+requires an official (``asd_case_review``) is refused without one (a query ``403`` with reason
+``official_required``; a lookup ``404``, as every refused lookup, the record saying why):
+
+    .venv/bin/python examples/agency_client.py --agency cnss --purpose asd_case_review \\
+        --official agent-1187 --case ASD-R-2026-0042
 
 CNSS's purpose rests on a law, so the first run finds the person at once. The ministry's rests
 on the citizen's consent: its lookup answers 404 until that citizen grants it (portal, or
@@ -81,6 +91,25 @@ class DPoPKey:
         )
 
 
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - a URN
+ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"  # noqa: S105 - a URN
+
+
+def official_id_token(idp: dict[str, Any], official: str, audience: str) -> str:
+    """What the agency's identity provider issues when the official signs in: an ID token
+    addressed to Sijill's issuer (docs/agency-guide.md). A real agency gets it from its
+    provider; the demo's provider is this function and the key the demo registered."""
+    now = int(time.time())
+    claims = {"iss": idp["issuer"], "sub": official, "aud": audience, "iat": now, "exp": now + 300}
+    key = import_key(idp["private_jwk"])
+    return jwt.encode(
+        claims,
+        key.as_pem(private=True),
+        algorithm="ES256",
+        headers={"kid": idp["private_jwk"]["kid"]},
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--credentials", default=".sijill/demo/credentials.json")
@@ -98,6 +127,8 @@ def main() -> int:
     parser.add_argument(
         "--batch", action="store_true", help="a payment run over every demo citizen, batched"
     )
+    parser.add_argument("--official", default=None, help="the official's login at the agency")
+    parser.add_argument("--case", default=None, help="the case reference (never personal data)")
     args = parser.parse_args()
 
     creds = json.loads(Path(args.credentials).read_text())
@@ -116,16 +147,32 @@ def main() -> int:
         scope=agency["scopes"] if isinstance(agency["scopes"], str) else " ".join(agency["scopes"]),
     )
     program.register_client_auth_method(ShortAssertion(token_url))
-    token = program.fetch_token(
-        token_url,
-        grant_type="client_credentials",
-        headers={"DPoP": dpop.proof("POST", token_url)},
-        timeout=10,
-    )
+    if args.official:
+        # RFC 8693 §2.1: the official's ID token as subject_token, the case as case_reference.
+        token = program.fetch_token(
+            token_url,
+            grant_type=TOKEN_EXCHANGE,
+            subject_token=official_id_token(agency["idp"], args.official, issuer),
+            subject_token_type=ID_TOKEN,
+            case_reference=args.case or "",
+            headers={"DPoP": dpop.proof("POST", token_url)},
+            timeout=10,
+        )
+    else:
+        token = program.fetch_token(
+            token_url,
+            grant_type="client_credentials",
+            headers={"DPoP": dpop.proof("POST", token_url)},
+            timeout=10,
+        )
     access = token["access_token"]
     print(
         f"token: {token['token_type']} scope={token['scope']!r} expires_in={token['expires_in']}s"
     )
+    if args.official:
+        # The official's id at Sijill (act.sub): the agency keeps it with the official's name.
+        claims = jwt.decode(access, options={"verify_signature": False})
+        print(f"acting official: {claims['act']['sub']} case: {claims['case']}")
 
     def headers(url: str) -> dict[str, str]:
         return {"Authorization": f"DPoP {access}", "DPoP": dpop.proof("POST", url, access)}

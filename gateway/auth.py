@@ -49,6 +49,10 @@ class Principal:
     subject: str
     token_id: str
     actor: str | None = None
+    # The official acting through an agency client and their case (RFC 8693 ``act``, from
+    # the token-exchange grant): pseudonymous id and file number, never a name.
+    official: str | None = None
+    case: str | None = None
 
 
 def _challenge(
@@ -111,6 +115,8 @@ def _principal(oauth: OAuthService, token: AccessToken, report: Report) -> Princ
         subject=subject,
         token_id=token.token_id,
         actor=actor,
+        official=token.official if kind == "agency" else None,
+        case=token.case if kind == "agency" else None,
     )
 
 

@@ -119,6 +119,8 @@ class PolicySubject(TypedDict, total=False):
     purposes: list[str]
     idcs: str
     actor: str
+    official: str  # an agency's acting official (pseudonymous id), token exchange only
+    case: str  # and the case reference they act on
 
 
 class PolicyInput(TypedDict):
@@ -525,7 +527,11 @@ class Enforcer:
         actor_id = principal.client_id
         if principal.actor is not None:
             actor_id = f"{principal.client_id}/{principal.actor}"
-        return {"kind": principal.kind, "id": actor_id, "sector": principal.sector or None}
+        actor: Actor = {"kind": principal.kind, "id": actor_id, "sector": principal.sector or None}
+        if principal.official is not None and principal.case is not None:
+            actor["official"] = principal.official
+            actor["case"] = principal.case
+        return actor
 
     def _append(self, entry: AuditEntry, *, must: bool) -> AppendReceipt | None:
         try:
@@ -584,6 +590,9 @@ def policy_subject(principal: Principal) -> PolicySubject:
         # An agency's client id is its code in the processing registry (cnss, anam …).
         subject["agency"] = principal.client_id
         subject["purposes"] = sorted(principal.purposes)
+        if principal.official is not None and principal.case is not None:
+            subject["official"] = principal.official
+            subject["case"] = principal.case
     elif principal.kind == "citizen":
         subject["idcs"] = principal.subject
     elif principal.actor is not None:
