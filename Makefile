@@ -47,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-BENCHES ?= vault audit policy enrol scoring oauth storekit gateway ratelimit
+BENCHES ?= vault audit policy enrol scoring oauth storekit gateway batch ratelimit
 
 # PostgreSQL figures come from the local server unless SIJILL_TEST_DATABASE_URL names one.
 bench: $(STAMP)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 from audit.errors import InvalidEntry
 from audit.merkle import leaf_hash
@@ -22,12 +22,18 @@ Outcome = Literal["allow", "deny", "error"]
 ACTOR_KINDS: frozenset[str] = frozenset({"agency", "office", "citizen", "auditor", "system"})
 OUTCOMES: frozenset[str] = frozenset({"allow", "deny", "error"})
 _ACTOR_KEYS = frozenset({"kind", "id", "sector"})
+# An agency's call made by a named official (RFC 8693 token exchange): the official's
+# pseudonymous id at the agency and the case reference. Entries without them keep the three
+# keys, so their canonical bytes, and every leaf hash already in the log, stay as they were.
+_ACTING_KEYS = frozenset({"kind", "id", "sector", "official", "case"})
 
 
 class Actor(TypedDict):
     kind: ActorKind
     id: str
     sector: str | None
+    official: NotRequired[str]
+    case: NotRequired[str]
 
 
 def canonical_json(document: Mapping[str, Any], *, plain: bool | None = None) -> bytes:
@@ -54,6 +60,10 @@ class AuditEntry:
     policy_revision: str | None = None
     outcome: Outcome = "allow"
     reasons: list[str] = field(default_factory=list)
+    # The decision whose evaluation this one repeats (the same policy revision and input,
+    # within the horizon the policy stated): that entry holds the evaluation. Written only
+    # when set, so an entry of a fresh evaluation has the form it always had.
+    reused_decision_id: str | None = None
 
     def __post_init__(self) -> None:
         # Every entry appended passes here (a national rescoring, millions): direct checks,
@@ -65,8 +75,18 @@ class AuditEntry:
         if not integer or time_ns < 0:
             raise InvalidEntry("time_ns must be a non-negative integer")
         actor = self.actor
-        if not (type(actor) is dict or isinstance(actor, Mapping)) or actor.keys() != _ACTOR_KEYS:
-            raise InvalidEntry("actor must have exactly the keys kind, id and sector")
+        if not (type(actor) is dict or isinstance(actor, Mapping)):
+            raise InvalidEntry("actor must be an object")
+        keys = actor.keys()
+        if keys != _ACTOR_KEYS and (
+            keys != _ACTING_KEYS
+            or not isinstance(actor["official"], str)
+            or not isinstance(actor["case"], str)
+        ):
+            raise InvalidEntry(
+                "actor must have exactly the keys kind, id and sector "
+                "(and official and case, both strings, for an acting official)"
+            )
         if actor["kind"] not in ACTOR_KINDS:
             raise InvalidEntry("actor.kind is not one of " + ", ".join(sorted(ACTOR_KINDS)))
         sector = actor["sector"]
@@ -81,6 +101,7 @@ class AuditEntry:
             ("purpose", self.purpose),
             ("decision_id", self.decision_id),
             ("policy_revision", self.policy_revision),
+            ("reused_decision_id", self.reused_decision_id),
         ):
             if value is not None and not isinstance(value, str):
                 raise InvalidEntry(f"{name} must be a string or null")
@@ -99,7 +120,7 @@ class AuditEntry:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form. ``time_ns`` is a decimal string: RFC 8785 (I-JSON, RFC 7493 §2.2)
         only admits integers up to 2^53, and nanoseconds since 1970 are ~2^60."""
-        return {
+        data = {
             "time_ns": str(self.time_ns),
             "actor": dict(self.actor),
             "action": self.action,
@@ -112,6 +133,9 @@ class AuditEntry:
             "outcome": self.outcome,
             "reasons": list(self.reasons),
         }
+        if self.reused_decision_id is not None:
+            data["reused_decision_id"] = self.reused_decision_id
+        return data
 
     def canonical(self) -> bytes:
         """RFC 8785 canonical JSON: the exact bytes the leaf hash commits to."""
@@ -140,7 +164,7 @@ class AuditEntry:
             "outcome",
             "reasons",
         }
-        if set(data) != expected:
+        if set(data) - {"reused_decision_id"} != expected:
             raise InvalidEntry("entry keys differ from the audit entry schema")
         actor = data["actor"]
         if not isinstance(actor, Mapping):
@@ -160,6 +184,7 @@ class AuditEntry:
             policy_revision=data["policy_revision"],
             outcome=data["outcome"],
             reasons=list(data["reasons"]),
+            reused_decision_id=data.get("reused_decision_id"),
         )
 
     @classmethod

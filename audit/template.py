@@ -29,6 +29,7 @@ def prepare_entry(entry: AuditEntry) -> StoredEntry:
         action=entry.action,
         purpose=entry.purpose,
         outcome=entry.outcome,
+        official=entry.actor.get("official"),
     )
 
 
@@ -75,6 +76,7 @@ class EntryTemplate:
             entry.action,
             entry.purpose,
             entry.outcome,
+            entry.actor.get("official"),
         )
         fixed = [c for c in self._columns[1:] if isinstance(c, str)]
         if any(p in column for p in placeholders for column in fixed):
@@ -98,7 +100,7 @@ class EntryTemplate:
             pieces.append(parts[i])
         data = "".join(pieces).encode()
         subject = self._subject
-        time_ns, kind, actor_id, action, purpose, outcome = self._columns
+        time_ns, kind, actor_id, action, purpose, outcome, official = self._columns
         return StoredEntry(
             -1,
             leaf_hash(data),
@@ -110,4 +112,5 @@ class EntryTemplate:
             action,
             purpose,
             outcome,
+            official,
         )

@@ -1,9 +1,13 @@
-"""Delivery of signed consent-status notifications to agencies, with retries and backoff.
+"""The one notification outbox, with retries and backoff: signed consent-status notifications
+to agencies, and the notices to citizens (activation codes, breach notices, accesses to their
+record).
 
-The outbox row is written in the same transaction as the consent change (transactional
+The outbox row is written in the same transaction as the change it reports (transactional
 outbox), so a notification is never lost nor sent for a change that did not happen. Several
 delivery workers may run: a row is claimed by moving its next attempt forward with a
-conditional UPDATE, which only one worker can win.
+conditional UPDATE, which only one worker can win. A row's ``event`` says whose it is: the
+citizens' events (:data:`CITIZEN_EVENTS`) go to the person the row's ``recipient`` tags, by the
+channel they chose; every other event goes to the agency the recipient names, at its endpoint.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy import Engine, and_, delete, insert, select, update
 
 from consent import tables
 
@@ -26,9 +30,31 @@ MAX_DELAY_S = 3600.0
 MAX_ATTEMPTS = 24
 LEASE_S = 30.0
 
+# Notices to citizens; their rows' recipient is the person's audit tag (a keyed hash).
+ACTIVATION = "activation"
+BREACH_NOTICE = "breach_notice"
+ACCESS_NOTICE = "access_notice"
+CITIZEN_EVENTS = frozenset({ACTIVATION, BREACH_NOTICE, ACCESS_NOTICE})
+
 # send(url, body) -> HTTP status code; raises OSError (or httpx errors) on transport failure.
 Sender = Callable[[str, str], int]
 EndpointFor = Callable[[str], str | None]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One row due for delivery."""
+
+    id: int
+    recipient: str
+    event: str
+    body: str
+    attempts: int
+
+
+# attempt(item) -> the status the transport answered, None when there was no one to send to;
+# 2xx delivers (HTTP and SMTP agree on that); raises on a transport failure (retried).
+Attempt = Callable[[Item], int | None]
 
 
 @dataclass(frozen=True)
@@ -83,15 +109,35 @@ class Outbox:
         now_ns: int | None = None,
         limit: int = 100,
     ) -> list[Delivery]:
+        """Post the agencies' due notifications to their endpoints (a 2xx delivers)."""
+
+        def post(item: Item) -> int | None:
+            url = endpoint_for(item.recipient)
+            return None if url is None else send(url, item.body)
+
+        return self.deliver(post, citizens=False, now_ns=now_ns, limit=limit)
+
+    def deliver(
+        self,
+        attempt: Attempt,
+        *,
+        citizens: bool,
+        now_ns: int | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]:
+        """Attempt each due row of the citizens' events (or of the agencies'), oldest first;
+        a row not delivered is tried again after :func:`backoff_s`, until ``MAX_ATTEMPTS``."""
         now = time.time_ns() if now_ns is None else now_ns
         t = tables.outbox
+        whose = t.c.event.in_(CITIZEN_EVENTS) if citizens else t.c.event.not_in(CITIZEN_EVENTS)
         due = (
-            select(t.c.id, t.c.recipient, t.c.body, t.c.attempts, t.c.next_attempt_ns)
+            select(t.c.id, t.c.recipient, t.c.event, t.c.body, t.c.attempts, t.c.next_attempt_ns)
             .where(
                 and_(
                     t.c.delivered_at_ns.is_(None),
                     t.c.next_attempt_ns <= now,
                     t.c.attempts < MAX_ATTEMPTS,
+                    whose,
                 )
             )
             .order_by(t.c.id)
@@ -103,16 +149,15 @@ class Outbox:
         for row in rows:
             if not self._claim(row.id, row.next_attempt_ns, now):
                 continue
-            url = endpoint_for(row.recipient)
+            item = Item(row.id, row.recipient, row.event, row.body, row.attempts)
             status: int | None = None
-            if url is not None:
-                try:
-                    status = send(url, row.body)
-                except Exception as exc:  # transport failure: retried like a 5xx
-                    log.warning(
-                        "notification delivery failed",
-                        extra={"recipient": row.recipient, "error_class": type(exc).__name__},
-                    )
+            try:
+                status = attempt(item)
+            except Exception as exc:  # transport failure: retried like a 5xx
+                log.warning(
+                    "notification delivery failed",
+                    extra={"event": row.event, "error_class": type(exc).__name__},
+                )
             delivered = status is not None and 200 <= status < 300
             attempts = row.attempts + 1
             values: dict[str, object] = {"attempts": attempts, "last_status": status}
@@ -124,6 +169,17 @@ class Outbox:
                 conn.execute(update(t).where(t.c.id == row.id).values(**values))
             results.append(Delivery(row.id, row.recipient, status, delivered))
         return results
+
+    def drop_pending(self, recipient: str) -> int:
+        """Delete every undelivered row addressed to ``recipient`` (a person's tag, when they
+        opt out or are erased: nothing more goes out about them); how many went."""
+        t = tables.outbox
+        with self._engine.begin() as conn:
+            return int(
+                conn.execute(
+                    delete(t).where(and_(t.c.recipient == recipient, t.c.delivered_at_ns.is_(None)))
+                ).rowcount
+            )
 
     def _claim(self, row_id: int, seen_next: int, now: int) -> bool:
         t = tables.outbox

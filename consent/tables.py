@@ -56,3 +56,29 @@ endpoints = Table(
     Column("url", String(2000), nullable=False),
     Column("updated_at_ns", BigInteger, nullable=False),
 )
+
+# A citizen's choice to be told of the uses of their record (docs/privacy.md "Notifications").
+# Keyed by the person's audit tag, the keyed hash their audit entries carry, so the delivery
+# job matches entries to choices without an IDCS; the address itself is in the vault, under
+# ``contact_subject``, a record of its own.
+notification_preferences = Table(
+    "notification_preferences",
+    metadata,
+    Column("subject", String(64), primary_key=True),
+    Column("contact_subject", String(64), nullable=False, unique=True),
+    Column("channel", String(8), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("created_at_ns", BigInteger, nullable=False),
+    Column("updated_at_ns", BigInteger, nullable=False),
+)
+
+# How far the delivery job has read the audit log: the index of the last entry it turned into
+# notices, moved in the same transaction as the notices it queued.
+notification_cursor = Table(
+    "notification_cursor",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at_ns", BigInteger, nullable=False),
+)

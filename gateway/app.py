@@ -15,8 +15,10 @@ from gateway import __version__, problems
 from gateway.keys import audit_alarm
 from gateway.lifecycle import record_policy_revision, report_policy_engine, start_audit
 from gateway.middleware import BoundedBody, RequestContext
+from gateway.notify.delivery import notifications_job
 from gateway.routes import activation as activation_routes
 from gateway.routes import agency as agency_routes
+from gateway.routes import agency_batch as agency_batch_routes
 from gateway.routes import audit as audit_routes
 from gateway.routes import breaches as breach_routes
 from gateway.routes import docs as docs_routes
@@ -25,6 +27,7 @@ from gateway.routes import export as export_routes
 from gateway.routes import health
 from gateway.routes import me as me_routes
 from gateway.routes import me_household as me_household_routes
+from gateway.routes import notifications as notification_routes
 from gateway.routes import oauth as oauth_routes
 from gateway.routes import registry as registry_routes
 from gateway.routes import rnp as rnp_routes
@@ -82,6 +85,8 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
 BULK_ROUTES: set[tuple[str, str]] = {
     ("POST", "/v1/rsu/households"),
     ("POST", "/v1/agency/pseudonyms/translate"),
+    ("POST", "/v1/agency/batch/query"),
+    ("POST", "/v1/agency/batch/eligibility"),
 }
 
 
@@ -95,9 +100,11 @@ ROUTERS: tuple[APIRouter, ...] = (
     oauth_routes.router,
     userinfo_routes.router,
     agency_routes.router,
+    agency_batch_routes.router,
     me_routes.router,
     export_routes.router,
     me_household_routes.router,
+    notification_routes.router,
     rnp_routes.router,
     registry_routes.router,
     rsu_routes.router,
@@ -121,6 +128,10 @@ def iter_routes(app: FastAPI) -> Iterator[BaseRoute]:
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     settings = settings or load_settings()
     services = services or build_services(settings)
+    # Citizens' notifications: delivered by a scheduled job (gateway/notify/delivery.py), which
+    # reads addresses through the enforcement point and so cannot be built inside services.py.
+    if not any(job.name == "notifications" for job in services.jobs):
+        services.jobs.append(notifications_job(services))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -22,9 +22,11 @@ from gateway.middleware import route_template
 from gateway.problems import Problem
 from gateway.security import SecurityKind, claimed_client
 from gateway.services import services_of
+from identity import UnknownPerson
 from identity.oauth import DPOP_ALGS, AccessToken, DpopError, InvalidToken, OAuthService
 
-PrincipalKind = Literal["agency", "office", "citizen", "auditor"]
+# "system": the gateway's own processes (the notifier), never a token's caller.
+PrincipalKind = Literal["agency", "office", "citizen", "auditor", "system"]
 REALM = "sijill"
 # Puts a refusal on the record (gateway/security.py): kind, reason code, the client the
 # credential names (None when it names none).
@@ -48,6 +50,10 @@ class Principal:
     subject: str
     token_id: str
     actor: str | None = None
+    # The official acting through an agency client and their case (RFC 8693 ``act``, from
+    # the token-exchange grant): pseudonymous id and file number, never a name.
+    official: str | None = None
+    case: str | None = None
 
 
 def _challenge(
@@ -110,6 +116,8 @@ def _principal(oauth: OAuthService, token: AccessToken, report: Report) -> Princ
         subject=subject,
         token_id=token.token_id,
         actor=actor,
+        official=token.official if kind == "agency" else None,
+        case=token.case if kind == "agency" else None,
     )
 
 
@@ -212,6 +220,22 @@ async def authenticate(request: Request) -> Principal:
     )
 
 
+def _serves_citizen(request: Request, idcs: str) -> None:
+    """An erased person's sign-in token, minted before the erasure and not yet expired, no
+    longer serves anything (Law 09.08 art. 8: nothing is processed about them any more)."""
+    try:
+        erased = services_of(request).register.status(idcs) == "erased"
+    except UnknownPerson:
+        return  # the routes answer for a person the register does not know
+    if erased:
+        raise Problem(
+            401,
+            "invalid-token",
+            "The person this token was issued for is no longer in the register.",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+
+
 def require_principal(
     kinds: Iterable[PrincipalKind] | None = None, scopes: Iterable[str] = ()
 ) -> Callable[..., object]:
@@ -222,6 +246,8 @@ def require_principal(
 
     async def dependency(request: Request) -> Principal:
         principal = await authenticate(request)
+        if principal.kind == "citizen":
+            await run_in_threadpool(_serves_citizen, request, principal.subject)
         if allowed is not None and principal.kind not in allowed:
             raise Problem(403, "forbidden", "This route is not open to this kind of caller.")
         missing = [s for s in needed if s not in principal.scopes]

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Required, TypedDict
 
 from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.dependencies.models import Dependant
-from starlette.routing import BaseRoute
 
 from audit import AppendReceipt, AuditEntry, AuditUnavailable
 from audit.entry import Actor
@@ -26,7 +23,6 @@ from gateway.auth import Principal, PrincipalKind, require_principal, source_of
 from gateway.middleware import route_template
 from gateway.problems import Problem
 from gateway.services import Services, get_services
-from identity import UnknownPerson
 from policies import PolicyResult, PolicyUnavailable
 from policies.decision_log import UNLISTED
 from policies.registry import action_scope, field_catalogue, registry_bound_actions
@@ -124,6 +120,8 @@ class PolicySubject(TypedDict, total=False):
     purposes: list[str]
     idcs: str
     actor: str
+    official: str  # an agency's acting official (pseudonymous id), token exchange only
+    case: str  # and the case reference they act on
 
 
 class PolicyInput(TypedDict):
@@ -148,6 +146,16 @@ class PolicyContext:
     objections: list[dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class Question:
+    """One item of a batch request, as :meth:`Enforcer.decide_many` decides it: what it asks,
+    and about whom (``context`` None: no such subject for this caller)."""
+
+    resource: Resource
+    context: PolicyContext | None = None
+    vault_subjects: Sequence[str] | Mapping[str, Mapping[str, str] | None] = ()
+
+
 @dataclass
 class Enforcer:
     """Bound to one request's principal and action; routes call :meth:`decide` once, then
@@ -156,6 +164,9 @@ class Enforcer:
     services: Services
     principal: Principal
     action: str
+    # Where the request came, for the security event of a refusal (gateway/security.py).
+    route: str | None = None
+    source: str | None = None
     _tags: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def subject_tag(self, idcs: str) -> str:
@@ -167,6 +178,27 @@ class Enforcer:
             tag = self._tags[idcs] = self.services.vault.subject_tag(idcs)
         return tag
 
+    def charge(self, items: int) -> None:
+        """Spend an agency's rate limit for a batch of ``items`` (429 when over it): a batch
+        asks what as many single requests would, and counts as many."""
+        if self.principal.kind == "agency":
+            try:
+                self.services.rate_limiter.check(self.principal.client_id, cost=items)
+            except Problem:
+                self.record_rate_limited()
+                raise
+
+    def record_rate_limited(self) -> None:
+        """Put an agency's refusal by its rate limit on the record (a security event)."""
+        p = self.principal
+        self.services.security_events.record(
+            "rate_limited",
+            "over_rate",
+            actor={"kind": "agency", "id": p.client_id, "sector": p.sector},
+            route=self.route,
+            source=self.source,
+        )
+
     def context(self, idcs: str) -> PolicyContext:
         """The person's tag, consents and objections, read in one round trip."""
         consents, objections = self.services.consents.policy_context(idcs)
@@ -176,18 +208,33 @@ class Enforcer:
         """The values of ``fields`` the decision released, each read from the record that
         holds it (:attr:`Outcome.records`) with that record's own sealed decision; a field
         nobody released, or that no record holds, is simply absent."""
-        released = set(outcome.result.fields)
-        asked = set(fields) & released
-        values: dict[str, object] = {}
-        for subject, names in outcome.records.items():
-            wanted = sorted(f for f in asked if f in names)
-            if not wanted:
-                continue
-            found = self.services.vault.reveal(
-                subject, [names[f] for f in wanted], outcome.decisions[subject]
-            )
-            values.update({f: found[names[f]] for f in wanted if names[f] in found})
-        return values
+        return self.reveal_many([(outcome, fields)])[0]
+
+    def reveal_many(self, asks: Sequence[tuple[Outcome, Iterable[str]]]) -> list[dict[str, object]]:
+        """:meth:`reveal` for each (outcome, fields), in order, through one vault read: each
+        record is still revealed under its own sealed decision only."""
+        requests: list[tuple[str, list[str], Decision]] = []
+        wanted: list[list[tuple[int, str, list[str]]]] = []
+        for outcome, fields in asks:
+            asked = set(fields) & set(outcome.result.fields)
+            mine: list[tuple[int, str, list[str]]] = []
+            for subject, names in outcome.records.items():
+                chosen = sorted(f for f in asked if f in names)
+                if chosen:
+                    mine.append((len(requests), subject, chosen))
+                    requests.append(
+                        (subject, [names[f] for f in chosen], outcome.decisions[subject])
+                    )
+            wanted.append(mine)
+        found = self.services.vault.reveal_many(requests) if requests else []
+        revealed: list[dict[str, object]] = []
+        for (outcome, _fields), mine in zip(asks, wanted, strict=True):
+            values: dict[str, object] = {}
+            for at, subject, chosen in mine:
+                names = outcome.records[subject]
+                values.update({f: found[at][names[f]] for f in chosen if names[f] in found[at]})
+            revealed.append(values)
+        return revealed
 
     def policy_input(
         self,
@@ -230,6 +277,64 @@ class Enforcer:
         decision's reasons (a batch's ``count=N``).
         """
         now_ns = time.time_ns()
+        result, entry = self._judge(
+            resource, purpose, consents, objections, now_ns, subject_tag, recorded
+        )
+        receipt = self._append(entry, must=True)
+        assert receipt is not None
+        return self._sealed(result, receipt, resource, purpose, vault_subjects)
+
+    def decide_many(
+        self, purpose: str | None, questions: Sequence[Question]
+    ) -> Iterator[Outcome | None]:
+        """One decision per question, each exactly as :meth:`decide` (or, for a question about
+        no subject, :meth:`refuse_unknown`) makes it alone, their entries appended in one
+        durable batch before any is sealed: if the batch cannot be recorded, none of its
+        items is released (fail closed), and the caller gets the single 503.
+
+        Yields each question's outcome in order, sealed as the caller takes it (a sealed
+        decision lives seconds: from when its item is answered, not when the batch was
+        decided); None where the subject does not exist for this caller (its refusal is on
+        the record as ``unknown_subject``)."""
+        judged: list[PolicyResult | None] = []
+        entries: list[AuditEntry] = []
+        for question in questions:
+            now_ns = time.time_ns()
+            context = question.context
+            if context is None:
+                entries.append(self._unknown_entry(now_ns, question.resource, purpose))
+                judged.append(None)
+                continue
+            result, entry = self._judge(
+                question.resource,
+                purpose,
+                context.consents,
+                context.objections,
+                now_ns,
+                context.subject_tag,
+            )
+            entries.append(entry)
+            judged.append(result)
+        receipts = self._append_many(entries)
+        return (
+            None
+            if result is None
+            else self._sealed(result, receipt, q.resource, purpose, q.vault_subjects)
+            for q, result, receipt in zip(questions, judged, receipts, strict=True)
+        )
+
+    def _judge(
+        self,
+        resource: Resource,
+        purpose: str | None,
+        consents: Sequence[Mapping[str, Any]],
+        objections: Sequence[Mapping[str, Any]],
+        now_ns: int,
+        subject_tag: str | None,
+        recorded: Sequence[str] = (),
+    ) -> tuple[PolicyResult, AuditEntry]:
+        """The bounded decision on one question, and the entry that must be durable before
+        anything it allows is released."""
         fields = [str(f) for f in resource.get("fields", ())]
         result = self._ask(resource, purpose, consents, objections, now_ns, subject_tag)
         result = self._bounded(result, fields, purpose, now_ns)
@@ -243,8 +348,19 @@ class Enforcer:
             outcome,
             [*result.reasons, *recorded],
         )
-        receipt = self._append(entry, must=True)
-        assert receipt is not None
+        return result, entry
+
+    def _sealed(
+        self,
+        result: PolicyResult,
+        receipt: AppendReceipt,
+        resource: Resource,
+        purpose: str | None,
+        vault_subjects: Sequence[str] | Mapping[str, Mapping[str, str] | None],
+    ) -> Outcome:
+        """The outcome of a recorded decision: a sealed capability for each vault subject
+        it releases something of (none when it denies)."""
+        fields = [str(f) for f in resource.get("fields", ())]
         decisions = {}
         if result.allow:
             scoped = (
@@ -371,12 +487,13 @@ class Enforcer:
                 now_ns,
                 None,  # a stand-in's tag is no one's: never on the record
             )
+        self._append(self._unknown_entry(now_ns, resource, purpose), must=True)
+        raise unknown_subject(detail)
+
+    def _unknown_entry(self, now_ns: int, resource: Resource, purpose: str | None) -> AuditEntry:
+        """The record of a request about no subject this caller may know of."""
         fields = sorted(str(f) for f in resource.get("fields", ()))
-        self._append(
-            self._entry(now_ns, None, fields, purpose, None, "deny", ["unknown_subject"]),
-            must=True,
-        )
-        raise Problem(404, "not-found", detail)
+        return self._entry(now_ns, None, fields, purpose, None, "deny", ["unknown_subject"])
 
     def _entry(
         self,
@@ -400,6 +517,7 @@ class Enforcer:
             policy_revision=result.policy_revision if result else None,
             outcome=outcome,
             reasons=reasons,
+            reused_decision_id=result.reused if result else None,
         )
 
     def actor(self) -> Actor:
@@ -410,7 +528,11 @@ class Enforcer:
         actor_id = principal.client_id
         if principal.actor is not None:
             actor_id = f"{principal.client_id}/{principal.actor}"
-        return {"kind": principal.kind, "id": actor_id, "sector": principal.sector or None}
+        actor: Actor = {"kind": principal.kind, "id": actor_id, "sector": principal.sector or None}
+        if principal.official is not None and principal.case is not None:
+            actor["official"] = principal.official
+            actor["case"] = principal.case
+        return actor
 
     def _append(self, entry: AuditEntry, *, must: bool) -> AppendReceipt | None:
         try:
@@ -418,13 +540,34 @@ class Enforcer:
         except AuditUnavailable:
             log.error("audit append failed", extra={"action": self.action})
             if must:
-                raise Problem(
-                    503,
-                    "audit-unavailable",
-                    "The audit log could not record this request; nothing was released.",
-                    headers={"Retry-After": "5"},
-                ) from None
+                raise _audit_unavailable() from None
             return None
+
+    def _append_many(self, entries: Sequence[AuditEntry]) -> list[AppendReceipt]:
+        """A batch's entries in one transaction: all recorded, or none and the 503."""
+        try:
+            receipts = self.services.audit.append_many(entries)
+        except AuditUnavailable:
+            log.error("audit append failed", extra={"action": self.action, "batch": len(entries)})
+            raise _audit_unavailable() from None
+        if len(receipts) != len(entries):
+            raise _audit_unavailable()
+        return receipts
+
+
+def unknown_subject(detail: str = "No such person for this agency.") -> Problem:
+    """The one answer about a subject that does not exist, is erased, or is another sector's:
+    the same whichever, so that it is no oracle of who is registered."""
+    return Problem(404, "not-found", detail)
+
+
+def _audit_unavailable() -> Problem:
+    return Problem(
+        503,
+        "audit-unavailable",
+        "The audit log could not record this request; nothing was released.",
+        headers={"Retry-After": "5"},
+    )
 
 
 def _scoped(result: PolicyResult, names: Mapping[str, str]) -> PolicyResult:
@@ -448,6 +591,9 @@ def policy_subject(principal: Principal) -> PolicySubject:
         # An agency's client id is its code in the processing registry (cnss, anam …).
         subject["agency"] = principal.client_id
         subject["purposes"] = sorted(principal.purposes)
+        if principal.official is not None and principal.case is not None:
+            subject["official"] = principal.official
+            subject["case"] = principal.case
     elif principal.kind == "citizen":
         subject["idcs"] = principal.subject
     elif principal.actor is not None:
@@ -456,13 +602,19 @@ def policy_subject(principal: Principal) -> PolicySubject:
 
 
 def authorize(
-    action: str, *, kinds: Sequence[PrincipalKind], scopes: Sequence[str] | None = None
+    action: str,
+    *,
+    kinds: Sequence[PrincipalKind],
+    scopes: Sequence[str] | None = None,
+    per_item: bool = False,
 ) -> Callable[..., Awaitable[Enforcer]]:
     """The dependency every personal-data route takes: authenticated principal + enforcer.
 
     The scope the action needs comes from the policy data (``actions.json``), so the
     gateway's early 403 ``insufficient_scope`` and the policy agree by construction; a route
     that names scopes must name exactly that one (checked when the route is defined).
+    An agency's request spends one token of its rate limit here; a batch route (``per_item``)
+    spends one per item instead, once it knows their number (:meth:`Enforcer.charge`).
     """
     needed = (action_scope(action),)
     if scopes is not None and tuple(scopes) != needed:
@@ -477,96 +629,21 @@ def authorize(
         principal: Principal = Depends(principal_dep),
         services: Services = Depends(get_services),
     ) -> Enforcer:
-        if principal.kind == "agency":
+        enforcer = Enforcer(
+            services=services,
+            principal=principal,
+            action=action,
+            route=route_template(request.scope),
+            source=source_of(request),
+        )
+        if principal.kind == "agency" and not per_item:
             try:
                 await services.rate_limiter.check_async(principal.client_id)
             except Problem:
-                services.security_events.record(
-                    "rate_limited",
-                    "over_rate",
-                    actor={"kind": "agency", "id": principal.client_id, "sector": principal.sector},
-                    route=route_template(request.scope),
-                    source=source_of(request),
-                )
+                enforcer.record_rate_limited()
                 raise
-        elif principal.kind == "citizen":
-            await run_in_threadpool(_serves_citizen, services, principal.subject)
-        return Enforcer(services=services, principal=principal, action=action)
+        return enforcer
 
     setattr(dependency, MEDIATED_ATTR, action)
     dependency.__name__ = f"authorize_{action}"
     return dependency
-
-
-# The token id a command-line step records: it has no access token, the sign-in stands for it.
-COMMAND_LINE_STEP = "command-line"
-
-
-def officer_enforcer(
-    services: Services, action: str, *, client_id: str, officer: Mapping[str, str] | None
-) -> Enforcer:
-    """The enforcer of an office's step taken at the command line (``sijill rnp erasure``):
-    the office client must be registered and enabled, and the officer, when one acts, signs in
-    as at the console (``officer``: username, password and TOTP code; LoginFailed otherwise).
-    The policy then decides as it does over HTTP, with the client's registered scopes: an
-    operator's shell names no one by itself, so a step that needs a named officer (four eyes)
-    gets one only through their own credentials."""
-    client = services.oauth.registry.get(client_id)
-    if client is None or client.disabled or client.kind != "office":
-        raise Problem(403, "forbidden", "No enabled office client has this id.")
-    actor = None
-    if officer is not None:
-        actor = services.oauth.staff("officer").authenticate(officer).subject
-    principal = Principal(
-        kind="office",
-        client_id=client.client_id,
-        sector=client.sector,
-        scopes=frozenset(client.scopes),
-        purposes=frozenset(client.purposes),
-        subject=client.client_id,
-        token_id=COMMAND_LINE_STEP,
-        actor=actor,
-    )
-    return Enforcer(services=services, principal=principal, action=action)
-
-
-def _serves_citizen(services: Services, idcs: str) -> None:
-    """An erased person's sign-in token, minted before the erasure and not yet expired, no
-    longer serves anything (Law 09.08 art. 8: nothing is processed about them any more)."""
-    try:
-        erased = services.register.status(idcs) == "erased"
-    except UnknownPerson:
-        return  # the routes answer for a person the register does not know
-    if erased:
-        raise Problem(
-            401,
-            "invalid-token",
-            "The person this token was issued for is no longer in the register.",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
-
-
-def is_mediated(dependant: Dependant) -> bool:
-    """Whether a route's dependency tree contains an :func:`authorize` dependency."""
-    stack = [dependant]
-    while stack:
-        current = stack.pop()
-        if getattr(current.call, MEDIATED_ATTR, None) is not None:
-            return True
-        stack.extend(current.dependencies)
-    return False
-
-
-def unmediated_routes(routes: Iterable[BaseRoute], public: set[tuple[str, str]]) -> list[str]:
-    """``METHOD path`` of every route that is neither public nor goes through the policy."""
-    missing = []
-    for route in routes:
-        methods = sorted(getattr(route, "methods", None) or ())
-        path = getattr(route, "path", "?")
-        for method in methods:
-            if method == "HEAD" or (method, path) in public:
-                continue
-            dependant = getattr(route, "dependant", None)
-            if dependant is None or not is_mediated(dependant):
-                missing.append(f"{method} {path}")
-    return missing

@@ -68,7 +68,7 @@ DEMO_AGENCIES = (
         "cnss",
         "CNSS — AMO Tadamon, aide sociale directe (démo)",
         "social",
-        "amo_tadamon_enrolment asd_payment",
+        "amo_tadamon_enrolment asd_payment asd_case_review",
     ),
     (
         "men",
@@ -78,6 +78,9 @@ DEMO_AGENCIES = (
     ),
 )
 AGENCY_SCOPES = "agency:lookup agency:query agency:eligibility"
+# The identity provider the demo's CNSS signs its officials in with (never contacted: its
+# keys are registered, and examples/agency_client.py --official plays its part).
+DEMO_IDP = ("cnss", "https://sso.cnss.demo.example")
 OFFICE_SCOPES = "rnp:enrol rnp:rectify rsu:register"
 AUDITOR_SCOPES = "audit:read"
 
@@ -118,16 +121,19 @@ def register_demo_clients(settings: Settings, credentials: Credentials, console:
 
         for client_id, name, sector, purposes in DEMO_AGENCIES:
             registered = client(client_id, name, "agency", sector, AGENCY_SCOPES, purposes)
-            credentials["agencies"].append(
-                {
-                    "client_id": registered["client_id"],
-                    "name": name,
-                    "sector": sector,
-                    "private_jwk": registered["private_jwk"],
-                    "scopes": AGENCY_SCOPES,
-                    "purposes": purposes,
-                }
-            )
+            agency: dict[str, Any] = {
+                "client_id": registered["client_id"],
+                "name": name,
+                "sector": sector,
+                "private_jwk": registered["private_jwk"],
+                "scopes": AGENCY_SCOPES,
+                "purposes": purposes,
+            }
+            if client_id == DEMO_IDP[0]:
+                idp_public, idp_private = client_keypair(f"{client_id}-idp-{secrets.token_hex(2)}")
+                oauth.trust_issuer(client_id, DEMO_IDP[1], {"keys": [idp_public]})
+                agency["idp"] = {"issuer": DEMO_IDP[1], "private_jwk": idp_private}
+            credentials["agencies"].append(agency)
         office = client(
             "office-casa-demo",
             "Bureau d'enregistrement Casablanca (démo)",

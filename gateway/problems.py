@@ -135,6 +135,33 @@ class Problem(Exception):
         self.headers = headers or {}
         self.extra = extra
 
+    def document(self, instance: str | None = None) -> dict[str, object]:
+        """The problem document this answers with (alone, or as one item of a batch)."""
+        return problem_document(
+            self.status, self.kind, self.title, self.detail, instance=instance, **self.extra
+        )
+
+
+def problem_document(
+    status: int,
+    kind: str,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    **extra: object,
+) -> dict[str, object]:
+    body: dict[str, object] = {
+        "type": TYPE_BASE + kind,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return body
+
 
 def problem_response(
     status: int,
@@ -146,15 +173,7 @@ def problem_response(
     headers: dict[str, str] | None = None,
     **extra: object,
 ) -> JSONResponse:
-    body: dict[str, object] = {
-        "type": TYPE_BASE + kind,
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    if instance:
-        body["instance"] = instance
-    body.update(extra)
+    body = problem_document(status, kind, title, detail, instance=instance, **extra)
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -193,14 +212,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(
-            exc.status,
-            exc.kind,
-            exc.title,
-            exc.detail,
-            instance=request.url.path,
+        return JSONResponse(
+            exc.document(instance=request.url.path),
+            status_code=exc.status,
+            media_type=MEDIA_TYPE,
             headers=exc.headers,
-            **exc.extra,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -2,9 +2,10 @@
 
 :class:`SharedRateLimiter` keeps the buckets in a table of the main store
 (``agency_rate_buckets``) and spends a token in one atomic statement: an ``INSERT … ON CONFLICT
-DO UPDATE … WHERE … RETURNING`` that refills the bucket for the time elapsed, takes a token if
-one is there and leaves the row untouched otherwise. The row lock that statement takes is the
-only coordination, so N workers on M hosts together allow the configured rate, not N×M times it.
+DO UPDATE … WHERE … RETURNING`` that refills the bucket for the time elapsed, takes a token (one
+per item of a batch) if there are enough and leaves the row untouched otherwise. The row lock
+that statement takes is the only coordination, so N workers on M hosts together allow the
+configured rate, not N×M times it.
 
 Why the database and not a rate-limiting library with a shared backend: every deployment already
 has the main store, and every host already reaches it; a Redis (pyrate-limiter's and its kind's
@@ -40,7 +41,13 @@ from storekit import hot_sql
 
 
 class RateLimiter(ABC):
-    """A token bucket per key: ``rate`` tokens a second, at most ``burst`` saved up."""
+    """A token bucket per key: ``rate`` tokens a second, at most ``burst`` saved up.
+
+    A request costs one token, a batch one per item: a batch of a thousand asks as much as a
+    thousand single requests, so batching does not multiply an agency's allowed rate. A batch
+    larger than the burst waits for a full bucket and leaves it in debt (it could never pass
+    otherwise); the debt is repaid at the same rate before the next request passes.
+    """
 
     def __init__(
         self, rate_per_s: float, burst: int, *, refused: Callable[[], None] | None = None
@@ -50,12 +57,16 @@ class RateLimiter(ABC):
         self._refused = refused
 
     @abstractmethod
-    def take(self, key: str, now: float | None = None) -> float:
-        """Spend one token; return 0 if allowed, else the seconds until one is available."""
+    def take(self, key: str, now: float | None = None, *, cost: int = 1) -> float:
+        """Spend ``cost`` tokens; return 0 if allowed, else the seconds until they are."""
 
-    def check(self, key: str) -> None:
-        """Spend a token or raise the 429 problem (counted by ``refused``)."""
-        self._answer(self.take(key))
+    def needed(self, cost: int) -> float:
+        """The tokens the bucket must hold for a request of ``cost`` to pass."""
+        return float(min(cost, self.burst))
+
+    def check(self, key: str, *, cost: int = 1) -> None:
+        """Spend ``cost`` tokens or raise the 429 problem (counted by ``refused``)."""
+        self._answer(self.take(key, cost=cost))
 
     async def check_async(self, key: str) -> None:
         """:meth:`check` from the event loop (a limiter that waits on I/O runs off it)."""
@@ -89,18 +100,19 @@ class ProcessRateLimiter(RateLimiter):
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
 
-    def take(self, key: str, now: float | None = None) -> float:
+    def take(self, key: str, now: float | None = None, *, cost: int = 1) -> float:
         t = time.monotonic() if now is None else now
+        need = self.needed(cost)
         with self._lock:
             bucket = self._buckets.get(key)
             if bucket is None:
                 bucket = self._buckets[key] = _Bucket(float(self.burst), t)
             bucket.tokens = min(float(self.burst), bucket.tokens + (t - bucket.updated) * self.rate)
             bucket.updated = t
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
+            if bucket.tokens >= need:
+                bucket.tokens -= cost
                 return 0.0
-            return (1.0 - bucket.tokens) / self.rate
+            return (need - bucket.tokens) / self.rate
 
 
 # The bucket refilled for the time since it was last spent, capped at the burst. ``excluded``
@@ -108,11 +120,11 @@ class ProcessRateLimiter(RateLimiter):
 _REFILLED = "{least}(:burst, b.tokens + {greatest}(0, excluded.updated_at - b.updated_at) * :rate)"
 _TAKE = """
 INSERT INTO agency_rate_buckets AS b (client_id, tokens, updated_at)
-VALUES (:key, :burst - 1, {now})
+VALUES (:key, :burst - :cost, {now})
 ON CONFLICT (client_id) DO UPDATE SET
-    tokens = {refilled} - 1,
+    tokens = {refilled} - :cost,
     updated_at = {greatest}(b.updated_at, excluded.updated_at)
-WHERE {refilled} >= 1
+WHERE {refilled} >= :need
 RETURNING tokens
 """
 _LEVEL = """
@@ -149,10 +161,17 @@ class SharedRateLimiter(RateLimiter):
             for clock, now in (("server", _PG_NOW), ("given", ":now"))
         }
 
-    def take(self, key: str, now: float | None = None) -> float:
-        """Spend a token from ``key``'s shared bucket. ``now`` (seconds since the epoch) stands
-        in for the clock; by default PostgreSQL's and, on SQLite, this host's."""
-        params: dict[str, object] = {"key": key, "burst": float(self.burst), "rate": self.rate}
+    def take(self, key: str, now: float | None = None, *, cost: int = 1) -> float:
+        """Spend ``cost`` tokens from ``key``'s shared bucket. ``now`` (seconds since the epoch)
+        stands in for the clock; by default PostgreSQL's and, on SQLite, this host's."""
+        need = self.needed(cost)
+        params: dict[str, object] = {
+            "key": key,
+            "burst": float(self.burst),
+            "rate": self.rate,
+            "cost": float(cost),
+            "need": need,
+        }
         clock = "server" if self._postgres and now is None else "given"
         if clock == "given":
             params["now"] = time.time() if now is None else now
@@ -170,7 +189,7 @@ class SharedRateLimiter(RateLimiter):
                 row = tx.one(self._level[clock], **params)
         level = float(row[0]) if row is not None else 0.0
         # Another process may have refilled or spent since: never answer "now" to a refusal.
-        return max((1.0 - level) / self.rate, 1e-3)
+        return max((need - level) / self.rate, 1e-3)
 
     async def check_async(self, key: str) -> None:
         # A database round trip: in a worker thread, not on the event loop.

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from audit import AuditLog, AuditUnavailable, SqlStorage, Witness
 from consent import ConsentService
+from consent.notifications import NotificationPreferences
 from gateway.breaches import BreachMetrics, BreachRegister
 from gateway.breaches.notification import JWS_TYP
 from gateway.db import make_engine, ping
@@ -32,6 +33,8 @@ from gateway.keys import (
 from gateway.leases import Lease
 from gateway.metrics import CountedDecisionVerifier, DomainMetrics, MeteredPolicy
 from gateway.middleware import Metrics
+from gateway.notify.choices import NotificationChoices
+from gateway.notify.senders import build_senders
 from gateway.ratelimit import RateLimiter, SharedRateLimiter
 from gateway.retention import Retention
 from gateway.score_audit import prepared_score_entries
@@ -44,7 +47,7 @@ from identity.oauth import OAuthService, build_oauth_service
 from identity.oauth.jose import sign_jws, sign_jwt
 from identity.oauth.keys import SigningKeys
 from identity.oauth.secrets import SecretBox
-from policies import DecisionIssuer, OpaEngine, PolicyEngine, build_engine
+from policies import DecisionCache, DecisionIssuer, OpaEngine, PolicyEngine, build_engine
 from policies.registry import ProcessingRegistry
 from rsu import HouseholdRegister
 from vault import DecisionVerifier, ModelSet, ScoreEvent, Vault, VaultError
@@ -70,6 +73,9 @@ class Services:
     erasures: ErasureDesk
     retention: Retention
     activation_codes: ActivationCodes
+    # Citizens' choices to be told of the uses of their record (gateway/notify/); the delivery
+    # job is built with the app (gateway/app.py), as it goes through the enforcement point.
+    notifications: NotificationChoices
     oauth: OAuthService
     rate_limiter: RateLimiter
     # Refusals and configuration changes on the record, bounded (gateway/security.py).
@@ -140,14 +146,16 @@ def build_services(settings: Settings) -> Services:
     # One-time codes that turn into a citizen's portal sign-in (gateway/web/activation.py).
     activation_codes = ActivationCodes(main, SecretBox(keys_dir / "web-sessions.key"))
     oauth = build_oauth_service(main, keys_dir, settings.issuer)
+    notifications = NotificationChoices(
+        vault, NotificationPreferences(main), frozenset(build_senders(settings))
+    )
     steps = person_steps(
+        notifications=notifications.forget,
         register=register,
         households=households,
         consents=consents,
         citizens=oauth.citizens,
         activation_codes=activation_codes,
-        engine=main,
-        data_dir=settings.data_dir,
     )
     erasures = ErasureDesk(main, register, steps, audit, vault.subject_tag)
     retention = Retention(main, register, registry, erasures, audit)
@@ -174,6 +182,7 @@ def build_services(settings: Settings) -> Services:
         erasures=erasures,
         retention=retention,
         activation_codes=activation_codes,
+        notifications=notifications,
         oauth=oauth,
         rate_limiter=SharedRateLimiter(
             main,
@@ -318,7 +327,7 @@ def _build_policy(
 ) -> PolicyEngine:
     # SIJILL_POLICY_ENGINE: "embedded" (regopy in process) or the URL of an OPA server.
     engine = build_engine(settings.policy_engine, settings.policy_timeout_s)
-    policy = MeteredPolicy(engine, metrics)
+    policy = MeteredPolicy(DecisionCache(engine, settings.policy_cache_entries), metrics)
     readiness["policy_engine"] = policy.ping
     if isinstance(engine, OpaEngine):
         closers.append(engine.close)

@@ -27,6 +27,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+NOTIFY_SENDERS = ("file", "smtp", "sms-http")
+
+
 class SettingsError(Exception):
     """A setting is wrong; the message is one line a operator can act on."""
 
@@ -83,6 +86,9 @@ class Settings(BaseSettings):
     db_prepared_statements: bool = True
     # RNP: how long a rectified person's previous record is kept before it is crypto-shredded.
     rnp_version_retention_days: int = Field(default=3650, ge=0)
+    # Decisions a worker process keeps to reuse within their policy-stated horizon
+    # (policies/cache.py); 0 evaluates every request.
+    policy_cache_entries: int = Field(default=10_000, ge=0)
     # How often `sijill serve` applies the retention periods (gateway/retention.py); 0: never
     # (a deployment that runs `sijill retention run` from its own scheduler).
     retention_every_seconds: int = Field(default=86400, ge=0)
@@ -107,6 +113,21 @@ class Settings(BaseSettings):
     # files are (default: the illustrative models shipped in vault/scoring_models/).
     scoring_model: str = "v1"
     scoring_models_dir: Path | None = None
+    # Citizens' notifications (gateway/notify/, docs/operations.md): the senders a deployment
+    # runs, comma-separated (file: the demo's JSON lines; smtp: e-mail; sms-http: an SMS
+    # gateway), how often the delivery job runs (an access reaches the person within a minute)
+    # and each sender's own settings.
+    notify_sender: str = "file"
+    notify_every_seconds: float = Field(default=10.0, gt=0, le=30)
+    notify_file: Path | None = None
+    notify_smtp_host: str = "127.0.0.1"
+    notify_smtp_port: int = Field(default=25, ge=1, le=65535)
+    notify_smtp_from: str = "sijill@localhost"
+    notify_smtp_starttls: bool = False
+    notify_smtp_username: str | None = None
+    notify_smtp_password: str | None = None
+    notify_sms_url: str | None = None
+    notify_sms_token: str | None = None
 
     @field_validator("database_url", "vault_database_url", "audit_database_url")
     @classmethod
@@ -149,6 +170,42 @@ class Settings(BaseSettings):
         if self.audit_database_url is None:
             self.audit_database_url = self.database_url
         return self
+
+    @field_validator("notify_sender")
+    @classmethod
+    def _valid_senders(cls, value: str) -> str:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        unknown = sorted(set(names) - set(NOTIFY_SENDERS))
+        if not names or unknown:
+            raise ValueError(
+                "SIJILL_NOTIFY_SENDER lists senders among file, smtp, sms-http (comma-separated)"
+            )
+        return ",".join(names)
+
+    @field_validator("notify_sms_url")
+    @classmethod
+    def _valid_sms_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme == "https" and parts.hostname:
+            return value
+        if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+            return value
+        # The gateway receives the person's number and the notice: never in clear on a network.
+        raise ValueError(
+            "SIJILL_NOTIFY_SMS_URL must be an https:// URL (plain http:// only on loopback)"
+        )
+
+    @model_validator(mode="after")
+    def _sms_needs_url(self) -> Settings:
+        if "sms-http" in self.notify_senders and self.notify_sms_url is None:
+            raise ValueError("SIJILL_NOTIFY_SENDER names sms-http: set SIJILL_NOTIFY_SMS_URL")
+        return self
+
+    @property
+    def notify_senders(self) -> list[str]:
+        return self.notify_sender.split(",")
 
     @field_validator("audit_witnesses")
     @classmethod
@@ -231,6 +288,6 @@ def load_settings(**overrides: object) -> Settings:
         field = ".".join(str(p) for p in first["loc"]) or "settings"
         message = first["msg"].removeprefix("Value error, ")
         env = f"SIJILL_{field.upper()}"
-        if env in message:
+        if env in message or message.startswith("SIJILL_"):
             raise SettingsError(message) from None
         raise SettingsError(f"{env}: {message}") from None

@@ -36,6 +36,27 @@ live := [e |
 	now < e.valid_until
 ]
 
+# How long this answer holds: the instants after now at which a rule of this file could
+# answer otherwise (a declaration of the purpose taking effect or lapsing, art. 3(1)(e); a
+# consent expiring, art. 4), of every declaration of the purpose and every consent given,
+# not only of those that matched: the earliest of a superset comes no later. Between now
+# and the earliest, the same input gets the same decision, so the gateway may reuse it.
+horizons contains t if {
+	some e in data.registry[input.purpose]
+	some t in [e.valid_from, e.valid_until]
+	t > now
+}
+
+horizons contains c.expires_at if {
+	some c in input.consents
+	is_number(c.expires_at)
+	c.expires_at > now
+}
+
+default valid_until_ns := null
+
+valid_until_ns := min(horizons) if count(horizons) > 0
+
 # Exactly one live declaration must match; two would make the legal basis ambiguous.
 entry := live[0] if count(live) == 1
 
@@ -148,6 +169,18 @@ purpose_registered if not is_array(input.subject.purposes)
 
 purpose_registered if input.purpose in input.subject.purposes
 
+# A declaration may require that a named official acts (`requires_official`): the agency's
+# call then carries, from the token-exchange grant (RFC 8693 §4.1 `act`), the official's
+# pseudonymous id and the case reference, and both go on the record. Law 09.08 art. 23
+# (security of processing: the controller answers for who, among its staff, accessed what)
+# and art. 3(1)(b) (a purpose is served one case at a time, not by browsing the register).
+official_ok if not entry.requires_official
+
+official_ok if {
+	is_string(input.subject.official)
+	is_string(input.subject.case)
+}
+
 agency_allowed if {
 	is_agency
 	now
@@ -155,6 +188,7 @@ agency_allowed if {
 	entry
 	basis_ok
 	not_blocked
+	official_ok
 	agency_action_ok
 }
 
@@ -213,6 +247,12 @@ deny_reasons contains "processing_outside_validity" if {
 deny_reasons contains "ambiguous_declaration" if {
 	is_agency
 	count(live) > 1
+}
+
+deny_reasons contains "official_required" if {
+	is_agency
+	entry
+	not official_ok
 }
 
 deny_reasons contains "no_valid_consent" if {

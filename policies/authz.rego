@@ -11,6 +11,8 @@ import rego.v1
 # The decision document. `fields`, `obligations` and `legal_basis` are empty/null whenever
 # `allow` is false, so a caller that forgets to check `allow` still releases nothing.
 # `withheld` maps each requested field an allowed agency read does not release to why.
+# `valid_until_ns` is the earliest instant after now at which a rule used could answer this
+# input otherwise (null: no such bound is known, and the decision must not be reused).
 decision := {
 	"allow": allow,
 	"fields": released_list,
@@ -18,6 +20,7 @@ decision := {
 	"reasons": reasons_list,
 	"legal_basis": basis_out,
 	"withheld": withheld_out,
+	"valid_until_ns": valid_until_ns,
 }
 
 default allow := false
@@ -29,6 +32,8 @@ allow if office_allowed
 allow if citizen_allowed
 
 allow if auditor_allowed
+
+allow if system_allowed
 
 released_list := sort(released) if {
 	allow
@@ -96,12 +101,12 @@ deny_reasons contains "unknown_action" if action == null
 
 deny_reasons contains "unknown_subject_kind" if {
 	action != null
-	not subject_kind in {"agency", "office", "citizen", "auditor"}
+	not subject_kind in {"agency", "office", "citizen", "auditor", "system"}
 }
 
 deny_reasons contains "subject_kind_not_permitted" if {
 	action != null
-	subject_kind in {"agency", "office", "citizen", "auditor"}
+	subject_kind in {"agency", "office", "citizen", "auditor", "system"}
 	not subject_kind in action.subjects
 }
 

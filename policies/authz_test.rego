@@ -140,6 +140,49 @@ test_purpose_not_registered_for_the_client_is_denied if {
 	as_set(d.reasons) == {"purpose_not_registered_for_client"}
 }
 
+# --- how long a decision holds ------------------------------------------------------------
+
+# A statutory read holds until its declaration lapses (its valid_until in the registry).
+input_a_law_basis_decision_holds_until_the_declaration_lapses := read(cnss_read, "asd_payment", ["phone"])
+
+test_a_law_basis_decision_holds_until_the_declaration_lapses if {
+	authz.decision.valid_until_ns == 1924992000000000000
+}
+
+# A consent expiring first bounds the decision, whether or not it counted (here it did).
+input_a_consent_expiring_first_bounds_the_decision := x if {
+	x := object.union(
+		read(sante_read, "maternal_health_followup", ["phone"]),
+		{"consents": [consent("maternal_health_followup", ["phone"], now + 5)]},
+	)
+}
+
+test_a_consent_expiring_first_bounds_the_decision if {
+	d := authz.decision
+	d.allow
+	d.valid_until_ns == now + 5
+}
+
+# A declaration not yet in force bounds a denial: it may be allowed once it takes effect.
+input_a_denial_holds_until_a_declaration_takes_effect := x if {
+	x := object.union(read(cnss_read, "asd_payment", ["phone"]), {"time_ns": 1704067200000000000 - 10})
+}
+
+test_a_denial_holds_until_a_declaration_takes_effect if {
+	d := authz.decision
+	d.allow == false
+	d.valid_until_ns == 1704067200000000000
+}
+
+# Without a time, nothing bounds the decision: it is never reused.
+input_a_decision_without_time_has_no_horizon := x if {
+	x := object.remove(read(cnss_read, "asd_payment", ["phone"]), ["time_ns"])
+}
+
+test_a_decision_without_time_has_no_horizon if {
+	authz.decision.valid_until_ns == null
+}
+
 # --- agencies: legal basis "consent" ------------------------------------------------------
 
 input_consent_basis_releases_declared_and_consented_fields_only := x if {

@@ -66,6 +66,11 @@ class PolicyResult:
     policy_revision: str
     # Requested fields an allowed agency read does not release -> the policy's reason code.
     withheld: dict[str, str] = field(default_factory=dict)
+    # The earliest instant (ns) after the input's time at which the policy could answer the
+    # same input otherwise; None when it states no such bound (the decision is then never
+    # reused). ``reused`` is the id of the evaluation this decision repeats, if it does.
+    valid_until_ns: int | None = None
+    reused: str | None = None
     masks: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -93,6 +98,7 @@ class PolicyResult:
             "reasons": list(self.reasons),
             "legal_basis": None if self.legal_basis is None else dict(self.legal_basis),
             "withheld": dict(self.withheld),
+            "valid_until_ns": self.valid_until_ns,
         }
 
 
@@ -129,6 +135,7 @@ def result_from_document(doc: object, decision_id: str, revision: str) -> Policy
     reasons = doc.get("reasons")
     basis = doc.get("legal_basis")
     withheld = doc.get("withheld")
+    horizon = doc.get("valid_until_ns")
     if (
         not isinstance(allow, bool)
         or not isinstance(fields, list)
@@ -153,6 +160,8 @@ def result_from_document(doc: object, decision_id: str, revision: str) -> Policy
         decision_id=decision_id,
         policy_revision=revision,
         withheld=dict(withheld) if allow else {},
+        # Anything but an exact integer (a float has lost the nanoseconds) is no bound at all.
+        valid_until_ns=horizon if type(horizon) is int else None,
     )
 
 

@@ -1,11 +1,11 @@
-# Registration offices, citizens and CNDP auditors: actions whose legal basis is fixed by
+# Registration offices, citizens, CNDP auditors and the gateway's own notifier: actions whose legal basis is fixed by
 # the action itself (data.actions[_].legal_basis), not by a registry declaration.
 package sijill.authz
 
 import rego.v1
 
 direct_subject if {
-	subject_kind in {"office", "citizen", "auditor"}
+	subject_kind in {"office", "citizen", "auditor", "system"}
 	subject_kind in action.subjects
 	has_scope
 	now
@@ -80,7 +80,7 @@ citizen_allowed if {
 
 # The CNDP audits the processing, not the persons (Law 09.08 art. 27 et seq.): audit
 # metadata and statistics, never a person's or household's attributes.
-personal_resource if input.resource.kind in {"person", "household"}
+personal_resource if input.resource.kind in {"person", "household", "contact"}
 
 auditor_allowed if {
 	direct_subject
@@ -93,6 +93,23 @@ direct_allowed if office_allowed
 direct_allowed if citizen_allowed
 
 direct_allowed if auditor_allowed
+
+direct_allowed if system_allowed
+
+# The gateway's notifier tells a person of the uses of their record, as they asked (Law 09.08
+# art. 4: their opt-in is the consent to use the address they gave, for that purpose only). It
+# reads that address and nothing else: never a person's or household's register data.
+system_allowed if {
+	direct_subject
+	subject_kind == "system"
+	input.resource.kind == "contact"
+}
+
+deny_reasons contains "only_notice_addresses_for_the_notifier" if {
+	direct_subject
+	subject_kind == "system"
+	input.resource.kind != "contact"
+}
 
 released contains f if {
 	direct_allowed

@@ -44,6 +44,8 @@ class RegistryEntry:
     description: str = ""
     consent_max_days: int = DEFAULT_CONSENT_MAX_DAYS
     programs: tuple[str, ...] = ()
+    # The agency's call must name the acting official and case (agency.rego `official_ok`).
+    requires_official: bool = False
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -144,6 +146,7 @@ def _entry(purpose: str, raw: Mapping[str, Any]) -> RegistryEntry:
             description=str(raw.get("description", "")),
             consent_max_days=int(raw.get("consent_max_days", DEFAULT_CONSENT_MAX_DAYS)),
             programs=tuple(raw.get("programs", ())),
+            requires_official=raw.get("requires_official", False) is True,
             raw=raw,
         )
     except (KeyError, TypeError, ValueError) as exc:

@@ -96,7 +96,15 @@ HOUSEHOLD: Mapping[str, FieldSpec] = {
     "score": _text(200),
 }
 
-KINDS: Mapping[str, Mapping[str, FieldSpec]] = {"person": PERSON, "household": HOUSEHOLD}
+# Where a citizen asked to be told of the uses of their record: an e-mail address or a mobile
+# number, a record of its own (not the register's phone), erased when they opt out.
+CONTACT: Mapping[str, FieldSpec] = {"notice_address": _text(254)}
+
+KINDS: Mapping[str, Mapping[str, FieldSpec]] = {
+    "person": PERSON,
+    "household": HOUSEHOLD,
+    "contact": CONTACT,
+}
 
 
 def validate(kind: str, fields: Mapping[str, object]) -> None:

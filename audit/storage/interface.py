@@ -33,6 +33,7 @@ class StoredEntry(NamedTuple):
     action: str
     purpose: str | None
     outcome: str
+    official: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class EntryFilter:
     action_prefix: str | None = None
     outcome: str | None = None
     subject: str | None = None
+    official: str | None = None
     since_ns: int | None = None
     until_ns: int | None = None
 

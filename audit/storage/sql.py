@@ -88,6 +88,7 @@ def _row_entry(row: Any) -> StoredEntry:
         action=row.action,
         purpose=row.purpose,
         outcome=row.outcome,
+        official=row.official,
     )
 
 
@@ -238,6 +239,7 @@ class SqlStorage:
         if where.agency is not None:
             conds.append(c.actor_id == where.agency)
         for column, value in (
+            (c.official, where.official),
             (c.purpose, where.purpose),
             (c.action, where.action),
             (c.outcome, where.outcome),

@@ -41,6 +41,8 @@ entries_table = Table(
     Column("action", String(100), nullable=False),
     Column("purpose", String(200)),
     Column("outcome", String(8), nullable=False),
+    # The acting official's pseudonymous id, when an agency's call named one (audit_0004).
+    Column("official", String(64)),
 )
 nodes_table = Table(
     "audit_nodes",

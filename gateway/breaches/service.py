@@ -3,8 +3,8 @@ from the status the step follows, and records the step with the audit entry that
 
 Notices to persons go into the consent room's outbox (``consent_outbox``) in the same
 transaction as the step, under the person's keyed tag as recipient, so a notice is never lost
-nor sent for a step that did not happen; the delivery worker (``sijill consent deliver``)
-posts them to the citizen channel registered for them.
+nor sent for a step that did not happen; the notifications' delivery job
+(gateway/notify/delivery.py) sends them by the channel the person chose.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from consent import tables as consent_tables
+from consent.outbox import BREACH_NOTICE
 from consent.receipts import CONTROLLER
 from gateway.breaches import tables
 from gateway.breaches.models import (
@@ -43,7 +44,7 @@ from gateway.breaches.notification import canonical, notification_document
 from gateway.timefmt import rfc3339
 
 log = logging.getLogger("sijill.breaches")
-NOTICE_EVENT = "breach_notice"
+NOTICE_EVENT = BREACH_NOTICE
 
 # sign_document(canonical bytes) -> compact JWS; sign_notice(claims) -> compact JWT.
 SignDocument = Callable[[bytes], str]

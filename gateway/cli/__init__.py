@@ -332,6 +332,9 @@ def demo(
     out.print("  Agency API:   .venv/bin/python examples/agency_client.py")
     out.print("  Verify log:   .venv/bin/sijill audit verify")
     out.print(f"  Witness:      {settings.issuer}/witness (the demo's own, on its own key)")
+    # The demo's sender writes each citizen's notice here (docs/operations.md, the senders).
+    notices = settings.notify_file or settings.data_dir / "notifications.jsonl"
+    out.print(f"  Notices:      {notices} (opt in at {settings.issuer}/portal/notifications)")
     print_web_accounts(settings, credentials, out)
     if serve:
         run_server(settings)

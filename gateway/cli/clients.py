@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -18,6 +19,16 @@ app = typer.Typer(
     help="OAuth clients: agencies, registration offices, auditors, the portal.",
     no_args_is_help=True,
 )
+
+
+def _jwks_document(path: Path | None, inline: str | None) -> Any:
+    """The JWKS read from ``path``, or parsed from ``inline``."""
+    try:
+        return json.loads(path.read_text() if path is not None else str(inline))
+    except OSError as exc:
+        raise CliError(f"cannot read the JWKS file: {exc.strerror}") from None
+    except ValueError:
+        raise CliError("the JWKS is not JSON") from None
 
 
 @app.command("add")
@@ -41,12 +52,7 @@ def add(
     data_dir: str | None = typer.Option(None, help="Data directory"),
 ) -> None:
     """Register a client with its public keys; no secret is ever issued."""
-    try:
-        document = json.loads(jwks.read_text())
-    except OSError as exc:
-        raise CliError(f"cannot read the JWKS file: {exc.strerror}") from None
-    except ValueError:
-        raise CliError("the JWKS file is not JSON") from None
+    document = _jwks_document(jwks, None)
     with open_oauth(settings_from(data_dir)) as oauth:
         try:
             client = oauth.registry.add(
@@ -103,6 +109,48 @@ def keygen(
         return
     jwks.write_text(json.dumps(document, indent=2) + "\n")
     out.print(f"private key: {private_key} (keep it); public JWKS: {jwks} (send it)")
+
+
+@app.command("trust-idp")
+@friendly
+def trust_idp(
+    client_id: str = typer.Argument(..., help="The agency client whose officials it signs in"),
+    issuer: str = typer.Option(..., help="The identity provider's issuer identifier (https URL)"),
+    jwks: Path | None = typer.Option(
+        None, help="File with the provider's PUBLIC JWKS (ES256 or Ed25519)"
+    ),
+    jwks_json: str | None = typer.Option(None, help="The provider's public JWKS, inline"),
+    data_dir: str | None = typer.Option(None, help="Data directory"),
+) -> None:
+    """Trust an agency's identity provider for its officials' ID tokens (RFC 8693 token
+    exchange); run again to replace the provider's keys."""
+    if (jwks is None) == (jwks_json is None):
+        raise CliError("give the provider's keys with exactly one of --jwks or --jwks-json")
+    document = _jwks_document(jwks, jwks_json)
+    with open_oauth(settings_from(data_dir)) as oauth:
+        try:
+            trusted = oauth.trust_issuer(client_id, issuer, document)
+        except ClientRegistryError as exc:
+            raise CliError(str(exc)) from None
+    out.print(
+        f"client {client_id} trusts {trusted.issuer} "
+        f"({len(trusted.jwks['keys'])} key(s)) for its officials' ID tokens"
+    )
+
+
+@app.command("distrust-idp")
+@friendly
+def distrust_idp(
+    client_id: str = typer.Argument(..., help="The agency client"),
+    issuer: str = typer.Option(..., help="The identity provider's issuer identifier"),
+    data_dir: str | None = typer.Option(None, help="Data directory"),
+) -> None:
+    """Stop trusting an agency's identity provider (a compromised or retired one): its ID
+    tokens are refused from the next exchange; tokens already issued live out their minutes."""
+    with open_oauth(settings_from(data_dir)) as oauth:
+        if not oauth.trusted_issuers.distrust(client_id, issuer):
+            raise CliError("this client does not trust this issuer")
+    out.print(f"client {client_id} no longer trusts {issuer}")
 
 
 @app.command("list")

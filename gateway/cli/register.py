@@ -29,6 +29,7 @@ AREAS: dict[str, str] = {
     "vault": "The vault store: checks after an upgrade.",
     "citizens": "Citizens' access to the portal: activation codes.",
     "pseudonyms": "Sector pseudonym keys: rotation with a transition, retirement.",
+    "notifications": "Citizens' notifications: delivery by e-mail, SMS or the demo's file.",
     "retention": "Retention: erase and delete what its period no longer allows.",
 }
 

@@ -126,7 +126,7 @@ def _erasure_step(
 ) -> object:
     """Sign the officer in, take ``step`` through the enforcement point, and turn a refusal
     into one line; the services are closed whatever happens."""
-    from gateway.authz import officer_enforcer
+    from gateway.erasures import officer_enforcer
     from gateway.problems import Problem
     from gateway.services import build_services
     from identity.oauth import LoginFailed

@@ -5,11 +5,12 @@ carry-out interrupted by a crash resumes where it stopped.
 
 Owns the request and step tables, the states of a request and the carry-out. The steps
 themselves are the rooms' own operations (the register's shredding, the RSU's membership
-change, the consent room's forgetting, the sign-in's withdrawal), listed in
+change, the consent room's forgetting, the sign-in's withdrawal, the notification choice's),
+listed in
 :mod:`gateway.erasure.steps`.
 
 May import: the standard library, SQLAlchemy, ``audit`` (the step entries), ``identity``,
-``rsu``, ``consent``, ``policies.registry`` (the legal basis) and ``gateway.notices``; never
+``rsu``, ``consent`` and ``policies.registry`` (the legal basis); never
 ``gateway.services`` or a route (they import this room). It never decides access (the route
 asks the policy and hands each decision's audit entry to the desk) and never writes a
 person's data, or their IDCS, into an audit entry (their keyed tag only).

@@ -5,20 +5,19 @@ keys go, so no ciphertext of theirs can be decrypted again), the sector pseudony
 indexes are deleted (every sector's pseudonym then resolves as an unknown one), and the IDCS
 stays as an ``erased`` tombstone that issuance never draws again (Law 72.18 art. 8). Then
 their RSU membership ends and the household is rescored (the last member: the household is
-dissolved and its declaration shredded), the consent room forgets them, and their sign-in
-goes (TOTP secret, activation code, notices not yet sent). Any sign-in token still valid is
-refused by the enforcement point, which serves no erased person.
+dissolved and its declaration shredded), the consent room forgets them (with the notices not
+yet sent to their keyed tag, their activation code's among them), their sign-in goes (TOTP
+secret, activation code) and so does their notification choice (its address
+crypto-shredded). Any sign-in token still valid is refused by the enforcement point, which
+serves no erased person.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from sqlalchemy import Engine
+from collections.abc import Callable
 
 from consent import ConsentService
 from gateway.erasure.service import StepFn
-from gateway.notices import drop_citizen_notices, notice_box
 from identity import Register
 from identity.activation import ActivationCodes
 from identity.oauth import CitizenTotpAuthenticator
@@ -26,7 +25,7 @@ from rsu import HouseholdRegister
 
 __all__ = ["STEP_NAMES", "person_steps"]
 
-STEP_NAMES = ("register", "household", "consents", "sign_in")
+STEP_NAMES = ("register", "household", "consents", "sign_in", "notifications")
 
 
 def person_steps(
@@ -36,8 +35,7 @@ def person_steps(
     consents: ConsentService,
     citizens: CitizenTotpAuthenticator,
     activation_codes: ActivationCodes,
-    engine: Engine,
-    data_dir: Path,
+    notifications: Callable[[str], bool],
 ) -> list[tuple[str, StepFn]]:
     def shred(idcs: str) -> int:
         register.set_status(idcs, "erased")
@@ -47,14 +45,17 @@ def person_steps(
         return 0 if households.remove_member(idcs, reason="erased", succession=True) is None else 1
 
     def sign_in(idcs: str) -> int:
-        gone = int(citizens.disable(idcs)) + int(activation_codes.withdraw(idcs))
-        return gone + drop_citizen_notices(engine, notice_box(data_dir), idcs)
+        return int(citizens.disable(idcs)) + int(activation_codes.withdraw(idcs))
+
+    def notices(idcs: str) -> int:
+        return int(notifications(idcs))
 
     steps: list[tuple[str, StepFn]] = [
         ("register", shred),
         ("household", leave_household),
         ("consents", consents.forget),
         ("sign_in", sign_in),
+        ("notifications", notices),
     ]
     assert tuple(name for name, _ in steps) == STEP_NAMES
     return steps

@@ -47,12 +47,9 @@ Purpose = Annotated[
     ),
 ]
 FieldName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+PSEUDONYM_PATTERN = r"^[a-z][a-z0-9_-]{0,31}\.v[0-9]{1,4}\.[a-z2-7]{16,128}$"
 PseudonymPath = Annotated[
-    str,
-    Path(
-        pattern=r"^[a-z][a-z0-9_-]{0,31}\.v[0-9]{1,4}\.[a-z2-7]{16,128}$",
-        description="This agency's sector pseudonym",
-    ),
+    str, Path(pattern=PSEUDONYM_PATTERN, description="This agency's sector pseudonym")
 ]
 
 
@@ -121,7 +118,7 @@ class EligibilityOut(BaseModel):
     decision_id: str
 
 
-def _registered_purpose(enforcer: Enforcer, resource: Resource, purpose: str) -> None:
+def registered_purpose(enforcer: Enforcer, resource: Resource, purpose: str) -> None:
     """A purpose this client is not registered for is decided before anything is looked up:
     the policy denies it whoever the person is, the denial is on the record (one entry, no
     subject), and the answer says only what the client's own registration says (where a
@@ -139,7 +136,7 @@ def _registered_purpose(enforcer: Enforcer, resource: Resource, purpose: str) ->
         )
 
 
-def _known_fields(requested: list[str]) -> None:
+def known_fields(requested: list[str]) -> None:
     """A request none of whose fields the catalogue knows is a mistake, not a question."""
     if not set(requested) & CATALOGUE:
         raise Problem(
@@ -180,7 +177,7 @@ def lookup(
     services: Services = Depends(get_services),
 ) -> Response:
     resource: Resource = {"kind": "person", "fields": []}
-    _registered_purpose(enforcer, resource, body.purpose)
+    registered_purpose(enforcer, resource, body.purpose)
     idcs = services.register.find_by_cnie(body.cnie)
     if idcs is None:
         # Asked about a keyed stand-in as about a person: an unknown number then costs what
@@ -204,15 +201,57 @@ def lookup(
     return model_json(LookupOut(pseudonym=str(pseudonym), decision_id=outcome.decision_id))
 
 
-def _resolve(
-    services: Services, enforcer: Enforcer, pseudonym: str, resource: Resource, purpose: str
-) -> Subjects:
+def find(services: Services, enforcer: Enforcer, pseudonym: str) -> Subjects | None:
+    """The records behind one of this agency's pseudonyms; None for an unknown, erased or
+    retired one, and for another sector's, alike (no oracle)."""
     try:
         return resolve_subjects(services.engines["main"], enforcer.principal.sector, pseudonym)
     except (UnknownPseudonym, PersonErased):
-        # Another sector's pseudonym gets exactly this answer too (no oracle).
+        return None
+
+
+def _resolve(
+    services: Services, enforcer: Enforcer, pseudonym: str, resource: Resource, purpose: str
+) -> Subjects:
+    found = find(services, enforcer, pseudonym)
+    if found is None:
         enforcer.refuse_unknown(resource=resource, purpose=purpose)
-        raise  # unreachable: refuse_unknown raises
+    assert found is not None  # refuse_unknown raises
+    return found
+
+
+def query_answer(outcome: Outcome, requested: list[str], released: dict[str, Any]) -> QueryOut:
+    """An allowed query's answer: the released values, and each other field with its reason."""
+    return QueryOut(
+        released=released,
+        withheld=_withheld(outcome, requested, released),
+        decision_id=outcome.decision_id,
+        legal_basis=outcome.result.legal_basis,
+    )
+
+
+def eligibility_answer(
+    services: Services, household: str | None, outcome: Outcome
+) -> EligibilityOut:
+    """The boolean an eligibility decision allows (raises its 403 when it does not): the score
+    is compared inside the vault and never leaves it."""
+    predicate = outcome.result.predicate
+    if not outcome.allowed or predicate is None:
+        raise outcome.denied()
+    if household is None:
+        # Not in the RSU: not eligible for an RSU-targeted program.
+        return EligibilityOut(eligible=False, decision_id=outcome.decision_id)
+    try:
+        eligible = services.vault.eligible(
+            household,
+            Decimal(str(predicate["threshold"])),
+            outcome.decisions[household],
+            comparison=str(predicate.get("comparison", "lte")),
+        )
+    except NotScored:
+        # Registered but not yet scored: no score, so no eligibility to assert.
+        eligible = False
+    return EligibilityOut(eligible=bool(eligible), decision_id=outcome.decision_id)
 
 
 @router.post(
@@ -228,8 +267,8 @@ def query(
 ) -> Response:
     requested = sorted(set(body.fields))
     resource: Resource = {"kind": "person", "fields": requested}
-    _registered_purpose(enforcer, resource, body.purpose)
-    _known_fields(requested)
+    registered_purpose(enforcer, resource, body.purpose)
+    known_fields(requested)
     found = _resolve(services, enforcer, pseudonym, resource, body.purpose)
     context = enforcer.context(found.idcs)
     outcome = enforcer.decide(
@@ -240,15 +279,7 @@ def query(
         consents=context.consents,
         objections=context.objections,
     ).require_allowed()
-    released = enforcer.reveal(outcome, requested)
-    return model_json(
-        QueryOut(
-            released=released,
-            withheld=_withheld(outcome, requested, released),
-            decision_id=outcome.decision_id,
-            legal_basis=outcome.result.legal_basis,
-        )
-    )
+    return model_json(query_answer(outcome, requested, enforcer.reveal(outcome, requested)))
 
 
 @router.post(
@@ -263,7 +294,7 @@ def eligibility(
     services: Services = Depends(get_services),
 ) -> Response:
     resource: Resource = {"kind": "household", "fields": [], "program": body.program}
-    _registered_purpose(enforcer, resource, body.purpose)
+    registered_purpose(enforcer, resource, body.purpose)
     found = _resolve(services, enforcer, pseudonym, resource, body.purpose)
     household = found.household
     context = enforcer.context(found.idcs)
@@ -275,23 +306,7 @@ def eligibility(
         consents=context.consents,
         objections=context.objections,
     )
-    predicate = outcome.result.predicate
-    if not outcome.allowed or predicate is None:
-        raise outcome.denied()
-    if household is None:
-        # Not in the RSU: not eligible for an RSU-targeted program.
-        return model_json(EligibilityOut(eligible=False, decision_id=outcome.decision_id))
-    try:
-        eligible = services.vault.eligible(
-            household,
-            Decimal(str(predicate["threshold"])),
-            outcome.decisions[household],
-            comparison=str(predicate.get("comparison", "lte")),
-        )
-    except NotScored:
-        # Registered but not yet scored: no score, so no eligibility to assert.
-        eligible = False
-    return model_json(EligibilityOut(eligible=bool(eligible), decision_id=outcome.decision_id))
+    return model_json(eligibility_answer(services, household, outcome))
 
 
 @router.post(

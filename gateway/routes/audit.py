@@ -26,6 +26,7 @@ from gateway.routes.registry import declaration
 from gateway.security import ACTION_PREFIX, SECURITY_KINDS
 from gateway.services import services_of
 from gateway.timefmt import rfc3339, to_ns
+from identity.oauth import OFFICIAL_ID_PATTERN
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=responses(503))
 # The auditor-only reads, and what their parameters may be.
@@ -148,6 +149,7 @@ def consistency_proof(
 def entries(
     audit: Audit,
     agency: str | None = None,
+    official: Annotated[str | None, Query(pattern=f"^{OFFICIAL_ID_PATTERN}$")] = None,
     purpose: str | None = None,
     action: str | None = None,
     outcome: Annotated[str | None, Query(pattern="^(allow|deny|error)$")] = None,
@@ -158,13 +160,15 @@ def entries(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> dict[str, Any]:
     """Pseudonymised entries (subjects are keyed hashes), oldest first; page with ``after``.
-    ``security`` narrows to the security events: ``any``, or one kind."""
+    ``security`` narrows to the security events: ``any``, or one kind; ``official`` lists one
+    agency official's calls across citizens (their pseudonymous id)."""
     if security is not None and security != "any":
         if action is not None and action != ACTION_PREFIX + security:
             raise Problem(422, "conflicting-filters", "action and security name different kinds")
         action = ACTION_PREFIX + security
     where = EntryFilter(
         agency=agency,
+        official=official,
         purpose=purpose,
         action=action,
         action_prefix=ACTION_PREFIX if security == "any" else None,

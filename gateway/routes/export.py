@@ -29,6 +29,7 @@ from gateway.routes.me import (
     own_person,
     own_score,
 )
+from gateway.routes.notifications import own_choice
 from gateway.services import Services, get_services
 from gateway.timefmt import rfc3339
 
@@ -63,6 +64,7 @@ def export(
         "consents": consent_views(services, idcs),
         "objections": objection_views(services, idcs),
         "pseudonyms": _pseudonym_section(services, idcs),
+        "notifications": _notification_section(services, enforcer),
         "access_log": list(_access_log(services, enforcer.subject_tag(idcs))),
     }
     return document
@@ -79,6 +81,13 @@ def _score_section(
         if problem.status in {404, 409}:
             return {"available": False, "reason": problem.kind}
         raise
+
+
+def _notification_section(services: Services, enforcer: Enforcer) -> dict[str, Any] | None:
+    """How the person chose to be told of the uses of their record, with the address they
+    gave (kept in the vault); None when they made no choice."""
+    found = own_choice(services, enforcer)
+    return found.model_dump() if found is not None else None
 
 
 def _pseudonym_section(services: Services, idcs: str) -> list[dict[str, Any]]:

@@ -62,6 +62,11 @@ class AccessLogEntry(BaseModel):
     time: str = Field(description="When, RFC 3339 UTC")
     agency: str | None
     actor_kind: str
+    official: str | None = Field(
+        description="The agency's acting official, by their pseudonymous id; the agency "
+        "discloses the name on request"
+    )
+    case: str | None = Field(description="The agency's case reference the official worked on")
     action: str
     purpose: str | None
     fields: list[str]
@@ -111,6 +116,8 @@ def access_log_page(
                 time=rfc3339(e.time_ns),
                 agency=e.actor.get("id") if e.actor["kind"] == "agency" else None,
                 actor_kind=e.actor["kind"],
+                official=e.actor.get("official"),
+                case=e.actor.get("case"),
                 action=e.action,
                 purpose=e.purpose,
                 fields=list(e.fields),

@@ -39,6 +39,10 @@ class Purpose(BaseModel):
     cndp_declaration: str
     valid_from: str = Field(description="RFC 3339, UTC")
     valid_until: str | None = Field(description="RFC 3339, UTC; none: in force until changed")
+    requires_official: bool = Field(
+        description="Whether each call must name the agency's acting official and case "
+        "(token exchange, RFC 8693)"
+    )
 
 
 class Purposes(BaseModel):
@@ -62,6 +66,7 @@ def declaration(entry: RegistryEntry, names: dict[str, str]) -> Purpose:
         cndp_declaration=entry.cndp_declaration,
         valid_from=rfc3339(entry.valid_from),
         valid_until=rfc3339(entry.valid_until) if entry.valid_until is not None else None,
+        requires_official=entry.requires_official,
     )
 
 

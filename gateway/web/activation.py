@@ -26,19 +26,28 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from audit import Actor, AuditEntry
-from gateway.notices import CITIZEN_CHANNEL, NOTICE_ACCOUNT, notice_box
 from gateway.services import Services, services_of
 from gateway.web.core import form_values, room_of
 from identity.activation import ActivationFailed, IssuedCode
+from identity.oauth.secrets import SecretBox
 
 ACTION = "activation_code"
 FORM_COOKIE = "sijill_web_form"
+NOTICE_KEY_FILE = "citizen-notices.key"
+NOTICE_ACCOUNT = "citizen-notice:activation"  # the sealed notice's associated data
+
+
+def notice_box(services: Services) -> SecretBox:
+    """The key citizens' notices are sealed under (``<data_dir>/keys/citizen-notices.key``),
+    which the notifications' delivery job holds (gateway/notify/delivery.py)."""
+    return SecretBox(services.settings.data_dir / "keys" / NOTICE_KEY_FILE)
 
 
 def issue_activation_code(services: Services, idcs: str, actor: Actor) -> IssuedCode:
     """A new one-time code for an enrolled person (UnknownPerson otherwise); see the module."""
     from sqlalchemy import insert
 
+    from consent.outbox import ACTIVATION
     from consent.tables import outbox
 
     services.register.status(idcs)  # raises UnknownPerson
@@ -49,14 +58,16 @@ def issue_activation_code(services: Services, idcs: str, actor: Actor) -> Issued
               "expires_at": issued.expires_at}  # fmt: skip
     # Sealed: the main database holds the notice until the sender takes it, and a reader of
     # that database must not be able to activate the person's sign-in with the code.
-    sealed = notice_box(services.settings.data_dir).seal(json.dumps(notice), NOTICE_ACCOUNT)
+    sealed = notice_box(services).seal(json.dumps(notice), NOTICE_ACCOUNT)
     body = {"type": "activation_code", "expires_at": issued.expires_at,
             "sealed": base64.b64encode(sealed).decode()}  # fmt: skip
     with services.engines["main"].begin() as conn:
         conn.execute(
             insert(outbox).values(
-                recipient=CITIZEN_CHANNEL,
-                event="activation",
+                # Addressed as the person's notices are: by their audit tag, which their
+                # notification choice (the channel and address) is filed under.
+                recipient=services.vault.subject_tag(idcs),
+                event=ACTIVATION,
                 body=json.dumps(body),
                 attempts=0,
                 next_attempt_ns=now,

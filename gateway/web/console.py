@@ -6,6 +6,7 @@ with the inspector's own token, so each one is itself decided and on the record.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,11 +19,13 @@ from gateway.security import SECURITY_KINDS
 from gateway.web.core import ApiError, WebRoom, local_path, room_of
 from gateway.web.sessions import WebSession
 from gateway.web.words import agency_names, declared_agencies
+from identity.oauth import OFFICIAL_ID_PATTERN
 
 CLIENT = "console"
 PAGE = 50
 OUTCOMES = ("allow", "deny", "error")
 STATS_DAYS = 7
+OFFICIAL = re.compile(OFFICIAL_ID_PATTERN)
 
 
 def _signed_in(request: Request) -> tuple[WebRoom, WebSession | None]:
@@ -68,12 +71,14 @@ async def language(request: Request) -> Response:
 
 def _filters(request: Request) -> dict[str, str]:
     q = request.query_params
-    keys = ("agency", "purpose", "outcome", "security", "since", "until")
+    keys = ("agency", "official", "purpose", "outcome", "security", "since", "until")
     out = {k: q.get(k, "").strip() for k in keys}
     if out["outcome"] not in OUTCOMES:
         out["outcome"] = ""
     if out["security"] not in ("any", *SECURITY_KINDS):
         out["security"] = ""
+    if not OFFICIAL.fullmatch(out["official"]):
+        out["official"] = ""
     for key in ("since", "until"):
         # An <input type="date"> sends YYYY-MM-DD: the day's start, in UTC.
         if out[key]:
@@ -96,6 +101,7 @@ async def entries(request: Request) -> Response:
     after = request.query_params.get("after", "")
     params: dict[str, Any] = {
         "agency": f["agency"],
+        "official": f["official"] or None,
         "purpose": f["purpose"],
         "outcome": f["outcome"],
         "security": f["security"] or None,

@@ -1,6 +1,7 @@
 """The citizen portal (``/portal``): my access log and its in-browser verification, my
-consents, my data, my score, my objections. Each page reads the JSON API with the session's
-own token, so every read is decided by the policy and on the record like any other."""
+consents, my data, my score, my objections, my notifications (``portal_notices.py``). Each
+page reads the JSON API with the session's own token, so every read is decided by the policy
+and on the record like any other."""
 
 from __future__ import annotations
 
@@ -323,7 +324,7 @@ async def submit_objection(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    from gateway.web import activation, portal_household
+    from gateway.web import activation, portal_household, portal_notices
 
     return [
         Route("/", home),
@@ -343,6 +344,7 @@ def routes() -> list[BaseRoute]:
         Route("/score/review", request_review, methods=["POST"]),
         Route("/objections", objections),
         Route("/objections", submit_objection, methods=["POST"]),
+        *portal_notices.routes(),
         *activation.routes(),
         *portal_household.routes(),
     ]

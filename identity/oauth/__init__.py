@@ -1,8 +1,10 @@
 """The OAuth 2.0 / OpenID Connect authorization server (FAPI 2.0 security profile).
 
 Owns: the client registry (agencies, registration offices, auditors, the citizen portal), the
-signing keys for access and ID tokens, the replay and revocation stores, DPoP (RFC 9449), and
-the sign-in of citizens (IDCS + TOTP), officers and auditors (password + TOTP).
+signing keys for access and ID tokens, the replay and revocation stores, DPoP (RFC 9449), the
+identity providers agencies trust for their officials and the token exchange (RFC 8693) that
+names the acting official and case in an agency's token, and the sign-in of citizens
+(IDCS + TOTP), officers and auditors (password + TOTP).
 May import: Authlib, joserfc, pyjwt, cryptography, pyotp, argon2, SQLAlchemy; nothing of
 Sijill outside ``identity.oauth``. Must never: store a client's private key or a shared
 secret, accept an unsigned or HMAC-signed token, store a TOTP secret in clear, or put
@@ -27,6 +29,19 @@ from identity.oauth.dpop import (
     jwk_thumbprint,
     make_proof,
     normalise_htu,
+)
+from identity.oauth.exchange import (
+    CASE_PARAMETER,
+    ID_TOKEN_TYPE,
+    TOKEN_EXCHANGE,
+    TokenExchange,
+)
+from identity.oauth.issuers import (
+    OFFICIAL_ID_PATTERN,
+    OfficialIds,
+    TrustedIssuer,
+    TrustedIssuers,
+    validate_issuer,
 )
 from identity.oauth.keys import SigningKey, SigningKeys
 from identity.oauth.login import (
@@ -57,12 +72,16 @@ from identity.oauth.tokens import (
 
 __all__ = [
     "ACCESS_TOKEN_ALGS",
+    "CASE_PARAMETER",
     "CLIENT_ASSERTION_ALGS",
     "CLIENT_AUTH_METHODS",
     "CLIENT_KINDS",
     "CODE_CHALLENGE_METHODS",
     "DPOP_ALGS",
+    "ID_TOKEN_TYPE",
+    "OFFICIAL_ID_PATTERN",
     "SCOPES",
+    "TOKEN_EXCHANGE",
     "AccessToken",
     "AccessTokenVerifier",
     "Authenticator",
@@ -79,6 +98,7 @@ __all__ = [
     "InvalidToken",
     "LoginFailed",
     "OAuthService",
+    "OfficialIds",
     "ReplayStore",
     "RevocationList",
     "SessionCookies",
@@ -87,11 +107,15 @@ __all__ = [
     "SigningKeys",
     "SijillAuthorizationServer",
     "StaffAuthenticator",
+    "TokenExchange",
     "TokenIssuer",
+    "TrustedIssuer",
+    "TrustedIssuers",
     "access_token_hash",
     "build_oauth_service",
     "jwk_thumbprint",
     "make_proof",
     "normalise_htu",
+    "validate_issuer",
     "validate_public_jwks",
 ]

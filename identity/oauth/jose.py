@@ -18,6 +18,7 @@ __all__ = [
     "sign_jws",
     "sign_jwt",
     "unverified_header",
+    "unverified_payload",
     "verify_jws",
 ]
 
@@ -87,6 +88,11 @@ def is_low_s(token: str) -> bool:
 def unverified_header(token: str) -> dict[str, Any]:
     """The protected header of a compact JWS, before any check (to pick the key)."""
     return dict(jws.extract_compact(token.encode("ascii")).protected)
+
+
+def unverified_payload(token: str) -> bytes:
+    """The payload of a compact JWS, before any check (to find its issuer's keys)."""
+    return bytes(jws.extract_compact(token.encode("ascii")).payload)
 
 
 def verify_jws(token: str, key: Any, algorithms: list[str]) -> tuple[dict[str, Any], bytes]:

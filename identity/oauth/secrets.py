@@ -16,18 +16,23 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 _VERSION = b"\x01"
 
 
+def key_file(path: Path) -> bytes:
+    """The 256-bit key in ``path``, made (mode 0600) by whichever worker comes first."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another worker created it first
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(AESGCM.generate_key(bit_length=256))
+    return path.read_bytes()
+
+
 class SecretBox:
-    def __init__(self, key_file: Path) -> None:
-        if not key_file.exists():
-            key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            try:
-                fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another worker created it first
-            else:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(AESGCM.generate_key(bit_length=256))
-        self._aead = AESGCM(key_file.read_bytes())
+    def __init__(self, key_file_path: Path) -> None:
+        self._aead = AESGCM(key_file(key_file_path))
 
     def seal(self, plaintext: str, account: str) -> bytes:
         nonce = secrets.token_bytes(12)

@@ -41,6 +41,7 @@ from joserfc.errors import JoseError
 from sqlalchemy import Engine, delete, insert
 
 from identity.oauth.clients import ACCEPTED_ASSERTION_ALGS, Client, ClientRegistry
+from identity.oauth.issuers import OfficialIds, TrustedIssuers
 from identity.oauth.replay import ReplayStore
 from identity.oauth.tables import authorization_codes
 from identity.oauth.tokens import AccessToken, AccessTokenVerifier, InvalidToken, TokenIssuer
@@ -194,7 +195,7 @@ class DpopRequired(OAuth2Error):  # type: ignore[misc]
     status_code = 400
 
 
-class _MintsSijillTokens:
+class MintsSijillTokens:
     """Token minting for both grants: RFC 9068 JWT, DPoP-bound when a proof came along."""
 
     request: Any
@@ -207,6 +208,8 @@ class _MintsSijillTokens:
         grant_type: str | None = None,
         expires_in: int | None = None,
         include_refresh_token: bool = True,
+        official: str | None = None,
+        case: str | None = None,
     ) -> dict[str, Any]:
         server: SijillAuthorizationServer = self.server
         client: Client = self.request.client
@@ -222,6 +225,8 @@ class _MintsSijillTokens:
             jkt=jkt,
             auth_time=user.auth_time if user else None,
             session_id=user.session_id if user else None,
+            official=official,
+            case=case,
         )
         result: dict[str, Any] = {
             "access_token": token,
@@ -242,18 +247,18 @@ class _MintsSijillTokens:
         return result
 
 
-def _check_scope(client: Client, scope: str | None) -> None:
+def check_scope(client: Client, scope: str | None) -> None:
     # RFC 6749 §3.3: refuse rather than silently narrow, so a client learns its registration.
     for item in (scope or "").split():
         if item not in client.scopes and item != "openid":
             raise InvalidScopeError(description="A requested scope is not granted to this client.")
 
 
-class ClientCredentials(_MintsSijillTokens, ClientCredentialsGrant):  # type: ignore[misc]
+class ClientCredentials(MintsSijillTokens, ClientCredentialsGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(CLIENT_AUTH_METHODS)
 
     def validate_requested_scope(self) -> None:
-        _check_scope(self.request.client, self.request.payload.scope)
+        check_scope(self.request.client, self.request.payload.scope)
         if "openid" in (self.request.payload.scope or "").split():
             raise InvalidScopeError(description="openid needs a signed-in person.")
 
@@ -293,13 +298,13 @@ def _code_hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-class AuthorizationCode(_MintsSijillTokens, AuthorizationCodeGrant):  # type: ignore[misc]
+class AuthorizationCode(MintsSijillTokens, AuthorizationCodeGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(CLIENT_AUTH_METHODS)
 
     def validate_requested_scope(self) -> None:
         client = self.server.query_client(self.request.payload.client_id)
         if client is not None:
-            _check_scope(client, self.request.payload.scope)
+            check_scope(client, self.request.payload.scope)
 
     def save_authorization_code(self, code: str, request: Any) -> None:
         user: SignedInUser = request.user
@@ -402,6 +407,9 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
         }
         if t.jkt:
             body["cnf"] = {"jkt": t.jkt}
+        if t.official:
+            body["act"] = {"sub": t.official}  # RFC 8693 §4.1: the acting official
+            body["case"] = t.case
         return body
 
 
@@ -432,6 +440,8 @@ class SijillAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         revocations: Any,
         replay: ReplayStore,
         token_endpoint: str,
+        trusted_issuers: TrustedIssuers,
+        officials: OfficialIds,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -439,6 +449,9 @@ class SijillAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.issuer = issuer
         self.verifier = verifier
         self.revocations = revocations
+        # What the token-exchange grant (exchange.py, registered by service.py) reads.
+        self.trusted_issuers = trusted_issuers
+        self.officials = officials
         self.register_client_auth_method(
             "private_key_jwt", PrivateKeyJwt(issuer.issuer, token_endpoint, replay)
         )

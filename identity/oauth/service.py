@@ -8,8 +8,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from identity.oauth.clients import CLIENT_ASSERTION_ALGS, ClientRegistry
+from identity.oauth.clients import CLIENT_ASSERTION_ALGS, ClientRegistry, ClientRegistryError
 from identity.oauth.dpop import DPOP_ALGS, DpopVerifier
+from identity.oauth.exchange import TokenExchange
+from identity.oauth.issuers import OfficialIds, TrustedIssuer, TrustedIssuers
 from identity.oauth.keys import SigningKeys
 from identity.oauth.login import Authenticator, CitizenTotpAuthenticator, StaffAuthenticator
 from identity.oauth.replay import ReplayStore
@@ -53,6 +55,7 @@ class OAuthService:
     server: SijillAuthorizationServer
     authenticators: dict[str, Authenticator]
     sessions: SessionCookies
+    trusted_issuers: TrustedIssuers
 
     @property
     def citizens(self) -> CitizenTotpAuthenticator:
@@ -64,6 +67,17 @@ class OAuthService:
         authenticator = self.authenticators[kind]
         assert isinstance(authenticator, StaffAuthenticator)
         return authenticator
+
+    def trust_issuer(self, client_id: str, issuer: str, jwks: Any) -> TrustedIssuer:
+        """Let agency ``client_id`` exchange ID tokens of ``issuer`` (signed by ``jwks``) for
+        tokens naming its officials (``exchange.py``); again for the same issuer replaces its
+        keys. Only agencies: officers and auditors sign in here, with their own accounts."""
+        client = self.registry.get(client_id)
+        if client is None:
+            raise ClientRegistryError("no such client")
+        if client.kind != "agency":
+            raise ClientRegistryError("only an agency client may trust an identity provider")
+        return self.trusted_issuers.trust(client_id, issuer, jwks)
 
     def endpoint(self, path: str) -> str:
         return self.issuer_url + path
@@ -137,6 +151,7 @@ def build_oauth_service(
     revocations = RevocationList(engine)
     issuer = TokenIssuer(keys, issuer_url, audience)
     verifier = AccessTokenVerifier(keys, revocations, issuer_url, audience)
+    trusted_issuers = TrustedIssuers(engine)
     server = SijillAuthorizationServer(
         engine=engine,
         registry=registry,
@@ -145,7 +160,10 @@ def build_oauth_service(
         revocations=revocations,
         replay=replay,
         token_endpoint=issuer_url + "/oauth/token",
+        trusted_issuers=trusted_issuers,
+        officials=OfficialIds(keys_dir / "oauth-officials.key"),
     )
+    server.register_grant(TokenExchange)
     box = SecretBox(keys_dir / "oauth-totp.key")
     authenticators: dict[str, Authenticator] = {
         "citizen": CitizenTotpAuthenticator(engine, box),
@@ -164,4 +182,5 @@ def build_oauth_service(
         server=server,
         authenticators=authenticators,
         sessions=SessionCookies(box),
+        trusted_issuers=trusted_issuers,
     )

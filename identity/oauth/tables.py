@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ForeignKey,
     Integer,
     LargeBinary,
     MetaData,
@@ -39,6 +40,23 @@ clients = Table(
     Column("created_at", BigInteger, nullable=False),
     # RFC 9449 §5.2: DPoP-bound tokens only, never a bearer token (migration oauth_0002).
     Column("dpop_bound_access_tokens", Boolean, nullable=False, server_default=false()),
+)
+
+# The identity providers an agency trusts for its officials' ID tokens (RFC 8693 token
+# exchange, migration oauth_0003): the issuer and its public keys, per client.
+trusted_issuers = Table(
+    "oauth_trusted_issuers",
+    metadata,
+    Column(
+        "client_id",
+        String(64),
+        ForeignKey("oauth_clients.client_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("issuer", String(255), nullable=False),
+    Column("jwks", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("client_id", "issuer", name="pk_oauth_trusted_issuers"),
 )
 
 # One row per JWT id seen (client assertions, DPoP proofs). The primary key is the replay

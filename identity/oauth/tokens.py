@@ -70,6 +70,10 @@ class AccessToken:
     expires_at: int
     jkt: str | None
     session_id: str | None = None
+    # RFC 8693 §4.1 ``act.sub``: the official acting through an agency client, as the
+    # token-exchange grant minted it (a pseudonymous id), and the case they work on.
+    official: str | None = None
+    case: str | None = None
 
 
 class RevocationList:
@@ -123,6 +127,8 @@ class TokenIssuer:
         jkt: str | None = None,
         auth_time: int | None = None,
         session_id: str | None = None,
+        official: str | None = None,
+        case: str | None = None,
     ) -> tuple[str, dict[str, Any]]:
         now = int(time.time())
         claims: dict[str, Any] = {
@@ -144,6 +150,10 @@ class TokenIssuer:
             claims["cnf"] = {"jkt": jkt}  # RFC 9449 §6.1
         if session_id:
             claims["sid"] = session_id
+        if official:
+            claims["act"] = {"sub": official}  # RFC 8693 §4.1: the current actor
+        if case:
+            claims["case"] = case
         key = self._keys.current()
         token = sign_jwt(claims, key.private_key, kid=key.kid, typ=ACCESS_TOKEN_TYP)
         return token, claims
@@ -306,6 +316,9 @@ class AccessTokenVerifier:
         cnf = claims.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
         scope = claims.get("scope", "")
+        act = claims.get("act")
+        official = act.get("sub") if isinstance(act, dict) else None
+        case = claims.get("case")
         checked = AccessToken(
             token_id=claims["jti"],
             client_id=claims["client_id"],
@@ -316,5 +329,7 @@ class AccessTokenVerifier:
             expires_at=int(claims["exp"]),
             jkt=jkt if isinstance(jkt, str) else None,
             session_id=claims["sid"] if isinstance(claims.get("sid"), str) else None,
+            official=official if isinstance(official, str) else None,
+            case=case if isinstance(case, str) else None,
         )
         return checked, kid

@@ -68,6 +68,8 @@ def test_time_is_a_decimal_string_because_i_json_integers_stop_at_2_to_53() -> N
     [
         {"actor": {"kind": "hacker", "id": "x", "sector": None}},
         {"actor": {"kind": "agency", "id": "x"}},
+        {"actor": {"kind": "agency", "id": "x", "sector": None, "official": "off_a"}},
+        {"actor": {"kind": "agency", "id": "x", "sector": None, "official": 7, "case": "c"}},
         {"outcome": "maybe"},
         {"action": ""},
         {"time_ns": -1},
@@ -91,3 +93,33 @@ def test_a_non_canonical_encoding_of_an_entry_is_refused() -> None:
     spaced = json.dumps(json.loads(raw), indent=1).encode()
     with pytest.raises(InvalidEntry, match="canonical"):
         AuditEntry.from_canonical(spaced)
+
+
+ACTING = {
+    "kind": "agency",
+    "id": "anss",
+    "sector": "social",
+    "official": "off_abcdefghijklmnopqrstuvwxyz234567",
+    "case": "ASD-R-2026-0042",
+}
+
+
+def test_an_entry_naming_the_acting_official_and_case_round_trips() -> None:
+    entry = AuditEntry(time_ns=1, actor=ACTING, action="lookup", subject="st_1")  # type: ignore[typeddict-item]
+    raw = entry.canonical()
+    assert raw == rfc8785.dumps(json.loads(raw))
+    assert json.loads(raw)["actor"] == ACTING
+    assert AuditEntry.from_canonical(raw) == entry
+
+
+def test_an_entry_without_an_official_keeps_the_bytes_it_always_had() -> None:
+    """Entries written before officials were recorded still parse and hash the same."""
+    raw = (
+        b'{"action":"lookup","actor":{"id":"cnss","kind":"agency","sector":"social"},'
+        b'"decision_id":null,"fields":[],"legal_basis":null,"outcome":"allow",'
+        b'"policy_revision":null,"purpose":"asd_payment","reasons":[],"subject":"st_1",'
+        b'"time_ns":"1"}'
+    )
+    entry = AuditEntry.from_canonical(raw)
+    assert entry.canonical() == raw
+    assert entry.leaf_hash() == hashlib.sha256(b"\x00" + raw).digest()

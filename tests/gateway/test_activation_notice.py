@@ -8,9 +8,9 @@ import json
 
 from sqlalchemy import select
 
+from consent.outbox import ACTIVATION
 from consent.tables import outbox
-from gateway.notices import CITIZEN_CHANNEL, NOTICE_ACCOUNT, notice_box
-from gateway.web.activation import issue_activation_code
+from gateway.web.activation import NOTICE_ACCOUNT, issue_activation_code, notice_box
 from tests.gateway.conftest import World
 
 
@@ -19,11 +19,9 @@ def test_the_activation_notice_is_sealed_for_the_sender_alone(world: World) -> N
     office = {"kind": "office", "id": "office-casa", "sector": None}
     issued = issue_activation_code(world.services, idcs, office)  # type: ignore[arg-type]
     with world.services.engines["main"].connect() as conn:
-        (body,) = conn.execute(
-            select(outbox.c.body).where(outbox.c.recipient == CITIZEN_CHANNEL)
-        ).one()
+        (body,) = conn.execute(select(outbox.c.body).where(outbox.c.event == ACTIVATION)).one()
     for secret in (issued.code, issued.code.replace("-", ""), idcs):
         assert secret not in body
     sealed = base64.b64decode(json.loads(body)["sealed"])
-    opened = json.loads(notice_box(world.services.settings.data_dir).open(sealed, NOTICE_ACCOUNT))
+    opened = json.loads(notice_box(world.services).open(sealed, NOTICE_ACCOUNT))
     assert (opened["idcs"], opened["code"]) == (idcs, issued.code)

@@ -21,7 +21,6 @@ from audit import Actor
 from consent import tables as consent_tables
 from consent.tables import outbox
 from gateway.erasure import STEP_NAMES, tables
-from gateway.notices import CITIZEN_CHANNEL
 from gateway.web.activation import issue_activation_code
 from identity import PersonIn, Register
 from identity.idcs import random_idcs
@@ -131,15 +130,16 @@ def _release(world: World, subject: str) -> Decision:
 
 
 def _traces(world: World, idcs: str) -> dict[str, int]:
-    """The person's consents, activation code and the notices waiting about them (to the
-    citizen channel, and to the agency their consent names)."""
+    """The person's consents, activation code, notification choice and the notices waiting
+    about them (to their keyed tag, and to the agency their consent names)."""
     consents = consent_tables.consents
     tag = world.services.vault.subject_tag(idcs)
     return {
         "consents": _count(world, consents, consents.c.subject == tag),
         "codes": _count(world, activation_codes, activation_codes.c.idcs == idcs),
-        "notices": _count(world, outbox, outbox.c.recipient == CITIZEN_CHANNEL),
+        "notices": _count(world, outbox, outbox.c.recipient == tag),
         "agency_notices": _count(world, outbox, outbox.c.recipient == "men"),
+        "notification_choice": int(world.services.notifications.of(idcs) is not None),
     }
 
 
@@ -194,6 +194,9 @@ def test_an_approved_erasure_leaves_nothing_served_nor_decryptable(
     assert consent.status_code == 201, consent.text
     office: Actor = {"kind": "office", "id": "office-fes", "sector": None}
     issue_activation_code(services, amina, office)
+    services.notifications.choose(
+        amina, channel="email", address="amina@example.ma", scope="all", language="fr"
+    )
     waiting = _traces(world, amina)
     assert all(waiting.values()), waiting
     requester, approver = _officer(world, "amina.b"), _officer(world, "youssef.t")

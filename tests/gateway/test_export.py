@@ -61,6 +61,14 @@ def test_the_export_holds_every_section_and_each_equals_its_own_route(world: Wor
     objections = _get(world, "fatima", "/v1/me/objections")["objections"]
     score = _get(world, "fatima", "/v1/me/score", lang="ar")
     log = _whole_access_log(world, "fatima")
+    token = world.citizen_token("fatima")
+    chosen = world.api.put(
+        "/v1/me/notifications",
+        json={"channel": "sms", "address": "+212611223344", "scope": "denials"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert chosen.status_code == 200, chosen.text
+    notifications = _get(world, "fatima", "/v1/me/notifications")
 
     export = _get(world, "fatima", "/v1/me/export", lang="ar")
 
@@ -70,6 +78,7 @@ def test_the_export_holds_every_section_and_each_equals_its_own_route(world: Wor
     assert export["status"] == data["status"]
     assert export["consents"] == consents and len(consents) == 1
     assert export["objections"] == objections and len(objections) == 1
+    assert export["notifications"] == notifications and notifications["scope"] == "denials"
     assert export["score"]["available"] is True
     assert {k: v for k, v in export["score"].items() if k not in {"available", "decision_id"}} == {
         k: v for k, v in score.items() if k != "decision_id"
@@ -99,6 +108,7 @@ def test_someone_outside_the_rsu_gets_an_export_that_says_why_there_is_no_score(
     assert export["score"] == {"available": False, "reason": "no-household"}
     assert export["person"]["given_name_lat"] == "Youssef"
     assert export["access_log"] == [] and export["pseudonyms"] == []
+    assert export["notifications"] is None
 
 
 def test_the_export_is_on_the_record_and_only_the_citizen_may_take_it(world: World) -> None:

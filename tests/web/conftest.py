@@ -35,6 +35,8 @@ ARTEFACTS = Path(__file__).with_name("artefacts")
 AXE = Path(__file__).with_name("vendor") / "axe-core" / "axe.min.js"
 LANGS = ("ar", "fr", "en")
 SIJILL = [sys.executable, "-c", "from gateway.cli import main; main()"]
+# The call a named official makes on the first demo citizen's case (see the demo fixture).
+OFFICIAL_CALL = {"purpose": "asd_case_review", "case": "ASD-R-2026-0042"}
 
 
 @dataclass
@@ -71,6 +73,16 @@ def _env(data_dir: Path, port: int) -> dict[str, str]:
     return env
 
 
+def _agency_program(data_dir: Path, env: dict[str, str], *args: str) -> None:
+    """examples/agency_client.py against the demo, as an agency runs it."""
+    credentials = str(data_dir / "demo" / "credentials.json")
+    subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "agency_client.py"), "--credentials", credentials,
+         *args],
+        env=env, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def demo() -> Iterator[WebDemo]:
     with tempfile.TemporaryDirectory(prefix="sijill-web-") as tmp:
@@ -102,20 +114,15 @@ def demo() -> Iterator[WebDemo]:
                 time.sleep(0.1)
             # An agency uses every demo citizen's data: their access logs hold entries.
             for citizen in credentials["citizens"]:
-                subprocess.run(
-                    [
-                        sys.executable,
-                        str(ROOT / "examples" / "agency_client.py"),
-                        "--credentials",
-                        str(data_dir / "demo" / "credentials.json"),
-                        "--cnie",
-                        citizen["cnie"],
-                    ],
-                    env=env,
-                    check=True,
-                    capture_output=True,
-                    timeout=60,
-                )
+                _agency_program(data_dir, env, "--cnie", citizen["cnie"])
+            # And a named official of CNSS reviews the first citizen's case (token exchange):
+            # that log then says who acted, on which case.
+            _agency_program(
+                data_dir, env,
+                "--agency", "cnss", "--purpose", OFFICIAL_CALL["purpose"], "--program", "asd",
+                "--official", "agent-1187", "--case", OFFICIAL_CALL["case"],
+                "--cnie", credentials["citizens"][0]["cnie"],
+            )  # fmt: skip
             yield WebDemo(url, data_dir, credentials, process, env)
         finally:
             process.terminate()

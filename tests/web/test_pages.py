@@ -14,7 +14,7 @@ from tests.web.conftest import AXE, LANGS, WebDemo, new_page, sign_in_auditor, s
 
 ANONYMOUS = ["/portal/", "/console/", "/portal/callback", "/portal/activate"]
 PORTAL = ["/portal/", "/portal/log", "/portal/consents", "/portal/data", "/portal/score",
-          "/portal/objections", "/portal/household"]  # fmt: skip
+          "/portal/objections", "/portal/household", "/portal/notifications"]  # fmt: skip
 CONSOLE = ["/console/", "/console/entries", "/console/stats", "/console/registry",
            "/console/policies"]  # fmt: skip
 # A message id looks like ``portal.log.title``: a known prefix, dots, lowercase words.

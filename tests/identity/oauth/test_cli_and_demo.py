@@ -106,8 +106,13 @@ def test_demo_step_writes_working_agency_credentials(api, oauth, settings):  # t
         "private_jwk",
     }
     assert credentials["citizens"][0]["totp_secret"]
+    members = {"client_id", "name", "sector", "private_jwk", "scopes", "purposes"}
+    # The demo's CNSS signs its officials in with an identity provider the gateway trusts.
+    (with_idp,) = [a for a in credentials["agencies"] if "idp" in a]
+    trusted = oauth.trusted_issuers.of(with_idp["client_id"])
+    assert [t.issuer for t in trusted] == [with_idp["idp"]["issuer"]]
     for agency in credentials["agencies"]:
-        assert set(agency) == {"client_id", "name", "sector", "private_jwk", "scopes", "purposes"}
+        assert set(agency) - {"idp"} == members
         private = agency["private_jwk"]
         agent = Agent(
             agency["client_id"],

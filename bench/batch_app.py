@@ -1,0 +1,95 @@
+"""The gateway as ``sijill serve`` runs it, plus the batch benchmark's floor: a route that does
+for each item of a batch only the work no batch can skip (a pseudonym read, one policy
+evaluation, its audit entry in the batch's one durable append, a sealed decision and the vault
+read and decrypt of the released fields), after one token check. It answers NDJSON lines of
+the released values, as the batch route does, without consents, registry bound, withheld
+reasons or problem documents."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from starlette.responses import StreamingResponse
+
+from audit import AuditEntry
+from gateway.app import create_app
+from gateway.auth import Principal, require_principal
+from gateway.authz import policy_subject
+from gateway.routes.agency_batch import BatchQueryIn
+from gateway.services import Services, get_services
+from rsu import resolve_subjects
+
+principal_dep = require_principal(kinds=("agency",), scopes=("agency:query",))
+
+
+def factory() -> FastAPI:
+    app = create_app()
+
+    @app.post("/bench/floor/batch")
+    def floor(
+        body: BatchQueryIn,
+        principal: Principal = Depends(principal_dep),
+        services: Services = Depends(get_services),
+    ) -> StreamingResponse:
+        subject = policy_subject(principal)
+        asked: list[tuple[str, list[str], Any]] = []
+        entries = []
+        for item in body.items:
+            found = resolve_subjects(services.engines["main"], principal.sector, item.pseudonym)
+            now = time.time_ns()
+            result = services.policy.decide(
+                {
+                    "subject": subject,
+                    "action": "read_attributes",
+                    "resource": {"kind": "person", "fields": item.fields},
+                    "purpose": body.purpose,
+                    "consents": [],
+                    "objections": [],
+                    "time_ns": now,
+                }
+            )
+            entries.append(
+                AuditEntry(
+                    time_ns=now,
+                    actor={"kind": "agency", "id": principal.client_id, "sector": None},
+                    action="read_attributes",
+                    subject=None,
+                    fields=sorted(result.fields),
+                    purpose=body.purpose,
+                    legal_basis=None,
+                    decision_id=result.decision_id,
+                    policy_revision=result.policy_revision,
+                    outcome="allow" if result.allow else "deny",
+                    reasons=list(result.reasons),
+                )
+            )
+            asked.append((found.person, item.fields, result))
+        receipts = services.audit.append_many(entries)
+        sealed = [
+            (
+                person,
+                sorted(set(fields) & set(result.fields)),
+                services.decision_issuer.seal(
+                    result,
+                    subject=person,
+                    action="read_attributes",
+                    purpose=body.purpose,
+                    audit_index=receipt.index,
+                    requested=fields,
+                ),
+            )
+            for (person, fields, result), receipt in zip(asked, receipts, strict=True)
+        ]
+
+        def lines() -> Iterator[str]:
+            for start in range(0, len(sealed), 100):
+                for values in services.vault.reveal_many(sealed[start : start + 100]):
+                    yield json.dumps(values, default=str) + "\n"
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    return app
