@@ -111,7 +111,7 @@ def test_rerunning_a_finished_import_enrols_nothing_twice(
     population_file(path, 60)
     first = import_file(register, engine, path, batch_size=25)
     again = import_file(register, engine, path, batch_size=25)
-    assert first.enrolled == again.enrolled == 60 and again.resumed_from_line == 60
+    assert first.enrolled == again.enrolled == 60 and again.resumed_lines == 60
     assert registered(engine) == 60 and live_subjects(vault) == 60
     # The same people under another file name are duplicates, not new persons.
     copy = tmp_path / "copy.jsonl"
