@@ -304,9 +304,8 @@ class _Records:
         self._at = 0  # the last line read
 
     def between(self, first: int, last: int) -> Iterator[Parsed]:
-        if self._reader is None or (
-            first <= self._at and not (self._ahead is not None and self._ahead[0] >= first)
-        ):
+        unread = self._ahead[0] if self._ahead is not None else self._at + 1
+        if self._reader is None or first < unread:
             self._reader, self._ahead, self._at = _raw_records(self._path), None, 0
         while True:
             raw = self._ahead if self._ahead is not None else next(self._reader, None)

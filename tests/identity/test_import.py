@@ -187,7 +187,7 @@ def test_a_worker_whose_claim_expired_cannot_commit_its_batch(
     batch = stalled.claim()
     assert batch is not None and batch.number == 0
     time.sleep(0.4)  # the stalled worker's claim runs out; another worker takes the batch
-    other = BatchClaims(engine, job.job_id, ttl_s=30)
+    other = BatchClaims(engine, job.job_id, ttl_s=0.5)
     taken = other.claim()
     assert taken is not None and taken.number == 0 and taken.token == batch.token + 1
     ignored = {"household", "role"}
@@ -205,7 +205,8 @@ def test_a_worker_whose_claim_expired_cannot_commit_its_batch(
     assert registered(engine) == 0 and live_subjects(vault) == 0
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM rnp_pending_vault")).scalar_one() == 0
-    # The worker holding the live claim finishes the whole file, each person once.
+    # That worker dies too; a third does batches 1 and 2, then goes back for batch 0 once the
+    # claim on it runs out: the whole file, each person once.
     run_batches(register, engine, path, job.job_id)
     report = finish_import(engine, job)
     assert report.enrolled == 30 and registered(engine) == 30 and live_subjects(vault) == 30
