@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import multiprocessing.connection
+import multiprocessing.process
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -32,7 +32,7 @@ from gateway.deploy import open_register
 from gateway.keys import build_audit_log
 from gateway.settings import Settings
 from identity import PersonIn
-from identity.batches import JobTotals, job_totals
+from identity.batches import JobTotals
 from identity.bulk import (
     ImportReport,
     check_file,
@@ -53,7 +53,6 @@ IMPORT_ACTOR_KIND: Literal["system"] = "system"
 # else in an enrolment entry contains it).
 _SUBJECT_SLOT = "@@subject@@"
 _PERSON_FIELDS = tuple(sorted(PersonIn.model_fields))
-PROGRESS_S = 0.5  # how often the total across worker processes is read
 log = logging.getLogger("sijill.rnp.import")
 
 
@@ -143,8 +142,9 @@ def audited_import(
 ) -> ImportReport:
     """Import ``path`` with its audit trail: an ``rnp_import`` entry at the start and at the
     end (with the counts), one ``enrol`` entry per person enrolled, in each batch's
-    transaction. ``workers`` processes share the batches (this one alone for 1); each opens
-    the register, the vault and the audit log as this one does. A file that cannot be
+    transaction. ``workers`` processes share the batches: this one and ``workers - 1`` more,
+    each opening the register, the vault and the audit log as this one does; ``progress``
+    gets the total across them after each batch this one commits. A file that cannot be
     imported raises :class:`identity.bulk.ImportFileError` before anything is written;
     :class:`identity.bulk.ImportIncomplete` if every worker stopped with batches left."""
     check_file(path)
@@ -155,13 +155,15 @@ def audited_import(
         job = plan_import(engine, path, batch_size=batch_size)
         audit.append(_job_entry(job.job_id, "allow", ["stage:start"]))
         try:
-            if workers == 1:
+            # This process is the first worker; the others start beside it.
+            helpers = _start_workers(settings, path, job.job_id, workers - 1, claim_s)
+            try:
                 run_batches(
                     register, engine, path, job.job_id, claim_s=claim_s, progress=progress,
                     on_enrolled=_audited(vault, audit, job.job_id, one_database=one_database),
                 )  # fmt: skip
-            else:
-                _in_processes(settings, engine, path, job.job_id, workers, claim_s, progress)
+            finally:
+                _join(helpers)
             report = finish_import(engine, job)
         except Exception:
             # The original failure is the one to report, even when the log cannot take this.
@@ -183,35 +185,25 @@ def _audited(
     return on_enrolled
 
 
-def _in_processes(
-    settings: Settings,
-    engine: Engine,
-    path: Path,
-    job_id: str,
-    workers: int,
-    claim_s: float,
-    progress: Callable[[JobTotals], None] | None,
-) -> None:
-    """Run ``workers`` worker processes on the job; report progress from the batches table
-    (the total across workers) until they have all stopped. A worker that dies leaves its
-    batch to the others once its claim expires."""
+def _start_workers(
+    settings: Settings, path: Path, job_id: str, count: int, claim_s: float
+) -> list[multiprocessing.process.BaseProcess]:
+    """``count`` worker processes on the job. A worker that dies leaves its batch to the
+    others once its claim expires."""
     spawn = multiprocessing.get_context("spawn")  # no pooled connection crosses a fork
-    procs = [
+    procs: list[multiprocessing.process.BaseProcess] = [
         spawn.Process(target=_worker, args=(settings, str(path), job_id, claim_s),
                       name=f"rnp-import-{n}")
-        for n in range(workers)
+        for n in range(count)
     ]  # fmt: skip
     for proc in procs:
         proc.start()
-    try:
-        while any(proc.is_alive() for proc in procs):
-            multiprocessing.connection.wait([p.sentinel for p in procs], timeout=PROGRESS_S)
-            if progress is not None:
-                with engine.connect() as conn:
-                    progress(job_totals(conn, job_id))
-    finally:
-        for proc in procs:
-            proc.join()
+    return procs
+
+
+def _join(procs: list[multiprocessing.process.BaseProcess]) -> None:
+    for proc in procs:
+        proc.join()
     failed = [p.exitcode for p in procs if p.exitcode]
     if failed:
         log.warning("import workers stopped with errors", extra={"exit_codes": failed})
