@@ -14,17 +14,13 @@ later run of the same import, then take the batch. On PostgreSQL the claim skips
 completing transaction holds it locked, and a takeover waits for such a transaction and then
 sees the batch done; SQLite has one writer at a time. Times are the database's clock on
 PostgreSQL (hosts whose clocks disagree agree on expiry) and this host's on SQLite, as for the
-gateway's own leases (gateway/leases.py), which this mirrors for rows the identity room owns.
+gateway's own leases (gateway/leases.py), whose scheme this is, for rows the identity room
+owns; both take the clock, the holder's name and the write transaction from storekit.claims.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import time
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -32,10 +28,10 @@ from sqlalchemy import Connection, Engine, func, select, text
 
 from identity.tables import import_batches
 from storekit.bulk import insert_rows
+from storekit.claims import clock_params, holder_name, now_sql, write_transaction
 
 __all__ = ["Batch", "BatchClaims", "BatchLost", "JobTotals", "job_totals", "plan_batches"]
 
-_PG_NOW = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
 _CLAIM = """
 UPDATE rnp_import_batches SET holder = :holder, token = token + 1, expires_at = {now} + :ttl
 WHERE job_id = :job AND done_at IS NULL AND expires_at <= {now} AND batch_no = (
@@ -129,34 +125,21 @@ class BatchClaims:
         self.engine = engine
         self.job_id = job_id
         self.ttl_s = ttl_s
-        self.holder = f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        self._postgres = engine.dialect.name == "postgresql"
-        now = _PG_NOW if self._postgres else ":now"
-        skip = " FOR UPDATE SKIP LOCKED" if self._postgres else ""
+        self.holder = holder_name()
+        now = now_sql(engine)
+        skip = " FOR UPDATE SKIP LOCKED" if engine.dialect.name == "postgresql" else ""
         self._claim = text(_CLAIM.format(now=now, skip_locked=skip))
         self._complete = text(_COMPLETE.format(now=now))
         self._release = text(_RELEASE)
         self._wait = text(_WAIT.format(now=now))
 
     def _params(self, **extra: object) -> dict[str, object]:
-        params: dict[str, object] = {"job": self.job_id, "holder": self.holder, **extra}
-        if not self._postgres:
-            params["now"] = time.time()
-        return params
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        if self._postgres:
-            with self.engine.begin() as conn:
-                yield conn
-        else:
-            with self.engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
-                yield conn
+        return {"job": self.job_id, "holder": self.holder, **clock_params(self.engine), **extra}
 
     def claim(self) -> Batch | None:
         """The next batch for this worker (claimed until ``ttl_s`` from now), or None when
         every batch is done or claimed under a live claim."""
-        with self._transaction() as conn:
+        with write_transaction(self.engine) as conn:
             row = conn.execute(self._claim, self._params(ttl=self.ttl_s)).first()
         if row is None:
             return None
@@ -172,7 +155,7 @@ class BatchClaims:
 
     def release(self, batch: Batch) -> None:
         """Give a batch up (this worker failed on it), so another takes it at once."""
-        with self._transaction() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(self._release, self._params(batch_no=batch.number, token=batch.token))
 
     def wait_s(self) -> float | None:
