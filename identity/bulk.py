@@ -35,6 +35,7 @@ from typing import Any, TextIO
 import charset_normalizer
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from identity.batches import Batch, BatchClaims, BatchLost, JobTotals, job_totals, plan_batches
 from identity.idcs import Idcs
@@ -68,6 +69,7 @@ INVALID_JSON = "invalid_json"
 NOT_AN_OBJECT = "not_an_object"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 log = logging.getLogger("sijill.rnp.import")
+_RETRY_STATES = frozenset({"40P01", "40001"})  # PostgreSQL: deadlock, serialization failure
 
 
 class ImportFileError(ValueError):
@@ -417,6 +419,16 @@ def run_batches(
             _import_batch(register, claims, batch, records, on_enrolled)
         except BatchLost:
             log.warning("import batch taken over after its claim expired",
+                        extra={"batch": batch.number})  # fmt: skip
+            continue
+        except DBAPIError as exc:
+            with contextlib.suppress(Exception):
+                claims.release(batch)
+            # Two workers enrolling the same person from two batches can deadlock on the
+            # unique keys; PostgreSQL rolls one back, and its batch is simply done again.
+            if getattr(exc.orig, "sqlstate", None) not in _RETRY_STATES:
+                raise
+            log.warning("import batch rolled back by the database; retrying",
                         extra={"batch": batch.number})  # fmt: skip
             continue
         except BaseException:
