@@ -153,6 +153,7 @@ def passes_filters(number: str) -> bool:
 # uniform over the ~78 M valid numbers (heads have different numbers of tails); the birthday
 # rate measured in tests matches an effective pool of ~70 M, which is all uniqueness needs, and
 # an IDCS is an identifier, not a secret.
+@functools.cache  # asked for by every prefix the tables grow, for a handful of pairs
 def _allowed(a: int, b: int) -> tuple[int, ...]:
     out = []
     for c in range(10):
@@ -226,7 +227,7 @@ def random_idcs_many(count: int) -> list[str]:
     one read of the OS CSPRNG per round instead of one per draw: a bulk enrolment's batch."""
     out: list[str] = []
     while len(out) < count:
-        # About 1.7 draws an issued number: twice the shortfall rarely needs a second round.
+        # Two draws a number wanted cover the filters' rejections: a second round is rare.
         wanted = count - len(out)
         pool = os.urandom(16 * wanted)
         for (r,) in struct.iter_unpack(">Q", pool):
