@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Required, TypedDict
+from typing import Any
 
 from fastapi import Depends, Request
 
@@ -22,13 +22,18 @@ from audit.entry import Outcome as EntryOutcome
 from gateway.auth import Principal, PrincipalKind, require_principal, source_of
 from gateway.middleware import route_template
 from gateway.problems import Problem
+from gateway.questions import (
+    PolicyContext,
+    PolicyInput,
+    PolicySubject,
+    Question,
+    Resource,
+)
 from gateway.services import Services, get_services
 from policies import PolicyResult, PolicyUnavailable
 from policies.decision_log import UNLISTED
 from policies.registry import action_scope, field_catalogue, registry_bound_actions
-from rsu import Subjects
 from vault import Decision
-from vault.schema import PERSON
 
 log = logging.getLogger("sijill.authz")
 
@@ -80,80 +85,6 @@ class Outcome:
         if not self.allowed:
             raise self.denied()
         return self
-
-
-# The records a question about a person reads, each with the policy fields it holds (policy
-# name -> vault name): the person's own record, and their household's, whose ``size`` and
-# ``area`` an agency asks about as ``household_size`` and ``milieu``.
-PERSON_FIELDS: Mapping[str, str] = {name: name for name in PERSON}
-HOUSEHOLD_FIELDS: Mapping[str, str] = {"household_size": "size", "milieu": "area"}
-
-
-def person_records(subjects: Subjects) -> dict[str, Mapping[str, str]]:
-    """The vault records behind a resolved pseudonym, for :meth:`Enforcer.decide`: each record
-    then gets a decision narrowed to its own fields (least privilege per subject)."""
-    records: dict[str, Mapping[str, str]] = {subjects.person: PERSON_FIELDS}
-    if subjects.household:
-        records[subjects.household] = HOUSEHOLD_FIELDS
-    return records
-
-
-class Resource(TypedDict, total=False):
-    """``input.resource`` of policies/README.md: what a request is about."""
-
-    kind: Required[str]
-    fields: list[str]
-    owner: str  # the IDCS whose own data a citizen asks about
-    program: str  # the program an eligibility question names
-    requested_by: str  # the officer who asked for an erasure ("" a machine client; four eyes)
-    sector: str  # the sector whose pseudonyms a translation concerns
-
-
-class PolicySubject(TypedDict, total=False):
-    """``input.subject`` of policies/README.md: who asks."""
-
-    kind: Required[str]
-    client_id: Required[str]
-    sector: Required[str]
-    scopes: Required[list[str]]
-    agency: str
-    purposes: list[str]
-    idcs: str
-    actor: str
-    official: str  # an agency's acting official (pseudonymous id), token exchange only
-    case: str  # and the case reference they act on
-
-
-class PolicyInput(TypedDict):
-    """The one input document of a decision (DESIGN.md "Policy decisions")."""
-
-    subject: PolicySubject
-    action: str
-    resource: Resource
-    purpose: str | None
-    consents: list[Mapping[str, Any]]
-    objections: list[Mapping[str, Any]]
-    time_ns: int
-
-
-@dataclass(frozen=True)
-class PolicyContext:
-    """What the policy needs to know about the person a request concerns, besides the
-    request: their audit tag, their consents and their objections (policies/README.md)."""
-
-    subject_tag: str
-    consents: list[dict[str, Any]]
-    objections: list[dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class Question:
-    """One item of a batch request, as :meth:`Enforcer.decide_many` decides it: what it asks,
-    and about whom (``context`` None: no such subject for this caller)."""
-
-    resource: Resource
-    context: PolicyContext | None = None
-    vault_subjects: Sequence[str] | Mapping[str, Mapping[str, str] | None] = ()
 
 
 @dataclass

@@ -20,8 +20,9 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.auth import Principal
-from gateway.authz import Enforcer, Resource
+from gateway.authz import Enforcer
 from gateway.problems import Problem
+from gateway.questions import Resource
 from gateway.services import Services
 from rsu import (
     ADD_REASONS,

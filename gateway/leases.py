@@ -24,19 +24,16 @@ this host's on SQLite. The checkpointer (gateway/witnessing.py) signs under the 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
+from storekit.claims import clock_params, holder_name, now_sql, write_transaction
+
 log = logging.getLogger("sijill.leases")
 
-_PG_NOW = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
 # ``excluded.expires_at - :ttl`` is this statement's "now". A live lease changes nothing unless
 # this holder has it (then only its expiry moves); an expired one goes to this holder with the
 # next token.
@@ -76,35 +73,30 @@ class Lease:
         self.name = name
         self.ttl_s = ttl_s
         # Unique to this object: two leases of one process are two holders.
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.holder = holder_name()
         self.token = 0  # the fencing token while held; 0 when this holder has none
         self._postgres = engine.dialect.name == "postgresql"
-        now = _PG_NOW if self._postgres else ":now"
+        now = now_sql(engine)
         self._acquire = text(_ACQUIRE.format(now=now))
         self._held = text(_HELD.format(now=now, lock=" FOR SHARE" if self._postgres else ""))
         self._release = text(_RELEASE)
 
     def _params(self) -> dict[str, object]:
-        params: dict[str, object] = {
+        return {
             "name": self.name,
             "holder": self.holder,
             "token": self.token,
             "ttl": self.ttl_s,
+            **clock_params(self.engine),
         }
-        if not self._postgres:
-            params["now"] = time.time()
-        return params
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
-        if self._postgres:
-            with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
+            if self._postgres:
                 # A takeover waits for a fenced holder's transaction, but not forever.
                 conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_S}s'"))
-                yield conn
-        else:
-            with self.engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
-                yield conn
+            yield conn
 
     def acquire(self) -> bool:
         """Take the lease if it is free or expired, renew it if this holder has it; whether

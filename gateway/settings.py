@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     # How long a client may take to send a request's headers (gateway/server.py).
     header_read_timeout_s: float = Field(default=10.0, gt=0)
     rnp_import_batch_size: int = Field(default=1000, ge=1, le=10000)
+    # How long an import worker's claim on a batch lasts (identity/batches.py): a batch left
+    # by a killed worker waits this long for another; a worker slower than this loses it.
+    rnp_import_claim_seconds: float = Field(default=30.0, gt=0)
     # RSU: the scoring model release in use (urban-<v>.json + rural-<v>.json) and where its
     # files are (default: the illustrative models shipped in vault/scoring_models/).
     scoring_model: str = "v1"

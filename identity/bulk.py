@@ -1,10 +1,13 @@
 """Bulk enrolment from a file (CSV or JSON Lines): batched, resumable, with a reject report.
 
-Each file is an *import job* keyed by the SHA-256 of its bytes. Every batch commits its
-register rows, its rejects and the job's "last line done" in one transaction, so a run killed at
-any point (SIGKILL included) and started again resumes after the last committed line: no row is
-enrolled twice (and were one presented again, deduplication would refuse it). Vault records of
-a batch that never committed are erased on resume (:meth:`identity.Register.sweep_pending`).
+Each file is an *import job* keyed by the SHA-256 of its bytes, cut into batches of lines
+recorded as job rows (:mod:`identity.batches`). A worker claims a batch and commits its
+register rows, its rejects, its audit entries and the batch's "done" in one transaction fenced
+by its claim, so several workers (processes, hosts) share one file, and a run killed at any
+point (SIGKILL included) and started again, or the workers still running, finish the batches
+left: no row is enrolled twice (and were one presented again, deduplication would refuse it).
+Vault records of a batch that never committed are erased by the worker that takes it over
+(:meth:`identity.Register.sweep_pending`).
 
 The reject report names the line, the column and an error code, never a value: the report is a
 file an operator mails around, and a rejected row is still personal data (Law 09.08 art. 23).
@@ -20,7 +23,9 @@ import contextlib
 import csv
 import hashlib
 import json
+import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,27 +34,28 @@ from typing import Any, TextIO
 
 import charset_normalizer
 from pydantic import ValidationError
-from sqlalchemy import (
-    Connection,
-    Engine,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
+from identity.batches import Batch, BatchClaims, BatchLost, JobTotals, job_totals, plan_batches
 from identity.idcs import Idcs
 from identity.person import PersonIn, field_problems
 from identity.register import Register
-from identity.tables import import_jobs, import_rejects
+from identity.tables import import_batches, import_jobs, import_rejects
 
 __all__ = [
     "ImportFileError",
+    "ImportIncomplete",
+    "ImportJob",
     "ImportReport",
     "Reject",
     "check_file",
     "file_digest",
+    "finish_import",
     "import_file",
+    "plan_import",
     "read_records",
+    "run_batches",
 ]
 
 # Columns the synthetic population and RSU exports carry that enrolment does not use.
@@ -62,6 +68,8 @@ EXTRA_VALUES = "more_values_than_columns"
 INVALID_JSON = "invalid_json"
 NOT_AN_OBJECT = "not_an_object"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+log = logging.getLogger("sijill.rnp.import")
+_RETRY_STATES = frozenset({"40P01", "40001"})  # PostgreSQL: deadlock, serialization failure
 
 
 class ImportFileError(ValueError):
@@ -83,14 +91,14 @@ class ImportReport:
     lines: int
     enrolled: int
     rejected: int
-    resumed_from_line: int
+    resumed_lines: int  # lines committed by earlier runs (whole batches, in any order)
     rejects: list[Reject] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "job_id": self.job_id, "file": self.file, "lines": self.lines,
             "enrolled": self.enrolled, "rejected": self.rejected,
-            "resumed_from_line": self.resumed_from_line,
+            "resumed_lines": self.resumed_lines,
             "rejects": [{"line": r.line, "field": r.field, "reason": r.reason}
                         for r in self.rejects],
         }  # fmt: skip
@@ -228,13 +236,13 @@ def check_file(path: Path) -> None:
             raise ImportFileError("the file is empty: no record")
 
 
-def read_records(path: Path, *, skip_through: int = 0) -> Iterator[Parsed]:
-    """(line number, record or None, problems) for each record of a CSV or JSON Lines file.
+Raw = tuple[int, str | dict[str, Any] | None, list[tuple[str, str]]]
 
-    CSV line numbers count the header as line 1; a record is numbered by its first line.
-    JSON lines numbered ``skip_through`` or less are yielded unparsed (record None, no
-    problems): a resumed import has committed them already.
-    """
+
+def _raw_records(path: Path) -> Iterator[Raw]:
+    """(line number, raw record, problems) for each record: a CSV row as a dict (the CSV
+    reader must parse every row to find where records start), a JSON line as its unparsed
+    text, so that a worker skipping another's batch pays no JSON parsing for it."""
     if _is_csv(path):
         fh, dialect = _open_csv(path)
         with fh, _decoding(fh):
@@ -249,20 +257,69 @@ def read_records(path: Path, *, skip_through: int = 0) -> Iterator[Parsed]:
         return
     with path.open(encoding="utf-8") as fh, _decoding(fh):
         for line, text in enumerate(fh, 1):
-            if line <= skip_through:
-                yield line, None, []
-                continue
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except ValueError:
-                yield line, None, [("record", INVALID_JSON)]
-                continue
-            if not isinstance(record, dict):
-                yield line, None, [("record", NOT_AN_OBJECT)]
-                continue
-            yield line, record, []
+            if text.strip():
+                yield line, text, []
+
+
+def _decoded(raw: Raw) -> Parsed:
+    line, record, problems = raw
+    if not isinstance(record, str):
+        return line, record, problems
+    try:
+        parsed = json.loads(record)
+    except ValueError:
+        return line, None, [("record", INVALID_JSON)]
+    if not isinstance(parsed, dict):
+        return line, None, [("record", NOT_AN_OBJECT)]
+    return line, parsed, []
+
+
+def read_records(path: Path) -> Iterator[Parsed]:
+    """(line number, record or None, problems) for each record of a CSV or JSON Lines file.
+
+    CSV line numbers count the header as line 1; a record is numbered by its first line.
+    Blank JSON lines are no record.
+    """
+    for raw in _raw_records(path):
+        yield _decoded(raw)
+
+
+def _line_count(path: Path) -> int:
+    """The file's lines as its records number them (a last line without a newline counts)."""
+    count, last = 0, b"\n"
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")
+
+
+class _Records:
+    """One worker's reading of the file: records by line range, moving forward through one
+    open reader as batches are claimed in file order, opened again for an earlier batch (one
+    a dead worker left)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._reader: Iterator[Raw] | None = None
+        self._ahead: Raw | None = None
+        self._at = 0  # the last line read
+
+    def between(self, first: int, last: int) -> Iterator[Parsed]:
+        unread = self._ahead[0] if self._ahead is not None else self._at + 1
+        if self._reader is None or first < unread:
+            self._reader, self._ahead, self._at = _raw_records(self._path), None, 0
+        while True:
+            raw = self._ahead if self._ahead is not None else next(self._reader, None)
+            self._ahead = None
+            if raw is None:
+                return
+            self._at = raw[0]
+            if raw[0] > last:
+                self._ahead = raw
+                return
+            if raw[0] >= first:
+                yield _decoded(raw)
 
 
 def _parse(record: dict[str, Any]) -> PersonIn | list[tuple[str, str]]:
@@ -283,118 +340,195 @@ def _code(reason: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_")[:64] or "invalid"
 
 
+@dataclass(frozen=True)
+class ImportJob:
+    """An import of one file: its id (the SHA-256 of its bytes), its lines and batches, and
+    the lines committed by earlier runs when this one started."""
+
+    job_id: str
+    file: str
+    lines: int
+    batches: int
+    done_before: int
+
+
+class ImportIncomplete(RuntimeError):
+    """Batches of the import were left undone (every worker stopped); a re-run resumes."""
+
+
+def plan_import(engine: Engine, path: Path, *, batch_size: int = 1000) -> ImportJob:
+    """The job of ``path``: recorded with its batches the first time, found again on a re-run
+    (whose batch size is then the first run's). Raises :class:`ImportFileError`, having
+    written nothing, if the file cannot be imported."""
+    check_file(path)
+    job_id = file_digest(path)
+    with engine.connect() as conn:
+        known = conn.execute(
+            select(import_jobs.c.job_id).where(import_jobs.c.job_id == job_id)
+        ).first()
+    if known is None:
+        starts = [line for line, _record, _problems in _raw_records(path)]
+        lines = _line_count(path)
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            conn.execute(
+                insert(import_jobs).values(job_id=job_id, file_name=path.name[:255], lines_done=0,
+                                           enrolled=0, rejected=0, started_at=now, updated_at=now)
+            )  # fmt: skip
+            plan_batches(conn, job_id, starts, lines, batch_size)
+    with engine.connect() as conn:
+        totals = job_totals(conn, job_id)
+        batches = conn.execute(
+            select(func.count(), func.max(import_batches.c.last_line)).where(
+                import_batches.c.job_id == job_id
+            )
+        ).one()
+    return ImportJob(job_id=job_id, file=path.name, lines=int(batches[1]),
+                     batches=int(batches[0]), done_before=totals.lines)  # fmt: skip
+
+
+def run_batches(
+    register: Register,
+    engine: Engine,
+    path: Path,
+    job_id: str,
+    *,
+    claim_s: float = 30.0,
+    progress: Callable[[JobTotals], None] | None = None,
+    on_enrolled: Callable[[Connection, list[tuple[Idcs, PersonIn]]], None] | None = None,
+) -> None:
+    """One worker's share of the job: claim a batch, enrol it, commit it fenced by its claim,
+    until every batch of the job is done (by this worker or others). A batch another worker
+    claimed and never finished is taken over once its claim expires (``claim_s`` seconds).
+
+    ``progress(totals)`` is called after each batch this worker commits. ``on_enrolled(conn,
+    enrolled)`` runs in each batch's committing transaction with the (IDCS, person) pairs it
+    enrolled: the caller's audit entries commit with the rows.
+    """
+    claims = BatchClaims(engine, job_id, ttl_s=claim_s)
+    records = _Records(path)
+    while True:
+        batch = claims.claim()
+        if batch is None:
+            wait = claims.wait_s()
+            if wait is None:
+                return
+            time.sleep(min(max(wait, 0.05), 1.0))
+            continue
+        try:
+            _import_batch(register, claims, batch, records, on_enrolled)
+        except BatchLost:
+            log.warning("import batch taken over after its claim expired",
+                        extra={"batch": batch.number})  # fmt: skip
+            continue
+        except DBAPIError as exc:
+            with contextlib.suppress(Exception):
+                claims.release(batch)
+            # Two workers enrolling the same person from two batches can deadlock on the
+            # unique keys; PostgreSQL rolls one back, and its batch is simply done again.
+            if getattr(exc.orig, "sqlstate", None) not in _RETRY_STATES:
+                raise
+            log.warning("import batch rolled back by the database; retrying",
+                        extra={"batch": batch.number})  # fmt: skip
+            continue
+        except BaseException:
+            with contextlib.suppress(Exception):
+                claims.release(batch)
+            raise
+        if progress is not None:
+            with engine.connect() as conn:
+                progress(job_totals(conn, job_id))
+
+
+def _import_batch(
+    register: Register,
+    claims: BatchClaims,
+    batch: Batch,
+    records: _Records,
+    on_enrolled: Callable[[Connection, list[tuple[Idcs, PersonIn]]], None] | None,
+) -> None:
+    # An earlier holder of this batch may have died between its vault write and its commit.
+    register.sweep_pending(job_id=batch.tag)
+    people: list[PersonIn] = []
+    lines: list[int] = []
+    invalid: list[Reject] = []
+    for line, record, problems in records.between(batch.first_line, batch.last_line):
+        if record is not None:
+            parsed = _parse(record)
+            if isinstance(parsed, PersonIn):
+                people.append(parsed)
+                lines.append(line)
+                continue
+            problems = parsed
+        invalid += [Reject(line, fld, reason) for fld, reason in problems]
+
+    def bookkeeping(conn: Connection, results: list[Idcs | None]) -> None:
+        dupes = [Reject(n, "record", DUPLICATE) for n, r in zip(lines, results, strict=True)
+                 if r is None]  # fmt: skip
+        # One reason per (line, field): the report's key, and the table's.
+        every = list({(r.line, r.field): r for r in invalid + dupes}.values())
+        # First, so that a lost claim costs nothing more (on PostgreSQL it also locks the row
+        # against a takeover until this transaction ends).
+        claims.complete(conn, batch, enrolled=len(results) - len(dupes),
+                        rejected=len({r.line for r in every}))  # fmt: skip
+        if every:
+            conn.execute(
+                insert(import_rejects),
+                [{"job_id": batch.job_id, "line": r.line, "field": r.field[:64],
+                  "reason": r.reason[:200]} for r in every],
+            )  # fmt: skip
+        if on_enrolled is not None:
+            done_now = [(r, p) for r, p in zip(results, people, strict=True) if r is not None]
+            if done_now:
+                on_enrolled(conn, done_now)
+
+    register.enrol_many(people, job_id=batch.tag, in_transaction=bookkeeping)
+
+
+def finish_import(engine: Engine, job: ImportJob) -> ImportReport:
+    """The job's report once every batch is done (its counts recorded on the job); raises
+    :class:`ImportIncomplete` if some are not."""
+    with engine.begin() as conn:
+        totals = job_totals(conn, job.job_id)
+        if totals.batches_left:
+            raise ImportIncomplete(
+                f"{totals.batches_left} of {job.batches} batches were not imported; run the "
+                "import again to resume"
+            )
+        conn.execute(
+            update(import_jobs).where(import_jobs.c.job_id == job.job_id)
+            .values(lines_done=totals.lines, enrolled=totals.enrolled, rejected=totals.rejected,
+                    updated_at=datetime.now(UTC), finished_at=datetime.now(UTC))
+        )  # fmt: skip
+        all_rejects = [
+            Reject(r.line, r.field, r.reason)
+            for r in conn.execute(
+                select(import_rejects).where(import_rejects.c.job_id == job.job_id)
+                .order_by(import_rejects.c.line, import_rejects.c.field)
+            )
+        ]  # fmt: skip
+    return ImportReport(job_id=job.job_id, file=job.file, lines=job.lines,
+                        enrolled=totals.enrolled, rejected=totals.rejected,
+                        resumed_lines=job.done_before, rejects=all_rejects)  # fmt: skip
+
+
 def import_file(
     register: Register,
     engine: Engine,
     path: Path,
     *,
     batch_size: int = 1000,
-    progress: Callable[[int, int, int], None] | None = None,
+    claim_s: float = 30.0,
+    progress: Callable[[JobTotals], None] | None = None,
     on_enrolled: Callable[[Connection, list[tuple[Idcs, PersonIn]]], None] | None = None,
 ) -> ImportReport:
-    """Enrol every valid record of ``path``; resume a previous run of the same file.
-
-    ``progress(lines_done, enrolled, rejected)`` is called after each committed batch.
-    ``on_enrolled(conn, enrolled)`` runs last in each batch's committing transaction with
-    the (IDCS, person) pairs it enrolled: the caller's audit entries commit with the rows.
-    Raises :class:`ImportFileError`, having written nothing, if the file cannot be imported.
-    """
-    check_file(path)
-    job_id = file_digest(path)
-    now = datetime.now(UTC)
-    with engine.begin() as conn:
-        job = (
-            conn.execute(select(import_jobs).where(import_jobs.c.job_id == job_id))
-            .mappings()
-            .first()
-        )
-        if job is None:
-            conn.execute(
-                insert(import_jobs).values(job_id=job_id, file_name=path.name[:255], lines_done=0,
-                                    enrolled=0, rejected=0, started_at=now, updated_at=now)
-            )  # fmt: skip
-            done, enrolled, rejected = 0, 0, 0
-        else:
-            done, enrolled, rejected = job["lines_done"], job["enrolled"], job["rejected"]
-    resumed_from = done
-    # A previous run may have died between writing a batch to the vault and committing it.
-    register.sweep_pending(job_id=job_id)
+    """Enrol every valid record of ``path`` in this process; resume a previous run of the
+    same file. :func:`plan_import`, :func:`run_batches` and :func:`finish_import`, which
+    the command runs in several processes when asked for more than one worker."""
+    job = plan_import(engine, path, batch_size=batch_size)
     if progress is not None:
-        progress(done, enrolled, rejected)
-
-    batch: list[tuple[int, PersonIn]] = []
-    bad: list[Reject] = []
-    last_line = done
-
-    def flush(upto: int) -> None:
-        nonlocal done, enrolled, rejected
-        people = [p for _, p in batch]
-        lines = [n for n, _ in batch]
-        invalid = list(bad)
-        counts: dict[str, int] = {}
-
-        def bookkeeping(conn: Connection, results: list[Idcs | None]) -> None:
-            dupes = [Reject(n, "record", DUPLICATE) for n, r in zip(lines, results, strict=True)
-                     if r is None]  # fmt: skip
-            # One reason per (line, field): the report's key, and the table's.
-            every = list({(r.line, r.field): r for r in invalid + dupes}.values())
-            if every:
-                conn.execute(
-                    insert(import_rejects),
-                    [{"job_id": job_id, "line": r.line, "field": r.field[:64],
-                      "reason": r.reason[:200]} for r in every],
-                )  # fmt: skip
-            counts["enrolled"] = len(results) - len(dupes)
-            counts["rejected"] = len({r.line for r in every})
-            conn.execute(
-                update(import_jobs).where(import_jobs.c.job_id == job_id)
-                .values(lines_done=upto, enrolled=import_jobs.c.enrolled + counts["enrolled"],
-                        rejected=import_jobs.c.rejected + counts["rejected"],
-                        updated_at=datetime.now(UTC))
-            )  # fmt: skip
-            if on_enrolled is not None:
-                done_now = [(r, p) for r, p in zip(results, people, strict=True) if r is not None]
-                if done_now:
-                    on_enrolled(conn, done_now)
-
-        register.enrol_many(people, job_id=job_id, in_transaction=bookkeeping)
-        done = upto
-        enrolled += counts["enrolled"]
-        rejected += counts["rejected"]
-        batch.clear()
-        bad.clear()
-        if progress is not None:
-            progress(done, enrolled, rejected)
-
-    for line, record, problems in read_records(path, skip_through=done):
-        last_line = line
-        if line <= done:
-            continue  # committed by an earlier run
-        if record is not None:
-            parsed = _parse(record)
-            if isinstance(parsed, PersonIn):
-                batch.append((line, parsed))
-            else:
-                problems = parsed
-        for fld, reason in problems:
-            bad.append(Reject(line, fld, reason))
-        if len(batch) + len({r.line for r in bad}) >= batch_size:
-            flush(line)
-    if batch or bad or last_line > done:
-        flush(last_line)
-    with engine.begin() as conn:
-        conn.execute(
-            update(import_jobs)
-            .where(import_jobs.c.job_id == job_id)
-            .values(finished_at=datetime.now(UTC))
-        )
-        all_rejects = [
-            Reject(r.line, r.field, r.reason)
-            for r in conn.execute(
-                select(import_rejects).where(import_rejects.c.job_id == job_id)
-                .order_by(import_rejects.c.line, import_rejects.c.field)
-            )
-        ]  # fmt: skip
-    return ImportReport(job_id=job_id, file=path.name, lines=last_line, enrolled=enrolled,
-                        rejected=rejected, resumed_from_line=resumed_from,
-                        rejects=all_rejects)  # fmt: skip
+        with engine.connect() as conn:
+            progress(job_totals(conn, job.job_id))
+    run_batches(register, engine, path, job.job_id, claim_s=claim_s, progress=progress,
+                   on_enrolled=on_enrolled)  # fmt: skip
+    return finish_import(engine, job)

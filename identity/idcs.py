@@ -24,8 +24,10 @@ retries on the (rare) collision.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import secrets
+import struct
 from typing import Final
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "InvalidIdcs",
     "passes_filters",
     "random_idcs",
+    "random_idcs_many",
     "verhoeff_check_digit",
     "verhoeff_valid",
 ]
@@ -150,6 +153,7 @@ def passes_filters(number: str) -> bool:
 # uniform over the ~78 M valid numbers (heads have different numbers of tails); the birthday
 # rate measured in tests matches an effective pool of ~70 M, which is all uniqueness needs, and
 # an IDCS is an identifier, not a secret.
+@functools.cache  # asked for by every prefix the tables grow, for a handful of pairs
 def _allowed(a: int, b: int) -> tuple[int, ...]:
     out = []
     for c in range(10):
@@ -185,32 +189,54 @@ def _draw_tables() -> tuple[tuple[str, ...], dict[tuple[int, int], tuple[str, ..
     return heads, tails
 
 
+def _from_draw(r: int) -> str | None:
+    """The candidate a 64-bit draw from the OS CSPRNG names, or None if it fails a filter.
+
+    The draw picks both halves (34,539 heads, at most 3,904 tails): the modulo bias is below
+    2**-36, far beneath anything observable.
+    """
+    heads, tails_of = _draw_tables()
+    head = heads[r % len(heads)]
+    tails = tails_of[(ord(head[3]) - 48, ord(head[4]) - 48)]
+    digits = head + tails[(r // len(heads)) % len(tails)]
+    check = _check_digit(digits)
+    # Cheap rejections first: the body already satisfies the local filters, so only the
+    # check digit can break them. passes_filters() still has the last word.
+    a, b, c = ord(digits[7]), ord(digits[8]), ord(check)
+    if c in (a, b) or (c - b == b - a and c - b in (1, -1)):
+        return None
+    candidate = digits + check
+    if len({candidate[i : i + 2] for i in range(LENGTH - 1)}) < LENGTH - 1:
+        return None
+    return candidate if passes_filters(candidate) else None
+
+
 def random_idcs() -> str:
     """A fresh IDCS candidate from the CSPRNG that passes Verhoeff and every filter.
 
     Not yet unique: :class:`identity.Register` inserts it under a unique key and retries.
     """
-    randbits = secrets.randbits
-    heads, tails_of = _draw_tables()
-    n_heads = len(heads)
     while True:
-        # One 64-bit draw from the OS CSPRNG picks both halves (34,539 heads, at most 3,904
-        # tails): the modulo bias is below 2**-36, far beneath anything observable.
-        r = randbits(64)
-        head = heads[r % n_heads]
-        tails = tails_of[(ord(head[3]) - 48, ord(head[4]) - 48)]
-        digits = head + tails[(r // n_heads) % len(tails)]
-        check = _check_digit(digits)
-        # Cheap rejections first: the body already satisfies the local filters, so only the
-        # check digit can break them. passes_filters() still has the last word.
-        a, b, c = ord(digits[7]), ord(digits[8]), ord(check)
-        if c in (a, b) or (c - b == b - a and c - b in (1, -1)):
-            continue
-        candidate = digits + check
-        if len({candidate[i : i + 2] for i in range(LENGTH - 1)}) < LENGTH - 1:
-            continue
-        if passes_filters(candidate):
+        candidate = _from_draw(secrets.randbits(64))
+        if candidate is not None:
             return candidate
+
+
+def random_idcs_many(count: int) -> list[str]:
+    """``count`` candidates as :func:`random_idcs` draws them (not necessarily distinct), from
+    one read of the OS CSPRNG per round instead of one per draw: a bulk enrolment's batch."""
+    out: list[str] = []
+    while len(out) < count:
+        # Two draws a number wanted cover the filters' rejections: a second round is rare.
+        wanted = count - len(out)
+        pool = os.urandom(16 * wanted)
+        for (r,) in struct.iter_unpack(">Q", pool):
+            candidate = _from_draw(r)
+            if candidate is not None:
+                out.append(candidate)
+                if len(out) == count:
+                    break
+    return out
 
 
 class Idcs(str):

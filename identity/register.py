@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 
-from identity.idcs import Idcs, random_idcs
+from identity.idcs import Idcs, random_idcs, random_idcs_many
 from identity.person import PersonIn
 from identity.tables import (
     import_jobs,
@@ -145,7 +145,7 @@ def draw_unique(count: int, taken: Callable[[Sequence[str]], set[str]]) -> list[
     chosen: dict[str, None] = {}
     while len(chosen) < count:
         wanted = count - len(chosen)
-        candidates = {random_idcs() for _ in range(wanted)} - chosen.keys()
+        candidates = set(random_idcs_many(wanted)) - chosen.keys()
         used = taken(sorted(candidates)) if candidates else set()
         for c in candidates - used:
             chosen[c] = None

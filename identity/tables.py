@@ -8,10 +8,21 @@ No personal data in clear: identifiers, vault subject ids, keyed blind indexes, 
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, LargeBinary, MetaData, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Double,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
 
 __all__ = [
     "activation_codes",
+    "import_batches",
     "import_jobs",
     "import_rejects",
     "metadata",
@@ -84,6 +95,20 @@ import_jobs = Table(
     Column("started_at", _TS, nullable=False),
     Column("updated_at", _TS, nullable=False),
     Column("finished_at", _TS),
+)  # fmt: skip
+# A job's batches, each claimed by one worker at a time (migration enrol_0001).
+import_batches = Table(
+    "rnp_import_batches", metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("batch_no", Integer, primary_key=True),
+    Column("first_line", Integer, nullable=False),
+    Column("last_line", Integer, nullable=False),
+    Column("holder", String(128)),
+    Column("token", Integer, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("enrolled", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("done_at", _TS),
 )  # fmt: skip
 import_rejects = Table(
     "rnp_import_rejects", metadata,

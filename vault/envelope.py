@@ -10,6 +10,7 @@ Random 96-bit nonces are safe here: a data key encrypts one person's few fields,
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from collections.abc import Mapping
@@ -43,11 +44,23 @@ _MIN_LEN = _HEADER.size + 12 + 16
 NONCE_END = _HEADER.size + 12
 
 
+_AAD_LABEL = b"sijill/field/v1"
+_AAD_LENGTHS = struct.Struct(">HH")
+
+
 def _aad(subject: str, field: str, header: bytes) -> bytes:
     s = subject.encode()
     f = field.encode()
     # Length-prefixed, so ("ab", "c") and ("a", "bc") give different associated data.
-    return b"sijill/field/v1" + struct.pack(">HH", len(s), len(f)) + s + f + header
+    return _AAD_LABEL + _AAD_LENGTHS.pack(len(s), len(f)) + s + f + header
+
+
+@functools.lru_cache(maxsize=1024)
+def _field_aad_tail(subject_len: int, field: str, header: bytes) -> tuple[bytes, bytes]:
+    """The parts of :func:`_aad` that do not depend on the subject's characters: computed
+    once per field name (and key version), not once per field of every record."""
+    f = field.encode()
+    return _AAD_LABEL + _AAD_LENGTHS.pack(subject_len, len(f)), f + header
 
 
 def encode_value(value: object) -> bytes:
@@ -87,12 +100,14 @@ def encrypt_record(
     header = _HEADER.pack(FORMAT, key_id)
     nonces = os.urandom(12 * len(values))
     encrypt = aead.encrypt
+    s = subject.encode()
     out = []
     start = 0
     for field, value in values.items():
         nonce = nonces[start : start + 12]
         start += 12
-        sealed = encrypt(nonce, encode_value(value), _aad(subject, field, header))
+        head, tail = _field_aad_tail(len(s), field, header)
+        sealed = encrypt(nonce, encode_value(value), head + s + tail)
         out.append((subject, field, header + nonce + sealed))
     return out
 

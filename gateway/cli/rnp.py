@@ -15,6 +15,7 @@ from rich.progress import TextColumn
 from audit import AuditUnavailable
 from gateway.cli import (
     CliError,
+    err,
     friendly,
     out,
     print_json,
@@ -23,9 +24,9 @@ from gateway.cli import (
     settings_from,
     upgrade,
 )
-from gateway.deploy import open_register
-from gateway.rnp import audited_import, import_audit_log
-from identity.bulk import ImportFileError, check_file
+from gateway.rnp import audited_import, usable_workers
+from identity.batches import JobTotals
+from identity.bulk import ImportFileError, ImportIncomplete, check_file
 
 if TYPE_CHECKING:
     from gateway.authz import Enforcer
@@ -51,6 +52,12 @@ def import_(
         None, help="Where to write the reject report (default: FILE.rejects.json)"
     ),
     batch_size: int | None = typer.Option(None, min=1, max=10000, help="Rows per transaction"),
+    workers: int = typer.Option(
+        1, min=1, max=64, help="Worker processes sharing the batches (PostgreSQL)"
+    ),
+    claim_seconds: float | None = typer.Option(
+        None, min=0.5, help="How long a worker's claim on a batch lasts without a commit"
+    ),
     data_dir: str | None = typer.Option(None, help="Data directory"),
     migrate: bool = typer.Option(True, help="Run pending migrations first"),
 ) -> None:
@@ -64,27 +71,29 @@ def import_(
     settings = settings_from(data_dir)
     if migrate:
         upgrade(settings)
-    size = batch_size or settings.rnp_import_batch_size
+    usable = usable_workers(settings, workers)
+    if usable < workers:
+        err.print(f"SQLite has one writer at a time: importing with {usable} worker, not {workers}")
     total = _count_lines(file)
     counts = TextColumn(
         "lines · {task.fields[enrolled]} enrolled · {task.fields[rejected]} rejected"
     )
-    with (
-        open_register(settings) as (register, engine, vault),
-        import_audit_log(settings, engine) as (audit, one_database),
-        progress_bar("[bold]enrolling", counts) as bar,
-    ):
+    with progress_bar("[bold]enrolling", counts) as bar:
         task = bar.add_task("import", total=total, enrolled=0, rejected=0)
 
-        def progress(done: int, enrolled: int, rejected: int) -> None:
-            bar.update(task, completed=min(done, total), enrolled=enrolled, rejected=rejected)
+        def progress(done: JobTotals) -> None:
+            bar.update(task, completed=min(done.lines, total), enrolled=done.enrolled,
+                       rejected=done.rejected)  # fmt: skip
 
         try:
             result = audited_import(
-                register, vault, audit, engine, file,
-                one_database=one_database, batch_size=size, progress=progress,
+                settings, file, workers=usable, progress=progress,
+                batch_size=batch_size or settings.rnp_import_batch_size,
+                claim_s=claim_seconds or settings.rnp_import_claim_seconds,
             )  # fmt: skip
         except ImportFileError as exc:
+            raise CliError(f"{file.name}: {exc}") from None
+        except ImportIncomplete as exc:
             raise CliError(f"{file.name}: {exc}") from None
         except AuditUnavailable:
             raise CliError(
@@ -96,8 +105,8 @@ def import_(
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(result.as_json(), fh, indent=2)
-    if result.resumed_from_line:
-        out.print(f"resumed after line {result.resumed_from_line}")
+    if result.resumed_lines:
+        out.print(f"resumed: {result.resumed_lines} lines were imported by an earlier run")
     out.print(f"{result.enrolled} enrolled, {result.rejected} rejected; report: {target}")
 
 

@@ -16,14 +16,9 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from gateway.authz import (
-    Enforcer,
-    Outcome,
-    Resource,
-    authorize,
-    person_records,
-)
+from gateway.authz import Enforcer, Outcome, authorize
 from gateway.problems import Problem, responses
+from gateway.questions import Resource, person_records
 from gateway.responses import model_json
 from gateway.services import Services, get_services
 from identity import MAX_TRANSLATE, PersonErased, UnknownPseudonym

@@ -24,16 +24,9 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response, StreamingResponse
 
-from gateway.authz import (
-    Enforcer,
-    Outcome,
-    Question,
-    Resource,
-    authorize,
-    person_records,
-    unknown_subject,
-)
+from gateway.authz import Enforcer, Outcome, authorize, unknown_subject
 from gateway.problems import Problem, responses
+from gateway.questions import Question, Resource, person_records
 from gateway.routes.agency import (
     PSEUDONYM_PATTERN,
     EligibilityOut,

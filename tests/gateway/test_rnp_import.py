@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +27,7 @@ from gateway.cli import register as register_commands
 from gateway.db import make_engine
 from gateway.deploy import open_register
 from gateway.keys import build_audit_log
-from identity.synth import CSV_COLUMNS, generate, write_csv
+from identity.synth import CSV_COLUMNS, generate, write_csv, write_jsonl
 
 
 @pytest.fixture
@@ -202,3 +207,107 @@ def test_every_person_enrolled_by_import_has_an_audit_entry_and_the_import_its_o
     logged = "".join(e.canonical.decode() for e in [*entries, *job])
     assert not any(idcs in logged for idcs in enrolled)
     assert sorted(v for v in _values(records) if v in logged) == []
+
+
+def test_more_workers_on_sqlite_are_capped_to_one_with_a_clear_message(
+    cli: CliRunner, settings: Any, tmp_path: Path
+) -> None:
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL takes every worker asked for")
+    path = tmp_path / "people.csv"
+    _population(path, 6)
+    result = cli.invoke(root_app, ["rnp", "import", str(path), "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert "SQLite has one writer at a time: importing with 1 worker" in result.output
+    assert _rows(settings, "rnp_persons") == 6
+
+
+def _claimed_batch(engine: Any, parent: int) -> tuple[int, int, int] | None:  # type: ignore[misc]
+    """(worker pid, batch, token) of a batch a worker holds claimed, not done."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT holder, batch_no, token FROM rnp_import_batches "
+                 "WHERE done_at IS NULL AND holder IS NOT NULL AND expires_at > "
+                 "EXTRACT(EPOCH FROM clock_timestamp()) ORDER BY batch_no")
+        ).all()  # fmt: skip
+    for holder, batch, token in rows:
+        pid = int(holder.split(":")[1])
+        if pid != parent:
+            return pid, int(batch), int(token)
+    return None
+
+
+@pytest.mark.slow
+def test_sigkill_of_one_worker_mid_batch_enrols_and_audits_every_person_exactly_once(
+    settings: Any, tmp_path: Path, audit_log: AuditLog
+) -> None:
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("several import workers need PostgreSQL (SQLite has one writer)")
+    settings.prepare_data_dir()
+    records = list(generate(3000, seed=1212))
+    # Rejects that one process reports: two invalid rows and a person given twice in a batch.
+    records[10]["birth_date"] = "1990-13-45"
+    records[1505]["region"] = "Atlantis"
+    records[1520] = dict(records[1510])
+    path = tmp_path / "people.jsonl"
+    with path.open("w", encoding="utf-8") as fh:
+        write_jsonl(iter(records), fh)
+    env = {**os.environ, "SIJILL_DATA_DIR": str(settings.data_dir),
+           "SIJILL_DATABASE_URL": settings.database_url}  # fmt: skip
+    command = [str(Path(sys.executable).with_name("sijill")), "rnp", "import", str(path),
+               "--workers", "2", "--batch-size", "100", "--claim-seconds", "3"]  # fmt: skip
+    before = audit_log.size()
+    engine = make_engine(settings.database_url)
+    try:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)  # fmt: skip
+        victim = None
+        deadline = time.monotonic() + 180
+        while victim is None and time.monotonic() < deadline and proc.poll() is None:
+            with engine.connect() as conn:
+                done = conn.execute(
+                    text("SELECT count(*) FROM rnp_import_batches WHERE done_at IS NOT NULL")
+                ).scalar_one()
+            claimed = _claimed_batch(engine, proc.pid) if done >= 3 else None
+            if claimed is not None:
+                # Stopped first, so that the batch it holds is read while it is surely held.
+                os.kill(claimed[0], signal.SIGSTOP)
+                victim = _claimed_batch(engine, proc.pid)
+                if victim is None or victim[0] != claimed[0]:
+                    os.kill(claimed[0], signal.SIGCONT)
+                    victim = None
+                    continue
+                os.kill(victim[0], signal.SIGKILL)
+            time.sleep(0.02)
+        assert victim is not None, "no worker was caught holding a batch"
+        _out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        _pid, batch, token = victim
+        with engine.connect() as conn:
+            taken = conn.execute(
+                text("SELECT token, done_at IS NOT NULL FROM rnp_import_batches "
+                     "WHERE batch_no = :b"), {"b": batch}
+            ).one()  # fmt: skip
+            rows = conn.execute(
+                text("SELECT count(*), count(DISTINCT idcs) FROM rnp_persons")
+            ).one()
+            enrolled = [r[0] for r in conn.execute(text("SELECT idcs FROM rnp_persons"))]
+            pending = conn.execute(text("SELECT count(*) FROM rnp_pending_vault")).scalar_one()
+            keys = conn.execute(text("SELECT count(*) FROM vault_data_keys")).scalar_one()
+    finally:
+        engine.dispose()
+    # The killed worker's batch was taken over by the other worker (a new token) and done.
+    assert taken[0] == token + 1 and taken[1]
+    assert tuple(rows) == (2997, 2997) and keys == 2997 and pending == 0
+    report = json.loads(path.with_name("people.jsonl.rejects.json").read_text(encoding="utf-8"))
+    assert report["enrolled"] == 2997 and report["rejected"] == 3
+    assert {(r["line"], r["field"], r["reason"]) for r in report["rejects"]} == {
+        (11, "birth_date", "date_from_datetime_parsing"),
+        (1506, "region", "is_not_one_of_the_12_regions"),
+        (1521, "record", "duplicate_person"),
+    }
+    # One enrol entry per person enrolled, none for the killed worker's rolled-back batch.
+    entries = audit_log.entries(EntryFilter(action="enrol"), after=before - 1, limit=5000)
+    with open_register(settings) as (_register, _engine, vault):
+        tags = sorted(vault.subject_tag(idcs) for idcs in enrolled)
+    assert sorted(e.entry.subject for e in entries) == tags

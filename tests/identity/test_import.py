@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 
 from gateway.db import make_engine
-from identity import Register
-from identity.bulk import import_file
+from identity import Idcs, PersonIn, Register
+from identity.batches import BatchClaims, BatchLost
+from identity.bulk import finish_import, import_file, plan_import, run_batches
 from identity.synth import generate, write_csv, write_jsonl
 from vault import Vault
 from vault import tables as vt
@@ -111,7 +112,7 @@ def test_rerunning_a_finished_import_enrols_nothing_twice(
     population_file(path, 60)
     first = import_file(register, engine, path, batch_size=25)
     again = import_file(register, engine, path, batch_size=25)
-    assert first.enrolled == again.enrolled == 60 and again.resumed_from_line == 60
+    assert first.enrolled == again.enrolled == 60 and again.resumed_lines == 60
     assert registered(engine) == 60 and live_subjects(vault) == 60
     # The same people under another file name are duplicates, not new persons.
     copy = tmp_path / "copy.jsonl"
@@ -134,6 +135,8 @@ def test_sigkill_during_import_then_rerun_enrols_every_row_exactly_once(
         "SIJILL_DATA_DIR": str(tmp_path / "data"),
         "SIJILL_DATABASE_URL": database_url,
         "SIJILL_RNP_IMPORT_BATCH_SIZE": "100",
+        # The killed run's claim on its last batch must run out before the re-run takes it.
+        "SIJILL_RNP_IMPORT_CLAIM_SECONDS": "2",
     }
     command = [str(Path(sys.executable).with_name("sijill")), "rnp", "import", str(path)]
     engine = make_engine(database_url)
@@ -145,9 +148,9 @@ def test_sigkill_during_import_then_rerun_enrols_every_row_exactly_once(
         while time.monotonic() < deadline and proc.poll() is None:
             with engine.connect() as conn:
                 done = conn.execute(
-                    text("SELECT coalesce(max(lines_done), 0) FROM rnp_import_jobs")
+                    text("SELECT count(*) FROM rnp_import_batches WHERE done_at IS NOT NULL")
                 ).scalar_one()
-            if done >= 300:
+            if done >= 3:
                 break
             time.sleep(0.05)
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
@@ -157,7 +160,7 @@ def test_sigkill_during_import_then_rerun_enrols_every_row_exactly_once(
 
         rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
         assert rerun.returncode == 0, rerun.stderr
-        assert "resumed after line" in rerun.stdout
+        assert "were imported by an earlier run" in rerun.stdout
         with engine.connect() as conn:
             rows = conn.execute(
                 text("SELECT count(*), count(DISTINCT idcs) FROM rnp_persons")
@@ -172,3 +175,54 @@ def test_sigkill_during_import_then_rerun_enrols_every_row_exactly_once(
         assert report["enrolled"] == persons and report["rejects"] == []
     finally:
         engine.dispose()
+
+
+def test_a_worker_whose_claim_expired_cannot_commit_its_batch(
+    register: Register, engine: Engine, vault: Vault, tmp_path: Path
+) -> None:
+    path = tmp_path / "p.jsonl"
+    population_file(path, 30)
+    job = plan_import(engine, path, batch_size=10)
+    stalled = BatchClaims(engine, job.job_id, ttl_s=0.3)
+    batch = stalled.claim()
+    assert batch is not None and batch.number == 0
+    time.sleep(0.4)  # the stalled worker's claim runs out; another worker takes the batch
+    other = BatchClaims(engine, job.job_id, ttl_s=0.5)
+    taken = other.claim()
+    assert taken is not None and taken.number == 0 and taken.token == batch.token + 1
+    ignored = {"household", "role"}
+    people = [
+        PersonIn.model_validate({k: v for k, v in r.items() if k not in ignored})
+        for r in generate(10, seed=5)
+    ]
+
+    def fenced(conn: Connection, results: list[Idcs | None]) -> None:
+        stalled.complete(conn, batch, enrolled=len(results), rejected=0)
+
+    with pytest.raises(BatchLost):
+        register.enrol_many(people, job_id=batch.tag, in_transaction=fenced)
+    # Nothing of the stalled worker's batch is left: no row, no vault record, no pending entry.
+    assert registered(engine) == 0 and live_subjects(vault) == 0
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM rnp_pending_vault")).scalar_one() == 0
+    # That worker dies too; a third does batches 1 and 2, then goes back for batch 0 once the
+    # claim on it runs out: the whole file, each person once.
+    run_batches(register, engine, path, job.job_id)
+    report = finish_import(engine, job)
+    assert report.enrolled == 30 and registered(engine) == 30 and live_subjects(vault) == 30
+
+
+def test_an_expired_claim_cannot_commit_even_before_another_worker_takes_the_batch(
+    register: Register, engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "p.jsonl"
+    population_file(path, 5)
+    job = plan_import(engine, path, batch_size=5)
+    stalled = BatchClaims(engine, job.job_id, ttl_s=0.2)
+    batch = stalled.claim()
+    assert batch is not None
+    assert BatchClaims(engine, job.job_id, ttl_s=30).claim() is None  # live: nobody else
+    time.sleep(0.3)
+    with pytest.raises(BatchLost), engine.begin() as conn:
+        stalled.complete(conn, batch, enrolled=0, rejected=0)
+    assert BatchClaims(engine, job.job_id, ttl_s=30).claim() is not None
