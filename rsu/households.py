@@ -77,6 +77,7 @@ class HouseholdVault(Protocol):
         self, subject: str, *, add: Sequence[Mapping[str, object]] = ...,
         remove: Sequence[str] = ..., new_head: str | None = ...,
     ) -> int: ...  # fmt: skip
+    def redeclare_household(self, subject: str, declaration: Mapping[str, object]) -> None: ...
 
 
 # Called with each scoring's events and the reason ("register", "birth", ...): the gateway
@@ -304,6 +305,21 @@ class HouseholdRegister:
             conn.execute(delete(memberships).where(memberships.c.idcs.in_(leaving)))
         self._rescore([(household_id, old.vault_subject)], "split")
         return self.register_household(parsed, decl)
+
+    def correct_declaration(
+        self, household_id: str, declaration: Mapping[str, Any] | DeclarationIn
+    ) -> str | None:
+        """A corrected questionnaire (a reviewer's, Law 09.08 art. 11; the members stay as
+        they are): written in the vault and rescored there at once. Returns the model version
+        that scored it; raises :class:`pydantic.ValidationError` or :class:`UnknownHousehold`."""
+        decl = (
+            declaration
+            if isinstance(declaration, DeclarationIn)
+            else DeclarationIn.model_validate(declaration)
+        )
+        household = self.get(household_id)
+        self._vault.redeclare_household(household.vault_subject, decl.model_dump())
+        return self._rescore([(household_id, household.vault_subject)], "declaration_corrected")
 
     def _dissolve(self, household: Household) -> None:
         with self._engine.begin() as conn:
