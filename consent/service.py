@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, exists, insert, select, update
+from sqlalchemy import Engine, RowMapping, bindparam, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import alias
 
@@ -487,7 +487,7 @@ def _consent_inputs(consents: Iterable[Consent]) -> list[dict[str, Any]]:
     return [c.as_policy_input() for c in consents if c.status is not ConsentStatus.SUPERSEDED]
 
 
-def _review(row: Mapping[str, Any]) -> Review:
+def _review(row: RowMapping) -> Review:
     return Review(**{**row, "status": ReviewStatus(row["status"])})
 
 

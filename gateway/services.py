@@ -35,7 +35,7 @@ from gateway.ratelimit import RateLimiter, SharedRateLimiter
 from gateway.score_audit import prepared_score_entries
 from gateway.settings import Settings, SettingsError
 from gateway.witnessing import Checkpointer, WitnessClient
-from identity import Register, SectorPseudonyms
+from identity import RectificationRequests, Register, SectorPseudonyms
 from identity.activation import ActivationCodes
 from identity.oauth import OAuthService, build_oauth_service
 from identity.oauth.jose import sign_jws, sign_jwt
@@ -64,6 +64,7 @@ class Services:
     registry: ProcessingRegistry
     households: HouseholdRegister
     breaches: BreachRegister
+    rectifications: RectificationRequests
     activation_codes: ActivationCodes
     oauth: OAuthService
     rate_limiter: RateLimiter
@@ -142,6 +143,7 @@ def build_services(settings: Settings) -> Services:
         registry=registry,
         households=build_household_register(settings, main, vault, register, audit),
         breaches=breaches,
+        rectifications=RectificationRequests(main, vault),
         # One-time codes that turn into a citizen's portal sign-in (gateway/web/activation.py).
         activation_codes=ActivationCodes(main, SecretBox(keys_dir / "web-sessions.key")),
         oauth=build_oauth_service(main, keys_dir, settings.issuer),

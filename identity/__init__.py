@@ -3,9 +3,9 @@
 Owns: **the population register (RNP, Law 72.18)** — ``idcs``, ``person``, ``register``,
 ``pseudonyms``, ``bulk``, ``synth``, ``geography``, and their tables (``tables``): issues the
 10-digit IDCS (CSPRNG + Verhoeff, MOSIP filters), enrols each resident once (deduplication on
-the vault's keyed blind indexes), rectifies (on the office's own initiative or on the person's request, ``rectification``)
-and changes status, and gives each sector its own
-unlinkable pseudonym. **The OAuth 2.0 / OIDC authorization server** — ``identity.oauth``
+the vault's keyed blind indexes), rectifies (on the office's initiative or on the person's
+request, ``rectification``) and changes status, and gives each sector its own unlinkable
+pseudonym. **The OAuth 2.0 / OIDC authorization server** — ``identity.oauth``
 (clients, tokens, logins; its tables in ``identity.oauth.tables``); see that subpackage's
 docstring.
 
@@ -29,13 +29,13 @@ from identity.oauth import (
     build_oauth_service,
 )
 from identity.person import PersonIn, field_problems
+from identity.pseudonyms import SectorPseudonym, SectorPseudonyms, UnknownPseudonym
 from identity.rectification import (
     RectificationRequest,
     RectificationRequests,
     RequestDecided,
     UnknownRequest,
 )
-from identity.pseudonyms import SectorPseudonym, SectorPseudonyms, UnknownPseudonym
 from identity.register import (
     DuplicatePerson,
     PersonErased,
@@ -68,9 +68,9 @@ __all__ = [
     "SectorPseudonyms",
     "SignedInUser",
     "StaleVersion",
-    "UnknownRequest",
     "UnknownPerson",
     "UnknownPseudonym",
+    "UnknownRequest",
     "build_oauth_service",
     "field_problems",
     "passes_filters",

@@ -17,9 +17,9 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, RowMapping, insert, select, update
 
 from identity.tables import rectification_requests as requests
 
@@ -28,6 +28,7 @@ __all__ = [
     "RectificationRequest",
     "RectificationRequests",
     "RequestDecided",
+    "RequestStatus",
     "UnknownRequest",
 ]
 
@@ -199,7 +200,7 @@ def _row(request: RectificationRequest) -> dict[str, object]:
     return {**request.__dict__, "fields": ",".join(request.fields)}
 
 
-def _request(row: Mapping[str, Any]) -> RectificationRequest:
+def _request(row: RowMapping) -> RectificationRequest:
     names = str(row["fields"])
     return RectificationRequest(
         id=row["id"],

@@ -16,11 +16,11 @@ __all__ = [
     "import_rejects",
     "metadata",
     "pending_vault",
-    "rectification_requests",
     "person_versions",
     "persons",
     "pseudonym_keys",
     "pseudonyms",
+    "rectification_requests",
 ]
 
 metadata = MetaData()

@@ -104,6 +104,8 @@ HOUSEHOLD: Mapping[str, FieldSpec] = {
 # personal data and lives here, encrypted, read back by the household's members.
 REVIEW: Mapping[str, FieldSpec] = {
     "reason": _text(2000),
+    # The eligibility an override decided, for the household's members to read.
+    "eligibility": FieldSpec(str, choices=frozenset({"eligible", "not_eligible"})),
 }
 
 # A citizen's request to rectify their RNP record (Law 09.08 art. 8): the values they propose
