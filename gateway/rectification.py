@@ -167,6 +167,18 @@ def submit_request(
     proposed = changes.model_dump(exclude_unset=True, exclude_none=True)
     if not proposed:
         raise Problem(422, "validation-error", "Name at least one field to correct.")
+    # Each value as the register would store it, so the office is not asked to accept what
+    # could never be written (the whole record is validated again on acceptance).
+    wrong = []
+    for name, value in proposed.items():
+        try:
+            PERSON[name].check("person", name, value)
+        except InvalidRecord:
+            wrong.append(name)
+    if wrong:
+        raise Problem(
+            422, "validation-error", f"The proposed values are not valid at: {', '.join(wrong)}."
+        )
     idcs = enforcer.principal.subject
     try:
         if services.register.status(idcs) != "active":

@@ -146,7 +146,7 @@ def _household(services: Services, review: Review) -> tuple[str, int]:
         found = services.households.get(review.household_id)
     except UnknownHousehold:
         raise Problem(
-            410, "household-gone", "The household has been dissolved since the request."
+            404, "household-gone", "The household has been dissolved since the request."
         ) from None
     return found.vault_subject, found.size
 

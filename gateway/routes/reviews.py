@@ -20,7 +20,7 @@ from gateway.timefmt import public_times
 router = APIRouter(
     prefix="/v1/reviews",
     tags=["registration offices"],
-    responses=responses(400, 401, 403, 404, 408, 409, 410, 413, 422, 503),
+    responses=responses(400, 401, 403, 404, 408, 409, 413, 422, 503),
 )
 citizen_router = APIRouter(
     prefix="/v1/me",
