@@ -243,6 +243,12 @@ async def my_score(request: Request) -> Response:
         if exc.status not in (404, 409):
             return room.api_failed(request, CLIENT, exc)
         score = None
+    reviews: list[dict[str, Any]] = []
+    if score is not None:
+        try:
+            reviews = (await room.api(session, "GET", "/v1/me/score/reviews"))["items"]
+        except ApiError as exc:
+            return room.api_failed(request, CLIENT, exc)
     bars: list[dict[str, Any]] = []
     if score is not None:
         items = [
@@ -262,6 +268,7 @@ async def my_score(request: Request) -> Response:
         "portal/score.html",
         {
             "score": score,
+            "reviews": reviews,
             "bars": bars,
             "programs": programs(),
             "done": request.query_params.get("done", ""),
@@ -323,7 +330,7 @@ async def submit_objection(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    from gateway.web import activation
+    from gateway.web import activation, portal_requests
 
     return [
         Route("/", home),
@@ -344,4 +351,5 @@ def routes() -> list[BaseRoute]:
         Route("/objections", objections),
         Route("/objections", submit_objection, methods=["POST"]),
         *activation.routes(),
+        *portal_requests.routes(),
     ]
