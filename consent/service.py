@@ -6,13 +6,14 @@ revocation, an expiry or an objection applies to the very next request.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, RowMapping, bindparam, exists, insert, select, update
+from sqlalchemy import Engine, RowMapping, and_, bindparam, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import alias
 
@@ -318,6 +319,39 @@ class ConsentService:
             recorded=ConsentStatus(m["status"]),
         )
 
+    # -- erasure ---------------------------------------------------------------------------
+
+    def forget(self, subject: str) -> int:
+        """Drop everything this room holds about an erased person (Law 09.08 art. 8): their
+        consents and receipts, objections and review requests, and the notifications not yet
+        delivered that concern them (those addressed to their keyed tag, and the agencies'
+        notices of their consents' changes). Delivered notices hold no trace of them beyond
+        the agency's own copy. Idempotent; returns how many rows went."""
+        key = self._key(subject)
+        c, o = tables.consents, tables.outbox
+        with self._engine.begin() as conn:
+            ids = set(conn.execute(select(c.c.id).where(c.c.subject == key)).scalars())
+            about = [
+                row_id
+                for row_id, body in conn.execute(
+                    select(o.c.id, o.c.body).where(
+                        and_(o.c.delivered_at_ns.is_(None), o.c.event.in_(_CONSENT_EVENTS))
+                    )
+                )
+                if _receipt_id(body) in ids
+            ]
+            gone = len(about)
+            if about:
+                gone = conn.execute(delete(o).where(o.c.id.in_(about))).rowcount
+            gone += conn.execute(
+                delete(o).where(and_(o.c.recipient == key, o.c.delivered_at_ns.is_(None)))
+            ).rowcount
+            gone += conn.execute(delete(c).where(c.c.subject == key)).rowcount
+            gone += conn.execute(
+                delete(tables.objections).where(tables.objections.c.subject == key)
+            ).rowcount
+        return int(gone)
+
     # -- objections (Law 09.08 art. 9) ----------------------------------------------------
 
     def object(
@@ -481,6 +515,22 @@ class ConsentService:
                 }
             )
         return out
+
+
+# The outbox events of a consent's change (its status, lower case), sent to the agency.
+_CONSENT_EVENTS = tuple(s.value.lower() for s in ConsentStatus)
+
+
+def _receipt_id(body: str) -> str | None:
+    """The consent a status notice is about: the ``consentReceiptID`` claim of the JWT this
+    room signed (read, not verified: it is our own row)."""
+    try:
+        payload = body.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    found = claims.get("consentReceiptID") if isinstance(claims, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def _consent_inputs(consents: Iterable[Consent]) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from gateway.routes import agency as agency_routes
 from gateway.routes import audit as audit_routes
 from gateway.routes import breaches as breach_routes
 from gateway.routes import docs as docs_routes
+from gateway.routes import erasure as erasure_routes
 from gateway.routes import health
 from gateway.routes import me as me_routes
 from gateway.routes import oauth as oauth_routes
@@ -102,6 +103,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     registry_routes.router,
     rsu_routes.router,
     breach_routes.router,
+    erasure_routes.router,
     activation_routes.router,
 )
 

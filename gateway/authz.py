@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Required, TypedDict
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from starlette.routing import BaseRoute
 
@@ -24,6 +25,7 @@ from audit.entry import Outcome as EntryOutcome
 from gateway.auth import Principal, PrincipalKind, require_principal
 from gateway.problems import Problem
 from gateway.services import Services, get_services
+from identity import UnknownPerson
 from policies import PolicyResult, PolicyUnavailable
 from policies.decision_log import UNLISTED
 from policies.registry import action_scope, field_catalogue, registry_bound_actions
@@ -106,6 +108,7 @@ class Resource(TypedDict, total=False):
     fields: list[str]
     owner: str  # the IDCS whose own data a citizen asks about
     program: str  # the program an eligibility question names
+    requested_by: str  # the officer who asked for an erasure ("" a machine client; four eyes)
 
 
 class PolicySubject(TypedDict, total=False):
@@ -468,11 +471,61 @@ def authorize(
     ) -> Enforcer:
         if principal.kind == "agency":
             await services.rate_limiter.check_async(principal.client_id)
+        elif principal.kind == "citizen":
+            await run_in_threadpool(_serves_citizen, services, principal.subject)
         return Enforcer(services=services, principal=principal, action=action)
 
     setattr(dependency, MEDIATED_ATTR, action)
     dependency.__name__ = f"authorize_{action}"
     return dependency
+
+
+# The token id a command-line step records: it has no access token, the sign-in stands for it.
+COMMAND_LINE_STEP = "command-line"
+
+
+def officer_enforcer(
+    services: Services, action: str, *, client_id: str, officer: Mapping[str, str] | None
+) -> Enforcer:
+    """The enforcer of an office's step taken at the command line (``sijill rnp erasure``):
+    the office client must be registered and enabled, and the officer, when one acts, signs in
+    as at the console (``officer``: username, password and TOTP code; LoginFailed otherwise).
+    The policy then decides as it does over HTTP, with the client's registered scopes: an
+    operator's shell names no one by itself, so a step that needs a named officer (four eyes)
+    gets one only through their own credentials."""
+    client = services.oauth.registry.get(client_id)
+    if client is None or client.disabled or client.kind != "office":
+        raise Problem(403, "forbidden", "No enabled office client has this id.")
+    actor = None
+    if officer is not None:
+        actor = services.oauth.staff("officer").authenticate(officer).subject
+    principal = Principal(
+        kind="office",
+        client_id=client.client_id,
+        sector=client.sector,
+        scopes=frozenset(client.scopes),
+        purposes=frozenset(client.purposes),
+        subject=client.client_id,
+        token_id=COMMAND_LINE_STEP,
+        actor=actor,
+    )
+    return Enforcer(services=services, principal=principal, action=action)
+
+
+def _serves_citizen(services: Services, idcs: str) -> None:
+    """An erased person's sign-in token, minted before the erasure and not yet expired, no
+    longer serves anything (Law 09.08 art. 8: nothing is processed about them any more)."""
+    try:
+        erased = services.register.status(idcs) == "erased"
+    except UnknownPerson:
+        return  # the routes answer for a person the register does not know
+    if erased:
+        raise Problem(
+            401,
+            "invalid-token",
+            "The person this token was issued for is no longer in the register.",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
 
 
 def is_mediated(dependant: Dependant) -> bool:

@@ -18,6 +18,7 @@ from consent import ConsentService
 from gateway.breaches import BreachMetrics, BreachRegister
 from gateway.breaches.notification import JWS_TYP
 from gateway.db import make_engine, ping
+from gateway.erasure import ErasureDesk, person_steps
 from gateway.jobs import ScheduledJob
 from gateway.keys import (
     all_witnesses,
@@ -32,6 +33,7 @@ from gateway.leases import Lease
 from gateway.metrics import CountedDecisionVerifier, DomainMetrics, MeteredPolicy
 from gateway.middleware import Metrics
 from gateway.ratelimit import RateLimiter, SharedRateLimiter
+from gateway.retention import Retention
 from gateway.score_audit import prepared_score_entries
 from gateway.settings import Settings, SettingsError
 from gateway.witnessing import Checkpointer, WitnessClient
@@ -65,6 +67,8 @@ class Services:
     households: HouseholdRegister
     breaches: BreachRegister
     rectifications: RectificationRequests
+    erasures: ErasureDesk
+    retention: Retention
     activation_codes: ActivationCodes
     oauth: OAuthService
     rate_limiter: RateLimiter
@@ -129,6 +133,27 @@ def build_services(settings: Settings) -> Services:
     server_keys = SigningKeys(keys_dir)
     breaches = _build_breaches(settings, main, server_keys)
     metrics.registry.register(BreachMetrics(breaches))
+    consents = _build_consents(settings, main, registry, vault, server_keys)
+    households = build_household_register(settings, main, vault, register, audit)
+    # One-time codes that turn into a citizen's portal sign-in (gateway/web/activation.py).
+    activation_codes = ActivationCodes(main, SecretBox(keys_dir / "web-sessions.key"))
+    oauth = build_oauth_service(main, keys_dir, settings.issuer)
+    steps = person_steps(
+        register=register,
+        households=households,
+        consents=consents,
+        citizens=oauth.citizens,
+        activation_codes=activation_codes,
+        engine=main,
+        data_dir=settings.data_dir,
+    )
+    erasures = ErasureDesk(main, register, steps, audit, vault.subject_tag)
+    retention = Retention(main, register, registry, erasures, audit)
+    jobs = []
+    if settings.retention_every_seconds > 0:
+        jobs.append(
+            ScheduledJob("retention", settings.retention_every_seconds, retention.run, engine=main)
+        )
     return Services(
         settings=settings,
         engines=engines,
@@ -139,14 +164,15 @@ def build_services(settings: Settings) -> Services:
         decision_issuer=DecisionIssuer(decision_key),
         register=register,
         pseudonyms=SectorPseudonyms(main, vault),
-        consents=_build_consents(settings, main, registry, vault, server_keys),
+        consents=consents,
         registry=registry,
-        households=build_household_register(settings, main, vault, register, audit),
+        households=households,
         breaches=breaches,
         rectifications=RectificationRequests(main, vault),
-        # One-time codes that turn into a citizen's portal sign-in (gateway/web/activation.py).
-        activation_codes=ActivationCodes(main, SecretBox(keys_dir / "web-sessions.key")),
-        oauth=build_oauth_service(main, keys_dir, settings.issuer),
+        erasures=erasures,
+        retention=retention,
+        activation_codes=activation_codes,
+        oauth=oauth,
         rate_limiter=SharedRateLimiter(
             main,
             settings.agency_rate_per_s,
@@ -158,6 +184,7 @@ def build_services(settings: Settings) -> Services:
         readiness=readiness,
         closers=closers,
         witness=witness,
+        jobs=jobs,
     )
 
 

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     db_prepared_statements: bool = True
     # RNP: how long a rectified person's previous record is kept before it is crypto-shredded.
     rnp_version_retention_days: int = Field(default=3650, ge=0)
+    # How often `sijill serve` applies the retention periods (gateway/retention.py); 0: never
+    # (a deployment that runs `sijill retention run` from its own scheduler).
+    retention_every_seconds: int = Field(default=86400, ge=0)
     # Per agency client, shared by every worker process and host (gateway/ratelimit.py).
     agency_rate_per_s: float = Field(default=200.0, gt=0)
     agency_burst: int = Field(default=400, ge=1)

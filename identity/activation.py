@@ -91,6 +91,13 @@ class ActivationCodes:
         code = "-".join(raw[i : i + 4] for i in range(0, 12, 4))
         return IssuedCode(idcs, code, now + self.ttl_s)
 
+    def withdraw(self, idcs: str) -> bool:
+        """Drop the person's code, used or not (an erased person signs in no more); whether
+        there was one."""
+        with self._engine.begin() as conn:
+            gone = conn.execute(delete(activation_codes).where(activation_codes.c.idcs == idcs))
+            return bool(gone.rowcount)
+
     def _check(self, idcs: str, code: str) -> bytes | None:
         """The row's pending secret (sealed) if ``code`` opens it, else ActivationFailed."""
         if not _IDCS.match(idcs or ""):

@@ -43,7 +43,14 @@ from sqlalchemy import exc as sa_exc
 
 from identity.idcs import Idcs, random_idcs
 from identity.person import PersonIn
-from identity.tables import pending_vault, person_versions, persons, pseudonyms
+from identity.tables import (
+    import_jobs,
+    import_rejects,
+    pending_vault,
+    person_versions,
+    persons,
+    pseudonyms,
+)
 from storekit.bulk import among, bound, chunks, insert_rows
 from vault.errors import UnknownSubject
 
@@ -312,18 +319,27 @@ class Register:
         with suppress(UnknownSubject):
             self._vault.erase(subject)
 
-    def sweep_pending(self, *, job_id: str | None = None, older_than_s: float = 0.0) -> int:
+    def sweep_pending(
+        self,
+        *,
+        job_id: str | None = None,
+        older_than_s: float = 0.0,
+        now: datetime | None = None,
+        dry_run: bool = False,
+    ) -> int:
         """Erase vault records left by interrupted enrolments (of ``job_id``, or any older than
-        ``older_than_s`` seconds when ``job_id`` is None); returns how many were swept."""
+        ``older_than_s`` seconds before ``now`` when ``job_id`` is None); returns how many were
+        swept (``dry_run``: would be)."""
         with self._engine.connect() as conn:
             query = select(pending_vault.c.vault_subject)
             if job_id is not None:
                 query = query.where(pending_vault.c.job_id == job_id)
             else:
-                cutoff = _now() - timedelta(seconds=older_than_s)
+                cutoff = (now or _now()) - timedelta(seconds=older_than_s)
                 query = query.where(pending_vault.c.created_at <= cutoff)
             subjects = [r[0] for r in conn.execute(query)]
-        self._discard(subjects)
+        if not dry_run:
+            self._discard(subjects)
         return len(subjects)
 
     # -- reading -----------------------------------------------------------------------------
@@ -427,8 +443,9 @@ class Register:
             )
             return [(int(r[0]), r[1]) for r in rows]
 
-    def purge_versions(self, now: datetime | None = None) -> int:
-        """Crypto-shred previous records past their retention date; returns how many."""
+    def purge_versions(self, now: datetime | None = None, *, dry_run: bool = False) -> int:
+        """Crypto-shred previous records past their retention date; returns how many
+        (``dry_run``: would)."""
         cutoff = now or _now()
         with self._engine.connect() as conn:
             due = conn.execute(
@@ -438,6 +455,8 @@ class Register:
                     person_versions.c.vault_subject,
                 ).where(person_versions.c.retain_until <= cutoff)
             ).all()
+        if dry_run:
+            return len(due)
         for idcs, version, subject in due:
             self._erase_quietly(subject)
             with self._engine.begin() as conn:
@@ -447,6 +466,32 @@ class Register:
                     )
                 )
         return len(due)
+
+    def deceased_before(self, cutoff: datetime) -> list[str]:
+        """The IDCS of persons whose death was recorded at or before ``cutoff`` (the status
+        change's time), not yet erased: the register's retention after a death (Law 72.18)."""
+        with self._engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(persons.c.idcs)
+                    .where(persons.c.status == "deceased", persons.c.updated_at <= cutoff)
+                    .order_by(persons.c.updated_at)
+                ).scalars()
+            )
+
+    def purge_import_rejects(self, cutoff: datetime, *, dry_run: bool = False) -> int:
+        """Delete (or count) the reject lines of bulk imports finished at or before
+        ``cutoff``; the job's own record (its counts) stays."""
+        done = select(import_jobs.c.job_id).where(import_jobs.c.finished_at <= cutoff)
+        due = import_rejects.c.job_id.in_(done)
+        with self._engine.begin() as conn:
+            if dry_run:
+                return int(
+                    conn.execute(
+                        select(func.count()).select_from(import_rejects).where(due)
+                    ).scalar_one()
+                )
+            return int(conn.execute(delete(import_rejects).where(due)).rowcount)
 
     # -- status ------------------------------------------------------------------------------
     def set_status(self, idcs: str, status: PersonStatus) -> None:

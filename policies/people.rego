@@ -22,6 +22,7 @@ office_allowed if {
 	direct_subject
 	subject_kind == "office"
 	named_officer_ok
+	four_eyes_ok
 }
 
 # Some office actions are an individual's accountable act, not a system's (the breach steps:
@@ -40,6 +41,26 @@ deny_reasons contains "named_officer_required" if {
 	direct_subject
 	subject_kind == "office"
 	not named_officer_ok
+}
+
+# An erasure cannot be undone (the vault destroys the person's data key): the officer who
+# approves it is not the one who asked for it (four eyes; Law 09.08 art. 23 makes the
+# controller answer for the data, and art. 8 grants erasure only on a ground someone other
+# than the requester has checked). The gateway names the requesting officer in
+# input.resource.requested_by ("" for a machine client of the office); missing, it denies.
+four_eyes_ok if not object.get(action, "four_eyes", false)
+
+four_eyes_ok if {
+	object.get(action, "four_eyes", false)
+	is_string(input.resource.requested_by)
+	input.subject.actor != input.resource.requested_by
+}
+
+deny_reasons contains "four_eyes_required" if {
+	direct_subject
+	subject_kind == "office"
+	named_officer_ok
+	not four_eyes_ok
 }
 
 # A citizen reaches only their own data (Law 09.08 art. 7: the right of access is the data

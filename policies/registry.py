@@ -8,9 +8,12 @@ policies read the same file as data; this view serves the Python side (consent v
 
 from __future__ import annotations
 
+import calendar
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +183,44 @@ def field_catalogue(data_dir: Path = DATA_DIR) -> frozenset[str]:
     """Every field name the policies know (``data/fields.json``)."""
     doc = json.loads((data_dir / "fields.json").read_text(encoding="utf-8"))
     return frozenset(doc.get("fields", {}))
+
+
+# -- retention ------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?$")
+
+
+@dataclass(frozen=True)
+class OwnRetention:
+    """The retention of a record the controller keeps for its own processing (the register,
+    its corrections, its imports, its notifications), from ``data/retention.json``: the
+    registry's entries say the agencies' purposes, these say the controller's."""
+
+    id: str
+    items: str
+    since: str
+    retention: str
+    ref: str
+
+
+def own_retention(data_dir: Path = DATA_DIR) -> dict[str, OwnRetention]:
+    raw = json.loads((data_dir / "retention.json").read_text(encoding="utf-8"))["retention"]
+    out = {}
+    for key, item in raw.items():
+        out[key] = OwnRetention(key, item["items"], item["since"], item["retention"], item["ref"])
+        retention_cutoff(out[key].retention, datetime.now(UTC))  # refuses a bad duration
+    return out
+
+
+def retention_cutoff(retention: str, now: datetime) -> datetime:
+    """The moment ``retention`` (an ISO 8601 duration of years, months and days, as the
+    registry writes it: ``P5Y``, ``P90D``) before ``now``: what ended before it is due."""
+    match = _DURATION.match(retention)
+    if match is None or retention == "P":
+        raise RegistryError(f"retention {retention!r} is not a duration of years, months, days")
+    years, months, days = (int(g or 0) for g in match.groups())
+    total = now.year * 12 + (now.month - 1) - years * 12 - months
+    year, month = divmod(total, 12)
+    # The same day of the month, or the month's last day (29 February → 28 February).
+    day = min(now.day, calendar.monthrange(year, month + 1)[1])
+    return now.replace(year=year, month=month + 1, day=day) - timedelta(days=days)

@@ -75,7 +75,7 @@ class HouseholdVault(Protocol):
     def score_many(self, subjects: Sequence[str], models: Any) -> list[ScoreEvent]: ...
     def amend_household(
         self, subject: str, *, add: Sequence[Mapping[str, object]] = ...,
-        remove: Sequence[str] = ..., new_head: str | None = ...,
+        remove: Sequence[str] = ..., new_head: str | None = ..., succession: bool = ...,
     ) -> int: ...  # fmt: skip
     def redeclare_household(self, subject: str, declaration: Mapping[str, object]) -> None: ...
 
@@ -252,10 +252,17 @@ class HouseholdRegister:
         self._rescore([(household_id, household.vault_subject)], "member_added")
 
     def remove_member(
-        self, idcs: str, *, reason: str = "left", new_head: str | None = None
+        self,
+        idcs: str,
+        *,
+        reason: str = "left",
+        new_head: str | None = None,
+        succession: bool = False,
     ) -> str | None:
-        """A death or a departure. The household is rescored; when its last member leaves it is
-        dissolved and its record crypto-shredded. Returns the household id it left."""
+        """A death, a departure or an erasure. The household is rescored; when its last member
+        leaves it is dissolved and its record crypto-shredded. A departing head needs
+        ``new_head``, or ``succession`` (the vault names the spouse, else the first member).
+        Returns the household id it left."""
         household_id = self.household_id_of(idcs)
         if household_id is None:
             return None
@@ -263,7 +270,9 @@ class HouseholdRegister:
         if household.size == 1:
             self._dissolve(household)
             return household_id
-        self._vault.amend_household(household.vault_subject, remove=[idcs], new_head=new_head)
+        self._vault.amend_household(
+            household.vault_subject, remove=[idcs], new_head=new_head, succession=succession
+        )
         with self._engine.begin() as conn:
             conn.execute(delete(memberships).where(memberships.c.idcs == idcs))
         self._rescore([(household_id, household.vault_subject)], f"member_{reason}")

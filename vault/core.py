@@ -308,9 +308,12 @@ class Vault:
         add: Sequence[Mapping[str, object]] = (),
         remove: Sequence[str] = (),
         new_head: str | None = None,
+        succession: bool = False,
     ) -> int:
         """Change a household's members inside the vault; returns the new size (rescore next)."""
-        return self._households.amend_members(subject, add=add, remove=remove, new_head=new_head)
+        return self._households.amend_members(
+            subject, add=add, remove=remove, new_head=new_head, succession=succession
+        )
 
     def redeclare_household(self, subject: str, declaration: Mapping[str, object]) -> None:
         """Replace a household's questionnaire, keeping its members (rescore next)."""

@@ -18,7 +18,7 @@ AREAS: dict[str, str] = {
     "keys": "Key-encryption keys: status and rotation.",
     "audit": "The tamper-evident audit log.",
     "pdp": "Policy decision point (OPA Data API) and policy tools.",
-    "rnp": "Population register (RNP): bulk enrolment.",
+    "rnp": "Population register (RNP): bulk enrolment, erasure.",
     "synth": "Synthetic population for demos, tests and benchmarks.",
     "registry": "The processing registry: purposes, legal bases, fields, declarations.",
     "clients": "OAuth clients: agencies, registration offices, auditors, the portal.",
@@ -28,6 +28,7 @@ AREAS: dict[str, str] = {
     "breaches": "Breach register: listing, CNDP notification export and verification.",
     "vault": "The vault store: checks after an upgrade.",
     "citizens": "Citizens' access to the portal: activation codes.",
+    "retention": "Retention: erase and delete what its period no longer allows.",
 }
 
 _RST_LITERAL = re.compile(r"``(.*?)``")

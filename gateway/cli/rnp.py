@@ -1,22 +1,38 @@
-"""``sijill rnp``: the population register from the command line (bulk import)."""
+"""``sijill rnp``: the population register from the command line (bulk import, the erasure
+procedure); its retention is ``sijill retention run``'s."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import typer
 from rich.progress import TextColumn
 
 from audit import AuditUnavailable
-from gateway.cli import CliError, friendly, out, progress_bar, settings_from, upgrade
+from gateway.cli import (
+    CliError,
+    friendly,
+    out,
+    print_json,
+    print_table,
+    progress_bar,
+    settings_from,
+    upgrade,
+)
 from gateway.deploy import open_register
 from gateway.rnp import audited_import, import_audit_log
 from identity.bulk import ImportFileError, check_file
 
+if TYPE_CHECKING:
+    from gateway.authz import Enforcer
+    from gateway.erasure import ErasureRequest, Ground, Status
+
 NAME = "rnp"
-app = typer.Typer(help="Population register (RNP): bulk enrolment.", no_args_is_help=True)
+app = typer.Typer(help="Population register (RNP): bulk enrolment, erasure.", no_args_is_help=True)
 
 
 def _count_lines(path: Path) -> int:
@@ -85,13 +101,161 @@ def import_(
     out.print(f"{result.enrolled} enrolled, {result.rejected} rejected; report: {target}")
 
 
-@app.command("purge")
+erasure_app = typer.Typer(
+    help="Erasure of a person: an office asks, a second named officer approves or refuses "
+    "(each step decided by the policy and audited, as over HTTP).",
+    no_args_is_help=True,
+)
+app.add_typer(erasure_app, name="erasure")
+OFFICE = typer.Option(..., "--office", help="The office client the step is taken for")
+OFFICER = typer.Option(
+    None, "--officer", help="The officer taking the step (password and TOTP code are asked)"
+)
+NAMED_OFFICER = typer.Option(
+    ..., "--officer", help="The officer taking the step (password and TOTP code are asked)"
+)
+DATA_DIR = typer.Option(None, "--data-dir", help="Data directory")
+
+
+def _erasure_step(
+    data_dir: str | None,
+    action: str,
+    office: str,
+    officer: str | None,
+    step: Callable[[Enforcer], object],
+) -> object:
+    """Sign the officer in, take ``step`` through the enforcement point, and turn a refusal
+    into one line; the services are closed whatever happens."""
+    from gateway.authz import officer_enforcer
+    from gateway.problems import Problem
+    from gateway.services import build_services
+    from identity.oauth import LoginFailed
+
+    credentials = None
+    if officer is not None:
+        credentials = {
+            "username": officer,
+            "password": typer.prompt("password", hide_input=True, err=True),
+            "code": typer.prompt("TOTP code", err=True),
+        }
+    services = build_services(settings_from(data_dir))
+    try:
+        enforcer = officer_enforcer(services, action, client_id=office, officer=credentials)
+        return step(enforcer)
+    except LoginFailed:
+        raise CliError("sign-in failed: wrong username, password or code") from None
+    except Problem as exc:
+        raise CliError(f"{exc.detail} ({exc.kind})") from None
+    finally:
+        services.close()
+
+
+def _show(result: object) -> None:
+    from gateway import erasures
+
+    request, _decision_id = cast("tuple[ErasureRequest, str]", result)
+    print_json(erasures.document(request))
+
+
+@erasure_app.command("request")
 @friendly
-def purge(data_dir: str | None = typer.Option(None, help="Data directory")) -> None:
-    """Retention: crypto-shred previous records past their date, and vault records left by
-    enrolments interrupted over an hour ago. Safe to run from cron."""
-    settings = settings_from(data_dir)
-    with open_register(settings) as (register, _engine, _vault):
-        versions = register.purge_versions()
-        orphans = register.sweep_pending(older_than_s=3600)
-    out.print(f"{versions} previous records and {orphans} orphaned records erased")
+def erasure_request(
+    idcs: str = typer.Argument(..., help="The person's IDCS"),
+    ground: str = typer.Option(
+        ..., help="court_order, duplicate_enrolment or death_after_retention"
+    ),
+    reference: str = typer.Option(
+        ..., help="The court order's number, or the IDCS kept for a duplicate enrolment"
+    ),
+    statement: str | None = typer.Option(None, help="The office's statement"),
+    office: str = OFFICE,
+    officer: str | None = OFFICER,
+    data_dir: str | None = DATA_DIR,
+) -> None:
+    """Ask for the erasure of IDCS; nothing is erased until a second officer approves."""
+    from gateway import erasures
+    from gateway.erasure import GROUNDS
+
+    if ground not in GROUNDS:
+        raise CliError(f"ground must be one of {', '.join(GROUNDS)}")
+    if not 1 <= len(reference) <= 200:
+        raise CliError("reference: 1 to 200 characters")
+    _show(
+        _erasure_step(
+            data_dir, "request_erasure", office, officer,
+            lambda e: erasures.request(e, idcs, cast("Ground", ground), reference, statement),
+        )
+    )  # fmt: skip
+
+
+@erasure_app.command("approve")
+@friendly
+def erasure_approve(
+    request_id: str = typer.Argument(..., help="The request's id"),
+    office: str = OFFICE,
+    officer: str = NAMED_OFFICER,
+    data_dir: str | None = DATA_DIR,
+) -> None:
+    """Approve REQUEST_ID (never its requester) and carry it out; again on a carry-out that
+    stopped half-way finishes it."""
+    from gateway import erasures
+
+    _show(
+        _erasure_step(
+            data_dir, "approve_erasure", office, officer,
+            lambda e: erasures.approve(e, request_id),
+        )
+    )  # fmt: skip
+
+
+@erasure_app.command("refuse")
+@friendly
+def erasure_refuse(
+    request_id: str = typer.Argument(..., help="The request's id"),
+    reason: str = typer.Option(..., help="Why the erasure is refused"),
+    office: str = OFFICE,
+    officer: str = NAMED_OFFICER,
+    data_dir: str | None = DATA_DIR,
+) -> None:
+    """Refuse REQUEST_ID with REASON; nothing is erased."""
+    from gateway import erasures
+
+    if not 1 <= len(reason) <= 4000:
+        raise CliError("reason: 1 to 4000 characters")
+    _show(
+        _erasure_step(
+            data_dir, "refuse_erasure", office, officer,
+            lambda e: erasures.refuse(e, request_id, reason),
+        )
+    )  # fmt: skip
+
+
+@erasure_app.command("list")
+@friendly
+def erasure_list(
+    status: str | None = typer.Option(None, help="Only requests in this status"),
+    office: str = OFFICE,
+    officer: str | None = OFFICER,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (full ids, for scripts)"),
+    data_dir: str | None = DATA_DIR,
+) -> None:
+    """The erasure requests, newest first."""
+    from gateway import erasures
+    from gateway.erasure import STATUSES
+
+    if status is not None and status not in STATUSES:
+        raise CliError(f"status must be one of {', '.join(STATUSES)}")
+    result = _erasure_step(
+        data_dir, "read_erasure_requests", office, officer,
+        lambda e: erasures.list_requests(e, cast("Status | None", status)),
+    )  # fmt: skip
+    chosen, _decision_id = cast("tuple[list[ErasureRequest], str]", result)
+    rows = [erasures.document(r) for r in chosen]
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        ("id", "status", "ground", "requested", "by"),
+        [(r["id"], r["status"], r["ground"], r["requested_at"], r["requested_by"]) for r in rows],
+        ids=("id",),
+    )

@@ -26,23 +26,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from audit import Actor, AuditEntry
+from gateway.notices import CITIZEN_CHANNEL, NOTICE_ACCOUNT, notice_box
 from gateway.services import Services, services_of
 from gateway.web.core import form_values, room_of
 from identity.activation import ActivationFailed, IssuedCode
-from identity.oauth.secrets import SecretBox
 
 ACTION = "activation_code"
 FORM_COOKIE = "sijill_web_form"
-# Where a deployment's SMS or mail gateway picks the citizen's messages from the outbox.
-CITIZEN_CHANNEL = "citizen-notices"
-NOTICE_KEY_FILE = "citizen-notices.key"
-NOTICE_ACCOUNT = "citizen-notice:activation"  # the sealed notice's associated data
-
-
-def notice_box(services: Services) -> SecretBox:
-    """The key citizens' notices are sealed under (``<data_dir>/keys/citizen-notices.key``),
-    which the deployment's SMS or mail sender holds."""
-    return SecretBox(services.settings.data_dir / "keys" / NOTICE_KEY_FILE)
 
 
 def issue_activation_code(services: Services, idcs: str, actor: Actor) -> IssuedCode:
@@ -59,7 +49,7 @@ def issue_activation_code(services: Services, idcs: str, actor: Actor) -> Issued
               "expires_at": issued.expires_at}  # fmt: skip
     # Sealed: the main database holds the notice until the sender takes it, and a reader of
     # that database must not be able to activate the person's sign-in with the code.
-    sealed = notice_box(services).seal(json.dumps(notice), NOTICE_ACCOUNT)
+    sealed = notice_box(services.settings.data_dir).seal(json.dumps(notice), NOTICE_ACCOUNT)
     body = {"type": "activation_code", "expires_at": issued.expires_at,
             "sealed": base64.b64encode(sealed).decode()}  # fmt: skip
     with services.engines["main"].begin() as conn:

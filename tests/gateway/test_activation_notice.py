@@ -9,12 +9,8 @@ import json
 from sqlalchemy import select
 
 from consent.tables import outbox
-from gateway.web.activation import (
-    CITIZEN_CHANNEL,
-    NOTICE_ACCOUNT,
-    issue_activation_code,
-    notice_box,
-)
+from gateway.notices import CITIZEN_CHANNEL, NOTICE_ACCOUNT, notice_box
+from gateway.web.activation import issue_activation_code
 from tests.gateway.conftest import World
 
 
@@ -29,5 +25,5 @@ def test_the_activation_notice_is_sealed_for_the_sender_alone(world: World) -> N
     for secret in (issued.code, issued.code.replace("-", ""), idcs):
         assert secret not in body
     sealed = base64.b64decode(json.loads(body)["sealed"])
-    opened = json.loads(notice_box(world.services).open(sealed, NOTICE_ACCOUNT))
+    opened = json.loads(notice_box(world.services.settings.data_dir).open(sealed, NOTICE_ACCOUNT))
     assert (opened["idcs"], opened["code"]) == (idcs, issued.code)

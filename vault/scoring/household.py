@@ -64,10 +64,13 @@ class HouseholdOperations:
         add: Sequence[Mapping[str, object]] = (),
         remove: Sequence[str] = (),
         new_head: str | None = None,
+        succession: bool = False,
     ) -> int:
         """Change a household's membership inside the vault (birth, death, departure, split)
         and return its new size; the caller rescores. Members are matched by IDCS, which only
-        the vault holds next to the declaration. A departing head needs ``new_head``."""
+        the vault holds next to the declaration. A departing head needs ``new_head``, or
+        ``succession``: the spouse, else the first member declared, heads the household (an
+        erasure removes a head no officer replaces; the office may name another later)."""
         with self._records.write() as conn:
             count_declaration_write(conn)
             plain, keys = read_households(
@@ -89,6 +92,9 @@ class HouseholdOperations:
             )
             members = [m for m in members if m.get("idcs") not in gone]
             detail = [m for m in detail if m.get("idcs") not in gone]
+            if head_leaves and new_head is None and succession and members:
+                spouses = [m for m in members if m.get("relation") == "spouse"]
+                new_head = str((spouses or members)[0].get("idcs"))
             for new in add:
                 if new.get("idcs") in known - gone or new.get("relation") == "head":
                     raise InvalidRecord("an added member is already here or claims to be head")
