@@ -350,6 +350,9 @@ class ConsentService:
             gone += conn.execute(
                 delete(tables.objections).where(tables.objections.c.subject == key)
             ).rowcount
+            gone += conn.execute(
+                delete(tables.reviews).where(tables.reviews.c.subject == key)
+            ).rowcount
         return int(gone)
 
     # -- objections (Law 09.08 art. 9) ----------------------------------------------------

@@ -158,19 +158,21 @@ def register_demo_clients(settings: Settings, credentials: Credentials, console:
             "totp_secret": totp_secret,
             **auditor_client,
         }
-        # A registration officer for the office's desks (/office): signs in by name.
-        officer_name, officer_password = "officer-demo", secrets.token_urlsafe(12)
+        # Two registration officers for the office's desks (/office), who sign in by name: an
+        # erasure one asks for, the other approves (four eyes).
         officers = oauth.staff("officer")
-        try:
-            officer_secret = officers.add_user(officer_name, officer_password)
-        except ValueError:
-            officer_name = f"officer-demo-{secrets.token_hex(2)}"
-            officer_secret = officers.add_user(officer_name, officer_password)
-        credentials["officer"] = {
-            "username": officer_name,
-            "password": officer_password,
-            "totp_secret": officer_secret,
-        }
+        for key, name in (("officer", "officer-demo"), ("second_officer", "officer-demo-2")):
+            officer_password = secrets.token_urlsafe(12)
+            try:
+                officer_secret = officers.add_user(name, officer_password)
+            except ValueError:
+                name = f"{name}-{secrets.token_hex(2)}"
+                officer_secret = officers.add_user(name, officer_password)
+            credentials[key] = {
+                "username": name,
+                "password": officer_password,
+                "totp_secret": officer_secret,
+            }
         # Citizens another step created get a TOTP secret for the portal sign-in.
         for citizen in credentials.get("citizens") or []:
             if isinstance(citizen, dict) and citizen.get("idcs") and not citizen.get("totp_secret"):
@@ -243,6 +245,7 @@ def empty_credentials(settings: Settings) -> Credentials:
         "citizens": [],
         "auditor": None,
         "officer": None,
+        "second_officer": None,
     }
 
 
@@ -284,7 +287,7 @@ def totp_now(settings: Settings, account: str) -> str:
         raise DeploymentError(f"{settings.data_dir} holds no demo (run sijill demo first)")
     credentials: Credentials = json.loads(path.read_text())
     accounts = {str(c["idcs"]): c.get("totp_secret") for c in credentials.get("citizens") or []}
-    for staff in ("auditor", "officer"):
+    for staff in ("auditor", "officer", "second_officer"):
         person = credentials.get(staff) or {}
         accounts[str(person.get("username"))] = person.get("totp_secret")
     secret = accounts.get(account)

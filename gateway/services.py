@@ -138,8 +138,10 @@ def build_services(settings: Settings) -> Services:
     # One-time codes that turn into a citizen's portal sign-in (gateway/web/activation.py).
     activation_codes = ActivationCodes(main, SecretBox(keys_dir / "web-sessions.key"))
     oauth = build_oauth_service(main, keys_dir, settings.issuer)
+    rectifications = RectificationRequests(main, vault)
     steps = person_steps(
         register=register,
+        rectifications=rectifications,
         households=households,
         consents=consents,
         citizens=oauth.citizens,
@@ -168,7 +170,7 @@ def build_services(settings: Settings) -> Services:
         registry=registry,
         households=households,
         breaches=breaches,
-        rectifications=RectificationRequests(main, vault),
+        rectifications=rectifications,
         erasures=erasures,
         retention=retention,
         activation_codes=activation_codes,

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from sqlalchemy import Engine, RowMapping, insert, select, update
+from sqlalchemy import Engine, RowMapping, delete, insert, select, update
 
 from identity.tables import rectification_requests as requests
 
@@ -54,6 +54,7 @@ class RequestVault(Protocol):
 
     def store(self, subject: str, kind: str, fields: Mapping[str, object]) -> None: ...
     def erase(self, subject: str) -> None: ...
+    def exists(self, subject: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,17 @@ class RectificationRequests:
         if request.status != "pending":
             raise RequestDecided()
         return request
+
+    def forget(self, idcs: str) -> int:
+        """Shred an erased person's requests (their vault records, then the rows); returns how
+        many went. Idempotent."""
+        found = self.of_person(idcs)
+        for request in found:
+            if self._vault.exists(request.vault_subject):
+                self._vault.erase(request.vault_subject)
+        with self._engine.begin() as conn:
+            conn.execute(delete(requests).where(requests.c.idcs == idcs))
+        return len(found)
 
     def _close(
         self,

@@ -57,7 +57,7 @@ OFFICE = ClientSpec(
     "office",
     "Sijill — bureau d'enregistrement",
     "registry",
-    "openid rsu:review rnp:rectify",
+    "openid rsu:review rnp:rectify rnp:erase",
     "officer",
 )
 

@@ -1,7 +1,8 @@
-"""The registration office's desks (``/office``): the human review desk (Law 09.08 art. 11)
-and the rectification queue (art. 8). An officer signs in by name (user name, password and
-TOTP code) through the ``office`` client; every read and decision goes through the office
-API with the officer's own token, so each one is decided, named and on the record."""
+"""The registration office's desks (``/office``): the human review desk (Law 09.08 art. 11),
+the rectification queue (art. 8) and the erasure queue (``office_erasure``). An officer signs
+in by name (user name, password and TOTP code) through the ``office`` client; every read and
+decision goes through the office API with the officer's own token, so each one is decided,
+named and on the record."""
 
 from __future__ import annotations
 
@@ -232,6 +233,8 @@ async def decide_rectification(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
+    from gateway.web import office_erasure
+
     return [
         Route("/", home),
         Route("/signin", sign_in),
@@ -248,4 +251,5 @@ def routes() -> list[BaseRoute]:
             decide_rectification,
             methods=["POST"],
         ),
+        *office_erasure.routes(),
     ]

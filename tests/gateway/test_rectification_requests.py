@@ -190,3 +190,34 @@ def test_an_office_patch_still_rectifies_through_the_same_path(world: World) -> 
     assert data["person"]["address"] == "9 Rue Fès, Rabat"
     empty = world.call("office-fes", "PATCH", f"/v1/rnp/persons/{idcs}", json={})
     assert empty.status_code == 422
+
+
+def test_an_erased_persons_requests_and_reviews_are_shredded_with_them(world: World) -> None:
+    from consent import tables as consent_tables
+    from identity.tables import rectification_requests
+    from tests.gateway.test_erasure import _ask as ask_erasure
+    from tests.gateway.test_erasure import _officer as erasure_officer
+    from vault import Erased
+
+    asked = _ask(world, {"family_name_lat": NEW_NAME})
+    review = world.api.post("/v1/me/score/review", headers=_citizen(world))
+    assert review.status_code == 201, review.text
+    subject = world.services.rectifications.get(asked["id"]).vault_subject
+    opened = ask_erasure(world, erasure_officer(world, "officer-a"), world.people["fatima"])
+    assert opened.status_code == 201, opened.text
+    approved = world.api.post(
+        f"/v1/rnp/erasure-requests/{opened.json()['id']}/approve",
+        headers=erasure_officer(world, "officer-b"),
+    )
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "carried_out"
+    with world.services.engines["main"].connect() as conn:
+        left = conn.execute(select(rectification_requests)).all()
+        reviews = conn.execute(select(consent_tables.reviews)).all()
+    assert left == [] and reviews == []
+    try:
+        world.services.vault.records.read_one(subject, ("proposed",))
+    except Erased:
+        pass
+    else:
+        raise AssertionError("the request's vault record outlived the person")

@@ -187,8 +187,8 @@ def sign_in_citizen(page: Any, demo: WebDemo, n: int, target: str = "/portal/log
     page.wait_for_url(re.compile(re.escape(demo.url + target)))
 
 
-def sign_in_officer(page: Any, demo: WebDemo) -> None:
-    officer = demo.officer
+def sign_in_officer(page: Any, demo: WebDemo, which: str = "officer") -> None:
+    officer = dict(demo.credentials[which])
     page.goto(f"{demo.url}/office/signin")
     assert "/oauth/authorize" in page.url, page.url
     page.fill("#username", officer["username"])

@@ -93,3 +93,36 @@ def test_an_officer_decides_a_review_and_the_citizen_sees_the_outcome(
 
     citizen.goto(f"{demo.url}/portal/score")
     expect(citizen.locator(".review").first).to_contain_text("Reviewed by a person.")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_an_erasure_needs_a_second_officer(
+    browser: Any, officer: Any, demo: WebDemo, lang: str
+) -> None:
+    # The demo citizens serve the other tests: the second officer refuses here; an approval
+    # and its carry-out are tested through the API (tests/gateway/test_erasure.py).
+    idcs = demo.citizen(CITIZEN_FOR[lang])["idcs"]
+    officer.goto(f"{demo.url}/office/language?to={lang}&next=/office/erasures")
+    assert _check(officer, lang, "/office/erasures") == []
+    officer.fill("#idcs", idcs)
+    officer.select_option("#ground", "duplicate_enrolment")
+    officer.fill("#reference", "RNP-2026-0042")
+    officer.click("form.ask-erasure button")
+    expect(officer.locator("[role=status]")).to_be_visible()
+    expect(officer.locator(".status-awaiting_approval")).to_be_visible()
+    erasure_url = officer.url.split("?")[0]
+    officer.click("form.approve button")
+    expect(officer.locator(".four-eyes")).to_be_visible()
+    assert _check(officer, lang, "/office/erasures/{id} (four eyes)") == []
+    screenshot(officer, f"office-erasure-four-eyes-{lang}")
+
+    second = new_page(browser, demo, lang, inject=True)
+    try:
+        sign_in_officer(second, demo, "second_officer")
+        second.goto(f"{erasure_url}")
+        second.fill("#reason", "The enrolment is not a duplicate.")
+        second.click("form.refuse button")
+        expect(second.locator("[role=status]")).to_be_visible()
+        expect(second.locator(".status-refused")).to_be_visible()
+    finally:
+        second.context.close()
