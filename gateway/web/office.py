@@ -200,7 +200,7 @@ async def rectification(request: Request) -> Response:
     return room.render(
         request,
         "office/rectification.html",
-        {"item": body, "done": request.query_params.get("done", "")},
+        {"req": body, "done": request.query_params.get("done", "")},
         session=session,
     )
 

@@ -78,7 +78,7 @@ async def erasure(request: Request, refusal: str = "", status: int = 200) -> Res
     return room.render(
         request,
         "office/erasure.html",
-        {"item": body, "done": request.query_params.get("done", ""), "refusal": refusal},
+        {"req": body, "done": request.query_params.get("done", ""), "refusal": refusal},
         session=session,
         status=status,
     )

@@ -105,8 +105,8 @@ def test_an_erasure_needs_a_second_officer(
     officer.goto(f"{demo.url}/office/language?to={lang}&next=/office/erasures")
     assert _check(officer, lang, "/office/erasures") == []
     officer.fill("#idcs", idcs)
-    officer.select_option("#ground", "duplicate_enrolment")
-    officer.fill("#reference", "RNP-2026-0042")
+    officer.select_option("#ground", "court_order")
+    officer.fill("#reference", "TPI-Fes-2026-0042")
     officer.click("form.ask-erasure button")
     expect(officer.locator("[role=status]")).to_be_visible()
     expect(officer.locator(".status-awaiting_approval")).to_be_visible()
