@@ -7,6 +7,7 @@ named and on the record."""
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -20,7 +21,7 @@ CLIENT = "office"
 REVIEW_STATUSES = ("pending", "confirmed", "corrected", "overridden")
 REQUEST_STATUSES = ("pending", "accepted", "refused")
 OUTCOMES = ("confirm", "correct", "override")
-DECISIONS = ("accept", "refuse")
+DECISIONS = ("accept", "approve", "refuse")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -61,55 +62,110 @@ async def language(request: Request) -> Response:
     return room_of(request).pick_language(request, "/office/")
 
 
-def _id(request: Request, name: str) -> str | None:
-    """A path's request id, only if it is one (it goes into an API path)."""
-    value = str(request.path_params[name])
+def _id(request: Request) -> str | None:
+    """The path's request id, only if it is one (it goes into an API path)."""
+    value = str(request.path_params["id"])
     return value if _UUID.fullmatch(value) else None
 
 
-def _status(request: Request, allowed: tuple[str, ...]) -> str:
-    status = request.query_params.get("status", "pending")
-    return status if status in allowed else "pending"
+async def queue_page(
+    request: Request,
+    api_path: str,
+    template: str,
+    statuses: tuple[str, ...],
+    **context: Any,
+) -> Response:
+    """A desk's queue filtered by status (the first of ``statuses`` by default)."""
+    room, session = _signed_in(request)
+    if session is None:
+        return room.sign_in(request, CLIENT)
+    status = request.query_params.get("status", statuses[0])
+    if status not in statuses:
+        status = statuses[0]
+    try:
+        body = await room.api(session, "GET", api_path, params={"status": status})
+    except ApiError as exc:
+        return room.api_failed(request, CLIENT, exc)
+    return room.render(
+        request,
+        template,
+        {"items": body["items"], "status": status, "statuses": statuses, **context},
+        session=session,
+    )
+
+
+async def item_page(
+    request: Request,
+    api_path: str,
+    template: str,
+    *,
+    params: dict[str, str] | None = None,
+    status: int = 200,
+    **context: Any,
+) -> Response:
+    """One request of a desk (``api_path`` names it by the path's ``{id}``) as ``req``."""
+    room, session = _signed_in(request)
+    if session is None:
+        return room.sign_in(request, CLIENT)
+    found = _id(request)
+    if found is None:
+        return room.error(request, CLIENT, "error.not_found", 404)
+    try:
+        body = await room.api(session, "GET", api_path.format(id=found), params=params)
+    except ApiError as exc:
+        return room.api_failed(request, CLIENT, exc)
+    done = request.query_params.get("done", "")
+    return room.render(
+        request, template, {"req": body, "done": done, **context}, session=session, status=status
+    )
+
+
+Refusal = Callable[[Request, ApiError], Awaitable[Response | None]]
+
+
+async def decide(
+    request: Request, api_path: str, back: str, *, refused: Refusal | None = None
+) -> Response:
+    """Post an accept/approve or a refusal (with its reason) of the request the path names,
+    then back to its page; ``refused`` may turn an API refusal into a page of its own."""
+    room = room_of(request)
+    checked = await room.checked_post(request, CLIENT)
+    if isinstance(checked, Response):
+        return checked
+    session, form = checked
+    found, decision = _id(request), str(request.path_params["decision"])
+    if found is None or decision not in DECISIONS:
+        return room.error(request, CLIENT, "error.not_found", 404)
+    reason = form.get("reason", "").strip()
+    if decision == "refuse" and not reason:
+        return room.render(request, "error.html", {"message": "error.invalid"}, status=422)
+    try:
+        await room.api(
+            session,
+            "POST",
+            f"{api_path.format(id=found)}/{decision}",
+            json={"reason": reason} if decision == "refuse" else None,
+        )
+    except ApiError as exc:
+        page = None if refused is None else await refused(request, exc)
+        return page if page is not None else room.api_failed(request, CLIENT, exc)
+    return room.redirect(f"{back.format(id=found)}?done={decision}")
 
 
 # -- the review desk ----------------------------------------------------------------------------
 
 
 async def reviews(request: Request) -> Response:
-    room, session = _signed_in(request)
-    if session is None:
-        return room.sign_in(request, CLIENT)
-    status = _status(request, REVIEW_STATUSES)
-    try:
-        body = await room.api(session, "GET", "/v1/reviews", params={"status": status})
-    except ApiError as exc:
-        return room.api_failed(request, CLIENT, exc)
-    return room.render(
-        request,
-        "office/reviews.html",
-        {"items": body["items"], "status": status, "statuses": REVIEW_STATUSES},
-        session=session,
-    )
+    return await queue_page(request, "/v1/reviews", "office/reviews.html", REVIEW_STATUSES)
 
 
 async def review(request: Request) -> Response:
-    room, session = _signed_in(request)
-    if session is None:
-        return room.sign_in(request, CLIENT)
-    review_id = _id(request, "review_id")
-    if review_id is None:
-        return room.error(request, CLIENT, "error.not_found", 404)
-    try:
-        body = await room.api(
-            session, "GET", f"/v1/reviews/{review_id}", params={"lang": room.lang(request)}
-        )
-    except ApiError as exc:
-        return room.api_failed(request, CLIENT, exc)
-    return room.render(
+    return await item_page(
         request,
+        "/v1/reviews/{id}",
         "office/review.html",
-        {"review": body, "outcomes": OUTCOMES, "done": request.query_params.get("done", "")},
-        session=session,
+        params={"lang": room_of(request).lang(request)},
+        outcomes=OUTCOMES,
     )
 
 
@@ -119,7 +175,7 @@ async def decide_review(request: Request) -> Response:
     if isinstance(checked, Response):
         return checked
     session, form = checked
-    review_id = _id(request, "review_id")
+    review_id = _id(request)
     if review_id is None:
         return room.error(request, CLIENT, "error.not_found", 404)
     outcome, reason = form.get("outcome", ""), form.get("reason", "").strip()
@@ -168,68 +224,21 @@ def _corrected(declaration: dict[str, Any], form: dict[str, str]) -> dict[str, A
 
 
 async def rectifications(request: Request) -> Response:
-    room, session = _signed_in(request)
-    if session is None:
-        return room.sign_in(request, CLIENT)
-    status = _status(request, REQUEST_STATUSES)
-    try:
-        body = await room.api(
-            session, "GET", "/v1/rnp/rectification-requests", params={"status": status}
-        )
-    except ApiError as exc:
-        return room.api_failed(request, CLIENT, exc)
-    return room.render(
-        request,
-        "office/rectifications.html",
-        {"items": body["items"], "status": status, "statuses": REQUEST_STATUSES},
-        session=session,
+    return await queue_page(
+        request, "/v1/rnp/rectification-requests", "office/rectifications.html", REQUEST_STATUSES
     )
 
 
 async def rectification(request: Request) -> Response:
-    room, session = _signed_in(request)
-    if session is None:
-        return room.sign_in(request, CLIENT)
-    request_id = _id(request, "request_id")
-    if request_id is None:
-        return room.error(request, CLIENT, "error.not_found", 404)
-    try:
-        body = await room.api(session, "GET", f"/v1/rnp/rectification-requests/{request_id}")
-    except ApiError as exc:
-        return room.api_failed(request, CLIENT, exc)
-    return room.render(
-        request,
-        "office/rectification.html",
-        {"req": body, "done": request.query_params.get("done", "")},
-        session=session,
+    return await item_page(
+        request, "/v1/rnp/rectification-requests/{id}", "office/rectification.html"
     )
 
 
 async def decide_rectification(request: Request) -> Response:
-    room = room_of(request)
-    checked = await room.checked_post(request, CLIENT)
-    if isinstance(checked, Response):
-        return checked
-    session, form = checked
-    request_id = _id(request, "request_id")
-    if request_id is None:
-        return room.error(request, CLIENT, "error.not_found", 404)
-    decision = str(request.path_params["decision"])
-    if decision not in DECISIONS:
-        return room.error(request, CLIENT, "error.not_found", 404)
-    reason = form.get("reason", "").strip()
-    if decision == "refuse" and not reason:
-        return room.render(request, "error.html", {"message": "error.invalid"}, status=422)
-    try:
-        await room.api(
-            session,
-            "POST",
-            f"/v1/rnp/rectification-requests/{request_id}/{decision}",
-            json={"reason": reason} if decision == "refuse" else None,
-        )
-    except ApiError as exc:
-        return room.api_failed(request, CLIENT, exc)
-    return room.redirect(f"/office/rectifications/{request_id}?done={decision}")
+    return await decide(
+        request, "/v1/rnp/rectification-requests/{id}", "/office/rectifications/{id}"
+    )
 
 
 def routes() -> list[BaseRoute]:
@@ -242,12 +251,12 @@ def routes() -> list[BaseRoute]:
         Route("/signout", sign_out, methods=["POST"]),
         Route("/language", language),
         Route("/reviews", reviews),
-        Route("/reviews/{review_id}", review),
-        Route("/reviews/{review_id}/decision", decide_review, methods=["POST"]),
+        Route("/reviews/{id}", review),
+        Route("/reviews/{id}/decision", decide_review, methods=["POST"]),
         Route("/rectifications", rectifications),
-        Route("/rectifications/{request_id}", rectification),
+        Route("/rectifications/{id}", rectification),
         Route(
-            "/rectifications/{request_id}/{decision:str}",
+            "/rectifications/{id}/{decision:str}",
             decide_rectification,
             methods=["POST"],
         ),

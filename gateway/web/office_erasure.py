@@ -14,30 +14,17 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.erasure import GROUNDS, STATUSES
 from gateway.web.core import ApiError, room_of
+from gateway.web.office import CLIENT, decide, item_page, queue_page
 
-CLIENT = "office"
-DECISIONS = ("approve", "refuse")
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+API = "/v1/rnp/erasure-requests/{id}"
+# The queue opens on what awaits a second officer.
+OPEN_FIRST = ("awaiting_approval", *(s for s in STATUSES if s != "awaiting_approval"))
 _IDCS = re.compile(r"[2-9][0-9]{9}")
 
 
 async def erasures(request: Request) -> Response:
-    room = room_of(request)
-    session = room.session(request, CLIENT)
-    if session is None:
-        return room.sign_in(request, CLIENT)
-    status = request.query_params.get("status", "awaiting_approval")
-    if status not in STATUSES:
-        status = "awaiting_approval"
-    try:
-        body = await room.api(session, "GET", "/v1/rnp/erasure-requests", params={"status": status})
-    except ApiError as exc:
-        return room.api_failed(request, CLIENT, exc)
-    return room.render(
-        request,
-        "office/erasures.html",
-        {"items": body["items"], "status": status, "statuses": STATUSES, "grounds": GROUNDS},
-        session=session,
+    return await queue_page(
+        request, "/v1/rnp/erasure-requests", "office/erasures.html", OPEN_FIRST, grounds=GROUNDS
     )
 
 
@@ -63,52 +50,19 @@ async def ask_erasure(request: Request) -> Response:
     return room.redirect(f"/office/erasures/{opened['id']}?done=requested")
 
 
-async def erasure(request: Request, refusal: str = "", status: int = 200) -> Response:
-    room = room_of(request)
-    session = room.session(request, CLIENT)
-    if session is None:
-        return room.sign_in(request, CLIENT)
-    request_id = str(request.path_params["request_id"])
-    if not _UUID.fullmatch(request_id):
-        return room.error(request, CLIENT, "error.not_found", 404)
-    try:
-        body = await room.api(session, "GET", f"/v1/rnp/erasure-requests/{request_id}")
-    except ApiError as exc:
-        return room.api_failed(request, CLIENT, exc)
-    return room.render(
-        request,
-        "office/erasure.html",
-        {"req": body, "done": request.query_params.get("done", ""), "refusal": refusal},
-        session=session,
-        status=status,
-    )
+async def erasure(request: Request) -> Response:
+    return await item_page(request, API, "office/erasure.html")
 
 
 async def decide_erasure(request: Request) -> Response:
-    room = room_of(request)
-    checked = await room.checked_post(request, CLIENT)
-    if isinstance(checked, Response):
-        return checked
-    session, form = checked
-    request_id, decision = str(request.path_params["request_id"]), request.path_params["decision"]
-    if not _UUID.fullmatch(request_id) or decision not in DECISIONS:
-        return room.error(request, CLIENT, "error.not_found", 404)
-    reason = form.get("reason", "").strip()
-    if decision == "refuse" and not reason:
-        return room.render(request, "error.html", {"message": "error.invalid"}, status=422)
-    try:
-        await room.api(
-            session,
-            "POST",
-            f"/v1/rnp/erasure-requests/{request_id}/{decision}",
-            json={"reason": reason} if decision == "refuse" else None,
-        )
-    except ApiError as exc:
-        if exc.status == 403 and _kind(exc.body) == "four-eyes":
-            # The requester tried to approve their own request: the page says so.
-            return await erasure(request, refusal="four_eyes", status=403)
-        return room.api_failed(request, CLIENT, exc)
-    return room.redirect(f"/office/erasures/{request_id}?done={decision}")
+    return await decide(request, API, "/office/erasures/{id}", refused=_four_eyes)
+
+
+async def _four_eyes(request: Request, exc: ApiError) -> Response | None:
+    """The requester tried to approve their own request: the page says so, in words."""
+    if exc.status != 403 or _kind(exc.body) != "four-eyes":
+        return None
+    return await item_page(request, API, "office/erasure.html", status=403, refusal="four_eyes")
 
 
 def _kind(body: Any) -> str:
@@ -120,6 +74,6 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/erasures", erasures),
         Route("/erasures", ask_erasure, methods=["POST"]),
-        Route("/erasures/{request_id}", erasure),
-        Route("/erasures/{request_id}/{decision:str}", decide_erasure, methods=["POST"]),
+        Route("/erasures/{id}", erasure),
+        Route("/erasures/{id}/{decision:str}", decide_erasure, methods=["POST"]),
     ]
