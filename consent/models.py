@@ -96,3 +96,38 @@ class Objection:
             "reason": self.reason,
             "created_at_ns": self.created_at_ns,
         }
+
+
+class ReviewStatus(enum.StrEnum):
+    PENDING = "pending"
+    # The officer found the automated result right.
+    CONFIRMED = "confirmed"
+    # The declaration was corrected and the household rescored.
+    CORRECTED = "corrected"
+    # A human decision on eligibility replaces the automated one.
+    OVERRIDDEN = "overridden"
+
+
+@dataclass(frozen=True)
+class Review:
+    """A request for human review of an automated result, as the office's desk sees it."""
+
+    id: str
+    subject: str
+    household_id: str
+    created_at_ns: int
+    due_at_ns: int
+    status: ReviewStatus
+    decided_at_ns: int | None
+    decided_by: str | None
+    reason_subject: str | None
+
+    def as_public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "about": "rsu_score",
+            "status": self.status.value,
+            "created_at_ns": self.created_at_ns,
+            "due_at_ns": self.due_at_ns,
+            "decided_at_ns": self.decided_at_ns,
+        }

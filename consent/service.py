@@ -13,13 +13,20 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, delete, exists, insert, select
+from sqlalchemy import Engine, RowMapping, and_, bindparam, delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import alias
 
 from consent import tables
 from consent.errors import ConsentNotFound, InvalidConsent
-from consent.models import CollectionMethod, Consent, ConsentStatus, Objection
+from consent.models import (
+    CollectionMethod,
+    Consent,
+    ConsentStatus,
+    Objection,
+    Review,
+    ReviewStatus,
+)
 from consent.receipts import kantara_receipt
 from policies.registry import ProcessingRegistry, RegistryEntry
 from storekit import hot_sql
@@ -30,6 +37,9 @@ OBJECTION_REASONS = {"personal_situation", "direct_marketing", "other"}
 REVIEW_REASON = "automated_decision"
 # Automated results a person can ask a human to review (Law 09.08 art. 11).
 REVIEWABLE = {"rsu_score"}
+# Law 09.08 art. 11 sets no period for a review: this is the office's own commitment
+# (docs/privacy.md, "Human review"), and each request shows the date it is due.
+REVIEW_PERIOD_DAYS = 30
 
 _newer = alias(tables.consents, "newer")
 # A subject's artefacts, newest first, each marked if a later artefact replaces it.
@@ -340,6 +350,9 @@ class ConsentService:
             gone += conn.execute(
                 delete(tables.objections).where(tables.objections.c.subject == key)
             ).rowcount
+            gone += conn.execute(
+                delete(tables.reviews).where(tables.reviews.c.subject == key)
+            ).rowcount
         return int(gone)
 
     # -- objections (Law 09.08 art. 9) ----------------------------------------------------
@@ -383,9 +396,13 @@ class ConsentService:
     def objections_for_policy(self, subject: str) -> list[dict[str, Any]]:
         return _objection_inputs(self.objections(subject))
 
-    def request_review(self, *, subject: str, about: str, now_ns: int | None = None) -> Objection:
+    def request_review(
+        self, *, subject: str, about: str, household_id: str, now_ns: int | None = None
+    ) -> Review:
         """Law 09.08 art. 11: the person may contest a decision based solely on automated
-        processing (here, the household's socio-economic score) and have a human review it."""
+        processing (here, the score of their household ``household_id``) and have a human
+        review it. The request is an objection that stops nothing and a pending review on
+        the office's desk, due within :data:`REVIEW_PERIOD_DAYS`; both in one transaction."""
         if about not in REVIEWABLE:
             raise InvalidConsent("not_reviewable", "Only automated results can be reviewed.")
         now = time.time_ns() if now_ns is None else now_ns
@@ -397,9 +414,83 @@ class ConsentService:
             reason=REVIEW_REASON,
             created_at_ns=now,
         )
+        review = Review(
+            id=objection.id,
+            subject=objection.subject,
+            household_id=household_id,
+            created_at_ns=now,
+            due_at_ns=now + REVIEW_PERIOD_DAYS * DAY_NS,
+            status=ReviewStatus.PENDING,
+            decided_at_ns=None,
+            decided_by=None,
+            reason_subject=None,
+        )
         with self._engine.begin() as conn:
             conn.execute(insert(tables.objections).values(**objection.__dict__))
-        return objection
+            conn.execute(insert(tables.reviews).values(**review.__dict__))
+        return review
+
+    # -- the review desk (Law 09.08 art. 11) -----------------------------------------------
+
+    def reviews(self, *, status: ReviewStatus | None = None) -> list[Review]:
+        """The desk's queue, oldest first (the nearest deadline first)."""
+        query = select(tables.reviews).order_by(tables.reviews.c.created_at_ns)
+        if status is not None:
+            query = query.where(tables.reviews.c.status == status.value)
+        with self._engine.connect() as conn:
+            return [_review(row._mapping) for row in conn.execute(query)]
+
+    def review(self, review_id: str) -> Review:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(tables.reviews).where(tables.reviews.c.id == review_id)
+            ).first()
+        if row is None:
+            raise ConsentNotFound("No such review request.")
+        return _review(row._mapping)
+
+    def reviews_of(self, subject: str) -> list[Review]:
+        """A person's own review requests, newest first."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(tables.reviews)
+                .where(tables.reviews.c.subject == self._key(subject))
+                .order_by(tables.reviews.c.created_at_ns.desc())
+            )
+            return [_review(row._mapping) for row in rows]
+
+    def decide_review(
+        self,
+        review_id: str,
+        *,
+        status: ReviewStatus,
+        officer: str,
+        reason_subject: str | None,
+        now_ns: int | None = None,
+    ) -> Review:
+        """Close a pending review with its outcome; :class:`InvalidConsent` if it is decided
+        already (the update matches a pending row only, so two officers cannot both decide)."""
+        if status is ReviewStatus.PENDING:
+            raise InvalidConsent("review_outcome", "A decision closes the review.")
+        now = time.time_ns() if now_ns is None else now_ns
+        with self._engine.begin() as conn:
+            done = conn.execute(
+                update(tables.reviews)
+                .where(
+                    tables.reviews.c.id == review_id,
+                    tables.reviews.c.status == ReviewStatus.PENDING.value,
+                )
+                .values(
+                    status=status.value,
+                    decided_at_ns=now,
+                    decided_by=officer,
+                    reason_subject=reason_subject,
+                )
+            ).rowcount
+        if not done:
+            self.review(review_id)  # ConsentNotFound when there is no such review
+            raise InvalidConsent("review_decided", "This review has been decided already.")
+        return self.review(review_id)
 
     def objection_effects(
         self, objection: Objection, now_ns: int | None = None
@@ -447,6 +538,10 @@ def _receipt_id(body: str) -> str | None:
 
 def _consent_inputs(consents: Iterable[Consent]) -> list[dict[str, Any]]:
     return [c.as_policy_input() for c in consents if c.status is not ConsentStatus.SUPERSEDED]
+
+
+def _review(row: RowMapping) -> Review:
+    return Review(**{**row, "status": ReviewStatus(row["status"])})
 
 
 def _objection_inputs(objections: Iterable[Objection]) -> list[dict[str, Any]]:

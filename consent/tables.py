@@ -1,5 +1,6 @@
-"""Tables of the consent room, in the main store. Rows are inserted, never updated: an
-artefact's current status is derived from the artefacts that replace it."""
+"""Tables of the consent room, in the main store. Consent rows are inserted, never updated: an
+artefact's current status is derived from the artefacts that replace it. A review is updated
+once, when an officer decides it."""
 
 from __future__ import annotations
 
@@ -34,6 +35,24 @@ objections = Table(
     Column("sector", String(32), nullable=True),
     Column("reason", String(32), nullable=False),
     Column("created_at_ns", BigInteger, nullable=False),
+)
+
+# A human review of an automated result (Law 09.08 art. 11) as the office's desk handles it:
+# the request (an objection row of reason ``automated_decision``, same id), the household it
+# concerns, the deadline and, once decided, the outcome, the officer and the vault record of
+# the reason (personal data, kept there). One update: pending to decided.
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("subject", String(64), nullable=False, index=True),
+    Column("household_id", String(32), nullable=False),
+    Column("created_at_ns", BigInteger, nullable=False),
+    Column("due_at_ns", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("decided_at_ns", BigInteger, nullable=True),
+    Column("decided_by", String(128), nullable=True),
+    Column("reason_subject", String(64), nullable=True),
 )
 
 outbox = Table(

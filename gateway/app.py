@@ -29,7 +29,9 @@ from gateway.routes import me as me_routes
 from gateway.routes import me_household as me_household_routes
 from gateway.routes import notifications as notification_routes
 from gateway.routes import oauth as oauth_routes
+from gateway.routes import rectification as rectification_routes
 from gateway.routes import registry as registry_routes
+from gateway.routes import reviews as review_routes
 from gateway.routes import rnp as rnp_routes
 from gateway.routes import rsu as rsu_routes
 from gateway.routes import userinfo as userinfo_routes
@@ -106,6 +108,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     me_household_routes.router,
     notification_routes.router,
     rnp_routes.router,
+    rectification_routes.citizen_router,
+    rectification_routes.office_router,
+    review_routes.router,
+    review_routes.citizen_router,
     registry_routes.router,
     rsu_routes.router,
     breach_routes.router,

@@ -164,6 +164,21 @@ def register_demo_clients(settings: Settings, credentials: Credentials, console:
             "totp_secret": totp_secret,
             **auditor_client,
         }
+        # Two registration officers for the office's desks (/office), who sign in by name: an
+        # erasure one asks for, the other approves (four eyes).
+        officers = oauth.staff("officer")
+        for key, name in (("officer", "officer-demo"), ("second_officer", "officer-demo-2")):
+            officer_password = secrets.token_urlsafe(12)
+            try:
+                officer_secret = officers.add_user(name, officer_password)
+            except ValueError:
+                name = f"{name}-{secrets.token_hex(2)}"
+                officer_secret = officers.add_user(name, officer_password)
+            credentials[key] = {
+                "username": name,
+                "password": officer_password,
+                "totp_secret": officer_secret,
+            }
         # Citizens another step created get a TOTP secret for the portal sign-in.
         for citizen in credentials.get("citizens") or []:
             if isinstance(citizen, dict) and citizen.get("idcs") and not citizen.get("totp_secret"):
@@ -235,6 +250,8 @@ def empty_credentials(settings: Settings) -> Credentials:
         "office": None,
         "citizens": [],
         "auditor": None,
+        "officer": None,
+        "second_officer": None,
     }
 
 
@@ -268,7 +285,7 @@ def _write_credentials(path: Path, credentials: Credentials) -> None:
 
 
 def totp_now(settings: Settings, account: str) -> str:
-    """The current TOTP code of a demo citizen (by IDCS) or of the demo auditor."""
+    """The current TOTP code of a demo citizen (by IDCS), the demo auditor or the officer."""
     import pyotp
 
     path = settings.data_dir / "demo" / "credentials.json"
@@ -276,8 +293,9 @@ def totp_now(settings: Settings, account: str) -> str:
         raise DeploymentError(f"{settings.data_dir} holds no demo (run sijill demo first)")
     credentials: Credentials = json.loads(path.read_text())
     accounts = {str(c["idcs"]): c.get("totp_secret") for c in credentials.get("citizens") or []}
-    auditor = credentials.get("auditor") or {}
-    accounts[str(auditor.get("username"))] = auditor.get("totp_secret")
+    for staff in ("auditor", "officer", "second_officer"):
+        person = credentials.get(staff) or {}
+        accounts[str(person.get("username"))] = person.get("totp_secret")
     secret = accounts.get(account)
     if not secret:
         raise DeploymentError(f"{account} is not a demo account with a TOTP secret")
@@ -295,6 +313,14 @@ def print_web_accounts(settings: Settings, credentials_file: Path, console: Cons
         console.print(
             f"    citizen     {first['idcs']} ({first.get('name', '')}), "
             f"code: sijill demo totp {first['idcs']}",
+            soft_wrap=True,
+        )
+    officer = credentials.get("officer") or {}
+    if officer:
+        console.print(f"  Office:       {settings.issuer}/office/")
+        console.print(
+            f"    officer     {officer['username']}, password in the credentials file, "
+            f"code: sijill demo totp {officer['username']}",
             soft_wrap=True,
         )
     console.print(f"  Console:      {settings.issuer}/console/")

@@ -41,7 +41,7 @@ from gateway.score_audit import prepared_score_entries
 from gateway.security import SecurityEvents
 from gateway.settings import Settings, SettingsError
 from gateway.witnessing import Checkpointer, WitnessClient
-from identity import Register, SectorPseudonyms
+from identity import RectificationRequests, Register, SectorPseudonyms
 from identity.activation import ActivationCodes
 from identity.oauth import OAuthService, build_oauth_service
 from identity.oauth.jose import sign_jws, sign_jwt
@@ -70,6 +70,7 @@ class Services:
     registry: ProcessingRegistry
     households: HouseholdRegister
     breaches: BreachRegister
+    rectifications: RectificationRequests
     erasures: ErasureDesk
     retention: Retention
     activation_codes: ActivationCodes
@@ -149,9 +150,11 @@ def build_services(settings: Settings) -> Services:
     notifications = NotificationChoices(
         vault, NotificationPreferences(main), frozenset(build_senders(settings))
     )
+    rectifications = RectificationRequests(main, vault)
     steps = person_steps(
         notifications=notifications.forget,
         register=register,
+        rectifications=rectifications,
         households=households,
         consents=consents,
         citizens=oauth.citizens,
@@ -179,6 +182,7 @@ def build_services(settings: Settings) -> Services:
         registry=registry,
         households=households,
         breaches=breaches,
+        rectifications=rectifications,
         erasures=erasures,
         retention=retention,
         activation_codes=activation_codes,

@@ -3,8 +3,9 @@
 Owns: **the population register (RNP, Law 72.18)** — ``idcs``, ``person``, ``register``,
 ``pseudonyms``, ``bulk``, ``synth``, ``geography``, and their tables (``tables``): issues the
 10-digit IDCS (CSPRNG + Verhoeff, MOSIP filters), enrols each resident once (deduplication on
-the vault's keyed blind indexes), rectifies and changes status, and gives each sector its own
-unlinkable pseudonym. **The OAuth 2.0 / OIDC authorization server** — ``identity.oauth``
+the vault's keyed blind indexes), rectifies (on the office's initiative or on the person's
+request, ``rectification``) and changes status, and gives each sector its own unlinkable
+pseudonym. **The OAuth 2.0 / OIDC authorization server** — ``identity.oauth``
 (clients, tokens, logins; its tables in ``identity.oauth.tables``); see that subpackage's
 docstring.
 
@@ -37,6 +38,12 @@ from identity.pseudonyms import (
     TransitionNotOver,
     UnknownPseudonym,
 )
+from identity.rectification import (
+    RectificationRequest,
+    RectificationRequests,
+    RequestDecided,
+    UnknownRequest,
+)
 from identity.register import (
     DuplicatePerson,
     PersonErased,
@@ -63,8 +70,11 @@ __all__ = [
     "PersonErased",
     "PersonIn",
     "PersonStatus",
+    "RectificationRequest",
+    "RectificationRequests",
     "Register",
     "RegisterError",
+    "RequestDecided",
     "SectorPseudonym",
     "SectorPseudonyms",
     "SignedInUser",
@@ -72,6 +82,7 @@ __all__ = [
     "TransitionNotOver",
     "UnknownPerson",
     "UnknownPseudonym",
+    "UnknownRequest",
     "build_oauth_service",
     "field_problems",
     "passes_filters",

@@ -31,6 +31,7 @@ __all__ = [
     "persons",
     "pseudonym_keys",
     "pseudonyms",
+    "rectification_requests",
 ]
 
 metadata = MetaData()
@@ -130,3 +131,21 @@ activation_codes = Table(
     Column("failed_count", Integer, nullable=False),
     Column("pending_secret", LargeBinary, nullable=True),
 )
+
+# A citizen's request to rectify their record (identity/rectification.py; migration desk_0001):
+# the names of the fields and the status here, the proposed values, the statement and a
+# refusal's reason in the vault record ``vault_subject``; ``version`` is the register's new
+# version of the person once the office accepted.
+rectification_requests = Table(
+    "rnp_rectification_requests", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("idcs", String(10), nullable=False, index=True),
+    Column("vault_subject", String(64), nullable=False, unique=True),
+    Column("fields", String(400), nullable=False),
+    Column("status", String(10), nullable=False, index=True),
+    Column("created_at_ns", BigInteger, nullable=False),
+    Column("due_at_ns", BigInteger, nullable=False),
+    Column("decided_at_ns", BigInteger),
+    Column("decided_by", String(128)),
+    Column("version", Integer),
+)  # fmt: skip

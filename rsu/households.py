@@ -93,6 +93,7 @@ class HouseholdVault(Protocol):
         self, subject: str, *, add: Sequence[Mapping[str, object]] = ...,
         remove: Sequence[str] = ..., new_head: str | None = ..., succession: bool = ...,
     ) -> int: ...  # fmt: skip
+    def redeclare_household(self, subject: str, declaration: Mapping[str, object]) -> None: ...
 
 
 # Called with each scoring's events and the reason ("register", "birth", ...): the gateway
@@ -466,6 +467,31 @@ class HouseholdRegister:
                 size_before=household.size, size_after=len(parsed),
             )  # fmt: skip
         return self._rescored(household, len(parsed), "declared")
+
+    def correct_declaration(
+        self,
+        household_id: str,
+        declaration: Mapping[str, Any] | DeclarationIn,
+        *,
+        by: ChangedBy | None = None,
+    ) -> str | None:
+        """A corrected questionnaire (a reviewer's, Law 09.08 art. 11; the members stay as
+        they are): written in the vault and rescored there at once, and on the household's
+        history as a declaration for a review. Returns the model version that scored it;
+        raises :class:`pydantic.ValidationError` or :class:`UnknownHousehold`."""
+        decl = (
+            declaration
+            if isinstance(declaration, DeclarationIn)
+            else DeclarationIn.model_validate(declaration)
+        )
+        household = self.get(household_id)
+        self._vault.redeclare_household(household.vault_subject, decl.model_dump())
+        with self._engine.begin() as conn:
+            record_event(
+                conn, household_id, "declared", at=_now(), by=by, reason="review",
+                size_before=household.size, size_after=household.size,
+            )  # fmt: skip
+        return self._rescore([(household_id, household.vault_subject)], "declaration_corrected")
 
     def _rescored(self, household: Household, size: int, reason: str) -> Household:
         version = self._rescore([(household.household_id, household.vault_subject)], reason)

@@ -315,6 +315,15 @@ class Vault:
             subject, add=add, remove=remove, new_head=new_head, succession=succession
         )
 
+    def redeclare_household(self, subject: str, declaration: Mapping[str, object]) -> None:
+        """Replace a household's questionnaire, keeping its members (rescore next)."""
+        self._households.redeclare(subject, declaration)
+
+    def override_eligibility(self, subject: str, outcome: str | None, decision: Decision) -> None:
+        """A reviewer's ``eligible``/``not_eligible`` that :meth:`eligible` answers instead of
+        the score, or None to withdraw it (action ``decide_review``)."""
+        self._households.override(subject, outcome, decision)
+
     def eligible(
         self, subject: str, threshold: Decimal | str, decision: Decision, *, comparison: str = "lte"
     ) -> bool:
@@ -325,7 +334,8 @@ class Vault:
         self, subject: str, decision: Decision, *, language: str = "fr",
         models: Models | None = None,
     ) -> Explanation:  # fmt: skip
-        """Per-variable contributions to the household's own score (action ``read_score``)."""
+        """Per-variable contributions to the household's score (action ``read_score`` for a
+        member, ``open_review`` for the officer reviewing it)."""
         return self._households.explain(subject, decision, language=language, models=models)
 
     # -- operations --------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from datetime import date
 
 from vault.errors import InvalidRecord
 
-__all__ = ["KINDS", "FieldSpec", "validate"]
+__all__ = ["KINDS", "RECTIFICATION_REQUEST", "REVIEW", "FieldSpec", "validate"]
 
 _ISO_DATE = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
 _ALPHA3 = re.compile(r"\A[A-Z]{3}\Z")
@@ -94,16 +94,37 @@ HOUSEHOLD: Mapping[str, FieldSpec] = {
     # Written by vault.scoring only: "<index> <model version> <model SHA-256>", the index as
     # decimal text (the model's decimals), sealed in one ciphertext with the model behind it.
     "score": _text(200),
+    # A human reviewer's decision on the household's eligibility (Law 09.08 art. 11: no
+    # decision rests solely on automated processing). While set, eligibility answers follow it
+    # instead of the score; the score itself stays, and is still explained to the household.
+    "override": FieldSpec(str, choices=frozenset({"eligible", "not_eligible"})),
 }
 
 # Where a citizen asked to be told of the uses of their record: an e-mail address or a mobile
 # number, a record of its own (not the register's phone), erased when they opt out.
 CONTACT: Mapping[str, FieldSpec] = {"notice_address": _text(254)}
+# Why a reviewer decided as they did: the reason is about a household's situation, so it is
+# personal data and lives here, encrypted, read back by the household's members.
+REVIEW: Mapping[str, FieldSpec] = {
+    "reason": _text(2000),
+    # The eligibility an override decided, for the household's members to read.
+    "eligibility": FieldSpec(str, choices=frozenset({"eligible", "not_eligible"})),
+}
+
+# A citizen's request to rectify their RNP record (Law 09.08 art. 8): the values they propose
+# (JSON of field name to value) and their statement, and the office's reason for a refusal.
+RECTIFICATION_REQUEST: Mapping[str, FieldSpec] = {
+    "proposed": _text(4000),
+    "statement": _text(2000),
+    "refusal_reason": _text(2000),
+}
 
 KINDS: Mapping[str, Mapping[str, FieldSpec]] = {
     "person": PERSON,
     "household": HOUSEHOLD,
     "contact": CONTACT,
+    "review": REVIEW,
+    "rectification_request": RECTIFICATION_REQUEST,
 }
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from audit import AuditUnavailable, EntryFilter, NotYetCheckpointed
 from consent import ConsentNotFound, InvalidConsent
 from consent.receipts import iso27560_record
+from gateway import reviews
 from gateway.authz import Enforcer, Outcome, authorize
 from gateway.params import MAX_INDEX, StorableAwareTime
 from gateway.problems import Problem, responses
@@ -430,15 +431,12 @@ def request_review(
     enforcer: Enforcer = Depends(authorize("request_review", kinds=["citizen"])),
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
-    _own(enforcer, services, kind="household")
-    request = services.consents.request_review(
-        subject=enforcer.principal.subject, about="rsu_score"
-    )
+    review = reviews.request_review(services, enforcer)
     return {
-        "id": request.id,
+        "id": review.id,
         "about": "rsu_score",
-        "status": "pending",
-        "created_at": rfc3339(request.created_at_ns),
-        "law": "Law 09.08 art. 11: a decision may not rest solely on automated "
-        "processing; a registration officer reviews your declaration and score.",
+        "status": review.status.value,
+        "created_at": rfc3339(review.created_at_ns),
+        "due_at": rfc3339(review.due_at_ns),
+        "law": reviews.REVIEW_LAW,
     }

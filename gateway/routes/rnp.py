@@ -3,16 +3,16 @@ art. 8). The IDCS is returned to the office that enrolled the person, and to no 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from gateway.authz import Enforcer, authorize
-from gateway.problems import Problem, responses
+from gateway.problems import responses
+from gateway.rectification import Rectification, duplicate_person, rectify_person
 from gateway.services import Services, get_services
-from identity import DuplicatePerson, PersonErased, PersonIn, StaleVersion, UnknownPerson
-from vault.schema import PERSON
+from identity import DuplicatePerson, PersonIn
 
 router = APIRouter(
     prefix="/v1/rnp",
@@ -30,39 +30,11 @@ class Enrolled(BaseModel):
     )
 
 
-class Rectification(BaseModel):
-    """The fields to correct; the others keep their current value."""
-
-    model_config = ConfigDict(extra="forbid")
-    given_name_ar: str | None = None
-    family_name_ar: str | None = None
-    given_name_lat: str | None = None
-    family_name_lat: str | None = None
-    sex: Literal["F", "M"] | None = None
-    birth_date: str | None = None
-    birth_place: str | None = None
-    cnie: str | None = None
-    nationality: str | None = None
-    residency_status: Literal["citizen", "resident"] | None = None
-    address: str | None = None
-    region: str | None = None
-    province: str | None = None
-    phone: str | None = None
-    status: Literal["deceased"] | None = Field(
-        default=None, description="Record a death; erasure is a separate, audited procedure"
-    )
-
-
 class Rectified(BaseModel):
     idcs: str
     version: int | None
     status: str
     decision_id: str
-
-
-def _duplicate() -> Problem:
-    # Law 72.18 art. 8: one IDCS per person. The answer never names the existing IDCS.
-    return Problem(409, "duplicate-person", "A person with the same identity is already enrolled.")
 
 
 @router.post(
@@ -83,7 +55,7 @@ def enrol(
     try:
         idcs = services.register.enrol(person)
     except DuplicatePerson:
-        raise _duplicate() from None
+        raise duplicate_person() from None
     from gateway.web.activation import issue_activation_code
 
     # The person's first portal sign-in starts here (gateway/web/activation.py).
@@ -106,50 +78,7 @@ def rectify(
 ) -> Rectified:
     updates = changes.model_dump(exclude_unset=True)
     new_status = updates.pop("status", None)
-    if not updates and new_status is None:
-        raise Problem(422, "validation-error", "Nothing to rectify.")
-    try:
-        current = services.register.vault_subject(idcs)
-    except (UnknownPerson, PersonErased):
-        enforcer.refuse_unknown(
-            resource={"kind": "person", "fields": sorted(updates)}, purpose=None
-        )
-        raise  # unreachable
-    # The whole record is read (to merge) and rewritten, so the decision covers every field.
-    fields = sorted(PERSON)
-    outcome = enforcer.decide(
-        resource={"kind": "person", "fields": fields},
-        purpose=None,
-        vault_subjects=(current,),
-        subject_tag=enforcer.subject_tag(idcs),
-    )
-    outcome.require_allowed()
-    version = None
-    if updates:
-        record: dict[str, Any] = services.vault.reveal(
-            current, list(outcome.result.fields), outcome.decisions[current]
-        )
-        record.update(updates)
-        try:
-            corrected = PersonIn(**record)
-        except ValidationError as exc:
-            where = ", ".join(sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()}))
-            raise Problem(
-                422, "validation-error", f"The rectified record is not valid at: {where}."
-            ) from None
-        try:
-            version = services.register.rectify(idcs, corrected)
-        except DuplicatePerson:
-            raise _duplicate() from None
-        except StaleVersion:
-            raise Problem(
-                409, "conflict", "The record changed meanwhile; read it and retry."
-            ) from None
-    if new_status is not None:
-        services.register.set_status(idcs, new_status)
+    done = rectify_person(services, enforcer, idcs, updates, new_status)
     return Rectified(
-        idcs=idcs,
-        version=version,
-        status=services.register.status(idcs),
-        decision_id=outcome.decision_id,
+        idcs=idcs, version=done.version, status=done.status, decision_id=done.decision_id
     )

@@ -1,4 +1,5 @@
-"""Mounts the web room on the gateway's app: ``/portal``, ``/console`` and their assets."""
+"""Mounts the web room on the gateway's app: ``/portal``, ``/console``, ``/office`` and their
+assets."""
 
 from __future__ import annotations
 
@@ -18,10 +19,15 @@ ASSETS = "/web-assets"
 def mount_web(app: FastAPI, services: Services) -> None:
     """The portal and the console are sub-applications: OAuth clients of the API they sit
     beside, which they call in process (``app``) with the signed-in person's token."""
-    from gateway.web import console, portal
+    from gateway.web import console, office, portal
 
     room = build_room(app, services)
-    for prefix, routes in (("/portal", portal.routes()), ("/console", console.routes())):
+    rooms = (
+        ("/portal", portal.routes()),
+        ("/console", console.routes()),
+        ("/office", office.routes()),
+    )
+    for prefix, routes in rooms:
         sub = Starlette(routes=routes)
         sub.state.services = services
         sub.state.settings = services.settings

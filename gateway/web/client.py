@@ -37,7 +37,7 @@ PENDING_TTL_S = 600
 class ClientSpec:
     """What one web client is: its kind, scopes and the path its sign-in comes back to."""
 
-    name: str  # "portal" | "console"
+    name: str  # "portal" | "console" | "office"
     kind: str
     display_name: str
     sector: str
@@ -50,6 +50,15 @@ PORTAL = ClientSpec(
 )
 CONSOLE = ClientSpec(
     "console", "auditor", "Sijill — console CNDP", "cndp", "openid audit:read", "auditor"
+)
+# The office's desks: officers sign in by name, so each decision names who took it.
+OFFICE = ClientSpec(
+    "office",
+    "office",
+    "Sijill — bureau d'enregistrement",
+    "registry",
+    "openid rsu:review rnp:rectify rnp:erase",
+    "officer",
 )
 
 

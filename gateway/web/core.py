@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp
 
 from gateway.services import Services
-from gateway.web.client import CONSOLE, PENDING_COOKIE, PORTAL, SignInFailed, WebClient
+from gateway.web.client import CONSOLE, OFFICE, PENDING_COOKIE, PORTAL, SignInFailed, WebClient
 from gateway.web.i18n import (
     LANG_COOKIE,
     LANGUAGES,
@@ -295,6 +295,7 @@ def build_room(api_app: ASGIApp, services: Services) -> WebRoom:
         clients={
             "portal": WebClient(PORTAL, oauth, keys),
             "console": WebClient(CONSOLE, oauth, keys),
+            "office": WebClient(OFFICE, oauth, keys),
         },
     )
 

@@ -244,6 +244,12 @@ async def my_score(request: Request) -> Response:
         if exc.status not in (404, 409):
             return room.api_failed(request, CLIENT, exc)
         score = None
+    reviews: list[dict[str, Any]] = []
+    if score is not None:
+        try:
+            reviews = (await room.api(session, "GET", "/v1/me/score/reviews"))["items"]
+        except ApiError as exc:
+            return room.api_failed(request, CLIENT, exc)
     bars: list[dict[str, Any]] = []
     if score is not None:
         items = [
@@ -263,6 +269,7 @@ async def my_score(request: Request) -> Response:
         "portal/score.html",
         {
             "score": score,
+            "reviews": reviews,
             "bars": bars,
             "programs": programs(),
             "done": request.query_params.get("done", ""),
@@ -324,7 +331,7 @@ async def submit_objection(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    from gateway.web import activation, portal_household, portal_notices
+    from gateway.web import activation, portal_household, portal_notices, portal_requests
 
     return [
         Route("/", home),
@@ -347,4 +354,5 @@ def routes() -> list[BaseRoute]:
         *portal_notices.routes(),
         *activation.routes(),
         *portal_household.routes(),
+        *portal_requests.routes(),
     ]

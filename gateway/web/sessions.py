@@ -20,7 +20,7 @@ from sqlalchemy import Engine, delete, insert, select
 from gateway.web.tables import web_sessions
 from identity.oauth.secrets import SecretBox
 
-SESSION_COOKIE = {"portal": "sijill_portal", "console": "sijill_console"}
+SESSION_COOKIE = {"portal": "sijill_portal", "console": "sijill_console", "office": "sijill_office"}
 
 
 @dataclass(frozen=True)

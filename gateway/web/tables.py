@@ -15,7 +15,7 @@ web_sessions = Table(
     "web_sessions",
     metadata,
     Column("id_hash", String(64), primary_key=True),
-    Column("client", String(16), nullable=False),  # "portal" | "console"
+    Column("client", String(16), nullable=False),  # "portal" | "console" | "office"
     Column("subject", String(64), nullable=False),
     Column("tokens", LargeBinary, nullable=False),  # sealed JSON: access and ID token, sid
     Column("csrf", String(64), nullable=False),

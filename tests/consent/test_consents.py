@@ -208,7 +208,9 @@ def test_policy_context_reads_what_the_two_separate_reads_answer(service: Consen
     service.revoke(subject=IDCS, consent_id=first.id, principal_id=PSEUDONYM, now_ns=NOW + S)
     grant(service, purpose="scholarship_outreach", recipient="men", fields=["phone"])
     objection = service.object(subject=IDCS, purpose="*", reason="personal_situation", now_ns=NOW)
-    service.request_review(subject=IDCS, about="rsu_score", now_ns=NOW)  # never a policy input
+    service.request_review(
+        subject=IDCS, about="rsu_score", household_id="h_household", now_ns=NOW
+    )  # never a policy input
     consents, objections = service.policy_context(IDCS, now_ns=NOW + 2 * S)
     assert consents == service.for_policy(IDCS, now_ns=NOW + 2 * S)
     assert objections == service.objections_for_policy(IDCS)

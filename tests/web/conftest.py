@@ -54,6 +54,10 @@ class WebDemo:
     def auditor(self) -> dict[str, Any]:
         return dict(self.credentials["auditor"])
 
+    @property
+    def officer(self) -> dict[str, Any]:
+        return dict(self.credentials["officer"])
+
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*SIJILL, *args], env=self.env, capture_output=True, text=True, timeout=120
@@ -190,6 +194,17 @@ def sign_in_citizen(page: Any, demo: WebDemo, n: int, target: str = "/portal/log
     page.fill("#code", totp_code(citizen["totp_secret"]))
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(re.escape(demo.url + target)))
+
+
+def sign_in_officer(page: Any, demo: WebDemo, which: str = "officer") -> None:
+    officer = dict(demo.credentials[which])
+    page.goto(f"{demo.url}/office/signin")
+    assert "/oauth/authorize" in page.url, page.url
+    page.fill("#username", officer["username"])
+    page.fill("#password", officer["password"])
+    page.fill("#code", totp_code(officer["totp_secret"]))
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(re.escape(demo.url + "/office/")))
 
 
 def sign_in_auditor(page: Any, demo: WebDemo) -> None:

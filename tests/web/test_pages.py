@@ -1,4 +1,4 @@
-"""Every page of the portal and the console, in each language: no message id left
+"""Every page of the portal, the console and the office, in each language: no message id left
 untranslated, no English on an Arabic page, right to left in Arabic, and no serious or
 critical accessibility violation found by axe-core (injected into the page)."""
 
@@ -10,11 +10,21 @@ from typing import Any
 import pytest
 
 from gateway.web.i18n import message_ids
-from tests.web.conftest import AXE, LANGS, WebDemo, new_page, sign_in_auditor, sign_in_citizen
+from tests.web.conftest import (
+    AXE,
+    LANGS,
+    WebDemo,
+    new_page,
+    sign_in_auditor,
+    sign_in_citizen,
+    sign_in_officer,
+)
 
-ANONYMOUS = ["/portal/", "/console/", "/portal/callback", "/portal/activate"]
+ANONYMOUS = ["/portal/", "/console/", "/office/", "/portal/callback", "/portal/activate"]
 PORTAL = ["/portal/", "/portal/log", "/portal/consents", "/portal/data", "/portal/score",
-          "/portal/objections", "/portal/household", "/portal/notifications"]  # fmt: skip
+          "/portal/objections", "/portal/household", "/portal/notifications",
+          "/portal/rectification"]  # fmt: skip
+OFFICE = ["/office/reviews", "/office/rectifications"]
 CONSOLE = ["/console/", "/console/entries", "/console/stats", "/console/registry",
            "/console/policies"]  # fmt: skip
 # A message id looks like ``portal.log.title``: a known prefix, dots, lowercase words.
@@ -103,6 +113,12 @@ def test_every_page_is_translated_and_accessible_in_each_language(
         problems += _walk(auditor, demo, "console", CONSOLE)
     finally:
         auditor.context.close()
+    officer = new_page(browser, demo, "ar", inject=True)
+    try:
+        sign_in_officer(officer, demo)
+        problems += _walk(officer, demo, "office", OFFICE)
+    finally:
+        officer.context.close()
     assert problems == [], "\n".join(problems)
 
 

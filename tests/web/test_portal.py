@@ -78,6 +78,17 @@ def test_a_citizen_signs_in_and_uses_every_portal_page(
     expect(page.locator("[role=status]")).to_be_visible()
     expect(page.locator(".entry")).to_have_count(before + 1)
     screenshot(page, f"portal-objections-{lang}")
+
+    # Rectification: ask for a correction with a statement; it is listed, being examined.
+    page.goto(f"{demo.url}/portal/rectification")
+    before = page.locator(".request").count()
+    page.fill("#f-address", "7 Rue Ibn Khaldoun, Fès")
+    page.fill("#statement", "I moved in 2025.")
+    page.click("form[action='/portal/rectification'] button")
+    expect(page.locator("[role=status]")).to_be_visible()
+    expect(page.locator(".request")).to_have_count(before + 1)
+    expect(page.locator(".request .status-pending").first).to_be_visible()
+    screenshot(page, f"portal-rectification-{lang}")
     assert page.errors == []
 
 

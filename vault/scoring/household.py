@@ -34,16 +34,18 @@ from vault.scoring.model import (
 )
 from vault.scoring.reading import read_households
 
-__all__ = ["SCORE_FIELD", "HouseholdOperations"]
+__all__ = ["OVERRIDE_FIELD", "SCORE_FIELD", "HouseholdOperations"]
 
 # The scoring writes one field on a household record (vault/schema.py HOUSEHOLD): ``score``,
 # holding "<index> <model version> <model SHA-256>", one ciphertext, so the index and the model
 # that produced it are sealed together and can never be read apart.
 SCORE_FIELD = "score"
-
-
-# The decisions under which a member reads their own household's score and its explanation.
-OWN_SCORE_ACTIONS = frozenset({"read_score", "export_own_data"})
+# A reviewer's decision on the household's eligibility (vault/schema.py HOUSEHOLD).
+OVERRIDE_FIELD = "override"
+# Who may read a score's explanation: the household's member (``read_score``, or
+# ``export_own_data`` taking everything held about them) and the officer reviewing it at the
+# member's request (``open_review``, Law 09.08 art. 11); never an agency.
+EXPLAINED_TO = frozenset({"read_score", "export_own_data", "open_review"})
 
 
 class HouseholdOperations:
@@ -128,6 +130,56 @@ class HouseholdOperations:
             )
             return len(members)
 
+    def redeclare(self, subject: str, declaration: Mapping[str, object]) -> None:
+        """Replace a household's socio-economic answers (a reviewer's correction) and keep
+        its members: ``declaration`` is the questionnaire without them (rsu DeclarationIn's
+        fields); the caller rescores. The members' details stay here, never asked back."""
+        with self._records.write() as conn:
+            count_declaration_write(conn)
+            plain, keys = read_households(self._records, conn, [subject], ("declaration",))
+            text = plain[subject].get("declaration")
+            if not isinstance(text, str):
+                raise InvalidRecord("household record has no declaration")
+            body = {k: v for k, v in declaration.items() if k != "address"}
+            body["members"] = parse_declaration(text).get("members", [])
+            values: dict[str, object] = {
+                "declaration": json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+                "area": declaration["area"],
+                "region": declaration["region"],
+                "province": declaration["province"],
+            }
+            address = declaration.get("address")
+            if address is not None:
+                values["address"] = address
+            validate("household", values)
+            key_id, aead = keys[subject]
+            t.write_fields(
+                conn,
+                encrypt_record(aead, key_id, subject, values),
+                [(subject, name) for name in values],
+            )
+
+    def override(self, subject: str, outcome: str | None, decision: Decision) -> None:
+        """Record a reviewer's decision on the household's eligibility (``eligible`` or
+        ``not_eligible``), or withdraw it (None), under a decision for the action
+        ``decide_review`` about ``subject``."""
+        self._verifier.verify(decision, subject, now_ns=self._clock())
+        if decision.action != "decide_review":
+            raise DecisionRefused("decision is not for a review's outcome")
+        with self._records.write() as conn:
+            _plain, keys = read_households(self._records, conn, [subject], ("size",))
+            if outcome is None:
+                t.write_fields(conn, [], [(subject, OVERRIDE_FIELD)])
+                return
+            values: dict[str, object] = {OVERRIDE_FIELD: outcome}
+            validate("household", values)
+            key_id, aead = keys[subject]
+            t.write_fields(
+                conn,
+                encrypt_record(aead, key_id, subject, values),
+                [(subject, OVERRIDE_FIELD)],
+            )
+
     def eligible(
         self, subject: str, threshold: Decimal | str, decision: Decision, *, comparison: str = "lte"
     ) -> bool:
@@ -141,9 +193,14 @@ class HouseholdOperations:
             raise VaultError("comparison must be lte or lt")
         limit = _decimal(threshold)
         # One read: the agency hot path.
-        kind, plain = self._records.read_one(subject, (SCORE_FIELD,))
+        kind, plain = self._records.read_one(subject, (SCORE_FIELD, OVERRIDE_FIELD))
         if kind != "household":
             raise InvalidRecord("only a household record can be scored")
+        # A reviewer's decision stands over the model's (Law 09.08 art. 11); the agency still
+        # learns nothing but the boolean.
+        human = plain.get(OVERRIDE_FIELD)
+        if human in ("eligible", "not_eligible"):
+            return human == "eligible"
         score = _decimal(_score_index(plain))
         return score <= limit if comparison == "lte" else score < limit
 
@@ -152,12 +209,11 @@ class HouseholdOperations:
         models: Models | None = None,
     ) -> Explanation:  # fmt: skip
         """Each variable's contribution to the household's stored score, labelled in
-        ``language`` (ar, fr or en): for a member reading their own score (action
-        ``read_score``, or ``export_own_data`` taking everything held about them), never for
-        an agency."""
+        ``language`` (ar, fr or en): for the decisions of :data:`EXPLAINED_TO`, never for an
+        agency."""
         self._verifier.verify(decision, subject, now_ns=self._clock())
-        if decision.action not in OWN_SCORE_ACTIONS:
-            raise DecisionRefused("decision is not for reading one's own score")
+        if decision.action not in EXPLAINED_TO:
+            raise DecisionRefused("decision is not for reading a score's explanation")
         if language not in LANGUAGES:
             language = "fr"
         with self._records.engine.connect() as conn:
