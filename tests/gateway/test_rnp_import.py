@@ -209,11 +209,11 @@ def test_every_person_enrolled_by_import_has_an_audit_entry_and_the_import_its_o
     assert sorted(v for v in _values(records) if v in logged) == []
 
 
+# SQLite only: PostgreSQL takes every worker asked for (the slow test below runs two).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_more_workers_on_sqlite_are_capped_to_one_with_a_clear_message(
     cli: CliRunner, settings: Any, tmp_path: Path
 ) -> None:
-    if not settings.database_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL takes every worker asked for")
     path = tmp_path / "people.csv"
     _population(path, 6)
     result = cli.invoke(root_app, ["rnp", "import", str(path), "--workers", "2"])
