@@ -19,13 +19,14 @@ ASSETS = "/web-assets"
 def mount_web(app: FastAPI, services: Services) -> None:
     """The portal and the console are sub-applications: OAuth clients of the API they sit
     beside, which they call in process (``app``) with the signed-in person's token."""
-    from gateway.web import console, office, portal
+    from gateway.web import console, office, office_erasure, portal
 
     room = build_room(app, services)
     rooms = (
         ("/portal", portal.routes()),
         ("/console", console.routes()),
-        ("/office", office.routes()),
+        # The erasure queue builds on the office's desk pages (gateway/web/office_erasure.py).
+        ("/office", [*office.routes(), *office_erasure.routes()]),
     )
     for prefix, routes in rooms:
         sub = Starlette(routes=routes)

@@ -242,8 +242,6 @@ async def decide_rectification(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    from gateway.web import office_erasure
-
     return [
         Route("/", home),
         Route("/signin", sign_in),
@@ -260,5 +258,4 @@ def routes() -> list[BaseRoute]:
             decide_rectification,
             methods=["POST"],
         ),
-        *office_erasure.routes(),
     ]

@@ -179,9 +179,9 @@ def totp_code(secret: str) -> str:
     last = _used_steps.get(secret, -1)
     if step <= last:
         step = last + 1
-        if step > int(time.time() // 30) + 1:
+        # A step more than one ahead is refused: wait until it is at most one ahead.
+        while step > int(time.time() // 30) + 1:
             time.sleep(30 - time.time() % 30 + 0.5)
-            step = int(time.time() // 30)
     _used_steps[secret] = step
     return totp.at(step * 30)
 
