@@ -81,7 +81,7 @@ pseudonyms = Table(
     Column("pseudonym", String(128), primary_key=True),
     Column("sector", String(32), nullable=False),
     Column("key_version", Integer, nullable=False),
-    Column("idcs", String(10), nullable=False),
+    Column("idcs", String(10), nullable=False, index=True),  # a person's, for access and erasure
     Column("created_at", _TS, nullable=False),
 )  # fmt: skip
 

@@ -10,7 +10,7 @@ routes say. docs/privacy.md describes it member by member.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -18,6 +18,8 @@ from fastapi import APIRouter, Depends
 from audit import AuditUnavailable, NotYetCheckpointed
 from gateway.authz import Enforcer, authorize
 from gateway.problems import Problem, responses
+from gateway.rectification import my_requests
+from gateway.reviews import my_reviews
 from gateway.routes.me import (
     RECEIPT_WAIT_S,
     AccessLogEntry,
@@ -29,9 +31,10 @@ from gateway.routes.me import (
     own_person,
     own_score,
 )
+from gateway.routes.me_household import my_household, my_household_history
 from gateway.routes.notifications import own_choice
 from gateway.services import Services, get_services
-from gateway.timefmt import rfc3339
+from gateway.timefmt import public_times, rfc3339
 
 router = APIRouter(
     prefix="/v1/me",
@@ -52,17 +55,23 @@ def export(
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
     idcs = enforcer.principal.subject
-    # The sections the person owns outright; the person and the score are decided apart
-    # below, each for the vault records it reads.
+    # The sections the person owns outright; the others are decided apart, each for the
+    # vault records it reads, as their own routes decide them.
     _own(enforcer, services, kind="export")
     document: dict[str, Any] = {
         "format": FORMAT,
         "generated_at": rfc3339(time.time_ns()),
         "idcs": idcs,
         **own_person(services, enforcer, idcs),
-        "score": _score_section(services, enforcer, idcs, lang),
+        "household": _section(lambda: my_household(enforcer=enforcer, services=services)),
+        "household_history": _section(
+            lambda: my_household_history(enforcer=enforcer, services=services).model_dump()
+        ),
+        "score": _section(lambda: own_score(services, enforcer, idcs, lang)),
         "consents": consent_views(services, idcs),
         "objections": objection_views(services, idcs),
+        "reviews": [public_times(r) for r in my_reviews(services, enforcer)],
+        "rectification_requests": [public_times(r) for r in my_requests(services, enforcer)],
         "pseudonyms": _pseudonym_section(services, idcs),
         "notifications": _notification_section(services, enforcer),
         "access_log": list(_access_log(services, enforcer.subject_tag(idcs))),
@@ -70,13 +79,11 @@ def export(
     return document
 
 
-def _score_section(
-    services: Services, enforcer: Enforcer, idcs: str, lang: Language
-) -> dict[str, Any]:
-    """The household's score and its explanation, or why there is none (the problem type the
-    score route would answer with)."""
+def _section(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A section its own route serves, or why there is none: the problem type that route
+    answers with (``no-household``, ``not-scored``)."""
     try:
-        return {"available": True, **own_score(services, enforcer, idcs, lang)}
+        return {"available": True, **build()}
     except Problem as problem:
         if problem.status in {404, 409}:
             return {"available": False, "reason": problem.kind}

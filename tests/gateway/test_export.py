@@ -30,6 +30,11 @@ def _whole_access_log(world: World, who: str) -> list[dict[str, Any]]:
         params["before"] = page["next_before"]
 
 
+def _without(section: dict[str, Any], *names: str) -> dict[str, Any]:
+    """A section without the members that differ between two reads (the decision id)."""
+    return {k: v for k, v in section.items() if k not in names}
+
+
 def _uses_of_fatimas_data(world: World) -> list[str]:
     social = pseudonym(world, "cnss", "AB123456", "amo_tadamon_enrolment")
     query(world, "cnss", social, ["given_name_lat", "phone"], "amo_tadamon_enrolment")
@@ -53,6 +58,14 @@ def _uses_of_fatimas_data(world: World) -> list[str]:
 
 def test_the_export_holds_every_section_and_each_equals_its_own_route(world: World) -> None:
     pseudonyms = _uses_of_fatimas_data(world)
+    auth = {"Authorization": f"Bearer {world.citizen_token('fatima')}"}
+    assert world.api.post("/v1/me/score/review", headers=auth).status_code == 201
+    asked = world.api.post(
+        "/v1/me/rectification-requests",
+        json={"changes": {"address": "12 Derb Sidi Ahmed, Fès"}, "statement": "I moved."},
+        headers=auth,
+    )
+    assert asked.status_code == 201, asked.text
     world.services.audit.issue_checkpoint()
     # The individual routes first: the export's own reads are the citizen's and stay out of
     # the access log, so both see the same uses.
@@ -60,6 +73,10 @@ def test_the_export_holds_every_section_and_each_equals_its_own_route(world: Wor
     consents = _get(world, "fatima", "/v1/me/consents")["consents"]
     objections = _get(world, "fatima", "/v1/me/objections")["objections"]
     score = _get(world, "fatima", "/v1/me/score", lang="ar")
+    household = _get(world, "fatima", "/v1/me/household")
+    history = _get(world, "fatima", "/v1/me/household/history")
+    reviews = _get(world, "fatima", "/v1/me/score/reviews")["items"]
+    rectifications = _get(world, "fatima", "/v1/me/rectification-requests")["items"]
     log = _whole_access_log(world, "fatima")
     token = world.citizen_token("fatima")
     chosen = world.api.put(
@@ -77,12 +94,20 @@ def test_the_export_holds_every_section_and_each_equals_its_own_route(world: Wor
     assert export["person"] == data["person"]
     assert export["status"] == data["status"]
     assert export["consents"] == consents and len(consents) == 1
-    assert export["objections"] == objections and len(objections) == 1
+    assert export["objections"] == objections
+    assert {o["reason"] for o in objections} == {"personal_situation", "automated_decision"}
+    assert export["reviews"] == reviews and len(reviews) == 1
+    assert export["rectification_requests"] == rectifications and len(rectifications) == 1
+    assert "12 Derb Sidi Ahmed" not in json.dumps(rectifications)  # proposed values stay in
+    for section, alone in (("household", household), ("household_history", history)):
+        assert export[section]["available"] is True
+        assert _without(export[section], "available", "decision_id") == _without(
+            alone, "decision_id"
+        )
+    assert household["members"] and history["changes"]
     assert export["notifications"] == notifications and notifications["scope"] == "denials"
     assert export["score"]["available"] is True
-    assert {k: v for k, v in export["score"].items() if k not in {"available", "decision_id"}} == {
-        k: v for k, v in score.items() if k != "decision_id"
-    }
+    assert _without(export["score"], "available", "decision_id") == _without(score, "decision_id")
     exported_log = [
         {k: v for k, v in e.items() if k != "receipt_document"} for e in export["access_log"]
     ]
@@ -106,6 +131,8 @@ def test_someone_outside_the_rsu_gets_an_export_that_says_why_there_is_no_score(
 ) -> None:
     export = _get(world, "youssef", "/v1/me/export")
     assert export["score"] == {"available": False, "reason": "no-household"}
+    assert export["household"] == {"available": False, "reason": "no-household"}
+    assert export["reviews"] == [] and export["rectification_requests"] == []
     assert export["person"]["given_name_lat"] == "Youssef"
     assert export["access_log"] == [] and export["pseudonyms"] == []
     assert export["notifications"] is None
