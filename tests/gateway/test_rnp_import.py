@@ -237,12 +237,14 @@ def _claimed_batch(engine: Any, parent: int) -> tuple[int, int, int] | None:  # 
     return None
 
 
+# PostgreSQL only: several import workers need it (SQLite has one writer).
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 def test_sigkill_of_one_worker_mid_batch_enrols_and_audits_every_person_exactly_once(
     settings: Any, tmp_path: Path, audit_log: AuditLog
 ) -> None:
-    if not settings.database_url.startswith("postgresql"):
-        pytest.skip("several import workers need PostgreSQL (SQLite has one writer)")
     settings.prepare_data_dir()
     records = list(generate(3000, seed=1212))
     # Rejects that one process reports: two invalid rows and a person given twice in a batch.
