@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.security import SECURITY_KINDS
-from gateway.web.core import ApiError, WebRoom, local_path, room_of
+from gateway.web.core import ApiError, WebRoom, room_of, session_routes
 from gateway.web.sessions import WebSession
 from gateway.web.words import agency_names, declared_agencies
 from identity.oauth import OFFICIAL_ID_PATTERN
@@ -46,27 +46,6 @@ async def home(request: Request) -> Response:
     except ApiError:
         checkpoint = None
     return room.render(request, "console/home.html", {"checkpoint": checkpoint}, session=session)
-
-
-async def sign_in(request: Request) -> Response:
-    target = local_path(request.query_params.get("next"), "/console/")
-    return room_of(request).sign_in(request, CLIENT, target)
-
-
-async def callback(request: Request) -> Response:
-    return room_of(request).callback(request, CLIENT)
-
-
-async def sign_out(request: Request) -> Response:
-    room = room_of(request)
-    checked = await room.checked_post(request, CLIENT)
-    if isinstance(checked, Response):
-        return checked
-    return room.sign_out(request, CLIENT, checked[0])
-
-
-async def language(request: Request) -> Response:
-    return room_of(request).pick_language(request, "/console/")
 
 
 def _filters(request: Request) -> dict[str, str]:
@@ -234,10 +213,7 @@ async def policies(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     return [
         Route("/", home),
-        Route("/signin", sign_in),
-        Route("/callback", callback),
-        Route("/signout", sign_out, methods=["POST"]),
-        Route("/language", language),
+        *session_routes(CLIENT, "/console", "/console/"),
         Route("/entries", entries),
         Route("/entries.json", entries_json),
         Route("/stats", stats),

@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from gateway.services import Services
@@ -321,3 +322,33 @@ def local_path(target: str | None, default: str) -> str:
     if parts.scheme or parts.netloc:
         return default
     return target
+
+
+def session_routes(client: str, prefix: str, after_sign_in: str) -> list[BaseRoute]:
+    """The pages every room's sign-in needs, for the web client ``client`` mounted at
+    ``prefix``: sign in (then to a local ``next``, else ``after_sign_in``), the authorization
+    server's callback, sign out (a CSRF-checked post) and the language pick."""
+
+    async def sign_in(request: Request) -> Response:
+        target = local_path(request.query_params.get("next"), after_sign_in)
+        return room_of(request).sign_in(request, client, target)
+
+    async def callback(request: Request) -> Response:
+        return room_of(request).callback(request, client)
+
+    async def sign_out(request: Request) -> Response:
+        room = room_of(request)
+        checked = await room.checked_post(request, client)
+        if isinstance(checked, Response):
+            return checked
+        return room.sign_out(request, client, checked[0])
+
+    async def language(request: Request) -> Response:
+        return room_of(request).pick_language(request, f"{prefix}/")
+
+    return [
+        Route("/signin", sign_in),
+        Route("/callback", callback),
+        Route("/signout", sign_out, methods=["POST"]),
+        Route("/language", language),
+    ]

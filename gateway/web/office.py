@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.web.core import ApiError, WebRoom, local_path, room_of
+from gateway.web.core import ApiError, WebRoom, room_of, session_routes
 from gateway.web.sessions import WebSession
 
 CLIENT = "office"
@@ -39,27 +39,6 @@ async def home(request: Request) -> Response:
             {"signed_out": request.query_params.get("signed_out") == "1"},
         )
     return room.redirect("/office/reviews")
-
-
-async def sign_in(request: Request) -> Response:
-    target = local_path(request.query_params.get("next"), "/office/reviews")
-    return room_of(request).sign_in(request, CLIENT, target)
-
-
-async def callback(request: Request) -> Response:
-    return room_of(request).callback(request, CLIENT)
-
-
-async def sign_out(request: Request) -> Response:
-    room = room_of(request)
-    checked = await room.checked_post(request, CLIENT)
-    if isinstance(checked, Response):
-        return checked
-    return room.sign_out(request, CLIENT, checked[0])
-
-
-async def language(request: Request) -> Response:
-    return room_of(request).pick_language(request, "/office/")
 
 
 def _id(request: Request) -> str | None:
@@ -244,10 +223,7 @@ async def decide_rectification(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     return [
         Route("/", home),
-        Route("/signin", sign_in),
-        Route("/callback", callback),
-        Route("/signout", sign_out, methods=["POST"]),
-        Route("/language", language),
+        *session_routes(CLIENT, "/office", "/office/reviews"),
         Route("/reviews", reviews),
         Route("/reviews/{id}", review),
         Route("/reviews/{id}/decision", decide_review, methods=["POST"]),

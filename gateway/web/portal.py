@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.web.core import ApiError, WebRoom, local_path, room_of
+from gateway.web.core import ApiError, WebRoom, room_of, session_routes
 from gateway.web.sessions import WebSession
 from gateway.web.words import agency_names, consent_purposes, programs
 
@@ -37,7 +37,7 @@ async def _checked_post(request: Request) -> tuple[WebRoom, WebSession, dict[str
     return room, checked[0], checked[1]
 
 
-# -- sign-in, sign-out, language ----------------------------------------------------------------
+# -- home (sign-in, sign-out and the language pick: gateway/web/core.py session_routes) ------
 
 
 async def home(request: Request) -> Response:
@@ -48,27 +48,6 @@ async def home(request: Request) -> Response:
         {"signed_out": request.query_params.get("signed_out") == "1"},
         session=session,
     )
-
-
-async def sign_in(request: Request) -> Response:
-    target = local_path(request.query_params.get("next"), "/portal/log")
-    return room_of(request).sign_in(request, CLIENT, target)
-
-
-async def callback(request: Request) -> Response:
-    return room_of(request).callback(request, CLIENT)
-
-
-async def sign_out(request: Request) -> Response:
-    checked = await _checked_post(request)
-    if isinstance(checked, Response):
-        return checked
-    room, session, _ = checked
-    return room.sign_out(request, CLIENT, session)
-
-
-async def language(request: Request) -> Response:
-    return room_of(request).pick_language(request, "/portal/")
 
 
 # -- access log ---------------------------------------------------------------------------------
@@ -335,10 +314,7 @@ def routes() -> list[BaseRoute]:
 
     return [
         Route("/", home),
-        Route("/signin", sign_in),
-        Route("/callback", callback),
-        Route("/signout", sign_out, methods=["POST"]),
-        Route("/language", language),
+        *session_routes(CLIENT, "/portal", "/portal/log"),
         Route("/log", access_log),
         Route("/log/{index:int}/receipt.json", receipt),
         Route("/consents", consents),
