@@ -21,7 +21,7 @@ from audit.entry import ACTOR_KINDS, Actor, ActorKind
 from gateway.middleware import route_template
 from gateway.problems import Problem
 from gateway.security import SecurityKind, claimed_client
-from gateway.services import services_of
+from gateway.services import Services, services_of
 from identity import UnknownPerson
 from identity.oauth import DPOP_ALGS, AccessToken, DpopError, InvalidToken, OAuthService
 
@@ -283,3 +283,33 @@ __all__ = [
     "require_principal",
     "source_of",
 ]
+
+
+class OfficeUnknown(Exception):
+    """The command line named no enabled registration office."""
+
+
+# The token id a command-line step records: it has no access token; the office's registration
+# (and, where a step needs one, the officer's own sign-in) stands for it.
+COMMAND_LINE_STEP = "command-line"
+
+
+def command_line_office(services: Services, office: str, actor: str | None) -> Principal:
+    """The principal of an office's step taken at the command line (``sijill rsu household``,
+    ``sijill rnp erasure``): the named office (a registered, enabled OAuth client of kind
+    office) acts with its registered sector, scopes and purposes, as its token would carry
+    them, and ``actor`` (the officer, if one) is named on the record; the policy then decides
+    as it does over HTTP. :class:`OfficeUnknown` otherwise."""
+    client = services.oauth.registry.get(office)
+    if client is None or client.kind != "office" or client.disabled:
+        raise OfficeUnknown(f"{office!r} is not an enabled registration office")
+    return Principal(
+        kind="office",
+        client_id=client.client_id,
+        sector=client.sector,
+        scopes=frozenset(client.scopes),
+        purposes=frozenset(client.purposes),
+        subject=client.client_id,
+        token_id=COMMAND_LINE_STEP,
+        actor=actor,
+    )

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from gateway.auth import Principal
+from gateway.auth import command_line_office
 from gateway.authz import Enforcer, Outcome
 from gateway.erasure import (
     ErasureIncomplete,
@@ -38,35 +39,20 @@ __all__ = [
     "request",
 ]
 
-# The token id a command-line step records: it has no access token, the sign-in stands for it.
-COMMAND_LINE_STEP = "command-line"
-
 
 def officer_enforcer(
     services: Services, action: str, *, client_id: str, officer: Mapping[str, str] | None
 ) -> Enforcer:
     """The enforcer of an office's step taken at the command line (``sijill rnp erasure``):
-    the office client must be registered and enabled, and the officer, when one acts, signs in
-    as at the console (``officer``: username, password and TOTP code; LoginFailed otherwise).
-    The policy then decides as it does over HTTP, with the client's registered scopes: an
+    the office client must be registered and enabled (:func:`command_line_office`), and the
+    officer, when one acts, signs in as at the console (``officer``: username, password and
+    TOTP code; LoginFailed otherwise). The policy then decides as it does over HTTP: an
     operator's shell names no one by itself, so a step that needs a named officer (four eyes)
     gets one only through their own credentials."""
-    client = services.oauth.registry.get(client_id)
-    if client is None or client.disabled or client.kind != "office":
-        raise Problem(403, "forbidden", "No enabled office client has this id.")
-    actor = None
+    principal = command_line_office(services, client_id, None)
     if officer is not None:
         actor = services.oauth.staff("officer").authenticate(officer).subject
-    principal = Principal(
-        kind="office",
-        client_id=client.client_id,
-        sector=client.sector,
-        scopes=frozenset(client.scopes),
-        purposes=frozenset(client.purposes),
-        subject=client.client_id,
-        token_id=COMMAND_LINE_STEP,
-        actor=actor,
-    )
+        principal = replace(principal, actor=actor)
     return Enforcer(services=services, principal=principal, action=action)
 
 

@@ -11,7 +11,6 @@ writes nothing.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.auth import Principal
+from gateway.auth import command_line_office
 from gateway.authz import Enforcer
 from gateway.problems import Problem
 from gateway.questions import Resource
@@ -44,7 +43,6 @@ __all__ = [
     "ChangedOut",
     "HouseholdIn",
     "MemberAdded",
-    "OfficeUnknown",
     "SplitIn",
     "add_member",
     "changed_by",
@@ -130,28 +128,12 @@ class Changed:
         )
 
 
-class OfficeUnknown(Exception):
-    """The command line named no enabled registration office."""
-
-
 def office_enforcer(services: Services, office: str, officer: str | None, action: str) -> Enforcer:
-    """The enforcer of a change made at the command line: the named office (a registered,
-    enabled OAuth client of kind office) acts with its own sector and scopes, as its token
-    would carry them, and the officer is named on the record; the policy decides as for HTTP."""
-    client = services.oauth.registry.get(office)
-    if client is None or client.kind != "office" or client.disabled:
-        raise OfficeUnknown(f"{office!r} is not an enabled registration office")
-    principal = Principal(
-        kind="office",
-        client_id=client.client_id,
-        sector=client.sector,
-        scopes=frozenset(client.scopes),
-        purposes=frozenset(),
-        subject=client.client_id,
-        token_id="cli-" + secrets.token_hex(8),
-        actor=officer,
+    """The enforcer of a change made at the command line: the named office acts as its token
+    would, and the officer, as typed, is named on the record (:func:`command_line_office`)."""
+    return Enforcer(
+        services=services, principal=command_line_office(services, office, officer), action=action
     )
-    return Enforcer(services=services, principal=principal, action=action)
 
 
 def changed_by(enforcer: Enforcer) -> ChangedBy:

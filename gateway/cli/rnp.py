@@ -135,6 +135,7 @@ def _erasure_step(
 ) -> object:
     """Sign the officer in, take ``step`` through the enforcement point, and turn a refusal
     into one line; the services are closed whatever happens."""
+    from gateway.auth import OfficeUnknown
     from gateway.erasures import officer_enforcer
     from gateway.problems import Problem
     from gateway.services import build_services
@@ -151,6 +152,8 @@ def _erasure_step(
     try:
         enforcer = officer_enforcer(services, action, client_id=office, officer=credentials)
         return step(enforcer)
+    except OfficeUnknown as exc:
+        raise CliError(str(exc)) from None
     except LoginFailed:
         raise CliError("sign-in failed: wrong username, password or code") from None
     except Problem as exc:

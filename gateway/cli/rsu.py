@@ -171,7 +171,8 @@ def _change(
     make: Callable[[Any], Any],
 ) -> None:
     """Run one change as ``office`` through the enforcement point; print its answer."""
-    from gateway.households import OfficeUnknown, office_enforcer
+    from gateway.auth import OfficeUnknown
+    from gateway.households import office_enforcer
     from gateway.problems import Problem
     from gateway.services import build_services
 
