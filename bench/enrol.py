@@ -40,6 +40,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.cpu import cpu_seconds, server_cpu_seconds
 from gateway.db import make_engine, upgrade
 from gateway.rnp import audited_import
 from gateway.settings import load_settings
@@ -161,9 +162,11 @@ def import_once(
         data = workdir / f"data-{uuid.uuid4().hex[:8]}"
         data.mkdir(mode=0o700)
         settings = load_settings(data_dir=data, database_url=url)
+        cpu0, server0 = cpu_seconds(), server_cpu_seconds()
         start = time.perf_counter()
         report = audited_import(settings, source, workers=workers, batch_size=batch)
         seconds = time.perf_counter() - start
+        cpu_s, server_s = cpu_seconds() - cpu0, server_cpu_seconds() - server0
         engine = make_engine(url)
         try:
             with engine.connect() as conn:
@@ -174,7 +177,9 @@ def import_once(
             engine.dispose()
     return {"workers": workers, "seconds": round(seconds, 2),
             "persons_per_s": round(report.enrolled / seconds), "enrolled": report.enrolled,
-            "rejected": report.rejected, "enrol_audit_entries": entries}  # fmt: skip
+            "rejected": report.rejected, "enrol_audit_entries": entries,
+            "cpu_us_per_person": round(cpu_s / report.enrolled * 1e6, 1),
+            "server_cpu_us_per_person": round(server_s / report.enrolled * 1e6, 1)}  # fmt: skip
 
 
 def run(
@@ -207,6 +212,13 @@ def run(
     }  # fmt: skip
     for n in counts[1:]:
         result[f"workers_{n}_over_1"] = round(best[1]["seconds"] / best[n]["seconds"], 2)
+    # The most these cores allow this code, whatever the number of workers: every core busy
+    # with the import's own CPU and the local server's, per person, as one worker spent them.
+    one = best[1]
+    per_person_us = one["cpu_us_per_person"] + one["server_cpu_us_per_person"]
+    cores = os.cpu_count() or 1
+    result["cpu_bound_persons_per_s"] = round(cores / per_person_us * 1e6)
+    result["cpu_bound_over_1_worker"] = round(cores / per_person_us * 1e6 / one["persons_per_s"], 2)
     return result
 
 

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from sqlalchemy import create_engine, insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.cpu import cpu_seconds, server_cpu_seconds
 from gateway import db
 from gateway.settings import load_settings
 from identity.synth import REGIONS
@@ -175,34 +175,6 @@ def load(
     engine.dispose()
     vault_engine.dispose()
     return bare_s
-
-
-def server_cpu_seconds() -> float:
-    """User + system CPU of the local PostgreSQL server's processes (0 on SQLite, or when the
-    server runs elsewhere): on this machine the database shares the two cores."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        if name.startswith("postgres"):
-            fields = stat[stat.rindex(")") + 2 :].split()
-            # utime and stime, and cutime and cstime: the postmaster's exited backends.
-            total += sum(int(f) for f in fields[11:15])
-    return total / tick
-
-
-def cpu_seconds() -> float:
-    """User + system CPU of this process and its waited-for descendants (the command, its
-    scoring processes)."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
 
 
 def main() -> None:
