@@ -84,17 +84,13 @@ class Client:
     redirect_uris: tuple[str, ...] = ()
     disabled: bool = False
     created_at: int = field(default=0, compare=False)
-    # RFC 9449 §5.2 ``dpop_bound_access_tokens``: sender-constrained tokens only.
+    # RFC 9449 §5.2 ``dpop_bound_access_tokens``: sender-constrained tokens only (DPoP-bound,
+    # or certificate-bound when the client came with a certificate and no proof).
     dpop_bound: bool = False
     # RFC 8705 §3.4 ``tls_client_certificate_bound_access_tokens``: every token bound to the
     # client certificate presented at the token endpoint.
     tls_bound: bool = False
     auth_method: str = "private_key_jwt"
-
-    @property
-    def sender_constrained(self) -> bool:
-        """Its tokens must be bound (DPoP key or certificate), never bearer tokens."""
-        return self.dpop_bound or self.tls_bound
 
     # -- Authlib ClientMixin ------------------------------------------------------------------
     def get_client_id(self) -> str:
