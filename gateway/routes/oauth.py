@@ -185,8 +185,7 @@ async def token(request: Request) -> Response:
     jkt = None
     form = await _form(request)
     report = refusal_reporter(request)
-    # The client the assertion (or, for a certificate, client_id) claims to be (unchecked:
-    # only to name it on the record).
+    # The client the assertion (else client_id) claims to be: unchecked, to name it on record.
     fields = dict(form)
     claimed = claimed_client(fields.get("client_assertion", "")) or fields.get("client_id")
     certificate = await run_in_threadpool(forwarded_certificate, request, report)
@@ -201,9 +200,7 @@ async def token(request: Request) -> Response:
             await run_in_threadpool(report, "dpop_refused", exc.reason, claimed)
             return oauth_problem(400, "invalid_dpop_proof", f"{str(exc).capitalize()}.")
         jkt = proof.jkt
-    http = HttpRequest(
-        "POST", url, dict(request.headers), form, dpop_jkt=jkt, client_cert=certificate
-    )
+    http = HttpRequest("POST", url, dict(request.headers), form, jkt, certificate)
     response = await run_in_threadpool(oauth.server.create_token_response, http)
     body = response.body if isinstance(response.body, dict) else {}
     error = body.get("error")
@@ -229,18 +226,7 @@ async def token(request: Request) -> Response:
     openapi_extra=_TOKEN_FORM,
 )
 async def introspect(request: Request) -> Response:
-    oauth = services_of(request).oauth
-    certificate = await run_in_threadpool(forwarded_certificate, request, refusal_reporter(request))
-    http = HttpRequest(
-        "POST",
-        oauth.endpoint("/oauth/introspect"),
-        dict(request.headers),
-        await _form(request),
-        client_cert=certificate,
-    )
-    return _respond(
-        await run_in_threadpool(oauth.server.create_endpoint_response, "introspection", http)
-    )
+    return await _endpoint_response(request, "introspection", "/oauth/introspect")
 
 
 @router.post(
@@ -250,18 +236,18 @@ async def introspect(request: Request) -> Response:
     openapi_extra=_TOKEN_FORM,
 )
 async def revoke(request: Request) -> Response:
+    return await _endpoint_response(request, "revocation", "/oauth/revoke")
+
+
+async def _endpoint_response(request: Request, name: str, path: str) -> Response:
+    """Introspection or revocation: Authlib's endpoint, the client authenticated by its
+    assertion or by the certificate the proxy forwarded."""
     oauth = services_of(request).oauth
-    certificate = await run_in_threadpool(forwarded_certificate, request, refusal_reporter(request))
-    http = HttpRequest(
-        "POST",
-        oauth.endpoint("/oauth/revoke"),
-        dict(request.headers),
-        await _form(request),
-        client_cert=certificate,
-    )
-    return _respond(
-        await run_in_threadpool(oauth.server.create_endpoint_response, "revocation", http)
-    )
+    report = refusal_reporter(request)
+    certificate = await run_in_threadpool(forwarded_certificate, request, report)
+    form = await _form(request)
+    http = HttpRequest("POST", oauth.endpoint(path), dict(request.headers), form, None, certificate)
+    return _respond(await run_in_threadpool(oauth.server.create_endpoint_response, name, http))
 
 
 # -- the authorization endpoint and its sign-in page --------------------------------------
