@@ -221,6 +221,16 @@ def test_the_certificate_header_from_an_untrusted_address_is_ignored_and_recorde
     assert refused.json()["error"] == "invalid_request"
 
 
+def test_an_unreadable_certificate_from_the_proxy_binds_nothing_and_is_recorded(  # type: ignore[no-untyped-def]
+    proxy, oauth_app, bound, certificate
+) -> None:
+    token = _token(proxy, bound, certificate).json()["access_token"]
+    garbled = {HEADER: quote("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----")}
+    response = proxy.get("/test/lookup", headers={"Authorization": f"Bearer {token}", **garbled})
+    assert_problem(response, 401)
+    assert sorted(reasons(oauth_app)) == ["certificate_missing", "malformed"]
+
+
 def test_a_certificate_bound_client_gets_no_token_without_a_certificate(  # type: ignore[no-untyped-def]
     proxy, oauth_app, bound
 ) -> None:
