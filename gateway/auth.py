@@ -4,12 +4,16 @@ Every protected route declares ``principal: Principal = Depends(require_principa
 The token is checked by :class:`identity.oauth.AccessTokenVerifier` (signature with our JWKS,
 ``ES256`` only, ``typ`` at+jwt, iss, aud, exp, nbf, revocation), the client must still be
 registered and enabled, a DPoP-bound token (``cnf.jkt``) needs a matching proof (RFC 9449 §7),
-and the route's kinds and scopes must be met. Failures are problem+json with the
+a certificate-bound token (``cnf.x5t#S256``) the very client certificate it was issued for
+(RFC 8705 §3), forwarded by a proxy the settings trust, and the route's kinds and scopes must
+be met. Failures are problem+json with the
 ``WWW-Authenticate`` challenge of RFC 6750 §3 / RFC 9449 §7.1.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal, cast
@@ -22,8 +26,18 @@ from gateway.middleware import route_template
 from gateway.problems import Problem
 from gateway.security import SecurityKind, claimed_client
 from gateway.services import Services, services_of
+from gateway.settings import IPNetwork
 from identity import UnknownPerson
-from identity.oauth import DPOP_ALGS, AccessToken, DpopError, InvalidToken, OAuthService
+from identity.oauth import (
+    DPOP_ALGS,
+    AccessToken,
+    CertificateError,
+    DpopError,
+    InvalidToken,
+    OAuthService,
+    certificate_thumbprint,
+    parse_forwarded_certificate,
+)
 
 # "system": the gateway's own processes (the notifier), never a token's caller.
 PrincipalKind = Literal["agency", "office", "citizen", "auditor", "system"]
@@ -86,12 +100,19 @@ def _principal(oauth: OAuthService, token: AccessToken, report: Report) -> Princ
     if client is None or client.disabled:
         report("token_refused", "client_disabled", token.client_id)
         raise _unauthorized("The client this token was issued to is not enabled.")
-    if client.dpop_bound and token.jkt is None:
-        report("dpop_refused", "bearer_not_allowed", token.client_id)
-        # RFC 9449 §5.2: this client's tokens are sender-constrained; a bearer token of it
-        # (issued before the client was so registered) is refused, not served.
+    # A token of a client registered sender-constrained that is not bound (issued before the
+    # client was so registered) is refused, not served: RFC 9449 §5.2, RFC 8705 §3.4.
+    if client.tls_bound and token.x5t is None:
+        report("certificate_refused", "bearer_not_allowed", token.client_id)
         raise _unauthorized(
-            "This client must use DPoP-bound tokens; ask for a new token with a DPoP proof.",
+            "This client's tokens are bound to its client certificate; "
+            "ask for a new token presenting it."
+        )
+    if client.dpop_bound and token.jkt is None and token.x5t is None:
+        report("dpop_refused", "bearer_not_allowed", token.client_id)
+        raise _unauthorized(
+            "This client must use DPoP-bound tokens (or certificate-bound ones); ask for a "
+            "new token with a DPoP proof or its client certificate.",
             "DPoP",
             "invalid_token",
         )
@@ -128,6 +149,7 @@ def _authenticate(
     authorization: str,
     dpop: list[str],
     report: Report,
+    certificate: str | None,
 ) -> Principal:
     scheme, _, token = authorization.partition(" ")
     scheme = scheme.lower()
@@ -165,7 +187,51 @@ def _authenticate(
     elif scheme == "dpop":
         report("dpop_refused", "unbound_token_as_dpop", checked.client_id)
         raise _unauthorized("This token is not DPoP-bound; present it as a Bearer token.")
+    if checked.x5t is not None:
+        # RFC 8705 §3: the certificate of this connection must be the one the token names.
+        if certificate is None:
+            report("certificate_refused", "certificate_missing", checked.client_id)
+            raise _unauthorized(
+                "This token is bound to a client certificate; present that certificate.", shown
+            )
+        if not hmac.compare_digest(certificate, checked.x5t):
+            report("certificate_refused", "wrong_certificate", checked.client_id)
+            raise _unauthorized(
+                "The client certificate is not the one this token is bound to.", shown
+            )
     return _principal(oauth, checked, report)
+
+
+def _trusted_proxy(source: str | None, networks: tuple[IPNetwork, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(source or "")
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
+def forwarded_certificate(request: Request, report: Report) -> str | None:
+    """The SHA-256 thumbprint (``x5t#S256``) of the client certificate the TLS-terminating
+    proxy checked and forwarded, None without one. The header is believed only from a proxy
+    in ``SIJILL_CLIENT_CERT_PROXIES`` (the immediate peer: the server does not rewrite it
+    from X-Forwarded-For): from anyone else it is a forgery attempt, ignored and recorded."""
+    settings = services_of(request).settings
+    if settings.client_cert_header is None:
+        return None
+    values = [v for v in request.headers.getlist(settings.client_cert_header) if v.strip()]
+    if not values:
+        return None  # an empty header: the client presented no certificate
+    if not _trusted_proxy(source_of(request), settings.client_cert_proxy_networks):
+        report("certificate_refused", "untrusted_source", None)
+        return None
+    if len(values) != 1:
+        report("certificate_refused", "header_count", None)
+        return None
+    try:
+        return certificate_thumbprint(parse_forwarded_certificate(values[0]))
+    except CertificateError as exc:
+        report("certificate_refused", exc.reason, None)
+        return None
 
 
 def client_actor(oauth: OAuthService, client_id: str | None) -> Actor | None:
@@ -209,15 +275,20 @@ async def authenticate(request: Request) -> Principal:
     """The caller of this request, or a 401 problem (the refusal on the record)."""
     oauth = services_of(request).oauth
     url = oauth.issuer_url + request.url.path
-    return await run_in_threadpool(
-        _authenticate,
-        oauth,
-        request.method,
-        url,
-        request.headers.get("authorization", ""),
-        request.headers.getlist("dpop"),
-        refusal_reporter(request),
-    )
+
+    def run() -> Principal:
+        report = refusal_reporter(request)
+        return _authenticate(
+            oauth,
+            request.method,
+            url,
+            request.headers.get("authorization", ""),
+            request.headers.getlist("dpop"),
+            report,
+            forwarded_certificate(request, report),
+        )
+
+    return await run_in_threadpool(run)
 
 
 def _serves_citizen(request: Request, idcs: str) -> None:
@@ -279,6 +350,7 @@ __all__ = [
     "PrincipalKind",
     "authenticate",
     "client_actor",
+    "forwarded_certificate",
     "refusal_reporter",
     "require_principal",
     "source_of",

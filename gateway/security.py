@@ -1,10 +1,11 @@
 """Security events on the record: refusals and configuration changes as audit entries.
 
-A refused access token, client assertion or DPoP proof, a failed sign-in or a lockout, a
-rate-limit refusal, a policy anomaly and a change of the client registry each append one entry
-to the audit log, under the action family ``security.<kind>`` (``SECURITY_KINDS``). The same
-log as the data accesses, so the events get the same Merkle tree, checkpoints, witnesses and
-offline verification at no extra cost (docs/audit.md says why not a second log).
+A refused access token, client assertion, DPoP proof or client certificate, a failed sign-in
+or a lockout, a rate-limit refusal, a policy anomaly and a change of the client registry each
+append one entry to the audit log, under the action family ``security.<kind>``
+(``SECURITY_KINDS``). The same log as the data accesses, so the events get the same Merkle
+tree, checkpoints, witnesses and offline verification at no extra cost (docs/audit.md says why
+not a second log).
 
 An event holds no personal data and no secret (Law 09.08 art. 23, security of processing,
 must not itself create a register of who tried to sign in): never a token, an IDCS or a
@@ -49,6 +50,7 @@ SecurityKind = Literal[
     "token_refused",
     "client_assertion_refused",
     "dpop_refused",
+    "certificate_refused",
     "sign_in_failed",
     "account_locked",
     "rate_limited",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -25,6 +26,14 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(value: str) -> tuple[IPNetwork, ...]:
+    items = [item.strip() for item in value.split(",")]
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items if item)
 
 
 NOTIFY_SENDERS = ("file", "smtp", "sms-http")
@@ -99,6 +108,12 @@ class Settings(BaseSettings):
     # a window, the rest counted into one summary entry when the window ends.
     security_events_per_window: int = Field(default=5, ge=1)
     security_events_window_s: float = Field(default=60.0, gt=0, le=86400)
+    # Mutual TLS (RFC 8705, gateway/auth.py): the request header in which the TLS-terminating
+    # proxy forwards the client certificate it checked (nginx: $ssl_client_escaped_cert,
+    # URL-encoded PEM), and the proxies' addresses or networks, comma-separated. The header is
+    # believed only from those; from anyone else it is ignored and the attempt recorded.
+    client_cert_header: str | None = None
+    client_cert_proxies: str = ""
     # Threads a worker process runs requests in (gateway/app.py).
     worker_threads: int = Field(default=4, ge=1, le=1000)
     # Request bodies (gateway/middleware.py BoundedBody): the most a JSON API route accepts,
@@ -173,6 +188,40 @@ class Settings(BaseSettings):
         if self.audit_database_url is None:
             self.audit_database_url = self.database_url
         return self
+
+    @field_validator("client_cert_header")
+    @classmethod
+    def _valid_cert_header(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", value):
+            raise ValueError("SIJILL_CLIENT_CERT_HEADER is a header name such as X-SSL-Client-Cert")
+        return value.lower()
+
+    @field_validator("client_cert_proxies")
+    @classmethod
+    def _valid_cert_proxies(cls, value: str) -> str:
+        try:
+            _networks(value)
+        except ValueError:
+            raise ValueError(
+                "SIJILL_CLIENT_CERT_PROXIES lists addresses or networks such as 10.0.0.5 or "
+                "10.0.0.0/24, comma-separated"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _cert_header_needs_proxies(self) -> Settings:
+        if self.client_cert_header is not None and not self.client_cert_proxies.strip():
+            raise ValueError(
+                "SIJILL_CLIENT_CERT_HEADER is set: name the proxies allowed to set it in "
+                "SIJILL_CLIENT_CERT_PROXIES"
+            )
+        return self
+
+    @property
+    def client_cert_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        return _networks(self.client_cert_proxies)
 
     @field_validator("notify_sender")
     @classmethod

@@ -12,7 +12,7 @@ import typer
 
 from gateway.cli import CliError, friendly, out, print_json, print_table, settings_from
 from gateway.deploy import client_keypair, open_oauth, record_change
-from identity.oauth import CLIENT_KINDS, ClientRegistryError
+from identity.oauth import CLIENT_AUTH_METHODS, CLIENT_KINDS, ClientRegistryError
 
 NAME = "clients"
 app = typer.Typer(
@@ -49,6 +49,18 @@ def add(
         "--dpop/--no-dpop",
         help="Issue DPoP-bound tokens only, never bearer ones (default: yes for agencies)",
     ),
+    mtls: bool = typer.Option(
+        False,
+        "--mtls/--no-mtls",
+        help="Bind every token to the client certificate presented at the token endpoint "
+        "(RFC 8705 tls_client_certificate_bound_access_tokens); the client must come through "
+        "the proxy of SIJILL_CLIENT_CERT_PROXIES",
+    ),
+    auth_method: str = typer.Option(
+        "private_key_jwt",
+        help=f"Token endpoint authentication, one of: {', '.join(CLIENT_AUTH_METHODS)} "
+        "(self_signed_tls_client_auth: the JWKS holds the certificate, x5c or x5t#S256)",
+    ),
     data_dir: str | None = typer.Option(None, help="Data directory"),
 ) -> None:
     """Register a client with its public keys; no secret is ever issued."""
@@ -65,7 +77,11 @@ def add(
                 redirect_uris=redirect_uri,
                 client_id=client_id,
                 # An agency's token must not be usable by whoever copies it (RFC 9449).
+                # An agency's token must not be usable by whoever copies it (RFC 9449,
+                # RFC 8705): it must be sender-constrained, by DPoP or by its certificate.
                 dpop_bound=kind == "agency" if dpop is None else dpop,
+                tls_bound=mtls,
+                auth_method=auth_method,
             )
         except ClientRegistryError as exc:
             raise CliError(str(exc)) from None
@@ -173,6 +189,9 @@ def list_(
                     "scopes": list(c.scopes),
                     "purposes": list(c.purposes),
                     "disabled": c.disabled,
+                    "dpop_bound_access_tokens": c.dpop_bound,
+                    "tls_client_certificate_bound_access_tokens": c.tls_bound,
+                    "token_endpoint_auth_method": c.auth_method,
                 }
                 for c in clients
             ]

@@ -21,12 +21,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway.auth import refusal_reporter, source_of
+from gateway.auth import forwarded_certificate, refusal_reporter, source_of
 from gateway.middleware import route_template
 from gateway.problems import MEDIA_TYPE, TYPE_BASE, responses
 from gateway.security import claimed_client
 from gateway.services import services_of
 from identity.oauth import (
+    CERTIFICATE_REQUIRED,
     Authenticator,
     DpopError,
     HttpRequest,
@@ -56,6 +57,7 @@ _GRANT_FORM = {
                         },
                         "client_assertion_type": {"type": "string"},
                         "client_assertion": {"type": "string"},
+                        "client_id": {"type": "string"},
                         "scope": {"type": "string"},
                         "code": {"type": "string"},
                         "redirect_uri": {"type": "string"},
@@ -79,6 +81,7 @@ _TOKEN_FORM = {
                         "token_type_hint": {"type": "string"},
                         "client_assertion_type": {"type": "string"},
                         "client_assertion": {"type": "string"},
+                        "client_id": {"type": "string"},
                     },
                 }
             }
@@ -171,7 +174,7 @@ def openid_configuration(request: Request) -> dict[str, Any]:
 
 @router.post(
     "/oauth/token",
-    summary="Token endpoint (RFC 6749 §3.2; private_key_jwt; DPoP)",
+    summary="Token endpoint (RFC 6749 §3.2; private_key_jwt or mTLS; DPoP or certificate-bound)",
     responses=_FORM_ERRORS,
     openapi_extra=_GRANT_FORM,
 )
@@ -182,8 +185,10 @@ async def token(request: Request) -> Response:
     jkt = None
     form = await _form(request)
     report = refusal_reporter(request)
-    # The client the assertion claims to come from (unchecked: only to name it on the record).
-    claimed = claimed_client(dict(form).get("client_assertion", ""))
+    # The client the assertion (else client_id) claims to be: unchecked, to name it on record.
+    fields = dict(form)
+    claimed = claimed_client(fields.get("client_assertion", "")) or fields.get("client_id")
+    certificate = await run_in_threadpool(forwarded_certificate, request, report)
     if len(proofs) > 1:
         await run_in_threadpool(report, "dpop_refused", "proof_count", claimed)
         return oauth_problem(400, "invalid_dpop_proof", "Send at most one DPoP proof.")
@@ -195,16 +200,22 @@ async def token(request: Request) -> Response:
             await run_in_threadpool(report, "dpop_refused", exc.reason, claimed)
             return oauth_problem(400, "invalid_dpop_proof", f"{str(exc).capitalize()}.")
         jkt = proof.jkt
-    http = HttpRequest("POST", url, dict(request.headers), form, dpop_jkt=jkt)
+    http = HttpRequest("POST", url, dict(request.headers), form, jkt, certificate)
     response = await run_in_threadpool(oauth.server.create_token_response, http)
-    error = response.body.get("error") if isinstance(response.body, dict) else None
-    if error == "invalid_client":
+    body = response.body if isinstance(response.body, dict) else {}
+    error = body.get("error")
+    described = str(body.get("error_description", ""))
+    if error == "invalid_client" and "client_assertion" not in fields and certificate:
+        # RFC 8705 §2.2: a certificate this client did not register.
+        await run_in_threadpool(report, "certificate_refused", "not_registered", claimed)
+    elif error == "invalid_client":
         # RFC 7523 §3: a refused assertion (forged, expired, replayed, another audience).
-        described = str(response.body.get("error_description", ""))
         reason = "replayed" if "used before" in described else "invalid"
         await run_in_threadpool(report, "client_assertion_refused", reason, claimed)
     elif error == "invalid_dpop_proof":
         await run_in_threadpool(report, "dpop_refused", "proof_required", claimed)
+    elif error == "invalid_request" and described == CERTIFICATE_REQUIRED:
+        await run_in_threadpool(report, "certificate_refused", "certificate_required", claimed)
     return _respond(response)
 
 
@@ -215,13 +226,7 @@ async def token(request: Request) -> Response:
     openapi_extra=_TOKEN_FORM,
 )
 async def introspect(request: Request) -> Response:
-    oauth = services_of(request).oauth
-    http = HttpRequest(
-        "POST", oauth.endpoint("/oauth/introspect"), dict(request.headers), await _form(request)
-    )
-    return _respond(
-        await run_in_threadpool(oauth.server.create_endpoint_response, "introspection", http)
-    )
+    return await _endpoint_response(request, "introspection", "/oauth/introspect")
 
 
 @router.post(
@@ -231,13 +236,18 @@ async def introspect(request: Request) -> Response:
     openapi_extra=_TOKEN_FORM,
 )
 async def revoke(request: Request) -> Response:
+    return await _endpoint_response(request, "revocation", "/oauth/revoke")
+
+
+async def _endpoint_response(request: Request, name: str, path: str) -> Response:
+    """Introspection or revocation: Authlib's endpoint, the client authenticated by its
+    assertion or by the certificate the proxy forwarded."""
     oauth = services_of(request).oauth
-    http = HttpRequest(
-        "POST", oauth.endpoint("/oauth/revoke"), dict(request.headers), await _form(request)
-    )
-    return _respond(
-        await run_in_threadpool(oauth.server.create_endpoint_response, "revocation", http)
-    )
+    report = refusal_reporter(request)
+    certificate = await run_in_threadpool(forwarded_certificate, request, report)
+    form = await _form(request)
+    http = HttpRequest("POST", oauth.endpoint(path), dict(request.headers), form, None, certificate)
+    return _respond(await run_in_threadpool(oauth.server.create_endpoint_response, name, http))
 
 
 # -- the authorization endpoint and its sign-in page --------------------------------------

@@ -1,10 +1,11 @@
 """The OAuth 2.0 / OpenID Connect authorization server (FAPI 2.0 security profile).
 
 Owns: the client registry (agencies, registration offices, auditors, the citizen portal), the
-signing keys for access and ID tokens, the replay and revocation stores, DPoP (RFC 9449), the
-identity providers agencies trust for their officials and the token exchange (RFC 8693) that
-names the acting official and case in an agency's token, and the sign-in of citizens
-(IDCS + TOTP), officers and auditors (password + TOTP).
+signing keys for access and ID tokens, the replay and revocation stores, DPoP (RFC 9449),
+mutual-TLS client certificates (RFC 8705: certificate-bound tokens, certificate client
+authentication), the identity providers agencies trust for their officials and the token
+exchange (RFC 8693) that names the acting official and case in an agency's token, and the
+sign-in of citizens (IDCS + TOTP), officers and auditors (password + TOTP).
 May import: Authlib, joserfc, pyjwt, cryptography, pyotp, argon2, SQLAlchemy; nothing of
 Sijill outside ``identity.oauth``. Must never: store a client's private key or a shared
 secret, accept an unsigned or HMAC-signed token, store a TOTP secret in clear, or put
@@ -50,8 +51,15 @@ from identity.oauth.login import (
     LoginFailed,
     StaffAuthenticator,
 )
+from identity.oauth.mtls import (
+    SELF_SIGNED_TLS_CLIENT_AUTH,
+    CertificateError,
+    certificate_thumbprint,
+    parse_forwarded_certificate,
+)
 from identity.oauth.replay import ReplayStore
 from identity.oauth.server import (
+    CERTIFICATE_REQUIRED,
     CLIENT_AUTH_METHODS,
     CODE_CHALLENGE_METHODS,
     HttpRequest,
@@ -73,6 +81,7 @@ from identity.oauth.tokens import (
 __all__ = [
     "ACCESS_TOKEN_ALGS",
     "CASE_PARAMETER",
+    "CERTIFICATE_REQUIRED",
     "CLIENT_ASSERTION_ALGS",
     "CLIENT_AUTH_METHODS",
     "CLIENT_KINDS",
@@ -81,10 +90,12 @@ __all__ = [
     "ID_TOKEN_TYPE",
     "OFFICIAL_ID_PATTERN",
     "SCOPES",
+    "SELF_SIGNED_TLS_CLIENT_AUTH",
     "TOKEN_EXCHANGE",
     "AccessToken",
     "AccessTokenVerifier",
     "Authenticator",
+    "CertificateError",
     "CitizenTotpAuthenticator",
     "Client",
     "ClientKind",
@@ -113,9 +124,11 @@ __all__ = [
     "TrustedIssuers",
     "access_token_hash",
     "build_oauth_service",
+    "certificate_thumbprint",
     "jwk_thumbprint",
     "make_proof",
     "normalise_htu",
+    "parse_forwarded_certificate",
     "validate_issuer",
     "validate_public_jwks",
 ]

@@ -1,9 +1,11 @@
 """The client registry: agencies, registration offices, auditors and the citizen portal.
 
 Every client is confidential and authenticates with ``private_key_jwt`` (RFC 7523 §2.2) against
-public keys registered here; no shared secret exists anywhere (FAPI 2.0 §5.3.2.1 allows only
-``private_key_jwt`` and mTLS). A registered JWKS holding private material is refused: a
-registry that stores private keys turns one database leak into every agency's identity.
+public keys registered here, or with ``self_signed_tls_client_auth`` (RFC 8705 §2.2) against a
+certificate registered in the same JWKS (``x5c`` or ``x5t#S256``); no shared secret exists
+anywhere (FAPI 2.0 §5.3.2.1 allows only ``private_key_jwt`` and mTLS). A registered JWKS
+holding private material is refused: a registry that stores private keys turns one database
+leak into every agency's identity.
 """
 
 from __future__ import annotations
@@ -21,6 +23,12 @@ from joserfc.jwk import KeySet
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from identity.oauth.mtls import (
+    SELF_SIGNED_TLS_CLIENT_AUTH,
+    CertificateError,
+    check_registered_certificates,
+    registered_thumbprints,
+)
 from identity.oauth.tables import clients as clients_table
 from storekit import hot_sql
 
@@ -49,6 +57,8 @@ _PUBLIC_MEMBERS = {
     "x5t",
     "x5t#S256",
 }
+# token_endpoint_auth_method values (RFC 7591 §2): one per client.
+CLIENT_AUTH_METHODS: tuple[str, ...] = ("private_key_jwt", SELF_SIGNED_TLS_CLIENT_AUTH)
 _SCOPE = re.compile(r"^[a-z][a-z0-9_.-]*(:[a-z0-9_.-]+)*$")
 _CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
@@ -74,8 +84,13 @@ class Client:
     redirect_uris: tuple[str, ...] = ()
     disabled: bool = False
     created_at: int = field(default=0, compare=False)
-    # RFC 9449 §5.2 ``dpop_bound_access_tokens``: sender-constrained tokens only.
+    # RFC 9449 §5.2 ``dpop_bound_access_tokens``: sender-constrained tokens only (DPoP-bound,
+    # or certificate-bound when the client came with a certificate and no proof).
     dpop_bound: bool = False
+    # RFC 8705 §3.4 ``tls_client_certificate_bound_access_tokens``: every token bound to the
+    # client certificate presented at the token endpoint.
+    tls_bound: bool = False
+    auth_method: str = "private_key_jwt"
 
     # -- Authlib ClientMixin ------------------------------------------------------------------
     def get_client_id(self) -> str:
@@ -99,7 +114,7 @@ class Client:
         return False
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return method == "private_key_jwt" and not self.disabled
+        return method == self.auth_method and not self.disabled
 
     def check_response_type(self, response_type: str) -> bool:
         return response_type == "code" and "authorization_code" in self.grant_types
@@ -132,6 +147,10 @@ def validate_public_jwks(jwks: Any) -> dict[str, Any]:
         KeySet.import_key_set(cast(Any, {"keys": jwks["keys"]}))
     except (JoseError, ValueError, TypeError):
         raise ClientRegistryError("jwks holds a key that cannot be imported") from None
+    try:
+        check_registered_certificates(jwks)
+    except CertificateError as exc:
+        raise ClientRegistryError(str(exc)) from None
     return {"keys": list(jwks["keys"])}
 
 
@@ -174,6 +193,8 @@ class ClientRegistry:
         redirect_uris: Sequence[str] = (),
         client_id: str | None = None,
         dpop_bound: bool = False,
+        tls_bound: bool = False,
+        auth_method: str = "private_key_jwt",
     ) -> Client:
         if kind not in CLIENT_KINDS:
             raise ClientRegistryError(f"kind must be one of {', '.join(CLIENT_KINDS)}")
@@ -192,6 +213,10 @@ class ClientRegistry:
                 or "#" in uri
             ):
                 raise ClientRegistryError("redirect_uris must be https URLs without fragment")
+        if auth_method not in CLIENT_AUTH_METHODS:
+            raise ClientRegistryError(
+                f"token_endpoint_auth_method must be one of {', '.join(CLIENT_AUTH_METHODS)}"
+            )
         client = Client(
             client_id=client_id,
             name=name,
@@ -204,7 +229,13 @@ class ClientRegistry:
             redirect_uris=tuple(redirect_uris),
             created_at=int(time.time()),
             dpop_bound=dpop_bound,
+            tls_bound=tls_bound,
+            auth_method=auth_method,
         )
+        if auth_method == SELF_SIGNED_TLS_CLIENT_AUTH and not registered_thumbprints(client.jwks):
+            raise ClientRegistryError(
+                "self_signed_tls_client_auth needs a certificate in the jwks (x5c or x5t#S256)"
+            )
         try:
             with self._engine.begin() as conn:
                 conn.execute(
@@ -221,6 +252,8 @@ class ClientRegistry:
                         disabled=False,
                         created_at=client.created_at,
                         dpop_bound_access_tokens=client.dpop_bound,
+                        tls_client_certificate_bound_access_tokens=client.tls_bound,
+                        token_endpoint_auth_method=client.auth_method,
                     )
                 )
         except IntegrityError:
@@ -277,4 +310,6 @@ def _client(row: Any) -> Client:
         disabled=bool(row["disabled"]),
         created_at=int(row["created_at"]),
         dpop_bound=bool(row["dpop_bound_access_tokens"]),
+        tls_bound=bool(row["tls_client_certificate_bound_access_tokens"]),
+        auth_method=row["token_endpoint_auth_method"],
     )

@@ -40,13 +40,18 @@ from joserfc import jwt as jose_jwt
 from joserfc.errors import JoseError
 from sqlalchemy import Engine, delete, insert
 
-from identity.oauth.clients import ACCEPTED_ASSERTION_ALGS, Client, ClientRegistry
+from identity.oauth.clients import (
+    ACCEPTED_ASSERTION_ALGS,
+    CLIENT_AUTH_METHODS,
+    Client,
+    ClientRegistry,
+)
 from identity.oauth.issuers import OfficialIds, TrustedIssuers
+from identity.oauth.mtls import SELF_SIGNED_TLS_CLIENT_AUTH, SelfSignedTlsClientAuth
 from identity.oauth.replay import ReplayStore
 from identity.oauth.tables import authorization_codes
 from identity.oauth.tokens import AccessToken, AccessTokenVerifier, InvalidToken, TokenIssuer
 
-CLIENT_AUTH_METHODS: tuple[str, ...] = ("private_key_jwt",)
 CODE_CHALLENGE_METHODS: tuple[str, ...] = ("S256",)
 ASSERTION_MAX_LIFETIME_S = 300
 CLOCK_LEEWAY_S = 5
@@ -66,6 +71,9 @@ class HttpRequest:
     headers: dict[str, str]
     form: list[tuple[str, str]] = field(default_factory=list)
     dpop_jkt: str | None = None
+    # RFC 8705: the SHA-256 thumbprint of the client certificate the TLS handshake checked,
+    # as the gateway accepted it from a trusted proxy; None without one.
+    client_cert: str | None = None
 
 
 @dataclass
@@ -124,6 +132,7 @@ class _Request(OAuth2Request):  # type: ignore[misc]
         self._args = dict(query)
         self._form = dict(request.form)
         self.dpop_jkt = request.dpop_jkt
+        self.client_cert = request.client_cert
 
     @property
     def args(self) -> dict[str, str]:
@@ -195,8 +204,26 @@ class DpopRequired(OAuth2Error):  # type: ignore[misc]
     status_code = 400
 
 
+# The description of CertificateRequired: the token endpoint records the refusal by it.
+CERTIFICATE_REQUIRED = (
+    "this client's tokens are bound to its TLS client certificate (RFC 8705); "
+    "present the certificate"
+)
+
+
+class CertificateRequired(OAuth2Error):  # type: ignore[misc]
+    """RFC 8705 §3: a ``tls_client_certificate_bound_access_tokens`` client asked for a token
+    without a client certificate, so there is nothing to bind the token to."""
+
+    error = "invalid_request"
+    description = CERTIFICATE_REQUIRED
+    status_code = 400
+
+
 class MintsSijillTokens:
-    """Token minting for both grants: RFC 9068 JWT, DPoP-bound when a proof came along."""
+    """Token minting for every grant: RFC 9068 JWT, DPoP-bound when a proof came along,
+    certificate-bound (RFC 8705) for a client registered so or one that must be sender
+    constrained and brought a certificate but no proof."""
 
     request: Any
     server: Any
@@ -215,14 +242,19 @@ class MintsSijillTokens:
         client: Client = self.request.client
         scope = scope or " ".join(client.scopes)
         jkt = self.request.dpop_jkt
-        if client.dpop_bound and jkt is None:
+        certificate = self.request.client_cert
+        if client.tls_bound and certificate is None:
+            raise CertificateRequired()
+        if client.dpop_bound and jkt is None and certificate is None:
             raise DpopRequired()
+        bind_certificate = client.tls_bound or (client.dpop_bound and jkt is None)
         token, claims = server.issuer.access_token(
             client_id=client.client_id,
             scope=scope,
             subject=user.subject if user else None,
             subject_kind=user.kind if user else None,
             jkt=jkt,
+            x5t=certificate if bind_certificate else None,
             auth_time=user.auth_time if user else None,
             session_id=user.session_id if user else None,
             official=official,
@@ -405,8 +437,9 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
             "iss": self.server.issuer.issuer,
             "aud": self.server.issuer.audience,
         }
-        if t.jkt:
-            body["cnf"] = {"jkt": t.jkt}
+        cnf = {k: v for k, v in (("jkt", t.jkt), ("x5t#S256", t.x5t)) if v}
+        if cnf:
+            body["cnf"] = cnf  # RFC 9449 §6.2, RFC 8705 §3.2
         if t.official:
             body["act"] = {"sub": t.official}  # RFC 8693 §4.1: the acting official
             body["case"] = t.case
@@ -455,6 +488,7 @@ class SijillAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.register_client_auth_method(
             "private_key_jwt", PrivateKeyJwt(issuer.issuer, token_endpoint, replay)
         )
+        self.register_client_auth_method(SELF_SIGNED_TLS_CLIENT_AUTH, SelfSignedTlsClientAuth())
         self.register_grant(ClientCredentials)
         self.register_grant(AuthorizationCode, [S256Only(required=True)])
         self.register_endpoint(Introspection)
@@ -509,6 +543,7 @@ class SijillAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
 
 
 __all__ = [
+    "CERTIFICATE_REQUIRED",
     "CLIENT_AUTH_METHODS",
     "CODE_CHALLENGE_METHODS",
     "HttpRequest",

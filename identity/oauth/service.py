@@ -104,6 +104,9 @@ class OAuthService:
             "revocation_endpoint_auth_signing_alg_values_supported": list(CLIENT_ASSERTION_ALGS),
             "code_challenge_methods_supported": list(CODE_CHALLENGE_METHODS),
             "dpop_signing_alg_values_supported": list(DPOP_ALGS),
+            # RFC 8705 §3.3; the certificate arrives through the same endpoints (a proxy in
+            # front asks for it), so there are no mtls_endpoint_aliases.
+            "tls_client_certificate_bound_access_tokens": True,
             "authorization_response_iss_parameter_supported": True,
             "ui_locales_supported": ["fr", "ar", "en"],
         }

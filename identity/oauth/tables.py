@@ -40,6 +40,20 @@ clients = Table(
     Column("created_at", BigInteger, nullable=False),
     # RFC 9449 §5.2: DPoP-bound tokens only, never a bearer token (migration oauth_0002).
     Column("dpop_bound_access_tokens", Boolean, nullable=False, server_default=false()),
+    # RFC 8705 §3.4 and §2.2 (migration oauth_0004): certificate-bound tokens, and how the
+    # client authenticates at the token endpoint.
+    Column(
+        "tls_client_certificate_bound_access_tokens",
+        Boolean,
+        nullable=False,
+        server_default=false(),
+    ),
+    Column(
+        "token_endpoint_auth_method",
+        String(32),
+        nullable=False,
+        server_default="private_key_jwt",
+    ),
 )
 
 # The identity providers an agency trusts for its officials' ID tokens (RFC 8693 token

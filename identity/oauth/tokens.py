@@ -70,6 +70,8 @@ class AccessToken:
     expires_at: int
     jkt: str | None
     session_id: str | None = None
+    # RFC 8705 §3.1 ``cnf.x5t#S256``: the client certificate the token is bound to.
+    x5t: str | None = None
     # RFC 8693 §4.1 ``act.sub``: the official acting through an agency client, as the
     # token-exchange grant minted it (a pseudonymous id), and the case they work on.
     official: str | None = None
@@ -125,6 +127,7 @@ class TokenIssuer:
         subject: str | None = None,
         subject_kind: str | None = None,
         jkt: str | None = None,
+        x5t: str | None = None,
         auth_time: int | None = None,
         session_id: str | None = None,
         official: str | None = None,
@@ -146,8 +149,13 @@ class TokenIssuer:
             claims["sijill_subject_kind"] = subject_kind
         if auth_time is not None:
             claims["auth_time"] = auth_time
+        cnf: dict[str, str] = {}
         if jkt:
-            claims["cnf"] = {"jkt": jkt}  # RFC 9449 §6.1
+            cnf["jkt"] = jkt  # RFC 9449 §6.1
+        if x5t:
+            cnf["x5t#S256"] = x5t  # RFC 8705 §3.1
+        if cnf:
+            claims["cnf"] = cnf
         if session_id:
             claims["sid"] = session_id
         if official:
@@ -315,6 +323,7 @@ class AccessTokenVerifier:
             )
         cnf = claims.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        x5t = cnf.get("x5t#S256") if isinstance(cnf, dict) else None
         scope = claims.get("scope", "")
         act = claims.get("act")
         official = act.get("sub") if isinstance(act, dict) else None
@@ -328,6 +337,7 @@ class AccessTokenVerifier:
             issued_at=int(claims["iat"]),
             expires_at=int(claims["exp"]),
             jkt=jkt if isinstance(jkt, str) else None,
+            x5t=x5t if isinstance(x5t, str) else None,
             session_id=claims["sid"] if isinstance(claims.get("sid"), str) else None,
             official=official if isinstance(official, str) else None,
             case=case if isinstance(case, str) else None,

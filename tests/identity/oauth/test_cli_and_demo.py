@@ -60,6 +60,9 @@ def test_clients_add_list_disable(cli_env, tmp_path):  # type: ignore[no-untyped
             "scopes": ["agency:lookup"],
             "purposes": ["amo_tadamon_enrolment"],
             "disabled": False,
+            "dpop_bound_access_tokens": True,
+            "tls_client_certificate_bound_access_tokens": False,
+            "token_endpoint_auth_method": "private_key_jwt",
         }
     ]
     assert runner.invoke(cli_env, ["disable", "anam-test"]).exit_code == 0
