@@ -40,7 +40,6 @@ import json
 import multiprocessing
 import os
 import random
-import re
 import statistics
 import subprocess
 import sys
@@ -549,12 +548,44 @@ def workers_round(
     }
 
 
+def traced_statements(trace: str) -> list[list[str]]:
+    """The statements a client ran, from libpq's protocol trace, grouped by round trip (a
+    group ends at each Sync, or simple Query, the client sends); each as its SQL text, also
+    when the driver runs a statement it prepared earlier by name."""
+    messages: list[str] = []
+    for line in trace.splitlines():
+        if line[:2] in ("F\t", "B\t"):
+            messages.append(line)
+        elif messages:
+            messages[-1] += "\n" + line  # a multi-line statement's further lines
+    sql_of: dict[str, str] = {}
+    bound = ""
+    groups: list[list[str]] = [[]]
+    for message in messages:
+        direction, _length, kind, fields = [*message.split("\t", 3), ""][:4]
+        if direction != "F":
+            continue
+        if kind == "Parse":
+            name, _, rest = fields.partition('" "')
+            sql_of[name.strip(' "')] = rest
+        elif kind == "Bind":
+            bound = sql_of[fields.split('"')[3]]
+        elif kind == "Execute":
+            groups[-1].append(bound)
+        elif kind == "Query":
+            groups[-1].append(fields.strip(' "'))
+        if kind in ("Sync", "Query"):
+            groups.append([])
+    return [g for g in groups if g]
+
+
 def sequencer_round_trips(url: str, batches: int = 50) -> dict[str, object]:
     """Round trips of an append batch on the sequencer's connection, counted in libpq's
-    protocol trace: a round trip ends at each Sync (or simple Query) the client sends. Between
-    two batches another log on another engine (as another worker process would) appends, so
-    the trace also shows whether the batch reads tree nodes after another writer moved the
-    head."""
+    protocol trace, and how many of them the client waits for while holding the head's lock
+    (taken by the round trip with the ``FOR UPDATE`` read, released by the one with the
+    ``COMMIT``). Between two batches another log on another engine appends (as another worker
+    process would), so the trace also shows whether a batch reads tree nodes after another
+    writer moved the head."""
     from psycopg.pq import Trace
     from sqlalchemy import event
 
@@ -564,7 +595,7 @@ def sequencer_round_trips(url: str, batches: int = 50) -> dict[str, object]:
     log = AuditLog.for_engine(ours, signer, ORIGIN, **options)
     other = AuditLog.for_engine(theirs, signer, ORIGIN, **options)
     log.append(entry(0))
-    ours.dispose()
+    ours.dispose()  # the connections from here on are opened anew, so traced
     with tempfile.TemporaryDirectory() as tmp:
         traced: list[tuple[Any, Any]] = []
 
@@ -581,27 +612,30 @@ def sequencer_round_trips(url: str, batches: int = 50) -> dict[str, object]:
         event.remove(ours, "connect", trace)
         for connection, handle in traced:
             if not connection.closed:
-                connection.pgconn.untrace()
+                connection.pgconn.untrace()  # libpq flushes its buffered trace
             handle.close()
-        trips = sum(
-            len(re.findall(r"^F\t\d+\t(?:Sync|Query)\b", (Path(tmp) / f"c{i}").read_text(), re.M))
+        groups = [
+            g
             for i in range(len(traced))
-        )
-        node_reads = sum(
-            (Path(tmp) / f"c{i}").read_text().count("FROM audit_nodes") for i in range(len(traced))
-        )
+            for g in traced_statements((Path(tmp) / f"c{i}").read_text())
+        ]
     log.close()
     other.close()
     ours.dispose()
     theirs.dispose()
+    held = 0
+    locked_at: int | None = None
+    for i, group in enumerate(groups):
+        if any("FOR UPDATE" in sql for sql in group):
+            locked_at = i
+        if locked_at is not None and any(sql.startswith("COMMIT") for sql in group):
+            held += i - locked_at
+            locked_at = None
     return {
         "batches": batches,
-        "round_trips_per_batch": round(trips / batches, 2),
-        # The lock is taken by the first round trip's SELECT ... FOR UPDATE and released by
-        # the COMMIT that ends the last: the client waits under it for every round trip after
-        # the first.
-        "round_trips_holding_the_lock": round(trips / batches - 1, 2),
-        "node_reads": node_reads,
+        "round_trips_per_batch": round(len(groups) / batches, 2),
+        "round_trips_holding_the_lock_per_batch": round(held / batches, 2),
+        "node_reads": sum("FROM audit_nodes" in sql for g in groups for sql in g),
     }
 
 
