@@ -113,7 +113,6 @@ class AuditLog:
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._writing = False
-        self._frontier: CompactRange | None = None
         self._last_checkpoint_ns: int | None = None
         self._nodes: dict[NodeKey, bytes] = {}
         self._node_cache_size = node_cache_size
@@ -287,16 +286,12 @@ class AuditLog:
                 checkpoint = (
                     self._due_checkpoint(seq, frontier.size, root) if transaction is None else None
                 )
-                seq.write(rows, nodes, frontier.size, root, checkpoint)
+                seq.write(rows, nodes, frontier.size, root, frontier.hashes(), checkpoint)
         except Exception as exc:  # fail closed: whatever went wrong, nothing was recorded
-            self._frontier = None
             for p in batch:
                 p.error = exc
                 p.done = True
             return None, None
-        # Kept for the next batch only if committed: a caller's transaction may still roll
-        # back, leaving an edge that never was, of a size another writer may then reach.
-        self._frontier = frontier if transaction is None else None
         written = signed = None
         if transaction is None:
             written = TreeHead(frontier.size, root)
@@ -310,16 +305,17 @@ class AuditLog:
             p.done = True
         return written, signed
 
-    def _load_frontier(self, seq: Sequencer) -> CompactRange:
-        cached = self._frontier
-        if cached is not None and cached.size == seq.tree_size and cached.root() == seq.root_hash:
-            return cached.copy()
-        # Another process appended since our last batch: reload the right edge of the tree.
-        keys = CompactRange.keys(seq.tree_size)
-        found = seq.read_nodes(keys)
-        frontier = CompactRange(seq.tree_size, [found[k] for k in keys])
+    @staticmethod
+    def _load_frontier(seq: Sequencer) -> CompactRange:
+        """The tree's right edge, as the locked head holds it (whichever process wrote last):
+        no node is read under the lock. An edge that does not fold to the head's root is never
+        extended."""
+        try:
+            frontier = CompactRange(seq.tree_size, seq.right_edge)
+        except ValueError:
+            raise LookupError("the stored tree edge does not fit the tree head") from None
         if frontier.root() != seq.root_hash:
-            raise LookupError("stored tree nodes do not match the tree head")
+            raise LookupError("the stored tree edge does not match the tree head")
         return frontier
 
     def _due_checkpoint(
@@ -440,7 +436,8 @@ class AuditLog:
                 self.guard.hold(seq.read_nodes, size, root)
                 now = self.clock()
                 cp = self.signer.sign(self.origin, size, root, now)
-                seq.write([], [], size, root, StoredCheckpoint(size, root, now, cp.note))
+                checkpoint = StoredCheckpoint(size, root, now, cp.note)
+                seq.write([], [], size, root, seq.right_edge, checkpoint)
         except CheckpointRefused:
             raise
         except _STORE_ERRORS as exc:

@@ -218,14 +218,12 @@ class CompactRange:
         self.size += 1
         return new
 
-    def root(self) -> bytes:
-        return fold([h for _, _, h in self.nodes])
+    def hashes(self) -> list[bytes]:
+        """The edge's hashes, largest subtree first (what the store keeps with the head)."""
+        return [h for _, _, h in self.nodes]
 
-    def copy(self) -> CompactRange:
-        clone = CompactRange()
-        clone.size = self.size
-        clone.nodes = list(self.nodes)
-        return clone
+    def root(self) -> bytes:
+        return fold(self.hashes())
 
 
 class MemoryTree:

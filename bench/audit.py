@@ -16,10 +16,18 @@
 4. A subject's newest 50 entries (a citizen's access log, first page) in that log, through the
    segment-keyed subject index, against the same page through a plain (subject, idx) index
    built on the same table in the same run.
+5. On PostgreSQL (alone with --workers): appends/s of one worker process against two
+   appending to the same log at once, alternated in one run (each process
+   ``--worker-threads`` threads calling ``append``, group commit, for ``--worker-seconds``),
+   with the batches' mean size, the load average beside each figure, and the round trips of a
+   batch counted on the sequencer's connection in libpq's protocol trace (and how many of them
+   the head's lock is held across).
 
     .venv/bin/python bench/audit.py [--threads 128] [--per-thread 80] [--proof-size 1000000]
         [--backends sqlite,postgresql] [--pymerkle [--pymerkle-size 100000]]
         [--witness-rounds 2]
+    .venv/bin/python bench/audit.py --workers [--worker-rounds 3] [--worker-threads 32]
+        [--worker-seconds 5]
 
 PostgreSQL comes from SIJILL_BENCH_DATABASE_URL or SIJILL_TEST_DATABASE_URL (a fresh schema,
 dropped afterwards). Prints one JSON object.
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import statistics
@@ -41,6 +50,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -352,7 +362,7 @@ def bulk_load(engine: Engine, size: int, chunk: int = 100_000) -> tuple[float, b
             )
         with storage.sequencer() as seq:
             assert seq.tree_size == lo
-            seq.write(rows, nodes, frontier.size, frontier.root(), None)
+            seq.write(rows, nodes, frontier.size, frontier.root(), frontier.hashes(), None)
     storage.close()
     return time.perf_counter() - start, frontier.root()
 
@@ -468,6 +478,200 @@ def pymerkle_latency(size: int, count: int = 5) -> dict[str, object]:
     return out
 
 
+def append_worker(
+    url: str, key_pem: bytes, name: str, threads: int, seconds: float, start: Any, out: Any
+) -> None:
+    """One worker process: ``threads`` threads appending through one log (group commit) from
+    the moment every worker is ready until ``seconds`` later; puts its counts on ``out``."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    key = load_pem_private_key(key_pem, None)
+    assert isinstance(key, Ed25519PrivateKey)
+    engine = db.make_engine(url)
+    log = AuditLog.for_engine(engine, NoteSigner(ORIGIN, key), ORIGIN)
+    log.bind()
+    batches: list[int] = []
+    write_batch = log._write_batch
+
+    def counted(batch: Any, transaction: Any = None) -> Any:
+        batches.append(len(batch))
+        return write_batch(batch, transaction)
+
+    log._write_batch = counted  # type: ignore[method-assign]
+    log.append(entry(0))  # connections opened, statements compiled, before the clock starts
+    batches.clear()
+    counts = [0] * threads
+    start.wait(timeout=120)
+    deadline = time.perf_counter() + seconds
+
+    def work(t: int) -> None:
+        n = 0
+        while time.perf_counter() < deadline:
+            log.append(entry(t * 1_000_000 + n))
+            n += 1
+        counts[t] = n
+
+    elapsed = run_threads(threads, work)
+    log.close()
+    engine.dispose()
+    out.put((name, sum(counts), elapsed, batches))
+
+
+def workers_round(
+    url: str, key_pem: bytes, processes: int, threads: int, seconds: float
+) -> dict[str, object]:
+    spawn = multiprocessing.get_context("spawn")
+    start, out = spawn.Barrier(processes), spawn.Queue()
+    procs = [
+        spawn.Process(
+            target=append_worker,
+            args=(url, key_pem, f"w{i}", threads, seconds, start, out),
+        )
+        for i in range(processes)
+    ]
+    for proc in procs:
+        proc.start()
+    results = [out.get(timeout=seconds + 300) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+        if proc.exitcode != 0:
+            raise RuntimeError(f"a worker process failed ({proc.exitcode})")
+    appends = sum(r[1] for r in results)
+    elapsed = max(r[2] for r in results)
+    sizes = [size for r in results for size in r[3]]
+    return {
+        "processes": processes,
+        "appends_per_s": round(appends / elapsed),
+        "batches": len(sizes),
+        "mean_batch": round(statistics.fmean(sizes), 1) if sizes else 0,
+        "load_average_1m_after": round(os.getloadavg()[0], 2),
+    }
+
+
+def traced_statements(trace: str) -> list[list[str]]:
+    """The statements a client ran, from libpq's protocol trace, grouped by round trip (a
+    group ends at each Sync, or simple Query, the client sends); each as its SQL text, also
+    when the driver runs a statement it prepared earlier by name."""
+    messages: list[str] = []
+    for line in trace.splitlines():
+        if line[:2] in ("F\t", "B\t"):
+            messages.append(line)
+        elif messages:
+            messages[-1] += "\n" + line  # a multi-line statement's further lines
+    sql_of: dict[str, str] = {}
+    bound = ""
+    groups: list[list[str]] = [[]]
+    for message in messages:
+        direction, _length, kind, fields = [*message.split("\t", 3), ""][:4]
+        if direction != "F":
+            continue
+        if kind == "Parse":
+            name, _, rest = fields.partition('" "')
+            sql_of[name.strip(' "')] = rest
+        elif kind == "Bind":
+            bound = sql_of[fields.split('"')[3]]
+        elif kind == "Execute":
+            groups[-1].append(bound)
+        elif kind == "Query":
+            groups[-1].append(fields.strip(' "'))
+        if kind in ("Sync", "Query"):
+            groups.append([])
+    return [g for g in groups if g]
+
+
+def sequencer_round_trips(url: str, batches: int = 50) -> dict[str, object]:
+    """Round trips of an append batch on the sequencer's connection, counted in libpq's
+    protocol trace, and how many of them the client waits for while holding the head's lock
+    (taken by the round trip with the ``FOR UPDATE`` read, released by the one with the
+    ``COMMIT``). Between two batches another log on another engine appends (as another worker
+    process would), so the trace also shows whether a batch reads tree nodes after another
+    writer moved the head."""
+    from psycopg.pq import Trace
+    from sqlalchemy import event
+
+    ours, theirs = db.make_engine(url), db.make_engine(url)
+    signer = NoteSigner(ORIGIN, Ed25519PrivateKey.generate())
+    options: dict[str, Any] = {"checkpoint_every_entries": 10**9, "checkpoint_every_seconds": 3600}
+    log = AuditLog.for_engine(ours, signer, ORIGIN, **options)
+    other = AuditLog.for_engine(theirs, signer, ORIGIN, **options)
+    log.append(entry(0))
+    ours.dispose()  # the connections from here on are opened anew, so traced
+    with tempfile.TemporaryDirectory() as tmp:
+        traced: list[tuple[Any, Any]] = []
+
+        def trace(dbapi_connection: Any, _record: Any) -> None:
+            handle = open(Path(tmp) / f"c{len(traced)}", "w")  # noqa: SIM115 - closed below
+            dbapi_connection.pgconn.trace(handle.fileno())
+            dbapi_connection.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS | Trace.REGRESS_MODE)
+            traced.append((dbapi_connection, handle))
+
+        event.listen(ours, "connect", trace)
+        for n in range(batches):
+            other.append(entry(10_000 + n))
+            log.append_many([entry(1_000 + 10 * n + i) for i in range(10)])
+        event.remove(ours, "connect", trace)
+        for connection, handle in traced:
+            if not connection.closed:
+                connection.pgconn.untrace()  # libpq flushes its buffered trace
+            handle.close()
+        groups = [
+            g
+            for i in range(len(traced))
+            for g in traced_statements((Path(tmp) / f"c{i}").read_text())
+        ]
+    log.close()
+    other.close()
+    ours.dispose()
+    theirs.dispose()
+    held = 0
+    locked_at: int | None = None
+    for i, group in enumerate(groups):
+        if any("FOR UPDATE" in sql for sql in group):
+            locked_at = i
+        if locked_at is not None and any(sql.startswith("COMMIT") for sql in group):
+            held += i - locked_at
+            locked_at = None
+    return {
+        "batches": batches,
+        "round_trips_per_batch": round(len(groups) / batches, 2),
+        "round_trips_holding_the_lock_per_batch": round(held / batches, 2),
+        "node_reads": sum("FROM audit_nodes" in sql for g in groups for sql in g),
+    }
+
+
+def workers_scaling(url: str, rounds: int, threads: int, seconds: float) -> dict[str, object]:
+    """One worker process against two, alternated (ABBA order), on one PostgreSQL log."""
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+
+    key_pem = Ed25519PrivateKey.generate().private_bytes(
+        Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+    )
+    runs: dict[int, list[dict[str, object]]] = {1: [], 2: []}
+    for r in range(rounds):
+        for processes in (1, 2) if r % 2 == 0 else (2, 1):
+            load = os.getloadavg()[0]
+            result = workers_round(url, key_pem, processes, threads, seconds)
+            result["load_average_1m_before"] = round(load, 2)
+            runs[processes].append(result)
+            print(json.dumps(result), file=sys.stderr)
+    one = statistics.median(float(str(r["appends_per_s"])) for r in runs[1])
+    two = statistics.median(float(str(r["appends_per_s"])) for r in runs[2])
+    return {
+        "threads_per_process": threads,
+        "seconds_per_run": seconds,
+        "cpus": os.cpu_count(),
+        "one_process": runs[1],
+        "two_processes": runs[2],
+        "median_appends_per_s": {"one_process": round(one), "two_processes": round(two)},
+        "ratio_two_vs_one": round(two / one, 2),
+        "sequencer": sequencer_round_trips(url),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=128)
@@ -479,7 +683,24 @@ def main() -> None:
     parser.add_argument(
         "--witness-rounds", type=int, default=2, help="alternated rounds, witness against none"
     )
+    parser.add_argument(
+        "--workers",
+        action="store_true",
+        help="only the worker processes on PostgreSQL (5. above): one against two",
+    )
+    parser.add_argument("--worker-rounds", type=int, default=3)
+    parser.add_argument("--worker-threads", type=int, default=32)
+    parser.add_argument("--worker-seconds", type=float, default=5.0)
     args = parser.parse_args()
+    if args.workers:
+        with database("postgresql") as url:
+            command.upgrade(db.alembic_config("audit", url), "heads")
+            scaling = workers_scaling(
+                url, args.worker_rounds, args.worker_threads, args.worker_seconds
+            )
+        scaling["goal_ratio_two_vs_one"] = 1.6  # the gateway's, for the whole request
+        print(json.dumps({"postgresql": {"workers": scaling}}, indent=2))
+        return
     report: dict[str, object] = {
         "threads": args.threads,
         "entries": args.threads * args.per_thread,
@@ -515,6 +736,12 @@ def main() -> None:
                 result["subject_listing"] = subject_listing(engine, args.proof_size)
             finally:
                 engine.dispose()
+        if backend == "postgresql":
+            with database(backend) as url:
+                command.upgrade(db.alembic_config("audit", url), "heads")
+                result["workers"] = workers_scaling(
+                    url, args.worker_rounds, args.worker_threads, args.worker_seconds
+                )
         report[backend] = result
         print(json.dumps({backend: result}), file=sys.stderr)
     if args.pymerkle:
@@ -524,6 +751,7 @@ def main() -> None:
         "inclusion_proof_ms_at_1m": 1.0,
         "ratio_one_witness_vs_none": 0.9,
         "tail_age_p99_s": 2.0,
+        "ratio_two_worker_processes_vs_one": 1.6,
     }
     print(json.dumps(report, indent=2))
 

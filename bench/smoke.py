@@ -30,6 +30,7 @@ def sizes(database_url: str | None) -> dict[str, list[str]]:
         "audit": [
             *("--threads", "4", "--per-thread", "10", "--proof-size", "1000"),
             *("--backends", backends),
+            *("--worker-rounds", "1", "--worker-threads", "2", "--worker-seconds", "0.5"),
         ],
         "policy": ["--decisions", "100", "--rest-decisions", "50"],
         "oauth": ["--tokens", "20", "--requests", "40"],

@@ -94,6 +94,9 @@ class Transaction:
     def __init__(self, hot: HotSQL, driver: Any) -> None:
         self.hot = hot
         self.driver = driver
+        # The first row of the read :meth:`HotSQL.begin` sent with the BEGIN, if it was given one.
+        self.opening_row: Row | None = None
+        self.committed = False
 
     @classmethod
     def of(cls, conn: Connection) -> Transaction:
@@ -146,6 +149,15 @@ class Transaction:
             self.driver.cursor().executemany(sql, rows)
         except self.hot._dbapi_error as exc:
             raise self.hot._wrap(sql, exc, self.driver) from exc
+
+    def commit(self) -> None:
+        """Commit a transaction of :meth:`HotSQL.begin` before its block ends. Inside
+        :meth:`pipeline` the COMMIT travels with the block's statements, so the writes and the
+        commit cost one round trip; if any of them fails, the pipeline skips the COMMIT and the
+        block's end rolls the transaction back. Never on a transaction of :meth:`of`: its
+        owner commits."""
+        self.driver_execute("COMMIT")
+        self.committed = True
 
     @contextmanager
     def pipeline(self) -> Iterator[None]:
@@ -298,21 +310,29 @@ class HotSQL:
     # -- writes --------------------------------------------------------------------------------
 
     @contextmanager
-    def begin(self, *, immediate: bool = False) -> Iterator[Transaction]:
-        """One transaction: committed when the block ends, rolled back (and the connection
-        closed) if it raises. ``immediate`` takes SQLite's write lock at BEGIN, so a writer
-        never fails later with SQLITE_BUSY_SNAPSHOT; PostgreSQL locks rows as it goes."""
+    def begin(
+        self, *, immediate: bool = False, opening: ClauseElement | None = None
+    ) -> Iterator[Transaction]:
+        """One transaction: committed when the block ends (or earlier, by
+        :meth:`Transaction.commit`), rolled back (and the connection closed) if it raises.
+        ``immediate`` takes SQLite's write lock at BEGIN, so a writer never fails later with
+        SQLITE_BUSY_SNAPSHOT; PostgreSQL locks rows as it goes. ``opening``: a read (with no
+        parameters) sent in the same round trip as the BEGIN, its first row left in
+        :attr:`Transaction.opening_row`; a row lock it takes is then held from the first
+        round trip on."""
         kept = self._checkout(fresh=False)
         tx = Transaction(self, kept.driver)
         try:
-            self._begin(tx, immediate)
-        except DBAPIError:
-            # Nothing was done on it yet: a new connection may begin instead.
+            self._begin(tx, immediate, opening)
+        except DBAPIError as exc:
             self._drop(kept)
+            if opening is not None and not exc.connection_invalidated:
+                raise  # the read itself failed (a lock not granted in time): not worth a retry
+            # Nothing was done on it yet: a new connection may begin instead.
             kept = self._checkout(fresh=True)
             tx = Transaction(self, kept.driver)
             try:
-                self._begin(tx, immediate)
+                self._begin(tx, immediate, opening)
             except BaseException:
                 self._drop(kept)
                 raise
@@ -321,21 +341,35 @@ class HotSQL:
             raise
         try:
             yield tx
-            tx.driver_execute("COMMIT")
+            if not tx.committed:
+                tx.driver_execute("COMMIT")
         except BaseException:
             # Closing it rolls back whatever the block wrote.
             self._drop(kept)
             raise
         self._checkin(kept)
 
-    def _begin(self, tx: Transaction, immediate: bool) -> None:
+    def _begin(self, tx: Transaction, immediate: bool, opening: ClauseElement | None) -> None:
         if self.sqlite:
             tx.driver_execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            if opening is not None:
+                tx.opening_row = tx.one(opening)
             return
+        cursor = None
         with tx.pipeline():
             tx.driver_execute("BEGIN")
             if self.lock_timeout_s is not None:
                 tx.driver_execute(f"SET LOCAL lock_timeout = '{int(self.lock_timeout_s)}s'")
+            if opening is not None:
+                cursor = self._run(tx.driver, opening, {})
+        if cursor is not None:
+            try:
+                row = cursor.fetchone()
+            except self._dbapi_error as exc:
+                raise self._wrap("(opening read)", exc, tx.driver) from exc
+            finally:
+                cursor.close()
+            tx.opening_row = tuple(row) if row is not None else None
 
     # -- connections ---------------------------------------------------------------------------
 

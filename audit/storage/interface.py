@@ -65,6 +65,9 @@ class Sequencer(Protocol):
 
     tree_size: int
     root_hash: bytes
+    # The complete-subtree hashes whose fold is root_hash (merkle.CompactRange), kept with the
+    # head so that an append reads no node; written with every head.
+    right_edge: tuple[bytes, ...]
 
     def read_nodes(self, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]: ...
 
@@ -74,6 +77,7 @@ class Sequencer(Protocol):
         nodes: Sequence[tuple[int, int, bytes]],
         tree_size: int,
         root_hash: bytes,
+        right_edge: Sequence[bytes],
         checkpoint: StoredCheckpoint | None,
     ) -> None: ...
 

@@ -43,6 +43,8 @@ from audit.storage.tables import (
     node_id,
     node_key,
     nodes_table,
+    pack_edge,
+    unpack_edge,
 )
 from storekit import HotSQL, Transaction
 from storekit.bulk import insert_columns
@@ -53,11 +55,20 @@ SEGMENTS_A_STATEMENT = 64  # a subject listing searches this many segments a sta
 LOCK_TIMEOUT_S = 10  # PostgreSQL: longest wait for the tree-head lock (SQLite: busy_timeout)
 
 HEAD = select(head_table.c.tree_size, head_table.c.root_hash).where(head_table.c.id == 1)
-LOCKED_HEAD = HEAD.with_for_update()
+# The sequencer's first round trip: BEGIN, the lock and the head with the tree's right edge.
+LOCKED_HEAD = (
+    select(head_table.c.tree_size, head_table.c.root_hash, head_table.c.right_edge)
+    .where(head_table.c.id == 1)
+    .with_for_update()
+)
 SET_HEAD = (
     update(head_table)
     .where(head_table.c.id == 1)
-    .values(tree_size=bindparam("tree_size"), root_hash=bindparam("root_hash"))
+    .values(
+        tree_size=bindparam("tree_size"),
+        root_hash=bindparam("root_hash"),
+        right_edge=bindparam("right_edge"),
+    )
 )
 ADD_CHECKPOINT = insert(checkpoints_table).values(
     tree_size=bindparam("tree_size"),
@@ -101,14 +112,20 @@ def _entry_tuple(e: StoredEntry) -> tuple[Any, ...]:
 
 
 class _SqlSequencer:
-    def __init__(self, storage: SqlStorage, tx: Transaction) -> None:
+    """Inside the head's lock. On the store's own transaction, two round trips in all: the
+    BEGIN with the locked head read (edge included), then the batch's writes with the COMMIT;
+    the lock is held from the first's arrival at the server to the second's."""
+
+    def __init__(self, storage: SqlStorage, tx: Transaction, *, owned: bool) -> None:
         self._storage = storage
         self._tx = tx
-        row = tx.one(LOCKED_HEAD)
+        self._owned = owned
+        row = tx.opening_row if owned else tx.one(LOCKED_HEAD)
         if row is None:
             raise LookupError("the audit store has no tree head (run the migrations)")
         self.tree_size = int(row[0])
         self.root_hash = bytes(row[1])
+        self.right_edge = unpack_edge(row[2])
 
     def read_nodes(self, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
         return self._storage._nodes_on(self._tx, keys)
@@ -119,18 +136,28 @@ class _SqlSequencer:
         nodes: Sequence[tuple[int, int, bytes]],
         tree_size: int,
         root_hash: bytes,
+        right_edge: Sequence[bytes],
         checkpoint: StoredCheckpoint | None,
     ) -> None:
-        """The whole batch in one network round trip, one statement a table."""
+        """The whole batch in one network round trip, one statement a table, with the COMMIT
+        when the transaction is the store's own (a caller's transaction is the caller's to
+        commit). Nothing may follow it in the sequencer's block."""
         tx = self._tx
         with tx.pipeline():
             insert_columns(tx, entries_table, [_entry_tuple(e) for e in entries])
             insert_columns(
                 tx, nodes_table, [(node_id((level, index)), h) for level, index, h in nodes]
             )
-            tx.send(SET_HEAD, tree_size=tree_size, root_hash=root_hash)
+            tx.send(
+                SET_HEAD,
+                tree_size=tree_size,
+                root_hash=root_hash,
+                right_edge=pack_edge(right_edge),
+            )
             if checkpoint is not None:
                 tx.send(ADD_CHECKPOINT, **_checkpoint_params(checkpoint))
+            if self._owned:
+                tx.commit()
 
 
 def _checkpoint_params(cp: StoredCheckpoint) -> dict[str, Any]:
@@ -172,10 +199,10 @@ class SqlStorage:
         back, and the entries are as durable as its commit."""
         with store_errors():
             if transaction is not None:
-                yield _SqlSequencer(self, Transaction.of(transaction))
+                yield _SqlSequencer(self, Transaction.of(transaction), owned=False)
                 return
-            with self._writer_lock, self._hot.begin(immediate=True) as tx:
-                yield _SqlSequencer(self, tx)
+            with self._writer_lock, self._hot.begin(immediate=True, opening=LOCKED_HEAD) as tx:
+                yield _SqlSequencer(self, tx, owned=True)
 
     def _nodes_on(self, tx: Transaction, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
         ids = [node_id(k) for k in keys]

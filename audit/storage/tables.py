@@ -6,6 +6,8 @@ TRUNCATE on PostgreSQL) of entries, nodes and checkpoints, and any shrinking of 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -27,6 +29,10 @@ head_table = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("tree_size", BigInteger, nullable=False),
     Column("root_hash", LargeBinary(32), nullable=False),
+    # The tree's right edge (audit_0005): the complete-subtree hashes whose fold is the root,
+    # one per set bit of tree_size, largest subtree first, 32 bytes each. Read with the locked
+    # head, it is all an append needs of the tree, so no node is read under the lock.
+    Column("right_edge", LargeBinary),
 )
 entries_table = Table(
     "audit_entries",
@@ -91,6 +97,20 @@ def node_id(key: NodeKey) -> int:
 
 def node_key(ident: int) -> NodeKey:
     return ident >> LEVEL_SHIFT, ident & ((1 << LEVEL_SHIFT) - 1)
+
+
+HASH_SIZE = 32
+
+
+def pack_edge(hashes: Sequence[bytes]) -> bytes:
+    return b"".join(hashes)
+
+
+def unpack_edge(packed: bytes | None) -> tuple[bytes, ...]:
+    """The stored edge's hashes (none for an empty tree; a short or absent edge is caught by
+    the log, whose fold of it must give the head's root)."""
+    data = bytes(packed or b"")
+    return tuple(data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE))
 
 
 # Tables the log keeps outside its own store.

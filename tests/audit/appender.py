@@ -1,5 +1,7 @@
-"""A worker process for the multi-process ordering test: appends COUNT entries with THREADS
-threads (so group commit and cross-process sequencing interleave), then prints its indices."""
+"""Worker processes for the multi-process tests: ``main`` appends COUNT entries with THREADS
+threads (so group commit and cross-process sequencing interleave), then prints its indices;
+``append_batches`` (started with multiprocessing's spawn) appends in batches once every worker
+is ready, and reports each batch's indices."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import json
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from audit import AuditEntry, AuditLog, NoteSigner
 from gateway.db import make_engine
@@ -46,6 +49,40 @@ def main(url: str, key_path: str, worker: str, count: int, threads: int) -> None
     log.close()
     engine.dispose()
     json.dump(indices, sys.stdout)
+
+
+def batch_entry(worker: str, n: int) -> AuditEntry:
+    return AuditEntry(
+        time_ns=n,
+        actor={"kind": "system", "id": worker, "sector": None},
+        action="test_append",
+        subject=None,
+        decision_id=f"{worker}-{n}",
+    )
+
+
+def append_batches(
+    url: str, key_path: str, worker: str, count: int, batch: int, start: Any, out: Any
+) -> None:
+    """Append ``count`` entries in batches of ``batch`` (``append_many``: one sequencer
+    transaction each) once ``start`` (a barrier of all the workers) lets every worker go;
+    put ``(worker, [indices of each batch])`` on ``out``."""
+    engine = make_engine(url)
+    log = AuditLog.for_engine(
+        engine,
+        NoteSigner("sijill.test/audit", load_or_create_ed25519(Path(key_path))),
+        "sijill.test/audit",
+        checkpoint_every_entries=100,
+    )
+    log.bind()
+    batches: list[list[int]] = []
+    start.wait(timeout=60)
+    for lo in range(0, count, batch):
+        entries = [batch_entry(worker, n) for n in range(lo, min(count, lo + batch))]
+        batches.append([r.index for r in log.append_many(entries)])
+    log.close()
+    engine.dispose()
+    out.put((worker, batches))
 
 
 if __name__ == "__main__":

@@ -99,8 +99,11 @@ def rebuild(engine: Engine) -> None:
                 {"id": node_id((level, index)), "hash": h},
             )
         conn.execute(
-            text("UPDATE audit_head SET tree_size = :size, root_hash = :root WHERE id = 1"),
-            {"size": frontier.size, "root": frontier.root()},
+            text(
+                "UPDATE audit_head SET tree_size = :size, root_hash = :root, right_edge = :edge "
+                "WHERE id = 1"
+            ),
+            {"size": frontier.size, "root": frontier.root(), "edge": b"".join(frontier.hashes())},
         )
 
 

@@ -201,7 +201,7 @@ def test_the_database_backed_tree_serves_the_reference_proofs(
     frontier = CompactRange()
     with storage.sequencer() as seq:
         nodes = [n for d in LEAF_INPUTS for n in frontier.append(leaf_hash(d))]
-        seq.write([], nodes, frontier.size, frontier.root(), None)
+        seq.write([], nodes, frontier.size, frontier.root(), frontier.hashes(), None)
     log = AuditLog(storage, NoteSigner("t", Ed25519PrivateKey.generate()), "t")
     request.addfinalizer(log.close)
     for size in range(1, 9):

@@ -15,9 +15,9 @@ import pytest
 
 from audit import AuditLog, Export, StoreUnavailable, verify
 from audit.export import LoggedEntry
-from audit.storage import sql as audit_sql
 from gateway.routes import agency_batch
 from gateway.routes.agency_batch import MAX_ITEMS
+from storekit import Transaction
 from tests.gateway.conftest import World
 
 CONSENTED = "scholarship_outreach"
@@ -325,13 +325,12 @@ def test_an_audit_failure_mid_batch_releases_nothing(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     social = pseudonym(world, "fatima", "social")
-    write = audit_sql._SqlSequencer.write
 
-    def fails_after_writing(self: Any, *args: Any, **kwargs: Any) -> None:
-        write(self, *args, **kwargs)  # the entries are in the transaction …
-        raise StoreUnavailable("the audit store went away")  # … which then fails
+    def fails_to_commit(self: Any) -> None:
+        # The entries were sent in the sequencer's transaction; its COMMIT, sent with them, fails.
+        raise StoreUnavailable("the audit store went away")
 
-    monkeypatch.setattr(audit_sql._SqlSequencer, "write", fails_after_writing)
+    monkeypatch.setattr(Transaction, "commit", fails_to_commit)
     before = world.audit_size()
     item = {"pseudonym": social, "fields": ["given_name_lat", "family_name_lat"]}
     response = world.call(

@@ -92,6 +92,42 @@ def test_a_transaction_that_raises_leaves_nothing_behind(engine: Engine) -> None
     assert _rows(engine) == [(1, "a")]
 
 
+def test_a_transaction_opened_with_a_read_holds_its_first_row(engine: Engine) -> None:
+    hot = HotSQL(engine, lock_timeout_s=5)
+    with hot.begin() as tx:
+        tx.execute(ADD, id=1, name="a", kind="red", blob=b"\x07")
+    first = select(things.c.id, things.c.blob).order_by(things.c.id).with_for_update()
+    with hot.begin(immediate=True, opening=first) as tx:
+        assert tx.opening_row == (1, b"\x07")
+        tx.execute(RENAME, key=1, new="a2")
+    none = select(things.c.id).where(things.c.kind == "green")
+    with hot.begin(opening=none) as tx:
+        assert tx.opening_row is None
+    assert _rows(engine) == [(1, "a2")]
+
+
+def test_a_commit_sent_in_a_pipeline_commits_with_the_writes_or_not_at_all(
+    engine: Engine,
+) -> None:
+    hot = HotSQL(engine)
+    with hot.begin() as tx:
+        with tx.pipeline():
+            tx.send(ADD, id=1, name="a", kind="red", blob=None)
+            tx.send(ADD, id=2, name="b", kind="red", blob=None)
+            tx.commit()
+        assert tx.committed
+    assert _rows(engine) == [(1, "a"), (2, "b")]
+    # The second insert fails: the pipeline skips the COMMIT, so the first is rolled back too.
+    with pytest.raises(IntegrityError), hot.begin() as tx, tx.pipeline():
+        tx.send(ADD, id=3, name="c", kind="red", blob=None)
+        tx.send(ADD, id=4, name="a", kind="red", blob=None)
+        tx.commit()
+    assert _rows(engine) == [(1, "a"), (2, "b")]
+    with hot.begin() as tx:
+        tx.execute(ADD, id=3, name="c", kind="red", blob=None)
+    assert _rows(engine) == [(1, "a"), (2, "b"), (3, "c")]
+
+
 def test_driver_errors_surface_as_sqlalchemy_errors_without_the_parameters(
     engine: Engine,
 ) -> None:
