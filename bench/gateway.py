@@ -1,11 +1,13 @@
 """The agency query's path against two baselines on the same server, SQLite and PostgreSQL
 in one run: the synchronous bare route (a constant body: the framework's cost) and the floor
-route (bench/gateway_app.py: only the mandatory work, in one thread-pool hop). Each round
-starts each configuration in turn (SQLite one worker, PostgreSQL one worker, PostgreSQL two
-workers) and measures its targets alternated; each figure is the median of the rounds.
+route (bench/gateway_app.py: only the mandatory work, in one thread-pool hop), and beside the
+query its alternative design (the same enforcement in an asynchronous route with a dedicated
+audit-writer thread: three hand-offs instead of one). Each round starts each configuration in
+turn (SQLite one worker, PostgreSQL one worker, PostgreSQL two workers) and measures its
+targets alternated; each figure is the median of the rounds.
 
 Per database, one worker: closed-loop throughput, p50/p99 at concurrency 4, and the server's
-CPU per request (user + system of its processes) of the bare, floor and query routes; the
+CPU per request (user + system of its processes) of each target; the
 query under an open-loop load (constant arrivals, latency from each request's scheduled
 start) at half the query's closed-loop maximum; and on PostgreSQL the query's throughput with
 two workers against one at the same concurrency. Goals (issue 22): query CPU per request <=
@@ -344,6 +346,7 @@ def measure(
             "bare": f"{issuer}/bench/bare",
             "floor": f"{issuer}/bench/floor/query/{pseudonym}",
             "query": f"{issuer}/v1/agency/persons/{pseudonym}/query",
+            "writer": f"{issuer}/bench/writer/query/{pseudonym}",
         }
         if workers > 1:
             targets = {"query": targets["query"]}
@@ -382,7 +385,7 @@ def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             for key in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")
             if key in rounds[0][target]
         }
-        for target in ("bare", "floor", "query", "query_open_loop")
+        for target in ("bare", "floor", "query", "writer", "query_open_loop")
     }
     medians["query_open_loop"]["rate"] = median_of(rounds, "query_open_loop", "rate")
     query, floor, bare = medians["query"], medians["floor"], medians["bare"]
@@ -393,6 +396,11 @@ def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "query_rps_over_bare_ratio": round(query["rps"] / bare["rps"], 3),
         "floor_rps_over_bare_ratio": round(floor["rps"] / bare["rps"], 3),
         "query_rps_over_floor_ratio": round(query["rps"] / floor["rps"], 3),
+        # The alternative design (async route, dedicated audit-writer thread) against one hop.
+        "writer_cpu_over_query_ratio": round(
+            medians["writer"]["cpu_ms_per_request"] / query["cpu_ms_per_request"], 3
+        ),
+        "writer_rps_over_query_ratio": round(medians["writer"]["rps"] / query["rps"], 3),
     }
     goals = {
         "query_cpu_le_1_1x_floor": ratios["query_cpu_over_floor_ratio"] <= 1.1,
