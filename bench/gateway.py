@@ -34,8 +34,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -292,6 +296,25 @@ FIELDS = ["given_name_lat", "birth_date", "phone"]
 CONFIGS = (("sqlite", 1), ("postgresql", 1), ("postgresql", 2))
 
 
+@contextmanager
+def fresh_schema(base: str) -> Iterator[str]:
+    """A URL of ``base`` whose search_path is a schema of this run's own, dropped afterwards:
+    the demo deployment starts empty whatever the database held."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def server_cpu(pid: int) -> float:
     """CPU seconds (user + system) of the server process and its worker processes so far."""
     import psutil
@@ -353,7 +376,8 @@ def measure(
         concurrency = args.concurrency if workers == 1 else args.workers_concurrency
         row: dict[str, Any] = {}
         for name, url in targets.items():
-            run_load(url, body, token, concurrency, min(0.5, args.seconds))  # warm-up
+            if args.warmup > 0:
+                run_load(url, body, token, concurrency, args.warmup)
             cpu = server_cpu(server.pid)
             figures = run_load(url, body, token, concurrency, args.seconds)
             used = server_cpu(server.pid) - cpu
@@ -411,28 +435,10 @@ def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     return {"medians": medians, **ratios, "goals": goals}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--workers-concurrency", type=int, default=8)
-    parser.add_argument(
-        "--database-url", default=os.environ.get("SIJILL_TEST_DATABASE_URL") or None
-    )
-    parser.add_argument("--load", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--open-load", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.load:
-        print(json.dumps(asyncio.run(_load(**json.loads(args.load)))))
-        return
-    if args.open_load:
-        print(json.dumps(asyncio.run(_open_load(**json.loads(args.open_load)))))
-        return
-
-    deployments = {"sqlite": demo_deployment("bench-sqlite", None)}
-    if args.database_url:
-        deployments["postgresql"] = demo_deployment("bench-pg", args.database_url)
+def run_rounds(
+    deployments: dict[str, tuple[int, dict[str, str], Any]], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Every round of every configuration the deployments allow, and their summary."""
     configs = [(db, w) for db, w in CONFIGS if db in deployments]
     load_before = [round(x, 2) for x in os.getloadavg()]
     rounds: dict[tuple[str, int], list[dict[str, Any]]] = {c: [] for c in configs}
@@ -461,6 +467,35 @@ def main() -> None:
         pg["two_workers"] = {"one_worker_rps": one_rps, "two_workers_rps": two_rps, "runs": two}
         pg["two_workers_over_one_ratio"] = round(two_rps / one_rps, 3)
         pg["goals"]["two_workers_ge_1_6x_one"] = pg["two_workers_over_one_ratio"] >= 1.6
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--workers-concurrency", type=int, default=8)
+    parser.add_argument("--warmup", type=float, default=0.5, help="seconds of load unmeasured")
+    parser.add_argument(
+        "--database-url", default=os.environ.get("SIJILL_TEST_DATABASE_URL") or None
+    )
+    parser.add_argument("--load", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--open-load", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.load:
+        print(json.dumps(asyncio.run(_load(**json.loads(args.load)))))
+        return
+    if args.open_load:
+        print(json.dumps(asyncio.run(_open_load(**json.loads(args.open_load)))))
+        return
+
+    with ExitStack() as stack:
+        deployments = {"sqlite": demo_deployment("bench-sqlite", None)}
+        if args.database_url:
+            url = stack.enter_context(fresh_schema(args.database_url))
+            deployments["postgresql"] = demo_deployment("bench-pg", url)
+        results = run_rounds(deployments, args)
     print(json.dumps(results, indent=2))
 
 
