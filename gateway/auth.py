@@ -1,6 +1,8 @@
 """Who is calling: the resource-server side of OAuth, as a FastAPI dependency.
 
-Every protected route declares ``principal: Principal = Depends(require_principal(...))``.
+A route that touches no personal data declares ``Depends(require_principal(...))``; the others
+get their principal through the enforcement point (gateway/authz.py ``authorize``, ``admit``),
+which runs :func:`checked_principal` in the worker thread it chooses.
 The token is checked by :class:`identity.oauth.AccessTokenVerifier` (signature with our JWKS,
 ``ES256`` only, ``typ`` at+jwt, iss, aud, exp, nbf, revocation), the client must still be
 registered and enabled, a DPoP-bound token (``cnf.jkt``) needs a matching proof (RFC 9449 §7),
