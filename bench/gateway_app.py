@@ -26,8 +26,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from audit import AuditEntry
+from gateway.admission import Admission, admit
 from gateway.app import create_app
-from gateway.authz import Admission, Enforcer, admit
+from gateway.authz import Enforcer
 from gateway.questions import Resource, person_records
 from gateway.responses import model_json
 from gateway.routes.agency import PseudonymPath, QueryIn, _resolve, query_answer

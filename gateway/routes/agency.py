@@ -18,7 +18,8 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from gateway.authz import Admission, Enforcer, Outcome, admit
+from gateway.admission import Admission, admit
+from gateway.authz import Enforcer, Outcome
 from gateway.problems import Problem, responses
 from gateway.questions import Resource, person_records
 from gateway.responses import model_json

@@ -24,7 +24,8 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response, StreamingResponse
 
-from gateway.authz import Enforcer, Outcome, authorize, unknown_subject
+from gateway.admission import authorize
+from gateway.authz import Enforcer, Outcome, unknown_subject
 from gateway.problems import Problem, responses
 from gateway.questions import Question, Resource, person_records
 from gateway.routes.agency import (
