@@ -37,7 +37,7 @@ def sizes(database_url: str | None) -> dict[str, list[str]]:
         "storekit": ["--reads", "500", "--backends", backends],
         "enrol": ["--persons", "1000", "--batch", "500", "--backends", backends],
         "scoring": ["--households", "600", "--workers", "1", "--batch", "200", "--rounds", "1"],
-        "gateway": ["--seconds", "0.5", "--concurrency", "2", "--workers", "1"],
+        "gateway": ["--seconds", "0.5", "--rounds", "1", "--warmup", "0"],
         "batch": ["--seconds", "0.5", "--rounds", "1", "--items", "100"],
         "ratelimit": ["--checks", "200", "--threads", "2", "--backends", backends],
     }

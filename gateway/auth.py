@@ -1,6 +1,8 @@
 """Who is calling: the resource-server side of OAuth, as a FastAPI dependency.
 
-Every protected route declares ``principal: Principal = Depends(require_principal(...))``.
+A route that touches no personal data declares ``Depends(require_principal(...))``; the others
+get their principal through the enforcement point (gateway/authz.py ``authorize``, ``admit``),
+which runs :func:`checked_principal` in the worker thread it chooses.
 The token is checked by :class:`identity.oauth.AccessTokenVerifier` (signature with our JWKS,
 ``ES256`` only, ``typ`` at+jwt, iss, aud, exp, nbf, revocation), the client must still be
 registered and enabled, a DPoP-bound token (``cnf.jkt``) needs a matching proof (RFC 9449 §7),
@@ -271,31 +273,58 @@ def refusal_reporter(request: Request) -> Report:
     return report
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """What a request presents to be authenticated, taken from it on the event loop without
+    blocking, so that checking it can run in whichever worker thread the route's work runs
+    (an agency request: one thread hop for both, gateway/authz.py :class:`Admission`)."""
+
+    services: Services
+    method: str
+    url: str
+    authorization: str
+    dpop: list[str]
+    report: Report
+    # Read in the worker thread: a forged header is recorded, and recording writes.
+    certificate: Callable[[], str | None]
+
+
+def credentials_of(request: Request) -> Credentials:
+    services = services_of(request)
+    report = refusal_reporter(request)
+    return Credentials(
+        services=services,
+        method=request.method,
+        url=services.oauth.issuer_url + request.url.path,
+        authorization=request.headers.get("authorization", ""),
+        dpop=request.headers.getlist("dpop"),
+        report=report,
+        certificate=lambda: forwarded_certificate(request, report),
+    )
+
+
 async def authenticate(request: Request) -> Principal:
     """The caller of this request, or a 401 problem (the refusal on the record)."""
-    oauth = services_of(request).oauth
-    url = oauth.issuer_url + request.url.path
-
-    def run() -> Principal:
-        report = refusal_reporter(request)
-        return _authenticate(
-            oauth,
-            request.method,
-            url,
-            request.headers.get("authorization", ""),
-            request.headers.getlist("dpop"),
-            report,
-            forwarded_certificate(request, report),
-        )
-
-    return await run_in_threadpool(run)
+    return await run_in_threadpool(_principal_of, credentials_of(request))
 
 
-def _serves_citizen(request: Request, idcs: str) -> None:
+def _principal_of(credentials: Credentials) -> Principal:
+    return _authenticate(
+        credentials.services.oauth,
+        credentials.method,
+        credentials.url,
+        credentials.authorization,
+        credentials.dpop,
+        credentials.report,
+        credentials.certificate(),
+    )
+
+
+def _serves_citizen(services: Services, idcs: str) -> None:
     """An erased person's sign-in token, minted before the erasure and not yet expired, no
     longer serves anything (Law 09.08 art. 8: nothing is processed about them any more)."""
     try:
-        erased = services_of(request).register.status(idcs) == "erased"
+        erased = services.register.status(idcs) == "erased"
     except UnknownPerson:
         return  # the routes answer for a person the register does not know
     if erased:
@@ -307,6 +336,34 @@ def _serves_citizen(request: Request, idcs: str) -> None:
         )
 
 
+def checked_principal(
+    credentials: Credentials,
+    allowed: frozenset[PrincipalKind] | None,
+    needed: tuple[str, ...],
+) -> Principal:
+    """The :class:`Principal` the credentials prove, if it is one of ``allowed`` (any, if
+    None) and holds every scope in ``needed``; 401 or 403 problem+json otherwise. Reads the
+    token's revocation and the client registry: call it off the event loop."""
+    principal = _principal_of(credentials)
+    if principal.kind == "citizen":
+        _serves_citizen(credentials.services, principal.subject)
+    if allowed is not None and principal.kind not in allowed:
+        raise Problem(403, "forbidden", "This route is not open to this kind of caller.")
+    missing = [s for s in needed if s not in principal.scopes]
+    if missing:
+        scheme = "DPoP" if credentials.authorization.lower().startswith("dpop ") else "Bearer"
+        raise Problem(
+            403,
+            "insufficient-scope",
+            "The access token lacks a scope this route requires.",
+            required_scopes=list(needed),
+            headers={
+                "WWW-Authenticate": _challenge(scheme, "insufficient_scope", None, " ".join(needed))
+            },
+        )
+    return principal
+
+
 def require_principal(
     kinds: Iterable[PrincipalKind] | None = None, scopes: Iterable[str] = ()
 ) -> Callable[..., object]:
@@ -316,29 +373,9 @@ def require_principal(
     needed = tuple(scopes)
 
     async def dependency(request: Request) -> Principal:
-        principal = await authenticate(request)
-        if principal.kind == "citizen":
-            await run_in_threadpool(_serves_citizen, request, principal.subject)
-        if allowed is not None and principal.kind not in allowed:
-            raise Problem(403, "forbidden", "This route is not open to this kind of caller.")
-        missing = [s for s in needed if s not in principal.scopes]
-        if missing:
-            scheme = (
-                "DPoP"
-                if request.headers.get("authorization", "").lower().startswith("dpop ")
-                else "Bearer"
-            )
-            raise Problem(
-                403,
-                "insufficient-scope",
-                "The access token lacks a scope this route requires.",
-                required_scopes=list(needed),
-                headers={
-                    "WWW-Authenticate": _challenge(
-                        scheme, "insufficient_scope", None, " ".join(needed)
-                    )
-                },
-            )
+        principal = await run_in_threadpool(
+            checked_principal, credentials_of(request), allowed, needed
+        )
         request.state.principal = principal
         return principal
 
@@ -346,10 +383,13 @@ def require_principal(
 
 
 __all__ = [
+    "Credentials",
     "Principal",
     "PrincipalKind",
     "authenticate",
+    "checked_principal",
     "client_actor",
+    "credentials_of",
     "forwarded_certificate",
     "refusal_reporter",
     "require_principal",

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
-
-from fastapi import Depends, Request
 
 from audit import AppendReceipt, AuditEntry, AuditUnavailable
 from audit.entry import Actor
 from audit.entry import Outcome as EntryOutcome
-from gateway.auth import Principal, PrincipalKind, require_principal, source_of
-from gateway.middleware import route_template
+from gateway.auth import Principal
 from gateway.problems import Problem
 from gateway.questions import (
     PolicyContext,
@@ -29,16 +26,13 @@ from gateway.questions import (
     Question,
     Resource,
 )
-from gateway.services import Services, get_services
+from gateway.services import Services
 from policies import PolicyResult, PolicyUnavailable
 from policies.decision_log import UNLISTED
-from policies.registry import action_scope, field_catalogue, registry_bound_actions
+from policies.registry import field_catalogue, registry_bound_actions
 from vault import Decision
 
 log = logging.getLogger("sijill.authz")
-
-# Marks a dependency as the route's policy enforcement; the route-walk test looks for it.
-MEDIATED_ATTR = "__sijill_mediated_action__"
 
 # Actions whose releases the processing registry bounds (an agency's), and the field names an
 # anomaly record may name (anything else an engine invents is logged as UNLISTED).
@@ -530,51 +524,3 @@ def policy_subject(principal: Principal) -> PolicySubject:
     elif principal.actor is not None:
         subject["actor"] = principal.actor
     return subject
-
-
-def authorize(
-    action: str,
-    *,
-    kinds: Sequence[PrincipalKind],
-    scopes: Sequence[str] | None = None,
-    per_item: bool = False,
-) -> Callable[..., Awaitable[Enforcer]]:
-    """The dependency every personal-data route takes: authenticated principal + enforcer.
-
-    The scope the action needs comes from the policy data (``actions.json``), so the
-    gateway's early 403 ``insufficient_scope`` and the policy agree by construction; a route
-    that names scopes must name exactly that one (checked when the route is defined).
-    An agency's request spends one token of its rate limit here; a batch route (``per_item``)
-    spends one per item instead, once it knows their number (:meth:`Enforcer.charge`).
-    """
-    needed = (action_scope(action),)
-    if scopes is not None and tuple(scopes) != needed:
-        raise ValueError(
-            f"route for {action!r} names scopes {list(scopes)}, the policy data "
-            f"requires {list(needed)}"
-        )
-    principal_dep = require_principal(kinds=tuple(kinds), scopes=needed)
-
-    async def dependency(
-        request: Request,
-        principal: Principal = Depends(principal_dep),
-        services: Services = Depends(get_services),
-    ) -> Enforcer:
-        enforcer = Enforcer(
-            services=services,
-            principal=principal,
-            action=action,
-            route=route_template(request.scope),
-            source=source_of(request),
-        )
-        if principal.kind == "agency" and not per_item:
-            try:
-                await services.rate_limiter.check_async(principal.client_id)
-            except Problem:
-                enforcer.record_rate_limited()
-                raise
-        return enforcer
-
-    setattr(dependency, MEDIATED_ATTR, action)
-    dependency.__name__ = f"authorize_{action}"
-    return dependency

@@ -212,6 +212,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return _problem_json(request, exc)
+
+    def _problem_json(request: Request, exc: Problem) -> JSONResponse:
         return JSONResponse(
             exc.document(instance=request.url.path),
             status_code=exc.status,
@@ -221,6 +224,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # A route that checks its caller in its own worker thread (gateway/authz.py admit)
+        # has not checked it yet: a refused caller hears its refusal, not the validation.
+        settle = getattr(request.state, "settle_credentials", None)
+        if settle is not None:
+            try:
+                await settle()
+            except Problem as refused:
+                return _problem_json(request, refused)
         # Only where and what kind of error, never the input: pydantic's "input" key carries
         # the submitted value, which may be a CNIE number or a name.
         broken = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)

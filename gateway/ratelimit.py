@@ -33,7 +33,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import anyio.to_thread
 from sqlalchemy import Engine, text
 
 from gateway.problems import Problem
@@ -67,10 +66,6 @@ class RateLimiter(ABC):
     def check(self, key: str, *, cost: int = 1) -> None:
         """Spend ``cost`` tokens or raise the 429 problem (counted by ``refused``)."""
         self._answer(self.take(key, cost=cost))
-
-    async def check_async(self, key: str) -> None:
-        """:meth:`check` from the event loop (a limiter that waits on I/O runs off it)."""
-        self.check(key)
 
     def _answer(self, wait: float) -> None:
         if wait > 0:
@@ -190,7 +185,3 @@ class SharedRateLimiter(RateLimiter):
         level = float(row[0]) if row is not None else 0.0
         # Another process may have refilled or spent since: never answer "now" to a refusal.
         return max((need - level) / self.rate, 1e-3)
-
-    async def check_async(self, key: str) -> None:
-        # A database round trip: in a worker thread, not on the event loop.
-        self._answer(await anyio.to_thread.run_sync(self.take, key))

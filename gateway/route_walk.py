@@ -1,7 +1,7 @@
 """The route walk: every route of the app is public or goes through the enforcement point.
 
-A route is mediated when its dependency tree holds an :func:`gateway.authz.authorize`
-dependency (marked with :data:`gateway.authz.MEDIATED_ATTR`); the test of the app walks every
+A route is mediated when its dependency tree holds an :func:`gateway.admission.authorize`
+dependency (marked with :data:`gateway.admission.MEDIATED_ATTR`); the test of the app walks every
 route with :func:`unmediated_routes`, so that a route added without the policy cannot ship.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from fastapi.dependencies.models import Dependant
 from starlette.routing import BaseRoute
 
-from gateway.authz import MEDIATED_ATTR
+from gateway.admission import MEDIATED_ATTR
 
 
 def is_mediated(dependant: Dependant) -> bool:

@@ -2,8 +2,10 @@
 
 Each route walks the whole mediated path: token → principal → pseudonym resolved within the
 agency's sector → consents and objections gathered → one policy decision → one audit entry,
-durable → vault reveal of only the released fields → response. A purpose is mandatory on
-every call, and every call, allowed or denied, leaves exactly one audit entry.
+durable → vault reveal of only the released fields → response. The whole path runs in one
+worker thread (gateway/authz.py :class:`Admission`): the event loop only parses the request.
+A purpose is mandatory on every call, and every call, allowed or denied, leaves exactly one
+audit entry.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from gateway.authz import Enforcer, Outcome, authorize
+from gateway.admission import Admission, admit
+from gateway.authz import Enforcer, Outcome
 from gateway.problems import Problem, responses
 from gateway.questions import Resource, person_records
 from gateway.responses import model_json
-from gateway.services import Services, get_services
+from gateway.services import Services
 from identity import MAX_TRANSLATE, PersonErased, UnknownPseudonym
 from policies.registry import field_catalogue
 from rsu import Subjects, resolve_subjects
@@ -166,11 +169,14 @@ def _withheld(
     response_model=LookupOut,
     summary="CNIE number + purpose → this agency's pseudonym for the person",
 )
-def lookup(
-    body: LookupIn,
-    enforcer: Enforcer = Depends(authorize("lookup", kinds=["agency"])),
-    services: Services = Depends(get_services),
+async def lookup(
+    body: LookupIn, admission: Admission = Depends(admit("lookup", kinds=["agency"]))
 ) -> Response:
+    return await admission.run(lambda enforcer: _lookup(enforcer, body))
+
+
+def _lookup(enforcer: Enforcer, body: LookupIn) -> Response:
+    services = enforcer.services
     resource: Resource = {"kind": "person", "fields": []}
     registered_purpose(enforcer, resource, body.purpose)
     idcs = services.register.find_by_cnie(body.cnie)
@@ -254,12 +260,16 @@ def eligibility_answer(
     response_model=QueryOut,
     summary="Fields + purpose → the released fields, the withheld ones and why",
 )
-def query(
+async def query(
     pseudonym: PseudonymPath,
     body: QueryIn,
-    enforcer: Enforcer = Depends(authorize("read_attributes", kinds=["agency"])),
-    services: Services = Depends(get_services),
+    admission: Admission = Depends(admit("read_attributes", kinds=["agency"])),
 ) -> Response:
+    return await admission.run(lambda enforcer: _query(enforcer, pseudonym, body))
+
+
+def _query(enforcer: Enforcer, pseudonym: str, body: QueryIn) -> Response:
+    services = enforcer.services
     requested = sorted(set(body.fields))
     resource: Resource = {"kind": "person", "fields": requested}
     registered_purpose(enforcer, resource, body.purpose)
@@ -282,12 +292,16 @@ def query(
     response_model=EligibilityOut,
     summary="Program + purpose → eligible or not, and nothing else",
 )
-def eligibility(
+async def eligibility(
     pseudonym: PseudonymPath,
     body: EligibilityIn,
-    enforcer: Enforcer = Depends(authorize("eligibility", kinds=["agency"])),
-    services: Services = Depends(get_services),
+    admission: Admission = Depends(admit("eligibility", kinds=["agency"])),
 ) -> Response:
+    return await admission.run(lambda enforcer: _eligibility(enforcer, pseudonym, body))
+
+
+def _eligibility(enforcer: Enforcer, pseudonym: str, body: EligibilityIn) -> Response:
+    services = enforcer.services
     resource: Resource = {"kind": "household", "fields": [], "program": body.program}
     registered_purpose(enforcer, resource, body.purpose)
     found = _resolve(services, enforcer, pseudonym, resource, body.purpose)
@@ -309,15 +323,19 @@ def eligibility(
     response_model=TranslateOut,
     summary="Pseudonyms this agency holds → their current key version (during a rotation)",
 )
-def translate_pseudonyms(
+async def translate_pseudonyms(
     body: TranslateIn,
-    enforcer: Enforcer = Depends(authorize("translate_pseudonyms", kinds=["agency"])),
-    services: Services = Depends(get_services),
+    admission: Admission = Depends(admit("translate_pseudonyms", kinds=["agency"])),
 ) -> Response:
     """Up to 1,000 pseudonyms of the agency's own sector, each to the same person's pseudonym
     under the sector's current key; any other string (another sector's, a retired version's,
     never issued) is listed as unknown, and nothing more is said of it. One audit entry for
     the batch, with its count (the policy's ``audit: batch`` obligation)."""
+    return await admission.run(lambda enforcer: _translate(enforcer, body))
+
+
+def _translate(enforcer: Enforcer, body: TranslateIn) -> Response:
+    services = enforcer.services
     sector = enforcer.principal.sector
     outcome = enforcer.decide(
         resource={"kind": "pseudonyms", "sector": sector},

@@ -18,7 +18,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from audit import AuditLog, AuditUnavailable, EntryFilter, InvalidProof
-from gateway.authz import Enforcer, authorize
+from gateway.admission import authorize
+from gateway.authz import Enforcer
 from gateway.lifecycle import ACTION as POLICY_REVISION
 from gateway.params import MAX_INDEX, LogTime
 from gateway.problems import Problem, responses

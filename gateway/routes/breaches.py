@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.authz import Enforcer, authorize
+from gateway.admission import authorize
+from gateway.authz import Enforcer
 from gateway.breaches import (
     FORMAT,
     Assessment,

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import erasures
-from gateway.authz import Enforcer, authorize
+from gateway.admission import authorize
+from gateway.authz import Enforcer
 from gateway.erasure import ErasureRequest, Ground, Status
 from gateway.problems import responses
 

@@ -16,7 +16,8 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from audit import AuditUnavailable, NotYetCheckpointed
-from gateway.authz import Enforcer, authorize
+from gateway.admission import authorize
+from gateway.authz import Enforcer
 from gateway.problems import Problem, responses
 from gateway.rectification import my_requests
 from gateway.reviews import my_reviews

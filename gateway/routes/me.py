@@ -15,7 +15,8 @@ from audit import AuditUnavailable, EntryFilter, NotYetCheckpointed
 from consent import ConsentNotFound, InvalidConsent
 from consent.receipts import iso27560_record
 from gateway import reviews
-from gateway.authz import Enforcer, Outcome, authorize
+from gateway.admission import authorize
+from gateway.authz import Enforcer, Outcome
 from gateway.params import MAX_INDEX, StorableAwareTime
 from gateway.problems import Problem, responses
 from gateway.services import Services, get_services

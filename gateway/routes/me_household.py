@@ -16,7 +16,8 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from gateway.authz import Enforcer, authorize
+from gateway.admission import authorize
+from gateway.authz import Enforcer
 from gateway.problems import Problem, responses
 from gateway.services import Services, get_services
 from gateway.timefmt import rfc3339, to_ns

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from consent.notifications import Preference
-from gateway.authz import Enforcer, Outcome, authorize
+from gateway.admission import authorize
+from gateway.authz import Enforcer, Outcome
 from gateway.notify.choices import ADDRESS_FIELD, InvalidAddress, check_address
 from gateway.problems import Problem, responses
 from gateway.services import Services, get_services

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.authz import Enforcer, authorize
+from gateway.admission import authorize
+from gateway.authz import Enforcer
 from gateway.problems import responses
 from gateway.rectification import (
     PersonChanges,

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from consent import ReviewStatus
-from gateway.authz import Enforcer, authorize
+from gateway.admission import authorize
+from gateway.authz import Enforcer
 from gateway.problems import responses
 from gateway.reviews import REVIEW_LAW, decide_review, my_reviews, open_review, review_queue
 from gateway.routes.me import score_view

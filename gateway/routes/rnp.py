@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
-from gateway.authz import Enforcer, authorize
+from gateway.admission import authorize
+from gateway.authz import Enforcer
 from gateway.problems import responses
 from gateway.rectification import Rectification, duplicate_person, rectify_person
 from gateway.services import Services, get_services

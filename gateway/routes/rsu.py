@@ -21,7 +21,8 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
 from gateway import households as changes
-from gateway.authz import Enforcer, authorize
+from gateway.admission import authorize
+from gateway.authz import Enforcer
 from gateway.households import ChangedOut, HouseholdIn, MemberAdded, SplitIn
 from gateway.problems import responses
 from gateway.services import Services, get_services

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 
+from gateway.admission import authorize
 from gateway.app import PUBLIC_ROUTES, iter_routes
-from gateway.authz import authorize
 from gateway.route_walk import unmediated_routes
 
 authorize_dep = Depends(authorize("read_own_data", kinds=["citizen"]))
