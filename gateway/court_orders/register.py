@@ -15,7 +15,6 @@ from sqlalchemy.exc import IntegrityError
 from gateway.court_orders.tables import court_orders
 from identity.oauth import ClientRegistry
 
-
 # A court's reference for an order, as it travels in a path segment, a query and the log.
 REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
 

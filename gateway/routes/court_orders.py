@@ -275,9 +275,7 @@ def revoke(
         subject_tag=order.subject,
         court_order=order,
     ).require_allowed()
-    revoked = services.court_orders.revoke(
-        reference, enforcer.actor()["id"], outcome.receipt.index
-    )
+    revoked = services.court_orders.revoke(reference, enforcer.actor()["id"], outcome.receipt.index)
     return _view(revoked, outcome.decision_id)
 
 

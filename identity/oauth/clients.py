@@ -165,9 +165,9 @@ def _words(values: Sequence[str] | str, what: str) -> tuple[str, ...]:
 
 
 def _default_grants(kind: ClientKind) -> tuple[str, ...]:
-    # Agencies and law-enforcement authorities are machines: client credentials only. Portal (citizens) and the office and
-    # auditor consoles sign people in with the authorization code flow; offices and auditors
-    # may also run batch programs with client credentials.
+    # Agencies and law-enforcement authorities are machines: client credentials only. Portal
+    # (citizens) and the office and auditor consoles sign people in with the authorization
+    # code flow; offices and auditors may also run batch programs with client credentials.
     return {
         "agency": ("client_credentials",),
         "law_enforcement": ("client_credentials",),

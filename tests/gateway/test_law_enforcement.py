@@ -45,7 +45,10 @@ def _officer(world: World, officer: str = "greffier-karim") -> dict[str, str]:
     if "orders-office" not in world.clients:
         world.register("orders-office", "office", "registry", "court_order:manage")
     token, _ = world.oauth.issuer.access_token(
-        client_id="orders-office", scope="court_order:manage", subject=officer, subject_kind="officer"
+        client_id="orders-office",
+        scope="court_order:manage",
+        subject=officer,
+        subject_kind="officer",
     )
     return {"Authorization": f"Bearer {token}"}
 
@@ -97,9 +100,7 @@ def _subject(world: World, reference: str, client_id: str = POLICE) -> Any:
     )
 
 
-def _query(
-    world: World, pseudo: str, reference: str, fields: list[str] = FIELDS, **kw: Any
-) -> Any:
+def _query(world: World, pseudo: str, reference: str, fields: list[str] = FIELDS, **kw: Any) -> Any:
     return world.api.post(
         f"/v1/law-enforcement/persons/{pseudo}/query",
         json={"fields": fields, "purpose": kw.get("purpose", PURPOSE), "court_order": reference},
