@@ -20,7 +20,7 @@ from audit import AppendReceipt, AuditEntry, AuditUnavailable
 from audit.entry import Actor
 from audit.entry import Outcome as EntryOutcome
 from gateway.auth import Principal, PrincipalKind, require_principal, source_of
-from gateway.court_orders import CourtOrder
+from gateway.court_orders import UnderOrder
 from gateway.middleware import route_template
 from gateway.problems import Problem
 from gateway.questions import (
@@ -175,8 +175,7 @@ class Enforcer:
         consents: Sequence[Mapping[str, Any]],
         objections: Sequence[Mapping[str, Any]],
         now_ns: int,
-        court_order: Mapping[str, Any] | None = None,
-        under_order: bool = False,
+        under: UnderOrder | None = None,
     ) -> PolicyInput:
         doc: PolicyInput = {
             "subject": policy_subject(self.principal),
@@ -187,8 +186,8 @@ class Enforcer:
             "objections": list(objections),
             "time_ns": now_ns,
         }
-        if under_order:
-            doc["court_order"] = court_order
+        if under is not None:
+            doc["court_order"] = under.policy_input()
         return doc
 
     def decide(
@@ -201,8 +200,7 @@ class Enforcer:
         consents: Sequence[Mapping[str, Any]] = (),
         objections: Sequence[Mapping[str, Any]] = (),
         recorded: Sequence[str] = (),
-        court_order: CourtOrder | None = None,
-        under_order: bool = False,
+        under: UnderOrder | None = None,
     ) -> Outcome:
         """One decision, recorded before anything is released.
 
@@ -213,22 +211,12 @@ class Enforcer:
         person field at all, and a record none of whose fields is released gets no decision;
         ``subject_tag`` is the person's keyed hash for
         the audit entry (never the IDCS); ``recorded`` are codes the entry carries after the
-        decision's reasons (a batch's ``count=N``). ``under_order`` puts ``court_order`` (None:
-        no order of the register for this caller) in the policy input, for a law-enforcement
-        query; the entry then names the order and its embargo, until which the person's own
-        view omits it.
+        decision's reasons (a batch's ``count=N``); ``under`` the court order a request is made
+        under, in the policy input and in the entry (with its embargo).
         """
         now_ns = time.time_ns()
         result, entry = self._judge(
-            resource,
-            purpose,
-            consents,
-            objections,
-            now_ns,
-            subject_tag,
-            recorded,
-            court_order=court_order,
-            under_order=under_order,
+            resource, purpose, consents, objections, now_ns, subject_tag, recorded, under
         )
         receipt = self._append(entry, must=True)
         assert receipt is not None
@@ -282,17 +270,12 @@ class Enforcer:
         now_ns: int,
         subject_tag: str | None,
         recorded: Sequence[str] = (),
-        *,
-        court_order: CourtOrder | None = None,
-        under_order: bool = False,
+        under: UnderOrder | None = None,
     ) -> tuple[PolicyResult, AuditEntry]:
         """The bounded decision on one question, and the entry that must be durable before
         anything it allows is released."""
         fields = [str(f) for f in resource.get("fields", ())]
-        order = court_order.policy_input() if court_order is not None else None
-        result = self._ask(
-            resource, purpose, consents, objections, now_ns, subject_tag, order, under_order
-        )
+        result = self._ask(resource, purpose, consents, objections, now_ns, subject_tag, under)
         result = self._bounded(result, fields, purpose, now_ns)
         outcome: EntryOutcome = "allow" if result.allow else "deny"
         entry = self._entry(
@@ -304,9 +287,7 @@ class Enforcer:
             outcome,
             [*result.reasons, *recorded],
         )
-        if court_order is not None:
-            entry = replace(entry, court_order=court_order.audit_record())
-        return result, entry
+        return result, replace(entry, court_order=under.audit_record()) if under else entry
 
     def _sealed(
         self,
@@ -399,31 +380,21 @@ class Enforcer:
         objections: Sequence[Mapping[str, Any]],
         now_ns: int,
         subject_tag: str | None,
-        court_order: Mapping[str, Any] | None = None,
-        under_order: bool = False,
+        under: UnderOrder | None = None,
     ) -> PolicyResult:
         """The engine's decision on this request; 503 (and an error entry) when it has none."""
-        doc = self.policy_input(
-            resource, purpose, consents, objections, now_ns, court_order, under_order
-        )
+        doc = self.policy_input(resource, purpose, consents, objections, now_ns, under)
         try:
             return self.services.policy.decide(doc)
         except PolicyUnavailable:
             fields = [str(f) for f in resource.get("fields", ())]
             # Deny, and put the failure itself on the record when the log is there (under the
-            # order's embargo, as the decision's entry would have been).
+            # order's embargo, as the decision's would have been).
             entry = self._entry(
                 now_ns, subject_tag, fields, purpose, None, "error", ["policy_unavailable"]
             )
-            if court_order is not None:
-                entry = replace(
-                    entry,
-                    court_order={
-                        "reference": str(court_order["reference"]),
-                        "embargo_until_ns": str(court_order["embargo_until_ns"]),
-                    },
-                )
-            self._append(entry, must=False)
+            order = under.audit_record() if under else None
+            self._append(replace(entry, court_order=order), must=False)
             raise Problem(
                 503,
                 "policy-unavailable",

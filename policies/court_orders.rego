@@ -45,6 +45,14 @@ embargo_bounded if {
 	court_order.embargo_until_ns - court_order.issued_at_ns <= data.court_orders.max_embargo_ns
 }
 
+# The order lapses at valid_until_ns: an answer under it holds no longer (agency.rego
+# `horizons`, the instants after which a decision may not be reused).
+horizons contains t if {
+	t := court_order.valid_until_ns
+	is_number(t)
+	t > now
+}
+
 order_released contains f if {
 	input.action == "court_order_query"
 	some f in in_scope

@@ -43,6 +43,7 @@ test_order_releases_its_fields_for_its_person if {
 	count(d.withheld) == 0
 	d.legal_basis.court_order == "TPI-FES-2026-0412"
 	as_set(d.reasons) == {"fields_withheld"}
+	d.valid_until_ns == t0 + (30 * one_day)
 }
 
 input_no_order_is_refused := object.union(a_query, {"court_order": null})

@@ -18,6 +18,7 @@ from gateway.court_orders.register import (
     CourtOrderNotFound,
     CourtOrderRegister,
     Revocation,
+    UnderOrder,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "CourtOrderNotFound",
     "CourtOrderRegister",
     "Revocation",
+    "UnderOrder",
 ]

@@ -71,6 +71,20 @@ class CourtOrder:
         return {"reference": self.reference, "embargo_until_ns": str(self.embargo_until_ns)}
 
 
+@dataclass(frozen=True)
+class UnderOrder:
+    """A request made under a court order: ``order`` is the register's order under the
+    reference it named, None when it named no order of this caller (the policy refuses)."""
+
+    order: CourtOrder | None
+
+    def policy_input(self) -> dict[str, Any] | None:
+        return self.order.policy_input() if self.order is not None else None
+
+    def audit_record(self) -> dict[str, str] | None:
+        return self.order.audit_record() if self.order is not None else None
+
+
 def _order(row: Any) -> CourtOrder:
     revocation = (
         Revocation(row.revoked_at_ns, row.revoked_by, row.revocation_audit_index)

@@ -28,6 +28,7 @@ from gateway.court_orders import (
     CourtOrder,
     CourtOrderExists,
     CourtOrderNotFound,
+    UnderOrder,
 )
 from gateway.params import StorableAwareTime
 from gateway.problems import Problem, responses
@@ -211,8 +212,7 @@ def enter(
         resource={"kind": "court_order"},
         purpose=None,
         subject_tag=tag,
-        court_order=order,
-        under_order=True,
+        under=UnderOrder(order),
     ).require_allowed()
     try:
         entered = services.court_orders.enter(order, outcome.receipt.index)
@@ -273,7 +273,7 @@ def revoke(
         resource={"kind": "court_order"},
         purpose=None,
         subject_tag=order.subject,
-        court_order=order,
+        under=UnderOrder(order),
     ).require_allowed()
     revoked = services.court_orders.revoke(reference, enforcer.actor()["id"], outcome.receipt.index)
     return _view(revoked, outcome.decision_id)
@@ -298,8 +298,7 @@ def order_subject(
         resource={"kind": "person", "fields": [], "subject": order.subject if order else ""},
         purpose=body.purpose,
         subject_tag=order.subject if order else None,
-        court_order=order,
-        under_order=True,
+        under=UnderOrder(order),
     )
     if not outcome.allowed or order is None:
         raise _refused(outcome)
@@ -336,8 +335,7 @@ def order_query(
         purpose=body.purpose,
         vault_subjects={found.person: PERSON_FIELDS},
         subject_tag=tag,
-        court_order=order,
-        under_order=True,
+        under=UnderOrder(order),
     )
     if not outcome.allowed:
         raise _refused(outcome)

@@ -6,6 +6,7 @@ reference, only when the embargo ends. Each test runs on SQLite and PostgreSQL."
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from consent.outbox import ACCESS_NOTICE
 from gateway.court_orders import tables
 from tests.gateway.conftest import World
 from tests.gateway.test_agency_api import pseudonym, query
+from tests.gateway.test_cli import run_sijill
 from tests.gateway.test_notifications import (  # noqa: F401  (fixtures: the delivery job runs)
     _job_passed,
     _opt_in,
@@ -399,3 +401,19 @@ def test_the_persons_notice_of_a_query_under_an_order_waits_for_the_embargo(
     # The law-enforcement client's two uses (the pseudonym, the query) wait for the embargo.
     assert len(waiting) == 2
     assert all(reference in row.body for row in waiting)
+
+
+def test_sijill_court_orders_lists_the_register_without_the_person(world: World) -> None:
+    reference = _enter(world)["reference"]
+    configured = world.services.settings
+    env = {
+        "SIJILL_DATA_DIR": str(configured.data_dir),
+        "SIJILL_DATABASE_URL": configured.database_urls["main"],
+    }
+    listed = run_sijill("court-orders", "list", "--client", POLICE, "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert [(r["reference"], r["in_force"], r["entered_by"]) for r in rows] == [
+        (reference, True, "orders-office/greffier-karim")
+    ]
+    assert world.people["fatima"] not in listed.stdout
