@@ -167,6 +167,11 @@ def test_a_query_without_an_order_is_refused_and_on_the_record(world: World) -> 
         ("court_order_subject", "deny", ["court_order_required"]),
     ]
     assert all(e.actor["kind"] == "law_enforcement" for e in logged)
+    # No order, no embargo: the person sees the refused attempt at once.
+    shown = [e for e in _citizen_log(world) if e["actor_kind"] == "law_enforcement"]
+    assert [(e["action"], e["outcome"], e["court_order"]) for e in shown] == [
+        ("court_order_query", "deny", None)
+    ]
 
 
 def test_a_query_under_an_order_is_logged_at_once_and_shown_to_the_person_when_the_embargo_ends(
