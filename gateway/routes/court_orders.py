@@ -16,6 +16,7 @@ ends.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -200,7 +201,7 @@ def enter(
         officer=enforcer.principal.actor or "",
         client_id=client.client_id,
         subject=tag,
-        pseudonym=str(services.pseudonyms.pseudonym_for(body.person, client.sector)),
+        pseudonym="",  # made once the decision allows the order: nothing written before
         fields=tuple(sorted(set(body.fields))),
         purposes=tuple(sorted(set(body.purposes))),
         valid_until_ns=to_ns(body.valid_until),
@@ -214,8 +215,11 @@ def enter(
         subject_tag=tag,
         under=UnderOrder(order),
     ).require_allowed()
+    pseudonym = services.pseudonyms.pseudonym_for(body.person, client.sector)
     try:
-        entered = services.court_orders.enter(order, outcome.receipt.index)
+        entered = services.court_orders.enter(
+            replace(order, pseudonym=str(pseudonym)), outcome.receipt.index
+        )
     except CourtOrderExists:
         raise Problem(
             409, "court-order-exists", "An order under this reference is registered."

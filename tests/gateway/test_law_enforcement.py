@@ -260,6 +260,9 @@ def test_an_embargo_beyond_the_policy_bound_is_refused_and_nothing_is_entered(
     assert _orders(world) == before
     logged = world.services.audit.entry(world.audit_size() - 1).entry
     assert (logged.action, logged.outcome) == ("register_court_order", "deny")
+    # Nor is a pseudonym made for the client's sector: the person's export names none.
+    export = world.api.get("/v1/me/export", headers=_citizen(world)).json()
+    assert "police" not in {p["sector"] for p in export["pseudonyms"]}
 
 
 def test_an_order_serves_only_its_client_its_person_its_purposes_and_its_fields(
