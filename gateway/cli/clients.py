@@ -76,7 +76,6 @@ def add(
                 purposes=purposes,
                 redirect_uris=redirect_uri,
                 client_id=client_id,
-                # An agency's token must not be usable by whoever copies it (RFC 9449).
                 # An agency's or a law-enforcement authority's token must not be usable by
                 # whoever copies it (RFC 9449, RFC 8705): it must be sender-constrained, by DPoP
                 # or by its certificate.

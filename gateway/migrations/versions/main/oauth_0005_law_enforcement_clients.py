@@ -5,8 +5,8 @@ registers only under a court order of the register (gateway/court_orders). The c
 ``oauth_clients.kind`` admits it; on SQLite, which cannot alter a constraint, the table is
 rebuilt with its rows (batch mode).
 
-Revision ID: oauth_0004
-Revises: oauth_0003
+Revision ID: oauth_0005
+Revises: oauth_0004
 Create Date: 2026-12-06
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "oauth_0004"
-down_revision = "oauth_0003"
+revision = "oauth_0005"
+down_revision = "oauth_0004"
 branch_labels = None
 depends_on = None
 
