@@ -17,15 +17,20 @@ from audit.errors import InvalidEntry
 from audit.merkle import leaf_hash
 from storekit import jcs
 
-ActorKind = Literal["agency", "office", "citizen", "auditor", "system"]
+ActorKind = Literal["agency", "office", "citizen", "auditor", "system", "law_enforcement"]
 Outcome = Literal["allow", "deny", "error"]
-ACTOR_KINDS: frozenset[str] = frozenset({"agency", "office", "citizen", "auditor", "system"})
+ACTOR_KINDS: frozenset[str] = frozenset(
+    {"agency", "office", "citizen", "auditor", "system", "law_enforcement"}
+)
 OUTCOMES: frozenset[str] = frozenset({"allow", "deny", "error"})
 _ACTOR_KEYS = frozenset({"kind", "id", "sector"})
 # An agency's call made by a named official (RFC 8693 token exchange): the official's
 # pseudonymous id at the agency and the case reference. Entries without them keep the three
 # keys, so their canonical bytes, and every leaf hash already in the log, stay as they were.
 _ACTING_KEYS = frozenset({"kind", "id", "sector", "official", "case"})
+# A law-enforcement query's court order: its reference and the end of its embargo (a decimal
+# string of nanoseconds, as time_ns), until which the person's own view omits the entry.
+_ORDER_KEYS = frozenset({"reference", "embargo_until_ns"})
 
 
 class Actor(TypedDict):
@@ -64,6 +69,9 @@ class AuditEntry:
     # within the horizon the policy stated): that entry holds the evaluation. Written only
     # when set, so an entry of a fresh evaluation has the form it always had.
     reused_decision_id: str | None = None
+    # The court order a law-enforcement query was made under; written only when set, as
+    # ``reused_decision_id`` is.
+    court_order: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         # Every entry appended passes here (a national rescoring, millions): direct checks,
@@ -116,6 +124,23 @@ class AuditEntry:
         basis = self.legal_basis
         if basis is not None and type(basis) is not dict and not isinstance(basis, Mapping):
             raise InvalidEntry("legal_basis must be an object or null")
+        order = self.court_order
+        if order is not None and (
+            not isinstance(order, Mapping)
+            or order.keys() != _ORDER_KEYS
+            or not isinstance(order["reference"], str)
+            or not isinstance(order["embargo_until_ns"], str)
+            or not order["embargo_until_ns"].isdigit()
+        ):
+            raise InvalidEntry(
+                "court_order must have exactly a reference and embargo_until_ns, "
+                "the latter a decimal string"
+            )
+
+    @property
+    def embargo_until_ns(self) -> int | None:
+        """Until when the person's own view omits this entry (None: it never does)."""
+        return int(self.court_order["embargo_until_ns"]) if self.court_order else None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form. ``time_ns`` is a decimal string: RFC 8785 (I-JSON, RFC 7493 §2.2)
@@ -135,6 +160,8 @@ class AuditEntry:
         }
         if self.reused_decision_id is not None:
             data["reused_decision_id"] = self.reused_decision_id
+        if self.court_order is not None:
+            data["court_order"] = dict(self.court_order)
         return data
 
     def canonical(self) -> bytes:
@@ -164,7 +191,7 @@ class AuditEntry:
             "outcome",
             "reasons",
         }
-        if set(data) - {"reused_decision_id"} != expected:
+        if set(data) - {"reused_decision_id", "court_order"} != expected:
             raise InvalidEntry("entry keys differ from the audit entry schema")
         actor = data["actor"]
         if not isinstance(actor, Mapping):
@@ -185,6 +212,9 @@ class AuditEntry:
             outcome=data["outcome"],
             reasons=list(data["reasons"]),
             reused_decision_id=data.get("reused_decision_id"),
+            court_order=dict(data["court_order"])
+            if isinstance(data.get("court_order"), Mapping)
+            else data.get("court_order"),
         )
 
     @classmethod

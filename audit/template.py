@@ -30,6 +30,7 @@ def prepare_entry(entry: AuditEntry) -> StoredEntry:
         purpose=entry.purpose,
         outcome=entry.outcome,
         official=entry.actor.get("official"),
+        court_order=entry.court_order["reference"] if entry.court_order else None,
     )
 
 
@@ -77,6 +78,7 @@ class EntryTemplate:
             entry.purpose,
             entry.outcome,
             entry.actor.get("official"),
+            entry.court_order["reference"] if entry.court_order else None,
         )
         fixed = [c for c in self._columns[1:] if isinstance(c, str)]
         if any(p in column for p in placeholders for column in fixed):
@@ -100,7 +102,7 @@ class EntryTemplate:
             pieces.append(parts[i])
         data = "".join(pieces).encode()
         subject = self._subject
-        time_ns, kind, actor_id, action, purpose, outcome, official = self._columns
+        time_ns, kind, actor_id, action, purpose, outcome, official, order = self._columns
         return StoredEntry(
             -1,
             leaf_hash(data),
@@ -113,4 +115,5 @@ class EntryTemplate:
             purpose,
             outcome,
             official,
+            order,
         )

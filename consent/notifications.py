@@ -125,9 +125,13 @@ class NotificationPreferences:
         with self._engine.connect() as conn:
             return conn.execute(select(c.c.position).where(c.c.name == CURSOR)).scalar()
 
-    def queue(self, notices: Sequence[tuple[str, str]], *, seen: int | None, upto: int) -> bool:
-        """Queue ``notices`` ((recipient tag, body) pairs) and move the cursor from ``seen`` to
-        ``upto``, together; False (nothing written) when another run moved it first."""
+    def queue(
+        self, notices: Sequence[tuple[str, str, int]], *, seen: int | None, upto: int
+    ) -> bool:
+        """Queue ``notices`` ((recipient tag, body, not before) triples: a notice is due from
+        that instant in nanoseconds, or at once when it has passed) and move the cursor from
+        ``seen`` to ``upto``, together; False (nothing written) when another run moved it
+        first."""
         now = time.time_ns()
         c = tables.notification_cursor
         with self._engine.begin() as conn:
@@ -153,9 +157,9 @@ class NotificationPreferences:
                             "event": ACCESS_NOTICE,
                             "body": body,
                             "attempts": 0,
-                            "next_attempt_ns": now,
+                            "next_attempt_ns": max(now, not_before),
                         }
-                        for recipient, body in notices
+                        for recipient, body, not_before in notices
                     ],
                 )
         return True

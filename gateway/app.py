@@ -21,6 +21,7 @@ from gateway.routes import agency as agency_routes
 from gateway.routes import agency_batch as agency_batch_routes
 from gateway.routes import audit as audit_routes
 from gateway.routes import breaches as breach_routes
+from gateway.routes import court_orders as court_order_routes
 from gateway.routes import docs as docs_routes
 from gateway.routes import erasure as erasure_routes
 from gateway.routes import export as export_routes
@@ -115,6 +116,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     registry_routes.router,
     rsu_routes.router,
     breach_routes.router,
+    court_order_routes.router,
+    court_order_routes.queries,
     erasure_routes.router,
     activation_routes.router,
 )

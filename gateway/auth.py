@@ -42,7 +42,7 @@ from identity.oauth import (
 )
 
 # "system": the gateway's own processes (the notifier), never a token's caller.
-PrincipalKind = Literal["agency", "office", "citizen", "auditor", "system"]
+PrincipalKind = Literal["agency", "office", "citizen", "auditor", "system", "law_enforcement"]
 REALM = "sijill"
 # Puts a refusal on the record (gateway/security.py): kind, reason code, the client the
 # credential names (None when it names none).

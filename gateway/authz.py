@@ -18,6 +18,7 @@ from audit import AppendReceipt, AuditEntry, AuditUnavailable
 from audit.entry import Actor
 from audit.entry import Outcome as EntryOutcome
 from gateway.auth import Principal
+from gateway.court_orders import UnderOrder
 from gateway.problems import Problem
 from gateway.questions import (
     PolicyContext,
@@ -168,8 +169,9 @@ class Enforcer:
         consents: Sequence[Mapping[str, Any]],
         objections: Sequence[Mapping[str, Any]],
         now_ns: int,
+        under: UnderOrder | None = None,
     ) -> PolicyInput:
-        return {
+        doc: PolicyInput = {
             "subject": policy_subject(self.principal),
             "action": self.action,
             "resource": resource.copy(),
@@ -178,6 +180,9 @@ class Enforcer:
             "objections": list(objections),
             "time_ns": now_ns,
         }
+        if under is not None:
+            doc["court_order"] = under.policy_input()
+        return doc
 
     def decide(
         self,
@@ -189,6 +194,7 @@ class Enforcer:
         consents: Sequence[Mapping[str, Any]] = (),
         objections: Sequence[Mapping[str, Any]] = (),
         recorded: Sequence[str] = (),
+        under: UnderOrder | None = None,
     ) -> Outcome:
         """One decision, recorded before anything is released.
 
@@ -199,11 +205,12 @@ class Enforcer:
         person field at all, and a record none of whose fields is released gets no decision;
         ``subject_tag`` is the person's keyed hash for
         the audit entry (never the IDCS); ``recorded`` are codes the entry carries after the
-        decision's reasons (a batch's ``count=N``).
+        decision's reasons (a batch's ``count=N``); ``under`` the court order a request is made
+        under, in the policy input and in the entry (with its embargo).
         """
         now_ns = time.time_ns()
         result, entry = self._judge(
-            resource, purpose, consents, objections, now_ns, subject_tag, recorded
+            resource, purpose, consents, objections, now_ns, subject_tag, recorded, under
         )
         receipt = self._append(entry, must=True)
         assert receipt is not None
@@ -257,11 +264,12 @@ class Enforcer:
         now_ns: int,
         subject_tag: str | None,
         recorded: Sequence[str] = (),
+        under: UnderOrder | None = None,
     ) -> tuple[PolicyResult, AuditEntry]:
         """The bounded decision on one question, and the entry that must be durable before
         anything it allows is released."""
         fields = [str(f) for f in resource.get("fields", ())]
-        result = self._ask(resource, purpose, consents, objections, now_ns, subject_tag)
+        result = self._ask(resource, purpose, consents, objections, now_ns, subject_tag, under)
         result = self._bounded(result, fields, purpose, now_ns)
         outcome: EntryOutcome = "allow" if result.allow else "deny"
         entry = self._entry(
@@ -273,7 +281,7 @@ class Enforcer:
             outcome,
             [*result.reasons, *recorded],
         )
-        return result, entry
+        return result, replace(entry, court_order=under.audit_record()) if under else entry
 
     def _sealed(
         self,
@@ -366,20 +374,21 @@ class Enforcer:
         objections: Sequence[Mapping[str, Any]],
         now_ns: int,
         subject_tag: str | None,
+        under: UnderOrder | None = None,
     ) -> PolicyResult:
         """The engine's decision on this request; 503 (and an error entry) when it has none."""
-        doc = self.policy_input(resource, purpose, consents, objections, now_ns)
+        doc = self.policy_input(resource, purpose, consents, objections, now_ns, under)
         try:
             return self.services.policy.decide(doc)
         except PolicyUnavailable:
             fields = [str(f) for f in resource.get("fields", ())]
-            # Deny, and put the failure itself on the record when the log is there.
-            self._append(
-                self._entry(
-                    now_ns, subject_tag, fields, purpose, None, "error", ["policy_unavailable"]
-                ),
-                must=False,
+            # Deny, and put the failure itself on the record when the log is there (under the
+            # order's embargo, as the decision's would have been).
+            entry = self._entry(
+                now_ns, subject_tag, fields, purpose, None, "error", ["policy_unavailable"]
             )
+            order = under.audit_record() if under else None
+            self._append(replace(entry, court_order=order), must=False)
             raise Problem(
                 503,
                 "policy-unavailable",

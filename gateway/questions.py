@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Required, TypedDict
+from typing import Any, NotRequired, Required, TypedDict
 
 from rsu import Subjects
 from vault.schema import PERSON
@@ -36,6 +36,7 @@ class Resource(TypedDict, total=False):
     program: str  # the program an eligibility question names
     requested_by: str  # the officer who asked for an erasure ("" a machine client; four eyes)
     sector: str  # the sector whose pseudonyms a translation concerns
+    subject: str  # the keyed tag of the person a law-enforcement query is about
 
 
 class PolicySubject(TypedDict, total=False):
@@ -63,6 +64,9 @@ class PolicyInput(TypedDict):
     consents: list[Mapping[str, Any]]
     objections: list[Mapping[str, Any]]
     time_ns: int
+    # The court order a law-enforcement query names, as the register holds it
+    # (policies/court_orders.rego); absent from every other request.
+    court_order: NotRequired[Mapping[str, Any] | None]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from consent import ConsentService
 from consent.notifications import NotificationPreferences
 from gateway.breaches import BreachMetrics, BreachRegister
 from gateway.breaches.notification import JWS_TYP
+from gateway.court_orders import CourtOrderRegister
 from gateway.db import make_engine, ping
 from gateway.erasure import ErasureDesk, person_steps
 from gateway.jobs import ScheduledJob
@@ -70,6 +71,7 @@ class Services:
     registry: ProcessingRegistry
     households: HouseholdRegister
     breaches: BreachRegister
+    court_orders: CourtOrderRegister
     rectifications: RectificationRequests
     erasures: ErasureDesk
     retention: Retention
@@ -182,6 +184,7 @@ def build_services(settings: Settings) -> Services:
         registry=registry,
         households=households,
         breaches=breaches,
+        court_orders=CourtOrderRegister(main),
         rectifications=rectifications,
         erasures=erasures,
         retention=retention,

@@ -35,6 +35,8 @@ allow if auditor_allowed
 
 allow if system_allowed
 
+allow if law_enforcement_allowed
+
 released_list := sort(released) if {
 	allow
 } else := []
@@ -101,12 +103,12 @@ deny_reasons contains "unknown_action" if action == null
 
 deny_reasons contains "unknown_subject_kind" if {
 	action != null
-	not subject_kind in {"agency", "office", "citizen", "auditor", "system"}
+	not subject_kind in {"agency", "office", "citizen", "auditor", "system", "law_enforcement"}
 }
 
 deny_reasons contains "subject_kind_not_permitted" if {
 	action != null
-	subject_kind in {"agency", "office", "citizen", "auditor", "system"}
+	subject_kind in {"agency", "office", "citizen", "auditor", "system", "law_enforcement"}
 	not subject_kind in action.subjects
 }
 

@@ -22,7 +22,7 @@ __all__ = ["UNLISTED", "DecisionLog"]
 
 UNLISTED = "<unlisted>"
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_KINDS = frozenset({"agency", "office", "citizen", "auditor", "system"})
+_KINDS = frozenset({"agency", "office", "citizen", "auditor", "system", "law_enforcement"})
 
 
 class DecisionLog:

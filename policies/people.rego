@@ -23,6 +23,7 @@ office_allowed if {
 	subject_kind == "office"
 	named_officer_ok
 	four_eyes_ok
+	court_order_entry_ok
 }
 
 # Some office actions are an individual's accountable act, not a system's (the breach steps:

@@ -34,6 +34,7 @@ class StoredEntry(NamedTuple):
     purpose: str | None
     outcome: str
     official: str | None = None
+    court_order: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class EntryFilter:
     outcome: str | None = None
     subject: str | None = None
     official: str | None = None
+    court_order: str | None = None
     since_ns: int | None = None
     until_ns: int | None = None
 

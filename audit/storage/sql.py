@@ -100,6 +100,7 @@ def _row_entry(row: Any) -> StoredEntry:
         purpose=row.purpose,
         outcome=row.outcome,
         official=row.official,
+        court_order=row.court_order,
     )
 
 
@@ -267,6 +268,7 @@ class SqlStorage:
             conds.append(c.actor_id == where.agency)
         for column, value in (
             (c.official, where.official),
+            (c.court_order, where.court_order),
             (c.purpose, where.purpose),
             (c.action, where.action),
             (c.outcome, where.outcome),

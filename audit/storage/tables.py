@@ -49,6 +49,8 @@ entries_table = Table(
     Column("outcome", String(8), nullable=False),
     # The acting official's pseudonymous id, when an agency's call named one (audit_0004).
     Column("official", String(64)),
+    # The court order a law-enforcement query was made under, when one was (audit_0005).
+    Column("court_order", String(64)),
 )
 nodes_table = Table(
     "audit_nodes",

@@ -76,10 +76,10 @@ def add(
                 purposes=purposes,
                 redirect_uris=redirect_uri,
                 client_id=client_id,
-                # An agency's token must not be usable by whoever copies it (RFC 9449).
-                # An agency's token must not be usable by whoever copies it (RFC 9449,
-                # RFC 8705): it must be sender-constrained, by DPoP or by its certificate.
-                dpop_bound=kind == "agency" if dpop is None else dpop,
+                # An agency's or a law-enforcement authority's token must not be usable by
+                # whoever copies it (RFC 9449, RFC 8705): it must be sender-constrained, by DPoP
+                # or by its certificate.
+                dpop_bound=kind in {"agency", "law_enforcement"} if dpop is None else dpop,
                 tls_bound=mtls,
                 auth_method=auth_method,
             )

@@ -26,6 +26,7 @@ AREAS: dict[str, str] = {
     "consent": "Consent-status notifications to agencies.",
     "witness": "An independent witness of audit logs.",
     "breaches": "Breach register: listing, CNDP notification export and verification.",
+    "court-orders": "Court orders for law-enforcement queries: the register, read only.",
     "vault": "The vault store: checks after an upgrade.",
     "citizens": "Citizens' access to the portal: activation codes.",
     "pseudonyms": "Sector pseudonym keys: rotation with a transition, retirement.",
@@ -42,9 +43,15 @@ def all(app: typer.Typer) -> None:
         _add(app, name, load=True)
 
 
+def module_name(area: str) -> str:
+    """The module of an area: a command of two words is a module of one ("court-orders":
+    ``gateway.cli.court_orders``)."""
+    return f"gateway.cli.{area.replace('-', '_')}"
+
+
 def _add(app: typer.Typer, name: str, *, load: bool) -> None:
     if load:
-        module = importlib.import_module(f"gateway.cli.{name}")
+        module = importlib.import_module(module_name(name))
         app.add_typer(module.app, name=module.NAME)
     else:
         app.add_typer(typer.Typer(help=AREAS[name]), name=name)

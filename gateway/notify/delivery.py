@@ -28,7 +28,12 @@ from gateway.authz import Enforcer
 from gateway.breaches.notification import document_of
 from gateway.jobs import ScheduledJob
 from gateway.notify.choices import ADDRESS_FIELD
-from gateway.notify.messages import access_notice, activation_notice, breach_notice
+from gateway.notify.messages import (
+    access_notice,
+    activation_notice,
+    breach_notice,
+    court_order_words,
+)
 from gateway.notify.senders import Message, Sender, build_senders
 from gateway.services import Services
 from gateway.web.activation import NOTICE_ACCOUNT, notice_box
@@ -44,6 +49,8 @@ NOTIFIER = Principal(
     token_id="",
 )
 TAIL_BATCH = 2000
+# Whose uses of a record a person is told of: agencies', and law-enforcement authorities'.
+_USERS = frozenset({"agency", "law_enforcement"})
 
 
 class Notifier:
@@ -76,7 +83,7 @@ class Notifier:
         entries = self.services.audit.entries(after=seen, limit=limit)
         if not entries:
             return 0
-        uses = [e for e in entries if e.entry.actor["kind"] == "agency" and e.entry.subject]
+        uses = [e for e in entries if e.entry.actor["kind"] in _USERS and e.entry.subject]
         chosen = preferences.of_subjects({str(e.entry.subject) for e in uses})
         notices = []
         for logged in uses:
@@ -86,7 +93,10 @@ class Notifier:
             if choice is None or entry.time_ns < choice.created_at_ns:
                 continue
             if choice.wants(entry.outcome, basis):
-                notices.append((choice.subject, json.dumps(_access(logged))))
+                # A use under a court order is told when its embargo ends, not before
+                # (docs/privacy.md, "Law-enforcement queries"); the log has it already.
+                not_before = entry.embargo_until_ns or 0
+                notices.append((choice.subject, json.dumps(_access(logged)), not_before))
         preferences.queue(notices, seen=seen, upto=entries[-1].index)
         return len(entries)
 
@@ -128,6 +138,8 @@ class Notifier:
         if item.event == ACCESS_NOTICE:
             client = self.services.oauth.registry.get(str(body["agency"]))
             name = client.name if client is not None else str(body["agency"])
+            if body.get("court_order"):
+                name = court_order_words(language, name, str(body["court_order"]))
             portal = f"{self.services.settings.issuer}/portal/log"
             return access_notice(body, language, name, portal)
         if item.event == ACTIVATION:
@@ -140,13 +152,16 @@ class Notifier:
 def _access(logged: LoggedEntry) -> dict[str, Any]:
     """What an access notice holds: who, for what, when, allowed or refused (no field)."""
     entry = logged.entry
-    return {
+    notice: dict[str, Any] = {
         "agency": entry.actor["id"],
         "purpose": entry.purpose,
         "time_ns": entry.time_ns,
         "outcome": entry.outcome,
         "audit_index": logged.index,
     }
+    if entry.court_order is not None:
+        notice["court_order"] = entry.court_order["reference"]
+    return notice
 
 
 def notifications_job(services: Services, work: Callable[[], object] | None = None) -> ScheduledJob:

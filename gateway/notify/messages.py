@@ -35,6 +35,11 @@ def access_notice(
     return _("notice.access.subject"), f"{text}\n{_('notice.see_log').format(url=portal_url)}"
 
 
+def court_order_words(language: str, authority: str, reference: str) -> str:
+    """Who used the record, for a law-enforcement authority: it and the court order."""
+    return _words(language)("notice.court_order").format(agency=authority, order=reference)
+
+
 def activation_notice(code: str, expires_at_s: int, language: str) -> tuple[str, str]:
     _ = _words(language)
     until = Formats(language).datetime(expires_at_s * 1_000_000_000)

@@ -20,6 +20,7 @@ from fastapi.responses import PlainTextResponse
 from audit import AuditLog, AuditUnavailable, EntryFilter, InvalidProof
 from gateway.admission import authorize
 from gateway.authz import Enforcer
+from gateway.court_orders import REFERENCE_PATTERN
 from gateway.lifecycle import ACTION as POLICY_REVISION
 from gateway.params import MAX_INDEX, LogTime
 from gateway.problems import Problem, responses
@@ -151,6 +152,7 @@ def entries(
     audit: Audit,
     agency: str | None = None,
     official: Annotated[str | None, Query(pattern=f"^{OFFICIAL_ID_PATTERN}$")] = None,
+    court_order: Annotated[str | None, Query(pattern=REFERENCE_PATTERN)] = None,
     purpose: str | None = None,
     action: str | None = None,
     outcome: Annotated[str | None, Query(pattern="^(allow|deny|error)$")] = None,
@@ -162,7 +164,8 @@ def entries(
 ) -> dict[str, Any]:
     """Pseudonymised entries (subjects are keyed hashes), oldest first; page with ``after``.
     ``security`` narrows to the security events: ``any``, or one kind; ``official`` lists one
-    agency official's calls across citizens (their pseudonymous id)."""
+    agency official's calls across citizens (their pseudonymous id); ``court_order`` every
+    entry made under one court order (auditors see them at once, embargo or not)."""
     if security is not None and security != "any":
         if action is not None and action != ACTION_PREFIX + security:
             raise Problem(422, "conflicting-filters", "action and security name different kinds")
@@ -170,6 +173,7 @@ def entries(
     where = EntryFilter(
         agency=agency,
         official=official,
+        court_order=court_order,
         purpose=purpose,
         action=action,
         action_prefix=ACTION_PREFIX if security == "any" else None,

@@ -73,7 +73,7 @@ def export(
         "objections": objection_views(services, idcs),
         "reviews": [public_times(r) for r in my_reviews(services, enforcer)],
         "rectification_requests": [public_times(r) for r in my_requests(services, enforcer)],
-        "pseudonyms": _pseudonym_section(services, idcs),
+        "pseudonyms": _pseudonym_section(services, idcs, enforcer.subject_tag(idcs)),
         "notifications": _notification_section(services, enforcer),
         "access_log": list(_access_log(services, enforcer.subject_tag(idcs))),
     }
@@ -98,12 +98,15 @@ def _notification_section(services: Services, enforcer: Enforcer) -> dict[str, A
     return found.model_dump() if found is not None else None
 
 
-def _pseudonym_section(services: Services, idcs: str) -> list[dict[str, Any]]:
+def _pseudonym_section(services: Services, idcs: str, tag: str) -> list[dict[str, Any]]:
     """Which sectors hold a pseudonym of the person and which agencies the processing registry
-    lets use it; never the pseudonyms' values (they would link the person across requests)."""
+    lets use it; never the pseudonyms' values (they would link the person across requests).
+    A law-enforcement sector that holds one under a court order still under embargo is left
+    out until the embargo ends, as the order's accesses are."""
     agencies: dict[str, set[str]] = {}
     for entry in services.registry:
         agencies.setdefault(entry.sector, set()).update(entry.agencies)
+    hidden = services.court_orders.embargoed_sectors(tag, services.oauth.registry)
     return [
         {
             "sector": held.sector,
@@ -112,6 +115,7 @@ def _pseudonym_section(services: Services, idcs: str) -> list[dict[str, Any]]:
             "agencies": sorted(agencies.get(held.sector, ())),
         }
         for held in services.pseudonyms.sectors_of(idcs)
+        if held.sector not in hidden
     ]
 
 

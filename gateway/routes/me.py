@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from audit import AuditUnavailable, EntryFilter, NotYetCheckpointed
+from audit import AuditEntry, AuditUnavailable, EntryFilter, NotYetCheckpointed
 from consent import ConsentNotFound, InvalidConsent
 from consent.receipts import iso27560_record
 from gateway import reviews
@@ -69,6 +69,11 @@ class AccessLogEntry(BaseModel):
         "discloses the name on request"
     )
     case: str | None = Field(description="The agency's case reference the official worked on")
+    court_order: str | None = Field(
+        default=None,
+        description="The court order a law-enforcement authority acted under (shown once its "
+        "embargo has ended)",
+    )
     action: str
     purpose: str | None
     fields: list[str]
@@ -104,14 +109,19 @@ def access_log_page(
     services: Services, tag: str, *, before: int | None, limit: int, include_own: bool
 ) -> AccessLog:
     """One page of the access log of the person whose subject tag is ``tag``, newest first;
-    ``next_before`` continues below its last entry (None on the last page)."""
+    ``next_before`` continues below its last entry (None on the last page). An entry made
+    under a court order is left out until the order's embargo ends (docs/privacy.md,
+    "Law-enforcement queries"): it is in the log from the start, only this view waits."""
     newest = before if before is not None else _PAST_THE_END
     found = services.audit.entries(EntryFilter(subject=tag), before=newest, limit=limit)
+    now = services.court_orders.clock()
     out = []
     for logged in found:
         e = logged.entry
         if e.actor["kind"] == "citizen" and not include_own:
             continue  # by default, the uses others made of my data
+        if embargoed(e, now):
+            continue
         out.append(
             AccessLogEntry(
                 index=logged.index,
@@ -120,6 +130,7 @@ def access_log_page(
                 actor_kind=e.actor["kind"],
                 official=e.actor.get("official"),
                 case=e.actor.get("case"),
+                court_order=e.court_order["reference"] if e.court_order else None,
                 action=e.action,
                 purpose=e.purpose,
                 fields=list(e.fields),
@@ -131,6 +142,13 @@ def access_log_page(
         )
     next_before = found[-1].index if len(found) == limit else None
     return AccessLog(entries=out, next_before=next_before)
+
+
+def embargoed(entry: AuditEntry, now_ns: int) -> bool:
+    """Whether the person's own view omits ``entry`` at ``now_ns``: a court order's embargo
+    has not ended yet."""
+    until = entry.embargo_until_ns
+    return until is not None and now_ns < until
 
 
 RECEIPT_WAIT_S = 3.0
@@ -148,8 +166,13 @@ def access_log_receipt(
     _own(enforcer, services, kind="receipt")
     tag = enforcer.subject_tag(enforcer.principal.subject)
     logged = services.audit.entry(index)
-    if logged is None or logged.entry.subject != tag:
-        # Another person's entry is "not found", like a missing one.
+    if (
+        logged is None
+        or logged.entry.subject != tag
+        or embargoed(logged.entry, services.court_orders.clock())
+    ):
+        # Another person's entry is "not found", like a missing one; so is an entry under
+        # a court order's embargo, until it ends.
         raise Problem(404, "not-found", "No such entry in your access log.")
     try:
         # An entry of the last second may wait for the checkpointer's next signature.

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.court_orders import REFERENCE_PATTERN
 from gateway.security import SECURITY_KINDS
 from gateway.web.core import ApiError, WebRoom, room_of, session_routes
 from gateway.web.sessions import WebSession
@@ -50,7 +51,7 @@ async def home(request: Request) -> Response:
 
 def _filters(request: Request) -> dict[str, str]:
     q = request.query_params
-    keys = ("agency", "official", "purpose", "outcome", "security", "since", "until")
+    keys = ("agency", "official", "court_order", "purpose", "outcome", "security", "since", "until")
     out = {k: q.get(k, "").strip() for k in keys}
     if out["outcome"] not in OUTCOMES:
         out["outcome"] = ""
@@ -58,6 +59,8 @@ def _filters(request: Request) -> dict[str, str]:
         out["security"] = ""
     if not OFFICIAL.fullmatch(out["official"]):
         out["official"] = ""
+    if not re.fullmatch(REFERENCE_PATTERN, out["court_order"]):
+        out["court_order"] = ""
     for key in ("since", "until"):
         # An <input type="date"> sends YYYY-MM-DD: the day's start, in UTC.
         if out[key]:
@@ -81,6 +84,7 @@ async def entries(request: Request) -> Response:
     params: dict[str, Any] = {
         "agency": f["agency"],
         "official": f["official"] or None,
+        "court_order": f["court_order"] or None,
         "purpose": f["purpose"],
         "outcome": f["outcome"],
         "security": f["security"] or None,

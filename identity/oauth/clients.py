@@ -32,8 +32,10 @@ from identity.oauth.mtls import (
 from identity.oauth.tables import clients as clients_table
 from storekit import hot_sql
 
-ClientKind = Literal["agency", "office", "auditor", "portal"]
-CLIENT_KINDS: tuple[ClientKind, ...] = ("agency", "office", "auditor", "portal")
+# ``law_enforcement``: a police or judicial authority whose every query needs a court order
+# of the register (docs/privacy.md, "Law-enforcement queries").
+ClientKind = Literal["agency", "office", "auditor", "portal", "law_enforcement"]
+CLIENT_KINDS: tuple[ClientKind, ...] = ("agency", "office", "auditor", "portal", "law_enforcement")
 # Signature algorithms of client assertions (FAPI 2.0 §5.4: PS256, ES256, EdDSA; we take the
 # two elliptic-curve ones), advertised by their RFC 9864 fully-specified names. Never "none",
 # never HMAC.
@@ -163,11 +165,12 @@ def _words(values: Sequence[str] | str, what: str) -> tuple[str, ...]:
 
 
 def _default_grants(kind: ClientKind) -> tuple[str, ...]:
-    # Agencies are machines: client credentials only. Portal (citizens) and the office and
-    # auditor consoles sign people in with the authorization code flow; offices and auditors
-    # may also run batch programs with client credentials.
+    # Agencies and law-enforcement authorities are machines: client credentials only. Portal
+    # (citizens) and the office and auditor consoles sign people in with the authorization
+    # code flow; offices and auditors may also run batch programs with client credentials.
     return {
         "agency": ("client_credentials",),
+        "law_enforcement": ("client_credentials",),
         "office": ("client_credentials", "authorization_code"),
         "auditor": ("client_credentials", "authorization_code"),
         "portal": ("authorization_code",),

@@ -36,6 +36,8 @@ SCOPES: tuple[str, ...] = (
     "rsu:register",
     "audit:read",
     "citizen:self",
+    "court_order:query",
+    "court_order:manage",
 )
 # OpenID Connect Core §5.4: the UserInfo claims each scope releases. Sijill's portal scopes
 # release the subject only; register data is read through the policy-mediated API, never here.

@@ -43,7 +43,7 @@ def test_sijill_help_answers_in_under_a_second() -> None:
 
 def test_help_lists_each_area_with_its_own_help_text() -> None:
     for name, text in register.AREAS.items():
-        module = importlib.import_module(f"gateway.cli.{name}")
+        module = importlib.import_module(register.module_name(name))
         assert module.NAME == name
         assert module.app.info.help == text, name
 
