@@ -46,12 +46,10 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -74,6 +72,7 @@ from audit.merkle import CompactRange, leaf_hash, verify_inclusion
 from audit.storage import StoredEntry
 from audit.storage.sql import _row_entry
 from audit.storage.tables import entries_table
+from bench.common import fresh_schema
 from gateway import db
 from storekit import durable_writer
 
@@ -102,17 +101,8 @@ def database(backend: str) -> Iterator[str]:
             yield f"sqlite:///{tmp}/audit.db"
         return
     base = os.environ.get("SIJILL_BENCH_DATABASE_URL") or os.environ["SIJILL_TEST_DATABASE_URL"]
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema(base) as url:
+        yield url
 
 
 def run_threads(threads: int, work: Callable[[int], None]) -> float:

@@ -20,12 +20,14 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import fresh_schema  # noqa: E402 - after the path is set
 from bench.gateway import (  # noqa: E402 - after the path is set
     agency_token,
     demo_deployment,
@@ -78,7 +80,16 @@ def main() -> None:
 
     import httpx
 
-    port, env, creds = demo_deployment("batch", args.database_url)
+    with ExitStack() as stack:
+        # A schema of the run's own: the demo deployment starts empty whatever the database held.
+        url = stack.enter_context(fresh_schema(args.database_url)) if args.database_url else None
+        rounds = measure(args, url, httpx)
+    report(args, rounds)
+
+
+def measure(args: argparse.Namespace, database_url: str | None, httpx: Any) -> dict[str, Any]:
+    """Each target's figures, round by round, against a server on ``database_url``."""
+    port, env, creds = demo_deployment("batch", database_url)
     # The floor route is the bench app's, not one of the gateway's bulk routes: same body limit.
     env["SIJILL_MAX_BODY_BYTES"] = env.get("SIJILL_MAX_BULK_BODY_BYTES", str(256 * 1024))
     if args.policy_cache_entries is not None:
@@ -156,11 +167,14 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+    return rounds
 
+
+def report(args: argparse.Namespace, rounds: dict[str, Any]) -> None:
     def median(name: str) -> float:
         return float(statistics.median(r["items_per_s"] for r in rounds[name]))
 
-    items_per_s = {name: median(name) for name in targets}
+    items_per_s = {name: median(name) for name in rounds}
 
     def ratio(a: str, b: str) -> float | None:
         return round(items_per_s[a] / items_per_s[b], 2) if items_per_s[b] else None

@@ -34,13 +34,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.cpu import cpu_seconds, server_cpu_seconds
+from bench.common import cpu_seconds, fresh_schema, server_cpu_seconds
 from gateway.db import make_engine, upgrade
 from gateway.rnp import audited_import
 from gateway.settings import load_settings
@@ -56,18 +55,8 @@ def database(backend: str, workdir: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}"
         return
-    base = os.environ.get("SIJILL_TEST_DATABASE_URL", PG_DEFAULT)
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        sep = "&" if "?" in base else "?"
-        yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema(os.environ.get("SIJILL_TEST_DATABASE_URL", PG_DEFAULT)) as url:
+        yield url
 
 
 FIELDS_PER_PERSON = 13  # measured on the synthetic population: minors have no CNIE or phone

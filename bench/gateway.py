@@ -34,15 +34,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import fresh_schema  # noqa: E402 - after the path is set
 
 
 def demo_deployment(prefix: str, database_url: str | None) -> tuple[int, dict[str, str], Any]:
@@ -294,25 +293,6 @@ PURPOSE = "amo_tadamon_enrolment"
 FIELDS = ["given_name_lat", "birth_date", "phone"]
 # (database, workers) started in turn each round.
 CONFIGS = (("sqlite", 1), ("postgresql", 1), ("postgresql", 2))
-
-
-@contextmanager
-def fresh_schema(base: str) -> Iterator[str]:
-    """A URL of ``base`` whose search_path is a schema of this run's own, dropped afterwards:
-    the demo deployment starts empty whatever the database held."""
-    from sqlalchemy import create_engine, text
-
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def server_cpu(pid: int) -> float:

@@ -37,7 +37,7 @@ from sqlalchemy import create_engine, insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.cpu import cpu_seconds, server_cpu_seconds
+from bench.common import cpu_seconds, server_cpu_seconds
 from gateway import db
 from gateway.settings import load_settings
 from identity.synth import REGIONS

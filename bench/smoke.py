@@ -38,7 +38,10 @@ def sizes(database_url: str | None) -> dict[str, list[str]]:
         "enrol": ["--persons", "1000", "--batch", "500", "--backends", backends],
         "scoring": ["--households", "600", "--workers", "1", "--batch", "200", "--rounds", "1"],
         "gateway": ["--seconds", "0.5", "--rounds", "1", "--warmup", "0"],
-        "batch": ["--seconds", "0.5", "--rounds", "1", "--items", "100"],
+        "batch": [
+            *("--seconds", "0.5", "--rounds", "1", "--items", "100"),
+            *(["--database-url", database_url] if database_url else []),
+        ],
         "ratelimit": ["--checks", "200", "--threads", "2", "--backends", backends],
     }
 

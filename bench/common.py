@@ -1,6 +1,6 @@
-"""CPU accounting shared by the benchmarks that run the database on the same cores.
+"""What several benchmarks share: a scratch PostgreSQL schema, and CPU accounting.
 
-On this machine PostgreSQL shares the cores with the code measured, so a rate is bounded by
+CPU: on this machine PostgreSQL shares the cores with the code measured, so a rate is bounded by
 ``cores / (client CPU + server CPU) per item`` whatever the parallelism: the benchmarks report
 both shares so that the bound, and how far a figure is from it, can be computed in the run.
 """
@@ -9,7 +9,30 @@ from __future__ import annotations
 
 import os
 import resource
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
+
+from sqlalchemy import create_engine, text
+
+
+@contextmanager
+def fresh_schema(base: str) -> Iterator[str]:
+    """A URL of the PostgreSQL database ``base`` whose search_path is a schema of this run's
+    own, dropped afterwards: a benchmark starts empty whatever the database already holds."""
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def server_cpu_seconds() -> float:
