@@ -26,6 +26,10 @@ from policies.registry import action_scope
 
 T = TypeVar("T")
 
+# The clients whose requests spend a rate limit: machines querying persons' records. A
+# law-enforcement client queries one order's person at a time; a flood is misuse either way.
+RATE_LIMITED: frozenset[PrincipalKind] = frozenset({"agency", "law_enforcement"})
+
 # Marks a dependency as the route's policy enforcement; the route-walk test looks for it.
 MEDIATED_ATTR = "__sijill_mediated_action__"
 
@@ -33,7 +37,7 @@ MEDIATED_ATTR = "__sijill_mediated_action__"
 @dataclass
 class Admission:
     """A request's credentials and the action it asks, to be checked in a worker thread:
-    :meth:`run` authenticates the caller, checks kind and scope, spends an agency's rate limit
+    :meth:`run` authenticates the caller, checks kind and scope, spends a client's rate limit
     and only then hands the route's work its :class:`Enforcer`, all in one thread-pool hop
     (the event loop reads headers only, so neither a revocation read, the rate limit's
     statement nor the audit append's fsync ever blocks it).
@@ -63,7 +67,7 @@ class Admission:
                 route=self.route,
                 source=self.source,
             )
-            if principal.kind == "agency" and not self.per_item:
+            if principal.kind in RATE_LIMITED and not self.per_item:
                 try:
                     self.services.rate_limiter.check(principal.client_id)
                 except Problem:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from audit import AppendReceipt, AuditEntry, AuditUnavailable
-from audit.entry import Actor
+from audit.entry import Actor, ActorKind
 from audit.entry import Outcome as EntryOutcome
 from gateway.auth import Principal
 from gateway.court_orders import UnderOrder
@@ -115,12 +115,13 @@ class Enforcer:
                 raise
 
     def record_rate_limited(self) -> None:
-        """Put an agency's refusal by its rate limit on the record (a security event)."""
+        """Put a client's refusal by its rate limit on the record (a security event)."""
         p = self.principal
+        kind: ActorKind = "law_enforcement" if p.kind == "law_enforcement" else "agency"
         self.services.security_events.record(
             "rate_limited",
             "over_rate",
-            actor={"kind": "agency", "id": p.client_id, "sector": p.sector},
+            actor={"kind": kind, "id": p.client_id, "sector": p.sector},
             route=self.route,
             source=self.source,
         )

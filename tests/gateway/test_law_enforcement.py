@@ -425,3 +425,28 @@ def test_sijill_court_orders_lists_the_register_without_the_person(world: World)
         (reference, True, "orders-office/greffier-karim")
     ]
     assert world.people["fatima"] not in listed.stdout
+
+
+def test_a_law_enforcement_client_over_its_rate_is_refused_and_the_refusal_recorded(
+    world: World,
+) -> None:
+    reference = _enter(world)["reference"]
+    pseudo = _pseudonym(world, reference)
+    limiter = world.services.rate_limiter
+    limiter.rate, limiter.burst = 0.01, 1
+    before = world.audit_size()
+
+    statuses = [_query(world, pseudo, reference).status_code for _ in range(3)]
+    assert statuses[0] == 200
+    assert statuses[1:] == [429, 429]
+    limited = _query(world, pseudo, reference)
+    assert limited.headers["content-type"].startswith(PROBLEM)
+    assert int(limited.headers["retry-after"]) >= 1
+
+    world.services.security_events.flush(final=True)  # events are written in bounded batches
+    logged = [world.services.audit.entry(i).entry for i in range(before, world.audit_size())]
+    queries = [e for e in logged if e.action == "court_order_query"]
+    assert [e.outcome for e in queries] == ["allow"]  # a refused request decides nothing
+    refusals = [e for e in logged if e.action == "security.rate_limited"]
+    assert refusals and all(e.actor["kind"] == "law_enforcement" for e in refusals)
+    assert all(e.actor["id"] == POLICE for e in refusals)
