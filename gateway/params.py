@@ -1,4 +1,5 @@
-"""The ranges of the integer and time parameters routes take: what the stores can hold.
+"""The shapes of the parameters routes share: the ranges of integers and times the stores can
+hold, and the IDCS.
 
 A value outside them is a 422 problem, answered before any store is asked (a log index past
 a BIGINT, or a time whose nanoseconds overflow one, would otherwise fail in the driver).
@@ -9,7 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime
+from fastapi import Path
+from pydantic import AfterValidator, AwareDatetime, Field
 
 # Log indexes and tree sizes are BIGINT columns.
 MAX_INDEX = (1 << 63) - 1
@@ -31,3 +33,8 @@ def _storable(value: datetime) -> datetime:
 LogTime = Annotated[datetime, AfterValidator(_storable)]
 # A time a request sets (a consent's expiry): with its offset.
 StorableAwareTime = Annotated[AwareDatetime, AfterValidator(_storable)]
+
+# An IDCS: ten digits, never a leading 0 or 1 (identity/idcs.py), in a path and in a body.
+IDCS_PATTERN = r"^[2-9][0-9]{9}$"
+IdcsPath = Annotated[str, Path(pattern=IDCS_PATTERN, description="The person's IDCS")]
+Idcs = Annotated[str, Field(pattern=IDCS_PATTERN)]

@@ -4,13 +4,12 @@ one policy decision on the record, then the code (gateway.web.activation)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from gateway.admission import authorize
 from gateway.authz import Enforcer
+from gateway.params import IdcsPath
 from gateway.problems import Problem, responses
 from gateway.services import Services, get_services
 from gateway.timefmt import rfc3339
@@ -35,7 +34,7 @@ class ActivationCode(BaseModel):
 )
 def issue(
     request: Request,
-    idcs: Annotated[str, Path(pattern=r"^[2-9][0-9]{9}$", description="The person's IDCS")],
+    idcs: IdcsPath,
     enforcer: Enforcer = Depends(authorize("enrol", kinds=["office"])),
     services: Services = Depends(get_services),
 ) -> ActivationCode:

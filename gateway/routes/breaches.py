@@ -24,7 +24,7 @@ from gateway.breaches import (
     Step,
     document_of,
 )
-from gateway.params import StorableAwareTime
+from gateway.params import Idcs, StorableAwareTime
 from gateway.problems import Problem, responses
 from gateway.services import Services, get_services
 from gateway.timefmt import rfc3339, to_ns
@@ -42,7 +42,6 @@ BreachId = Annotated[
 Label = Annotated[str, Field(min_length=1, max_length=64)]
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 Count = Annotated[int, Field(ge=0, le=100_000_000_000)]
-Idcs = Annotated[str, Field(pattern=r"^[2-9][0-9]{9}$")]
 StatusName = Literal["registered", "assessed", "cndp_notified", "persons_notified", "closed"]
 # A batch of persons per request: the body stays within the API's size limit.
 MAX_PERSONS = 500

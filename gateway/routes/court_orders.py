@@ -32,7 +32,7 @@ from gateway.court_orders import (
     CourtOrderNotFound,
     UnderOrder,
 )
-from gateway.params import StorableAwareTime
+from gateway.params import Idcs, StorableAwareTime
 from gateway.problems import Problem, responses
 from gateway.questions import PERSON_FIELDS, Resource
 from gateway.responses import model_json
@@ -61,7 +61,6 @@ queries = APIRouter(
 Reference = Annotated[str, Field(pattern=REFERENCE_PATTERN, description="The court's reference")]
 ReferencePath = Annotated[str, Path(pattern=REFERENCE_PATTERN)]
 FieldName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-Idcs = Annotated[str, Field(pattern=r"^[2-9][0-9]{9}$")]
 AppServices = Annotated[Services, Depends(get_services)]
 
 

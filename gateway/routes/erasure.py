@@ -14,6 +14,7 @@ from gateway import erasures
 from gateway.admission import authorize
 from gateway.authz import Enforcer
 from gateway.erasure import ErasureRequest, Ground, Status
+from gateway.params import IdcsPath
 from gateway.problems import responses
 
 router = APIRouter(
@@ -21,7 +22,6 @@ router = APIRouter(
     tags=["registration offices"],
     responses=responses(400, 401, 403, 404, 408, 409, 413, 422, 503),
 )
-IdcsPath = Annotated[str, Path(pattern=r"^[2-9][0-9]{9}$", description="The person's IDCS")]
 RequestId = Annotated[
     str,
     Path(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),

@@ -3,13 +3,12 @@ art. 8). The IDCS is returned to the office that enrolled the person, and to no 
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from gateway.admission import authorize
 from gateway.authz import Enforcer
+from gateway.params import IdcsPath
 from gateway.problems import responses
 from gateway.rectification import Rectification, duplicate_person, rectify_person
 from gateway.services import Services, get_services
@@ -20,7 +19,6 @@ router = APIRouter(
     tags=["registration offices"],
     responses=responses(400, 401, 403, 404, 408, 409, 413, 422, 503),
 )
-IdcsPath = Annotated[str, Path(pattern=r"^[2-9][0-9]{9}$", description="The person's IDCS")]
 
 
 class Enrolled(BaseModel):
