@@ -144,16 +144,11 @@ def _principal(oauth: OAuthService, token: AccessToken, report: Report) -> Princ
     )
 
 
-def _authenticate(
-    oauth: OAuthService,
-    method: str,
-    url: str,
-    authorization: str,
-    dpop: list[str],
-    report: Report,
-    certificate: str | None,
-) -> Principal:
-    scheme, _, token = authorization.partition(" ")
+def _authenticate(credentials: Credentials) -> Principal:
+    oauth, method, url = credentials.services.oauth, credentials.method, credentials.url
+    dpop, report = credentials.dpop, credentials.report
+    certificate = credentials.certificate()
+    scheme, _, token = credentials.authorization.partition(" ")
     scheme = scheme.lower()
     token = token.strip()
     if scheme not in {"bearer", "dpop"} or not token:
@@ -277,7 +272,7 @@ def refusal_reporter(request: Request) -> Report:
 class Credentials:
     """What a request presents to be authenticated, taken from it on the event loop without
     blocking, so that checking it can run in whichever worker thread the route's work runs
-    (an agency request: one thread hop for both, gateway/authz.py :class:`Admission`)."""
+    (an agency request: one thread hop for both, gateway/admission.py :class:`Admission`)."""
 
     services: Services
     method: str
@@ -305,19 +300,7 @@ def credentials_of(request: Request) -> Credentials:
 
 async def authenticate(request: Request) -> Principal:
     """The caller of this request, or a 401 problem (the refusal on the record)."""
-    return await run_in_threadpool(_principal_of, credentials_of(request))
-
-
-def _principal_of(credentials: Credentials) -> Principal:
-    return _authenticate(
-        credentials.services.oauth,
-        credentials.method,
-        credentials.url,
-        credentials.authorization,
-        credentials.dpop,
-        credentials.report,
-        credentials.certificate(),
-    )
+    return await run_in_threadpool(_authenticate, credentials_of(request))
 
 
 def _serves_citizen(services: Services, idcs: str) -> None:
@@ -344,7 +327,7 @@ def checked_principal(
     """The :class:`Principal` the credentials prove, if it is one of ``allowed`` (any, if
     None) and holds every scope in ``needed``; 401 or 403 problem+json otherwise. Reads the
     token's revocation and the client registry: call it off the event loop."""
-    principal = _principal_of(credentials)
+    principal = _authenticate(credentials)
     if principal.kind == "citizen":
         _serves_citizen(credentials.services, principal.subject)
     if allowed is not None and principal.kind not in allowed:
