@@ -17,8 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.court_orders import REFERENCE_PATTERN
 from gateway.security import SECURITY_KINDS
-from gateway.web.core import ApiError, WebRoom, room_of, session_routes
-from gateway.web.sessions import WebSession
+from gateway.web.core import ApiError, session_routes, signed_in
 from gateway.web.words import agency_names, declared_agencies
 from identity.oauth import OFFICIAL_ID_PATTERN
 
@@ -29,13 +28,8 @@ STATS_DAYS = 7
 OFFICIAL = re.compile(OFFICIAL_ID_PATTERN)
 
 
-def _signed_in(request: Request) -> tuple[WebRoom, WebSession | None]:
-    room = room_of(request)
-    return room, room.session(request, CLIENT)
-
-
 async def home(request: Request) -> Response:
-    room, session = _signed_in(request)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.render(
             request,
@@ -76,7 +70,7 @@ def _filters(request: Request) -> dict[str, str]:
 
 
 async def entries(request: Request) -> Response:
-    room, session = _signed_in(request)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.sign_in(request, CLIENT)
     f = _filters(request)
@@ -116,7 +110,7 @@ async def entries(request: Request) -> Response:
 
 async def entries_json(request: Request) -> Response:
     """A page of entries for the console's script (the whole-log verification)."""
-    room, session = _signed_in(request)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.secure(JSONResponse({"error": "signed-out"}, status_code=401))
     after = request.query_params.get("after", "-1")
@@ -145,7 +139,7 @@ def _chart(counter: Counter[str]) -> list[dict[str, Any]]:
 
 
 async def stats(request: Request) -> Response:
-    room, session = _signed_in(request)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.sign_in(request, CLIENT)
     try:
@@ -191,7 +185,7 @@ async def stats(request: Request) -> Response:
 
 
 async def registry(request: Request) -> Response:
-    room, session = _signed_in(request)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.sign_in(request, CLIENT)
     try:
@@ -204,7 +198,7 @@ async def registry(request: Request) -> Response:
 
 
 async def policies(request: Request) -> Response:
-    room, session = _signed_in(request)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.sign_in(request, CLIENT)
     try:

@@ -308,6 +308,12 @@ def room_of(request: Request) -> WebRoom:
     return room
 
 
+def signed_in(request: Request, client: str) -> tuple[WebRoom, WebSession | None]:
+    """The web room serving ``request`` and its session with ``client`` (None: signed out)."""
+    room = room_of(request)
+    return room, room.session(request, client)
+
+
 async def form_values(request: Request) -> dict[str, str]:
     """A posted form's text fields (files are never accepted)."""
     form = await request.form()

@@ -14,8 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.web.core import ApiError, WebRoom, room_of, session_routes
-from gateway.web.sessions import WebSession
+from gateway.web.core import ApiError, room_of, session_routes, signed_in
 
 CLIENT = "office"
 REVIEW_STATUSES = ("pending", "confirmed", "corrected", "overridden")
@@ -25,13 +24,8 @@ DECISIONS = ("accept", "approve", "refuse")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def _signed_in(request: Request) -> tuple[WebRoom, WebSession | None]:
-    room = room_of(request)
-    return room, room.session(request, CLIENT)
-
-
 async def home(request: Request) -> Response:
-    room, session = _signed_in(request)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.render(
             request,
@@ -55,7 +49,7 @@ async def queue_page(
     **context: Any,
 ) -> Response:
     """A desk's queue filtered by status (the first of ``statuses`` by default)."""
-    room, session = _signed_in(request)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.sign_in(request, CLIENT)
     status = request.query_params.get("status", statuses[0])
@@ -83,7 +77,7 @@ async def item_page(
     **context: Any,
 ) -> Response:
     """One request of a desk (``api_path`` names it by the path's ``{id}``) as ``req``."""
-    room, session = _signed_in(request)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.sign_in(request, CLIENT)
     found = _id(request)

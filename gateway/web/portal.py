@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.web.core import ApiError, WebRoom, room_of, session_routes
+from gateway.web.core import ApiError, WebRoom, room_of, session_routes, signed_in
 from gateway.web.sessions import WebSession
 from gateway.web.words import agency_names, consent_purposes, programs
 
@@ -21,11 +21,6 @@ CLIENT = "portal"
 PAGE = 20
 OUTCOMES = ("allow", "deny", "error")
 OBJECTION_REASONS = ("personal_situation", "direct_marketing", "other")
-
-
-def _signed_in(request: Request) -> tuple[WebRoom, WebSession | None]:
-    room = room_of(request)
-    return room, room.session(request, CLIENT)
 
 
 async def _checked_post(request: Request) -> tuple[WebRoom, WebSession, dict[str, str]] | Response:
@@ -41,7 +36,7 @@ async def _checked_post(request: Request) -> tuple[WebRoom, WebSession, dict[str
 
 
 async def home(request: Request) -> Response:
-    room, session = _signed_in(request)
+    room, session = signed_in(request, CLIENT)
     return room.render(
         request,
         "portal/home.html",
@@ -54,7 +49,7 @@ async def home(request: Request) -> Response:
 
 
 async def access_log(request: Request) -> Response:
-    room, session = _signed_in(request)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.sign_in(request, CLIENT)
     agency = request.query_params.get("agency", "")
@@ -96,7 +91,7 @@ async def access_log(request: Request) -> Response:
 
 async def receipt(request: Request) -> Response:
     """The entry's receipt, for the page's script to check in the browser."""
-    room, session = _signed_in(request)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.secure(JSONResponse({"error": "signed-out"}, status_code=401))
     index = request.path_params["index"]
@@ -111,7 +106,7 @@ async def receipt(request: Request) -> Response:
 
 
 async def consents(request: Request) -> Response:
-    room, session = _signed_in(request)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.sign_in(request, CLIENT)
     try:
@@ -168,7 +163,7 @@ async def withdraw_consent(request: Request) -> Response:
 
 
 async def consent_receipt(request: Request) -> Response:
-    room, session = _signed_in(request)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.sign_in(request, CLIENT)
     consent_id = request.path_params["consent_id"]
@@ -191,7 +186,7 @@ async def consent_receipt(request: Request) -> Response:
 
 
 async def my_data(request: Request) -> Response:
-    room, session = _signed_in(request)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.sign_in(request, CLIENT)
     try:
@@ -212,7 +207,7 @@ async def my_data(request: Request) -> Response:
 
 
 async def my_score(request: Request) -> Response:
-    room, session = _signed_in(request)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.sign_in(request, CLIENT)
     lang = room.lang(request)
@@ -273,7 +268,7 @@ async def request_review(request: Request) -> Response:
 
 
 async def objections(request: Request) -> Response:
-    room, session = _signed_in(request)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.sign_in(request, CLIENT)
     try:

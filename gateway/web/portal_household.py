@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.web.core import ApiError, room_of
+from gateway.web.core import ApiError, signed_in
 
 CLIENT = "portal"
 # The declaration's sections, in the order the questionnaire asks them.
@@ -19,8 +19,7 @@ SECTIONS = ("housing", "utilities", "spending", "durables", "agriculture")
 
 
 async def household(request: Request) -> Response:
-    room = room_of(request)
-    session = room.session(request, CLIENT)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.sign_in(request, CLIENT)
     mine: dict[str, Any] | None

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.web.core import ApiError, room_of
+from gateway.web.core import ApiError, room_of, signed_in
 
 CLIENT = "portal"
 CHANNELS = ("email", "sms")
@@ -18,8 +18,7 @@ SCOPES = ("all", "denials", "consent")
 
 
 async def page(request: Request, *, failed: bool = False) -> Response:
-    room = room_of(request)
-    session = room.session(request, CLIENT)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.sign_in(request, CLIENT)
     try:

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.web.core import ApiError, room_of
+from gateway.web.core import ApiError, room_of, signed_in
 
 CLIENT = "portal"
 # The fields a citizen may ask to correct, in the form's order (gateway/rectification.py
@@ -21,8 +21,7 @@ CHOICES = {"sex": ("F", "M"), "residency_status": ("citizen", "resident")}
 
 
 async def rectification(request: Request) -> Response:
-    room = room_of(request)
-    session = room.session(request, CLIENT)
+    room, session = signed_in(request, CLIENT)
     if session is None:
         return room.sign_in(request, CLIENT)
     try:
