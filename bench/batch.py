@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import fresh_schema  # noqa: E402 - after the path is set
 from bench.gateway import (  # noqa: E402 - after the path is set
+    agency_pseudonym,
     agency_token,
     demo_deployment,
     run_load,
@@ -77,17 +78,14 @@ def main() -> None:
         help="the server's decision cache bound (0: every item evaluated); default its own",
     )
     args = parser.parse_args()
-
-    import httpx
-
     with ExitStack() as stack:
         # A schema of the run's own: the demo deployment starts empty whatever the database held.
         url = stack.enter_context(fresh_schema(args.database_url)) if args.database_url else None
-        rounds = measure(args, url, httpx)
+        rounds = measure(args, url)
     report(args, rounds)
 
 
-def measure(args: argparse.Namespace, database_url: str | None, httpx: Any) -> dict[str, Any]:
+def measure(args: argparse.Namespace, database_url: str | None) -> dict[str, Any]:
     """Each target's figures, round by round, against a server on ``database_url``."""
     port, env, creds = demo_deployment("batch", database_url)
     # The floor route is the bench app's, not one of the gateway's bulk routes: same body limit.
@@ -108,16 +106,10 @@ def measure(args: argparse.Namespace, database_url: str | None, httpx: Any) -> d
     try:
         wait_ready(issuer)
         token = agency_token(issuer, agency)
-        headers = {"Authorization": f"Bearer {token}"}
-        pseudonyms = []
-        for citizen in creds["citizens"]:
-            found = httpx.post(
-                f"{issuer}/v1/agency/lookup",
-                headers=headers,
-                json={"cnie": citizen["cnie"], "purpose": PURPOSE},
-            )
-            found.raise_for_status()
-            pseudonyms.append(found.json()["pseudonym"])
+        pseudonyms = [
+            agency_pseudonym(issuer, token, citizen["cnie"], PURPOSE)
+            for citizen in creds["citizens"]
+        ]
         # The demo's few citizens, over and over: each item is still decided, recorded and
         # read on its own, as each single request is.
         cycle = [pseudonyms[i % len(pseudonyms)] for i in range(args.items)]

@@ -175,6 +175,19 @@ end
 """
 
 
+def agency_pseudonym(issuer: str, token: str, cnie: str, purpose: str) -> str:
+    """The agency's pseudonym for the citizen holding ``cnie``, by the lookup route."""
+    import httpx
+
+    found = httpx.post(
+        f"{issuer}/v1/agency/lookup",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"cnie": cnie, "purpose": purpose},
+    )
+    found.raise_for_status()
+    return str(found.json()["pseudonym"])
+
+
 def run_wrk(
     url: str, body: dict[str, Any], token: str, concurrency: int, seconds: float
 ) -> dict[str, Any]:
@@ -327,7 +340,6 @@ def measure(
 ) -> dict[str, Any]:
     """One configuration's figures: each target closed-loop (with the server's CPU per
     request), then, with one worker, the query open-loop at half its closed-loop rate."""
-    import httpx
 
     port, env, creds = deployment
     issuer = creds["issuer"]
@@ -337,13 +349,7 @@ def measure(
     try:
         wait_ready(issuer)
         token = agency_token(issuer, agency)
-        found = httpx.post(
-            f"{issuer}/v1/agency/lookup",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"cnie": cnie, "purpose": PURPOSE},
-        )
-        found.raise_for_status()
-        pseudonym = found.json()["pseudonym"]
+        pseudonym = agency_pseudonym(issuer, token, cnie, PURPOSE)
         body = {"fields": FIELDS, "purpose": PURPOSE}
         targets = {
             "bare": f"{issuer}/bench/bare",

@@ -27,7 +27,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.gateway import agency_token, demo_deployment, run_load, wait_ready  # noqa: E402
+from bench.gateway import (  # noqa: E402 - after the path is set
+    agency_pseudonym,
+    agency_token,
+    demo_deployment,
+    run_load,
+    wait_ready,
+)
 
 TOKEN_REFRESH_S = 120  # well inside the access token's lifetime
 MAX_IN_FLIGHT = 256
@@ -125,8 +131,6 @@ def main() -> None:
         print(json.dumps(asyncio.run(_paced(json.loads(args.paced)))))
         return
 
-    import httpx
-
     port, env, creds = demo_deployment("soak", args.database_url)
     issuer = creds["issuer"]
     agency = next(a for a in creds["agencies"] if a["client_id"] == "cnss")
@@ -144,13 +148,8 @@ def main() -> None:
     try:
         wait_ready(issuer)
         token = agency_token(issuer, agency)
-        found = httpx.post(
-            f"{issuer}/v1/agency/lookup",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"cnie": cnie, "purpose": purpose},
-        )
-        found.raise_for_status()
-        url = f"{issuer}/v1/agency/persons/{found.json()['pseudonym']}/query"
+        pseudonym = agency_pseudonym(issuer, token, cnie, purpose)
+        url = f"{issuer}/v1/agency/persons/{pseudonym}/query"
         body = {"fields": ["given_name_lat", "birth_date", "phone"], "purpose": purpose}
         capacity = run_load(url, body, token, 32, args.capacity_seconds)
         rate = round(capacity["rps"] * args.load, 1)
