@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from typing import Any
 
 from audit import AppendReceipt, AuditEntry, AuditUnavailable
@@ -39,6 +40,9 @@ log = logging.getLogger("sijill.authz")
 # anomaly record may name (anything else an engine invents is logged as UNLISTED).
 REGISTRY_ACTIONS = registry_bound_actions()
 CATALOGUE = field_catalogue()
+# A batch's decisions sealed under one signature: a slice the answer streams at a time, so the
+# decisions of the items being answered live their TTL from when they are answered.
+SEAL_SLICE = 100
 
 
 @dataclass(frozen=True)
@@ -215,7 +219,7 @@ class Enforcer:
         )
         receipt = self._append(entry, must=True)
         assert receipt is not None
-        return self._sealed(result, receipt, resource, purpose, vault_subjects)
+        return self._sealed([(result, receipt, resource, purpose, vault_subjects)])[0]
 
     def decide_many(
         self, purpose: str | None, questions: Sequence[Question]
@@ -249,12 +253,27 @@ class Enforcer:
             entries.append(entry)
             judged.append(result)
         receipts = self._append_many(entries)
-        return (
-            None
-            if result is None
-            else self._sealed(result, receipt, q.resource, purpose, q.vault_subjects)
-            for q, result, receipt in zip(questions, judged, receipts, strict=True)
-        )
+        return self._sealed_in_slices(purpose, questions, judged, receipts)
+
+    def _sealed_in_slices(
+        self,
+        purpose: str | None,
+        questions: Sequence[Question],
+        judged: Sequence[PolicyResult | None],
+        receipts: Sequence[AppendReceipt],
+    ) -> Iterator[Outcome | None]:
+        """The outcomes of recorded decisions in order, :data:`SEAL_SLICE` sealed together
+        (one signature) when the caller takes the first of them."""
+        items = iter(zip(questions, judged, receipts, strict=True))
+        while part := list(islice(items, SEAL_SLICE)):
+            sealed = iter(
+                self._sealed(
+                    [(r, receipt, q.resource, purpose, q.vault_subjects)
+                     for q, r, receipt in part if r is not None]
+                )
+            )  # fmt: skip
+            for _question, result, _receipt in part:
+                yield None if result is None else next(sealed)
 
     def _judge(
         self,
@@ -286,40 +305,71 @@ class Enforcer:
 
     def _sealed(
         self,
+        recorded: Sequence[
+            tuple[
+                PolicyResult,
+                AppendReceipt,
+                Resource,
+                str | None,
+                Sequence[str] | Mapping[str, Mapping[str, str] | None],
+            ]
+        ],
+    ) -> list[Outcome]:
+        """The outcomes of recorded decisions (result, receipt, resource, purpose, vault
+        subjects): a capability for each vault subject a decision releases something of (none
+        when it denies), all of them sealed together."""
+        drafts: list[dict[str, Decision]] = []
+        for result, receipt, resource, purpose, vault_subjects in recorded:
+            drafts.append(self._drafts(result, receipt, resource, purpose, vault_subjects))
+        issuer = self.services.decision_issuer
+        signed = iter(issuer.seal_many([d for mine in drafts for d in mine.values()]))
+        outcomes = []
+        for (result, receipt, _resource, _purpose, vault_subjects), mine in zip(
+            recorded, drafts, strict=True
+        ):
+            records = (
+                {s: names for s, names in vault_subjects.items() if names is not None}
+                if isinstance(vault_subjects, Mapping)
+                else {}
+            )
+            decisions = {subject: next(signed) for subject in mine}
+            outcomes.append(
+                Outcome(result=result, receipt=receipt, decisions=decisions, records=records)
+            )
+        return outcomes
+
+    def _drafts(
+        self,
         result: PolicyResult,
         receipt: AppendReceipt,
         resource: Resource,
         purpose: str | None,
         vault_subjects: Sequence[str] | Mapping[str, Mapping[str, str] | None],
-    ) -> Outcome:
-        """The outcome of a recorded decision: a sealed capability for each vault subject
-        it releases something of (none when it denies)."""
+    ) -> dict[str, Decision]:
+        """The unsigned capability of a recorded decision for each vault subject it releases
+        something of (none when it denies)."""
+        if not result.allow:
+            return {}
         fields = [str(f) for f in resource.get("fields", ())]
-        decisions = {}
-        if result.allow:
-            scoped = (
-                dict(vault_subjects)
-                if isinstance(vault_subjects, Mapping)
-                else dict.fromkeys(vault_subjects)
-            )
-            for subject, names in scoped.items():
-                narrowed = result if names is None else _scoped(result, names)
-                if names is not None and not narrowed.fields:
-                    continue  # nothing of this record is released: no capability for it
-                decisions[subject] = self.services.decision_issuer.seal(
-                    narrowed,
-                    subject=subject,
-                    action=self.action,
-                    purpose=purpose or "",
-                    audit_index=receipt.index,
-                    requested=fields if names is None else [names[f] for f in fields if f in names],
-                )
-        records = (
-            {s: names for s, names in vault_subjects.items() if names is not None}
+        scoped = (
+            dict(vault_subjects)
             if isinstance(vault_subjects, Mapping)
-            else {}
+            else dict.fromkeys(vault_subjects)
         )
-        return Outcome(result=result, receipt=receipt, decisions=decisions, records=records)
+        drafts = {}
+        for subject, names in scoped.items():
+            narrowed = result if names is None else _scoped(result, names)
+            if names is not None and not narrowed.fields:
+                continue  # nothing of this record is released: no capability for it
+            drafts[subject] = self.services.decision_issuer.draft(
+                narrowed,
+                subject=subject,
+                action=self.action,
+                purpose=purpose or "",
+                audit_index=receipt.index,
+                requested=fields if names is None else [names[f] for f in fields if f in names],
+            )
+        return drafts
 
     def _bounded(
         self, result: PolicyResult, requested: Sequence[str], purpose: str | None, now_ns: int

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from policies.engine import PolicyResult
 from vault import Decision
-from vault.decision import MASKS, signing_payload
+from vault.decision import MASKS, decision_digest, signing_payload, slice_payload
 
 __all__ = ["DecisionIssuer", "SealRefused"]
 
@@ -44,12 +45,41 @@ class DecisionIssuer:
         *,
         requested: Sequence[str],
     ) -> Decision:
-        """Sign ``result`` for ``subject``. Only field masks travel as obligations: the vault
-        refuses any rule it does not know (fail closed), and a predicate-only answer
-        (eligibility) releases no field, so its program and threshold stay in
-        :attr:`PolicyResult.predicate` for the caller. ``requested`` are the fields the
-        request named: a result releasing any other is refused here, and the vault checks
-        the same bound again on the sealed decision."""
+        """Sign ``result`` for ``subject`` alone (see :meth:`draft` for what is refused)."""
+        draft = self.draft(
+            result, subject, action, purpose, audit_index, ttl_s, requested=requested
+        )
+        return self.seal_many([draft])[0]
+
+    def seal_many(self, drafts: Sequence[Decision]) -> list[Decision]:
+        """Sign :meth:`draft` decisions together: one alone carries its own signature; two or
+        more, one signature over the slice of their digests (``vault.decision``), which the
+        vault checks once for all of them. Each stays bound to its own subject, fields, audit
+        entry and expiry exactly as if sealed alone."""
+        if len(drafts) <= 1:
+            return [replace(d, signature=self._key.sign(signing_payload(d))) for d in drafts]
+        digests = tuple(decision_digest(d) for d in drafts)
+        signature = self._key.sign(slice_payload(digests))
+        return [replace(d, signature=signature, slice_digests=digests) for d in drafts]
+
+    def draft(
+        self,
+        result: PolicyResult,
+        subject: str,
+        action: str,
+        purpose: str,
+        audit_index: int,
+        ttl_s: float = 30,
+        *,
+        requested: Sequence[str],
+    ) -> Decision:
+        """``result`` for ``subject`` as an unsigned decision, for :meth:`seal_many`.
+
+        Only field masks travel as obligations: the vault refuses any rule it does not know
+        (fail closed), and a predicate-only answer (eligibility) releases no field, so its
+        program and threshold stay in :attr:`PolicyResult.predicate` for the caller.
+        ``requested`` are the fields the request named: a result releasing any other is
+        refused here, and the vault checks the same bound again on the sealed decision."""
         if not result.allow:
             raise SealRefused("a denied decision is never sealed")
         if audit_index < 0:
@@ -63,7 +93,7 @@ class DecisionIssuer:
             # A mask the vault cannot apply would otherwise be silently dropped there.
             raise SealRefused("the policy obliged a mask the vault does not know")
         issued = time.time_ns()
-        unsigned = Decision(
+        return Decision(
             decision_id=result.decision_id,
             subject=subject,
             action=action,
@@ -77,5 +107,3 @@ class DecisionIssuer:
             issued_at_ns=issued,
             expires_at_ns=issued + int(ttl_s * 1_000_000_000),
         )
-        signature = self._key.sign(signing_payload(unsigned))
-        return Decision(**{**unsigned.__dict__, "signature": signature})

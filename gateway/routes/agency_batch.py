@@ -6,8 +6,10 @@ its own policy decision and decision id, its own audit entry (hence its own line
 citizen's access log), its own outcome, and an item denied, unknown or another sector's says
 no more than the single route's refusal. What a batch shares is the cost: the entries are
 appended in one durable transaction (if it fails, no item is released and the batch gets the
-single 503), the released fields are read through one vault reveal per slice of items, and
-the answer streams as NDJSON, one line an item, in the order asked.
+single 503). The answer streams as NDJSON, one line an item, in the order asked, a slice of
+items at a time (:data:`gateway.authz.SEAL_SLICE`): the slice's decisions are sealed under one
+signature, its released fields read through one vault reveal, so the plaintext held at once
+stays that small whatever the batch's size.
 
 Bad batch input (empty, over :data:`MAX_ITEMS`, a malformed item) is one problem document,
 answered before anything is decided or recorded. The agency's rate limit counts items.
@@ -25,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response, StreamingResponse
 
 from gateway.admission import authorize
-from gateway.authz import Enforcer, Outcome, unknown_subject
+from gateway.authz import SEAL_SLICE, Enforcer, Outcome, unknown_subject
 from gateway.problems import Problem, responses
 from gateway.questions import Question, Resource, person_records
 from gateway.routes.agency import (
@@ -46,9 +48,6 @@ from vault import VaultError
 # Items a batch may carry: a payment run is cut into batches of this size, each answered
 # while the agency's connection waits.
 MAX_ITEMS = 1000
-# Items revealed through one vault read while the answer streams: the plaintext held at once
-# stays this small whatever the batch's size.
-REVEAL_SLICE = 100
 NDJSON = "application/x-ndjson"
 
 router = APIRouter(
@@ -129,7 +128,7 @@ def _stream(lines: Iterator[str]) -> Response:
     one write per slice instead of one per item."""
 
     def chunks() -> Iterator[str]:
-        while chunk := "".join(islice(lines, REVEAL_SLICE)):
+        while chunk := "".join(islice(lines, SEAL_SLICE)):
             yield chunk
 
     return StreamingResponse(chunks(), media_type=NDJSON)
@@ -187,7 +186,7 @@ def _query_lines(
 ) -> Iterator[str]:
     asked = iter(enumerate(requested))
     # The slice first: zip stops at its end without taking one more of the items asked.
-    while part := list(zip(islice(outcomes, REVEAL_SLICE), asked, strict=False)):
+    while part := list(zip(islice(outcomes, SEAL_SLICE), asked, strict=False)):
         allowed = [(o, f) for o, (_i, f) in part if o is not None and o.allowed]
         revealed = iter(_reveal(enforcer, allowed))
         for outcome, (item, fields) in part:

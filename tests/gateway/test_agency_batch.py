@@ -15,6 +15,7 @@ import pytest
 
 from audit import AuditLog, Export, StoreUnavailable, verify
 from audit.export import LoggedEntry
+from gateway import authz
 from gateway.routes import agency_batch
 from gateway.routes.agency_batch import MAX_ITEMS
 from storekit import Transaction
@@ -200,10 +201,11 @@ def test_an_eligibility_batch_answers_each_item_as_the_single_route_does(world: 
     assert answered[1]["body"]["eligible"] is False
 
 
-def test_a_batch_over_several_reveal_slices_answers_every_item_once_in_order(
+def test_a_batch_over_several_slices_answers_every_item_once_in_order(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(agency_batch, "REVEAL_SLICE", 2)
+    monkeypatch.setattr(authz, "SEAL_SLICE", 2)
+    monkeypatch.setattr(agency_batch, "SEAL_SLICE", 2)
     fatima, youssef = pseudonym(world, "fatima", "social"), pseudonym(world, "youssef", "social")
     order = [fatima, UNKNOWN_SOCIAL, youssef, fatima, UNKNOWN_SOCIAL, youssef, fatima]
     answered = lines(
@@ -221,6 +223,55 @@ def test_a_batch_over_several_reveal_slices_answers_every_item_once_in_order(
     names = [line["body"].get("released", {}).get("given_name_lat") for line in answered]
     assert names == ["Fatima", None, "Youssef", "Fatima", None, "Youssef", "Fatima"]
     assert [line["status"] for line in answered] == [200, 404, 200, 200, 404, 200, 200]
+
+
+class Counted:
+    """An Ed25519 key of the running gateway, counting its signatures or verifications."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.calls = inner, 0
+
+    def sign(self, data: bytes) -> bytes:
+        self.calls += 1
+        return bytes(self.inner.sign(data))
+
+    def verify(self, signature: bytes, data: bytes) -> None:
+        self.calls += 1
+        self.inner.verify(signature, data)
+
+
+def test_a_slice_of_items_costs_one_signature_and_one_vault_check(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fatima, youssef = pseudonym(world, "fatima", "social"), pseudonym(world, "youssef", "social")
+    issuer = world.services.decision_issuer
+    verifier = world.services.vault._verifier._inner
+    signer, checker = Counted(issuer._key), Counted(verifier._public_key)
+    monkeypatch.setattr(issuer, "_key", signer)
+    monkeypatch.setattr(verifier, "_public_key", checker)
+    order = [fatima, youssef, UNKNOWN_SOCIAL, fatima, youssef]
+    answered = lines(
+        world.call(
+            "cnss",
+            "POST",
+            "/v1/agency/batch/query",
+            json={
+                "purpose": "amo_tadamon_enrolment",
+                "items": [{"pseudonym": p, "fields": ["given_name_lat"]} for p in order],
+            },
+        )
+    )
+    assert [line["status"] for line in answered] == [200, 200, 404, 200, 200]
+    assert (signer.calls, checker.calls) == (1, 1)
+    # The single route seals and checks its one decision alone.
+    alone = world.call(
+        "cnss",
+        "POST",
+        f"/v1/agency/persons/{fatima}/query",
+        json={"purpose": "amo_tadamon_enrolment", "fields": ["given_name_lat"]},
+    )
+    assert alone.status_code == 200
+    assert (signer.calls, checker.calls) == (2, 2)
 
 
 def test_each_item_is_a_line_of_the_citizens_access_log(world: World) -> None:

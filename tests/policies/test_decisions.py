@@ -9,7 +9,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from policies import DecisionIssuer, EmbeddedEngine, SealRefused
 from tests.policies.corpus import NOW
-from vault import DecisionRefused, DecisionVerifier
+from vault import Decision, DecisionRefused, DecisionVerifier
+from vault.decision import decision_digest
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +115,84 @@ def test_a_result_releasing_unrequested_fields_is_never_sealed(engine) -> None:
         DecisionIssuer(Ed25519PrivateKey.generate()).seal(
             result, "s", "read_attributes", "asd_payment", 1, requested=["birth_date"]
         )
+
+
+class CountingKey:
+    """The issuer's public key, counting the Ed25519 verifications the vault asks of it."""
+
+    def __init__(self, issuer: DecisionIssuer) -> None:
+        self.inner = issuer.public_key
+        self.calls = 0
+
+    def verify(self, signature: bytes, data: bytes) -> None:
+        self.calls += 1
+        self.inner.verify(signature, data)
+
+
+def slice_of(engine: EmbeddedEngine, issuer: DecisionIssuer, n: int) -> list[Decision]:
+    result = engine.decide(
+        agency_input("read_attributes", "asd_payment", {"kind": "person", "fields": ["phone"]})
+    )
+    drafts = [
+        issuer.draft(result, f"subj-{i}", "read_attributes", "asd_payment", 10 + i,
+                     requested=["phone"])
+        for i in range(n)
+    ]  # fmt: skip
+    return issuer.seal_many(drafts)
+
+
+def test_a_slice_of_decisions_is_verified_with_one_signature_check(engine) -> None:
+    issuer = DecisionIssuer(Ed25519PrivateKey.generate())
+    sealed = slice_of(engine, issuer, 5)
+    assert len({d.signature for d in sealed}) == 1
+    key = CountingKey(issuer)
+    verifier = DecisionVerifier(key)
+    for i, decision in enumerate(sealed):
+        verifier.verify(decision, f"subj-{i}")
+        assert decision.audit_index == 10 + i
+    assert key.calls == 1
+    # Each stays bound to its own subject, as if sealed alone.
+    with pytest.raises(DecisionRefused, match="another subject"):
+        verifier.verify(sealed[0], "subj-1")
+
+
+def test_a_decision_altered_after_its_slice_was_sealed_is_refused(engine) -> None:
+    issuer = DecisionIssuer(Ed25519PrivateKey.generate())
+    sealed = slice_of(engine, issuer, 3)
+    verifier = DecisionVerifier(issuer.public_key)
+    verifier.verify(sealed[0], "subj-0")  # the slice's signature is now remembered as valid
+    widened = dataclasses.replace(sealed[1], fields=("cnie", "phone"), requested=("cnie", "phone"))
+    with pytest.raises(DecisionRefused, match="signature"):
+        verifier.verify(widened, "subj-1")
+    # Putting the altered decision's digest in the slice breaks the slice's signature instead.
+    digests = list(sealed[1].slice_digests)
+    digests[1] = decision_digest(widened)
+    relisted = dataclasses.replace(widened, slice_digests=tuple(digests))
+    with pytest.raises(DecisionRefused, match="signature"):
+        verifier.verify(relisted, "subj-1")
+
+
+def test_a_decision_cannot_borrow_another_slices_signature(engine) -> None:
+    issuer = DecisionIssuer(Ed25519PrivateKey.generate())
+    first, second = slice_of(engine, issuer, 2), slice_of(engine, issuer, 2)
+    verifier = DecisionVerifier(issuer.public_key)
+    verifier.verify(second[0], "subj-0")
+    borrowed = dataclasses.replace(
+        first[0], signature=second[0].signature, slice_digests=second[0].slice_digests
+    )
+    with pytest.raises(DecisionRefused, match="signature"):
+        verifier.verify(borrowed, "subj-0")
+
+
+def test_a_slice_signature_and_a_single_one_cannot_stand_for_each_other(engine) -> None:
+    issuer = DecisionIssuer(Ed25519PrivateKey.generate())
+    verifier = DecisionVerifier(issuer.public_key)
+    in_slice = slice_of(engine, issuer, 2)[0]
+    with pytest.raises(DecisionRefused, match="signature"):
+        verifier.verify(dataclasses.replace(in_slice, slice_digests=()), "subj-0")
+    (alone,) = slice_of(engine, issuer, 1)
+    assert alone.slice_digests == ()
+    verifier.verify(alone, "subj-0")
+    as_slice = dataclasses.replace(alone, slice_digests=(decision_digest(alone),))
+    with pytest.raises(DecisionRefused, match="signature"):
+        verifier.verify(as_slice, "subj-0")

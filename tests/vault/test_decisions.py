@@ -125,19 +125,22 @@ def test_unknown_obligation_refuses_the_decision(stored: Vault, policy: PolicySt
         stored.reveal("s-1", ("cnie",), policy.seal("s-1", ("cnie",), {"cnie": "rot13"}))
 
 
-def test_signing_payload_is_canonical_json_of_every_field_but_the_signature(
+def test_signing_payload_is_canonical_json_of_every_field_but_the_seal(
     policy: PolicyStandIn,
 ) -> None:
     decision = policy.seal("s-1", ("region", "cnie"), {"cnie": "redact"})
     payload = signing_payload(decision)
     doc = json.loads(payload)
-    assert set(doc) == {f.name for f in dataclasses.fields(Decision)} - {"signature"}
+    seal = {"signature", "slice_digests"}
+    assert set(doc) == {f.name for f in dataclasses.fields(Decision)} - seal
     assert rfc8785.dumps(doc) == payload  # already canonical: re-canonicalising changes nothing
     assert doc["fields"] == list(decision.fields)
     assert int(doc["expires_at_ns"]) == decision.expires_at_ns
     assert doc["obligations"] == {"cnie": "redact"}
     unsigned = dataclasses.replace(decision, signature=b"")
     assert signing_payload(unsigned) == payload
+    in_a_slice = dataclasses.replace(decision, slice_digests=(bytes(32), bytes(range(32))))
+    assert signing_payload(in_a_slice) == payload
 
 
 def test_verifier_accepts_the_issuers_decision(policy: PolicyStandIn) -> None:
