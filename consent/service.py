@@ -13,7 +13,19 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, RowMapping, and_, bindparam, delete, exists, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    RowMapping,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import alias
 
@@ -42,20 +54,26 @@ REVIEWABLE = {"rsu_score"}
 REVIEW_PERIOD_DAYS = 30
 
 _newer = alias(tables.consents, "newer")
+
+
 # A subject's artefacts, newest first, each marked if a later artefact replaces it.
-_OF_SUBJECT = (
-    select(
-        tables.consents,
-        exists().where(_newer.c.replaces == tables.consents.c.id).label("is_replaced"),
+def _consents_where(condition: ColumnElement[bool]) -> Select[Any]:
+    return (
+        select(
+            tables.consents,
+            exists().where(_newer.c.replaces == tables.consents.c.id).label("is_replaced"),
+        )
+        .where(condition)
+        .order_by(tables.consents.c.granted_at_ns.desc(), tables.consents.c.id)
     )
-    .where(tables.consents.c.subject == bindparam("subject"))
-    .order_by(tables.consents.c.granted_at_ns.desc(), tables.consents.c.id)
-)
-_OBJECTIONS = (
-    select(tables.objections)
-    .where(tables.objections.c.subject == bindparam("subject"))
-    .order_by(tables.objections.c.created_at_ns)
-)
+
+
+def _objections_where(condition: ColumnElement[bool]) -> Select[Any]:
+    return select(tables.objections).where(condition).order_by(tables.objections.c.created_at_ns)
+
+
+_OF_SUBJECT = _consents_where(tables.consents.c.subject == bindparam("subject"))
+_OBJECTIONS = _objections_where(tables.objections.c.subject == bindparam("subject"))
 
 
 class ConsentService:
@@ -77,6 +95,11 @@ class ConsentService:
         self._policy_url = policy_url
         self._key = subject_key
         self._hot = hot_sql(engine)
+        # The two reads of policy_context for many subjects at once (a batch's).
+        self._of_subjects = _consents_where(self._hot.among(tables.consents.c.subject, "keys"))
+        self._objections_of = _objections_where(
+            self._hot.among(tables.objections.c.subject, "keys")
+        )
 
     # -- granting and revoking -------------------------------------------------------------
 
@@ -294,6 +317,28 @@ class ConsentService:
             _consent_inputs(self._from_row(row, now) for row in consents),
             _objection_inputs(Objection(**row) for row in objections),
         )
+
+    def policy_contexts(
+        self, subjects: Sequence[str], *, now_ns: int | None = None
+    ) -> dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+        """:meth:`policy_context` of each subject, all read in one round trip (a batch's)."""
+        now = time.time_ns() if now_ns is None else now_ns
+        keys = {subject: self._key(subject) for subject in subjects}
+        listed = {"keys": self._hot.listed(sorted(set(keys.values())))}
+        consents, objections = self._hot.batch(
+            [(self._of_subjects, listed), (self._objections_of, listed)]
+        )
+        by_key: dict[str, tuple[list[Consent], list[Objection]]] = {
+            key: ([], []) for key in keys.values()
+        }
+        for row in consents:
+            by_key[row["subject"]][0].append(self._from_row(row, now))
+        for row in objections:
+            by_key[row["subject"]][1].append(Objection(**row))
+        return {
+            subject: (_consent_inputs(by_key[key][0]), _objection_inputs(by_key[key][1]))
+            for subject, key in keys.items()
+        }
 
     @staticmethod
     def _from_row(m: Mapping[str, Any], now: int) -> Consent:

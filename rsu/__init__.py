@@ -38,7 +38,7 @@ from rsu.households import (
     UnknownHousehold,
     UnknownMember,
 )
-from rsu.subjects import Subjects, resolve_subjects
+from rsu.subjects import Subjects, resolve_many, resolve_subjects
 
 __all__ = [
     "ADD_REASONS",
@@ -61,6 +61,7 @@ __all__ = [
     "UnknownHousehold",
     "UnknownMember",
     "problems_of",
+    "resolve_many",
     "resolve_subjects",
     "validate_members",
 ]

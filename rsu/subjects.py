@@ -11,26 +11,28 @@ three services.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, bindparam, select
 
 from identity.idcs import Idcs
 from identity.pseudonyms import LIVE_PSEUDONYM, LIVE_PSEUDONYMS, UnknownPseudonym, live_params
 from identity.register import PersonErased
-from identity.tables import persons, pseudonyms
+from identity.tables import persons, pseudonym_keys, pseudonyms
 from rsu.tables import households, memberships
-from storekit import hot_sql
+from storekit import HotSQL, hot_sql
 
-__all__ = ["Subjects", "resolve_subjects"]
+__all__ = ["Subjects", "resolve_many", "resolve_subjects"]
 
+_RECORDS = (
+    LIVE_PSEUDONYMS.join(persons, persons.c.idcs == pseudonyms.c.idcs)
+    .outerjoin(memberships, memberships.c.idcs == persons.c.idcs)
+    .outerjoin(households, households.c.household_id == memberships.c.household_id)
+)
 _RESOLVE = (
     select(persons.c.idcs, persons.c.vault_subject, persons.c.status, households.c.vault_subject)
-    .select_from(
-        LIVE_PSEUDONYMS.join(persons, persons.c.idcs == pseudonyms.c.idcs)
-        .outerjoin(memberships, memberships.c.idcs == persons.c.idcs)
-        .outerjoin(households, households.c.household_id == memberships.c.household_id)
-    )
+    .select_from(_RECORDS)
     .where(*LIVE_PSEUDONYM)
 )
 
@@ -58,3 +60,48 @@ def resolve_subjects(engine: Engine, sector: str, pseudonym: str) -> Subjects:
     if status == "erased":
         raise PersonErased()
     return Subjects(Idcs(idcs), str(person), None if household is None else str(household))
+
+
+def resolve_many(
+    engine: Engine, sector: str, presented: Sequence[str]
+) -> dict[str, Subjects | None]:
+    """:func:`resolve_subjects` of each presented pseudonym, in one statement whatever their
+    number (a batch's): its :class:`Subjects`, or None wherever :func:`resolve_subjects` would
+    raise (malformed, unknown, retired, another sector's, erased: one answer for all)."""
+    found: dict[str, Subjects | None] = dict.fromkeys(presented)
+    wanted = []
+    for pseudonym in found:
+        try:
+            wanted.append(live_params(sector, pseudonym)["pseudonym"])
+        except UnknownPseudonym:
+            continue
+    if not wanted:
+        return found
+    hot = hot_sql(engine)
+    rows = hot.all(_resolve_among(hot), pseudonyms=hot.listed(wanted), sector=sector)
+    for pseudonym, idcs, person, status, household in rows:
+        # The first row, as resolve_subjects takes it.
+        if found[pseudonym] is None and status != "erased":
+            found[pseudonym] = Subjects(
+                Idcs(idcs), str(person), None if household is None else str(household)
+            )
+    return found
+
+
+def _resolve_among(hot: HotSQL) -> Select[tuple[str, str, str, str, str | None]]:
+    """:data:`_RESOLVE` for a list of pseudonyms (one statement a dialect)."""
+    statement = _AMONG.get(hot.sqlite)
+    if statement is None:
+        statement = _AMONG[hot.sqlite] = (
+            select(pseudonyms.c.pseudonym, *_RESOLVE.selected_columns)
+            .select_from(_RECORDS)
+            .where(
+                hot.among(pseudonyms.c.pseudonym, "pseudonyms"),
+                pseudonyms.c.sector == bindparam("sector"),
+                pseudonym_keys.c.state != "retired",
+            )
+        )
+    return statement
+
+
+_AMONG: dict[bool, Select[tuple[str, str, str, str, str | None]]] = {}

@@ -36,13 +36,12 @@ from gateway.routes.agency import (
     FieldName,
     Purpose,
     eligibility_answer,
-    find,
     known_fields,
     query_answer,
     registered_purpose,
 )
 from gateway.services import Services, get_services
-from rsu import Subjects
+from rsu import Subjects, resolve_many
 from vault import VaultError
 
 # Items a batch may carry: a payment run is cut into batches of this size, each answered
@@ -168,16 +167,18 @@ def _questions(
     records: Callable[[Subjects], Sequence[str] | Mapping[str, Mapping[str, str] | None]],
 ) -> tuple[list[Question], list[Subjects | None]]:
     """Each item's question for :meth:`Enforcer.decide_many`, about the records its pseudonym
-    names (``records``), or about no one where it names nobody this agency may know of."""
-    questions = []
-    found_all = []
-    for pseudonym, resource in zip(pseudonyms, resources, strict=True):
-        found = find(services, enforcer, pseudonym)
-        found_all.append(found)
-        if found is None:
-            questions.append(Question(resource))
-        else:
-            questions.append(Question(resource, enforcer.context(found.idcs), records(found)))
+    names (``records``), or about no one where it names nobody this agency may know of. The
+    pseudonyms are resolved in one read, and the persons' consents and objections in one
+    more, whatever the batch's size."""
+    resolved = resolve_many(services.engines["main"], enforcer.principal.sector, pseudonyms)
+    found_all = [resolved[p] for p in pseudonyms]
+    contexts = enforcer.contexts([f.idcs for f in found_all if f is not None])
+    questions = [
+        Question(resource)
+        if found is None
+        else Question(resource, contexts[found.idcs], records(found))
+        for found, resource in zip(found_all, resources, strict=True)
+    ]
     return questions, found_all
 
 

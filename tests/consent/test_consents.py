@@ -217,3 +217,21 @@ def test_policy_context_reads_what_the_two_separate_reads_answer(service: Consen
     assert objections == [{"id": objection.id, "purpose": "*"}]
     assert first.id not in {c["id"] for c in consents}
     assert len(consents) == 2  # the revocation artefact and the other grant
+
+
+def test_policy_contexts_of_many_subjects_answer_each_as_its_own_read(
+    service: ConsentService,
+) -> None:
+    other, nobody = "3456789012", "4567890123"
+    first = grant(service)
+    grant(service, subject=other, purpose="scholarship_outreach", recipient="men")
+    service.revoke(subject=IDCS, consent_id=first.id, principal_id=PSEUDONYM, now_ns=NOW + S)
+    grant(service, fields=["phone"])
+    service.object(subject=other, purpose="*", reason="personal_situation", now_ns=NOW)
+    many = service.policy_contexts([other, IDCS, nobody, IDCS], now_ns=NOW + 2 * S)
+    assert set(many) == {IDCS, other, nobody}
+    for subject in (IDCS, other, nobody):
+        assert many[subject] == service.policy_context(subject, now_ns=NOW + 2 * S)
+    assert many[nobody] == ([], [])
+    assert len(many[IDCS][0]) == 2 and many[IDCS][1] == []  # the revocation, the new grant
+    assert len(many[other][0]) == 1 and len(many[other][1]) == 1

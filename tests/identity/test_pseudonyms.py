@@ -9,10 +9,12 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import Engine
 
 from identity import Idcs, PersonIn, Register, SectorPseudonym, SectorPseudonyms, UnknownPseudonym
 from identity.pseudonyms import format_pseudonym
 from identity.synth import generate
+from rsu import Subjects, resolve_many, resolve_subjects
 
 Resolve = Callable[[str, str], Idcs]
 
@@ -84,6 +86,32 @@ def test_rotation_issues_a_new_version_and_old_ones_resolve_until_retired(
     assert resolve("health", v2) == people[0]
     # Another sector's keys are untouched by this rotation.
     assert sector_pseudonyms.current_version("social") == 1
+
+
+def test_resolving_many_answers_each_pseudonym_as_resolving_it_alone(
+    sector_pseudonyms: SectorPseudonyms, people: list[Idcs], engine: Engine
+) -> None:
+    v1 = sector_pseudonyms.pseudonym_for(people[0], "health")
+    sector_pseudonyms.rotate("health")
+    v2 = sector_pseudonyms.pseudonym_for(people[0], "health")
+    other = sector_pseudonyms.pseudonym_for(people[1], "health")
+    theirs = sector_pseudonyms.pseudonym_for(people[2], "social")
+    sector_pseudonyms.retire("health", 1)
+    forged = format_pseudonym("health", 2, b"\x00" * 32)
+    presented = [v2, v1, theirs, other, forged, "health" + theirs[6:], "not-a-pseudonym", v2]
+
+    def alone(pseudonym: str) -> Subjects | None:
+        try:
+            return resolve_subjects(engine, "health", pseudonym)
+        except UnknownPseudonym:
+            return None
+
+    many = resolve_many(engine, "health", presented)
+    assert set(many) == set(presented)
+    assert {p: many[p] for p in presented} == {p: alone(p) for p in presented}
+    assert many[v2] is not None and many[v2].idcs == people[0]
+    assert many[other] is not None and many[other].idcs == people[1]
+    assert [p for p in presented if many[p] is None] == presented[1:3] + presented[4:7]
 
 
 def test_the_current_version_cannot_be_retired(sector_pseudonyms: SectorPseudonyms) -> None:
