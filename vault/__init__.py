@@ -37,6 +37,7 @@ from vault.keys import FileKeyProvider, KeyProvider, Pkcs11KeyProvider, check_pr
 from vault.rotation import RotationReport, rotate
 from vault.scoring import (
     Contribution,
+    EligibilityAsk,
     Explanation,
     ModelSet,
     NotScored,
@@ -53,6 +54,7 @@ __all__ = [
     "Decision",
     "DecisionRefused",
     "DecisionVerifier",
+    "EligibilityAsk",
     "Erased",
     "Explanation",
     "FileKeyProvider",

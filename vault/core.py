@@ -28,7 +28,7 @@ from vault import tables as t
 from vault.decision import Decision, DecisionVerifier
 from vault.derive import Derivations, new_token
 from vault.envelope import encrypt_record
-from vault.errors import Erased, InvalidRecord, UnknownSubject
+from vault.errors import Erased, InvalidRecord, UnknownSubject, VaultError
 from vault.keys.base import KeyProvider, wrapped_version
 from vault.masking import apply_mask
 from vault.records import (
@@ -40,6 +40,7 @@ from vault.records import (
 )
 from vault.schema import validate
 from vault.scoring import (
+    EligibilityAsk,
     Explanation,
     HouseholdOperations,
     HouseholdScoring,
@@ -329,6 +330,11 @@ class Vault:
     ) -> bool:
         """Score at or below ``threshold``, under an ``eligibility`` decision; never the score."""
         return self._households.eligible(subject, threshold, decision, comparison=comparison)
+
+    def eligible_many(self, asks: Sequence[EligibilityAsk]) -> list[bool | VaultError]:
+        """:meth:`eligible` of many households through one read; each answer, or the error
+        its single call would raise, in order (:meth:`HouseholdOperations.eligible_many`)."""
+        return self._households.eligible_many(asks)
 
     def explain(
         self, subject: str, decision: Decision, *, language: str = "fr",

@@ -10,7 +10,7 @@ audit entry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -27,7 +27,7 @@ from gateway.services import Services
 from identity import MAX_TRANSLATE, PersonErased, UnknownPseudonym
 from policies.registry import field_catalogue
 from rsu import Subjects, resolve_subjects
-from vault import NotScored
+from vault import EligibilityAsk, NotScored, VaultError
 
 CATALOGUE = field_catalogue()
 
@@ -236,23 +236,39 @@ def eligibility_answer(
 ) -> EligibilityOut:
     """The boolean an eligibility decision allows (raises its 403 when it does not): the score
     is compared inside the vault and never leaves it."""
-    predicate = outcome.result.predicate
-    if not outcome.allowed or predicate is None:
-        raise outcome.denied()
-    if household is None:
-        # Not in the RSU: not eligible for an RSU-targeted program.
-        return EligibilityOut(eligible=False, decision_id=outcome.decision_id)
-    try:
-        eligible = services.vault.eligible(
-            household,
-            Decimal(str(predicate["threshold"])),
-            outcome.decisions[household],
-            comparison=str(predicate.get("comparison", "lte")),
-        )
-    except NotScored:
-        # Registered but not yet scored: no score, so no eligibility to assert.
-        eligible = False
-    return EligibilityOut(eligible=bool(eligible), decision_id=outcome.decision_id)
+    (answer,) = eligibility_answers(services, [(outcome, household)])
+    if isinstance(answer, Problem | VaultError):
+        raise answer
+    return answer
+
+
+def eligibility_answers(
+    services: Services, decided: Sequence[tuple[Outcome, str | None]]
+) -> list[EligibilityOut | Problem | VaultError]:
+    """:func:`eligibility_answer` of each (outcome, household), in order, the scores compared
+    through one vault read: the answer, the refusal, or the vault's error for that item."""
+    asks: list[EligibilityAsk] = []
+    for outcome, household in decided:
+        predicate = outcome.result.predicate
+        if outcome.allowed and predicate is not None and household is not None:
+            threshold = Decimal(str(predicate["threshold"]))
+            comparison = str(predicate.get("comparison", "lte"))
+            asks.append((household, threshold, outcome.decisions[household], comparison))
+    compared = iter(services.vault.eligible_many(asks) if asks else [])
+    answers: list[EligibilityOut | Problem | VaultError] = []
+    for outcome, household in decided:
+        if not outcome.allowed or outcome.result.predicate is None:
+            answers.append(outcome.denied())
+            continue
+        # Not in the RSU, or registered but not yet scored: no eligibility to assert.
+        eligible = False if household is None else next(compared)
+        if isinstance(eligible, NotScored):
+            eligible = False
+        if isinstance(eligible, VaultError):
+            answers.append(eligible)
+        else:
+            answers.append(EligibilityOut(eligible=eligible, decision_id=outcome.decision_id))
+    return answers
 
 
 @router.post(

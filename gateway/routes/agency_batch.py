@@ -32,10 +32,9 @@ from gateway.problems import Problem, responses
 from gateway.questions import Question, Resource, person_records
 from gateway.routes.agency import (
     PSEUDONYM_PATTERN,
-    EligibilityOut,
     FieldName,
     Purpose,
-    eligibility_answer,
+    eligibility_answers,
     known_fields,
     query_answer,
     registered_purpose,
@@ -259,16 +258,18 @@ def eligibility_batch(
 def _eligibility_lines(
     services: Services, outcomes: Iterator[Outcome | None], households: Sequence[str | None]
 ) -> Iterator[str]:
-    for item, (outcome, household) in enumerate(zip(outcomes, households, strict=True)):
-        if outcome is None:
-            yield _problem_line(item, unknown_subject())
-            continue
-        try:
-            answer: EligibilityOut = eligibility_answer(services, household, outcome)
-        except Problem as problem:
-            yield _problem_line(item, problem)
-            continue
-        except VaultError:
-            yield _problem_line(item, _item_failed())
-            continue
-        yield _line(item, 200, answer.model_dump_json())
+    asked = iter(enumerate(households))
+    while part := list(zip(islice(outcomes, SEAL_SLICE), asked, strict=False)):
+        decided = [(o, household) for o, (_i, household) in part if o is not None]
+        answers = iter(eligibility_answers(services, decided))
+        for outcome, (item, _household) in part:
+            if outcome is None:
+                yield _problem_line(item, unknown_subject())
+                continue
+            answer = next(answers)
+            if isinstance(answer, Problem):
+                yield _problem_line(item, answer)
+            elif isinstance(answer, VaultError):
+                yield _problem_line(item, _item_failed())
+            else:
+                yield _line(item, 200, answer.model_dump_json())

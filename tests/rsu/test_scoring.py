@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import pytest
 
 from tests.rsu.conftest import Rsu
-from vault import DecisionRefused, ModelSet, VaultError
+from vault import DecisionRefused, Erased, ModelSet, UnknownSubject, VaultError
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAMS = json.loads((ROOT / "policies/data/programs.json").read_text())["programs"]
@@ -384,3 +385,38 @@ def test_each_scoring_is_one_audit_entry_naming_model_and_inputs_digest_never_th
     ]
     assert score_audit.prepared_score_entries(rsu.vault, events, "rescore", job="j-1") == expected
     assert expected[2].subject == rsu.vault.subject_tag("hh-2")
+
+
+def test_eligibility_of_many_households_answers_each_as_asked_alone(rsu: Rsu) -> None:
+    first, second, third = (
+        rsu.households.get(h).vault_subject for h in rsu.populate(12, 3, seed=5)
+    )
+    rsu.vault.override_eligibility(second, "not_eligible", rsu.decision(second, "decide_review"))
+    rsu.vault.erase(third)
+    nobody = "hh_" + secrets.token_hex(16)
+    asks = [(first, "1000"), (first, "0"), (second, "1000"), (third, "1000"), (nobody, "1000")]
+    many = rsu.vault.eligible_many([(s, t, rsu.decision(s, "eligibility"), "lte") for s, t in asks])
+
+    def alone(subject: str, threshold: str) -> bool | VaultError:
+        try:
+            return rsu.vault.eligible(subject, threshold, rsu.decision(subject, "eligibility"))
+        except VaultError as error:
+            return error
+
+    for (subject, threshold), got in zip(asks, many, strict=True):
+        single = alone(subject, threshold)
+        assert type(got) is type(single) and str(got) == str(single)
+        if not isinstance(single, VaultError):
+            assert got == single
+    assert many[:3] == [True, False, False]  # the reviewer's answer stands over the score
+    assert isinstance(many[3], Erased) and isinstance(many[4], UnknownSubject)
+
+
+def test_eligibility_of_many_refuses_all_when_one_decision_does_not_hold(rsu: Rsu) -> None:
+    first, second = (rsu.households.get(h).vault_subject for h in rsu.populate(8, 2, seed=6))
+    asks = [
+        (first, "1000", rsu.decision(first, "eligibility"), "lte"),
+        (second, "1000", rsu.decision(first, "eligibility"), "lte"),
+    ]
+    with pytest.raises(DecisionRefused, match="another subject"):
+        rsu.vault.eligible_many(asks)

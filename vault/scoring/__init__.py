@@ -16,7 +16,7 @@ decision-checked answers of ``household``; evaluate anything from a model file.
 """
 
 from vault.scoring.features import FEATURES, Vectors, catalogue_digest, feature_vector
-from vault.scoring.household import SCORE_FIELD, HouseholdOperations
+from vault.scoring.household import SCORE_FIELD, EligibilityAsk, HouseholdOperations
 from vault.scoring.model import (
     MODELS_DIR,
     Contribution,
@@ -33,6 +33,7 @@ __all__ = [
     "MODELS_DIR",
     "SCORE_FIELD",
     "Contribution",
+    "EligibilityAsk",
     "Explanation",
     "HouseholdOperations",
     "HouseholdScoring",

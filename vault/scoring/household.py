@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from vault import tables as t
 from vault.decision import Decision, DecisionVerifier
 from vault.envelope import encrypt_record
-from vault.errors import DecisionRefused, InvalidRecord, VaultError
+from vault.errors import DecisionRefused, Erased, InvalidRecord, UnknownSubject, VaultError
 from vault.records import Records, count_declaration_write
 from vault.schema import validate
 from vault.scoring.features import parse_declaration
@@ -34,7 +35,10 @@ from vault.scoring.model import (
 )
 from vault.scoring.reading import read_households
 
-__all__ = ["OVERRIDE_FIELD", "SCORE_FIELD", "HouseholdOperations"]
+__all__ = ["OVERRIDE_FIELD", "SCORE_FIELD", "EligibilityAsk", "HouseholdOperations"]
+
+# An eligibility question to the vault: household subject, threshold, decision, comparison.
+EligibilityAsk = tuple[str, "Decimal | str", Decision, str]
 
 # The scoring writes one field on a household record (vault/schema.py HOUSEHOLD): ``score``,
 # holding "<index> <model version> <model SHA-256>", one ciphertext, so the index and the model
@@ -186,23 +190,63 @@ class HouseholdOperations:
         """Whether the household's score is at or below ``threshold`` (``lte``; ``lt`` for a
         strict rule). Needs a valid decision for the action ``eligibility`` about ``subject``;
         answers a boolean and nothing else."""
-        self._verifier.verify(decision, subject, now_ns=self._clock())
+        (answer,) = self.eligible_many([(subject, threshold, decision, comparison)])
+        if isinstance(answer, VaultError):
+            raise answer
+        return answer
+
+    def eligible_many(self, asks: Sequence[EligibilityAsk]) -> list[bool | VaultError]:
+        """:meth:`eligible` of each (subject, threshold, decision, comparison) through one
+        read: in order, the boolean, or the :class:`VaultError` its single call would raise
+        (an unscored, erased or unknown household's). A decision that does not verify
+        refuses the whole call before anything is read, as :meth:`Vault.reveal_many` does."""
+        now = self._clock()
+        limits = [self._checked(*ask, now) for ask in asks]
+        subjects = list(dict.fromkeys(subject for subject, *_ in asks))
+        wanted = {SCORE_FIELD, OVERRIDE_FIELD}
+        with self._records.engine.connect() as conn:
+            if len(subjects) == 1:
+                # The agency's single question: one statement on the hot-path runner.
+                rows, kind = self._records.subject_rows(subjects[0], wanted)
+                kinds = {} if kind is None else {subjects[0]: kind}
+            else:
+                rows, kinds = self._records.chunk_rows(conn, subjects, tuple(wanted))
+            failed: dict[str, VaultError] = {}
+            for subject in subjects:
+                if subject not in rows.status:
+                    failed[subject] = UnknownSubject("no record for this subject")
+                elif rows.status[subject] is not None:
+                    failed[subject] = Erased("this subject's data was erased")
+                elif kinds[subject] != "household":
+                    failed[subject] = InvalidRecord("only a household record can be scored")
+            readable = [s for s in subjects if s not in failed]
+            rows = replace(
+                rows,
+                subjects=tuple(readable),
+                fields=[row for row in rows.fields if row[0] not in failed],
+            )
+            plain = self._records.decrypt(conn, rows, dict.fromkeys(readable, wanted))
+        answers: list[bool | VaultError] = []
+        for (subject, _threshold, _decision, comparison), limit in zip(asks, limits, strict=True):
+            if subject in failed:
+                answers.append(failed[subject])
+                continue
+            try:
+                answers.append(_eligible(plain[subject], limit, comparison))
+            except VaultError as error:
+                answers.append(error)
+        return answers
+
+    def _checked(
+        self, subject: str, threshold: Decimal | str, decision: Decision, comparison: str, now: int
+    ) -> Decimal:
+        """The threshold of an eligibility question whose decision holds, as a Decimal."""
+        self._verifier.verify(decision, subject, now_ns=now)
         if decision.action != "eligibility":
             raise DecisionRefused("decision is not for an eligibility answer")
         if comparison not in ("lte", "lt"):
             raise VaultError("comparison must be lte or lt")
-        limit = _decimal(threshold)
-        # One read: the agency hot path.
-        kind, plain = self._records.read_one(subject, (SCORE_FIELD, OVERRIDE_FIELD))
-        if kind != "household":
-            raise InvalidRecord("only a household record can be scored")
-        # A reviewer's decision stands over the model's (Law 09.08 art. 11); the agency still
-        # learns nothing but the boolean.
-        human = plain.get(OVERRIDE_FIELD)
-        if human in ("eligible", "not_eligible"):
-            return human == "eligible"
-        score = _decimal(_score_index(plain))
-        return score <= limit if comparison == "lte" else score < limit
+        return _decimal(threshold)
 
     def explain(
         self, subject: str, decision: Decision, *, language: str = "fr",
@@ -237,6 +281,16 @@ def _stored_score(record: Mapping[str, object]) -> tuple[str, str, str]:
         if len(parts) == 3:
             return parts[0], parts[1], parts[2]
     raise NotScored("this household has no score yet")
+
+
+def _eligible(plain: Mapping[str, object], limit: Decimal, comparison: str) -> bool:
+    # A reviewer's decision stands over the model's (Law 09.08 art. 11); the agency still
+    # learns nothing but the boolean.
+    human = plain.get(OVERRIDE_FIELD)
+    if human in ("eligible", "not_eligible"):
+        return human == "eligible"
+    score = _decimal(_score_index(plain))
+    return score <= limit if comparison == "lte" else score < limit
 
 
 def _score_index(record: Mapping[str, object]) -> str:
