@@ -564,12 +564,14 @@ def _audit_unavailable() -> Problem:
 
 
 def _scoped(result: PolicyResult, names: Mapping[str, str]) -> PolicyResult:
-    """The same decision, narrowed to the fields ``names`` maps and renamed as it says."""
-    return replace(
-        result,
-        fields=tuple(sorted(names[f] for f in result.fields if f in names)),
-        obligations={names[k]: v for k, v in result.obligations.items() if k in names},
-    )
+    """The same decision, narrowed to the fields ``names`` maps and renamed as it says (the
+    decision itself where that changes nothing: a person's record, whose names are the
+    policy's)."""
+    fields = tuple(sorted(names[f] for f in result.fields if f in names))
+    obligations = {names[k]: v for k, v in result.obligations.items() if k in names}
+    if fields == tuple(result.fields) and obligations == dict(result.obligations):
+        return result
+    return replace(result, fields=fields, obligations=obligations)
 
 
 def policy_subject(principal: Principal) -> PolicySubject:

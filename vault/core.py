@@ -189,9 +189,9 @@ class Vault:
         else:
             # Every field of each record, and of the own tables those asked for.
             own = set().union(*needed.values()) & t.OWN_TABLES.keys()
-            with self.engine.connect() as conn:
+            with self.engine.connect() as conn:  # used only if a key must be read again
                 for chunk in chunks(subjects):
-                    rows, _kinds = self.records.chunk_rows(conn, chunk, own=own)
+                    rows, _kinds = self.records.rows_of(chunk, own=own)
                     plain.update(self.records.decrypt(conn, rows, needed))
         results: list[dict[str, object]] = []
         for (subject, _names, decision), names in zip(requests, wanted, strict=True):

@@ -97,6 +97,10 @@ def count_declaration_write(conn: Connection) -> None:
     )
 
 
+# Statements rows_of keeps; far above the few sets of names its callers ask for.
+_STATEMENTS_KEPT = 64
+
+
 # The single-subject read takes the subject's status, data keys and ciphertexts in one
 # statement (one snapshot, one round trip), compiled once. A union with the fields' own tables
 # (tables.OWN_TABLES) costs SQLite a temporary index on every read, so each read takes only
@@ -166,6 +170,8 @@ class Records:
         self.clock = clock
         self.sqlite = engine.dialect.name == "sqlite"
         self._hot = hot_sql(engine)
+        # rows_of's statements by (names, own): a handful in practice (reveals, eligibility).
+        self._many: dict[tuple[tuple[str, ...] | None, frozenset[str] | None], Select[Any]] = {}
 
     # -- transactions ------------------------------------------------------------------------
     @contextmanager
@@ -257,6 +263,30 @@ class Records:
         :func:`vault.tables.record_query`) and record kinds, in one statement."""
         query = t.record_query(lambda column: among(conn, column, chunk), names, own=own)
         return record_rows(chunk, conn.execute(query).all())
+
+    def rows_of(
+        self,
+        chunk: Sequence[str],
+        names: Sequence[str] | None = None,
+        *,
+        own: Collection[str] | None = None,
+    ) -> tuple[SubjectRows, dict[str, str]]:
+        """:meth:`chunk_rows` outside any transaction of the caller's, on the hot-path runner:
+        the statement is built and compiled once for each set of ``names`` and ``own``, not
+        once a call (a batch's slices read one after another)."""
+        key = (
+            None if names is None else tuple(sorted(set(names))),
+            None if own is None else frozenset(own),
+        )
+        statement = self._many.get(key)
+        if statement is None:
+            match = functools.partial(self._hot.among, name="subjects")
+            statement = t.record_query(match, key[0], own=key[1])
+            if len(self._many) >= _STATEMENTS_KEPT:
+                self._many.clear()
+            self._many[key] = statement
+        rows = self._hot.all(statement, subjects=self._hot.listed(chunk))
+        return record_rows(chunk, rows)
 
     def subject_rows(self, subject: str, names: Iterable[str]) -> tuple[SubjectRows, str | None]:
         """One subject's rows (with at least the fields ``names``), and its record kind (None

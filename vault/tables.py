@@ -162,7 +162,12 @@ def record_query(
         general = select(fields.c.subject, fields.c.field, fields.c.ciphertext).where(
             match(fields.c.subject)
         )
-        sources.append(general if rest is None else general.where(fields.c.field.in_(rest)))
+        if rest is not None:
+            # One parameter a name, bound with its value: a fixed statement per set of names,
+            # which the hot-path runner compiles once (it refuses expanding IN lists).
+            named = [bindparam(f"field_{i}", name, String()) for i, name in enumerate(rest)]
+            general = general.where(fields.c.field.in_(named))
+        sources.append(general)
     for name in tables:
         table = OWN_TABLES[name]
         sources.append(

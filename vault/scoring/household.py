@@ -210,7 +210,7 @@ class HouseholdOperations:
                 rows, kind = self._records.subject_rows(subjects[0], wanted)
                 kinds = {} if kind is None else {subjects[0]: kind}
             else:
-                rows, kinds = self._records.chunk_rows(conn, subjects, tuple(wanted))
+                rows, kinds = self._records.rows_of(subjects, tuple(wanted))
             failed: dict[str, VaultError] = {}
             for subject in subjects:
                 if subject not in rows.status:
