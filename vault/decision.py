@@ -93,9 +93,11 @@ def _int(value: int) -> int | str:
     return str(value) if abs(value) > _SAFE_INT else value
 
 
-def _document(d: Decision) -> dict[str, Any]:
+def _document(d: Decision) -> tuple[dict[str, Any], bool | None]:
     """The signed document: every field but bytes ones, tuples as arrays, mappings as objects
-    with string keys, integers beyond 2^53 - 1 as decimal strings."""
+    with string keys, integers beyond 2^53 - 1 as decimal strings; and True where it is known
+    to be plain already (``storekit.jcs.is_plain``: the declared types, ASCII keys), else None
+    for ``canonical_json`` to find out."""
     ob, lb = d.obligations, d.legal_basis
     texts = (d.decision_id, d.subject, d.action, d.purpose, d.policy_revision)
     if (
@@ -105,6 +107,7 @@ def _document(d: Decision) -> dict[str, Any]:
         and all(type(i) is int for i in (d.audit_index, d.issued_at_ns, d.expires_at_ns))
     ):
         # The declared types, built directly: what the general walk below gives for them.
+        ascii_keys = all(k.isascii() for k in (*ob, *lb))
         return {
             "action": d.action,
             "audit_index": _int(d.audit_index),
@@ -118,12 +121,12 @@ def _document(d: Decision) -> dict[str, Any]:
             "purpose": d.purpose,
             "requested": list(d.requested),
             "subject": d.subject,
-        }
+        }, (True if ascii_keys else None)
     return {
         f.name: _plain(getattr(d, f.name))
         for f in fields(d)
         if f.name not in _SEAL_FIELDS and not isinstance(getattr(d, f.name), bytes | bytearray)
-    }
+    }, None
 
 
 # What seals a decision rather than what it says: never part of the signed document.
@@ -137,7 +140,8 @@ _SLICE_PREFIX = b"sijill.decision-slice.v1\n"
 def signing_payload(decision: Decision) -> bytes:
     """RFC 8785 canonical JSON (``storekit.jcs``) of every field but bytes ones (the signature);
     integers beyond 2^53 - 1 (the ``*_ns`` times) appear as decimal strings."""
-    return canonical_json(_document(decision))
+    document, plain = _document(decision)
+    return canonical_json(document, plain=plain)
 
 
 def decision_digest(decision: Decision) -> bytes:
