@@ -127,9 +127,8 @@ def factory() -> FastAPI:
         receipt = await asyncio.wrap_future(audit_writer.submit(enforcer._append, entry, must=True))
 
         def release() -> Any:
-            outcome = enforcer._sealed(
-                result, receipt, resource, body.purpose, person_records(found)
-            ).require_allowed()
+            recorded = (result, receipt, resource, body.purpose, person_records(found))
+            outcome = enforcer._sealed([recorded])[0].require_allowed()
             return model_json(query_answer(outcome, requested, enforcer.reveal(outcome, requested)))
 
         return await run_in_threadpool(release)

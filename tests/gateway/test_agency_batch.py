@@ -201,14 +201,9 @@ def test_an_eligibility_batch_answers_each_item_as_the_single_route_does(world: 
     assert answered[1]["body"]["eligible"] is False
 
 
-def test_a_batch_over_several_slices_answers_every_item_once_in_order(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(authz, "SEAL_SLICE", 2)
-    monkeypatch.setattr(agency_batch, "SEAL_SLICE", 2)
-    fatima, youssef = pseudonym(world, "fatima", "social"), pseudonym(world, "youssef", "social")
-    order = [fatima, UNKNOWN_SOCIAL, youssef, fatima, UNKNOWN_SOCIAL, youssef, fatima]
-    answered = lines(
+def ask_given_names(world: World, order: list[str]) -> list[dict[str, Any]]:
+    """The answer lines of a CNSS batch asking each pseudonym's given name."""
+    return lines(
         world.call(
             "cnss",
             "POST",
@@ -219,6 +214,16 @@ def test_a_batch_over_several_slices_answers_every_item_once_in_order(
             },
         )
     )
+
+
+def test_a_batch_over_several_slices_answers_every_item_once_in_order(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(authz, "SEAL_SLICE", 2)
+    monkeypatch.setattr(agency_batch, "SEAL_SLICE", 2)
+    fatima, youssef = pseudonym(world, "fatima", "social"), pseudonym(world, "youssef", "social")
+    order = [fatima, UNKNOWN_SOCIAL, youssef, fatima, UNKNOWN_SOCIAL, youssef, fatima]
+    answered = ask_given_names(world, order)
     assert [line["item"] for line in answered] == list(range(len(order)))
     names = [line["body"].get("released", {}).get("given_name_lat") for line in answered]
     assert names == ["Fatima", None, "Youssef", "Fatima", None, "Youssef", "Fatima"]
@@ -250,17 +255,7 @@ def test_a_slice_of_items_costs_one_signature_and_one_vault_check(
     monkeypatch.setattr(issuer, "_key", signer)
     monkeypatch.setattr(verifier, "_public_key", checker)
     order = [fatima, youssef, UNKNOWN_SOCIAL, fatima, youssef]
-    answered = lines(
-        world.call(
-            "cnss",
-            "POST",
-            "/v1/agency/batch/query",
-            json={
-                "purpose": "amo_tadamon_enrolment",
-                "items": [{"pseudonym": p, "fields": ["given_name_lat"]} for p in order],
-            },
-        )
-    )
+    answered = ask_given_names(world, order)
     assert [line["status"] for line in answered] == [200, 200, 404, 200, 200]
     assert (signer.calls, checker.calls) == (1, 1)
     # The single route seals and checks its one decision alone.
