@@ -70,11 +70,12 @@ LIVE_PSEUDONYMS = pseudonyms.join(
     (pseudonym_keys.c.sector == pseudonyms.c.sector)
     & (pseudonym_keys.c.version == pseudonyms.c.key_version),
 )
-LIVE_PSEUDONYM = (
-    pseudonyms.c.pseudonym == bindparam("pseudonym"),
+# The sector's condition alone, for a lookup of several pseudonyms at once (rsu.resolve_many).
+LIVE_IN_SECTOR = (
     pseudonyms.c.sector == bindparam("sector"),
     pseudonym_keys.c.state != "retired",
 )
+LIVE_PSEUDONYM = (pseudonyms.c.pseudonym == bindparam("pseudonym"), *LIVE_IN_SECTOR)
 
 
 class UnknownPseudonym(LookupError):
@@ -332,10 +333,10 @@ class SectorPseudonyms:
                     .select_from(LIVE_PSEUDONYMS.join(persons, persons.c.idcs == pseudonyms.c.idcs))
                     .where(
                         pseudonyms.c.pseudonym.in_(wanted),
-                        pseudonyms.c.sector == sector,
-                        pseudonym_keys.c.state != "retired",
+                        *LIVE_IN_SECTOR,
                         persons.c.status != "erased",
-                    )
+                    ),
+                    {"sector": sector},
                 ).all()
             found = {r.pseudonym: r.idcs for r in rows}
         version = self.current_version(sector) if found else 0

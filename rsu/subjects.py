@@ -14,12 +14,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, Select, bindparam, select
+from sqlalchemy import Engine, Select, select
 
 from identity.idcs import Idcs
-from identity.pseudonyms import LIVE_PSEUDONYM, LIVE_PSEUDONYMS, UnknownPseudonym, live_params
+from identity.pseudonyms import (
+    LIVE_IN_SECTOR,
+    LIVE_PSEUDONYM,
+    LIVE_PSEUDONYMS,
+    UnknownPseudonym,
+    live_params,
+)
 from identity.register import PersonErased
-from identity.tables import persons, pseudonym_keys, pseudonyms
+from identity.tables import persons, pseudonyms
 from rsu.tables import households, memberships
 from storekit import HotSQL, hot_sql
 
@@ -59,6 +65,10 @@ def resolve_subjects(engine: Engine, sector: str, pseudonym: str) -> Subjects:
     idcs, person, status, household = row
     if status == "erased":
         raise PersonErased()
+    return _subjects(idcs, person, household)
+
+
+def _subjects(idcs: str, person: str, household: str | None) -> Subjects:
     return Subjects(Idcs(idcs), str(person), None if household is None else str(household))
 
 
@@ -82,9 +92,7 @@ def resolve_many(
     for pseudonym, idcs, person, status, household in rows:
         # The first row, as resolve_subjects takes it.
         if found[pseudonym] is None and status != "erased":
-            found[pseudonym] = Subjects(
-                Idcs(idcs), str(person), None if household is None else str(household)
-            )
+            found[pseudonym] = _subjects(idcs, person, household)
     return found
 
 
@@ -95,11 +103,7 @@ def _resolve_among(hot: HotSQL) -> Select[tuple[str, str, str, str, str | None]]
         statement = _AMONG[hot.sqlite] = (
             select(pseudonyms.c.pseudonym, *_RESOLVE.selected_columns)
             .select_from(_RECORDS)
-            .where(
-                hot.among(pseudonyms.c.pseudonym, "pseudonyms"),
-                pseudonyms.c.sector == bindparam("sector"),
-                pseudonym_keys.c.state != "retired",
-            )
+            .where(hot.among(pseudonyms.c.pseudonym, "pseudonyms"), *LIVE_IN_SECTOR)
         )
     return statement
 
