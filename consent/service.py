@@ -313,10 +313,7 @@ class ConsentService:
         consents, objections = self._hot.batch(
             [(_OF_SUBJECT, {"subject": key}), (_OBJECTIONS, {"subject": key})]
         )
-        return (
-            _consent_inputs(self._from_row(row, now) for row in consents),
-            _objection_inputs(Objection(**row) for row in objections),
-        )
+        return self._policy_inputs(consents, objections, now)
 
     def policy_contexts(
         self, subjects: Sequence[str], *, now_ns: int | None = None
@@ -328,17 +325,26 @@ class ConsentService:
         consents, objections = self._hot.batch(
             [(self._of_subjects, listed), (self._objections_of, listed)]
         )
-        by_key: dict[str, tuple[list[Consent], list[Objection]]] = {
+        by_key: dict[str, tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]] = {
             key: ([], []) for key in keys.values()
         }
         for row in consents:
-            by_key[row["subject"]][0].append(self._from_row(row, now))
+            by_key[row["subject"]][0].append(row)
         for row in objections:
-            by_key[row["subject"]][1].append(Objection(**row))
-        return {
-            subject: (_consent_inputs(by_key[key][0]), _objection_inputs(by_key[key][1]))
-            for subject, key in keys.items()
-        }
+            by_key[row["subject"]][1].append(row)
+        return {subject: self._policy_inputs(*by_key[key], now) for subject, key in keys.items()}
+
+    def _policy_inputs(
+        self,
+        consents: Iterable[Mapping[str, Any]],
+        objections: Iterable[Mapping[str, Any]],
+        now: int,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """A subject's consent and objection rows as the policy input writes them."""
+        return (
+            _consent_inputs(self._from_row(row, now) for row in consents),
+            _objection_inputs(Objection(**row) for row in objections),
+        )
 
     @staticmethod
     def _from_row(m: Mapping[str, Any], now: int) -> Consent:
