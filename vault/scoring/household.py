@@ -38,7 +38,7 @@ from vault.scoring.reading import read_households
 __all__ = ["OVERRIDE_FIELD", "SCORE_FIELD", "EligibilityAsk", "HouseholdOperations"]
 
 # An eligibility question to the vault: household subject, threshold, decision, comparison.
-EligibilityAsk = tuple[str, "Decimal | str", Decision, str]
+EligibilityAsk = tuple[str, Decimal | str, Decision, str]
 
 # The scoring writes one field on a household record (vault/schema.py HOUSEHOLD): ``score``,
 # holding "<index> <model version> <model SHA-256>", one ciphertext, so the index and the model
