@@ -54,6 +54,7 @@ REVIEWABLE = {"rsu_score"}
 REVIEW_PERIOD_DAYS = 30
 
 _newer = alias(tables.consents, "newer")
+_Rows = Iterable[Mapping[str, Any]]
 
 
 # A subject's artefacts, newest first, each marked if a later artefact replaces it.
@@ -335,10 +336,7 @@ class ConsentService:
         return {subject: self._policy_inputs(*by_key[key], now) for subject, key in keys.items()}
 
     def _policy_inputs(
-        self,
-        consents: Iterable[Mapping[str, Any]],
-        objections: Iterable[Mapping[str, Any]],
-        now: int,
+        self, consents: _Rows, objections: _Rows, now: int
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """A subject's consent and objection rows as the policy input writes them."""
         return (
